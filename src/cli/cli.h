@@ -1,0 +1,28 @@
+/* The `loom` command: one file per subcommand; helpers shared by them. Only this folder prints or exits. */
+#ifndef LOOM_CLI_CLI_H
+#define LOOM_CLI_CLI_H
+
+#include <stdint.h>
+
+#include "loom.h"
+
+int cli_generate(int argc, char **argv);
+
+/* Prints "loom: MESSAGE" as one line on stderr and returns exit status 1. */
+int cli_error(const loom_error *err);
+/* Prints "loom CMD: FORMAT..." on stderr and returns exit status 2 (usage errors). */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Fills err like the library does (the CLI sees only loom.h); returns status. */
+loom_status cli_fail(loom_error *err, loom_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Option values: each returns 0 and sets *out, or -1 when the text is not a valid value. */
+int cli_parse_int(const char *s, long long min, long long max, long long *out);
+int cli_parse_float(const char *s, double min, double max, double *out);
+/* "1,2,3" -> malloc'd ids; -1 on a malformed list. */
+int cli_parse_ids(const char *s, int32_t **ids, size_t *n);
+
+/* Fetches the value of option argv[*i] (advancing *i); NULL when missing. */
+const char *cli_option_value(int argc, char **argv, int *i);
+
+#endif

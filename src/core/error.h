@@ -1,0 +1,15 @@
+/* Status codes and error messages used by every library function.
+ * Library code never prints or exits: it returns a loom_status and fills a loom_error. */
+#ifndef LOOM_CORE_ERROR_H
+#define LOOM_CORE_ERROR_H
+
+#include "loom.h" /* loom_status, loom_error */
+
+/* Formats the message into err (if non-NULL), sets err->status, returns status. */
+loom_status loom_fail(loom_error *err, loom_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prefixes an existing message with "prefix: " (e.g. a file name); returns err->status. */
+loom_status loom_error_prefix(loom_error *err, const char *prefix);
+
+#endif

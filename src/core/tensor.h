@@ -1,0 +1,53 @@
+/* Element types and tensor views.
+ *
+ * A loom_tensor never owns its data: it points into an mmap'd checkpoint (or an arena owned by the
+ * model). Shapes follow the row-major convention of the HF checkpoints: shape[0] is the number of rows
+ * (output features of a linear layer), shape[n_dims-1] the row length (input features). Block-quantized
+ * types pack each row as row_len / block_elems blocks; a row never splits a block. */
+#ifndef LOOM_CORE_TENSOR_H
+#define LOOM_CORE_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum loom_dtype {
+    LOOM_DTYPE_F32 = 0,
+    LOOM_DTYPE_F16,
+    LOOM_DTYPE_BF16,
+    LOOM_DTYPE_Q8_0, /* 32 elems: f16 scale d, int8 q[32]; x = d*q                       (34 bytes) */
+    LOOM_DTYPE_Q4_0, /* 32 elems: f16 d, u8 qs[16]; elem j<16 = low nibble of qs[j], j>=16 high; x = d*(q-8) */
+    LOOM_DTYPE_Q4_1, /* 32 elems: f16 d, f16 m, u8 qs[16] (nibbles as Q4_0); x = d*q + m   (20 bytes) */
+    LOOM_DTYPE_Q4_K, /* 256 elems, 144 bytes, llama.cpp super-block layout */
+    LOOM_DTYPE_Q6_K, /* 256 elems, 210 bytes, llama.cpp super-block layout */
+    LOOM_DTYPE_I32,  /* metadata-ish tensors only, never a weight */
+    LOOM_DTYPE_COUNT
+} loom_dtype;
+
+#define LOOM_MAX_DIMS 4
+
+typedef struct loom_tensor {
+    const void *data;
+    loom_dtype dtype;
+    int n_dims;
+    int64_t shape[LOOM_MAX_DIMS]; /* shape[n_dims-1] is the contiguous (row) dimension */
+    size_t row_stride_bytes;      /* bytes from one row to the next (rows contiguous unless sliced) */
+} loom_tensor;
+
+const char *loom_dtype_name(loom_dtype t);
+int64_t loom_dtype_block_elems(loom_dtype t);  /* 1 for plain types */
+size_t loom_dtype_block_bytes(loom_dtype t);   /* bytes of one block (or one element) */
+/* Bytes of n elements; returns 0 when n is not a multiple of the block size. */
+size_t loom_dtype_bytes(loom_dtype t, int64_t n_elems);
+
+int64_t loom_tensor_n_elems(const loom_tensor *t);
+int64_t loom_tensor_rows(const loom_tensor *t);    /* product of all dims but the last */
+int64_t loom_tensor_row_len(const loom_tensor *t); /* last dim */
+const void *loom_tensor_row(const loom_tensor *t, int64_t row);
+
+/* fp16 / bf16 <-> f32 conversions (exact, round-to-nearest-even on the way down). */
+float loom_f16_to_f32(uint16_t h);
+uint16_t loom_f32_to_f16(float f);
+float loom_bf16_to_f32(uint16_t h);
+uint16_t loom_f32_to_bf16(float f);
+
+#endif

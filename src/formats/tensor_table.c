@@ -1,0 +1,32 @@
+#include "formats/tensor_table.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+loom_status loom_tensor_table_add(loom_tensor_table *t, const loom_tensor_entry *e, loom_error *err) {
+    if (t->count == t->capacity) {
+        size_t cap = t->capacity ? t->capacity * 2 : 64;
+        loom_tensor_entry *grown = realloc(t->entries, cap * sizeof *grown);
+        if (!grown) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory growing tensor table");
+        t->entries = grown;
+        t->capacity = cap;
+    }
+    loom_tensor_entry copy = *e;
+    copy.name = strdup(e->name);
+    if (!copy.name) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory copying tensor name");
+    t->entries[t->count++] = copy;
+    return LOOM_OK;
+}
+
+const loom_tensor_entry *loom_tensor_table_find(const loom_tensor_table *t, const char *name) {
+    for (size_t i = 0; i < t->count; i++)
+        if (strcmp(t->entries[i].name, name) == 0) return &t->entries[i];
+    return NULL;
+}
+
+void loom_tensor_table_free(loom_tensor_table *t) {
+    for (size_t i = 0; i < t->count; i++) free(t->entries[i].name);
+    free(t->entries);
+    t->entries = NULL;
+    t->count = t->capacity = 0;
+}

@@ -1,0 +1,56 @@
+/* A minimal read-only zip reader over a mapped buffer, enough for torch.save archives: the
+ * end-of-central-directory record (zip64 when present), the central directory and the local headers.
+ * Only STORED (method 0) members are accepted; a compressed or encrypted member is an error naming
+ * it. Every offset and length is checked against the buffer. Also home of the bounds-checked byte
+ * cursor the zip and pickle readers share. */
+#ifndef LOOM_FORMATS_ZIP_H
+#define LOOM_FORMATS_ZIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+/* ---- bounds-checked little-endian byte cursor ---------------------------------------------------- */
+
+/* Reads never go past size: a read that would sets overrun (sticky) and yields zeros / NULL, so a
+ * sequence of reads can be checked once at the end. */
+typedef struct loom_cursor {
+    const uint8_t *data;
+    size_t size;
+    size_t pos;
+    int overrun;
+} loom_cursor;
+
+/* A cursor at pos (overrun already set when pos > size). */
+loom_cursor loom_cursor_at(const uint8_t *data, size_t size, size_t pos);
+size_t loom_cursor_left(const loom_cursor *c);
+/* Returns a pointer to the next n bytes and advances, or NULL (and sets overrun). */
+const uint8_t *loom_cursor_take(loom_cursor *c, size_t n);
+uint8_t loom_cursor_u8(loom_cursor *c);
+uint16_t loom_cursor_u16(loom_cursor *c);
+uint32_t loom_cursor_u32(loom_cursor *c);
+uint64_t loom_cursor_u64(loom_cursor *c);
+
+/* ---- zip ----------------------------------------------------------------------------------------- */
+
+typedef struct loom_zip_entry {
+    const char *name;    /* into the buffer, not NUL-terminated */
+    size_t name_len;
+    const uint8_t *data; /* the stored bytes, inside the buffer */
+    size_t size_bytes;
+} loom_zip_entry;
+
+typedef struct loom_zip {
+    loom_zip_entry *entries; /* owned; central-directory order */
+    size_t count;
+} loom_zip;
+
+/* Reads the directory of a whole zip file in memory. Entries point into data (no copy). On error *out
+ * is left empty; messages name the offending member where there is one. */
+loom_status loom_zip_open(const uint8_t *data, size_t size_bytes, loom_zip *out, loom_error *err);
+/* The member whose name is exactly name[0..name_len), or NULL. */
+const loom_zip_entry *loom_zip_find(const loom_zip *z, const char *name, size_t name_len);
+void loom_zip_free(loom_zip *z);
+
+#endif

@@ -1,0 +1,67 @@
+/* The compute backend seam. The forward pass calls only these operations; the CPU backend
+ * (kernels/cpu/) implements them with a thread pool; a CUDA backend can implement the same table later.
+ * All activations are float32, row-major, one row per token. Weight matrices may be any dtype the
+ * backend supports (checked once at load, never in the hot loop); norm weights and biases are
+ * float32 vectors (the loader converts them). */
+#ifndef LOOM_KERNELS_BACKEND_H
+#define LOOM_KERNELS_BACKEND_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/tensor.h"
+
+typedef struct loom_backend loom_backend;
+
+/* One step's attention work, in the paged-KV layout: per layer K and V caches are
+ * [n_blocks][block_size][kv_dim] float32; token t of the batch belongs to sequence seq_of_token[t],
+ * sits at position pos[t] and attends causally to positions 0..pos[t] of its sequence, whose KV
+ * live in blocks block_tables[seq_of_token[t] * max_blocks_per_seq + j]. */
+typedef struct loom_attention_args {
+    const float *q;          /* [n_tokens][n_heads * head_dim], RoPE applied */
+    float *out;              /* [n_tokens][n_heads * head_dim] */
+    const float *k_cache;    /* [n_blocks][block_size][n_kv_heads * head_dim] */
+    const float *v_cache;
+    const int32_t *pos;      /* [n_tokens] */
+    const int32_t *seq_of_token;
+    const int32_t *block_tables; /* [n_seqs][max_blocks_per_seq] */
+    int32_t max_blocks_per_seq;
+    int32_t block_size;
+    int32_t n_tokens, n_heads, n_kv_heads, head_dim;
+    float scale;             /* 1/sqrt(head_dim) */
+} loom_attention_args;
+
+typedef struct loom_backend_ops {
+    const char *name;
+    /* sizes per-thread scratch for weight rows up to max_row_len elements (called before any op) */
+    loom_status (*reserve)(loom_backend *b, int64_t max_row_len, loom_error *err);
+    /* y[t][r] = sum_c w[r][c] * x[t][c]: y is [n_tok][rows(w)], x is [n_tok][row_len(w)] */
+    void (*matmul)(loom_backend *b, float *y, const loom_tensor *w, const float *x, int64_t n_tok);
+    /* y[t] = x[t] / rms(x[t]) * weight (float32 [dim]); y may alias x */
+    void (*rmsnorm)(loom_backend *b, float *y, const float *x, const loom_tensor *weight, float eps,
+                    int64_t n_tok, int64_t dim);
+    /* rotates each head of x[t] ([n_tok][n_heads*head_dim]) by position pos[t]; inv_freq is
+     * [head_dim/2]; interleaved selects adjacent pairs (2i,2i+1) instead of (i, i+head_dim/2) */
+    void (*rope)(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
+                 int32_t head_dim, const float *inv_freq, int interleaved);
+    /* out[t][i] = silu(gate[t][i]) * up[t][i] */
+    void (*silu_mul)(loom_backend *b, float *out, const float *gate, const float *up, int64_t n);
+    /* y[t][:] += bias[:] for a float32 [dim] bias */
+    void (*add_bias)(loom_backend *b, float *y, const loom_tensor *bias, int64_t n_tok, int64_t dim);
+    /* y += x elementwise */
+    void (*add)(loom_backend *b, float *y, const float *x, int64_t n);
+    /* y[t] = row ids[t] of the embedding table, as float32 */
+    void (*embed)(loom_backend *b, float *y, const loom_tensor *table, const int32_t *ids, int64_t n_tok);
+    void (*attention)(loom_backend *b, const loom_attention_args *args);
+} loom_backend_ops;
+
+struct loom_backend {
+    const loom_backend_ops *ops;
+    void *impl;
+};
+
+/* The CPU backend with n_threads workers (0 = all CPUs). */
+loom_status loom_backend_cpu_create(int n_threads, loom_backend **out, loom_error *err);
+void loom_backend_free(loom_backend *b);
+
+#endif

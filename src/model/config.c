@@ -1,0 +1,261 @@
+#include "model/config.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+const char *loom_arch_name(loom_arch a) {
+    switch (a) {
+    case LOOM_ARCH_LLAMA: return "llama";
+    case LOOM_ARCH_MISTRAL: return "mistral";
+    case LOOM_ARCH_QWEN2: return "qwen2";
+    }
+    return "unknown";
+}
+
+int32_t loom_config_q_dim(const loom_config *cfg) { return cfg->n_heads * cfg->head_dim; }
+int32_t loom_config_kv_dim(const loom_config *cfg) { return cfg->n_kv_heads * cfg->head_dim; }
+
+/* HF defaults of LlamaConfig; per-architecture differences applied after the architecture is known. */
+static void config_defaults(loom_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->rms_norm_eps = 1e-6f;
+    cfg->rope_theta = 10000.0f;
+    cfg->max_position_embeddings = 2048;
+    cfg->bos_id = -1;
+}
+
+/* ---- config.json ------------------------------------------------------------------------------- */
+
+typedef struct json_reader {
+    json_t *root;
+    const char *path;
+    loom_error *err;
+    loom_status status;
+} json_reader;
+
+/* Reads an optional integer field; a present field of the wrong type is an error. */
+static int32_t json_int(json_reader *r, const char *key, int32_t fallback) {
+    json_t *v = json_object_get(r->root, key);
+    if (!v || json_is_null(v)) return fallback;
+    if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX) {
+        if (r->status == LOOM_OK)
+            r->status = loom_fail(r->err, LOOM_ERR_FORMAT, "%s: field '%s' must be an integer", r->path, key);
+        return fallback;
+    }
+    return (int32_t)json_integer_value(v);
+}
+
+static double json_num_in(json_reader *r, json_t *obj, const char *key, double fallback) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return fallback;
+    if (!json_is_number(v)) {
+        if (r->status == LOOM_OK)
+            r->status = loom_fail(r->err, LOOM_ERR_FORMAT, "%s: field '%s' must be a number", r->path, key);
+        return fallback;
+    }
+    return json_number_value(v);
+}
+
+static int json_bool(json_reader *r, const char *key, int fallback) {
+    json_t *v = json_object_get(r->root, key);
+    if (!v || json_is_null(v)) return fallback;
+    if (!json_is_boolean(v)) {
+        if (r->status == LOOM_OK)
+            r->status = loom_fail(r->err, LOOM_ERR_FORMAT, "%s: field '%s' must be true or false", r->path, key);
+        return fallback;
+    }
+    return json_is_true(v);
+}
+
+static loom_status read_arch(json_reader *r, loom_config *cfg) {
+    static const struct { const char *hf_class, *model_type; loom_arch arch; } known[] = {
+        {"LlamaForCausalLM", "llama", LOOM_ARCH_LLAMA},
+        {"MistralForCausalLM", "mistral", LOOM_ARCH_MISTRAL},
+        {"Qwen2ForCausalLM", "qwen2", LOOM_ARCH_QWEN2},
+    };
+    json_t *archs = json_object_get(r->root, "architectures");
+    const char *name = NULL;
+    if (json_is_array(archs) && json_array_size(archs) > 0) name = json_string_value(json_array_get(archs, 0));
+    const char *model_type = json_string_value(json_object_get(r->root, "model_type"));
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if ((name && strcmp(name, known[i].hf_class) == 0) ||
+            (!name && model_type && strcmp(model_type, known[i].model_type) == 0)) {
+            cfg->arch = known[i].arch;
+            return LOOM_OK;
+        }
+    }
+    return loom_fail(r->err, LOOM_ERR_UNSUPPORTED,
+                     "%s: unsupported architecture '%s' (supported: LlamaForCausalLM, MistralForCausalLM, "
+                     "Qwen2ForCausalLM)", r->path, name ? name : model_type ? model_type : "(none given)");
+}
+
+static loom_status read_rope_scaling(json_reader *r, loom_config *cfg) {
+    json_t *rs = json_object_get(r->root, "rope_scaling");
+    if (!rs || json_is_null(rs)) return LOOM_OK;
+    if (!json_is_object(rs)) return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: rope_scaling must be an object", r->path);
+    const char *type = json_string_value(json_object_get(rs, "rope_type"));
+    if (!type) type = json_string_value(json_object_get(rs, "type"));
+    if (!type || strcmp(type, "llama3") != 0)
+        return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: unsupported rope_scaling type '%s' (supported: llama3)",
+                         r->path, type ? type : "(none)");
+    cfg->rope_scaling_llama3 = 1;
+    cfg->rope_factor = (float)json_num_in(r, rs, "factor", 8.0);
+    cfg->rope_low_freq_factor = (float)json_num_in(r, rs, "low_freq_factor", 1.0);
+    cfg->rope_high_freq_factor = (float)json_num_in(r, rs, "high_freq_factor", 4.0);
+    cfg->rope_original_max_position = (int32_t)json_num_in(r, rs, "original_max_position_embeddings", 8192);
+    return r->status;
+}
+
+static loom_status read_eos(json_reader *r, loom_config *cfg) {
+    json_t *v = json_object_get(r->root, "eos_token_id");
+    if (!v || json_is_null(v)) return LOOM_OK;
+    if (json_is_integer(v)) {
+        cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)json_integer_value(v);
+        return LOOM_OK;
+    }
+    if (!json_is_array(v)) return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: eos_token_id must be an integer or a list", r->path);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        if (!json_is_integer(e)) return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: eos_token_id list holds a non-integer", r->path);
+        if (cfg->n_eos_ids < LOOM_MAX_EOS_IDS) cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)json_integer_value(e);
+    }
+    return LOOM_OK;
+}
+
+/* Without an explicit head_dim the heads split the hidden size evenly. */
+static loom_status default_head_dim(loom_config *cfg, const char *path, loom_error *err) {
+    if (cfg->n_heads <= 0 || cfg->hidden_size % cfg->n_heads != 0)
+        return loom_fail(err, LOOM_ERR_FORMAT, "%s: hidden_size (%d) is not divisible by num_attention_heads (%d)",
+                         path, cfg->hidden_size, cfg->n_heads);
+    cfg->head_dim = cfg->hidden_size / cfg->n_heads;
+    return LOOM_OK;
+}
+
+loom_status loom_config_from_json(const char *json_text, const char *path, loom_config *cfg, loom_error *err) {
+    config_defaults(cfg);
+    json_error_t jerr;
+    json_t *root = json_loads(json_text, 0, &jerr);
+    if (!root) return loom_fail(err, LOOM_ERR_FORMAT, "%s: invalid JSON at line %d: %s", path, jerr.line, jerr.text);
+    json_reader r = {root, path, err, LOOM_OK};
+    loom_status st = json_is_object(root) ? LOOM_OK : loom_fail(err, LOOM_ERR_FORMAT, "%s: not a JSON object", path);
+    if (st == LOOM_OK) st = read_arch(&r, cfg);
+    if (st == LOOM_OK) {
+        if (cfg->arch != LOOM_ARCH_LLAMA) cfg->max_position_embeddings = 32768;
+        cfg->vocab_size = json_int(&r, "vocab_size", 0);
+        cfg->hidden_size = json_int(&r, "hidden_size", 0);
+        cfg->intermediate_size = json_int(&r, "intermediate_size", 0);
+        cfg->n_layers = json_int(&r, "num_hidden_layers", 0);
+        cfg->n_heads = json_int(&r, "num_attention_heads", 0);
+        cfg->n_kv_heads = json_int(&r, "num_key_value_heads", cfg->n_heads);
+        cfg->head_dim = json_int(&r, "head_dim", 0);
+        st = r.status;
+        if (st == LOOM_OK && cfg->head_dim == 0) st = default_head_dim(cfg, path, err);
+        cfg->max_position_embeddings = json_int(&r, "max_position_embeddings", cfg->max_position_embeddings);
+        cfg->rms_norm_eps = (float)json_num_in(&r, root, "rms_norm_eps", cfg->rms_norm_eps);
+        cfg->rope_theta = (float)json_num_in(&r, root, "rope_theta", cfg->rope_theta);
+        cfg->tie_word_embeddings = json_bool(&r, "tie_word_embeddings", 0);
+        cfg->attention_bias = json_bool(&r, "attention_bias", cfg->arch == LOOM_ARCH_QWEN2);
+        cfg->bos_id = json_int(&r, "bos_token_id", -1);
+        cfg->rope_layout = LOOM_ROPE_HALF;
+        if (st == LOOM_OK) st = r.status;
+    }
+    if (st == LOOM_OK) st = read_rope_scaling(&r, cfg);
+    if (st == LOOM_OK) st = read_eos(&r, cfg);
+    json_decref(root);
+    if (st == LOOM_OK) st = loom_config_validate(cfg, err);
+    if (st != LOOM_OK && err && strncmp(err->message, path, strlen(path)) != 0) loom_error_prefix(err, path);
+    return st;
+}
+
+/* ---- GGUF metadata -------------------------------------------------------------------------- */
+
+static int gguf_arch_int(const loom_gguf *g, const char *arch, const char *suffix, int64_t *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return loom_gguf_get_int(g, key, out);
+}
+
+static int gguf_arch_float(const loom_gguf *g, const char *arch, const char *suffix, double *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return loom_gguf_get_float(g, key, out);
+}
+
+static loom_status gguf_required(const loom_gguf *g, const char *arch, const char *suffix, int32_t *out,
+                                 loom_error *err) {
+    int64_t v;
+    if (!gguf_arch_int(g, arch, suffix, &v))
+        return loom_fail(err, LOOM_ERR_FORMAT, "missing metadata key '%s.%s'", arch, suffix);
+    if (v <= 0 || v > INT32_MAX) return loom_fail(err, LOOM_ERR_FORMAT, "metadata '%s.%s' out of range", arch, suffix);
+    *out = (int32_t)v;
+    return LOOM_OK;
+}
+
+loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_error *err) {
+    config_defaults(cfg);
+    const char *s;
+    size_t n;
+    if (!loom_gguf_get_string(g, "general.architecture", &s, &n))
+        return loom_fail(err, LOOM_ERR_FORMAT, "missing metadata key 'general.architecture'");
+    char arch[64];
+    snprintf(arch, sizeof arch, "%.*s", (int)(n < 63 ? n : 63), s);
+    if (strcmp(arch, "llama") == 0) {
+        cfg->arch = LOOM_ARCH_LLAMA;
+        cfg->rope_layout = LOOM_ROPE_INTERLEAVED; /* llama.cpp stores llama Q/K rows permuted for it */
+    } else if (strcmp(arch, "qwen2") == 0) {
+        cfg->arch = LOOM_ARCH_QWEN2;
+        cfg->rope_layout = LOOM_ROPE_HALF;
+        cfg->attention_bias = 1;
+    } else {
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "unsupported architecture '%s' (supported: llama, qwen2)", arch);
+    }
+    loom_status st;
+    if ((st = gguf_required(g, arch, "embedding_length", &cfg->hidden_size, err)) ||
+        (st = gguf_required(g, arch, "feed_forward_length", &cfg->intermediate_size, err)) ||
+        (st = gguf_required(g, arch, "block_count", &cfg->n_layers, err)) ||
+        (st = gguf_required(g, arch, "attention.head_count", &cfg->n_heads, err)))
+        return st;
+    int64_t v;
+    double d;
+    cfg->n_kv_heads = gguf_arch_int(g, arch, "attention.head_count_kv", &v) ? (int32_t)v : cfg->n_heads;
+    cfg->head_dim = gguf_arch_int(g, arch, "attention.key_length", &v) ? (int32_t)v : cfg->hidden_size / cfg->n_heads;
+    if (gguf_arch_int(g, arch, "context_length", &v)) cfg->max_position_embeddings = (int32_t)v;
+    if (gguf_arch_float(g, arch, "attention.layer_norm_rms_epsilon", &d)) cfg->rms_norm_eps = (float)d;
+    if (gguf_arch_float(g, arch, "rope.freq_base", &d)) cfg->rope_theta = (float)d;
+    const loom_gguf_kv *tokens = loom_gguf_find(g, "tokenizer.ggml.tokens");
+    if (gguf_arch_int(g, arch, "vocab_size", &v)) cfg->vocab_size = (int32_t)v;
+    else if (tokens) cfg->vocab_size = (int32_t)tokens->n_elems;
+    cfg->tie_word_embeddings = loom_tensor_table_find(&g->tensors, "output.weight") == NULL;
+    if (loom_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &v)) cfg->bos_id = (int32_t)v;
+    if (loom_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &v)) cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)v;
+    if (loom_gguf_get_int(g, "tokenizer.ggml.eot_token_id", &v) && (cfg->n_eos_ids == 0 || cfg->eos_ids[0] != v))
+        cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)v;
+    return loom_config_validate(cfg, err);
+}
+
+loom_status loom_config_validate(const loom_config *cfg, loom_error *err) {
+    struct { const char *name; int32_t v; } pos[] = {
+        {"vocab_size", cfg->vocab_size}, {"hidden_size", cfg->hidden_size},
+        {"intermediate_size", cfg->intermediate_size}, {"num_hidden_layers", cfg->n_layers},
+        {"num_attention_heads", cfg->n_heads}, {"num_key_value_heads", cfg->n_kv_heads},
+        {"head_dim", cfg->head_dim}, {"max_position_embeddings", cfg->max_position_embeddings},
+    };
+    for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+        if (pos[i].v <= 0) return loom_fail(err, LOOM_ERR_FORMAT, "%s must be positive (got %d)", pos[i].name, pos[i].v);
+    if (cfg->n_heads % cfg->n_kv_heads != 0)
+        return loom_fail(err, LOOM_ERR_FORMAT, "num_attention_heads (%d) is not a multiple of num_key_value_heads (%d)",
+                         cfg->n_heads, cfg->n_kv_heads);
+    if (cfg->head_dim % 2 != 0) return loom_fail(err, LOOM_ERR_FORMAT, "head_dim (%d) must be even for RoPE", cfg->head_dim);
+    if (!(cfg->rms_norm_eps > 0) || !(cfg->rope_theta > 0) || !isfinite(cfg->rope_theta))
+        return loom_fail(err, LOOM_ERR_FORMAT, "rms_norm_eps and rope_theta must be positive");
+    if (cfg->rope_scaling_llama3 && !(cfg->rope_factor > 0 && cfg->rope_low_freq_factor > 0 &&
+                                      cfg->rope_high_freq_factor > cfg->rope_low_freq_factor &&
+                                      cfg->rope_original_max_position > 0))
+        return loom_fail(err, LOOM_ERR_FORMAT, "rope_scaling llama3 parameters out of range");
+    if (cfg->vocab_size > (1 << 24) || cfg->hidden_size > (1 << 20) || cfg->n_layers > 4096 ||
+        cfg->intermediate_size > (1 << 22) || cfg->head_dim > 4096 || cfg->n_heads > 4096)
+        return loom_fail(err, LOOM_ERR_FORMAT, "model dimensions are absurdly large");
+    return LOOM_OK;
+}

@@ -1,0 +1,44 @@
+/* The forward pass over one ragged batch: tokens of many sequences packed together (no padding),
+ * each with its position, the KV slot it writes, and its sequence's block table. Prefill, decode and
+ * mixed steps are all the same call. */
+#ifndef LOOM_MODEL_FORWARD_H
+#define LOOM_MODEL_FORWARD_H
+
+#include "kernels/backend.h"
+#include "kv/kv_store.h"
+#include "model/model.h"
+
+typedef struct loom_forward_batch {
+    int32_t n_tokens;
+    const int32_t *tokens;        /* [n_tokens] */
+    const int32_t *pos;           /* [n_tokens] position within its sequence */
+    const int32_t *seq_of_token;  /* [n_tokens] row of block_tables */
+    const int32_t *slots;         /* [n_tokens] KV slot = block * block_size + offset */
+    const int32_t *block_tables;  /* [n_seqs][max_blocks_per_seq] */
+    int32_t max_blocks_per_seq;
+    int32_t n_logits;
+    const int32_t *logit_tokens;  /* [n_logits] batch indices whose logits are wanted */
+} loom_forward_batch;
+
+/* Activation buffers for up to max_tokens tokens per forward. */
+typedef struct loom_workspace {
+    int32_t max_tokens;
+    float *x;      /* [max_tokens][hidden] residual stream */
+    float *xn;     /* [max_tokens][hidden] normed input of a sub-layer */
+    float *q;      /* [max_tokens][q_dim] */
+    float *k, *v;  /* [max_tokens][kv_dim] */
+    float *att;    /* [max_tokens][q_dim] attention output */
+    float *gate;   /* [max_tokens][intermediate] */
+    float *up;     /* [max_tokens][intermediate] */
+    float *proj;   /* [max_tokens][hidden] output of o_proj / down_proj before the residual add */
+} loom_workspace;
+
+size_t loom_workspace_bytes(const loom_config *cfg, int32_t max_tokens);
+loom_status loom_workspace_init(loom_workspace *ws, const loom_config *cfg, int32_t max_tokens, loom_error *err);
+void loom_workspace_destroy(loom_workspace *ws);
+
+/* Runs the model; writes logits [n_logits][vocab] to logits. The caller has validated the batch. */
+void loom_forward(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
+                  const loom_forward_batch *b, float *logits);
+
+#endif

@@ -1,0 +1,86 @@
+/* loom_model_load: chooses the loader by what the path holds, and the model-level public API. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+
+loom_model_params loom_model_default_params(void) {
+    return (loom_model_params){.path = NULL, .load_format = LOOM_LOAD_AUTO, .dummy_seed = 0x5eed};
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static void fill_info(loom_model *m) {
+    const loom_config *c = &m->cfg;
+    loom_model_info *i = &m->info;
+    i->architecture = loom_arch_name(c->arch);
+    i->vocab_size = c->vocab_size;
+    i->n_layers = c->n_layers;
+    i->hidden_size = c->hidden_size;
+    i->n_heads = c->n_heads;
+    i->n_kv_heads = c->n_kv_heads;
+    i->head_dim = c->head_dim;
+    i->max_position_embeddings = c->max_position_embeddings;
+    i->bos_id = c->bos_id;
+    i->eos_ids = c->eos_ids;
+    i->n_eos_ids = c->n_eos_ids;
+    for (size_t k = 0; k < m->tensors.count; k++) {
+        i->weight_bytes += m->tensors.entries[k].size_bytes;
+        int64_t n = 1;
+        for (int d = 0; d < m->tensors.entries[k].n_dims; d++) n *= m->tensors.entries[k].shape[d];
+        i->n_params += (uint64_t)n;
+    }
+}
+
+/* The tokenizer's own ids win where the config gives none. */
+static void merge_special_ids(loom_model *m) {
+    loom_config *c = &m->cfg;
+    if (!m->tok) return;
+    if (c->bos_id < 0) c->bos_id = loom_tokenizer_bos_id(m->tok);
+    int32_t eos = loom_tokenizer_eos_id(m->tok);
+    if (c->n_eos_ids == 0 && eos >= 0) c->eos_ids[c->n_eos_ids++] = eos;
+}
+
+loom_status loom_model_load(const loom_model_params *params, loom_model **out, loom_error *err) {
+    *out = NULL;
+    if (!params || !params->path || !params->path[0])
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "no model path given");
+    const char *path = params->path;
+    loom_model *m = calloc(1, sizeof *m);
+    if (!m) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status st;
+    if (params->load_format == LOOM_LOAD_DUMMY) st = loom_load_dummy(m, path, params->dummy_seed, err);
+    else if (loom_path_is_dir(path)) st = loom_load_hf_dir(m, path, err);
+    else if (ends_with(path, ".gguf") || loom_path_exists(path)) st = loom_load_gguf(m, path, err);
+    else st = loom_fail(err, LOOM_ERR_IO, "%s: no such file or directory", path);
+    if (st == LOOM_OK && m->tok && loom_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)
+        st = loom_fail(err, LOOM_ERR_FORMAT, "%s: tokenizer has %d tokens but the model's vocab_size is %d", path,
+                       loom_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
+    if (st != LOOM_OK) {
+        loom_model_free(m);
+        return st;
+    }
+    merge_special_ids(m);
+    fill_info(m);
+    *out = m;
+    return LOOM_OK;
+}
+
+void loom_model_free(loom_model *m) {
+    if (!m) return;
+    loom_tokenizer_free(m->tok);
+    loom_tensor_table_free(&m->tensors);
+    if (m->gguf) loom_gguf_free(m->gguf);
+    free(m->gguf);
+    for (size_t i = 0; i < m->n_maps; i++) loom_file_map_close(&m->maps[i]);
+    free(m->maps);
+    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->w.layers);
+    free(m);
+}
+
+const loom_model_info *loom_model_get_info(const loom_model *m) { return &m->info; }

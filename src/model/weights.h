@@ -1,0 +1,30 @@
+/* The weights of a Llama-family model as tensor views, llama2.c style: one struct per layer.
+ * Matrices are [out_features][in_features] (row = one output); norms and biases are float32 vectors. */
+#ifndef LOOM_MODEL_WEIGHTS_H
+#define LOOM_MODEL_WEIGHTS_H
+
+#include "core/tensor.h"
+#include "model/config.h"
+
+typedef struct loom_layer_weights {
+    loom_tensor attn_norm;   /* [hidden] */
+    loom_tensor wq;          /* [n_heads*head_dim][hidden] */
+    loom_tensor wk;          /* [n_kv_heads*head_dim][hidden] */
+    loom_tensor wv;          /* [n_kv_heads*head_dim][hidden] */
+    loom_tensor bq, bk, bv;  /* [q_dim], [kv_dim], [kv_dim]; data == NULL without attention bias */
+    loom_tensor wo;          /* [hidden][n_heads*head_dim] */
+    loom_tensor ffn_norm;    /* [hidden] */
+    loom_tensor w_gate;      /* [intermediate][hidden] */
+    loom_tensor w_up;        /* [intermediate][hidden] */
+    loom_tensor w_down;      /* [hidden][intermediate] */
+} loom_layer_weights;
+
+typedef struct loom_weights {
+    loom_tensor tok_embed;       /* [vocab][hidden] */
+    loom_layer_weights *layers;  /* [n_layers], owned */
+    loom_tensor final_norm;      /* [hidden] */
+    loom_tensor lm_head;         /* [vocab][hidden]; a copy of tok_embed's view when tied */
+    float *rope_inv_freq;        /* [head_dim/2], owned: theta^(-2i/d), llama3-rescaled if configured */
+} loom_weights;
+
+#endif

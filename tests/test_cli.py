@@ -1,0 +1,76 @@
+"""The `loom generate` command line: dummy weights, usage errors, and the streaming/JSON contract."""
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+TINY_CONFIG = {
+    "architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
+    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 300,
+    "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
+    "bos_token_id": 1, "eos_token_id": 2,
+}
+
+
+@pytest.fixture
+def dummy_dir(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(TINY_CONFIG))
+    return tmp_path
+
+
+def test_dummy_weights_are_deterministic(run_loom, dummy_dir):
+    args = ["generate", "-m", dummy_dir, "--load-format", "dummy", "--ids", "1,5,7", "-n", "12",
+            "--temperature", "0", "--ignore-eos", "--json"]
+    a, b = run_loom(args), run_loom(args)
+    assert a.returncode == 0, a.stderr
+    ids = json.loads(a.stdout)["ids"]
+    assert ids == json.loads(b.stdout)["ids"] and len(ids) == 12
+    assert all(0 <= i < TINY_CONFIG["vocab_size"] for i in ids)
+
+
+def test_dummy_without_tokenizer_refuses_text(run_loom, dummy_dir):
+    r = run_loom(["generate", "-m", dummy_dir, "--load-format", "dummy", "--prompt", "hello", "-n", "2"])
+    assert r.returncode == 1 and "no tokenizer" in r.stderr
+
+
+def test_context_length_is_respected(run_loom, dummy_dir):
+    r = run_loom(["generate", "-m", dummy_dir, "--load-format", "dummy", "--ids", "1,2,3", "-n", "500",
+                  "--temperature", "0", "--ignore-eos", "--json"])
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["ids"]) == TINY_CONFIG["max_position_embeddings"] - 3
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["-m"], "needs a value"),
+    (["-m", "x"], "exactly one of --prompt"),
+    (["-m", "x", "--prompt", "a", "--ids", "1"], "exactly one of --prompt"),
+    (["-m", "x", "--prompt", "a", "--temperature", "-1"], "--temperature"),
+    (["-m", "x", "--prompt", "a", "--temperature", "nan"], "--temperature"),
+    (["-m", "x", "--prompt", "a", "-n", "1e9"], "-n"),
+    (["-m", "x", "--prompt", "a", "--top-p", "0"], "--top-p"),
+    (["-m", "x", "--prompt", "a", "--bogus"], "unknown option"),
+    (["-m", "x", "--prompt", "a", "--load-format", "pickle"], "--load-format"),
+])
+def test_usage_errors(run_loom, args, needle):
+    r = run_loom(["generate"] + args)
+    assert r.returncode == 2
+    assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_ids(run_loom, shared_dir):
+    model = os.path.join(shared_dir, "models", "stories260K", "gguf", "stories260K.f32.gguf")
+    for ids, needle in (("1,,2", "comma-separated"), ("1,99999", "outside the vocabulary"), ("-4", "comma-separated")):
+        r = run_loom(["generate", "-m", model, "--ids", ids, "-n", "2"])
+        assert r.returncode == 1 and needle in r.stderr, (ids, r.stderr)
+
+
+def test_missing_model(run_loom, tmp_path):
+    r = run_loom(["generate", "-m", tmp_path / "nope.gguf", "--prompt", "a"])
+    assert r.returncode == 1 and "nope.gguf" in r.stderr
+
+
+def test_unknown_command(run_loom):
+    r = run_loom(["frobnicate"])
+    assert r.returncode == 2 and "unknown command" in r.stderr

@@ -1,0 +1,223 @@
+/* CPU kernels against plain reference computations: dtype conversions, block dequantization,
+ * fused dot products, matmul over the thread pool, RoPE layouts, and paged attention vs naive. */
+#include <math.h>
+#include <string.h>
+
+#include "check.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/rowops.h"
+
+static uint64_t rng_state = 12345;
+static float frand(void) { /* uniform [-1, 1) */
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng_state >> 40) / 8388608.0 - 1.0);
+}
+
+static void test_f16_roundtrip(void) {
+    CHECK(loom_f16_to_f32(0x3c00) == 1.0f);
+    CHECK(loom_f16_to_f32(0xc000) == -2.0f);
+    CHECK(loom_f16_to_f32(0x0001) == 5.9604644775390625e-08f); /* smallest subnormal */
+    CHECK(loom_f16_to_f32(0x7bff) == 65504.0f);
+    CHECK(isinf(loom_f16_to_f32(0x7c00)));
+    CHECK(loom_f32_to_f16(1.0f) == 0x3c00);
+    CHECK(loom_f32_to_f16(65504.0f) == 0x7bff);
+    CHECK(loom_f32_to_f16(1e6f) == 0x7c00);
+    CHECK(loom_f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00);       /* tie rounds to even */
+    CHECK(loom_f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02);       /* tie rounds to even (up) */
+    for (uint32_t h = 0; h < 0x7c00; h++) CHECK(loom_f32_to_f16(loom_f16_to_f32((uint16_t)h)) == h);
+    CHECK(loom_bf16_to_f32(0x3f80) == 1.0f);
+    CHECK(loom_f32_to_bf16(1.0f) == 0x3f80);
+    CHECK(loom_f32_to_bf16(1.00390625f) == 0x3f80); /* 1 + 2^-8: tie to even */
+}
+
+/* Builds one block of each quantized type by hand and checks every dequantized element. */
+static void test_dequant_blocks(void) {
+    uint8_t q8[34], q40[18], q41[20];
+    float out[32];
+    uint16_t d = loom_f32_to_f16(0.5f), m = loom_f32_to_f16(-1.0f);
+    memcpy(q8, &d, 2);
+    for (int j = 0; j < 32; j++) q8[2 + j] = (uint8_t)(int8_t)(j - 16);
+    loom_dequant_row(LOOM_DTYPE_Q8_0, q8, out, 32);
+    for (int j = 0; j < 32; j++) CHECK(out[j] == 0.5f * (j - 16));
+
+    memcpy(q40, &d, 2);
+    for (int j = 0; j < 16; j++) q40[2 + j] = (uint8_t)((j & 15) | ((15 - j) << 4));
+    loom_dequant_row(LOOM_DTYPE_Q4_0, q40, out, 32);
+    for (int j = 0; j < 16; j++) {
+        CHECK(out[j] == 0.5f * (j - 8));
+        CHECK(out[j + 16] == 0.5f * ((15 - j) - 8));
+    }
+
+    memcpy(q41, &d, 2);
+    memcpy(q41 + 2, &m, 2);
+    for (int j = 0; j < 16; j++) q41[4 + j] = (uint8_t)(j | ((15 - j) << 4));
+    loom_dequant_row(LOOM_DTYPE_Q4_1, q41, out, 32);
+    for (int j = 0; j < 16; j++) {
+        CHECK(out[j] == 0.5f * j - 1.0f);
+        CHECK(out[j + 16] == 0.5f * (15 - j) - 1.0f);
+    }
+}
+
+/* Fused dot == dot of the dequantized row, for every dtype, over several blocks. */
+static void test_dot_matches_dequant(void) {
+    const loom_dtype types[] = {LOOM_DTYPE_F32, LOOM_DTYPE_F16, LOOM_DTYPE_BF16, LOOM_DTYPE_Q8_0,
+                                LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1};
+    enum { N = 320 };
+    uint8_t raw[N * 4];
+    float x[N], row[N];
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        size_t bytes = loom_dtype_bytes(types[k], N);
+        for (size_t i = 0; i < bytes; i++) raw[i] = (uint8_t)(frand() * 127 + 128);
+        /* keep block scales finite: rewrite each block's f16 header(s) with sane values */
+        int64_t be = loom_dtype_block_elems(types[k]);
+        if (be > 1)
+            for (int64_t b = 0; b < N / be; b++) {
+                uint16_t s = loom_f32_to_f16(0.01f + 0.001f * (float)b);
+                memcpy(raw + b * loom_dtype_block_bytes(types[k]), &s, 2);
+                if (types[k] == LOOM_DTYPE_Q4_1) memcpy(raw + b * loom_dtype_block_bytes(types[k]) + 2, &s, 2);
+            }
+        else if (types[k] == LOOM_DTYPE_F32)
+            for (int i = 0; i < N; i++) ((float *)raw)[i] = frand();
+        else
+            for (int i = 0; i < N; i++) {
+                uint16_t h = types[k] == LOOM_DTYPE_F16 ? loom_f32_to_f16(frand()) : loom_f32_to_bf16(frand());
+                memcpy(raw + 2 * i, &h, 2);
+            }
+        for (int i = 0; i < N; i++) x[i] = frand();
+        loom_dequant_row(types[k], raw, row, N);
+        double ref = 0;
+        for (int i = 0; i < N; i++) ref += (double)row[i] * x[i];
+        float got = loom_dot_row(types[k], raw, x, N);
+        CHECK_MSG(fabs(got - ref) <= 1e-4 * (1 + fabs(ref)), "%s: %g vs %g", loom_dtype_name(types[k]), got, ref);
+    }
+}
+
+static void test_matmul_threads(void) {
+    enum { ROWS = 37, COLS = 64, T = 5 };
+    static float w[ROWS * COLS], x[T * COLS], y1[T * ROWS], y2[T * ROWS];
+    for (int i = 0; i < ROWS * COLS; i++) w[i] = frand();
+    for (int i = 0; i < T * COLS; i++) x[i] = frand();
+    loom_tensor t = {.data = w, .dtype = LOOM_DTYPE_F32, .n_dims = 2, .shape = {ROWS, COLS}, .row_stride_bytes = COLS * 4};
+    loom_backend *b1, *b2;
+    loom_error err;
+    CHECK(loom_backend_cpu_create(1, &b1, &err) == LOOM_OK);
+    CHECK(loom_backend_cpu_create(3, &b2, &err) == LOOM_OK);
+    CHECK(b1->ops->reserve(b1, COLS, &err) == LOOM_OK && b2->ops->reserve(b2, COLS, &err) == LOOM_OK);
+    for (int n_tok = 1; n_tok <= T; n_tok += T - 1) {
+        b1->ops->matmul(b1, y1, &t, x, n_tok);
+        b2->ops->matmul(b2, y2, &t, x, n_tok);
+        for (int tk = 0; tk < n_tok; tk++)
+            for (int r = 0; r < ROWS; r++) {
+                double ref = 0;
+                for (int c = 0; c < COLS; c++) ref += (double)w[r * COLS + c] * x[tk * COLS + c];
+                CHECK_NEAR(y1[tk * ROWS + r], ref, 1e-4);
+                CHECK(y1[tk * ROWS + r] == y2[tk * ROWS + r]); /* thread count never changes results */
+            }
+    }
+    loom_backend_free(b1);
+    loom_backend_free(b2);
+}
+
+/* Interleaved RoPE on a vector equals rotate-half RoPE on the same vector with its pairs permuted. */
+static void test_rope_layouts(void) {
+    enum { D = 8 };
+    float inv[D / 2] = {1.0f, 0.1f, 0.01f, 0.001f};
+    float a[D], b[D];
+    for (int i = 0; i < D; i++) a[i] = frand();
+    float orig[D];
+    memcpy(orig, a, sizeof a);
+    /* b holds a's pairs (2i, 2i+1) at (i, i+D/2) */
+    for (int i = 0; i < D / 2; i++) {
+        b[i] = a[2 * i];
+        b[i + D / 2] = a[2 * i + 1];
+    }
+    loom_backend *be;
+    loom_error err;
+    CHECK(loom_backend_cpu_create(1, &be, &err) == LOOM_OK);
+    int32_t pos = 7;
+    be->ops->rope(be, a, &pos, 1, 1, D, inv, 1);
+    be->ops->rope(be, b, &pos, 1, 1, D, inv, 0);
+    for (int i = 0; i < D / 2; i++) {
+        CHECK_NEAR(a[2 * i], b[i], 1e-6);
+        CHECK_NEAR(a[2 * i + 1], b[i + D / 2], 1e-6);
+    }
+    /* pair 0 of b, rotated by pos * inv[0], checked against the formula on the original values */
+    float x0 = orig[0], x1 = orig[1], angle = (float)pos * inv[0];
+    CHECK_NEAR(b[0], x0 * cosf(angle) - x1 * sinf(angle), 1e-6);
+    CHECK_NEAR(b[D / 2], x0 * sinf(angle) + x1 * cosf(angle), 1e-6);
+    loom_backend_free(be);
+}
+
+/* Paged attention with a scrambled block table == naive softmax attention over a contiguous copy. */
+static void test_paged_attention(void) {
+    enum { BS = 4, NBLK = 8, HD = 8, NKV = 2, NH = 4, LEN = 13 };
+    static float kc[NBLK * BS * NKV * HD], vc[NBLK * BS * NKV * HD];
+    float q[NH * HD], out[NH * HD];
+    int32_t table[NBLK] = {5, 2, 7, 0};
+    for (int i = 0; i < NBLK * BS * NKV * HD; i++) {
+        kc[i] = frand();
+        vc[i] = frand();
+    }
+    for (int i = 0; i < NH * HD; i++) q[i] = frand();
+    int32_t pos = LEN - 1, seq = 0;
+    loom_attention_args a = {.q = q, .out = out, .k_cache = kc, .v_cache = vc, .pos = &pos, .seq_of_token = &seq,
+                             .block_tables = table, .max_blocks_per_seq = NBLK, .block_size = BS, .n_tokens = 1,
+                             .n_heads = NH, .n_kv_heads = NKV, .head_dim = HD, .scale = 1.0f / sqrtf(HD)};
+    loom_backend *be;
+    loom_error err;
+    CHECK(loom_backend_cpu_create(2, &be, &err) == LOOM_OK);
+    be->ops->attention(be, &a);
+    for (int h = 0; h < NH; h++) {
+        int kvh = h / (NH / NKV);
+        double s[LEN], mx = -1e30, z = 0;
+        for (int j = 0; j < LEN; j++) {
+            const float *k = kc + ((table[j / BS] * BS + j % BS) * NKV + kvh) * HD;
+            s[j] = 0;
+            for (int i = 0; i < HD; i++) s[j] += (double)q[h * HD + i] * k[i];
+            s[j] /= sqrt(HD);
+            if (s[j] > mx) mx = s[j];
+        }
+        for (int j = 0; j < LEN; j++) z += s[j] = exp(s[j] - mx);
+        for (int i = 0; i < HD; i++) {
+            double ref = 0;
+            for (int j = 0; j < LEN; j++) ref += s[j] / z * vc[((table[j / BS] * BS + j % BS) * NKV + kvh) * HD + i];
+            CHECK_NEAR(out[h * HD + i], ref, 1e-5);
+        }
+    }
+    loom_backend_free(be);
+}
+
+typedef struct { int64_t sum; int hits[4]; } pool_acc;
+static void pool_sum(void *ctx, int64_t b, int64_t e, int ti) {
+    pool_acc *a = ctx;
+    int64_t s = 0;
+    for (int64_t i = b; i < e; i++) s += i;
+    __atomic_add_fetch(&a->sum, s, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&a->hits[ti], 1, __ATOMIC_RELAXED);
+}
+
+static void test_thread_pool(void) {
+    loom_pool *p;
+    loom_error err;
+    CHECK(loom_pool_create(3, &p, &err) == LOOM_OK);
+    for (int rep = 0; rep < 1000; rep++) {
+        pool_acc a = {0};
+        loom_pool_run(p, 1000 + rep, 7, pool_sum, &a);
+        int64_t n = 1000 + rep;
+        CHECK(a.sum == n * (n - 1) / 2);
+    }
+    loom_pool_free(p);
+}
+
+int main(void) {
+    RUN(test_f16_roundtrip);
+    RUN(test_dequant_blocks);
+    RUN(test_dot_matches_dequant);
+    RUN(test_matmul_threads);
+    RUN(test_rope_layouts);
+    RUN(test_paged_attention);
+    RUN(test_thread_pool);
+    return check_summary();
+}
