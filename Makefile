@@ -17,7 +17,7 @@ endif
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wno-unused-parameter -Wshadow \
            -Werror=implicit-function-declaration -fno-strict-aliasing -pthread \
            -Iinclude -Isrc $(SANFLAGS) $(EXTRA_CFLAGS)
-LDLIBS  := -ljansson -lpcre2-8 -lutf8proc -lpthread -lm
+LDLIBS  := -ljansson -lpcre2-8 -lutf8proc -lmicrohttpd -lpthread -lm
 LDFLAGS := $(SANFLAGS) -pthread
 
 LIB_SRCS  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))

@@ -98,6 +98,9 @@ typedef struct loom_context_params {
     int32_t max_seqs;           /* sequences that can hold KV at once */
     int32_t max_tokens_per_seq; /* KV capacity per sequence; 0 = model's max_position_embeddings */
     int32_t max_batch_tokens;   /* tokens one forward may process */
+    int32_t block_size;         /* tokens per KV block; 0 = 16 */
+    int32_t num_kv_blocks;      /* 0 = max_seqs x blocks for max_tokens_per_seq */
+    int kv_cache_dtype;         /* a loom_kv_dtype; default LOOM_KV_F32 */
 } loom_context_params;
 
 loom_context_params loom_context_default_params(void);
@@ -124,22 +127,55 @@ void loom_seq_clear(loom_context *ctx, int32_t seq_id);
 
 /* ---- sampling ------------------------------------------------------------------------------------ */
 
-/* Order of operations: logits / temperature -> top-k -> top-p -> min-p -> sample.
- * temperature 0 is greedy (argmax; ties go to the lowest id). */
+/* Per-request sampling parameters: the OpenAI / vLLM fields with their documented defaults.
+ * Order of operations (vLLM's): logit_bias -> min_tokens (EOS/stop ids masked) -> repetition,
+ * frequency and presence penalties -> temperature -> top-k -> top-p -> min-p -> draw from the
+ * request's own RNG stream. temperature 0 is greedy (argmax; ties go to the lowest id).
+ * Log-probabilities are always those of the raw model distribution (log-softmax of the logits). */
+#define LOOM_MAX_STOP_STRINGS 16
+#define LOOM_MAX_STOP_TOKEN_IDS 16
+
+typedef struct loom_logit_bias {
+    int32_t id;
+    float bias;
+} loom_logit_bias;
+
 typedef struct loom_sampling_params {
-    float temperature; /* default 1.0 */
-    int32_t top_k;     /* 0 or -1 = off */
-    float top_p;       /* 1.0 = off */
-    float min_p;       /* 0.0 = off */
-    uint64_t seed;     /* used when has_seed */
-    int has_seed;      /* 0: seeded from the clock */
+    float temperature;        /* default 1.0 */
+    int32_t top_k;            /* 0 or -1 = off */
+    float top_p;              /* 1.0 = off */
+    float min_p;              /* 0.0 = off */
+    float repetition_penalty; /* HF semantics over prompt + output ids; 1.0 = off */
+    float presence_penalty;   /* OpenAI semantics over output ids; 0 = off */
+    float frequency_penalty;  /* OpenAI semantics over output ids; 0 = off */
+    uint64_t seed;            /* used when has_seed */
+    int has_seed;             /* 0: seeded from the clock */
+    int32_t max_tokens;       /* default 16 (OpenAI completions); the engine caps it to the context */
+    int32_t min_tokens;       /* EOS and stop ids are masked until this many tokens exist */
+    int ignore_eos;
+    const char *stop[LOOM_MAX_STOP_STRINGS]; /* matched on the detokenized output */
+    int32_t n_stop;
+    int include_stop_str_in_output;
+    int32_t stop_token_ids[LOOM_MAX_STOP_TOKEN_IDS];
+    int32_t n_stop_token_ids;
+    const loom_logit_bias *logit_bias; /* caller-owned until the request is added (the engine copies) */
+    int32_t n_logit_bias;
+    int32_t logprobs;         /* -1 = none; else also the top N per generated token */
+    int32_t prompt_logprobs;  /* -1 = none; else per prompt token (and its top N) */
+    int32_t n;                /* parallel samples sharing the prompt's KV (copy-on-write); default 1 */
+    int skip_special_tokens;  /* default 1 */
 } loom_sampling_params;
 
 loom_sampling_params loom_sampling_default_params(void);
+/* Checks every field; the message names the field ("top_p must be in (0, 1]"). */
+loom_status loom_sampling_params_validate(const loom_sampling_params *p, int32_t vocab_size, loom_error *err);
 
 typedef struct loom_sampler loom_sampler;
+/* A sampler for one sequence. prompt ids feed the repetition penalty. */
 loom_status loom_sampler_create(const loom_sampling_params *params, int32_t vocab_size, loom_sampler **out,
                                 loom_error *err);
+loom_status loom_sampler_set_prompt(loom_sampler *s, const int32_t *prompt_ids, size_t n, loom_error *err);
+/* Draws the next token from logits (not modified) and records it in the sampler's history. */
 int32_t loom_sampler_sample(loom_sampler *s, const float *logits);
 void loom_sampler_free(loom_sampler *s);
 
@@ -147,6 +183,137 @@ void loom_sampler_free(loom_sampler *s);
  * log-probabilities, best first; k <= vocab_size). */
 void loom_logprobs(const float *logits, int32_t vocab_size, int32_t chosen, int32_t k, float *chosen_logprob,
                    int32_t *top_ids, float *top_logprobs);
+
+/* ---- engine: continuous batching over a paged KV cache ------------------------------------------ */
+
+typedef enum loom_kv_dtype {
+    LOOM_KV_F32 = 0, LOOM_KV_F16, LOOM_KV_BF16, LOOM_KV_INT8, LOOM_KV_FP8_E4M3
+} loom_kv_dtype;
+
+typedef enum loom_preemption_mode { LOOM_PREEMPT_RECOMPUTE = 0, LOOM_PREEMPT_SWAP } loom_preemption_mode;
+
+typedef struct loom_engine_params {
+    int32_t n_threads;              /* 0 = all CPUs */
+    int32_t max_num_seqs;           /* sequences per step; default 64 */
+    int32_t max_num_batched_tokens; /* tokens per step; default 2048 */
+    int32_t max_model_len;          /* 0 = the model's max_position_embeddings */
+    int32_t block_size;             /* tokens per KV block; default 16 */
+    int32_t num_kv_blocks;          /* > 0 overrides the memory plan (tests force preemption with it) */
+    uint64_t kv_cache_memory_bytes; /* > 0: KV budget; else memory_limit_bytes minus weights/activations */
+    uint64_t memory_limit_bytes;    /* 0 = a fraction of physical RAM */
+    loom_kv_dtype kv_cache_dtype;
+    int enable_prefix_caching;      /* default 1 */
+    int enable_chunked_prefill;     /* default 1 */
+    loom_preemption_mode preemption_mode;
+    uint64_t swap_space_bytes;      /* host area for LOOM_PREEMPT_SWAP */
+} loom_engine_params;
+
+loom_engine_params loom_engine_default_params(void);
+
+/* The memory plan (`loom plan`): what the engine would allocate for a model and these params. */
+typedef struct loom_memory_plan {
+    uint64_t weights_bytes;
+    uint64_t activation_bytes;
+    uint64_t kv_bytes_per_token;  /* 2 x layers x kv_heads x head_dim x dtype bytes */
+    int32_t block_size;
+    int32_t num_kv_blocks;
+    uint64_t kv_cache_bytes;      /* num_kv_blocks x block_size x kv_bytes_per_token */
+    int64_t max_tokens_in_kv;
+    int32_t max_model_len;
+    int32_t max_concurrent_seqs;  /* max_tokens_in_kv / max_model_len */
+    uint64_t memory_limit_bytes;
+} loom_memory_plan;
+
+/* Fails fast (LOOM_ERR_NO_MEMORY with what to change) when max_model_len cannot fit. */
+loom_status loom_memory_plan_compute(const loom_model *model, const loom_engine_params *params, loom_memory_plan *out,
+                                     loom_error *err);
+
+typedef struct loom_engine loom_engine;
+
+typedef enum loom_finish_reason {
+    LOOM_FINISH_NONE = 0, /* still running */
+    LOOM_FINISH_STOP,     /* EOS, a stop string or a stop token id */
+    LOOM_FINISH_LENGTH,   /* max_tokens or the context length */
+    LOOM_FINISH_ABORT,    /* loom_engine_abort */
+    LOOM_FINISH_ERROR,
+} loom_finish_reason;
+
+typedef struct loom_token_logprob {
+    int32_t id;
+    float logprob;
+    int32_t n_top;
+    const int32_t *top_ids;     /* [n_top], best first */
+    const float *top_logprobs;  /* [n_top] */
+} loom_token_logprob;
+
+/* One event for one sequence of one request: the tokens produced since the last event. Pointers are
+ * valid only during the callback. */
+typedef struct loom_output {
+    uint64_t request_id;
+    int32_t seq_index;              /* 0 .. n-1 */
+    const int32_t *new_ids;
+    int32_t n_new;
+    const char *text_delta;         /* newly final text (stop strings already cut) */
+    const loom_token_logprob *logprobs; /* [n_new] when requested, else NULL */
+    loom_finish_reason finish_reason;
+    const char *stop_reason;        /* the stop string that matched, or NULL */
+    int32_t n_prompt_tokens;
+    int32_t n_output_tokens;        /* so far, this sequence */
+    int32_t n_cached_prompt_tokens; /* prompt tokens served from the prefix cache */
+    const loom_token_logprob *prompt_logprobs; /* first event only, [n_prompt_tokens] (entry 0 empty) */
+} loom_output;
+
+/* Called on the engine thread (or inside loom_engine_step); must not block for long. */
+typedef void (*loom_output_fn)(const loom_output *out, void *user);
+
+typedef struct loom_request_params {
+    const int32_t *prompt_ids;  /* copied */
+    size_t n_prompt;
+    loom_sampling_params sampling;
+    int32_t priority;           /* lower runs first (vLLM); default 0; FCFS within a priority */
+    loom_output_fn on_output;
+    void *user;
+} loom_request_params;
+
+loom_status loom_engine_create(loom_model *model, const loom_engine_params *params, loom_engine **out,
+                               loom_error *err);
+/* Stops the engine thread if running, aborts what is left, frees everything. */
+void loom_engine_free(loom_engine *e);
+
+/* Thread-safe. Validates the request (prompt length vs max_model_len, sampling params). */
+loom_status loom_engine_add_request(loom_engine *e, const loom_request_params *req, uint64_t *request_id,
+                                    loom_error *err);
+/* Thread-safe; frees the request's KV blocks at the next step boundary; its callback gets
+ * LOOM_FINISH_ABORT. Returns LOOM_ERR_INVALID_ARG for an unknown or finished id. */
+loom_status loom_engine_abort(loom_engine *e, uint64_t request_id, loom_error *err);
+
+/* Either drive the engine yourself, one scheduler step + forward per call ... */
+loom_status loom_engine_step(loom_engine *e, loom_error *err);
+int loom_engine_has_work(const loom_engine *e);
+/* ... or let it run on its own thread (the server does). */
+loom_status loom_engine_start(loom_engine *e, loom_error *err);
+void loom_engine_stop(loom_engine *e);
+
+typedef struct loom_engine_metrics {
+    int32_t num_running, num_waiting, num_preempted_now;
+    uint64_t num_preemptions_total;
+    int32_t kv_blocks_total, kv_blocks_free;
+    double kv_usage;                /* used / total blocks */
+    uint64_t prefix_cache_queries, prefix_cache_hits; /* in tokens */
+    uint64_t prompt_tokens_total, generation_tokens_total;
+    uint64_t requests_finished_total;
+    uint64_t steps_total;
+    double step_time_ms_total, forward_time_ms_total; /* scheduling overhead = step - forward */
+    /* latency histograms for the server: fixed bucket bounds in loom_latency_buckets_s */
+    uint64_t ttft_buckets[16], tpot_buckets[16], e2e_buckets[16];
+    double ttft_sum_s, tpot_sum_s, e2e_sum_s;
+    uint64_t ttft_count, tpot_count, e2e_count;
+} loom_engine_metrics;
+
+extern const double loom_latency_buckets_s[16]; /* upper bounds; the last is +inf */
+
+/* Thread-safe snapshot. */
+void loom_engine_get_metrics(loom_engine *e, loom_engine_metrics *m);
 
 #ifdef __cplusplus
 }

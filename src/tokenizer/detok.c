@@ -163,7 +163,7 @@ loom_status loom_tokenizer_decode(const loom_tokenizer *t, const int32_t *ids, s
                                   char **text_out, size_t *len_out, loom_error *err) {
     *text_out = NULL;
     *len_out = 0;
-    loom_detok *d;
+    loom_detok *d = NULL;
     loom_status st = loom_detok_create(t, skip_special, &d, err);
     if (st) return st;
     tok_buf all = {0};

@@ -54,7 +54,7 @@ static loom_status load_vocab(loom_tokenizer *t, const json_t *model, const json
     json_object_keylen_foreach(vocab, key, klen, val)
         if (tok_vocab_set(&t->vocab, (int32_t)json_integer_value(val), key, klen, 1)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     json_array_foreach(added, i, val) {
-        size_t len;
+        size_t len = 0;
         const char *content = jstr(val, "content", &len);
         tok_added a = {.id = (int32_t)json_integer_value(json_object_get(val, "id")),
                        .lstrip = (uint8_t)jbool(val, "lstrip", 0), .rstrip = (uint8_t)jbool(val, "rstrip", 0),

@@ -209,7 +209,7 @@ static int step_piece(const tok_pre_step *st, tok_buf *arena, tok_piece p, pcre2
     }
     default: { /* METASPACE */
         size_t off = arena->len;
-        int starts = p.len >= st->repl_len && memcmp(arena->data + p.off, st->repl, st->repl_len) == 0;
+        int starts = arena->data[p.off] == ' ' || (p.len >= st->repl_len && memcmp(arena->data + p.off, st->repl, st->repl_len) == 0);
         int prepend = !starts && (st->prepend_scheme == TOK_PREPEND_ALWAYS || (st->prepend_scheme == TOK_PREPEND_FIRST && p.at_start));
         if (prepend && tok_buf_append(arena, st->repl, st->repl_len)) return -1;
         for (size_t i = 0; i < p.len; i++) {

@@ -1,6 +1,8 @@
 /* SentencePiece tokenizer.model (protobuf ModelProto), read with a small bounds-checked wire-format
  * reader: pieces {piece = 1, score = 2, type = 3}, trainer_spec {model_type = 3, byte_fallback = 35,
- * unk_id = 40, bos_id = 41, eos_id = 42}, normalizer_spec {add_dummy_prefix = 3}. Only BPE models. */
+ * unk_id = 40, bos_id = 41, eos_id = 42}, normalizer_spec {add_dummy_prefix = 3}. Only BPE models.
+ * Encoding follows sentencepiece itself (dummy prefix on every piece of text, score-ordered merges),
+ * which is also what HF's Llama tokenizer.json and llama.cpp do. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -204,9 +204,9 @@ loom_tokenizer *tok_new(void);
 /* Id of an added token or model token with this text, or -1. */
 int32_t tok_lookup_token(const loom_tokenizer *t, const char *s, size_t n);
 int tok_set_post(loom_tokenizer *t, const int32_t *prefix, size_t n_prefix, const int32_t *suffix, size_t n_suffix);
-/* Sets the decoder and normalizer used by every SentencePiece-style vocab (tokenizer.model, GGUF
- * "llama"): Prepend ▁ (when add_space_prefix), Replace " " → ▁; Replace ▁ → " ", ByteFallback, Fuse,
- * Strip. */
+/* Sets up a SentencePiece vocab as sentencepiece, llama.cpp and HF's (legacy) Llama tokenizer.json do:
+ * normalizer Prepend ▁ (when add_space_prefix) + Replace " " → ▁, score-ordered merges with byte
+ * fallback; decoder Replace ▁ → " ", ByteFallback, Fuse, Strip (one leading space). */
 int tok_setup_spm_pipeline(loom_tokenizer *t, int add_space_prefix);
 /* Marks control/unknown tokens special and registers control/user-defined/unknown tokens as added
  * tokens (matched before the model), as llama.cpp does for vocabularies with token types. */

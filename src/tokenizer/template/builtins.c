@@ -120,6 +120,24 @@ loom_status tpl_str_replace(tpl_render *r, const tpl_node *at, tpl_str s, tpl_st
     return st;
 }
 
+/* Python's full case mappings that are not one character to one character. */
+static const struct {
+    uint32_t cp;
+    const char *upper, *title, *lower;
+} SPECIAL_CASES[] = {
+    {0xDF, "SS", "Ss", NULL},     {0xFB00, "FF", "Ff", NULL},   {0xFB01, "FI", "Fi", NULL},
+    {0xFB02, "FL", "Fl", NULL},   {0xFB03, "FFI", "Ffi", NULL}, {0xFB04, "FFL", "Ffl", NULL},
+    {0xFB05, "ST", "St", NULL},   {0xFB06, "ST", "St", NULL},   {0x149, "\xca\xbcN", "\xca\xbcN", NULL},
+    {0x130, NULL, NULL, "i\xcc\x87"},
+};
+
+static const char *special_case(uint32_t cp, int which) {
+    for (size_t i = 0; i < sizeof SPECIAL_CASES / sizeof *SPECIAL_CASES; i++)
+        if (SPECIAL_CASES[i].cp == cp)
+            return which == 'u' ? SPECIAL_CASES[i].upper : which == 't' ? SPECIAL_CASES[i].title : SPECIAL_CASES[i].lower;
+    return NULL;
+}
+
 loom_status tpl_str_case(tpl_render *r, const tpl_node *at, tpl_str s, int mode, tpl_value *out) {
     char *p = tpl_new_bytes(r, at, s.len * 2); /* a case mapping can change an encoded length */
     if (!p) return r->err->status;
@@ -128,12 +146,16 @@ loom_status tpl_str_case(tpl_render *r, const tpl_node *at, tpl_str s, int mode,
     for (size_t i = 0; i < s.len;) {
         uint32_t cp, m;
         i += tpl_utf8_decode(s.p + i, s.len - i, &cp);
-        if (mode == 'u') m = tpl_py_upper(cp);
-        else if (mode == 'l') m = tpl_py_lower(cp);
-        else if (mode == 't') m = prev_cased ? tpl_py_lower(cp) : tpl_py_title(cp);
-        else m = first ? tpl_py_title(cp) : tpl_py_lower(cp);
+        int which = mode == 'u' ? 'u' : mode == 'l' ? 'l' : (mode == 't' ? !prev_cased : first) ? 't' : 'l';
+        const char *special = special_case(cp, which);
         prev_cased = tpl_py_iscased(cp);
         first = false;
+        if (special) {
+            memcpy(p + n, special, strlen(special));
+            n += strlen(special);
+            continue;
+        }
+        m = which == 'u' ? tpl_py_upper(cp) : which == 'l' ? tpl_py_lower(cp) : tpl_py_title(cp);
         n += tpl_utf8_encode(m, p + n);
     }
     *out = tv_str(p, n);
@@ -164,15 +186,8 @@ static loom_status str_split(tpl_render *r, const tpl_node *at, tpl_str s, tpl_v
             size_t k;
             while ((k = tpl_space_len(s.p + i, s.len - i)) > 0) i += k;
             if (i >= s.len) break;
-            if (max >= 0 && (int64_t)l->n >= max) {
-                size_t e = s.len;
-                while (e > i) { /* the remainder loses trailing whitespace */
-                    size_t st = e - 1;
-                    while (st > i && ((unsigned char)s.p[st] & 0xC0) == 0x80) st--;
-                    if (!tpl_space_len(s.p + st, e - st)) break;
-                    e = st;
-                }
-                l->items[l->n++] = tv_str(s.p + i, e - i);
+            if (max >= 0 && (int64_t)l->n >= max) { /* the remainder keeps its trailing whitespace */
+                l->items[l->n++] = tv_str(s.p + i, s.len - i);
                 break;
             }
             size_t b = i;

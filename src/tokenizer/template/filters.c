@@ -418,7 +418,7 @@ loom_status tpl_apply_test(tpl_render *r, const tpl_node *at, tpl_str name, tpl_
                    (v.kind == TV_DICT && !v.u.dict->is_namespace);
         return LOOM_OK;
     case 6: *out = tv_is_num(v); return LOOM_OK;
-    case 7: *out = v.kind == TV_STR || v.kind == TV_LIST || (v.kind == TV_DICT && !v.u.dict->is_namespace); return LOOM_OK;
+    case 7: *out = v.kind == TV_STR || v.kind == TV_LIST || v.kind == TV_UNDEF || (v.kind == TV_DICT && !v.u.dict->is_namespace); return LOOM_OK;
     case 8: *out = v.kind == TV_BOOL && v.u.b; return LOOM_OK;
     case 9: *out = v.kind == TV_BOOL && !v.u.b; return LOOM_OK;
     case 10: *out = v.kind == TV_BOOL; return LOOM_OK;

@@ -87,7 +87,8 @@ static loom_status float_arith(tpl_render *r, const tpl_node *at, int op, double
         else if (op == 'F') z = floor(x / y);
         else {
             z = fmod(x, y);
-            if (z != 0 && ((z < 0) != (y < 0))) z += y;
+            if (z == 0) z = copysign(0.0, y);
+            else if ((z < 0) != (y < 0)) z += y;
         }
         break;
     case 'P':
@@ -246,12 +247,14 @@ loom_status tpl_getitem(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_va
 }
 
 /* Python's slice.indices(n) followed by the walk: how many items, from where, by what step. */
-static bool slice_plan(tpl_value start, tpl_value stop, tpl_value step, size_t n, int64_t *first, int64_t *stride,
-                       size_t *count) {
+static loom_status slice_plan(tpl_render *r, const tpl_node *at, tpl_value start, tpl_value stop, tpl_value step,
+                              size_t n, int64_t *first, int64_t *stride, size_t *count) {
     for (tpl_value *v = (tpl_value[]){start, stop, step}, *e = v + 3; v < e; v++)
-        if (v->kind != TV_NONE && !tv_is_intlike(*v)) return false;
+        if (v->kind != TV_NONE && !tv_is_intlike(*v))
+            return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "slice indices must be integers or None, not '%s'", tv_type_name(*v));
     int64_t st = step.kind == TV_NONE ? 1 : tv_as_int(step), len = (int64_t)n;
-    if (st == 0) return false;
+    if (st == 0) return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "slice step cannot be zero");
+    if (st == INT64_MIN) st = -INT64_MAX;
     int64_t lo = st < 0 ? -1 : 0, hi = st < 0 ? len - 1 : len;
     int64_t b = st < 0 ? hi : lo, e = st < 0 ? lo : hi;
     if (start.kind != TV_NONE) {
@@ -268,7 +271,7 @@ static bool slice_plan(tpl_value start, tpl_value stop, tpl_value step, size_t n
     *first = b;
     *stride = st;
     *count = (size_t)c;
-    return true;
+    return LOOM_OK;
 }
 
 loom_status tpl_slice(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_value start, tpl_value stop, tpl_value step,
@@ -277,8 +280,9 @@ loom_status tpl_slice(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_valu
     if (obj.kind == TV_UNDEF) return tpl_undefined_error(r, at, obj);
     int64_t first, stride;
     size_t count;
+    loom_status st;
     if (obj.kind == TV_LIST) {
-        if (!slice_plan(start, stop, step, obj.u.list->n, &first, &stride, &count)) return LOOM_OK;
+        if ((st = slice_plan(r, at, start, stop, step, obj.u.list->n, &first, &stride, &count)) != LOOM_OK) return st;
         tpl_list *l = tv_list_new(&r->arena, count);
         if (!l) return tpl_no_memory(r, at);
         l->is_tuple = obj.u.list->is_tuple;
@@ -290,7 +294,7 @@ loom_status tpl_slice(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_valu
     if (obj.kind != TV_STR) return LOOM_OK;
     tpl_str s = obj.u.s;
     size_t n = tpl_utf8_count(s.p, s.len);
-    if (!slice_plan(start, stop, step, n, &first, &stride, &count)) return LOOM_OK;
+    if ((st = slice_plan(r, at, start, stop, step, n, &first, &stride, &count)) != LOOM_OK) return st;
     if (stride == 1) {
         size_t b = tpl_utf8_offset(s.p, s.len, (size_t)first);
         size_t e = b + tpl_utf8_offset(s.p + b, s.len - b, count);

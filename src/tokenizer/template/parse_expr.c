@@ -328,6 +328,18 @@ static tpl_node *parse_subscript(tpl_parser *p, tpl_node *obj) {
             tpl_next(p);
             continue;
         }
+        if (parts[colons] && colons == 0 && tpl_is_op(c, ",")) { /* x[a, b] subscripts with a tuple */
+            tpl_node *tuple = tpl_node_new(p, N_TUPLE, c);
+            size_t cap = 0;
+            if (!tuple || !tpl_nodes_push(p, &tuple->args, &cap, parts[0])) return NULL;
+            while (tpl_is_op(tpl_peek(p), ",")) {
+                tpl_next(p);
+                tpl_node *item = tpl_parse_expression(p);
+                if (!item || !tpl_nodes_push(p, &tuple->args, &cap, item)) return NULL;
+            }
+            parts[0] = tuple;
+            continue;
+        }
         if (parts[colons]) {
             tpl_syntax_error(p, c, "expected ']' or ':' in subscript, got %s", describe(c));
             return NULL;

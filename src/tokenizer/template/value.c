@@ -163,7 +163,9 @@ static void write_str_repr(tpl_buf *b, tpl_str s) {
 static bool write_value(tpl_buf *b, tpl_value v, bool repr, int depth) {
     if (depth > 64) return false; /* a namespace can hold itself */
     switch (v.kind) {
-    case TV_UNDEF: return true; /* str(Undefined) is "" */
+    case TV_UNDEF: /* str(Undefined) is "" */
+        if (repr) tpl_buf_puts(b, "Undefined");
+        return true;
     case TV_NONE: tpl_buf_puts(b, "None"); return true;
     case TV_BOOL: tpl_buf_puts(b, v.u.b ? "True" : "False"); return true;
     case TV_INT: tpl_buf_printf(b, "%lld", (long long)v.u.i); return true;
