@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/zip.h" /* loom_cursor */
+#include "formats/byte_cursor.h"
 
 /* The opcodes accepted (names as in CPython's pickle.py). */
 enum {

@@ -1,8 +1,7 @@
 /* A minimal read-only zip reader over a mapped buffer, enough for torch.save archives: the
  * end-of-central-directory record (zip64 when present), the central directory and the local headers.
  * Only STORED (method 0) members are accepted; a compressed or encrypted member is an error naming
- * it. Every offset and length is checked against the buffer. Also home of the bounds-checked byte
- * cursor the zip and pickle readers share. */
+ * it. Every offset and length is checked against the buffer. */
 #ifndef LOOM_FORMATS_ZIP_H
 #define LOOM_FORMATS_ZIP_H
 
@@ -10,27 +9,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
-
-/* ---- bounds-checked little-endian byte cursor ---------------------------------------------------- */
-
-/* Reads never go past size: a read that would sets overrun (sticky) and yields zeros / NULL, so a
- * sequence of reads can be checked once at the end. */
-typedef struct loom_cursor {
-    const uint8_t *data;
-    size_t size;
-    size_t pos;
-    int overrun;
-} loom_cursor;
-
-/* A cursor at pos (overrun already set when pos > size). */
-loom_cursor loom_cursor_at(const uint8_t *data, size_t size, size_t pos);
-size_t loom_cursor_left(const loom_cursor *c);
-/* Returns a pointer to the next n bytes and advances, or NULL (and sets overrun). */
-const uint8_t *loom_cursor_take(loom_cursor *c, size_t n);
-uint8_t loom_cursor_u8(loom_cursor *c);
-uint16_t loom_cursor_u16(loom_cursor *c);
-uint32_t loom_cursor_u32(loom_cursor *c);
-uint64_t loom_cursor_u64(loom_cursor *c);
+#include "formats/byte_cursor.h"
 
 /* ---- zip ----------------------------------------------------------------------------------------- */
 
