@@ -17,7 +17,7 @@ endif
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wno-unused-parameter -Wshadow \
            -Werror=implicit-function-declaration -fno-strict-aliasing -pthread \
            -Iinclude -Isrc $(SANFLAGS) $(EXTRA_CFLAGS)
-LDLIBS  := -ljansson -lpcre2-8 -lutf8proc -lmicrohttpd -lpthread -lm
+LDLIBS  := -ljansson -lpcre2-8 -lutf8proc -lmicrohttpd -lcurl -lpthread -lm
 LDFLAGS := $(SANFLAGS) -pthread
 
 LIB_SRCS  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
@@ -26,11 +26,14 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# The chat page of `loom serve` (GET /), embedded as bytes: src/server/web/index.html -> a generated .c.
+WEB_PAGE_C := $(BUILD)/gen/web_page.c
+LIB_OBJS  += $(WEB_PAGE_C:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
 
-.PHONY: all test setup fuzz clean tests run
+.PHONY: all test setup fuzz clean tests run serve bench-sampler bench-kv
 all: $(BUILD)/loom
 
 $(BUILD)/obj/%.o: %.c
@@ -40,6 +43,11 @@ $(BUILD)/obj/%.o: %.c
 # Kernels: reassociation lets the compiler vectorize reductions (results stay independent of threads).
 KERNEL_FLAGS := -O3 -fno-math-errno -fno-trapping-math -fassociative-math -fno-signed-zeros
 $(BUILD)/obj/src/kernels/%.o: CFLAGS += $(KERNEL_FLAGS)
+
+$(WEB_PAGE_C): src/server/web/index.html
+	@mkdir -p $(dir $@)
+	{ echo 'const unsigned char srv_web_index_html[] = {'; xxd -i < $<; echo '};'; \
+	  echo "const unsigned int srv_web_index_html_len = $$(wc -c < $<);"; } > $@
 
 $(BUILD)/libloom.a: $(LIB_OBJS)
 	@rm -f $@
@@ -78,6 +86,22 @@ build-fuzz/%: fuzz/%.c build-fuzz/libloom.a
 fuzz: $(FUZZ_BINS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $(FUZZ_BINS)
 
+# Sampler microbenchmark (bench/sampler_bench.c); numbers go to bench/RESULTS.md.
+$(BUILD)/bench/sampler_bench: bench/sampler_bench.c $(BUILD)/libloom.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloom.a $(LDLIBS)
+
+bench-sampler: $(BUILD)/bench/sampler_bench
+	$(BUILD)/bench/sampler_bench
+
+# KV cache waste and paged attention vs naive (bench/kv_bench.c); numbers go to bench/RESULTS.md.
+$(BUILD)/bench/kv_bench: bench/kv_bench.c $(BUILD)/libloom.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloom.a $(LDLIBS)
+
+bench-kv: $(BUILD)/bench/kv_bench
+	$(BUILD)/bench/kv_bench
+
 setup:
 	bash scripts/setup.sh
 
@@ -85,6 +109,15 @@ setup:
 PROMPT ?= The capital of France is
 run: $(BUILD)/loom
 	$(BUILD)/loom generate -m "$$(scripts/fetch-model.sh | tail -1)" --prompt "$(PROMPT)" -n 64 --temperature 0
+
+# The main command: set up if needed, build, fetch the default model, and serve it (OpenAI API + a
+# chat page on http://$(HOST):$(PORT)/).
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve:
+	@test -f /usr/include/microhttpd.h || bash scripts/setup.sh
+	$(MAKE) $(BUILD)/loom
+	$(BUILD)/loom serve -m "$$(scripts/fetch-model.sh | tail -1)" --served-model-name smollm2 --host $(HOST) --port $(PORT)
 
 clean:
 	rm -rf build build-asan build-fuzz

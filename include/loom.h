@@ -39,14 +39,28 @@ typedef enum loom_load_format {
     LOOM_LOAD_DUMMY,    /* random weights for the config.json in the directory (benchmarks) */
 } loom_load_format;
 
+/* Load-time weight conversion (src/model/quant_load.c): INT8 = 32-element groups with an f16 scale
+ * (GGUF Q8_0 layout), INT4 = 32-element groups with f16 scale and minimum (Q4_1 layout), FP8 = E4M3
+ * with an f16 scale per 32 elements; F32 dequantizes everything (the accuracy reference). Matmuls with
+ * INT8/INT4 weights run on int8-quantized activations. */
+typedef enum loom_quantization {
+    LOOM_QUANT_NONE = 0, LOOM_QUANT_F32, LOOM_QUANT_INT8, LOOM_QUANT_INT4, LOOM_QUANT_FP8
+} loom_quantization;
+
 typedef struct loom_model_params {
     const char *path;             /* HF directory (config.json + weights + tokenizer) or a .gguf file */
     loom_load_format load_format;
     uint64_t dummy_seed;          /* for LOOM_LOAD_DUMMY */
+    int metadata_only;            /* LOOM_LOAD_DUMMY: config and tensor sizes only, no weight data (for
+                                   * `loom plan`); such a model cannot run (loom_context_create refuses) */
+    loom_quantization quantization; /* weight matrices converted at load; default: as stored */
 } loom_model_params;
 
 loom_model_params loom_model_default_params(void);
 loom_status loom_model_load(const loom_model_params *params, loom_model **out, loom_error *err);
+/* `loom quantize`: the GGUF at in_path -> a GGUF at out_path with its weight matrices in type_name
+ * ("int8" = "q8_0", "int4" = "q4_1", "q4_0", "fp8"); format in src/model/gguf_quantize.c. */
+loom_status loom_quantize_gguf_file(const char *in_path, const char *out_path, const char *type_name, loom_error *err);
 void loom_model_free(loom_model *model);
 
 typedef struct loom_model_info {
@@ -63,6 +77,7 @@ typedef struct loom_model_info {
     int32_t n_eos_ids;
     uint64_t weight_bytes;    /* bytes of all weight tensors as stored */
     uint64_t n_params;
+    uint64_t activation_bytes_per_token; /* forward workspace per batched token (memory plan) */
 } loom_model_info;
 
 const loom_model_info *loom_model_get_info(const loom_model *model);
@@ -87,6 +102,42 @@ loom_status loom_detokenizer_push(loom_detokenizer *d, int32_t id, char **text_o
 /* Flushes whatever is pending (an incomplete UTF-8 tail becomes U+FFFD). */
 loom_status loom_detokenizer_flush(loom_detokenizer *d, char **text_out, loom_error *err);
 void loom_detokenizer_free(loom_detokenizer *d);
+
+/* Renders the model's chat template (GGUF tokenizer.chat_template, or tokenizer_config.json's
+ * chat_template) as transformers' apply_chat_template(tokenize=False) does. messages_json: a JSON array
+ * of {"role", "content"} objects. *text_out is malloc'd and NUL-terminated. A model without a template
+ * is LOOM_ERR_UNSUPPORTED; a template that rejects the messages is LOOM_ERR_INVALID_ARG. */
+loom_status loom_apply_chat_template(const loom_model *model, const char *messages_json, int add_generation_prompt,
+                                     char **text_out, loom_error *err);
+
+/* ---- tokenizers on their own ------------------------------------------------------------------- */
+
+/* Tokenizers match Hugging Face `tokenizers` exactly. */
+typedef struct loom_tokenizer loom_tokenizer;
+
+/* path: a .gguf file (a model or a vocab-only GGUF), an HF model directory (tokenizer.json, else
+ * vocab.json + merges.txt, else tokenizer.model, with tokenizer_config.json beside it), or a
+ * tokenizer.json file. */
+loom_status loom_tokenizer_load(const char *path, loom_tokenizer **out, loom_error *err);
+/* The model's own tokenizer (owned by the model), or NULL when it has none. */
+const loom_tokenizer *loom_model_get_tokenizer(const loom_model *model);
+
+void loom_tokenizer_free(loom_tokenizer *t);
+
+int32_t loom_tokenizer_vocab_size(const loom_tokenizer *t); /* including added tokens */
+int32_t loom_tokenizer_bos_id(const loom_tokenizer *t);     /* -1 when none */
+int32_t loom_tokenizer_eos_id(const loom_tokenizer *t);     /* -1 when none */
+int loom_tokenizer_is_special(const loom_tokenizer *t, int32_t id);
+
+/* add_special: add what the tokenizer adds around a single sequence (BOS per add_bos_token / the
+ * post-processor template). *ids_out is malloc'd. Invalid UTF-8 input is LOOM_ERR_INVALID_ARG. */
+loom_status loom_tokenizer_encode(const loom_tokenizer *t, const char *text, size_t len, int add_special,
+                                  int32_t **ids_out, size_t *n_out, loom_error *err);
+
+/* Whole-sequence decode as HF `decode` does (decoder chain: ByteLevel / Metaspace / ByteFallback /
+ * Fuse / Strip ...). *text_out is malloc'd and NUL-terminated. Out-of-range ids are an error. */
+loom_status loom_tokenizer_decode(const loom_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
+                                  char **text_out, size_t *len_out, loom_error *err);
 
 /* ---- running the model -------------------------------------------------------------------------- */
 
@@ -124,13 +175,32 @@ loom_status loom_decode(loom_context *ctx, const loom_batch_input *batch, loom_e
 const float *loom_get_logits(const loom_context *ctx, int32_t i);
 /* Forgets the KV of a sequence (its slot can be reused from position 0). */
 void loom_seq_clear(loom_context *ctx, int32_t seq_id);
+/* Sequence dst (cleared first) shares src's KV copy-on-write: both continue from src's length. */
+loom_status loom_seq_fork(loom_context *ctx, int32_t src_seq_id, int32_t dst_seq_id, loom_error *err);
+/* Prefix caching for an empty sequence: attaches the KV of the longest run of full cached blocks
+ * (block_size tokens each, computed earlier by any sequence of this context) matching tokens[0 .. n),
+ * never all n. Returns how many tokens are now in the sequence's KV: decode from that position on. */
+int32_t loom_seq_reuse_prefix(loom_context *ctx, int32_t seq_id, const int32_t *tokens, int32_t n_tokens);
+/* Bytes allocated for the KV cache (num_kv_blocks x block_size x KV bytes per token). */
+uint64_t loom_context_kv_bytes(const loom_context *ctx);
 
 /* ---- sampling ------------------------------------------------------------------------------------ */
 
 /* Per-request sampling parameters: the OpenAI / vLLM fields with their documented defaults.
- * Order of operations (vLLM's): logit_bias -> min_tokens (EOS/stop ids masked) -> repetition,
- * frequency and presence penalties -> temperature -> top-k -> top-p -> min-p -> draw from the
- * request's own RNG stream. temperature 0 is greedy (argmax; ties go to the lowest id).
+ * Order of operations (vLLM v1's sampler), the one place it is written down:
+ *   1. min_tokens: EOS ids (unless ignore_eos) and stop_token_ids get -inf until min_tokens exist;
+ *   2. logit_bias added;
+ *   3. repetition penalty (HF: over prompt + output ids, positive logits / r, negative ones * r),
+ *      then frequency (- f * count) and presence (- p once) penalties over the output ids;
+ *   4. temperature < 1e-5 (vLLM's epsilon; 0 included): greedy argmax, ties to the lowest id, no
+ *      random draw; otherwise logits / temperature;
+ *   5. min-p: drop tokens whose probability is below min_p x the top probability;
+ *   6. top-k over what is left; 7. top-p: the smallest best-first prefix whose probability,
+ *      renormalized over what is left, reaches top_p (a token stays while the mass before it is
+ *      below top_p);
+ *   8. one uniform draw from the sequence's own RNG stream (xoshiro256** seeded with `seed`).
+ * Equal logits are ordered by lower id, so the result depends only on the row, the parameters and
+ * the seed, never on the batch. Parallel samples (n > 1): sample i uses seed + i (vLLM's rule).
  * Log-probabilities are always those of the raw model distribution (log-softmax of the logits). */
 #define LOOM_MAX_STOP_STRINGS 16
 #define LOOM_MAX_STOP_TOKEN_IDS 16
@@ -175,14 +245,38 @@ typedef struct loom_sampler loom_sampler;
 loom_status loom_sampler_create(const loom_sampling_params *params, int32_t vocab_size, loom_sampler **out,
                                 loom_error *err);
 loom_status loom_sampler_set_prompt(loom_sampler *s, const int32_t *prompt_ids, size_t n, loom_error *err);
+/* The model's EOS ids, masked (with stop_token_ids) while fewer than min_tokens tokens exist. */
+loom_status loom_sampler_set_eos_ids(loom_sampler *s, const int32_t *eos_ids, size_t n, loom_error *err);
 /* Draws the next token from logits (not modified) and records it in the sampler's history. */
 int32_t loom_sampler_sample(loom_sampler *s, const float *logits);
+/* The distribution the next loom_sampler_sample would draw from (after every step above, one-hot
+ * when greedy), into probs[vocab_size]; changes nothing (tests, debugging). */
+void loom_sampler_probs(loom_sampler *s, const float *logits, float *probs);
 void loom_sampler_free(loom_sampler *s);
 
 /* Log-softmax of the raw logits: the chosen id's log-probability, and the top k (ids and
  * log-probabilities, best first; k <= vocab_size). */
 void loom_logprobs(const float *logits, int32_t vocab_size, int32_t chosen, int32_t k, float *chosen_logprob,
                    int32_t *top_ids, float *top_logprobs);
+
+/* Stop strings on streamed text (semantics in src/sample/stop.h): push each detokenized delta, emit
+ * what comes back; a tail that could still begin a stop string is held until it cannot. */
+typedef struct loom_stop_matcher loom_stop_matcher;
+typedef struct loom_stop_result {
+    const char *text;   /* text safe to emit now; valid until the next call on the matcher */
+    size_t text_len;
+    int32_t stop_index; /* -1, or the index of the stop string that matched (generation is over) */
+} loom_stop_result;
+/* Copies the strings. n_stop may be 0 (everything passes through). */
+loom_status loom_stop_matcher_create(const char *const *stop, int32_t n_stop, int include_stop_str_in_output,
+                                     loom_stop_matcher **out, loom_error *err);
+/* check_stop = 0 while fewer than min_tokens tokens exist (vLLM ignores stop strings until then). */
+loom_status loom_stop_matcher_push(loom_stop_matcher *m, const char *delta, size_t len, int check_stop,
+                                   loom_stop_result *out, loom_error *err);
+/* At EOS / length: releases the held tail. */
+void loom_stop_matcher_flush(loom_stop_matcher *m, loom_stop_result *out);
+const char *loom_stop_matcher_string(const loom_stop_matcher *m, int32_t index);
+void loom_stop_matcher_free(loom_stop_matcher *m);
 
 /* ---- engine: continuous batching over a paged KV cache ------------------------------------------ */
 
@@ -220,7 +314,7 @@ typedef struct loom_memory_plan {
     uint64_t kv_cache_bytes;      /* num_kv_blocks x block_size x kv_bytes_per_token */
     int64_t max_tokens_in_kv;
     int32_t max_model_len;
-    int32_t max_concurrent_seqs;  /* max_tokens_in_kv / max_model_len */
+    int32_t max_concurrent_seqs;  /* num_kv_blocks / ceil(max_model_len / block_size) */
     uint64_t memory_limit_bytes;
 } loom_memory_plan;
 
@@ -303,8 +397,10 @@ typedef struct loom_engine_metrics {
     uint64_t prompt_tokens_total, generation_tokens_total;
     uint64_t requests_finished_total;
     uint64_t steps_total;
+    uint64_t batched_tokens_total;  /* tokens computed over all steps: tokens per step = this / steps_total */
     double step_time_ms_total, forward_time_ms_total; /* scheduling overhead = step - forward */
-    /* latency histograms for the server: fixed bucket bounds in loom_latency_buckets_s */
+    /* latency histograms for the server: fixed bucket bounds in loom_latency_buckets_s; counts per
+     * bucket (not cumulative): an observation v lands in the first bucket with v <= bound */
     uint64_t ttft_buckets[16], tpot_buckets[16], e2e_buckets[16];
     double ttft_sum_s, tpot_sum_s, e2e_sum_s;
     uint64_t ttft_count, tpot_count, e2e_count;

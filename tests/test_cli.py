@@ -74,3 +74,30 @@ def test_missing_model(run_loom, tmp_path):
 def test_unknown_command(run_loom):
     r = run_loom(["frobnicate"])
     assert r.returncode == 2 and "unknown command" in r.stderr
+
+
+def test_tokenize_and_detokenize(run_loom, shared_dir):
+    stories = os.path.join(shared_dir, "models", "stories260K", "hf")
+    r = run_loom(["tokenize", "-m", stories, "--ids-only", "Once upon a time"])
+    assert r.returncode == 0 and r.stdout.strip() == "1,403,407,261,378", r.stdout + r.stderr
+    r = run_loom(["tokenize", "-m", stories, "--ids-only", "--no-special", "Once upon a time"])
+    assert r.stdout.strip() == "403,407,261,378"
+    r = run_loom(["tokenize", "-m", stories, "Once upon"])
+    assert r.stdout.splitlines() == ["1\t<s>", "403\t Once", "407\t upon"]
+    llama3 = os.path.join(shared_dir, "tokenizers", "llama3", "tokenizer.json")
+    r = run_loom(["detokenize", "-m", llama3, "9906,1917"])
+    assert r.returncode == 0 and r.stdout == "Hello world\n"
+    vocab = os.path.join(shared_dir, "tokenizers", "vectors", "ggml-vocab-gpt-2.gguf")
+    r = run_loom(["tokenize", "-m", vocab, "--ids-only", "Hello world"])
+    assert r.returncode == 0 and r.stdout.strip() == "15496,995"
+
+
+def test_tokenize_errors(run_loom, tmp_path):
+    r = run_loom(["tokenize", "-m", tmp_path / "none.gguf", "x"])
+    assert r.returncode == 1 and "none.gguf" in r.stderr
+    r = run_loom(["detokenize", "-m", tmp_path, "1,x"])
+    assert r.returncode == 2 and "comma-separated" in r.stderr
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text("{not json")
+    r = run_loom(["tokenize", "-m", bad, "x"])
+    assert r.returncode == 1 and "tokenizer.json" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -200,6 +200,30 @@ static void test_smollm_gguf(void) {
     loom_tokenizer_free(t);
 }
 
+/* The other sources of loom_tokenizer_load_hf: a SentencePiece tokenizer.model (expected ids from
+ * sentencepiece.SentencePieceProcessor(model_file=...).encode; no BOS without a tokenizer_config.json,
+ * as transformers 5), and vocab.json + merges.txt (expected ids from transformers.AutoTokenizer). */
+static void test_other_sources(void) {
+    static const int32_t llama2[] = {15043, 3186, 29871, 343};
+    static const int32_t gpt2[] = {15496, 995, 17031, 2124, 220, 50256};
+    static const int32_t qwen2[] = {9707, 1879, 151645};
+    loom_tokenizer *t = load_hf("tokenizers/llama2");
+    if (t) {
+        check_encode(t, "Hello world  y", 1, llama2, 4);
+        char *s = stream_decode(t, llama2, 4, 0);
+        CHECK_MSG(!strcmp(s, "Hello world  y"), "got \"%s\"", s);
+        free(s);
+        CHECK(loom_tokenizer_bos_id(t) == 1 && loom_tokenizer_eos_id(t) == 2 && loom_tokenizer_vocab_size(t) == 32000);
+    }
+    loom_tokenizer_free(t);
+    t = load_hf("tokenizers/gpt2");
+    if (t) check_encode(t, "Hello world 123 x <|endoftext|>", 1, gpt2, 6);
+    loom_tokenizer_free(t);
+    t = load_hf("tokenizers/qwen2");
+    if (t) check_encode(t, "Hello world<|im_end|>", 1, qwen2, 3);
+    loom_tokenizer_free(t);
+}
+
 static void test_errors(void) {
     loom_tokenizer *t = load_hf("models/stories260K/hf");
     if (!t) return;
@@ -220,12 +244,97 @@ static void test_errors(void) {
     CHECK(none == NULL);
 }
 
+/* Writes json to a temporary tokenizer.json and loads it. */
+static loom_tokenizer *load_json_text(const char *json) {
+    char path[] = "/tmp/loom_tok_test_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "w");
+    fputs(json, f);
+    fclose(f);
+    loom_tokenizer *t = NULL;
+    loom_error err = {0};
+    CHECK_MSG(loom_tokenizer_load_hf(path, &t, &err) == LOOM_OK, "%s", err.message);
+    remove(path);
+    return t;
+}
+
+/* ---- a minimal GGUF v3 (no tensors) built in memory ---- */
+typedef struct gbuf { uint8_t data[4096]; size_t len; } gbuf;
+static void g_put(gbuf *b, const void *p, size_t n) { if (b->len + n <= sizeof b->data) memcpy(b->data + b->len, p, n); b->len += n; }
+static void g_u32(gbuf *b, uint32_t v) { g_put(b, &v, 4); }
+static void g_u64(gbuf *b, uint64_t v) { g_put(b, &v, 8); }
+static void g_str(gbuf *b, const char *s) { g_u64(b, strlen(s)); g_put(b, s, strlen(s)); }
+static void g_kv_str(gbuf *b, const char *key, const char *val) { g_str(b, key); g_u32(b, 8); g_str(b, val); }
+static void g_kv_strs(gbuf *b, const char *key, const char **vals, size_t n) {
+    g_str(b, key);
+    g_u32(b, 9);
+    g_u32(b, 8);
+    g_u64(b, n);
+    for (size_t i = 0; i < n; i++) g_str(b, vals[i]);
+}
+
+/* A "gpt2" vocab with tokenizer.ggml.pre = pre: the tokenizer's status, message in err. */
+static loom_status gguf_with_pre(const char *pre, loom_error *err) {
+    static const char *tokens[] = {"a", "b", "ab", "\xC4\xA0"}, *merges[] = {"a b"};
+    gbuf b = {.len = 0};
+    g_put(&b, "GGUF", 4);
+    g_u32(&b, 3);
+    g_u64(&b, 0);
+    g_u64(&b, 4);
+    g_kv_str(&b, "tokenizer.ggml.model", "gpt2");
+    g_kv_str(&b, "tokenizer.ggml.pre", pre);
+    g_kv_strs(&b, "tokenizer.ggml.tokens", tokens, 4);
+    g_kv_strs(&b, "tokenizer.ggml.merges", merges, 1);
+    loom_gguf g;
+    loom_status st = loom_gguf_parse(b.data, b.len, &g, err);
+    CHECK_MSG(st == LOOM_OK, "%s", err->message);
+    if (st) return st;
+    loom_tokenizer *t = NULL;
+    st = loom_tokenizer_from_gguf(&g, &t, err);
+    loom_gguf_free(&g);
+    if (t) {
+        static const int32_t want[] = {2, 3, 2};
+        check_encode(t, "ab ab", 1, want, 3);
+    }
+    loom_tokenizer_free(t);
+    return st;
+}
+
+static void test_gguf_pre_names(void) {
+    static const char *known[] = {"default", "gpt-2", "llama-bpe", "llama3", "qwen2", "smollm", "deepseek-llm",
+                                  "deepseek-coder", "falcon", "starcoder", "refact", "mpt", "gpt-neox", "olmo", "command-r"};
+    loom_error err = {0};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        CHECK_MSG(gguf_with_pre(known[i], &err) == LOOM_OK, "%s: %s", known[i], err.message);
+    CHECK(gguf_with_pre("no-such-pre", &err) == LOOM_ERR_UNSUPPORTED && strstr(err.message, "no-such-pre"));
+}
+
+/* Inputs found by fuzz/fuzz_tokenizer_json.c. */
+static void test_fuzz_regressions(void) {
+    /* A word with no known character (no unk token) gives no ids; caching that empty result
+     * computed NULL + 0. */
+    loom_tokenizer *t = load_json_text("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                                       " \"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}}");
+    if (!t) return;
+    static const int32_t want[] = {0};
+    for (int i = 0; i < 2; i++) { /* the second round is served from the word cache */
+        check_encode(t, "zz", 1, want, 0);
+        check_encode(t, "zz a zz", 1, want, 1);
+    }
+    loom_tokenizer_free(t);
+}
+
 int main(void) {
     RUN(test_stories_encode_hf);
     RUN(test_stories_encode_gguf);
     RUN(test_stories_decode_reference);
     RUN(test_byte_fallback_roundtrip);
     RUN(test_smollm_gguf);
+    RUN(test_other_sources);
+    RUN(test_gguf_pre_names);
     RUN(test_errors);
+    RUN(test_fuzz_regressions);
     return check_summary();
 }

@@ -179,3 +179,46 @@ def test_add_special(driver, name):
         if g["ids"] != want:
             bad.append(f"{s!r}: {g['ids']} != {want}")
     assert not bad, f"{name}: {len(bad)} mismatches:\n" + "\n".join(bad[:8])
+
+
+# Pipeline pieces the shared tokenizers do not use, checked by swapping them into Mistral's
+# tokenizer.json (same vocab and merges): name → (normalizer, pre_tokenizer, decoder or None to keep).
+META = "\u2581"
+VARIANTS = {
+    "metaspace_first": (None, {"type": "Metaspace", "replacement": META, "prepend_scheme": "first", "split": False},
+                        {"type": "Metaspace", "replacement": META, "prepend_scheme": "first", "split": False}),
+    "metaspace_always_split": (None, {"type": "Metaspace", "replacement": META, "prepend_scheme": "always", "split": True},
+                               {"type": "Sequence", "decoders": [
+                                   {"type": "Metaspace", "replacement": META, "prepend_scheme": "always", "split": True},
+                                   {"type": "ByteFallback"}, {"type": "Fuse"}]}),
+    "nfkc_digits_punct_ws": ({"type": "NFKC"}, {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": False}, {"type": "Punctuation", "behavior": "Isolated"},
+        {"type": "WhitespaceSplit"}]}, None),
+    "split_behaviours": ({"type": "NFKC"}, {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": False},
+        {"type": "Split", "pattern": {"Regex": "\\p{N}+"}, "behavior": "MergedWithNext", "invert": False},
+        {"type": "Split", "pattern": {"Regex": "[aeiou]"}, "behavior": "Contiguous", "invert": True}]}, None),
+    "lowercase_whitespace": ({"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}]},
+                             {"type": "Whitespace"}, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_pipeline_variants(driver, name, tmp_path):
+    from tokenizers import Tokenizer
+    base = os.path.join(TOK, "mistral", "tokenizer.json")
+    if not os.path.exists(base):
+        pytest.fail(f"shared asset missing: {base}")
+    with open(base) as fh:
+        spec = json.load(fh)
+    spec["normalizer"], spec["pre_tokenizer"], decoder = VARIANTS[name]
+    if decoder:
+        spec["decoder"] = decoder
+    path = str(tmp_path / "tokenizer.json")
+    with open(path, "w") as fh:
+        json.dump(spec, fh)
+    tok = Tokenizer.from_file(path)
+    strings = random_strings(name, 1000)
+    got = run_driver(driver, ["--hf", path], strings)
+    compare(name, strings, got, lambda s: tok.encode(s, add_special_tokens=False).ids,
+            lambda ids: tok.decode(ids, skip_special_tokens=False))

@@ -7,6 +7,18 @@
 #include "loom.h"
 
 int cli_generate(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+int cli_detokenize(int argc, char **argv);
+int cli_batch(int argc, char **argv);
+int cli_bench_throughput(int argc, char **argv); /* `loom bench throughput` (bench_throughput.c) */
+int cli_plan(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+int cli_quantize(int argc, char **argv); /* `loom quantize IN OUT --type T` (quantize.c) */
+
+/* "none" | "f32" | "int8" | "int4" | "fp8" -> *out; -1 for anything else (cli/quant_opts.c). */
+int cli_parse_quantization(const char *s, loom_quantization *out);
+int cli_serve(int argc, char **argv);
+int cli_bench_serve(int argc, char **argv); /* `loom bench serve` (bench_serve.c) */
 
 /* Prints "loom: MESSAGE" as one line on stderr and returns exit status 1. */
 int cli_error(const loom_error *err);

@@ -1,4 +1,6 @@
-/* loom generate: one prompt, streamed to stdout (or one JSON object with --json). */
+/* loom generate: one prompt, streamed to stdout (or one JSON object with --json). Stop strings
+ * (--stop, repeatable) are cut from the streamed text. One sample per run: --n above 1 is refused
+ * with a pointer to `loom batch`, where parallel samples share the prompt's KV blocks. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@ typedef struct gen_opts {
     loom_sampling_params sampling;
     int ignore_eos, json, logprobs_k, threads;
     loom_load_format load_format;
+    loom_quantization quantization;
 } gen_opts;
 
 typedef struct gen_state {
@@ -23,6 +26,7 @@ typedef struct gen_state {
     loom_context *ctx;
     loom_sampler *sampler;
     loom_detokenizer *detok;
+    loom_stop_matcher *stop; /* NULL without --stop */
     FILE *dump;
     int32_t *prompt, *out;
     size_t n_prompt, n_out;
@@ -45,7 +49,9 @@ static int is_flag(const char *a) { return !strcmp(a, "--ignore-eos") || !strcmp
 static int is_known(const char *a) {
     static const char *const names[] = {"-m", "--model", "--prompt", "-p", "--ids", "--dump-logits", "--ignore-eos",
                                         "--json", "-n", "--max-tokens", "--temperature", "--top-p", "--min-p",
-                                        "--top-k", "--seed", "--logprobs", "--threads", "-t", "--load-format"};
+                                        "--top-k", "--seed", "--logprobs", "--threads", "-t", "--load-format", "--quantization",
+                                        "--repetition-penalty", "--presence-penalty", "--frequency-penalty",
+                                        "--stop", "--n"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(a, names[i])) return 1;
     return 0;
@@ -78,6 +84,23 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         } else if (!strcmp(a, "--min-p")) {
             if (cli_parse_float(v, 0, 1, &fv)) return cli_usage_error("generate", "--min-p needs a number in [0, 1], got '%s'", v);
             o->sampling.min_p = (float)fv;
+        } else if (!strcmp(a, "--repetition-penalty")) {
+            if (cli_parse_float(v, 1e-6, 100, &fv))
+                return cli_usage_error("generate", "--repetition-penalty needs a number in (0, 100], got '%s'", v);
+            o->sampling.repetition_penalty = (float)fv;
+        } else if (!strcmp(a, "--presence-penalty") || !strcmp(a, "--frequency-penalty")) {
+            if (cli_parse_float(v, -2, 2, &fv)) return cli_usage_error("generate", "%s needs a number in [-2, 2], got '%s'", a, v);
+            *(a[2] == 'p' ? &o->sampling.presence_penalty : &o->sampling.frequency_penalty) = (float)fv;
+        } else if (!strcmp(a, "--stop")) {
+            if (!v[0]) return cli_usage_error("generate", "--stop needs a non-empty string");
+            if (o->sampling.n_stop == LOOM_MAX_STOP_STRINGS)
+                return cli_usage_error("generate", "at most %d --stop strings", LOOM_MAX_STOP_STRINGS);
+            o->sampling.stop[o->sampling.n_stop++] = v;
+        } else if (!strcmp(a, "--n")) {
+            if (cli_parse_int(v, 1, 128, &iv)) return cli_usage_error("generate", "--n needs a count in [1, 128], got '%s'", v);
+            if (iv > 1)
+                return cli_usage_error("generate", "--n %lld: generate makes one sample; use `loom batch` for parallel samples "
+                                       "(they share the prompt's KV)", iv);
         } else if (!strcmp(a, "--top-k")) {
             if (cli_parse_int(v, -1, 1 << 30, &iv)) return cli_usage_error("generate", "--top-k needs an integer >= -1, got '%s'", v);
             o->sampling.top_k = (int32_t)iv;
@@ -91,6 +114,9 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
             if (cli_parse_int(v, 0, 512, &iv)) return cli_usage_error("generate", "--threads needs a count in [0, 512], got '%s'", v);
             o->threads = (int)iv;
+        } else if (!strcmp(a, "--quantization")) {
+            if (cli_parse_quantization(v, &o->quantization))
+                return cli_usage_error("generate", "--quantization must be none, f32, int8, int4 or fp8, got '%s'", v);
         } else { /* --load-format */
             if (!strcmp(v, "auto")) o->load_format = LOOM_LOAD_AUTO;
             else if (!strcmp(v, "dummy")) o->load_format = LOOM_LOAD_DUMMY;
@@ -158,23 +184,35 @@ static int is_eos(const loom_model_info *info, int32_t id) {
     return 0;
 }
 
-static loom_status emit_text(gen_state *g, char *piece, loom_error *err) {
-    if (!piece) return LOOM_OK;
-    size_t len = strlen(piece);
+/* Appends final text (already past the stop matcher) to the output and the terminal. */
+static loom_status append_text(gen_state *g, const char *text, size_t len, loom_error *err) {
     char *grown = realloc(g->text, g->text_len + len + 1);
-    if (!grown) {
-        free(piece);
-        return cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    }
+    if (!grown) return cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     g->text = grown;
-    memcpy(g->text + g->text_len, piece, len + 1);
+    memcpy(g->text + g->text_len, text, len);
     g->text_len += len;
+    g->text[g->text_len] = 0;
     if (!g->o->json && len) {
-        fputs(piece, stdout);
+        fwrite(text, 1, len, stdout);
         fflush(stdout);
     }
-    free(piece);
     return LOOM_OK;
+}
+
+/* Takes a detokenized piece (freed here) through the stop matcher; *stopped when a stop string
+ * matched. */
+static loom_status emit_text(gen_state *g, char *piece, int *stopped, loom_error *err) {
+    if (!piece) return LOOM_OK;
+    loom_status st;
+    if (!g->stop) st = append_text(g, piece, strlen(piece), err);
+    else {
+        loom_stop_result r;
+        st = loom_stop_matcher_push(g->stop, piece, strlen(piece), 1, &r, err);
+        if (st == LOOM_OK) st = append_text(g, r.text, r.text_len, err);
+        if (r.stop_index >= 0) *stopped = 1;
+    }
+    free(piece);
+    return st;
 }
 
 static void record_logprobs(gen_state *g, const float *logits, int32_t id) {
@@ -200,7 +238,7 @@ static loom_status generate_loop(gen_state *g, loom_error *err) {
         if (g->detok) {
             char *piece = NULL;
             loom_status st = loom_detokenizer_push(g->detok, id, &piece, err);
-            if (st == LOOM_OK) st = emit_text(g, piece, err);
+            if (st == LOOM_OK) st = emit_text(g, piece, &stop, err);
             if (st != LOOM_OK) return st;
         }
         if (stop) {
@@ -213,9 +251,14 @@ static loom_status generate_loop(gen_state *g, loom_error *err) {
     }
     if (g->detok) {
         char *piece = NULL;
+        int stopped = 0;
         loom_status st = loom_detokenizer_flush(g->detok, &piece, err);
-        if (st == LOOM_OK) st = emit_text(g, piece, err);
-        return st;
+        if (st == LOOM_OK) st = emit_text(g, piece, &stopped, err);
+        if (st != LOOM_OK || !g->stop) return st;
+        if (stopped) g->finish_reason = "stop";
+        loom_stop_result r;
+        loom_stop_matcher_flush(g->stop, &r);
+        return append_text(g, r.text, r.text_len, err);
     }
     return LOOM_OK;
 }
@@ -238,6 +281,7 @@ static loom_status setup(gen_state *g, loom_error *err) {
     loom_model_params mp = loom_model_default_params();
     mp.path = o->model;
     mp.load_format = o->load_format;
+    mp.quantization = o->quantization;
     loom_status st = loom_model_load(&mp, &g->model, err);
     if (st == LOOM_OK) st = tokenize_prompt(g, err);
     if (st != LOOM_OK) return st;
@@ -253,12 +297,20 @@ static loom_status setup(gen_state *g, loom_error *err) {
     cp.max_tokens_per_seq = (int32_t)(g->n_prompt + (size_t)o->n_new);
     cp.max_batch_tokens = PROMPT_CHUNK_TOKENS;
     if ((st = loom_context_create(g->model, &cp, &g->ctx, err)) != LOOM_OK) return st;
-    if ((st = loom_sampler_create(&o->sampling, info->vocab_size, &g->sampler, err)) != LOOM_OK) return st;
+    if ((st = loom_sampler_create(&o->sampling, info->vocab_size, &g->sampler, err)) != LOOM_OK ||
+        (st = loom_sampler_set_prompt(g->sampler, g->prompt, g->n_prompt, err)) != LOOM_OK ||
+        (st = loom_sampler_set_eos_ids(g->sampler, info->eos_ids, (size_t)info->n_eos_ids, err)) != LOOM_OK)
+        return st;
     if (!(g->out = malloc(((size_t)o->n_new + 1) * sizeof *g->out))) return cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     st = loom_detokenizer_create(g->model, 1, &g->detok, err);
     if (st == LOOM_ERR_UNSUPPORTED && o->ids) st = LOOM_OK; /* no tokenizer: --ids still gives ids */
     if (st == LOOM_OK && g->detok) st = loom_detokenizer_prime(g->detok, g->prompt, g->n_prompt, err);
     if (st != LOOM_OK) return st;
+    if (o->sampling.n_stop > 0) {
+        if (!g->detok) return cli_fail(err, LOOM_ERR_INVALID_ARG, "--stop needs the model's tokenizer");
+        st = loom_stop_matcher_create(o->sampling.stop, o->sampling.n_stop, 0, &g->stop, err);
+        if (st != LOOM_OK) return st;
+    }
     if (o->dump_logits && !(g->dump = fopen(o->dump_logits, "wb")))
         return cli_fail(err, LOOM_ERR_IO, "%s: cannot create", o->dump_logits);
     if (o->json) g->logprobs = json_array();
@@ -269,6 +321,7 @@ static void teardown(gen_state *g) {
     if (g->dump) fclose(g->dump);
     json_decref(g->logprobs);
     loom_detokenizer_free(g->detok);
+    loom_stop_matcher_free(g->stop);
     loom_sampler_free(g->sampler);
     loom_context_free(g->ctx);
     loom_model_free(g->model);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/engine_opts.h"
 
 static const struct {
     const char *name;
@@ -11,9 +12,17 @@ static const struct {
 } commands[] = {
     {"generate", cli_generate,
      "-m MODEL (--prompt TEXT | --ids 1,2,3) [-n N] [--temperature T] [--seed S] [--top-k K] [--top-p P]\n"
-     "           [--min-p P] [--ignore-eos] [--json] [--logprobs K] [--threads N] [--load-format auto|dummy]\n"
-     "           [--dump-logits FILE]"},
+     "           [--min-p P] [--repetition-penalty R] [--presence-penalty P] [--frequency-penalty F]\n"
+     "           [--stop TEXT]... [--n 1] [--ignore-eos] [--json] [--logprobs K] [--threads N]\n"
+     "           [--load-format auto|dummy] [--dump-logits FILE]"},
+    {"plan", cli_plan, "-m MODEL [--memory-limit BYTES] [--kv-cache-memory BYTES] [--max-model-len N] [--kv-cache-dtype f32|f16|bf16|int8|fp8] [--block-size N] [--max-num-batched-tokens N] [--max-num-seqs N] [--load-format auto|dummy] [--json]"},
+    {"bench", cli_bench, "latency|perplexity|throughput|serve -m MODEL [--quantization none|f32|int8|int4|fp8] [--threads N] (latency: [--prompt-len N] [--gen-len N] [--reps N] [--json]; perplexity: --file TEXT [--max-tokens N] [--window N])"},
+    {"quantize", cli_quantize, "IN.gguf OUT.gguf --type int8|int4|fp8|q8_0|q4_0|q4_1"},
+    {"tokenize", cli_tokenize, "-m MODEL_OR_TOKENIZER [--ids-only] [--no-special] TEXT"},
+    {"detokenize", cli_detokenize, "-m MODEL_OR_TOKENIZER [--no-special] IDS"},
     /* subcommands: one line each, in the order of `loom --help` */
+    {"serve", cli_serve, CLI_ENGINE_USAGE "\n           [--host ADDR] [--port N] [--api-key KEY | --api-key-file F] [--served-model-name NAME]\n           [--max-body-bytes N] [--max-pending-requests N]"},
+    {"batch", cli_batch, CLI_ENGINE_USAGE "\n           --input PROMPTS.jsonl --output OUT.jsonl [--metrics-json FILE]"},
 };
 
 static void usage(FILE *f) {

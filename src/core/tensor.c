@@ -11,7 +11,7 @@ static const struct {
     [LOOM_DTYPE_BF16] = {"bf16", 1, 2},  [LOOM_DTYPE_Q8_0] = {"q8_0", 32, 34},
     [LOOM_DTYPE_Q4_0] = {"q4_0", 32, 18}, [LOOM_DTYPE_Q4_1] = {"q4_1", 32, 20},
     [LOOM_DTYPE_Q4_K] = {"q4_k", 256, 144}, [LOOM_DTYPE_Q6_K] = {"q6_k", 256, 210},
-    [LOOM_DTYPE_I32] = {"i32", 1, 4},
+    [LOOM_DTYPE_I32] = {"i32", 1, 4},    [LOOM_DTYPE_FP8_E4M3] = {"fp8_e4m3", 32, 34},
 };
 
 const char *loom_dtype_name(loom_dtype t) {

@@ -20,6 +20,7 @@ typedef enum loom_dtype {
     LOOM_DTYPE_Q4_K, /* 256 elems, 144 bytes, llama.cpp super-block layout */
     LOOM_DTYPE_Q6_K, /* 256 elems, 210 bytes, llama.cpp super-block layout */
     LOOM_DTYPE_I32,  /* metadata-ish tensors only, never a weight */
+    LOOM_DTYPE_FP8_E4M3, /* 32 elems: f16 scale d, u8 e4m3[32] (OCP FP8 E4M3, no inf); x = d*e4m3 (34 bytes) */
     LOOM_DTYPE_COUNT
 } loom_dtype;
 

@@ -147,6 +147,8 @@ static size_t scalar_size(uint32_t type) {
     }
 }
 
+size_t loom_gguf_scalar_bytes(loom_gguf_type type) { return scalar_size(type); }
+
 static int decode_int(loom_gguf_type type, const uint8_t *p, int64_t *out) {
     uint64_t u = le_uint(p, scalar_size(type));
     switch (type) {
@@ -305,9 +307,10 @@ static loom_status map_ggml_type(cursor *c, uint32_t id, loom_dtype *out) {
     case 12: *out = LOOM_DTYPE_Q4_K; return LOOM_OK;
     case 14: *out = LOOM_DTYPE_Q6_K; return LOOM_OK;
     case 30: *out = LOOM_DTYPE_BF16; return LOOM_OK;
+    case LOOM_GGUF_TYPE_FP8_E4M3: *out = LOOM_DTYPE_FP8_E4M3; return LOOM_OK;
     default:
         return loom_fail(c->err, LOOM_ERR_UNSUPPORTED,
-                         "unsupported ggml type id %u (F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q6_K only)", id);
+                         "unsupported ggml type id %u (F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q6_K, loom FP8 only)", id);
     }
 }
 

@@ -13,6 +13,10 @@ typedef enum loom_gguf_type {
     LOOM_GGUF_F64 = 12,
 } loom_gguf_type;
 
+/* loom's own ggml type id for LOOM_DTYPE_FP8_E4M3 tensors, written by `loom quantize --type fp8`
+ * (src/model/gguf_quantize.c); far above llama.cpp's ids, which llama.cpp rejects. */
+#define LOOM_GGUF_TYPE_FP8_E4M3 1024u
+
 typedef struct loom_gguf_kv {
     char *key;                  /* owned */
     loom_gguf_type type;
@@ -37,6 +41,8 @@ typedef struct loom_gguf {
 loom_status loom_gguf_parse(const uint8_t *data, size_t size_bytes, loom_gguf *out, loom_error *err);
 void loom_gguf_free(loom_gguf *g);
 
+/* Bytes of a fixed-size value type; 0 for strings and arrays. */
+size_t loom_gguf_scalar_bytes(loom_gguf_type type);
 const loom_gguf_kv *loom_gguf_find(const loom_gguf *g, const char *key);
 /* Typed getters: return 1 and set *out when the key exists with a compatible type, else 0.
  * get_int accepts any integer type (and bool); get_float accepts F32/F64 and integers. */

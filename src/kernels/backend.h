@@ -13,15 +13,24 @@
 
 typedef struct loom_backend loom_backend;
 
-/* One step's attention work, in the paged-KV layout: per layer K and V caches are
- * [n_blocks][block_size][kv_dim] float32; token t of the batch belongs to sequence seq_of_token[t],
- * sits at position pos[t] and attends causally to positions 0..pos[t] of its sequence, whose KV
- * live in blocks block_tables[seq_of_token[t] * max_blocks_per_seq + j]. */
+#define LOOM_MAX_FUSED_MATMULS 3
+
+/* One step's attention work, in the paged-KV layout: a layer's K and V caches are blocks of
+ * [block_size][n_kv_heads * head_dim] elements of kv_dtype, block b at byte b * block_stride_bytes
+ * from k_cache / v_cache; token t of the batch belongs to sequence seq_of_token[t], sits at position
+ * pos[t] and attends causally to positions 0..pos[t] of its sequence, whose KV live in blocks
+ * block_tables[seq_of_token[t] * max_blocks_per_seq + j]. int8 / fp8 caches carry one float32 scale per
+ * token and KV head: [block_size][n_kv_heads] per block, at the same block stride from k_scales /
+ * v_scales. Fields left 0 give a dense float32 cache (block_stride_bytes = block_size x kv_dim x 4). */
 typedef struct loom_attention_args {
     const float *q;          /* [n_tokens][n_heads * head_dim], RoPE applied */
     float *out;              /* [n_tokens][n_heads * head_dim] */
-    const float *k_cache;    /* [n_blocks][block_size][n_kv_heads * head_dim] */
-    const float *v_cache;
+    const void *k_cache;     /* block 0 of the layer's K */
+    const void *v_cache;
+    const void *k_scales;    /* int8 / fp8 only */
+    const void *v_scales;
+    size_t block_stride_bytes; /* 0 = dense */
+    loom_kv_dtype kv_dtype;  /* 0 = LOOM_KV_F32 */
     const int32_t *pos;      /* [n_tokens] */
     const int32_t *seq_of_token;
     const int32_t *block_tables; /* [n_seqs][max_blocks_per_seq] */
@@ -37,6 +46,10 @@ typedef struct loom_backend_ops {
     loom_status (*reserve)(loom_backend *b, int64_t max_row_len, loom_error *err);
     /* y[t][r] = sum_c w[r][c] * x[t][c]: y is [n_tok][rows(w)], x is [n_tok][row_len(w)] */
     void (*matmul)(loom_backend *b, float *y, const loom_tensor *w, const float *x, int64_t n_tok);
+    /* n <= LOOM_MAX_FUSED_MATMULS matmuls sharing the input x (same row length), in one pass: y[i] =
+     * matmul(w[i], x) (QKV, gate/up) */
+    void (*matmul_fused)(loom_backend *b, int n, float *const *y, const loom_tensor *const *w, const float *x,
+                         int64_t n_tok);
     /* y[t] = x[t] / rms(x[t]) * weight (float32 [dim]); y may alias x */
     void (*rmsnorm)(loom_backend *b, float *y, const float *x, const loom_tensor *weight, float eps,
                     int64_t n_tok, int64_t dim);

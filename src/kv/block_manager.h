@@ -56,7 +56,7 @@ int32_t loom_bm_blocks_needed(const loom_block_manager *bm, const loom_block_tab
 
 /* Copy-on-write: before tokens are written at positions [pos, ...) of block index pos/block_size,
  * a block shared with another table (ref count > 1) is replaced in t by a fresh private block.
- * Returns 0 when no copy is needed, 1 with *src/*dst set when the caller must copy the KV of block
+ * Returns 0 when no copy is needed, 1 with *src and *dst set when the caller must copy the KV of block
  * src into dst before writing, -1 when no free block exists. */
 int loom_bm_prepare_write(loom_block_manager *bm, loom_block_table *t, int32_t pos, int32_t *src, int32_t *dst);
 
@@ -71,5 +71,17 @@ loom_status loom_bm_fork(loom_block_manager *bm, const loom_block_table *parent,
 /* Drops t's references (last block first, so a sequence's tail is evicted before its shared prefix)
  * and empties t. */
 void loom_bm_release(loom_block_manager *bm, loom_block_table *t);
+
+/* ---- extensions: introspection and a hash hook (tests force collisions with it) ---- */
+
+/* The chained block hash: hash of a full block given its parent's hash (0 for the first block). */
+typedef uint64_t (*loom_bm_hash_fn)(uint64_t parent_hash, const int32_t *tokens, int32_t n);
+uint64_t loom_bm_default_hash(uint64_t parent_hash, const int32_t *tokens, int32_t n);
+/* Replaces the hash function (NULL restores the default); call before any commit. */
+void loom_bm_set_hash_fn(loom_block_manager *bm, loom_bm_hash_fn fn);
+int32_t loom_bm_num_blocks(const loom_block_manager *bm);
+int32_t loom_bm_ref_count(const loom_block_manager *bm, int32_t block);
+/* 1 while the block is in the prefix cache (in use or evictable). */
+int loom_bm_is_cached(const loom_block_manager *bm, int32_t block);
 
 #endif

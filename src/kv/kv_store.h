@@ -1,5 +1,12 @@
-/* KV storage for every layer, addressed by slot = block * block_size + offset.
- * K and V of layer l: [n_blocks][block_size][kv_dim] float32 each. */
+/* KV storage for every layer, in one allocation of n_blocks blocks, addressed by
+ * slot = block * block_size + offset. Block-major, so one block's KV over all layers is contiguous
+ * (copy-on-write and swapping move a block with one memcpy):
+ *   block b: for each layer: K [block_size][kv_dim] elems, V [block_size][kv_dim] elems,
+ *            then for int8 / fp8: K scales [block_size][n_kv_heads] x (scale[, zero]) f32, V scales likewise.
+ * Element types (loom_kv_dtype): f32, f16, bf16, int8 (asymmetric: x = scale x q + zero, the 256 levels
+ * spanning [min, max]; two float32 per token and KV head) and fp8 e4m3 (x = scale x fp8, scale = amax/448;
+ * one float32 per token and KV head). Scales are "per-head", chosen when the token is written, so a
+ * block never needs requantizing as it fills. */
 #ifndef LOOM_KV_KV_STORE_H
 #define LOOM_KV_KV_STORE_H
 
@@ -9,17 +16,38 @@
 #include "core/error.h"
 
 typedef struct loom_kv_store {
-    int32_t n_layers, n_blocks, block_size, kv_dim;
-    float *k; /* [n_layers][n_blocks * block_size][kv_dim] */
-    float *v;
+    int32_t n_layers, n_blocks, block_size, n_kv_heads, head_dim, kv_dim;
+    loom_kv_dtype dtype;
+    size_t elem_bytes;       /* bytes of one K or V element */
+    size_t layer_bytes;      /* one layer's K, V (and scales) within a block */
+    size_t block_bytes;      /* n_layers x layer_bytes */
+    uint8_t *data;           /* [n_blocks][block_bytes] */
 } loom_kv_store;
 
-/* Bytes of K+V for n tokens: 2 × layers × kv_dim × tokens × 4. */
-size_t loom_kv_bytes_per_token(int32_t n_layers, int32_t kv_dim);
-loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t kv_dim, int32_t n_blocks,
-                               int32_t block_size, loom_error *err);
+/* One layer's view: pointers into block 0; block b is at + b * block_stride_bytes. */
+typedef struct loom_kv_layer {
+    uint8_t *k, *v;          /* [block_size][kv_dim] elems per block */
+    uint8_t *k_scales, *v_scales; /* [block_size][n_kv_heads] (scale[, zero]) f32 per block; NULL for floats */
+    size_t block_stride_bytes;
+} loom_kv_layer;
+
+const char *loom_kv_dtype_name(loom_kv_dtype t);
+/* Parses "f32", "f16", "bf16", "int8", "fp8" (or "fp8_e4m3"); -1 when unknown. */
+int loom_kv_dtype_parse(const char *s);
+size_t loom_kv_dtype_bytes(loom_kv_dtype t);
+/* Bytes of the scales per token and KV head: 8 for int8 (scale, zero), 4 for fp8, else 0. */
+size_t loom_kv_scale_bytes(loom_kv_dtype t);
+/* Bytes of K+V of one token: 2 x layers x kv_heads x (head_dim x dtype bytes + scale bytes). */
+size_t loom_kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t);
+
+loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim,
+                               loom_kv_dtype dtype, int32_t n_blocks, int32_t block_size, loom_error *err);
 void loom_kv_store_destroy(loom_kv_store *s);
-float *loom_kv_layer_k(const loom_kv_store *s, int32_t layer);
-float *loom_kv_layer_v(const loom_kv_store *s, int32_t layer);
+/* Bytes allocated for KV: n_blocks x block_bytes. */
+size_t loom_kv_store_bytes(const loom_kv_store *s);
+loom_kv_layer loom_kv_layer_view(const loom_kv_store *s, int32_t layer);
+/* Encodes one token's K and V rows ([kv_dim] float32 each) into slot `slot` of layer `layer`. */
+void loom_kv_store_write(const loom_kv_store *s, int32_t layer, int64_t slot, const float *k, const float *v);
+uint8_t *loom_kv_block(const loom_kv_store *s, int32_t block);
 
 #endif

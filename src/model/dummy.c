@@ -19,6 +19,9 @@ typedef enum fill_kind { FILL_RANDOM, FILL_ONES, FILL_ZEROS } fill_kind;
 static loom_status add_dummy(loom_model *m, const char *name, int64_t rows, int64_t cols, fill_kind fill,
                              uint64_t *rng, loom_error *err) {
     int64_t n = rows ? rows * cols : cols;
+    loom_tensor_entry e = {.name = (char *)name, .dtype = LOOM_DTYPE_F32, .n_dims = rows ? 2 : 1,
+                           .shape = {rows ? rows : cols, rows ? cols : 0}, .size_bytes = (size_t)n * sizeof(float)};
+    if (m->metadata_only) return loom_tensor_table_add(&m->tensors, &e, err); /* sizes only */
     float *data = malloc((size_t)n * sizeof(float));
     if (!data) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for dummy tensor '%s'", name);
     loom_status st = loom_model_own(m, data, err);
@@ -28,9 +31,7 @@ static loom_status add_dummy(loom_model *m, const char *name, int64_t rows, int6
         if (fill == FILL_RANDOM) data[i] = amplitude * (2.0f * (float)(splitmix64(rng) >> 40) / 16777216.0f - 1.0f);
         else data[i] = fill == FILL_ONES ? 1.0f : 0.0f;
     }
-    loom_tensor_entry e = {.name = (char *)name, .dtype = LOOM_DTYPE_F32, .n_dims = rows ? 2 : 1,
-                           .shape = {rows ? rows : cols, rows ? cols : 0}, .data = (const uint8_t *)data,
-                           .size_bytes = (size_t)n * sizeof(float)};
+    e.data = (const uint8_t *)data;
     return loom_tensor_table_add(&m->tensors, &e, err);
 }
 
@@ -71,7 +72,7 @@ loom_status loom_load_dummy(loom_model *m, const char *path, uint64_t seed, loom
     if (st == LOOM_OK) st = add_dummy(m, "model.norm.weight", 0, c->hidden_size, FILL_ONES, &rng, err);
     if (st == LOOM_OK && !c->tie_word_embeddings)
         st = add_dummy(m, "lm_head.weight", c->vocab_size, c->hidden_size, FILL_RANDOM, &rng, err);
-    if (st != LOOM_OK) return st;
+    if (st != LOOM_OK || m->metadata_only) return st;
     /* a tokenizer is optional for dummy models: without one, prompts must be given as ids */
     char *tok_path = loom_path_join(path, "tokenizer.json");
     int has_tokenizer = tok_path && loom_path_exists(tok_path);

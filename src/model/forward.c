@@ -48,14 +48,10 @@ void loom_workspace_destroy(loom_workspace *ws) {
     memset(ws, 0, sizeof *ws);
 }
 
-/* Copies this step's K and V rows into their slots of the layer's cache. */
+/* Encodes this step's K and V rows into their slots of the layer's cache (in the cache's dtype). */
 static void store_kv(const loom_kv_store *kv, int32_t layer, const loom_workspace *ws, const loom_forward_batch *b) {
-    float *kc = loom_kv_layer_k(kv, layer), *vc = loom_kv_layer_v(kv, layer);
-    size_t row = (size_t)kv->kv_dim * sizeof(float);
-    for (int32_t t = 0; t < b->n_tokens; t++) {
-        memcpy(kc + (size_t)b->slots[t] * kv->kv_dim, ws->k + (size_t)t * kv->kv_dim, row);
-        memcpy(vc + (size_t)b->slots[t] * kv->kv_dim, ws->v + (size_t)t * kv->kv_dim, row);
-    }
+    for (int32_t t = 0; t < b->n_tokens; t++)
+        loom_kv_store_write(kv, layer, b->slots[t], ws->k + (size_t)t * kv->kv_dim, ws->v + (size_t)t * kv->kv_dim);
 }
 
 static void attention_block(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
@@ -66,9 +62,9 @@ static void attention_block(const loom_model *m, loom_backend *be, const loom_kv
     int32_t n = b->n_tokens, q_dim = loom_config_q_dim(c), kv_dim = loom_config_kv_dim(c);
 
     op->rmsnorm(be, ws->xn, ws->x, &L->attn_norm, c->rms_norm_eps, n, c->hidden_size);
-    op->matmul(be, ws->q, &L->wq, ws->xn, n);
-    op->matmul(be, ws->k, &L->wk, ws->xn, n);
-    op->matmul(be, ws->v, &L->wv, ws->xn, n);
+    float *qkv[] = {ws->q, ws->k, ws->v};
+    const loom_tensor *wqkv[] = {&L->wq, &L->wk, &L->wv};
+    op->matmul_fused(be, 3, qkv, wqkv, ws->xn, n);
     if (L->bq.data) {
         op->add_bias(be, ws->q, &L->bq, n, q_dim);
         op->add_bias(be, ws->k, &L->bk, n, kv_dim);
@@ -79,8 +75,10 @@ static void attention_block(const loom_model *m, loom_backend *be, const loom_kv
     op->rope(be, ws->k, b->pos, n, c->n_kv_heads, c->head_dim, m->w.rope_inv_freq, interleaved);
     store_kv(kv, l, ws, b);
 
+    loom_kv_layer cache = loom_kv_layer_view(kv, l);
     loom_attention_args args = {
-        .q = ws->q, .out = ws->att, .k_cache = loom_kv_layer_k(kv, l), .v_cache = loom_kv_layer_v(kv, l),
+        .q = ws->q, .out = ws->att, .k_cache = cache.k, .v_cache = cache.v, .k_scales = cache.k_scales,
+        .v_scales = cache.v_scales, .block_stride_bytes = cache.block_stride_bytes, .kv_dtype = kv->dtype,
         .pos = b->pos, .seq_of_token = b->seq_of_token, .block_tables = b->block_tables,
         .max_blocks_per_seq = b->max_blocks_per_seq, .block_size = kv->block_size, .n_tokens = n,
         .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
@@ -96,8 +94,9 @@ static void mlp_block(const loom_model *m, loom_backend *be, loom_workspace *ws,
     const loom_layer_weights *L = &m->w.layers[l];
     const loom_backend_ops *op = be->ops;
     op->rmsnorm(be, ws->xn, ws->x, &L->ffn_norm, c->rms_norm_eps, n, c->hidden_size);
-    op->matmul(be, ws->gate, &L->w_gate, ws->xn, n);
-    op->matmul(be, ws->up, &L->w_up, ws->xn, n);
+    float *gate_up[] = {ws->gate, ws->up};
+    const loom_tensor *w_gate_up[] = {&L->w_gate, &L->w_up};
+    op->matmul_fused(be, 2, gate_up, w_gate_up, ws->xn, n);
     op->silu_mul(be, ws->gate, ws->gate, ws->up, (int64_t)n * c->intermediate_size);
     op->matmul(be, ws->proj, &L->w_down, ws->gate, n);
     op->add(be, ws->x, ws->proj, (int64_t)n * c->hidden_size);

@@ -2,7 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/forward.h"
 #include "model/model.h"
+#include "model/quant_load.h"
 
 loom_model_params loom_model_default_params(void) {
     return (loom_model_params){.path = NULL, .load_format = LOOM_LOAD_AUTO, .dummy_seed = 0x5eed};
@@ -27,6 +29,7 @@ static void fill_info(loom_model *m) {
     i->bos_id = c->bos_id;
     i->eos_ids = c->eos_ids;
     i->n_eos_ids = c->n_eos_ids;
+    i->activation_bytes_per_token = loom_workspace_bytes(c, 1);
     for (size_t k = 0; k < m->tensors.count; k++) {
         i->weight_bytes += m->tensors.entries[k].size_bytes;
         int64_t n = 1;
@@ -52,10 +55,13 @@ loom_status loom_model_load(const loom_model_params *params, loom_model **out, l
     loom_model *m = calloc(1, sizeof *m);
     if (!m) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status st;
-    if (params->load_format == LOOM_LOAD_DUMMY) st = loom_load_dummy(m, path, params->dummy_seed, err);
+    m->metadata_only = params->load_format == LOOM_LOAD_DUMMY && params->metadata_only;
+    if (!(m->source_path = strdup(path))) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    else if (params->load_format == LOOM_LOAD_DUMMY) st = loom_load_dummy(m, path, params->dummy_seed, err);
     else if (loom_path_is_dir(path)) st = loom_load_hf_dir(m, path, err);
     else if (ends_with(path, ".gguf") || loom_path_exists(path)) st = loom_load_gguf(m, path, err);
     else st = loom_fail(err, LOOM_ERR_IO, "%s: no such file or directory", path);
+    if (st == LOOM_OK && !m->metadata_only) st = loom_quantize_weights(m, params->quantization, err);
     if (st == LOOM_OK && m->tok && loom_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)
         st = loom_fail(err, LOOM_ERR_FORMAT, "%s: tokenizer has %d tokens but the model's vocab_size is %d", path,
                        loom_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
@@ -80,6 +86,7 @@ void loom_model_free(loom_model *m) {
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->w.layers);
+    free(m->source_path);
     free(m);
 }
 

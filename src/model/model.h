@@ -21,6 +21,8 @@ struct loom_model {
     void **owned;              /* owned buffers (f32 copies of norms, dummy weights), freed with the model */
     size_t n_owned;
     loom_model_info info;
+    char *source_path;         /* what loom_model_load was given (chat_template_api.c reads beside it) */
+    int metadata_only;         /* no weight data: sizes only (loom_model_params.metadata_only) */
 };
 
 /* Keeps p alive until the model is freed; frees p and fails when the list cannot grow. */

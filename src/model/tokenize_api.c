@@ -74,3 +74,5 @@ void loom_detokenizer_free(loom_detokenizer *d) {
     loom_detok_free(d->d);
     free(d);
 }
+
+const loom_tokenizer *loom_model_get_tokenizer(const loom_model *m) { return m->tok; }

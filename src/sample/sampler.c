@@ -1,5 +1,7 @@
-/* The sampler chain (order in loom.h): penalties -> temperature -> top-k -> top-p -> min-p -> one draw
- * from the per-request stream. */
+/* The sampler chain for one sequence, in the order documented in loom.h (vLLM's): min_tokens masks
+ * and logit_bias -> repetition, frequency and presence penalties -> greedy argmax, or temperature ->
+ * min-p -> top-k -> top-p -> one draw from the sequence's own RNG stream. Nothing here is shared
+ * between samplers, so a sequence's tokens depend only on its logits, parameters and seed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,23 +9,32 @@
 
 #include "core/error.h"
 #include "sample/rng.h"
+#include "sample/select.h"
 
-typedef struct candidate {
-    int32_t id;
-    float logit;
-} candidate;
+/* Below this temperature sampling is greedy (vLLM's epsilon). */
+#define GREEDY_TEMPERATURE 1e-5f
+
+enum { IN_PROMPT = 1, IN_SEEN_LIST = 2 };
 
 struct loom_sampler {
-    loom_sampling_params p;
+    loom_sampling_params p;  /* stop strings dropped (the stop matcher owns them) */
     int32_t vocab;
     loom_rng rng;
-    candidate *cand;        /* [vocab] */
-    double *prob;           /* [vocab] */
-    uint8_t *in_prompt;     /* [vocab] 1 when the id occurs in the prompt (repetition penalty) */
-    int32_t *output_counts; /* [vocab] occurrences in the output so far */
-    float *work;            /* [vocab] logits after penalties */
-    loom_logit_bias *bias;  /* owned copy of p.logit_bias */
+    float *work;             /* [vocab] logits after masks, bias and penalties */
+    float *weights;          /* [vocab] exp((logit - max) / temperature), 0 when filtered out */
+    loom_candidate *scratch; /* [vocab] top-p bucket sort */
+    int32_t *top_ids;        /* [top_k] when top-k is on */
+    uint8_t *flags;          /* [vocab] IN_PROMPT | IN_SEEN_LIST */
+    int32_t *output_counts;  /* [vocab] occurrences in the output so far */
+    int32_t *seen_ids;       /* [vocab] distinct ids of prompt and output: where penalties apply */
+    int32_t n_seen;
+    int32_t n_output;        /* tokens sampled so far */
+    int32_t *eos_ids;        /* masked with stop_token_ids until min_tokens (unless ignore_eos) */
+    int32_t n_eos;
+    loom_logit_bias *bias;   /* owned copy of p.logit_bias */
 };
+
+static int top_k_on(const loom_sampler *s) { return s->p.top_k > 0 && s->p.top_k < s->vocab; }
 
 loom_status loom_sampler_create(const loom_sampling_params *params, int32_t vocab, loom_sampler **out, loom_error *err) {
     *out = NULL;
@@ -32,24 +43,27 @@ loom_status loom_sampler_create(const loom_sampling_params *params, int32_t voca
     loom_status st = loom_sampling_params_validate(&p, vocab, err);
     if (st != LOOM_OK) return st;
     loom_sampler *s = calloc(1, sizeof *s);
-    if (s) {
-        s->cand = malloc((size_t)vocab * sizeof *s->cand);
-        s->prob = malloc((size_t)vocab * sizeof *s->prob);
-        s->in_prompt = calloc((size_t)vocab, 1);
-        s->output_counts = calloc((size_t)vocab, sizeof *s->output_counts);
-        s->work = malloc((size_t)vocab * sizeof *s->work);
-    }
-    if (s && p.n_logit_bias > 0 && (s->bias = malloc((size_t)p.n_logit_bias * sizeof *s->bias)))
-        memcpy(s->bias, p.logit_bias, (size_t)p.n_logit_bias * sizeof *s->bias);
-    if (!s || !s->cand || !s->prob || !s->in_prompt || !s->output_counts || !s->work || (p.n_logit_bias > 0 && !s->bias)) {
-        loom_sampler_free(s);
-        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the sampler");
-    }
+    if (!s) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the sampler");
     s->p = p;
+    s->vocab = vocab;
+    size_t n = (size_t)vocab;
+    s->work = malloc(n * sizeof *s->work);
+    s->weights = malloc(n * sizeof *s->weights);
+    s->scratch = malloc(n * sizeof *s->scratch);
+    s->flags = calloc(n, 1);
+    s->output_counts = calloc(n, sizeof *s->output_counts);
+    s->seen_ids = malloc(n * sizeof *s->seen_ids);
+    int ok = s->work && s->weights && s->scratch && s->flags && s->output_counts && s->seen_ids;
+    if (ok && top_k_on(s)) ok = (s->top_ids = malloc((size_t)p.top_k * sizeof *s->top_ids)) != NULL;
+    if (ok && p.n_logit_bias > 0 && (ok = (s->bias = malloc((size_t)p.n_logit_bias * sizeof *s->bias)) != NULL))
+        memcpy(s->bias, p.logit_bias, (size_t)p.n_logit_bias * sizeof *s->bias);
+    if (!ok) {
+        loom_sampler_free(s);
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the sampler (vocabulary %d)", vocab);
+    }
     s->p.logit_bias = s->bias;
     for (int32_t i = 0; i < LOOM_MAX_STOP_STRINGS; i++) s->p.stop[i] = NULL; /* not ours to keep */
     s->p.n_stop = 0;
-    s->vocab = vocab;
     loom_rng_seed(&s->rng, p.has_seed ? p.seed : (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)s);
     *out = s;
     return LOOM_OK;
@@ -57,121 +71,147 @@ loom_status loom_sampler_create(const loom_sampling_params *params, int32_t voca
 
 void loom_sampler_free(loom_sampler *s) {
     if (!s) return;
-    free(s->cand);
-    free(s->prob);
-    free(s->in_prompt);
-    free(s->output_counts);
     free(s->work);
+    free(s->weights);
+    free(s->scratch);
+    free(s->top_ids);
+    free(s->flags);
+    free(s->output_counts);
+    free(s->seen_ids);
+    free(s->eos_ids);
     free(s->bias);
     free(s);
 }
 
+static loom_status check_ids(const loom_sampler *s, const int32_t *ids, size_t n, const char *what, loom_error *err) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= s->vocab)
+            return loom_fail(err, LOOM_ERR_INVALID_ARG, "%s id %d out of range [0, %d)", what, ids[i], s->vocab);
+    return LOOM_OK;
+}
+
+static void mark_seen(loom_sampler *s, int32_t id) {
+    if (s->flags[id] & IN_SEEN_LIST) return;
+    s->flags[id] |= IN_SEEN_LIST;
+    s->seen_ids[s->n_seen++] = id;
+}
+
 loom_status loom_sampler_set_prompt(loom_sampler *s, const int32_t *ids, size_t n, loom_error *err) {
+    loom_status st = check_ids(s, ids, n, "prompt", err);
+    if (st != LOOM_OK) return st;
     for (size_t i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= s->vocab) return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt id %d out of range", ids[i]);
-        s->in_prompt[ids[i]] = 1;
+        s->flags[ids[i]] |= IN_PROMPT;
+        mark_seen(s, ids[i]);
     }
     return LOOM_OK;
 }
 
-/* logit_bias, then HF's repetition penalty (ids seen in prompt or output: divide positive logits,
- * multiply negative ones), then OpenAI's presence and frequency penalties over the output.
- * Returns the logits to sample from (the input when nothing applies). */
-static const float *apply_penalties(loom_sampler *s, const float *logits) {
+loom_status loom_sampler_set_eos_ids(loom_sampler *s, const int32_t *ids, size_t n, loom_error *err) {
+    loom_status st = check_ids(s, ids, n, "EOS", err);
+    if (st != LOOM_OK) return st;
+    int32_t *copy = n ? malloc(n * sizeof *copy) : NULL;
+    if (n && !copy) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the EOS ids");
+    if (n) memcpy(copy, ids, n * sizeof *copy);
+    free(s->eos_ids);
+    s->eos_ids = copy;
+    s->n_eos = (int32_t)n;
+    return LOOM_OK;
+}
+
+/* min_tokens masks and logit_bias, then HF's repetition penalty (ids of prompt or output: positive
+ * logits divided, negative ones multiplied), then OpenAI's frequency and presence penalties over
+ * the output. Touches only the listed ids. Returns the logits to sample from (the input when
+ * nothing applies). */
+static const float *processed_logits(loom_sampler *s, const float *logits) {
     const loom_sampling_params *p = &s->p;
-    int rep = p->repetition_penalty != 1.0f, pres = p->presence_penalty != 0, freq = p->frequency_penalty != 0;
-    if (!rep && !pres && !freq && p->n_logit_bias == 0) return logits;
+    int mask = s->n_output < p->min_tokens;
+    int rep = p->repetition_penalty != 1.0f, out_pen = p->presence_penalty != 0 || p->frequency_penalty != 0;
+    if (!(mask && (p->n_stop_token_ids > 0 || (s->n_eos > 0 && !p->ignore_eos))) && p->n_logit_bias == 0 &&
+        !((rep || out_pen) && s->n_seen > 0))
+        return logits;
     float *w = s->work;
     memcpy(w, logits, (size_t)s->vocab * sizeof *w);
+    if (mask) {
+        for (int32_t i = 0; i < p->n_stop_token_ids; i++) w[p->stop_token_ids[i]] = -INFINITY;
+        for (int32_t i = 0; i < s->n_eos && !p->ignore_eos; i++) w[s->eos_ids[i]] = -INFINITY;
+    }
     for (int32_t i = 0; i < p->n_logit_bias; i++) w[p->logit_bias[i].id] += p->logit_bias[i].bias;
-    for (int32_t i = 0; i < s->vocab; i++) {
-        int32_t count = s->output_counts[i];
-        if (rep && (count > 0 || s->in_prompt[i])) w[i] = w[i] > 0 ? w[i] / p->repetition_penalty : w[i] * p->repetition_penalty;
-        if (count > 0) w[i] -= p->presence_penalty + p->frequency_penalty * (float)count;
+    for (int32_t i = 0; i < s->n_seen && (rep || out_pen); i++) {
+        int32_t id = s->seen_ids[i], count = s->output_counts[id];
+        if (rep) w[id] = w[id] > 0 ? w[id] / p->repetition_penalty : w[id] * p->repetition_penalty;
+        if (count > 0) w[id] -= p->frequency_penalty * (float)count + p->presence_penalty;
     }
     return w;
 }
 
-static int32_t argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
+/* Number of leading weights to keep so the mass strictly before each kept one is below top_p. */
+static int32_t top_p_prefix(const float *w, int32_t n, double top_p) {
+    double total = 0, before = 0;
+    for (int32_t j = 0; j < n; j++) total += w[j];
+    int32_t kept = 0;
+    while (kept < n && before < top_p * total) before += w[kept++];
+    return kept;
 }
 
-/* Descending by logit, ties by ascending id, so the order is fully determined. */
-static int cmp_candidate(const void *a, const void *b) {
-    const candidate *x = a, *y = b;
-    if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
+static double sum(const float *w, int32_t n) {
+    double total = 0;
+    for (int32_t i = 0; i < n; i++) total += w[i];
+    return total;
 }
 
-/* Moves the k best candidates to the front (unordered), average O(n). */
-static void select_top_k(candidate *c, int32_t n, int32_t k) {
-    int32_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        candidate pivot = c[lo + (hi - lo) / 2];
-        int32_t i = lo, j = hi;
-        while (i <= j) {
-            while (cmp_candidate(&c[i], &pivot) < 0) i++;
-            while (cmp_candidate(&c[j], &pivot) > 0) j--;
-            if (i <= j) {
-                candidate t = c[i];
-                c[i++] = c[j];
-                c[j--] = t;
-            }
-        }
-        if (k - 1 <= j) hi = j;
-        else if (k - 1 >= i) lo = i;
-        else break;
-    }
-}
+/* The tokens that survive steps 4-7 of loom.h, with unnormalized weights: weights[j] belongs to
+ * ids[j], or to id j when ids is NULL (the whole vocabulary); greedy_id >= 0 when greedy. */
+typedef struct distribution {
+    const float *weights;
+    const int32_t *ids;
+    int32_t n, greedy_id;
+    double total; /* sum of weights[0..n) in index order */
+} distribution;
 
-static int32_t draw(loom_sampler *s, const float *logits) {
+/* top-k on: the k best ids (sorted), then min-p and top-p as prefixes of them. */
+static distribution top_k_distribution(loom_sampler *s, const float *x, float max) {
     const loom_sampling_params *p = &s->p;
-    if (p->temperature == 0) return argmax(logits, s->vocab);
-    int32_t n = s->vocab;
-    for (int32_t i = 0; i < n; i++) s->cand[i] = (candidate){i, logits[i] / p->temperature};
-    int filtered = p->top_p < 1 || p->min_p > 0;
-    if (p->top_k > 0 && p->top_k < n) {
-        select_top_k(s->cand, n, p->top_k);
-        n = p->top_k;
+    loom_top_k_ids(x, s->vocab, p->top_k, s->top_ids);
+    int32_t n = 0;
+    for (; n < p->top_k; n++) {
+        float w = expf((x[s->top_ids[n]] - max) / p->temperature);
+        if (w < p->min_p) break; /* sorted: everything after is below min_p too */
+        s->weights[n] = w;
     }
-    if (filtered || p->top_k > 0) qsort(s->cand, (size_t)n, sizeof *s->cand, cmp_candidate);
-    else {
-        /* plain sampling: only the maximum is needed for a stable softmax */
-        int32_t best = argmax(logits, n);
-        candidate t = s->cand[0];
-        s->cand[0] = s->cand[best];
-        s->cand[best] = t;
+    if (p->top_p < 1) n = top_p_prefix(s->weights, n, p->top_p);
+    return (distribution){s->weights, s->top_ids, n, -1, sum(s->weights, n)};
+}
+
+static distribution filtered_distribution(loom_sampler *s, const float *x) {
+    const loom_sampling_params *p = &s->p;
+    int32_t best = loom_argmax(x, s->vocab);
+    if (p->temperature < GREEDY_TEMPERATURE || !(x[best] > -INFINITY)) return (distribution){.greedy_id = best};
+    if (top_k_on(s)) return top_k_distribution(s, x, x[best]);
+    double total = 0;
+    for (int32_t i = 0; i < s->vocab; i++) {
+        float w = expf((x[i] - x[best]) / p->temperature);
+        total += s->weights[i] = w < p->min_p ? 0 : w;
     }
-    double max_logit = s->cand[0].logit, total = 0;
-    for (int32_t i = 0; i < n; i++) total += s->prob[i] = exp((double)s->cand[i].logit - max_logit);
-    if (p->top_p < 1) {
-        /* keep the smallest prefix whose mass reaches top_p (at least one token) */
-        double cum = 0;
-        int32_t keep = 0;
-        while (keep < n && cum < p->top_p * total) cum += s->prob[keep++];
-        n = keep > 0 ? keep : 1;
-    }
-    if (p->min_p > 0) {
-        /* drop tokens below min_p times the top probability (prob[0] is the maximum) */
-        int32_t keep = 1;
-        while (keep < n && s->prob[keep] >= p->min_p * s->prob[0]) keep++;
-        n = keep;
-    }
-    total = 0;
-    for (int32_t i = 0; i < n; i++) total += s->prob[i];
-    double r = loom_rng_uniform(&s->rng) * total;
-    for (int32_t i = 0; i < n; i++) {
-        r -= s->prob[i];
-        if (r < 0) return s->cand[i].id;
-    }
-    return s->cand[n - 1].id;
+    if (p->top_p < 1) total = loom_top_p_cut(x, s->weights, s->vocab, total, p->top_p, s->scratch);
+    return (distribution){s->weights, NULL, s->vocab, -1, total};
+}
+
+void loom_sampler_probs(loom_sampler *s, const float *logits, float *probs) {
+    distribution d = filtered_distribution(s, processed_logits(s, logits));
+    memset(probs, 0, (size_t)s->vocab * sizeof *probs);
+    if (d.greedy_id >= 0) probs[d.greedy_id] = 1;
+    for (int32_t j = 0; j < d.n; j++) probs[d.ids ? d.ids[j] : j] = (float)(d.weights[j] / d.total);
 }
 
 int32_t loom_sampler_sample(loom_sampler *s, const float *logits) {
-    int32_t id = draw(s, apply_penalties(s, logits));
+    distribution d = filtered_distribution(s, processed_logits(s, logits));
+    int32_t id = d.greedy_id;
+    if (id < 0) {
+        int32_t j = loom_draw_index(d.weights, d.n, d.total, loom_rng_uniform(&s->rng));
+        id = d.ids ? d.ids[j] : j;
+    }
     s->output_counts[id]++;
+    mark_seen(s, id);
+    s->n_output++;
     return id;
 }

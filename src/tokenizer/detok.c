@@ -22,6 +22,7 @@ void tok_decoder_free(tok_decoder *d) {
         free(d->replaces[i].to);
     }
     free(d->replaces);
+    free(d->meta_first);
     memset(d, 0, sizeof *d);
 }
 
@@ -58,31 +59,33 @@ static int end_group(loom_detok *d) {
     return rc;
 }
 
+/* Replaces every occurrence of from in w. */
+static int replace_all(tok_buf *w, const char *from, size_t from_len, const char *to, size_t to_len) {
+    tok_buf out = {0};
+    for (size_t i = 0; i < w->len;) {
+        const char *hit = from_len ? memmem(w->data + i, w->len - i, from, from_len) : NULL;
+        size_t end = hit ? (size_t)(hit - w->data) : w->len;
+        if (tok_buf_append(&out, w->data + i, end - i) || (hit && tok_buf_append(&out, to, to_len))) {
+            tok_buf_free(&out);
+            return -1;
+        }
+        i = hit ? end + from_len : w->len;
+    }
+    tok_buf_free(w);
+    *w = out;
+    return 0;
+}
+
 /* Runs one token string through the per-token steps into d->work. */
 static int token_text(loom_detok *d, const char *s, size_t n) {
     const tok_decoder *dec = &d->t->dec;
     tok_buf *w = &d->work;
     w->len = 0;
     if (tok_buf_append(w, s, n)) return -1;
-    for (size_t r = 0; r < dec->n_replaces; r++) {
-        const tok_replace *rp = &dec->replaces[r];
-        tok_buf out = {0};
-        size_t i = 0;
-        while (i < w->len) {
-            const char *hit = rp->from_len ? memmem(w->data + i, w->len - i, rp->from, rp->from_len) : NULL;
-            size_t end = hit ? (size_t)(hit - w->data) : w->len;
-            if (tok_buf_append(&out, w->data + i, end - i) || (hit && tok_buf_append(&out, rp->to, rp->to_len))) {
-                tok_buf_free(&out);
-                return -1;
-            }
-            i = hit ? end + rp->from_len : w->len;
-        }
-        tok_buf_free(w);
-        *w = out;
-    }
-    if (dec->strip_first_token && d->n_tokens == 0 && w->len && w->data[0] == ' ') {
-        memmove(w->data, w->data + 1, --w->len);
-    }
+    /* HF's Metaspace decoder drops every replacement character of the first token */
+    if (dec->meta_first_len && d->n_tokens == 0 && replace_all(w, dec->meta_first, dec->meta_first_len, "", 0)) return -1;
+    for (size_t r = 0; r < dec->n_replaces; r++)
+        if (replace_all(w, dec->replaces[r].from, dec->replaces[r].from_len, dec->replaces[r].to, dec->replaces[r].to_len)) return -1;
     if (dec->byte_level) {
         tok_buf out = {0};
         if (tok_bytelevel_decode_append(&out, w->data ? w->data : "", w->len)) { tok_buf_free(&out); return -1; }

@@ -28,9 +28,8 @@ static int encode_word(const loom_tokenizer *t, const char *w, size_t n, tok_ids
         tok_strmap_free(&m->cache);
         m->cache_ids.len = 0;
     }
-    size_t pos = m->cache_ids.len;
-    if (!tok_ids_push(&m->cache_ids, (int32_t)(out->len - first)) &&
-        !tok_ids_append(&m->cache_ids, out->data + first, out->len - first))
+    size_t pos = m->cache_ids.len, n_ids = out->len - first;
+    if (!tok_ids_push(&m->cache_ids, (int32_t)n_ids) && (!n_ids || !tok_ids_append(&m->cache_ids, out->data + first, n_ids)))
         tok_strmap_put(&m->cache, w, n, (int32_t)pos); /* a failed insert only loses the cache entry */
     pthread_mutex_unlock(&m->cache_lock);
     return 0;

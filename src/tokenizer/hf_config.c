@@ -1,6 +1,7 @@
-/* tokenizer_config.json beside a tokenizer: bos/eos/unk token strings, added_tokens_decoder, and
- * add_bos_token / add_eos_token, which (as transformers' Llama tokenizers do) rebuild the
- * post-processor as [bos] sequence [eos]. */
+/* tokenizer_config.json beside a tokenizer: bos/eos token strings, added_tokens_decoder, and
+ * add_bos_token / add_eos_token, which rebuild the post-processor as [bos] sequence [eos]. As in
+ * transformers 5, those two flags only count when there is no tokenizer.json (whose post_processor
+ * rules otherwise). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ static loom_status add_decoder_tokens(loom_tokenizer *t, const json_t *atd, loom
     return changed && tok_added_build(&t->added, &t->vocab) ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory") : LOOM_OK;
 }
 
-loom_status tok_apply_hf_config(loom_tokenizer *t, const char *config_path, loom_error *err) {
+loom_status tok_apply_hf_config(loom_tokenizer *t, const char *config_path, int add_flags, loom_error *err) {
     json_error_t je;
     json_t *root = json_load_file(config_path, JSON_DECODE_INT_AS_REAL, &je);
     if (!json_is_object(root)) {
@@ -56,7 +57,7 @@ loom_status tok_apply_hf_config(loom_tokenizer *t, const char *config_path, loom
     if (bos >= 0) t->bos_id = bos;
     if (eos >= 0) t->eos_id = eos;
     json_t *ab = json_object_get(root, "add_bos_token"), *ae = json_object_get(root, "add_eos_token");
-    if (!st && (json_is_boolean(ab) || json_is_boolean(ae))) {
+    if (!st && add_flags && (json_is_boolean(ab) || json_is_boolean(ae))) {
         int add_bos = json_is_boolean(ab) ? json_is_true(ab) : t->n_prefix && t->prefix[0] == t->bos_id;
         int add_eos = json_is_boolean(ae) ? json_is_true(ae) : t->n_suffix && t->suffix[t->n_suffix - 1] == t->eos_id;
         add_bos = add_bos && t->bos_id >= 0;

@@ -1,6 +1,7 @@
 /* Hugging Face tokenizer.json: model BPE (vocab, merges as "a b" or ["a", "b"]), added_tokens,
  * normalizer, pre_tokenizer, decoder and post_processor, mapped onto the internal pipeline. */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -298,7 +299,11 @@ static loom_status add_decoder(loom_tokenizer *t, const json_t *n, loom_error *e
             return loom_fail(err, LOOM_ERR_UNSUPPORTED, "Strip decoder other than leading spaces");
         d->strip_start = (int)json_integer_value(start);
     } else if (!strcmp(type, "Metaspace") && (a = jstr(n, "replacement", &la))) {
-        d->strip_first_token = parse_prepend(n) != TOK_PREPEND_NEVER;
+        if (parse_prepend(n) != TOK_PREPEND_NEVER) {
+            free(d->meta_first);
+            if (!(d->meta_first = dup_n(a, la))) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+            d->meta_first_len = la;
+        }
         return add_replace(d, a, la, " ", 1, err);
     } else {
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "decoder \"%.40s\"", type);
@@ -323,7 +328,9 @@ static loom_status template_ids(loom_tokenizer *t, const json_t *pp, tok_ids *pr
     }
     if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
         json_t *cls = json_array_get(json_object_get(pp, "cls"), 1), *sep = json_array_get(json_object_get(pp, "sep"), 1);
-        if (!json_is_integer(cls) || !json_is_integer(sep)) return loom_fail(err, LOOM_ERR_FORMAT, "%s without cls/sep ids", type);
+        if (!json_is_integer(cls) || !json_is_integer(sep) || !tok_vocab_has(&t->vocab, (int32_t)json_integer_value(cls)) ||
+            !tok_vocab_has(&t->vocab, (int32_t)json_integer_value(sep)))
+            return loom_fail(err, LOOM_ERR_FORMAT, "%s without valid cls/sep ids", type);
         *seen_seq = 1;
         return tok_ids_push(pre, (int32_t)json_integer_value(cls)) || tok_ids_push(suf, (int32_t)json_integer_value(sep))
                    ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory") : LOOM_OK;

@@ -119,22 +119,20 @@ static void apply_behavior(spans *v, int behavior, int invert) {
     int prev_match = 0;
     if (invert)
         for (size_t i = 0; i < v->n; i++) v->d[i].m = !v->d[i].m;
-    if (behavior == TOK_SPLIT_MERGED_NEXT) {
-        for (size_t i = v->n; i-- > 0;) { /* built backwards, then reversed */
-            span sp = v->d[i];
-            if (sp.m && !prev_match && k) v->d[k - 1].s = sp.s;
-            else v->d[k++] = (span){sp.s, sp.e, 0};
-            prev_match = sp.m;
-        }
-        for (size_t i = 0; i < k / 2; i++) { span t = v->d[i]; v->d[i] = v->d[k - 1 - i]; v->d[k - 1 - i] = t; }
-        v->n = k;
-        return;
-    }
+    size_t carry = SIZE_MAX; /* MERGED_NEXT: start of a match joining the next non-match */
     for (size_t i = 0; i < v->n; i++) {
         span sp = v->d[i];
         switch (behavior) {
         case TOK_SPLIT_REMOVED: v->d[k++] = sp; break;
         case TOK_SPLIT_ISOLATED: v->d[k++] = (span){sp.s, sp.e, 0}; break;
+        case TOK_SPLIT_MERGED_NEXT:
+            if (sp.m && i + 1 < v->n && !v->d[i + 1].m) {
+                if (carry == SIZE_MAX) carry = sp.s;
+            } else {
+                v->d[k++] = (span){carry == SIZE_MAX ? sp.s : carry, sp.e, 0};
+                carry = SIZE_MAX;
+            }
+            break;
         case TOK_SPLIT_CONTIGUOUS:
             if (sp.m == prev_match && k) v->d[k - 1].e = sp.e;
             else v->d[k++] = (span){sp.s, sp.e, 0};

@@ -23,6 +23,7 @@ static int varint(pb *r, uint64_t *v) {
 /* Reads one field header and its payload: varint value, or a length-delimited / fixed32 slice. */
 static int field(pb *r, uint32_t *num, uint64_t *val, pb *sub) {
     uint64_t key, len;
+    sub->p = sub->end = NULL; /* only length-delimited and fixed fields have a payload slice */
     if (varint(r, &key)) return -1;
     *num = (uint32_t)(key >> 3);
     switch (key & 7) {
@@ -109,8 +110,8 @@ static loom_status load(loom_tokenizer *t, const uint8_t *data, size_t len, uint
     if (tok_setup_spm_pipeline(t, s.add_dummy_prefix != 0) || tok_register_typed_tokens(t, *types))
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     t->byte_fallback = s.byte_fallback != 0;
-    /* LlamaTokenizer's defaults: add_bos_token = True, add_eos_token = False */
-    return tok_set_post(t, &t->bos_id, t->bos_id >= 0, NULL, 0) ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory") : LOOM_OK;
+    /* nothing is added unless tokenizer_config.json says add_bos_token (transformers 5) */
+    return tok_set_post(t, NULL, 0, NULL, 0) ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory") : LOOM_OK;
 }
 
 loom_status tok_load_spm_model(loom_tokenizer *t, const uint8_t *data, size_t len, const char *name, loom_error *err) {

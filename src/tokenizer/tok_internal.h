@@ -169,7 +169,8 @@ typedef struct tok_replace { char *from, *to; size_t from_len, to_len; } tok_rep
 typedef struct tok_decoder {
     tok_replace *replaces;  /* applied to each token in order (Replace, Metaspace) */
     size_t n_replaces;
-    int strip_first_token;  /* Metaspace: drop a leading space of the first token */
+    char *meta_first;       /* Metaspace (prepend_scheme != never): dropped from the first token */
+    size_t meta_first_len;
     int byte_fallback;      /* <0xXX> runs → bytes (invalid UTF-8 → one U+FFFD per byte) */
     int byte_level;         /* characters → bytes through the GPT-2 map */
     int strip_start;        /* Strip after Fuse: leading spaces removed from the text */
@@ -229,7 +230,8 @@ int tok_bpe_add_merge_line(loom_tokenizer *t, const char *line, size_t len, int3
 loom_status tok_load_hf_json(loom_tokenizer *t, const char *data, size_t len, const char *name, loom_error *err);
 loom_status tok_load_vocab_merges(loom_tokenizer *t, const char *dir, const char *config_path, loom_error *err);
 loom_status tok_load_spm_model(loom_tokenizer *t, const uint8_t *data, size_t len, const char *name, loom_error *err);
-/* hf_config.c: applies tokenizer_config.json (add_bos_token / add_eos_token / special strings). */
-loom_status tok_apply_hf_config(loom_tokenizer *t, const char *config_path, loom_error *err);
+/* hf_config.c: applies tokenizer_config.json (special token strings, added_tokens_decoder, and with
+ * add_flags its add_bos_token / add_eos_token). */
+loom_status tok_apply_hf_config(loom_tokenizer *t, const char *config_path, int add_flags, loom_error *err);
 
 #endif

@@ -140,7 +140,8 @@ loom_status loom_tokenizer_load_hf(const char *path, loom_tokenizer **out, loom_
     }
     char *config = loom_path_join(dir, "tokenizer_config.json");
     loom_status st;
-    if (loom_path_exists(json)) {
+    int from_json = loom_path_exists(json);
+    if (from_json) {
         st = load_json_file(t, json, err);
     } else if ((file = loom_path_join(dir, "vocab.json")) && loom_path_exists(file)) {
         st = tok_load_vocab_merges(t, dir, config, err);
@@ -150,7 +151,7 @@ loom_status loom_tokenizer_load_hf(const char *path, loom_tokenizer **out, loom_
         st = file && loom_path_exists(file) ? load_spm_file(t, file, err)
              : loom_fail(err, LOOM_ERR_IO, "%s: no tokenizer.json, vocab.json + merges.txt or tokenizer.model", dir);
     }
-    if (!st && config && loom_path_exists(config)) st = tok_apply_hf_config(t, config, err);
+    if (!st && config && loom_path_exists(config)) st = tok_apply_hf_config(t, config, !from_json, err);
     free(dir); free(json); free(file); free(config);
     if (st) { loom_tokenizer_free(t); return st; }
     *out = t;

@@ -8,10 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loom.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 
-typedef struct loom_tokenizer loom_tokenizer;
+/* loom_tokenizer and its public calls (load, encode, decode, vocab queries) are declared in loom.h. */
 
 /* path: an HF model directory (tokenizer.json, else vocab.json + merges.txt, else tokenizer.model;
  * tokenizer_config.json beside it supplies add_bos_token / add_eos_token / special token strings) or
@@ -20,23 +21,6 @@ loom_status loom_tokenizer_load_hf(const char *path, loom_tokenizer **out, loom_
 /* From the tokenizer.ggml.* keys of a parsed GGUF (model "llama" = SentencePiece, "gpt2" = BPE with
  * the pre-tokenizer regex chosen by tokenizer.ggml.pre). */
 loom_status loom_tokenizer_from_gguf(const loom_gguf *g, loom_tokenizer **out, loom_error *err);
-void loom_tokenizer_free(loom_tokenizer *t);
-
-int32_t loom_tokenizer_vocab_size(const loom_tokenizer *t); /* including added tokens */
-int32_t loom_tokenizer_bos_id(const loom_tokenizer *t);     /* -1 when none */
-int32_t loom_tokenizer_eos_id(const loom_tokenizer *t);     /* -1 when none */
-int loom_tokenizer_is_special(const loom_tokenizer *t, int32_t id);
-
-/* add_special: add what the tokenizer adds around a single sequence (BOS per add_bos_token / the
- * post-processor template). *ids_out is malloc'd. Invalid UTF-8 input is LOOM_ERR_INVALID_ARG. */
-loom_status loom_tokenizer_encode(const loom_tokenizer *t, const char *text, size_t len, int add_special,
-                                  int32_t **ids_out, size_t *n_out, loom_error *err);
-
-/* Whole-sequence decode as HF `decode` does (decoder chain: ByteLevel / Metaspace / ByteFallback /
- * Fuse / Strip ...). *text_out is malloc'd and NUL-terminated. Out-of-range ids are an error. */
-loom_status loom_tokenizer_decode(const loom_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
-                                  char **text_out, size_t *len_out, loom_error *err);
-
 /* Streaming decode of one sequence: each push returns only text that is final (complete UTF-8, and
  * the leading-space strip of the first token applied once). Concatenating every push and the flush
  * equals loom_tokenizer_decode of all ids. */

@@ -109,7 +109,22 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
-def _linear(x, weights, name, bias_ok=True):
+def quantize_activations_q8(x):
+    """llama.cpp's q8_0 activation quantization, which engines apply to the input of integer dot
+    products with Q8_0/Q4_0/Q4_1 weights: per row, blocks of 32; d = max|x| / 127, q = round(x / d)
+    (to nearest even), x' = q * d."""
+    shape = x.shape
+    b = np.asarray(x, dtype=np.float32).reshape(-1, 32)
+    amax = np.abs(b).max(axis=1, keepdims=True)
+    d = amax / np.float32(127)
+    inv = np.where(amax > 0, np.float32(127) / np.where(amax > 0, amax, 1), np.float32(0)).astype(np.float32)
+    q = np.rint(b * inv)
+    return (q.astype(np.float64) * d.astype(np.float64)).reshape(shape)
+
+
+def _linear(x, weights, name, bias_ok=True, act_quant=()):
+    if name + ".weight" in act_quant:
+        x = quantize_activations_q8(x)
     y = x @ weights[name + ".weight"].T
     b = weights.get(name + ".bias")
     if b is not None and bias_ok:
@@ -117,8 +132,10 @@ def _linear(x, weights, name, bias_ok=True):
     return y
 
 
-def forward(weights, config, ids, rope_style="half"):
-    """Logits [len(ids), vocab] (float64) for every position of `ids` (causal, positions 0..T-1)."""
+def forward(weights, config, ids, rope_style="half", act_quant=()):
+    """Logits [len(ids), vocab] (float64) for every position of `ids` (causal, positions 0..T-1).
+    act_quant: names of weights ("...q_proj.weight", "lm_head.weight") whose matmul input goes through
+    quantize_activations_q8 first, as an engine's integer dot products do."""
     w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
     ids = np.asarray(ids, dtype=np.int64)
     T = len(ids)
@@ -139,9 +156,9 @@ def forward(weights, config, ids, rope_style="half"):
     for l in range(n_layers):
         p = f"model.layers.{l}."
         h = rms_norm(x, w[p + "input_layernorm.weight"], eps)
-        q = _linear(h, w, p + "self_attn.q_proj").reshape(T, n_heads, hd)
-        k = _linear(h, w, p + "self_attn.k_proj").reshape(T, n_kv, hd)
-        v = _linear(h, w, p + "self_attn.v_proj").reshape(T, n_kv, hd)
+        q = _linear(h, w, p + "self_attn.q_proj", act_quant=act_quant).reshape(T, n_heads, hd)
+        k = _linear(h, w, p + "self_attn.k_proj", act_quant=act_quant).reshape(T, n_kv, hd)
+        v = _linear(h, w, p + "self_attn.v_proj", act_quant=act_quant).reshape(T, n_kv, hd)
         q = apply_rope(q, pos, inv_freq, rope_style)
         k = apply_rope(k, pos, inv_freq, rope_style)
         k = np.repeat(k, group, axis=1)  # query head h uses kv head h // group
@@ -151,31 +168,33 @@ def forward(weights, config, ids, rope_style="half"):
         probs = np.exp(scores)
         probs /= probs.sum(axis=-1, keepdims=True)
         attn = np.einsum("hts,shd->thd", probs, v).reshape(T, n_heads * hd)
-        x = x + _linear(attn, w, p + "self_attn.o_proj")
+        x = x + _linear(attn, w, p + "self_attn.o_proj", act_quant=act_quant)
         h = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
-        gate = _linear(h, w, p + "mlp.gate_proj")
-        up = _linear(h, w, p + "mlp.up_proj")
-        x = x + _linear(silu(gate) * up, w, p + "mlp.down_proj")
+        gate = _linear(h, w, p + "mlp.gate_proj", act_quant=act_quant)
+        up = _linear(h, w, p + "mlp.up_proj", act_quant=act_quant)
+        x = x + _linear(silu(gate) * up, w, p + "mlp.down_proj", act_quant=act_quant)
     x = rms_norm(x, w["model.norm.weight"], eps)
     if config.get("tie_word_embeddings", False) or "lm_head.weight" not in w:
-        head = w["model.embed_tokens.weight"]
+        head_name = "model.embed_tokens.weight"
     else:
-        head = w["lm_head.weight"]
-    return x @ head.T
+        head_name = "lm_head.weight"
+    if head_name in act_quant:
+        x = quantize_activations_q8(x)
+    return x @ w[head_name].T
 
 
-def greedy_generate(weights, config, prompt_ids, n, rope_style="half"):
+def greedy_generate(weights, config, prompt_ids, n, rope_style="half", act_quant=()):
     """Greedy decoding (argmax, first index on ties), no EOS stop. Returns (generated ids, logits) where
     logits[i] are those of position i of prompt_ids + generated[:-1] (the same positions loom's
     --dump-logits writes). Recomputes the whole sequence each step: tiny models only."""
     seq = list(prompt_ids)
     out = []
     for _ in range(n):
-        logits = forward(weights, config, seq, rope_style)
+        logits = forward(weights, config, seq, rope_style, act_quant)
         nxt = int(np.argmax(logits[-1]))
         out.append(nxt)
         seq.append(nxt)
-    logits = forward(weights, config, seq[:-1], rope_style)
+    logits = forward(weights, config, seq[:-1], rope_style, act_quant)
     return out, logits
 
 

@@ -3,34 +3,193 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/cpu/rowops.h"
+#include "core/fp8.h"
 
-void loom_cpu_attention_one(const loom_attention_args *a, int32_t token, int32_t head) {
-    int32_t d = a->head_dim, kv_dim = a->n_kv_heads * d;
-    int32_t kv_head = head / (a->n_heads / a->n_kv_heads);
-    const float *q = a->q + ((int64_t)token * a->n_heads + head) * d;
-    float *out = a->out + ((int64_t)token * a->n_heads + head) * d;
-    const int32_t *table = a->block_tables + (int64_t)a->seq_of_token[token] * a->max_blocks_per_seq;
-    int32_t n_keys = a->pos[token] + 1;
+/* ---- scalar primitives ---- */
 
-    float running_max = -INFINITY, denom = 0;
-    memset(out, 0, (size_t)d * sizeof(float));
-    for (int32_t j = 0; j < n_keys; j++) {
-        int64_t slot = (int64_t)table[j / a->block_size] * a->block_size + j % a->block_size;
-        const float *k = a->k_cache + slot * kv_dim + (int64_t)kv_head * d;
-        const float *v = a->v_cache + slot * kv_dim + (int64_t)kv_head * d;
-        float score = loom_dot_f32(q, k, d) * a->scale;
-        if (score > running_max) {
-            /* rescale what was accumulated under the old maximum */
-            float correction = expf(running_max - score);
-            denom *= correction;
-            for (int32_t i = 0; i < d; i++) out[i] *= correction;
-            running_max = score;
+static float dot_scalar(const float *a, const float *b, int32_t n) {
+    float s = 0;
+    for (int32_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void scale_scalar(float *y, float c, int32_t n) {
+    for (int32_t i = 0; i < n; i++) y[i] *= c;
+}
+
+static void axpy_scalar(float *y, float a, const float *x, int32_t n) {
+    for (int32_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+static void widen_f16_scalar(const uint8_t *src, float *dst, int32_t n) {
+    for (int32_t i = 0; i < n; i++) dst[i] = loom_f16_to_f32(load_u16(src + 2 * i));
+}
+
+static void widen_bf16_scalar(const uint8_t *src, float *dst, int32_t n) {
+    for (int32_t i = 0; i < n; i++) dst[i] = loom_bf16_to_f32(load_u16(src + 2 * i));
+}
+
+static void widen_i8_scalar(const uint8_t *src, float scale, float zero, float *dst, int32_t n) {
+    for (int32_t i = 0; i < n; i++) dst[i] = scale * (float)(int8_t)src[i] + zero;
+}
+
+static const loom_attn_isa attn_scalar = {"scalar", dot_scalar, scale_scalar, axpy_scalar,
+                                          widen_f16_scalar, widen_bf16_scalar, widen_i8_scalar};
+
+const loom_attn_isa *loom_attention_isa_named(const char *isa) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && has2)
+        return &loom_attn_avx512;
+    if (strcmp(isa, "avx2") == 0 && has2) return &loom_attn_avx2;
+#endif
+    return &attn_scalar;
+}
+
+/* ---- cache addressing ---- */
+
+static size_t kv_elem_bytes(loom_kv_dtype t) { return t == LOOM_KV_F32 ? 4 : t == LOOM_KV_F16 || t == LOOM_KV_BF16 ? 2 : 1; }
+
+static size_t block_stride(const loom_attention_args *a) {
+    if (a->block_stride_bytes) return a->block_stride_bytes;
+    return (size_t)a->block_size * (size_t)a->n_kv_heads * (size_t)a->head_dim * kv_elem_bytes(a->kv_dtype);
+}
+
+/* Start of key `offset` of block `block`, head kv_head. */
+static const uint8_t *row_at(const loom_attention_args *a, const void *cache, int32_t block, int32_t offset,
+                             int32_t kv_head) {
+    size_t eb = kv_elem_bytes(a->kv_dtype), kv_dim = (size_t)a->n_kv_heads * (size_t)a->head_dim;
+    return (const uint8_t *)cache + (size_t)block * block_stride(a) + ((size_t)offset * kv_dim + (size_t)kv_head * a->head_dim) * eb;
+}
+
+/* The (scale, zero) of one token and head: int8 stores both, fp8 only the scale (zero = 0). */
+static void scale_at(const loom_attention_args *a, const void *scales, int32_t block, int32_t offset, int32_t kv_head,
+                     float sz[2]) {
+    size_t n = a->kv_dtype == LOOM_KV_INT8 ? 2 : 1;
+    sz[1] = 0;
+    memcpy(sz, (const uint8_t *)scales + (size_t)block * block_stride(a) +
+                   ((size_t)offset * a->n_kv_heads + kv_head) * n * sizeof(float), n * sizeof(float));
+}
+
+/* Decodes n consecutive keys (or values) of one block and head into dst [n][head_dim]. */
+static void decode_rows(const loom_attn_isa *isa, const loom_attention_args *a, const void *cache, const void *scales,
+                        int32_t block, int32_t offset, int32_t n, int32_t kv_head, float *dst) {
+    int32_t d = a->head_dim;
+    float sz[2];
+    for (int32_t r = 0; r < n; r++, dst += d) {
+        const uint8_t *src = row_at(a, cache, block, offset + r, kv_head);
+        switch (a->kv_dtype) {
+        case LOOM_KV_F32: memcpy(dst, src, (size_t)d * sizeof(float)); break;
+        case LOOM_KV_F16: isa->widen_f16(src, dst, d); break;
+        case LOOM_KV_BF16: isa->widen_bf16(src, dst, d); break;
+        case LOOM_KV_INT8:
+            scale_at(a, scales, block, offset + r, kv_head, sz);
+            isa->widen_i8(src, sz[0], sz[1], dst, d);
+            break;
+        case LOOM_KV_FP8_E4M3:
+            scale_at(a, scales, block, offset + r, kv_head, sz);
+            for (int32_t i = 0; i < d; i++) dst[i] = sz[0] * loom_fp8_e4m3_to_f32(src[i]);
+            break;
         }
-        float p = expf(score - running_max);
-        denom += p;
-        for (int32_t i = 0; i < d; i++) out[i] += p * v[i];
     }
-    float inv = 1.0f / denom;
-    for (int32_t i = 0; i < d; i++) out[i] *= inv;
+}
+
+/* ---- the tiled kernel ---- */
+
+static void attend_item(const loom_attn_isa *isa, const loom_attention_args *a, int32_t token, int32_t kv_head) {
+    int32_t d = a->head_dim, group = a->n_heads / a->n_kv_heads, n_keys = a->pos[token] + 1;
+    const int32_t *table = a->block_tables + (int64_t)a->seq_of_token[token] * a->max_blocks_per_seq;
+    float k_tile[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM], v_tile[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM];
+    float running_max[LOOM_ATTENTION_MAX_GROUP], denom[LOOM_ATTENTION_MAX_GROUP], score[LOOM_ATTENTION_TILE];
+    const float *q = a->q + ((int64_t)token * a->n_heads + (int64_t)kv_head * group) * d;
+    float *out = a->out + ((int64_t)token * a->n_heads + (int64_t)kv_head * group) * d;
+    for (int32_t g = 0; g < group; g++) {
+        running_max[g] = -INFINITY;
+        denom[g] = 0;
+    }
+    memset(out, 0, (size_t)group * (size_t)d * sizeof(float));
+    for (int32_t key0 = 0; key0 < n_keys;) {
+        int32_t block = table[key0 / a->block_size], offset = key0 % a->block_size;
+        int32_t n = a->block_size - offset;
+        if (n > LOOM_ATTENTION_TILE) n = LOOM_ATTENTION_TILE;
+        if (n > n_keys - key0) n = n_keys - key0;
+        decode_rows(isa, a, a->k_cache, a->k_scales, block, offset, n, kv_head, k_tile);
+        decode_rows(isa, a, a->v_cache, a->v_scales, block, offset, n, kv_head, v_tile);
+        for (int32_t g = 0; g < group; g++) {
+            float tile_max = -INFINITY, *o = out + (int64_t)g * d;
+            for (int32_t j = 0; j < n; j++) {
+                score[j] = isa->dot(q + (int64_t)g * d, k_tile + (int64_t)j * d, d) * a->scale;
+                tile_max = fmaxf(tile_max, score[j]);
+            }
+            if (tile_max > running_max[g]) {
+                /* rescale what was accumulated under the old maximum */
+                float correction = expf(running_max[g] - tile_max);
+                denom[g] *= correction;
+                isa->scale(o, correction, d);
+                running_max[g] = tile_max;
+            }
+            for (int32_t j = 0; j < n; j++) {
+                float p = expf(score[j] - running_max[g]);
+                denom[g] += p;
+                isa->axpy(o, p, v_tile + (int64_t)j * d, d);
+            }
+        }
+        key0 += n;
+    }
+    for (int32_t g = 0; g < group; g++) isa->scale(out + (int64_t)g * d, 1.0f / denom[g], d);
+}
+
+void loom_cpu_attention_items(const loom_attn_isa *isa, const loom_attention_args *a, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) attend_item(isa, a, (int32_t)(i / a->n_kv_heads), (int32_t)(i % a->n_kv_heads));
+}
+
+/* ---- the naive reference ---- */
+
+static double element_at(const loom_attention_args *a, const void *cache, const void *scales, int32_t key,
+                         const int32_t *table, int32_t kv_head, int32_t i) {
+    int32_t block = table[key / a->block_size], offset = key % a->block_size;
+    const uint8_t *row = row_at(a, cache, block, offset, kv_head);
+    float sz[2];
+    switch (a->kv_dtype) {
+    case LOOM_KV_F32: {
+        float f;
+        memcpy(&f, row + 4 * i, 4);
+        return f;
+    }
+    case LOOM_KV_F16: return loom_f16_to_f32(load_u16(row + 2 * i));
+    case LOOM_KV_BF16: return loom_bf16_to_f32(load_u16(row + 2 * i));
+    case LOOM_KV_INT8: scale_at(a, scales, block, offset, kv_head, sz); return (double)sz[0] * (int8_t)row[i] + sz[1];
+    default: scale_at(a, scales, block, offset, kv_head, sz); return (double)sz[0] * loom_fp8_e4m3_to_f32(row[i]);
+    }
+}
+
+void loom_cpu_attention_naive(const loom_attention_args *a) {
+    int32_t d = a->head_dim, group = a->n_heads / a->n_kv_heads;
+    for (int32_t t = 0; t < a->n_tokens; t++) {
+        const int32_t *table = a->block_tables + (int64_t)a->seq_of_token[t] * a->max_blocks_per_seq;
+        int32_t n_keys = a->pos[t] + 1;
+        for (int32_t h = 0; h < a->n_heads; h++) {
+            int32_t kv_head = h / group;
+            const float *q = a->q + ((int64_t)t * a->n_heads + h) * d;
+            float *out = a->out + ((int64_t)t * a->n_heads + h) * d;
+            double max = -INFINITY, z = 0, acc[LOOM_ATTENTION_MAX_HEAD_DIM] = {0};
+            for (int32_t j = 0; j < n_keys; j++) {
+                double s = 0;
+                for (int32_t i = 0; i < d; i++) s += (double)q[i] * element_at(a, a->k_cache, a->k_scales, j, table, kv_head, i);
+                if (s * a->scale > max) max = s * a->scale;
+            }
+            for (int32_t j = 0; j < n_keys; j++) {
+                double s = 0;
+                for (int32_t i = 0; i < d; i++) s += (double)q[i] * element_at(a, a->k_cache, a->k_scales, j, table, kv_head, i);
+                double p = exp(s * a->scale - max);
+                z += p;
+                for (int32_t i = 0; i < d; i++) acc[i] += p * element_at(a, a->v_cache, a->v_scales, j, table, kv_head, i);
+            }
+            for (int32_t i = 0; i < d; i++) out[i] = (float)(acc[i] / z);
+        }
+    }
 }

@@ -1,10 +1,41 @@
-/* Causal attention of one query token and one head over the paged KV cache, with online softmax
- * (FlashAttention-style: one pass over the keys, never storing the score row). */
+/* Paged attention on the CPU: a tiled kernel with online softmax (FlashAttention-style: the score row
+ * is never materialised; keys and values are visited one tile of at most LOOM_ATTENTION_TILE keys at a
+ * time, rescaling the running output when the running maximum grows). One work item is one query
+ * token and one KV head: the tile is decoded to float32 once and used by every query head of the GQA
+ * group. Prefill (many tokens, causal by position) and decode (one token) are the same code. The
+ * vector primitives come from a per-ISA table (scalar, AVX2, AVX-512) picked by name. */
 #ifndef LOOM_KERNELS_CPU_ATTENTION_H
 #define LOOM_KERNELS_CPU_ATTENTION_H
 
 #include "kernels/backend.h"
 
-void loom_cpu_attention_one(const loom_attention_args *a, int32_t token, int32_t head);
+#define LOOM_ATTENTION_TILE 32
+#define LOOM_ATTENTION_MAX_HEAD_DIM 256
+#define LOOM_ATTENTION_MAX_GROUP 64 /* query heads per KV head */
+
+typedef struct loom_attn_isa {
+    const char *isa;
+    float (*dot)(const float *a, const float *b, int32_t n);
+    void (*scale)(float *y, float c, int32_t n);                    /* y *= c */
+    void (*axpy)(float *y, float a, const float *x, int32_t n);     /* y += a x */
+    void (*widen_f16)(const uint8_t *src, float *dst, int32_t n);
+    void (*widen_bf16)(const uint8_t *src, float *dst, int32_t n);
+    void (*widen_i8)(const uint8_t *src, float scale, float zero, float *dst, int32_t n); /* scale x q + zero */
+} loom_attn_isa;
+
+/* The table for "scalar", "avx2" or "avx512"; a name this CPU cannot run gives the scalar table. */
+const loom_attn_isa *loom_attention_isa_named(const char *isa);
+
+/* Items [i0, i1) of n_tokens x n_kv_heads (item = token * n_kv_heads + kv_head). */
+void loom_cpu_attention_items(const loom_attn_isa *isa, const loom_attention_args *a, int64_t i0, int64_t i1);
+
+/* The naive reference (tests, bench): per query head, the full score row in double precision, keys
+ * decoded one element at a time. Same args; writes a->out. */
+void loom_cpu_attention_naive(const loom_attention_args *a);
+
+#if defined(__x86_64__)
+extern const loom_attn_isa loom_attn_avx2;
+extern const loom_attn_isa loom_attn_avx512;
+#endif
 
 #endif

@@ -12,6 +12,8 @@ typedef struct cpu_impl {
     loom_pool *pool;
     float **scratch;       /* per thread: one dequantized weight row */
     int64_t *scratch_len;  /* elements allocated per thread */
+    loom_xblock *xq;       /* the current matmul's activations as int8 blocks */
+    int64_t xq_blocks;     /* blocks allocated */
 } cpu_impl;
 
 static cpu_impl *impl_of(loom_backend *b) { return b->impl; }
@@ -28,33 +30,106 @@ static loom_status cpu_reserve(loom_backend *b, int64_t max_row_len, loom_error 
     return LOOM_OK;
 }
 
-/* ---- matmul ---- */
+/* ---- matmul: one or several weight matrices sharing the input, rows split over the pool ---- */
 
 typedef struct matmul_job {
     cpu_impl *c;
-    float *y;
-    const loom_tensor *w;
+    int n_mats;
+    float *y[LOOM_MAX_FUSED_MATMULS];
+    const loom_tensor *w[LOOM_MAX_FUSED_MATMULS];
+    int64_t row_end[LOOM_MAX_FUSED_MATMULS]; /* rows of matrices 0..i, cumulative */
     const float *x;
-    int64_t n_tok, rows, cols;
+    const loom_xblock *xq; /* x as int8 blocks when every w takes them, else NULL */
+    int64_t n_tok, cols;
 } matmul_job;
 
-static void matmul_rows(void *ctx, int64_t r0, int64_t r1, int ti) {
-    matmul_job *j = ctx;
-    const loom_tensor *w = j->w;
+/* rows [r0, r1) of one matrix with int8 activations, up to LOOM_XDOT_MAX_TOKENS tokens per call */
+static void matmul_rows_int8(const matmul_job *j, float *y, const loom_tensor *w, int64_t r0, int64_t r1) {
+    int64_t rows = loom_tensor_rows(w), nb = j->cols / LOOM_XBLOCK_ELEMS;
+    float out[LOOM_XDOT_MAX_TOKENS];
+    for (int64_t r = r0; r < r1; r++) {
+        const void *row = loom_tensor_row(w, r);
+        for (int64_t t = 0; t < j->n_tok; t += LOOM_XDOT_MAX_TOKENS) {
+            int n = j->n_tok - t < LOOM_XDOT_MAX_TOKENS ? (int)(j->n_tok - t) : LOOM_XDOT_MAX_TOKENS;
+            loom_xdot_row(w->dtype, row, j->xq + t * nb, nb, nb, n, out);
+            for (int i = 0; i < n; i++) y[(t + i) * rows + r] = out[i];
+        }
+    }
+}
+
+static void matmul_rows_f32(const matmul_job *j, float *y, const loom_tensor *w, int64_t r0, int64_t r1, int ti) {
+    int64_t rows = loom_tensor_rows(w);
     if (j->n_tok == 1) {
-        for (int64_t r = r0; r < r1; r++) j->y[r] = loom_dot_row(w->dtype, loom_tensor_row(w, r), j->x, j->cols);
+        for (int64_t r = r0; r < r1; r++) y[r] = loom_dot_row(w->dtype, loom_tensor_row(w, r), j->x, j->cols);
         return;
     }
     float *buf = j->c->scratch[ti]; /* reserve() sized it for the longest row */
     for (int64_t r = r0; r < r1; r++) {
         loom_dequant_row(w->dtype, loom_tensor_row(w, r), buf, j->cols);
-        for (int64_t t = 0; t < j->n_tok; t++) j->y[t * j->rows + r] = loom_dot_f32(buf, j->x + t * j->cols, j->cols);
+        for (int64_t t = 0; t < j->n_tok; t++) y[t * rows + r] = loom_dot_f32(buf, j->x + t * j->cols, j->cols);
     }
 }
 
+/* items are rows of the matrices laid end to end */
+static void matmul_items(void *ctx, int64_t i0, int64_t i1, int ti) {
+    matmul_job *j = ctx;
+    for (int m = 0; m < j->n_mats && i0 < i1; m++) {
+        int64_t first = m ? j->row_end[m - 1] : 0;
+        if (i0 >= j->row_end[m]) continue;
+        int64_t r0 = i0 - first, r1 = (i1 < j->row_end[m] ? i1 : j->row_end[m]) - first;
+        if (j->xq) matmul_rows_int8(j, j->y[m], j->w[m], r0, r1);
+        else matmul_rows_f32(j, j->y[m], j->w[m], r0, r1, ti);
+        i0 = first + r1;
+    }
+}
+
+typedef struct quantize_job {
+    const float *x;
+    loom_xblock *xq;
+    int64_t cols;
+} quantize_job;
+
+static void quantize_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
+    quantize_job *q = ctx;
+    int64_t nb = q->cols / LOOM_XBLOCK_ELEMS;
+    for (int64_t t = t0; t < t1; t++) loom_quantize_x_row(q->x + t * q->cols, q->xq + t * nb, q->cols);
+}
+
+/* x as int8 blocks in c->xq, or NULL when the weights want float activations (or memory ran out:
+ * the float path gives the same answer within quantization error, so it is the fallback) */
+static const loom_xblock *quantize_activations(cpu_impl *c, const matmul_job *j) {
+    for (int m = 0; m < j->n_mats; m++)
+        if (!loom_dtype_takes_int8_x(j->w[m]->dtype)) return NULL;
+    int64_t blocks = j->n_tok * (j->cols / LOOM_XBLOCK_ELEMS);
+    if (blocks > c->xq_blocks) {
+        loom_xblock *p = realloc(c->xq, (size_t)blocks * sizeof *p);
+        if (!p) return NULL;
+        c->xq = p;
+        c->xq_blocks = blocks;
+    }
+    quantize_job q = {j->x, c->xq, j->cols};
+    loom_pool_run(c->pool, j->n_tok, 16, quantize_tokens, &q);
+    return c->xq;
+}
+
+static void cpu_matmul_fused(loom_backend *b, int n, float *const *y, const loom_tensor *const *w, const float *x,
+                             int64_t n_tok) {
+    cpu_impl *c = impl_of(b);
+    matmul_job j = {.c = c, .n_mats = n, .x = x, .n_tok = n_tok, .cols = loom_tensor_row_len(w[0])};
+    for (int m = 0; m < n; m++) {
+        j.y[m] = y[m];
+        j.w[m] = w[m];
+        j.row_end[m] = (m ? j.row_end[m - 1] : 0) + loom_tensor_rows(w[m]);
+    }
+    j.xq = quantize_activations(c, &j);
+    /* ~8 chunks per thread, whole tiles of 16 rows, so claiming stays cheap even for the LM head */
+    int64_t rows = j.row_end[n - 1], grain = rows / (8 * loom_pool_size(c->pool));
+    grain = grain < 16 ? 16 : (grain + 15) / 16 * 16;
+    loom_pool_run(c->pool, rows, grain, matmul_items, &j);
+}
+
 static void cpu_matmul(loom_backend *b, float *y, const loom_tensor *w, const float *x, int64_t n_tok) {
-    matmul_job j = {impl_of(b), y, w, x, n_tok, loom_tensor_rows(w), loom_tensor_row_len(w)};
-    loom_pool_run(j.c->pool, j.rows, 16, matmul_rows, &j);
+    cpu_matmul_fused(b, 1, &y, &w, x, n_tok);
 }
 
 /* ---- rmsnorm ---- */
@@ -130,23 +205,26 @@ static void cpu_embed(loom_backend *b, float *y, const loom_tensor *table, const
 /* ---- attention ---- */
 
 typedef struct attention_job {
+    const loom_attn_isa *isa;
     const loom_attention_args *a;
 } attention_job;
 
 static void attention_items(void *ctx, int64_t i0, int64_t i1, int ti) {
-    const loom_attention_args *a = ((attention_job *)ctx)->a;
-    for (int64_t i = i0; i < i1; i++) loom_cpu_attention_one(a, (int32_t)(i / a->n_heads), (int32_t)(i % a->n_heads));
+    attention_job *j = ctx;
+    loom_cpu_attention_items(j->isa, j->a, i0, i1);
 }
 
+/* One work item per (token, KV head); the ISA follows the dot kernels' choice (LOOM_ISA). */
 static void cpu_attention(loom_backend *b, const loom_attention_args *args) {
-    attention_job j = {args};
-    loom_pool_run(impl_of(b)->pool, (int64_t)args->n_tokens * args->n_heads, 1, attention_items, &j);
+    attention_job j = {loom_attention_isa_named(loom_cpu_isa()), args};
+    loom_pool_run(impl_of(b)->pool, (int64_t)args->n_tokens * args->n_kv_heads, 1, attention_items, &j);
 }
 
 static const loom_backend_ops cpu_ops = {
     .name = "cpu",
     .reserve = cpu_reserve,
     .matmul = cpu_matmul,
+    .matmul_fused = cpu_matmul_fused,
     .rmsnorm = cpu_rmsnorm,
     .rope = cpu_rope,
     .silu_mul = cpu_silu_mul,
@@ -191,6 +269,7 @@ void loom_backend_free(loom_backend *b) {
         for (int i = 0; c->scratch && i < n; i++) free(c->scratch[i]);
         free(c->scratch);
         free(c->scratch_len);
+        free(c->xq);
         loom_pool_free(c->pool);
         free(c);
     }

@@ -3,6 +3,8 @@
 #if defined(__x86_64__)
 #include "kernels/cpu/dot_x86.h"
 
+#include "core/tensor.h"
+
 #include <immintrin.h>
 #include <string.h>
 
@@ -14,14 +16,25 @@ __attribute__((target("f16c"))) static inline float scale_of(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
+/* FP8 E4M3 bytes -> f16 bits: the sign moves to bit 15, exponent and mantissa shift into f16's fields;
+ * the value is then 2^-8 of the E4M3 value (bias 7 vs 15), which the block scale makes up. */
+#define FP8_TO_F16_BIAS 256.0f
+
 /* ---- AVX2 ---- */
 
-__attribute__((target("avx2,fma,f16c"))) static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#define XDOT(name) xdot_##name##_avx2
+/* no VNNI: u8 x s8 -> pairs of s16 (cannot saturate: |u| <= 128, |s| <= 127) -> s32 */
+static inline __m256i madd_u8s8_avx2(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
+#define DOT_U8S8(u, s) madd_u8s8_avx2((u), (s))
+#include "kernels/cpu/xdot_x86.inc"
+#undef XDOT
+#undef DOT_U8S8
+#pragma GCC pop_options
+#define hsum256 xdot_hsum_avx2
 
 /* 8 unsigned bytes → 8 floats */
 __attribute__((target("avx2,fma,f16c"))) static inline __m256 u8x8_to_f32(__m128i bytes) {
@@ -94,9 +107,50 @@ __attribute__((target("avx2,fma,f16c"))) static float q4_1_avx2(const void *row,
     return hsum256(acc);
 }
 
-const loom_dot_table loom_dot_avx2 = {"avx2", f32_avx2, q8_0_avx2, q4_0_avx2, q4_1_avx2};
+__attribute__((target("avx2,fma,f16c"))) static inline __m256 fp8x8_avx2(const uint8_t *q) {
+    __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)q));
+    __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8),
+                             _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x7f)), 7));
+    return _mm256_cvtph_ps(h);
+}
 
-/* ---- AVX-512 ---- */
+__attribute__((target("avx2,fma,f16c"))) static float fp8_avx2(const void *row, const float *x, int64_t n) {
+    const uint8_t *p = row;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++, p += 34, x += 32) {
+        __m256 part = _mm256_mul_ps(fp8x8_avx2(p + 2), _mm256_loadu_ps(x));
+        for (int k = 1; k < 4; k++) part = _mm256_fmadd_ps(fp8x8_avx2(p + 2 + 8 * k), _mm256_loadu_ps(x + 8 * k), part);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(scale_of(p) * FP8_TO_F16_BIAS), part, acc);
+    }
+    return hsum256(acc);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static float f16_avx2(const void *row, const float *x, int64_t n) {
+    const uint16_t *h = row;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))), _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))), _mm256_loadu_ps(x + i + 8), acc1);
+    }
+    float s = hsum256(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) s += _cvtsh_ss(h[i]) * x[i];
+    return s;
+}
+
+const loom_dot_table loom_dot_avx2 = {"avx2", f32_avx2, f16_avx2, q8_0_avx2, q4_0_avx2, q4_1_avx2, fp8_avx2,
+                                      xdot_q8_0_avx2, xdot_q4_0_avx2, xdot_q4_1_avx2};
+
+/* ---- AVX-512 (with VNNI: vpdpbusd on 256-bit registers, one weight block each) ---- */
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+#define XDOT(name) xdot_##name##_avx512
+#define DOT_U8S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#include "kernels/cpu/xdot_x86.inc"
+#undef XDOT
+#undef DOT_U8S8
+#pragma GCC pop_options
 
 __attribute__((target("avx512f,f16c"))) static float f32_avx512(const void *row, const float *x, int64_t n) {
     const float *w = row;
@@ -155,5 +209,37 @@ __attribute__((target("avx512f,f16c"))) static float q4_1_avx512(const void *row
     return _mm512_reduce_add_ps(acc);
 }
 
-const loom_dot_table loom_dot_avx512 = {"avx512", f32_avx512, q8_0_avx512, q4_0_avx512, q4_1_avx512};
+__attribute__((target("avx512f,avx512bw,f16c"))) static inline __m512 fp8x16_avx512(const uint8_t *q) {
+    __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)q));
+    __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8),
+                                _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7f)), 7));
+    return _mm512_cvtph_ps(h);
+}
+
+__attribute__((target("avx512f,avx512bw,f16c"))) static float fp8_avx512(const void *row, const float *x, int64_t n) {
+    const uint8_t *p = row;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++, p += 34, x += 32) {
+        __m512 part = _mm512_fmadd_ps(fp8x16_avx512(p + 18), _mm512_loadu_ps(x + 16),
+                                      _mm512_mul_ps(fp8x16_avx512(p + 2), _mm512_loadu_ps(x)));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(scale_of(p) * FP8_TO_F16_BIAS), part, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+__attribute__((target("avx512f,f16c"))) static float f16_avx512(const void *row, const float *x, int64_t n) {
+    const uint16_t *h = row;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))), _mm512_loadu_ps(x + i), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i + 16))), _mm512_loadu_ps(x + i + 16), acc1);
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    for (; i < n; i++) s += _cvtsh_ss(h[i]) * x[i];
+    return s;
+}
+
+const loom_dot_table loom_dot_avx512 = {"avx512", f32_avx512, f16_avx512, q8_0_avx512, q4_0_avx512, q4_1_avx512, fp8_avx512,
+                                        xdot_q8_0_avx512, xdot_q4_0_avx512, xdot_q4_1_avx512};
 #endif

@@ -4,11 +4,19 @@
 
 #include <stdint.h>
 
+#include "kernels/cpu/act_quant.h"
+
+/* dot of one weight row [n] with float32 x [n] */
 typedef float (*loom_dot_fn)(const void *row, const float *x, int64_t n);
+/* out[t] = dot of one weight row (n_blocks blocks of 32) with int8 activations x + t * x_stride
+ * (in blocks), for t < n_tok <= LOOM_XDOT_MAX_TOKENS */
+typedef void (*loom_xdot_fn)(const void *row, const loom_xblock *x, int64_t n_blocks, int64_t x_stride, int n_tok,
+                             float *out);
 
 typedef struct loom_dot_table {
     const char *isa;
-    loom_dot_fn f32, q8_0, q4_0, q4_1;
+    loom_dot_fn f32, f16, q8_0, q4_0, q4_1, fp8;
+    loom_xdot_fn x_q8_0, x_q4_0, x_q4_1;
 } loom_dot_table;
 
 #if defined(__x86_64__)

@@ -321,8 +321,6 @@ static loom_status select_or_map(tpl_render *r, const tpl_node *at, tpl_value v,
     if ((mode != 'm' && (args->n_kw || !args->n_pos)) || (map_filter && (args->n_kw || attr.kind != TV_STR)) ||
         (mode == 'm' && !map_filter && attr.kind == TV_UNDEF))
         return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported arguments to %s", mode == 'm' ? "map" : "selectattr/rejectattr");
-    if (map_filter && !tpl_filter_exists(attr.u.s.p, attr.u.s.len))
-        return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported filter '%.*s'", (int)attr.u.s.len, attr.u.s.p);
     tpl_args filter_args = {args->pos + 1, args->n_pos ? args->n_pos - 1 : 0, NULL, NULL, 0};
     for (size_t i = 0; i < l->n && st == LOOM_OK; i++) {
         tpl_value item = l->items[i], got;
@@ -337,8 +335,7 @@ static loom_status select_or_map(tpl_render *r, const tpl_node *at, tpl_value v,
         }
         bool pass = tv_truthy(got);
         if (args->n_pos > 1) {
-            if (args->pos[1].kind != TV_STR || !tpl_test_exists(args->pos[1].u.s.p, args->pos[1].u.s.len))
-                return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported test in selectattr/rejectattr");
+            if (args->pos[1].kind != TV_STR) return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "selectattr/rejectattr: the test must be a name");
             st = tpl_apply_test(r, at, args->pos[1].u.s, got, &rest, &pass);
         }
         if (pass == (mode == 's')) res->items[res->n++] = item;
@@ -373,8 +370,6 @@ static filter_fn find_filter(const char *name, size_t len) {
     return NULL;
 }
 
-bool tpl_filter_exists(const char *name, size_t len) { return find_filter(name, len) != NULL; }
-
 loom_status tpl_apply_filter(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value subject, const tpl_args *args,
                              tpl_value *out) {
     filter_fn fn = find_filter(name.p, name.len);
@@ -396,12 +391,11 @@ static int find_test(const char *name, size_t len) {
     return -1;
 }
 
-bool tpl_test_exists(const char *name, size_t len) { return find_test(name, len) >= 0; }
-
 loom_status tpl_apply_test(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value v, const tpl_args *args, bool *out) {
     static const char *const p[] = {"other"};
     tpl_value o;
     int t = find_test(name.p, name.len);
+    if (t < 0) return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported test '%.*s'", (int)name.len, name.p);
     loom_status st = tpl_bind(r, at, "test", args, p, t >= 13 && t <= 26 ? 1 : t == 29 ? 1 : 0, &o);
     if (st != LOOM_OK) return st;
     if (((t >= 13 && t <= 26) || t == 29) && args->n_pos + args->n_kw == 0)

@@ -188,7 +188,7 @@ typedef enum tpl_node_kind {
     N_SLICE,   /* a[b:c:d], any of b c d may be NULL */
     N_CALL,    /* a(args); keyword arguments are N_KWARG */
     N_KWARG,   /* name=a */
-    N_FILTER,  /* a | name(args) */
+    N_FILTER,  /* a | name(args); an unknown name is an error when evaluated, as in Jinja */
     N_TEST,    /* a is [not] name(args); op = 1 for "is not" */
     N_UNARY,   /* op a: '-', '+', '!' (not) */
     N_BINARY,  /* a op b: + - * / F(//) % P(**) ~ */
@@ -269,8 +269,6 @@ typedef struct tpl_args {
 loom_status tpl_bind(tpl_render *r, const tpl_node *at, const char *what, const tpl_args *args,
                      const char *const *params, size_t n_params, tpl_value *out);
 
-bool tpl_filter_exists(const char *name, size_t len);
-bool tpl_test_exists(const char *name, size_t len);
 loom_status tpl_apply_filter(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value subject,
                              const tpl_args *args, tpl_value *out);
 loom_status tpl_apply_test(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value subject,

@@ -285,7 +285,8 @@ static tpl_node *parse_primary(tpl_parser *p) {
     default:
         break;
     }
-    tpl_syntax_error(p, t, "unexpected %s in expression", describe(t));
+    if (t->kind == TK_OP) tpl_syntax_error(p, t, "unexpected '%.*s' in expression", (int)t->text.len, t->text.p);
+    else tpl_syntax_error(p, t, "unexpected %s in expression", describe(t));
     return NULL;
 }
 
@@ -371,7 +372,7 @@ static tpl_node *parse_postfix(tpl_parser *p, tpl_node *n) {
 
 /* "| name(args)" or "is [not] name(args)" / "is name arg". */
 static tpl_node *parse_filter_or_test(tpl_parser *p, tpl_node *subject, bool is_test) {
-    const tpl_token *at = tpl_next(p);
+    tpl_next(p);
     bool negate = is_test && tpl_is_name(tpl_peek(p), "not");
     if (negate) tpl_next(p);
     const tpl_token *name = tpl_next(p);
@@ -379,12 +380,9 @@ static tpl_node *parse_filter_or_test(tpl_parser *p, tpl_node *subject, bool is_
         tpl_syntax_error(p, name, "expected a %s name, got %s", is_test ? "test" : "filter", describe(name));
         return NULL;
     }
-    bool known = is_test ? tpl_test_exists(name->text.p, name->text.len) : tpl_filter_exists(name->text.p, name->text.len);
-    if (!known) {
-        tpl_syntax_error(p, name, "unsupported %s '%.*s'", is_test ? "test" : "filter", (int)name->text.len, name->text.p);
-        return NULL;
-    }
-    tpl_node *n = tpl_node_new(p, is_test ? N_TEST : N_FILTER, at);
+    /* An unknown name fails when it is evaluated: like Jinja, a template may hold one in a branch
+     * that never runs. The node sits at the name, for the error. */
+    tpl_node *n = tpl_node_new(p, is_test ? N_TEST : N_FILTER, name);
     if (!n) return NULL;
     n->a = subject;
     n->name = name->text;

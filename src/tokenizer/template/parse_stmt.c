@@ -10,7 +10,9 @@ static tpl_node *parse_body(tpl_parser *p, const tpl_token *opener, const char *
 
 static bool str_is(tpl_str s, const char *lit) { return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0; }
 
-static bool expect_block_end(tpl_parser *p, const char *tag) {
+/* colon: a body follows, and Jinja accepts a Python-like ':' before the '%}' ("{% if x: %}"). */
+static bool expect_block_end(tpl_parser *p, const char *tag, bool colon) {
+    if (colon && tpl_is_op(tpl_peek(p), ":")) tpl_next(p);
     const tpl_token *t = tpl_peek(p);
     if (t->kind == TK_BLOCK_END) {
         tpl_next(p);
@@ -20,10 +22,10 @@ static bool expect_block_end(tpl_parser *p, const char *tag) {
     return false;
 }
 
-/* Consumes "name %}" where name is the end tag that stopped parse_body. */
-static const tpl_token *end_tag(tpl_parser *p) {
+/* Consumes "name %}" where name is the tag that stopped parse_body (colon: it opens a body, as else). */
+static const tpl_token *end_tag(tpl_parser *p, bool colon) {
     const tpl_token *t = tpl_next(p);
-    return expect_block_end(p, "end tag") ? t : NULL;
+    return expect_block_end(p, "end tag", colon) ? t : NULL;
 }
 
 /* A name, or names separated by commas (for a, b in ...); with_namespace also allows ns.attr. */
@@ -61,7 +63,7 @@ static tpl_node *parse_if(tpl_parser *p, const tpl_token *at) {
     static const char *const ends[] = {"elif", "else", "endif", NULL};
     static const char *const else_ends[] = {"endif", NULL};
     tpl_node *n = tpl_node_new(p, N_IF, at);
-    if (!n || !(n->a = tpl_parse_tuple(p, false)) || !expect_block_end(p, "if") || !(n->body = parse_body(p, at, ends)))
+    if (!n || !(n->a = tpl_parse_tuple(p, false)) || !expect_block_end(p, "if", true) || !(n->body = parse_body(p, at, ends)))
         return NULL;
     const tpl_token *t = tpl_peek(p);
     if (str_is(t->text, "elif")) {
@@ -73,9 +75,9 @@ static tpl_node *parse_if(tpl_parser *p, const tpl_token *at) {
         return n; /* the nested if consumed endif */
     }
     if (str_is(t->text, "else")) {
-        if (!end_tag(p) || !(n->orelse = parse_body(p, at, else_ends))) return NULL;
+        if (!end_tag(p, true) || !(n->orelse = parse_body(p, at, else_ends))) return NULL;
     }
-    return end_tag(p) ? n : NULL;
+    return end_tag(p, false) ? n : NULL;
 }
 
 static tpl_node *parse_for(tpl_parser *p, const tpl_token *at) {
@@ -97,15 +99,15 @@ static tpl_node *parse_for(tpl_parser *p, const tpl_token *at) {
         tpl_syntax_error(p, tpl_peek(p), "unsupported: recursive for loops");
         return NULL;
     }
-    if (!expect_block_end(p, "for")) return NULL;
+    if (!expect_block_end(p, "for", true)) return NULL;
     p->loops++;
     n->body = parse_body(p, at, ends);
     p->loops--;
     if (!n->body) return NULL;
     if (str_is(tpl_peek(p)->text, "else")) {
-        if (!end_tag(p) || !(n->orelse = parse_body(p, at, else_ends))) return NULL;
+        if (!end_tag(p, true) || !(n->orelse = parse_body(p, at, else_ends))) return NULL;
     }
-    return end_tag(p) ? n : NULL;
+    return end_tag(p, false) ? n : NULL;
 }
 
 static tpl_node *parse_set(tpl_parser *p, const tpl_token *at) {
@@ -115,14 +117,14 @@ static tpl_node *parse_set(tpl_parser *p, const tpl_token *at) {
     if (tpl_is_op(tpl_peek(p), "=")) {
         tpl_next(p);
         if (!(n->b = tpl_parse_tuple(p, true))) return NULL;
-        return expect_block_end(p, "set") ? n : NULL;
+        return expect_block_end(p, "set", false) ? n : NULL;
     }
     if (n->args.n != 1 || n->args.v[0]->kind != N_NAME) {
         tpl_syntax_error(p, tpl_peek(p), "expected '=' in set");
         return NULL;
     }
-    if (!expect_block_end(p, "set") || !(n->body = parse_body(p, at, ends))) return NULL;
-    return end_tag(p) ? n : NULL;
+    if (!expect_block_end(p, "set", true) || !(n->body = parse_body(p, at, ends))) return NULL;
+    return end_tag(p, false) ? n : NULL;
 }
 
 static tpl_node *parse_macro(tpl_parser *p, const tpl_token *at) {
@@ -154,9 +156,9 @@ static tpl_node *parse_macro(tpl_parser *p, const tpl_token *at) {
     tpl_next(p);
     int loops = p->loops; /* a loop around the definition does not enclose the body */
     p->loops = 0;
-    bool ok = expect_block_end(p, "macro") && (n->body = parse_body(p, at, ends)) != NULL;
+    bool ok = expect_block_end(p, "macro", true) && (n->body = parse_body(p, at, ends)) != NULL;
     p->loops = loops;
-    return ok && end_tag(p) ? n : NULL;
+    return ok && end_tag(p, false) ? n : NULL;
 }
 
 static tpl_node *parse_statement(tpl_parser *p) {
@@ -175,13 +177,13 @@ static tpl_node *parse_statement(tpl_parser *p) {
             return NULL;
         }
         tpl_node *n = tpl_node_new(p, tpl_is_name(t, "break") ? N_BREAK : N_CONTINUE, t);
-        return n && expect_block_end(p, "break") ? n : NULL;
+        return n && expect_block_end(p, "break", false) ? n : NULL;
     }
     if (tpl_is_name(t, "generation")) {
         static const char *const ends[] = {"endgeneration", NULL};
         tpl_node *body;
-        if (!expect_block_end(p, "generation") || !(body = parse_body(p, t, ends))) return NULL;
-        return end_tag(p) ? body : NULL;
+        if (!expect_block_end(p, "generation", true) || !(body = parse_body(p, t, ends))) return NULL;
+        return end_tag(p, false) ? body : NULL;
     }
     static const char *const stray[] = {"elif", "else", "endif", "endfor", "endset", "endmacro", "endgeneration", NULL};
     for (const char *const *s = stray; *s; s++)

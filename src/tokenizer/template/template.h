@@ -5,7 +5,18 @@
  *
  * Anything outside the subset is an error naming the construct and its line, never silently different
  * output. Rendering runs under limits (output size, memory, work, call depth), so a hostile template
- * ends with an error instead of hanging or exhausting memory. */
+ * ends with an error instead of hanging or exhausting memory.
+ *
+ * Not supported (an error when reached): include/import/extends/block/call/filter/raw/with tags,
+ * recursive loops, loop.cycle/changed, *args and **kwargs in calls, '%' string formatting, integers beyond 64 bits,
+ * filters other than trim length count tojson string lower upper capitalize title first last join
+ * default/d items replace int float list selectattr rejectattr map, tests other than defined undefined
+ * none string mapping iterable number sequence true false boolean integer float eq/equalto/== ne/!=
+ * lt le gt ge (and symbols) in odd even divisibleby, str methods other than startswith endswith strip
+ * lstrip rstrip split upper lower replace title capitalize find join, dict methods other than items
+ * keys values get, and methods referenced without a call. Known differences that print: range(n)
+ * prints as a list, not "range(0, n)"; case mapping is utf8proc's plus Python's special cases for
+ * ß, ligatures and İ. */
 #ifndef LOOM_TOKENIZER_TEMPLATE_H
 #define LOOM_TOKENIZER_TEMPLATE_H
 

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# loom vs llama.cpp on the same GGUFs, same thread count, run alternately (REPS rounds of: llama-bench,
+# then `loom bench latency`), best round of each reported. Prints pp512 / tg128 tokens/s, loom/llama.cpp
+# ratios, the machine's measured read bandwidth and, per model, the decode rate that bandwidth allows
+# (bandwidth / bytes of weights read per token, taken as the GGUF's size: every weight is read once per
+# token, the tied embedding included as the LM head).
+#
+# llama.cpp comes from PyPI: the llama-cpp-python sdist vendors llama.cpp's source; it is built with
+# cmake into build-bench/ (nothing of it is committed) at nice 19 with 2 jobs (the machine is shared).
+# Models: the default model (Q4_1) and a Q8_0 made from it with `loom quantize` (both engines read that
+# file); a random-weight 1B-shaped model (bench/make_dummy_gguf.py) in Q8_0 and Q4_0 (llama-quantize).
+#
+# usage: bench/compare-llamacpp.sh [THREADS]      env: REPS (default 3), SKIP_1B=1, LLAMA_BIN=dir with
+#        llama-bench and llama-quantize (skips the build)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+THREADS="${1:-2}"
+REPS="${REPS:-3}"
+BB="$ROOT/build-bench"
+mkdir -p "$BB/models"
+
+if [ -z "${LLAMA_BIN:-}" ]; then
+    LLAMA_BIN="$BB/llama.cpp/bin"
+    if [ ! -x "$LLAMA_BIN/llama-bench" ] || [ ! -x "$LLAMA_BIN/llama-quantize" ]; then
+        mkdir -p "$BB/src"
+        pip download --no-binary :all: --no-deps llama-cpp-python -d "$BB/src" >&2
+        tar xzf "$(ls "$BB"/src/llama_cpp_python-*.tar.gz | tail -1)" -C "$BB/src"
+        SRC="$(ls -d "$BB"/src/llama_cpp_python-*/vendor/llama.cpp | tail -1)"
+        cmake -S "$SRC" -B "$BB/llama.cpp" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+            -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >&2
+        nice -n 19 cmake --build "$BB/llama.cpp" --target llama-bench llama-quantize -j 2 >&2
+    fi
+fi
+make -s build/loom >&2
+
+DEFAULT="$(scripts/fetch-model.sh | tail -1)"
+MODELS=("$DEFAULT")
+quantize() { # IN OUT TYPE
+    [ -f "$2" ] || "$LLAMA_BIN/llama-quantize" --allow-requantize "$1" "$2" "$3" >&2
+}
+[ -f "$BB/models/smollm2-135m.Q8_0.gguf" ] || build/loom quantize "$DEFAULT" "$BB/models/smollm2-135m.Q8_0.gguf" --type q8_0
+MODELS+=("$BB/models/smollm2-135m.Q8_0.gguf")
+if [ "${SKIP_1B:-0}" != 1 ]; then
+    [ -f "$BB/models/dummy-1b.f16.gguf" ] || python3 bench/make_dummy_gguf.py "$DEFAULT" "$BB/models/dummy-1b.f16.gguf"
+    quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.Q8_0.gguf" Q8_0
+    quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.Q4_0.gguf" Q4_0
+    MODELS+=("$BB/models/dummy-1b.Q8_0.gguf" "$BB/models/dummy-1b.Q4_0.gguf")
+fi
+
+gcc -O3 -march=native -pthread bench/stream_read.c -o "$BB/stream_read"
+BW="$("$BB/stream_read" "$THREADS" 2>/dev/null)"
+
+RESULTS="$BB/results.jsonl"
+: > "$RESULTS"
+for model in "${MODELS[@]}"; do
+    for rep in $(seq "$REPS"); do
+        llama="$("$LLAMA_BIN/llama-bench" -m "$model" -p 512 -n 128 -t "$THREADS" -r 1 -o json 2>/dev/null)"
+        loom="$(build/loom bench latency -m "$model" --prompt-len 512 --gen-len 128 --threads "$THREADS" --json)"
+        python3 - "$model" "$llama" "$loom" >> "$RESULTS" <<'PY'
+import json, sys
+model, llama, loom = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+pp = next(r["avg_ts"] for r in llama if r["n_prompt"] > 0)
+tg = next(r["avg_ts"] for r in llama if r["n_gen"] > 0)
+print(json.dumps({"model": model, "llama_pp": pp, "llama_tg": tg,
+                  "loom_pp": loom["prefill_tokens_per_s"], "loom_tg": loom["decode_tokens_per_s"]}))
+PY
+    done
+done
+
+python3 - "$RESULTS" "$BW" "$THREADS" <<'PY'
+import json, os, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+bw, threads = float(sys.argv[2]), sys.argv[3]
+print(f"read bandwidth ({threads} threads): {bw:.1f} GB/s")
+print(f"{'model':34} {'MB':>6} | {'pp512 llama':>11} {'loom':>7} {'ratio':>6} | {'tg128 llama':>11} {'loom':>7} {'ratio':>6}"
+      f" | {'tg limit':>8} {'llama %':>7} {'loom %':>6}")
+for model in dict.fromkeys(r["model"] for r in rows):
+    rs = [r for r in rows if r["model"] == model]
+    best = {k: max(r[k] for r in rs) for k in ("llama_pp", "llama_tg", "loom_pp", "loom_tg")}
+    mb = os.path.getsize(model) / 1e6
+    limit = bw * 1e3 / mb
+    print(f"{os.path.basename(model):34} {mb:6.0f} | {best['llama_pp']:11.1f} {best['loom_pp']:7.1f} "
+          f"{best['loom_pp'] / best['llama_pp']:6.2f} | {best['llama_tg']:11.1f} {best['loom_tg']:7.1f} "
+          f"{best['loom_tg'] / best['llama_tg']:6.2f} | {limit:8.0f} {100 * best['llama_tg'] / limit:6.0f}% "
+          f"{100 * best['loom_tg'] / limit:5.0f}%")
+PY

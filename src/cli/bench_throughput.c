@@ -1,0 +1,140 @@
+/* loom bench throughput: the same requests through continuous batching and one at a time on the same
+ * engine, alternating, `--rounds` times each; reports aggregate output tokens/s of both, their ratio,
+ * and the scheduling overhead (step time outside the forward pass) as a share of step time. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/engine_opts.h"
+
+typedef struct throughput_opts {
+    cli_engine_opts engine;
+    long long num_prompts, input_len, output_len, rounds, baseline_prompts, seed;
+    const char *json_out;
+} throughput_opts;
+
+typedef struct run_result {
+    double seconds;
+    uint64_t output_tokens, steps;
+    double step_ms, forward_ms;
+} run_result;
+
+static double wall_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void count_tokens(const loom_output *out, void *user) { *(uint64_t *)user += (uint64_t)out->n_new; }
+
+/* n prompts of input_len random ids (a fresh set per run, so the prefix cache never serves an earlier
+ * run), greedy, exactly output_len tokens each; all added at once, or each after the previous ended. */
+static loom_status run_once(loom_engine *e, const throughput_opts *o, int32_t vocab, long long n, uint64_t seed,
+                            int one_at_a_time, run_result *res, loom_error *err) {
+    int32_t *prompt = malloc((size_t)o->input_len * sizeof *prompt);
+    if (!prompt) return cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_engine_metrics before, after;
+    loom_engine_get_metrics(e, &before);
+    uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1, tokens = 0;
+    loom_request_params rp = {.prompt_ids = prompt, .n_prompt = (size_t)o->input_len, .on_output = count_tokens, .user = &tokens};
+    rp.sampling = loom_sampling_default_params();
+    rp.sampling.temperature = 0;
+    rp.sampling.ignore_eos = 1;
+    rp.sampling.max_tokens = (int32_t)o->output_len;
+    loom_status st = LOOM_OK;
+    double t0 = wall_s();
+    for (long long i = 0; i < n && st == LOOM_OK; i++) {
+        for (long long k = 0; k < o->input_len; k++) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            prompt[k] = (int32_t)(rng % (uint64_t)vocab);
+        }
+        st = loom_engine_add_request(e, &rp, NULL, err);
+        while (st == LOOM_OK && (one_at_a_time || i == n - 1) && loom_engine_has_work(e)) st = loom_engine_step(e, err);
+    }
+    res->seconds = wall_s() - t0;
+    free(prompt);
+    loom_engine_get_metrics(e, &after);
+    res->output_tokens = tokens;
+    res->steps = after.steps_total - before.steps_total;
+    res->step_ms = after.step_time_ms_total - before.step_time_ms_total;
+    res->forward_ms = after.forward_time_ms_total - before.forward_time_ms_total;
+    return st;
+}
+
+static int parse_opts(int argc, char **argv, throughput_opts *o) {
+    memset(o, 0, sizeof *o);
+    cli_engine_opts_init(&o->engine);
+    o->num_prompts = 200, o->input_len = 128, o->output_len = 128, o->rounds = 1, o->baseline_prompts = -1;
+    static const char *const names[] = {"--num-prompts", "--input-len", "--output-len", "--rounds", "--baseline-prompts", "--seed"};
+    long long *fields[] = {&o->num_prompts, &o->input_len, &o->output_len, &o->rounds, &o->baseline_prompts, &o->seed};
+    for (int i = 1; i < argc; i++) {
+        int r = cli_engine_option("bench throughput", argc, argv, &i, &o->engine);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        const char *a = argv[i], *v = cli_option_value(argc, argv, &i);
+        size_t k = 0;
+        while (k < 6 && strcmp(a, names[k])) k++;
+        if (k == 6 && strcmp(a, "--json")) return cli_usage_error("bench throughput", "unknown option '%s'", a);
+        if (!v) return cli_usage_error("bench throughput", "%s needs a value", a);
+        if (k == 6) o->json_out = v;
+        else if (cli_parse_int(v, k == 5 ? 0 : 1, 1 << 24, fields[k]))
+            return cli_usage_error("bench throughput", "%s needs a positive integer, got '%s'", a, v);
+    }
+    if (!o->engine.model) return cli_usage_error("bench throughput", "-m MODEL is required");
+    if (o->baseline_prompts < 0 || o->baseline_prompts > o->num_prompts) o->baseline_prompts = o->num_prompts;
+    return 0;
+}
+
+static void accumulate(run_result *total, const run_result *r) {
+    total->seconds += r->seconds;
+    total->output_tokens += r->output_tokens;
+    total->steps += r->steps;
+    total->step_ms += r->step_ms;
+    total->forward_ms += r->forward_ms;
+}
+
+static loom_status report(const throughput_opts *o, const run_result *batched, const run_result *single, loom_error *err) {
+    double cb = batched->output_tokens / batched->seconds, one = single->output_tokens / single->seconds;
+    double overhead = 100 * (batched->step_ms - batched->forward_ms) / batched->step_ms;
+    double overhead_one = 100 * (single->step_ms - single->forward_ms) / single->step_ms;
+    printf("throughput: %lld prompts x (%lld in, %lld out), %lld round(s)\n", o->num_prompts, o->input_len, o->output_len, o->rounds);
+    printf("  continuous batching: %.2f output tok/s (%.2f ms/step, scheduling overhead %.2f%% of step time)\n", cb,
+           batched->step_ms / (double)batched->steps, overhead);
+    printf("  one at a time (%lld prompts): %.2f output tok/s (%.2f ms/step, overhead %.2f%%)\n", o->baseline_prompts, one,
+           single->step_ms / (double)single->steps, overhead_one);
+    printf("  ratio: %.2fx\n", cb / one);
+    if (!o->json_out) return LOOM_OK;
+    json_t *j = json_pack("{s:f,s:f,s:f,s:f,s:f}", "batched_tok_s", cb, "one_at_a_time_tok_s", one, "ratio", cb / one,
+                          "scheduling_overhead_pct", overhead, "batched_ms_per_step", batched->step_ms / (double)batched->steps);
+    int rc = json_dump_file(j, o->json_out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    return rc ? cli_fail(err, LOOM_ERR_IO, "%s: cannot write", o->json_out) : LOOM_OK;
+}
+
+int cli_bench_throughput(int argc, char **argv) {
+    throughput_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc) return rc;
+    loom_error err = {0};
+    loom_model *model = NULL;
+    loom_engine *e = NULL;
+    loom_status st = cli_engine_open(&o.engine, &model, &e, &err);
+    run_result batched = {0}, single = {0};
+    int32_t vocab = st == LOOM_OK ? loom_model_get_info(model)->vocab_size : 1;
+    for (long long r = 0; r < o.rounds && st == LOOM_OK; r++) {
+        run_result a, b;
+        st = run_once(e, &o, vocab, o.num_prompts, (uint64_t)(o.seed + 2 * r), 0, &a, &err);
+        if (st == LOOM_OK) st = run_once(e, &o, vocab, o.baseline_prompts, (uint64_t)(o.seed + 2 * r + 1), 1, &b, &err);
+        if (st != LOOM_OK) break;
+        fprintf(stderr, "round %lld: continuous batching %.2f tok/s (%llu tokens, %.1f s), one at a time %.2f tok/s (%llu tokens, %.1f s)\n",
+                r + 1, a.output_tokens / a.seconds, (unsigned long long)a.output_tokens, a.seconds,
+                b.output_tokens / b.seconds, (unsigned long long)b.output_tokens, b.seconds);
+        accumulate(&batched, &a);
+        accumulate(&single, &b);
+    }
+    if (st == LOOM_OK) st = report(&o, &batched, &single, &err);
+    loom_engine_free(e);
+    loom_model_free(model);
+    return st == LOOM_OK ? 0 : cli_error(&err);
+}

@@ -1,0 +1,31 @@
+/* Engine options shared by the subcommands that run the engine (batch, bench). */
+#ifndef LOOM_CLI_ENGINE_OPTS_H
+#define LOOM_CLI_ENGINE_OPTS_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "loom.h"
+
+#define CLI_ENGINE_USAGE                                                                                       \
+    "-m MODEL [--load-format auto|dummy] [--threads N] [--max-num-seqs N] [--max-num-batched-tokens N]\n"      \
+    "           [--num-kv-blocks N] [--block-size N] [--no-prefix-caching] [--no-chunked-prefill]\n"           \
+    "           [--preemption-mode recompute|swap] [--swap-space BYTES] [--kv-cache-dtype f32|f16|bf16|int8|fp8]\n" \
+    "           [--max-model-len N]"
+
+typedef struct cli_engine_opts {
+    const char *model;
+    loom_load_format load_format;
+    loom_engine_params params;
+} cli_engine_opts;
+
+void cli_engine_opts_init(cli_engine_opts *o);
+/* 1: argv[*i] was an engine option (its value consumed); 0: not one; < 0: usage error already printed
+ * (return 2 from the command). */
+int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine_opts *o);
+loom_status cli_engine_open(const cli_engine_opts *o, loom_model **model, loom_engine **engine, loom_error *err);
+/* Two lines: counts, tokens per step, preemptions, prefix hits, latencies, scheduling overhead. */
+void cli_print_metrics(FILE *f, const loom_engine_metrics *m);
+json_t *cli_metrics_json(const loom_engine_metrics *m);
+
+#endif

@@ -1,0 +1,22 @@
+/* Activations quantized to int8 for integer dot products against block-quantized weights: each run
+ * of 32 floats becomes one block with a float scale d (x ~= d * q) and d * sum(q), the term the
+ * zero-point/offset corrections of Q4_0/Q4_1 need. */
+#ifndef LOOM_KERNELS_CPU_ACT_QUANT_H
+#define LOOM_KERNELS_CPU_ACT_QUANT_H
+
+#include <stdint.h>
+
+#define LOOM_XBLOCK_ELEMS 32
+/* Most tokens one integer dot call handles: a weight block is unpacked once for all of them. */
+#define LOOM_XDOT_MAX_TOKENS 4
+
+typedef struct loom_xblock {
+    float d;     /* scale: max |x| / 127 */
+    float dsum;  /* d * sum(q) */
+    int8_t q[LOOM_XBLOCK_ELEMS];
+} loom_xblock;
+
+/* x [n] (n a multiple of 32) -> n / 32 blocks, round-to-nearest. */
+void loom_quantize_x_row(const float *x, loom_xblock *out, int64_t n);
+
+#endif

@@ -1,0 +1,81 @@
+/* The memory plan (loom_memory_plan_compute, `loom plan`): one budget for weights, activations and the
+ * paged KV cache.
+ *   weights     = bytes of every weight tensor as stored (loom_model_info.weight_bytes)
+ *   activations = forward workspace per batched token x max_num_batched_tokens
+ *                 + logits for max_num_seqs rows (vocab x 4 bytes each)
+ *   KV / token  = 2 x layers x kv_heads x head_dim x dtype bytes (+ 2 x layers x kv_heads x 4 bytes of
+ *                 float32 scales for int8 / fp8)
+ *   KV budget   = kv_cache_memory_bytes if given, else memory_limit - weights - activations, where the
+ *                 memory limit defaults to 0.9 x physical RAM (nothing else is subtracted)
+ *   blocks      = floor(KV budget / (block_size x KV per token)), or num_kv_blocks when given. */
+#include <unistd.h>
+
+#include "core/error.h"
+#include "kv/kv_store.h"
+
+#define DEFAULT_BLOCK_SIZE 16
+#define DEFAULT_MEMORY_FRACTION 0.9
+#define MAX_BLOCKS (1 << 28)
+
+static uint64_t physical_ram_bytes(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
+
+static double gib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0 * 1024.0); }
+
+loom_status loom_memory_plan_compute(const loom_model *model, const loom_engine_params *params, loom_memory_plan *out,
+                                     loom_error *err) {
+    const loom_model_info *info = loom_model_get_info(model);
+    loom_memory_plan p = {0};
+    if ((unsigned)params->kv_cache_dtype > LOOM_KV_FP8_E4M3)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "unknown kv_cache_dtype %d", (int)params->kv_cache_dtype);
+    if (params->block_size < 0 || params->block_size > 4096 || params->max_model_len < 0 || params->num_kv_blocks < 0 ||
+        params->max_num_batched_tokens <= 0 || params->max_num_seqs <= 0)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                         "block_size must be in 0..4096, max_model_len and num_kv_blocks >= 0, batch limits > 0");
+    p.block_size = params->block_size ? params->block_size : DEFAULT_BLOCK_SIZE;
+    p.max_model_len = params->max_model_len ? params->max_model_len : info->max_position_embeddings;
+    if (p.max_model_len > info->max_position_embeddings)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_model_len %d exceeds the model's max_position_embeddings %d",
+                         p.max_model_len, info->max_position_embeddings);
+    p.weights_bytes = info->weight_bytes;
+    p.activation_bytes = info->activation_bytes_per_token * (uint64_t)params->max_num_batched_tokens +
+                         (uint64_t)params->max_num_seqs * (uint64_t)info->vocab_size * sizeof(float);
+    p.kv_bytes_per_token = loom_kv_bytes_per_token(info->n_layers, info->n_kv_heads, info->head_dim, params->kv_cache_dtype);
+    p.memory_limit_bytes = params->memory_limit_bytes
+                               ? params->memory_limit_bytes
+                               : (uint64_t)(DEFAULT_MEMORY_FRACTION * (double)physical_ram_bytes());
+    uint64_t block_bytes = p.kv_bytes_per_token * (uint64_t)p.block_size, kv_budget;
+    if (params->kv_cache_memory_bytes > 0) {
+        kv_budget = params->kv_cache_memory_bytes;
+    } else {
+        uint64_t fixed = p.weights_bytes + p.activation_bytes;
+        if (fixed >= p.memory_limit_bytes)
+            return loom_fail(err, LOOM_ERR_NO_MEMORY,
+                             "weights (%.2f GiB) and activations (%.2f GiB) leave no room for the KV cache in the memory "
+                             "limit of %.2f GiB: raise --memory-limit, lower --max-num-batched-tokens or use a smaller model",
+                             gib(p.weights_bytes), gib(p.activation_bytes), gib(p.memory_limit_bytes));
+        kv_budget = p.memory_limit_bytes - fixed;
+    }
+    uint64_t blocks = params->num_kv_blocks > 0 ? (uint64_t)params->num_kv_blocks : kv_budget / block_bytes;
+    if (blocks > MAX_BLOCKS) blocks = MAX_BLOCKS;
+    p.num_kv_blocks = (int32_t)blocks;
+    p.kv_cache_bytes = blocks * block_bytes;
+    p.max_tokens_in_kv = (int64_t)blocks * p.block_size;
+    /* a sequence of max_model_len tokens needs whole blocks */
+    int64_t blocks_per_seq = ((int64_t)p.max_model_len + p.block_size - 1) / p.block_size;
+    p.max_concurrent_seqs = (int32_t)((int64_t)blocks / blocks_per_seq);
+    if (p.max_concurrent_seqs < 1) {
+        uint64_t need = (uint64_t)blocks_per_seq * block_bytes;
+        return loom_fail(err, LOOM_ERR_NO_MEMORY,
+                         "max_model_len %d needs %.3f GiB of KV cache (%llu bytes/token, %s) but only %lld tokens "
+                         "(%.3f GiB) fit: lower --max-model-len to at most %lld, use a smaller --kv-cache-dtype, or raise "
+                         "--kv-cache-memory / --memory-limit",
+                         p.max_model_len, gib(need), (unsigned long long)p.kv_bytes_per_token,
+                         loom_kv_dtype_name(params->kv_cache_dtype), (long long)p.max_tokens_in_kv, gib(p.kv_cache_bytes),
+                         (long long)p.max_tokens_in_kv);
+    }
+    *out = p;
+    return LOOM_OK;
+}

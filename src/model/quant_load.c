@@ -1,0 +1,68 @@
+#include "model/quant_load.h"
+
+#include <stdlib.h>
+
+#include "kernels/cpu/quantize_row.h"
+#include "kernels/cpu/rowops.h"
+
+loom_dtype loom_quantization_dtype(loom_quantization q) {
+    switch (q) {
+    case LOOM_QUANT_INT8: return LOOM_DTYPE_Q8_0;
+    case LOOM_QUANT_INT4: return LOOM_DTYPE_Q4_1;
+    case LOOM_QUANT_FP8: return LOOM_DTYPE_FP8_E4M3;
+    default: return LOOM_DTYPE_F32;
+    }
+}
+
+loom_dtype loom_converted_dtype(loom_dtype to, int is_head, loom_dtype stored, int64_t row_len) {
+    if (is_head && to != LOOM_DTYPE_F32) {
+        int is_float = stored == LOOM_DTYPE_F32 || stored == LOOM_DTYPE_F16 || stored == LOOM_DTYPE_BF16;
+        to = is_float ? LOOM_DTYPE_Q8_0 : stored;
+    }
+    return loom_dtype_bytes(to, row_len) == 0 ? stored : to;
+}
+
+/* t -> an owned copy in its converted dtype, row by row through float32 */
+static loom_status convert_matrix(loom_model *m, loom_tensor *t, loom_dtype layer_to, int is_head, float *row,
+                                  loom_error *err) {
+    int64_t rows = loom_tensor_rows(t), cols = loom_tensor_row_len(t);
+    loom_dtype to = loom_converted_dtype(layer_to, is_head, t->dtype, cols);
+    if (t->dtype == to) return LOOM_OK;
+    size_t row_bytes = loom_dtype_bytes(to, cols);
+    uint8_t *dst = malloc(row_bytes * (size_t)rows);
+    if (!dst) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory converting weights to %s", loom_dtype_name(to));
+    loom_status st = loom_model_own(m, dst, err);
+    if (st != LOOM_OK) return st;
+    for (int64_t r = 0; r < rows; r++)
+        loom_convert_row(t->dtype, loom_tensor_row(t, r), to, dst + (size_t)r * row_bytes, row, cols);
+    t->data = dst;
+    t->dtype = to;
+    t->row_stride_bytes = row_bytes;
+    return LOOM_OK;
+}
+
+void loom_convert_row(loom_dtype from, const void *src, loom_dtype to, void *dst, float *scratch, int64_t n) {
+    loom_dequant_row(from, src, scratch, n);
+    loom_quantize_row(to, scratch, dst, n);
+}
+
+loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error *err) {
+    if (q == LOOM_QUANT_NONE) return LOOM_OK;
+    loom_dtype to = loom_quantization_dtype(q);
+    const loom_config *c = &m->cfg;
+    int64_t longest = c->hidden_size > c->intermediate_size ? c->hidden_size : c->intermediate_size;
+    float *row = malloc((size_t)longest * sizeof(float));
+    if (!row) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_weights *w = &m->w;
+    int tied = w->lm_head.data == w->tok_embed.data;
+    loom_status st = convert_matrix(m, &w->tok_embed, to, 1, row, err);
+    if (st == LOOM_OK) st = tied ? (w->lm_head = w->tok_embed, LOOM_OK) : convert_matrix(m, &w->lm_head, to, 1, row, err);
+    for (int32_t l = 0; st == LOOM_OK && l < c->n_layers; l++) {
+        loom_layer_weights *L = &w->layers[l];
+        loom_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; st == LOOM_OK && i < sizeof mats / sizeof mats[0]; i++)
+            st = convert_matrix(m, mats[i], to, 0, row, err);
+    }
+    free(row);
+    return st;
+}

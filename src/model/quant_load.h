@@ -1,0 +1,21 @@
+/* Load-time conversion of the weight matrices (loom_model_params.quantization). */
+#ifndef LOOM_MODEL_QUANT_LOAD_H
+#define LOOM_MODEL_QUANT_LOAD_H
+
+#include "model/model.h"
+
+/* The storage dtype a quantization mode converts matrices to. */
+loom_dtype loom_quantization_dtype(loom_quantization q);
+/* The dtype a matrix stored as `stored` with rows of row_len elements has when the layer matrices are
+ * converted to `to` (loom_quantization_dtype, or a GGUF type for `loom quantize`): layer matrices take it; the embedding / LM head (is_head), the most sensitive matrix (llama.cpp
+ * keeps it at 6+ bits too), stays as stored, or becomes INT8 (Q8_0) when stored as f32/f16/bf16 (f32 in
+ * to == f32); a row length that is not a multiple of the dtype's block keeps the stored dtype. Shared
+ * by load-time conversion and `loom quantize` (gguf_quantize.c) so both give the same weights. */
+loom_dtype loom_converted_dtype(loom_dtype to, int is_head, loom_dtype stored, int64_t row_len);
+/* One row of n elements from `from` to `to` through scratch [n] float32. */
+void loom_convert_row(loom_dtype from, const void *src, loom_dtype to, void *dst, float *scratch, int64_t n);
+/* Converts every layer matrix of m->w to the mode's dtype, into buffers the model owns (a matrix
+ * already in its dtype stays as it is); dtypes as loom_converted_dtype. */
+loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error *err);
+
+#endif

@@ -1,0 +1,257 @@
+/* The scheduler's step: running decodes first, then swap-ins, then admissions (policy in scheduler.h). */
+#include <stdlib.h>
+
+#include "sched/scheduler.h"
+#include "sched/seq_queue.h"
+#include "sched/swap_area.h"
+
+struct loom_sched {
+    loom_sched_config cfg;
+    loom_block_manager *bm;
+    loom_kv_mover mover;
+    loom_swap_area swap;
+    loom_seq_queue running, waiting, swapped;
+    loom_sched_item *items; /* [max_num_seqs] */
+    uint64_t preemptions_total, swap_outs_total, swap_ins_total;
+};
+
+loom_status loom_sched_create(const loom_sched_config *cfg, loom_block_manager *bm, const loom_kv_mover *mover,
+                              loom_sched **out, loom_error *err) {
+    *out = NULL;
+    if (cfg->max_num_seqs < 1 || cfg->max_num_batched_tokens < cfg->max_num_seqs)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                         "max_num_batched_tokens (%d) must be >= max_num_seqs (%d) >= 1", cfg->max_num_batched_tokens,
+                         cfg->max_num_seqs);
+    loom_sched *s = calloc(1, sizeof *s);
+    if (!s || !(s->items = malloc((size_t)cfg->max_num_seqs * sizeof *s->items))) {
+        free(s);
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the scheduler");
+    }
+    s->cfg = *cfg;
+    s->bm = bm;
+    s->mover = *mover;
+    uint64_t swap_bytes = cfg->preemption_mode == LOOM_PREEMPT_SWAP ? cfg->swap_space_bytes : 0;
+    loom_status st = loom_swap_area_init(&s->swap, swap_bytes, mover->block_bytes, err);
+    if (st != LOOM_OK) {
+        loom_sched_free(s);
+        return st;
+    }
+    *out = s;
+    return LOOM_OK;
+}
+
+static void release_kv(loom_sched *s, loom_seq *seq) {
+    loom_bm_release(s->bm, &seq->table);
+    if (seq->swap_slots) loom_swap_area_give_back(&s->swap, seq->swap_slots, seq->swap_n_blocks);
+    free(seq->swap_slots);
+    seq->swap_slots = NULL;
+    seq->swap_n_blocks = 0;
+}
+
+void loom_sched_free(loom_sched *s) {
+    if (!s) return;
+    loom_seq_queue *queues[] = {&s->running, &s->waiting, &s->swapped};
+    for (int q = 0; q < 3; q++) {
+        for (int32_t i = 0; i < queues[q]->n; i++) release_kv(s, queues[q]->items[i]);
+        loom_seq_queue_free(queues[q]);
+    }
+    loom_swap_area_destroy(&s->swap);
+    free(s->items);
+    free(s);
+}
+
+loom_status loom_sched_add(loom_sched *s, loom_seq *seq, loom_error *err) {
+    seq->status = LOOM_SEQ_WAITING;
+    if (loom_seq_queue_insert_sorted(&s->waiting, seq))
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the waiting queue");
+    return LOOM_OK;
+}
+
+/* Sequence slots a queue's members take: an unforked request with n samples counts n. */
+static int32_t seats(const loom_seq_queue *q) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < q->n; i++) n += q->items[i]->n_samples;
+    return n;
+}
+
+/* Gives seq blocks for n more tokens and makes the blocks it will write private (copy-on-write).
+ * 0 on success, -1 when the pool is short (what was already allocated stays with the table). */
+static int reserve_blocks(loom_sched *s, loom_seq *seq, int32_t n) {
+    int32_t first = seq->n_computed, end = seq->n_computed + n, bs = loom_bm_block_size(s->bm);
+    if (loom_bm_allocate(s->bm, &seq->table, end)) return -1;
+    for (int32_t pos = first; pos < end; pos = (pos / bs + 1) * bs) {
+        int32_t src, dst;
+        int r = loom_bm_prepare_write(s->bm, &seq->table, pos, &src, &dst);
+        if (r < 0) return -1;
+        if (r == 1) s->mover.copy_block(s->mover.ctx, src, dst);
+    }
+    return 0;
+}
+
+/* Copies the sequence's computed blocks to the swap area; -1 (nothing done) when it has no room. */
+static int swap_out(loom_sched *s, loom_seq *seq) {
+    int32_t bs = loom_bm_block_size(s->bm), n = (seq->n_computed + bs - 1) / bs;
+    int32_t *slots = malloc((size_t)(n ? n : 1) * sizeof *slots);
+    if (!slots || n == 0 || loom_swap_area_take(&s->swap, n, slots)) {
+        free(slots);
+        return -1;
+    }
+    for (int32_t i = 0; i < n; i++)
+        s->mover.read_block(s->mover.ctx, seq->table.blocks[i], loom_swap_area_slot(&s->swap, slots[i]));
+    loom_bm_release(s->bm, &seq->table);
+    seq->swap_slots = slots;
+    seq->swap_n_blocks = n;
+    s->swap_outs_total++;
+    return 0;
+}
+
+static loom_status preempt(loom_sched *s, loom_seq *victim, loom_error *err) {
+    loom_seq_queue_remove(&s->running, victim);
+    victim->n_preemptions++;
+    s->preemptions_total++;
+    if (s->cfg.preemption_mode == LOOM_PREEMPT_SWAP && swap_out(s, victim) == 0) {
+        victim->status = LOOM_SEQ_SWAPPED;
+        if (loom_seq_queue_insert_sorted(&s->swapped, victim))
+            return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the swapped queue");
+        return LOOM_OK;
+    }
+    loom_bm_release(s->bm, &victim->table);
+    victim->n_computed = 0;
+    return loom_sched_add(s, victim, err);
+}
+
+static void add_item(loom_sched *s, loom_sched_step *st, loom_seq *seq, int32_t n) {
+    s->items[st->n_items++] = (loom_sched_item){
+        .seq = seq, .start = seq->n_computed, .n_tokens = n, .samples = seq->n_computed + n == seq->n_tokens};
+    st->n_batched_tokens += n;
+}
+
+/* Pass 1: every running sequence, best first, preempting from the tail when blocks run out. */
+static loom_status schedule_running(loom_sched *s, loom_sched_step *st, int32_t *budget, loom_error *err) {
+    loom_seq_queue_sort(&s->running);
+    for (int32_t i = 0; i < s->running.n && *budget > 0; i++) {
+        loom_seq *seq = s->running.items[i];
+        int32_t n = loom_seq_pending_tokens(seq);
+        if (n > *budget) n = *budget;
+        int scheduled = 1;
+        while (reserve_blocks(s, seq, n)) {
+            loom_seq *victim = s->running.items[s->running.n - 1];
+            loom_status rc = preempt(s, victim, err);
+            if (rc != LOOM_OK) return rc;
+            st->n_preempted++;
+            if (victim == seq) {
+                scheduled = 0;
+                break;
+            }
+        }
+        if (!scheduled) break; /* it was the tail: nothing after it */
+        add_item(s, st, seq, n);
+        *budget -= n;
+    }
+    return LOOM_OK;
+}
+
+/* Tokens a not-running sequence may compute this step: 0 when it must wait for more budget. */
+static int32_t admit_tokens(const loom_sched *s, const loom_seq *seq, int32_t budget) {
+    int32_t n = loom_seq_pending_tokens(seq);
+    if (n <= budget) return n;
+    return s->cfg.enable_chunked_prefill ? budget : 0;
+}
+
+/* Pass 2: swapped sequences come back (fresh blocks, KV copied in) while blocks, seats and budget allow. */
+static loom_status schedule_swapped(loom_sched *s, loom_sched_step *st, int32_t *budget, loom_error *err) {
+    while (s->swapped.n > 0) {
+        loom_seq *seq = s->swapped.items[0];
+        int32_t n = admit_tokens(s, seq, *budget);
+        if (n == 0 || seats(&s->running) + seq->n_samples > s->cfg.max_num_seqs) break;
+        if (loom_bm_allocate(s->bm, &seq->table, seq->n_computed + n)) break;
+        for (int32_t i = 0; i < seq->swap_n_blocks; i++)
+            s->mover.write_block(s->mover.ctx, seq->table.blocks[i], loom_swap_area_slot(&s->swap, seq->swap_slots[i]));
+        loom_swap_area_give_back(&s->swap, seq->swap_slots, seq->swap_n_blocks);
+        free(seq->swap_slots);
+        seq->swap_slots = NULL;
+        seq->swap_n_blocks = 0;
+        s->swap_ins_total++;
+        loom_seq_queue_remove(&s->swapped, seq);
+        seq->status = LOOM_SEQ_RUNNING;
+        if (loom_seq_queue_push(&s->running, seq)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
+        add_item(s, st, seq, n);
+        *budget -= n;
+    }
+    return LOOM_OK;
+}
+
+/* Pass 3: waiting sequences in order, head-of-line blocking. */
+static loom_status schedule_waiting(loom_sched *s, loom_sched_step *st, int32_t *budget, loom_error *err) {
+    while (s->waiting.n > 0) {
+        loom_seq *seq = s->waiting.items[0];
+        if (seats(&s->running) + seq->n_samples > s->cfg.max_num_seqs) break;
+        int fresh = seq->n_computed == 0 && seq->table.n_blocks == 0;
+        if (fresh) {
+            seq->n_computed = loom_bm_match_prefix(s->bm, seq->tokens, seq->n_tokens, &seq->table);
+            if (seq->n_preemptions == 0) seq->n_cached_prompt = seq->n_computed < seq->n_prompt ? seq->n_computed : seq->n_prompt;
+        }
+        int32_t n = admit_tokens(s, seq, *budget);
+        if (n == 0 || reserve_blocks(s, seq, n)) {
+            if (fresh) { /* give the prefix back: the next attempt matches again */
+                loom_bm_release(s->bm, &seq->table);
+                seq->n_computed = 0;
+            }
+            break;
+        }
+        loom_seq_queue_remove(&s->waiting, seq);
+        seq->status = LOOM_SEQ_RUNNING;
+        if (loom_seq_queue_push(&s->running, seq)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
+        add_item(s, st, seq, n);
+        *budget -= n;
+    }
+    return LOOM_OK;
+}
+
+loom_status loom_sched_schedule(loom_sched *s, loom_sched_step *out, loom_error *err) {
+    *out = (loom_sched_step){.items = s->items};
+    int32_t budget = s->cfg.max_num_batched_tokens;
+    loom_status st = schedule_running(s, out, &budget, err);
+    if (st == LOOM_OK && out->n_preempted == 0) st = schedule_swapped(s, out, &budget, err);
+    if (st == LOOM_OK && out->n_preempted == 0 && s->swapped.n == 0) st = schedule_waiting(s, out, &budget, err);
+    return st;
+}
+
+void loom_sched_complete_step(loom_sched *s, const loom_sched_step *step) {
+    for (int32_t i = 0; i < step->n_items; i++) {
+        loom_seq *seq = step->items[i].seq;
+        seq->n_computed = step->items[i].start + step->items[i].n_tokens;
+        loom_bm_commit(s->bm, &seq->table, seq->tokens, seq->n_computed);
+    }
+}
+
+loom_status loom_sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, loom_error *err) {
+    loom_status st = loom_bm_fork(s->bm, &parent->table, &child->table, err);
+    if (st != LOOM_OK) return st;
+    child->n_computed = parent->n_computed;
+    child->priority = parent->priority;
+    child->arrival = parent->arrival;
+    child->status = LOOM_SEQ_RUNNING;
+    if (loom_seq_queue_push(&s->running, child)) {
+        loom_bm_release(s->bm, &child->table);
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
+    }
+    return LOOM_OK;
+}
+
+void loom_sched_finish(loom_sched *s, loom_seq *seq) {
+    loom_seq_queue_remove(&s->running, seq); /* it is in at most one queue */
+    loom_seq_queue_remove(&s->waiting, seq);
+    loom_seq_queue_remove(&s->swapped, seq);
+    release_kv(s, seq);
+    seq->status = LOOM_SEQ_FINISHED;
+}
+
+void loom_sched_get_counts(const loom_sched *s, loom_sched_counts *out) {
+    *out = (loom_sched_counts){.n_running = seats(&s->running), .n_waiting = s->waiting.n, .n_swapped = s->swapped.n,
+                               .preemptions_total = s->preemptions_total, .swap_outs_total = s->swap_outs_total,
+                               .swap_ins_total = s->swap_ins_total};
+    for (int32_t i = 0; i < s->waiting.n; i++) out->n_waiting_preempted += s->waiting.items[i]->n_preemptions > 0;
+}
+
+int loom_sched_has_work(const loom_sched *s) { return s->running.n + s->waiting.n + s->swapped.n > 0; }

@@ -1,0 +1,87 @@
+/* The continuous-batching scheduler (vLLM's, without the model): every step it chooses which
+ * sequences compute how many tokens, under a token budget and a sequence cap, and asks the block
+ * manager for their KV blocks.
+ *
+ * Policy, in this order each step:
+ *  1. running sequences, best first (lower priority value, then earlier arrival): each gets its pending
+ *     tokens (1 for a decode, a chunk for a prompt being prefilled) within the budget. When the block
+ *     manager cannot grow one, the worst running sequence (the tail: highest priority value, latest
+ *     arrival) is preempted, possibly the one being scheduled: by recompute (blocks freed, the sequence
+ *     waits and later recomputes prompt + generated tokens) or by swap (blocks copied to the host swap
+ *     area, restored before it runs again; recompute when the swap area is full);
+ *  2. when nothing was preempted this step: swapped sequences, best first, are swapped back in;
+ *  3. when nothing was preempted: waiting sequences in (priority, arrival) order, FCFS with head-of-line
+ *     blocking (a long prompt at the head is never overtaken, so it cannot starve), each getting a
+ *     prefix-cache match and then as much of its prompt as the budget allows (chunked prefill) or all of
+ *     it (chunked prefill off: it waits until the whole prompt fits the budget).
+ * The scheduler never calls the model; block copies (copy-on-write, swap) go through a loom_kv_mover. */
+#ifndef LOOM_SCHED_SCHEDULER_H
+#define LOOM_SCHED_SCHEDULER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loom.h"
+#include "sched/sequence.h"
+
+/* Block-level KV moves, done by whoever owns the KV storage (the engine's context; a fake in tests). */
+typedef struct loom_kv_mover {
+    void *ctx;
+    size_t block_bytes; /* K+V of one block, all layers: the size of a swap slot */
+    void (*copy_block)(void *ctx, int32_t src, int32_t dst);
+    void (*read_block)(void *ctx, int32_t block, void *dst);
+    void (*write_block)(void *ctx, int32_t block, const void *src);
+} loom_kv_mover;
+
+typedef struct loom_sched_config {
+    int32_t max_num_seqs;           /* sequences per step (a request with n samples counts n) */
+    int32_t max_num_batched_tokens; /* tokens per step; >= max_num_seqs */
+    int enable_chunked_prefill;
+    loom_preemption_mode preemption_mode;
+    uint64_t swap_space_bytes;
+} loom_sched_config;
+
+/* One sequence's share of a step: tokens [start, start + n_tokens) of seq->tokens. */
+typedef struct loom_sched_item {
+    loom_seq *seq;
+    int32_t start;
+    int32_t n_tokens;
+    int samples; /* the step computes every known token: the sequence samples its next one after it */
+} loom_sched_item;
+
+typedef struct loom_sched_step {
+    loom_sched_item *items; /* [n_items], owned by the scheduler, valid until the next schedule */
+    int32_t n_items;
+    int32_t n_batched_tokens;
+    int32_t n_preempted;    /* preemptions while building this step */
+} loom_sched_step;
+
+typedef struct loom_sched loom_sched;
+
+loom_status loom_sched_create(const loom_sched_config *cfg, loom_block_manager *bm, const loom_kv_mover *mover,
+                              loom_sched **out, loom_error *err);
+/* Frees the queues; sequences still queued are released from the block manager but not destroyed. */
+void loom_sched_free(loom_sched *s);
+
+/* Queues a new sequence as waiting (its arrival and priority set by the caller). */
+loom_status loom_sched_add(loom_sched *s, loom_seq *seq, loom_error *err);
+/* Builds the next step. An empty step (n_items 0) means nothing can run. */
+loom_status loom_sched_schedule(loom_sched *s, loom_sched_step *out, loom_error *err);
+/* After the forward of that step: advances n_computed and registers newly full blocks for prefix caching. */
+void loom_sched_complete_step(loom_sched *s, const loom_sched_step *step);
+/* child (fresh, empty table, same tokens as parent) shares every block of parent and runs beside it. */
+loom_status loom_sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, loom_error *err);
+/* Removes a sequence from whichever queue holds it and frees its blocks and swap slots (finish, abort). */
+void loom_sched_finish(loom_sched *s, loom_seq *seq);
+
+typedef struct loom_sched_counts {
+    int32_t n_running, n_waiting, n_swapped;
+    int32_t n_waiting_preempted; /* waiting to recompute after a preemption */
+    uint64_t preemptions_total;
+    uint64_t swap_outs_total, swap_ins_total;
+} loom_sched_counts;
+
+void loom_sched_get_counts(const loom_sched *s, loom_sched_counts *out);
+int loom_sched_has_work(const loom_sched *s);
+
+#endif

@@ -1,0 +1,111 @@
+/* Response and chunk JSON for the completions and chat endpoints. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/openai_format.h"
+#include "server/server_internal.h"
+
+static const char *object_name(const srv_reply_meta *meta) {
+    if (meta->endpoint == SRV_COMPLETIONS) return "text_completion";
+    return meta->chunk ? "chat.completion.chunk" : "chat.completion";
+}
+
+json_t *srv_fmt_envelope(const srv_reply_meta *meta, json_t *choices) {
+    return json_pack("{s:s, s:s, s:I, s:s, s:o}", "id", meta->id, "object", object_name(meta), "created",
+                     (json_int_t)meta->created_s, "model", meta->model, "choices", choices);
+}
+
+static json_t *finish_name(loom_finish_reason f) {
+    switch (f) {
+    case LOOM_FINISH_NONE: return json_null();
+    case LOOM_FINISH_STOP: return json_string("stop");
+    case LOOM_FINISH_LENGTH: return json_string("length");
+    case LOOM_FINISH_ABORT: return json_string("abort");
+    case LOOM_FINISH_ERROR: break;
+    }
+    return json_string("error");
+}
+
+static json_t *string_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+json_t *srv_fmt_choice(const srv_reply_meta *meta, int32_t index, const char *text, json_t *logprobs,
+                       loom_finish_reason finish, const char *stop_reason, int with_role) {
+    json_t *lp = logprobs ? logprobs : json_null();
+    if (meta->endpoint == SRV_COMPLETIONS)
+        return json_pack("{s:i, s:s, s:o, s:o, s:o}", "index", index, "text", text, "logprobs", lp, "finish_reason",
+                         finish_name(finish), "stop_reason", string_or_null(stop_reason));
+    json_t *message = json_pack("{s:s}", "content", text);
+    if (message && (with_role || !meta->chunk)) json_object_set_new(message, "role", json_string("assistant"));
+    return json_pack("{s:i, s:o, s:o, s:o, s:o}", "index", index, meta->chunk ? "delta" : "message", message,
+                     "logprobs", lp, "finish_reason", finish_name(finish), "stop_reason", string_or_null(stop_reason));
+}
+
+static json_t *utf8_bytes(const char *s) {
+    json_t *a = json_array();
+    for (const unsigned char *p = (const unsigned char *)s; a && *p; p++) json_array_append_new(a, json_integer(*p));
+    return a;
+}
+
+/* {"token", "logprob", "bytes"} for chat. */
+static json_t *chat_token(const char *piece, float logprob) {
+    return json_pack("{s:s, s:f, s:o}", "token", piece, "logprob", (double)logprob, "bytes", utf8_bytes(piece));
+}
+
+static json_t *chat_logprobs(const loom_model *m, const srv_event *ev) {
+    json_t *content = json_array();
+    for (int32_t i = 0; content && i < ev->n_new; i++) {
+        const loom_token_logprob *t = &ev->logprobs[i];
+        char *piece = srv_token_piece(m, t->id);
+        json_t *entry = chat_token(piece ? piece : "", t->logprob), *top = json_array();
+        free(piece);
+        for (int32_t k = 0; top && k < t->n_top; k++) {
+            char *alt = srv_token_piece(m, t->top_ids[k]);
+            json_array_append_new(top, chat_token(alt ? alt : "", t->top_logprobs[k]));
+            free(alt);
+        }
+        json_object_set_new(entry, "top_logprobs", top);
+        json_array_append_new(content, entry);
+    }
+    return json_pack("{s:o}", "content", content);
+}
+
+static json_t *completion_logprobs(const loom_model *m, const srv_event *ev, size_t *text_offset_bytes) {
+    json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offsets = json_array();
+    for (int32_t i = 0; i < ev->n_new; i++) {
+        const loom_token_logprob *t = &ev->logprobs[i];
+        char *piece = srv_token_piece(m, t->id);
+        json_array_append_new(tokens, json_string(piece ? piece : ""));
+        json_array_append_new(lps, json_real(t->logprob));
+        json_array_append_new(offsets, json_integer((json_int_t)*text_offset_bytes));
+        *text_offset_bytes += piece ? strlen(piece) : 0;
+        free(piece);
+        json_t *top = json_object();
+        for (int32_t k = 0; top && k < t->n_top; k++) {
+            char *alt = srv_token_piece(m, t->top_ids[k]);
+            if (alt && !json_object_get(top, alt)) json_object_set_new(top, alt, json_real(t->top_logprobs[k]));
+            free(alt);
+        }
+        json_array_append_new(tops, top);
+    }
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", lps, "top_logprobs", tops,
+                     "text_offset", offsets);
+}
+
+json_t *srv_fmt_logprobs(const loom_model *m, srv_endpoint endpoint, const srv_event *ev, size_t *text_offset_bytes) {
+    if (!ev->logprobs && ev->n_new > 0) return NULL;
+    return endpoint == SRV_CHAT ? chat_logprobs(m, ev) : completion_logprobs(m, ev, text_offset_bytes);
+}
+
+void srv_fmt_logprobs_extend(json_t *acc, const json_t *part) {
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)part, key, v) {
+        json_t *into = json_object_get(acc, key);
+        if (json_is_array(into)) json_array_extend(into, v);
+    }
+}
+
+json_t *srv_fmt_usage(long long prompt_tokens, long long completion_tokens) {
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt_tokens, "completion_tokens",
+                     (json_int_t)completion_tokens, "total_tokens", (json_int_t)(prompt_tokens + completion_tokens));
+}

@@ -1,0 +1,34 @@
+/* The JSON of completion and chat responses and stream chunks, as the OpenAI API shapes them. */
+#ifndef LOOM_SERVER_OPENAI_FORMAT_H
+#define LOOM_SERVER_OPENAI_FORMAT_H
+
+#include <jansson.h>
+
+#include "server/job.h"
+#include "server/request.h"
+
+typedef struct srv_reply_meta {
+    srv_endpoint endpoint;
+    int chunk;        /* a stream chunk (chat: "delta" instead of "message") */
+    const char *id;   /* "cmpl-..." / "chatcmpl-..." */
+    long long created_s;
+    const char *model;
+} srv_reply_meta;
+
+/* {"id", "object", "created", "model", "choices"}; choices is stolen. */
+json_t *srv_fmt_envelope(const srv_reply_meta *meta, json_t *choices);
+
+/* One choice. text: the whole text (response) or the delta (chunk); logprobs stolen (NULL = null);
+ * with_role: chat chunks send the role in a choice's first delta. */
+json_t *srv_fmt_choice(const srv_reply_meta *meta, int32_t index, const char *text, json_t *logprobs,
+                       loom_finish_reason finish, const char *stop_reason, int with_role);
+
+/* The logprobs of an event's tokens: completions {"tokens", "token_logprobs", "top_logprobs",
+ * "text_offset"}, chat {"content": [...]}. *text_offset_bytes: the choice's text so far, advanced. */
+json_t *srv_fmt_logprobs(const loom_model *m, srv_endpoint endpoint, const srv_event *ev, size_t *text_offset_bytes);
+/* Appends every array member of part to the same member of acc (one response from many events). */
+void srv_fmt_logprobs_extend(json_t *acc, const json_t *part);
+
+json_t *srv_fmt_usage(long long prompt_tokens, long long completion_tokens);
+
+#endif

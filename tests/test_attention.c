@@ -1,0 +1,191 @@
+/* Paged attention (kernels/cpu/attention.c) against the naive reference, on every ISA path and every
+ * KV dtype: random block layouts (a shuffled pool), ragged batches mixing prefill runs and decode
+ * tokens, GQA ratios 1/2/4/8, block sizes 1/16/32, lengths that are and are not multiples of the block
+ * size. The cache is filled by the real KV store encoder (kv/kv_store.c).
+ *
+ * Tolerances: kernel vs naive on the same cached values: 2e-5 absolute for every dtype (float32
+ * accumulation in the kernel vs double in the reference; outputs are O(1)). Cached values vs the
+ * float32 originals (the cost of the dtype), with inputs uniform in [-1, 1): f16 2e-3, bf16 2e-2,
+ * int8 2e-2, fp8 e4m3 1e-1 on the attention output. */
+#include <string.h>
+
+#include "check.h"
+#include "kernels/cpu/attention.h"
+#include "kv/kv_store.h"
+
+static uint64_t rng_state = 12345;
+static uint32_t next_u32(void) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng_state >> 33);
+}
+static float frand(void) { return (float)next_u32() / 2147483648.0f - 1.0f; }
+
+enum { HEAD_DIM = 40, N_KV_HEADS = 2, MAX_SEQS = 4, MAX_TOKENS = 96 };
+
+typedef struct layout {
+    int32_t block_size, group, n_seqs, max_blocks;
+    int32_t seq_len[MAX_SEQS];   /* keys held by each sequence after this step */
+    int32_t n_new[MAX_SEQS];     /* query tokens of this step (the last n_new positions) */
+    int32_t *tables;             /* [n_seqs][max_blocks] */
+    int32_t n_tokens, pos[MAX_SEQS * MAX_TOKENS], seq_of[MAX_SEQS * MAX_TOKENS];
+} layout;
+
+/* Random lengths, every sequence's blocks drawn from a shuffled pool. */
+static int32_t make_layout(layout *L, int32_t block_size, int32_t group, const int32_t *lens, const int32_t *n_new,
+                           int32_t n_seqs) {
+    L->block_size = block_size;
+    L->group = group;
+    L->n_seqs = n_seqs;
+    L->max_blocks = (MAX_TOKENS + block_size - 1) / block_size;
+    int32_t n_blocks = L->max_blocks * n_seqs, *perm = malloc((size_t)n_blocks * sizeof *perm);
+    for (int32_t i = 0; i < n_blocks; i++) perm[i] = i;
+    for (int32_t i = n_blocks - 1; i > 0; i--) {
+        int32_t j = (int32_t)(next_u32() % (uint32_t)(i + 1)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    L->tables = perm;
+    L->n_tokens = 0;
+    for (int32_t s = 0; s < n_seqs; s++) {
+        L->seq_len[s] = lens[s];
+        L->n_new[s] = n_new[s];
+        for (int32_t p = lens[s] - n_new[s]; p < lens[s]; p++) {
+            L->pos[L->n_tokens] = p;
+            L->seq_of[L->n_tokens++] = s;
+        }
+    }
+    return n_blocks;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+static const double dtype_vs_f32_tol[] = {[LOOM_KV_F32] = 1e-5, [LOOM_KV_F16] = 2e-3, [LOOM_KV_BF16] = 2e-2,
+                                          [LOOM_KV_INT8] = 2e-2, [LOOM_KV_FP8_E4M3] = 1e-1};
+
+/* Runs one layout for one dtype on every ISA; checks kernel == naive and naive(dtype) ~ naive(f32). */
+static void check_layout(const layout *L, int32_t n_blocks, loom_kv_dtype dtype, const char *what) {
+    int32_t n_heads = N_KV_HEADS * L->group, q_dim = n_heads * HEAD_DIM, kv_dim = N_KV_HEADS * HEAD_DIM;
+    loom_kv_store store, ref_store;
+    loom_error err;
+    CHECK(loom_kv_store_init(&store, 1, N_KV_HEADS, HEAD_DIM, dtype, n_blocks, L->block_size, &err) == LOOM_OK);
+    CHECK(loom_kv_store_init(&ref_store, 1, N_KV_HEADS, HEAD_DIM, LOOM_KV_F32, n_blocks, L->block_size, &err) == LOOM_OK);
+    float k[kv_dim], v[kv_dim];
+    for (int32_t s = 0; s < L->n_seqs; s++)
+        for (int32_t p = 0; p < L->seq_len[s]; p++) {
+            for (int32_t i = 0; i < kv_dim; i++) {
+                k[i] = frand();
+                v[i] = frand();
+            }
+            int64_t slot = (int64_t)L->tables[s * L->max_blocks + p / L->block_size] * L->block_size + p % L->block_size;
+            loom_kv_store_write(&store, 0, slot, k, v);
+            loom_kv_store_write(&ref_store, 0, slot, k, v);
+        }
+    size_t n_out = (size_t)L->n_tokens * (size_t)q_dim;
+    float *q = malloc(n_out * sizeof *q), *naive = malloc(n_out * sizeof *q), *exact = malloc(n_out * sizeof *q),
+          *out = malloc(n_out * sizeof *q);
+    for (size_t i = 0; i < n_out; i++) q[i] = frand();
+    loom_kv_layer c = loom_kv_layer_view(&store, 0), rc = loom_kv_layer_view(&ref_store, 0);
+    loom_attention_args a = {
+        .q = q, .out = naive, .k_cache = c.k, .v_cache = c.v, .k_scales = c.k_scales, .v_scales = c.v_scales,
+        .block_stride_bytes = c.block_stride_bytes, .kv_dtype = dtype, .pos = L->pos, .seq_of_token = L->seq_of,
+        .block_tables = L->tables, .max_blocks_per_seq = L->max_blocks, .block_size = L->block_size,
+        .n_tokens = L->n_tokens, .n_heads = n_heads, .n_kv_heads = N_KV_HEADS, .head_dim = HEAD_DIM,
+        .scale = 1.0f / sqrtf((float)HEAD_DIM),
+    };
+    loom_cpu_attention_naive(&a);
+    loom_attention_args ra = a;
+    ra.out = exact;
+    ra.k_cache = rc.k, ra.v_cache = rc.v, ra.k_scales = ra.v_scales = NULL;
+    ra.block_stride_bytes = rc.block_stride_bytes, ra.kv_dtype = LOOM_KV_F32;
+    loom_cpu_attention_naive(&ra);
+    double dq = max_abs_diff(naive, exact, n_out);
+    CHECK_MSG(dq <= dtype_vs_f32_tol[dtype], "%s %s: |dtype - f32| = %.3g", what, loom_kv_dtype_name(dtype), dq);
+    static const char *const isas[] = {"scalar", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++) {
+        const loom_attn_isa *isa = loom_attention_isa_named(isas[i]);
+        CHECK_MSG(strcmp(isa->isa, isas[i]) == 0, "this CPU cannot run the %s path", isas[i]);
+        a.out = out;
+        memset(out, 0xff, n_out * sizeof *out); /* NaN: every output must be written */
+        loom_cpu_attention_items(isa, &a, 0, (int64_t)L->n_tokens * N_KV_HEADS);
+        double d = max_abs_diff(out, naive, n_out);
+        CHECK_MSG(d <= 2e-5, "%s %s %s (ran %s): kernel vs naive %.3g", what, loom_kv_dtype_name(dtype), isas[i], isa->isa, d);
+    }
+    free(q);
+    free(naive);
+    free(exact);
+    free(out);
+    loom_kv_store_destroy(&store);
+    loom_kv_store_destroy(&ref_store);
+}
+
+static void run_all_dtypes(const layout *L, int32_t n_blocks, const char *what) {
+    for (int t = LOOM_KV_F32; t <= LOOM_KV_FP8_E4M3; t++) check_layout(L, n_blocks, (loom_kv_dtype)t, what);
+}
+
+/* Ragged batch: a long prefill run, a decode token, a short prefill, a decode at a block boundary. */
+static void test_ragged_gqa_block_sizes(void) {
+    static const int32_t block_sizes[] = {1, 16, 32}, groups[] = {1, 2, 4, 8};
+    for (int b = 0; b < 3; b++)
+        for (int g = 0; g < 4; g++) {
+            int32_t bs = block_sizes[b];
+            int32_t lens[MAX_SEQS] = {37, 64, 5, 2 * bs + 1}, n_new[MAX_SEQS] = {37, 1, 3, 1};
+            if (lens[3] > MAX_TOKENS) lens[3] = MAX_TOKENS;
+            layout L;
+            int32_t n_blocks = make_layout(&L, bs, groups[g], lens, n_new, MAX_SEQS);
+            char what[64];
+            snprintf(what, sizeof what, "block %d, gqa %d", bs, groups[g]);
+            run_all_dtypes(&L, n_blocks, what);
+            free(L.tables);
+        }
+}
+
+/* Lengths exactly a multiple of the block size, and one key only. */
+static void test_exact_multiples_and_single_key(void) {
+    int32_t lens[2] = {64, 1}, n_new[2] = {2, 1};
+    layout L;
+    int32_t n_blocks = make_layout(&L, 16, 4, lens, n_new, 2);
+    run_all_dtypes(&L, n_blocks, "multiple of block");
+    free(L.tables);
+}
+
+/* Through the backend (thread pool, ISA chosen at start-up) for the old dense float32 layout. */
+static void test_backend_dense_f32(void) {
+    int32_t lens[2] = {50, 20}, n_new[2] = {1, 20};
+    layout L;
+    int32_t n_blocks = make_layout(&L, 16, 2, lens, n_new, 2);
+    int32_t n_heads = 2 * N_KV_HEADS, kv_dim = N_KV_HEADS * HEAD_DIM;
+    size_t cache_elems = (size_t)n_blocks * 16 * kv_dim, n_out = (size_t)L.n_tokens * n_heads * HEAD_DIM;
+    float *kc = malloc(cache_elems * sizeof(float)), *vc = malloc(cache_elems * sizeof(float));
+    float *q = malloc(n_out * sizeof(float)), *out = malloc(n_out * sizeof(float)), *ref = malloc(n_out * sizeof(float));
+    for (size_t i = 0; i < cache_elems; i++) kc[i] = frand(), vc[i] = frand();
+    for (size_t i = 0; i < n_out; i++) q[i] = frand();
+    loom_attention_args a = {.q = q, .out = ref, .k_cache = kc, .v_cache = vc, .pos = L.pos, .seq_of_token = L.seq_of,
+                             .block_tables = L.tables, .max_blocks_per_seq = L.max_blocks, .block_size = 16,
+                             .n_tokens = L.n_tokens, .n_heads = n_heads, .n_kv_heads = N_KV_HEADS, .head_dim = HEAD_DIM,
+                             .scale = 1.0f / sqrtf((float)HEAD_DIM)};
+    loom_cpu_attention_naive(&a);
+    a.out = out;
+    loom_backend *be;
+    loom_error err;
+    CHECK(loom_backend_cpu_create(2, &be, &err) == LOOM_OK);
+    be->ops->attention(be, &a);
+    CHECK(max_abs_diff(out, ref, n_out) <= 2e-5);
+    loom_backend_free(be);
+    free(kc);
+    free(vc);
+    free(q);
+    free(out);
+    free(ref);
+    free(L.tables);
+}
+
+int main(void) {
+    RUN(test_ragged_gqa_block_sizes);
+    RUN(test_exact_multiples_and_single_key);
+    RUN(test_backend_dense_f32);
+    return check_summary();
+}

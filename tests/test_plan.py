@@ -1,0 +1,97 @@
+"""`loom plan` (the memory planner, issue 4): its JSON matches the formulas worked by hand, for the
+SmolLM2 default model (GGUF; weights summed from the file with the `gguf` package) and a dummy
+Llama-3-8B-shaped config.json (no weights: --load-format dummy reads only the config); and it fails fast,
+saying what to change, when max-model-len cannot fit.
+
+  KV bytes/token = 2 x layers x kv_heads x head_dim x dtype bytes (+ per token, layer, K/V and KV head:
+                   8 bytes of float32 scale and zero for int8, a 4-byte scale for fp8)
+  activations    = 4 x (3 hidden + 2 q_dim + 2 kv_dim + 2 intermediate) x max_num_batched_tokens
+                   + max_num_seqs x vocab x 4 (logits)
+  num_kv_blocks  = floor(KV budget / (block_size x KV bytes/token))"""
+import json
+import os
+import subprocess
+
+import pytest
+
+GIB = 1 << 30
+
+LLAMA3_8B = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+    "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": False,
+    "bos_token_id": 128000, "eos_token_id": 128001,
+}
+
+
+def plan(run_loom, model, *args):
+    r = run_loom(["plan", "-m", model, "--json", *args])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.fixture(scope="module")
+def llama3_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("llama3-8b-shape")
+    (d / "config.json").write_text(json.dumps(LLAMA3_8B))
+    return str(d)
+
+
+def llama3_weights_bytes():
+    h, f, L, v, kv = 4096, 14336, 32, 128256, 8 * 128
+    per_layer = h * h + 2 * kv * h + h * h + 3 * f * h + 2 * h  # q, k, v, o, gate/up/down, two norms
+    return 4 * (v * h + L * per_layer + h + v * h)  # f32 dummy: embed, layers, final norm, lm_head
+
+
+@pytest.mark.parametrize("dtype,per_token", [("f32", 2 * 32 * 8 * 128 * 4), ("f16", 2 * 32 * 8 * 128 * 2),
+                                             ("bf16", 2 * 32 * 8 * 128 * 2), ("int8", 2 * 32 * 8 * (128 + 8)),
+                                             ("fp8", 2 * 32 * 8 * (128 + 4))])
+def test_llama3_8b_dummy_kv_budget(run_loom, llama3_dir, dtype, per_token):
+    p = plan(run_loom, llama3_dir, "--load-format", "dummy", "--kv-cache-memory", str(8 * GIB), "--kv-cache-dtype", dtype)
+    assert p["weights_bytes"] == llama3_weights_bytes()
+    assert p["kv_bytes_per_token"] == per_token
+    assert p["block_size"] == 16
+    assert p["num_kv_blocks"] == 8 * GIB // (16 * per_token)
+    assert p["max_tokens_in_kv"] == p["num_kv_blocks"] * 16
+    assert p["kv_cache_bytes"] == p["num_kv_blocks"] * 16 * per_token
+    assert p["max_model_len"] == 8192
+    assert p["max_concurrent_seqs"] == p["num_kv_blocks"] // (8192 // 16)
+    if dtype == "f16":
+        assert (p["num_kv_blocks"], p["max_concurrent_seqs"]) == (4096, 8)
+
+
+def test_llama3_8b_dummy_memory_limit(run_loom, llama3_dir):
+    limit = 40 * 10**9
+    p = plan(run_loom, llama3_dir, "--load-format", "dummy", "--memory-limit", str(limit), "--kv-cache-dtype", "f16",
+             "--block-size", "32", "--max-num-batched-tokens", "1024", "--max-model-len", "4096")
+    activations = 4 * (3 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 14336) * 1024 + 64 * 128256 * 4
+    assert p["activation_bytes"] == activations
+    assert p["memory_limit_bytes"] == limit and p["memory_limit_source"] == "--memory-limit"
+    per_block = 32 * 131072
+    assert p["num_kv_blocks"] == (limit - llama3_weights_bytes() - activations) // per_block
+    assert p["max_concurrent_seqs"] == p["num_kv_blocks"] // (4096 // 32)
+
+
+def test_llama3_8b_does_not_fit(run_loom, llama3_dir):
+    r = run_loom(["plan", "-m", llama3_dir, "--load-format", "dummy", "--kv-cache-memory", str(GIB)])
+    assert r.returncode == 1
+    # f32: 262144 bytes/token, 1 GiB holds 4096 tokens < 8192
+    assert "lower --max-model-len to at most 4096" in r.stderr, r.stderr
+    r = run_loom(["plan", "-m", llama3_dir, "--load-format", "dummy", "--memory-limit", str(10**9)])
+    assert r.returncode == 1 and "raise --memory-limit" in r.stderr, r.stderr
+
+
+def test_smollm2_default_model(run_loom):
+    import gguf  # tests/requirements.txt
+    path = subprocess.run(["scripts/fetch-model.sh"], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout.strip().splitlines()[-1]
+    reader = gguf.GGUFReader(path)
+    weights = sum(int(t.n_bytes) for t in reader.tensors)
+    p = plan(run_loom, path, "--kv-cache-memory", str(GIB), "--kv-cache-dtype", "f16", "--max-model-len", "2048")
+    # SmolLM2-135M: 30 layers, 3 KV heads, head_dim 64
+    assert p["weights_bytes"] == weights
+    assert p["kv_bytes_per_token"] == 2 * 30 * 3 * 64 * 2 == 23040
+    assert p["num_kv_blocks"] == GIB // (16 * 23040)
+    assert p["max_concurrent_seqs"] == p["num_kv_blocks"] // (2048 // 16)
+    text = run_loom(["plan", "-m", path])
+    assert text.returncode == 0 and "0.9 x physical RAM; nothing else subtracted" in text.stdout

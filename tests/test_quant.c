@@ -1,0 +1,255 @@
+/* Quantized and fused kernels against float64 references on random data, on every ISA path: run
+ * without LOOM_ISA, the binary re-runs itself once per path (LOOM_ISA=scalar|avx2|avx512) and fails
+ * if any run fails. Tolerances, per kernel:
+ *   - int8-activation dots (Q8_0/Q4_0/Q4_1 weights): vs the exact dot of the dequantized weights with
+ *     the dequantized int8 activations: 1e-5 relative to sum |w x| (integer sums are exact; only the
+ *     float accumulation of per-block partials differs); vs float activations: the activation
+ *     rounding bound sum_blocks d_x/2 * sum |w| (each q is within d_x/2 of x/d_x * d_x);
+ *   - FP8 and K-quant rows: the fused dot equals the dot of the dequantized row within 1e-5 relative;
+ *   - FP8 round trip: |e4m3(x) - x| <= 2^-4 |x| for normal values (3 mantissa bits);
+ *   - FP8 weight quantization (searched scale): per element within 2^-4 |x| + the subnormal step, per
+ *     block never worse in squared error than the plain max|x|/448 scale, and over all blocks >= 10% better;
+ *   - fused matmul (QKV-style, 3 matrices) == three separate matmuls, bit for bit, at 1 and 3 threads. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/fp8.h"
+#include "core/tensor.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/quantize_row.h"
+#include "kernels/cpu/rowops.h"
+
+static uint64_t rng_state = 777;
+static float frand(void) { /* uniform [-1, 1) */
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng_state >> 40) / 8388608.0 - 1.0);
+}
+
+/* random blocks of a block-quantized dtype with finite, varied scales */
+static void random_row(loom_dtype t, uint8_t *raw, int64_t n) {
+    size_t bytes = loom_dtype_bytes(t, n), bb = loom_dtype_block_bytes(t);
+    for (size_t i = 0; i < bytes; i++) raw[i] = (uint8_t)(frand() * 127 + 128);
+    if (t == LOOM_DTYPE_F16)
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h = loom_f32_to_f16(frand());
+            memcpy(raw + 2 * i, &h, 2);
+        }
+    for (int64_t b = 0; b < n / loom_dtype_block_elems(t) && loom_dtype_block_elems(t) > 1; b++) {
+        uint8_t *blk = raw + b * bb;
+        uint16_t d = loom_f32_to_f16(0.002f + 0.01f * fabsf(frand())), m = loom_f32_to_f16(-0.05f * fabsf(frand()));
+        if (t == LOOM_DTYPE_Q6_K) memcpy(blk + 208, &d, 2);
+        else memcpy(blk, &d, 2);
+        if (t == LOOM_DTYPE_Q4_1 || t == LOOM_DTYPE_Q4_K) memcpy(blk + 2, &m, 2);
+        if (t == LOOM_DTYPE_FP8_E4M3)
+            for (int j = 0; j < 32; j++)
+                if ((blk[2 + j] & 0x7f) == 0x7f) blk[2 + j] = 0x7e; /* no NaN codes */
+    }
+}
+
+static void test_xdot(void) {
+    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1};
+    enum { N = 576, T = LOOM_XDOT_MAX_TOKENS, NB = N / 32 };
+    static uint8_t raw[N * 2];
+    static float x[T * N], w[N], xd[T * N];
+    static loom_xblock xq[T * NB];
+    for (int i = 0; i < T * N; i++) x[i] = frand() * (i % 7 == 0 ? 4.0f : 1.0f);
+    for (int t = 0; t < T; t++) loom_quantize_x_row(x + t * N, xq + t * NB, N);
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < NB; b++) {
+            int sum = 0;
+            for (int j = 0; j < 32; j++) {
+                xd[t * N + b * 32 + j] = xq[t * NB + b].d * xq[t * NB + b].q[j];
+                sum += xq[t * NB + b].q[j];
+                /* rounding: each element within half a step */
+                CHECK(fabsf(xd[t * N + b * 32 + j] - x[t * N + b * 32 + j]) <= 0.5f * xq[t * NB + b].d * 1.0001f);
+            }
+            CHECK_NEAR(xq[t * NB + b].dsum, xq[t * NB + b].d * sum, 1e-5);
+        }
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        random_row(types[k], raw, N);
+        loom_dequant_row(types[k], raw, w, N);
+        for (int n_tok = 1; n_tok <= T; n_tok++) {
+            float out[T];
+            loom_xdot_row(types[k], raw, xq, NB, NB, n_tok, out);
+            for (int t = 0; t < n_tok; t++) {
+                double exact = 0, mag = 0, fdot = 0, bound = 0;
+                for (int i = 0; i < N; i++) {
+                    exact += (double)w[i] * xd[t * N + i];
+                    mag += fabs((double)w[i] * xd[t * N + i]);
+                    fdot += (double)w[i] * x[t * N + i];
+                }
+                for (int b = 0; b < NB; b++) {
+                    double sw = 0;
+                    for (int j = 0; j < 32; j++) sw += fabs(w[b * 32 + j]);
+                    bound += 0.5 * xq[t * NB + b].d * sw;
+                }
+                CHECK_MSG(fabs(out[t] - exact) <= 1e-5 * mag + 1e-6, "%s n_tok=%d t=%d: %g vs %g",
+                          loom_dtype_name(types[k]), n_tok, t, out[t], exact);
+                CHECK_MSG(fabs(out[t] - fdot) <= bound * 1.001 + 1e-5, "%s: %g vs float %g (bound %g)",
+                          loom_dtype_name(types[k]), out[t], fdot, bound);
+            }
+        }
+    }
+}
+
+static void test_float_activation_dots(void) {
+    const loom_dtype types[] = {LOOM_DTYPE_F16, LOOM_DTYPE_FP8_E4M3, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K, LOOM_DTYPE_Q8_0,
+                                LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1};
+    enum { N = 512 };
+    static uint8_t raw[N * 2];
+    static float x[N], w[N];
+    for (int i = 0; i < N; i++) x[i] = frand();
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        random_row(types[k], raw, N);
+        loom_dequant_row(types[k], raw, w, N);
+        double ref = 0, mag = 0;
+        for (int i = 0; i < N; i++) {
+            ref += (double)w[i] * x[i];
+            mag += fabs((double)w[i] * x[i]);
+            CHECK(isfinite(w[i]));
+        }
+        float got = loom_dot_row(types[k], raw, x, N);
+        CHECK_MSG(fabs(got - ref) <= 1e-5 * mag + 1e-6, "%s: %g vs %g", loom_dtype_name(types[k]), got, ref);
+    }
+}
+
+static void test_fp8_codes(void) {
+    for (int c = 0; c < 256; c++) {
+        if ((c & 0x7f) == 0x7f) continue; /* NaN */
+        float v = loom_fp8_e4m3_to_f32((uint8_t)c);
+        CHECK_MSG(loom_f32_to_fp8_e4m3(v) == c || (v == 0 && (c & 0x7f) == 0), "code %d", c);
+    }
+    for (int i = 0; i < 10000; i++) {
+        float v = frand() * 400.0f;
+        if (fabsf(v) < 0.02f) continue; /* subnormals have absolute, not relative, steps */
+        CHECK(fabsf(loom_fp8_e4m3_to_f32(loom_f32_to_fp8_e4m3(v)) - v) <= fabsf(v) / 16);
+    }
+}
+
+/* Squared error of x [32] stored with the fixed scale d = f16(max|x| / 448) (what the search must beat). */
+static double fp8_plain_scale_error(const float *x) {
+    float amax = 0;
+    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float d = loom_f16_to_f32(loom_f32_to_f16(amax / LOOM_FP8_E4M3_MAX));
+    double err = 0;
+    for (int j = 0; j < 32; j++) {
+        double e = x[j] - d * loom_fp8_e4m3_to_f32(loom_f32_to_fp8_e4m3(x[j] / d));
+        err += e * e;
+    }
+    return err;
+}
+
+static void test_fp8_weight_quantization(void) {
+    enum { N = 32 * 400 };
+    static float x[N], back[N];
+    static uint8_t q[N / 32 * 34];
+    for (int i = 0; i < N; i++) x[i] = frand() * (i / 32 % 5 == 0 ? 3.0f : 0.05f);
+    loom_quantize_row(LOOM_DTYPE_FP8_E4M3, x, q, N);
+    loom_dequant_row(LOOM_DTYPE_FP8_E4M3, q, back, N);
+    double total = 0, total_plain = 0;
+    for (int b = 0; b < N / 32; b++) {
+        uint16_t dh;
+        memcpy(&dh, q + 34 * b, 2);
+        float d = loom_f16_to_f32(dh);
+        double err = 0;
+        for (int j = 32 * b; j < 32 * b + 32; j++) {
+            CHECK_MSG(fabsf(back[j] - x[j]) <= fabsf(x[j]) / 16 + d * 0x1p-9f, "elem %d: %g vs %g", j, back[j], x[j]);
+            err += (double)(back[j] - x[j]) * (back[j] - x[j]);
+        }
+        double plain = fp8_plain_scale_error(x + 32 * b);
+        CHECK_MSG(err <= plain * (1 + 1e-6), "block %d: %g > plain scale %g", b, err, plain);
+        total += err;
+        total_plain += plain;
+    }
+    CHECK_MSG(total <= 0.9 * total_plain, "searched scales: %g vs plain %g", total, total_plain);
+}
+
+/* Three Q4_1/Q8_0 matrices run as one fused matmul == three matmuls, for 1 and 7 tokens, 1 and 3 threads. */
+static void test_fused_matmul(void) {
+    enum { COLS = 256, T = 7 };
+    const int64_t rows[3] = {96, 32, 40};
+    const loom_dtype types[3] = {LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0};
+    static uint8_t raw[3][96 * COLS * 2];
+    static float x[T * COLS], fused[3][T * 96], single[3][T * 96];
+    loom_tensor w[3];
+    for (int m = 0; m < 3; m++) {
+        for (int64_t r = 0; r < rows[m]; r++) random_row(types[m], raw[m] + r * loom_dtype_bytes(types[m], COLS), COLS);
+        w[m] = (loom_tensor){.data = raw[m], .dtype = types[m], .n_dims = 2, .shape = {rows[m], COLS},
+                             .row_stride_bytes = loom_dtype_bytes(types[m], COLS)};
+    }
+    for (int i = 0; i < T * COLS; i++) x[i] = frand();
+    for (int threads = 1; threads <= 3; threads += 2) {
+        loom_backend *be;
+        loom_error err;
+        CHECK(loom_backend_cpu_create(threads, &be, &err) == LOOM_OK);
+        CHECK(be->ops->reserve(be, COLS, &err) == LOOM_OK);
+        for (int n_tok = 1; n_tok <= T; n_tok += T - 1) {
+            float *ys[3] = {fused[0], fused[1], fused[2]};
+            const loom_tensor *ws[3] = {&w[0], &w[1], &w[2]};
+            be->ops->matmul_fused(be, 3, ys, ws, x, n_tok);
+            for (int m = 0; m < 3; m++) {
+                be->ops->matmul(be, single[m], &w[m], x, n_tok);
+                CHECK(memcmp(fused[m], single[m], sizeof(float) * rows[m] * n_tok) == 0);
+                float row[COLS];
+                for (int t = 0; t < n_tok; t++) /* and near the float reference: int8 activations */
+                    for (int64_t r = 0; r < rows[m]; r++) {
+                        loom_dequant_row(types[m], loom_tensor_row(&w[m], r), row, COLS);
+                        double ref = 0, mag = 0;
+                        for (int c = 0; c < COLS; c++) {
+                            ref += (double)row[c] * x[t * COLS + c];
+                            mag += fabs((double)row[c] * x[t * COLS + c]);
+                        }
+                        CHECK_NEAR(fused[m][t * rows[m] + r], ref, 0.01 * mag);
+                    }
+            }
+        }
+        loom_backend_free(be);
+    }
+}
+
+/* the forced path is the one running, where the CPU has it */
+static void test_forced_isa(void) {
+    const char *want = getenv("LOOM_ISA");
+    int has = strcmp(want, "scalar") == 0 || (strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2")) ||
+              (strcmp(want, "avx512") == 0 && __builtin_cpu_supports("avx512vnni"));
+    CHECK_MSG(!has || strcmp(loom_cpu_isa(), want) == 0, "LOOM_ISA=%s runs %s", want, loom_cpu_isa());
+}
+
+static int run_all(void) {
+    printf("isa: %s\n", loom_cpu_isa());
+    RUN(test_forced_isa);
+    RUN(test_xdot);
+    RUN(test_float_activation_dots);
+    RUN(test_fp8_codes);
+    RUN(test_fp8_weight_quantization);
+    RUN(test_fused_matmul);
+    return check_summary();
+}
+
+/* Runs this binary under each LOOM_ISA (a path the CPU lacks falls back to scalar). */
+static void test_every_isa(void) {
+    const char *self = "/proc/self/exe";
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            setenv("LOOM_ISA", isas[i], 1);
+            execl(self, self, (char *)NULL);
+            _exit(127);
+        }
+        int status = 0;
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "LOOM_ISA=%s failed", isas[i]);
+    }
+}
+
+int main(void) {
+    if (getenv("LOOM_ISA")) return run_all();
+    RUN(test_every_isa);
+    return check_summary();
+}

@@ -1,0 +1,303 @@
+/* The scheduler without a model (DESIGN.md: "test it with a fake step"): a fake KV store records the
+ * token id written at every slot, and the fake step checks, before each sequence computes, that all its
+ * earlier positions still hold its own tokens (so recompute, swap and copy-on-write are verified), then
+ * "computes" by writing its tokens and samples a deterministic next id. */
+#include <string.h>
+
+#include "check.h"
+#include "sched/scheduler.h"
+
+#define BS 4
+
+typedef struct fake_kv {
+    int32_t *slot_token; /* [n_blocks * BS] */
+    int32_t n_blocks;
+    int copies;
+} fake_kv;
+
+static void fake_copy(void *ctx, int32_t src, int32_t dst) {
+    fake_kv *kv = ctx;
+    memcpy(kv->slot_token + dst * BS, kv->slot_token + src * BS, BS * sizeof(int32_t));
+    kv->copies++;
+}
+static void fake_read(void *ctx, int32_t block, void *dst) {
+    fake_kv *kv = ctx;
+    memcpy(dst, kv->slot_token + block * BS, BS * sizeof(int32_t));
+    memset(kv->slot_token + block * BS, 0xff, BS * sizeof(int32_t)); /* a swapped-out block's KV is gone */
+}
+static void fake_write(void *ctx, int32_t block, const void *src) {
+    fake_kv *kv = ctx;
+    memcpy(kv->slot_token + block * BS, src, BS * sizeof(int32_t));
+}
+
+typedef struct world {
+    fake_kv kv;
+    loom_block_manager *bm;
+    loom_sched *sched;
+    loom_seq *seqs[64];
+    int32_t max_total[64];
+    int32_t admitted_step[64]; /* first step that scheduled the sequence, -1 before */
+    int n_seqs, finished, step, kv_errors, budget_violations, seat_violations;
+    loom_sched_config cfg;
+} world;
+
+static void world_init(world *w, int32_t n_blocks, loom_sched_config cfg, int prefix_caching) {
+    memset(w, 0, sizeof *w);
+    w->cfg = cfg;
+    w->kv.n_blocks = n_blocks;
+    w->kv.slot_token = calloc((size_t)n_blocks * BS, sizeof(int32_t));
+    loom_error err = {0};
+    CHECK(loom_bm_create(n_blocks, BS, prefix_caching, &w->bm, &err) == LOOM_OK);
+    loom_kv_mover mover = {&w->kv, BS * sizeof(int32_t), fake_copy, fake_read, fake_write};
+    CHECK(loom_sched_create(&cfg, w->bm, &mover, &w->sched, &err) == LOOM_OK);
+}
+
+static void world_free(world *w) {
+    loom_sched_free(w->sched);
+    for (int i = 0; i < w->n_seqs; i++) loom_seq_destroy(w->seqs[i]);
+    loom_bm_free(w->bm);
+    free(w->kv.slot_token);
+}
+
+/* A sequence with prompt ids 1000*k + i, generating until n_prompt + n_gen tokens. */
+static loom_seq *add_seq(world *w, int32_t n_prompt, int32_t n_gen, int32_t priority) {
+    int k = w->n_seqs;
+    int32_t prompt[512];
+    for (int32_t i = 0; i < n_prompt; i++) prompt[i] = 1000 * (k + 1) + i;
+    loom_error err = {0};
+    loom_seq *s = NULL;
+    CHECK(loom_seq_create((uint64_t)k, 0, prompt, n_prompt, n_prompt + n_gen, &s, &err) == LOOM_OK);
+    s->priority = priority;
+    s->arrival = (uint64_t)k;
+    w->seqs[k] = s;
+    w->max_total[k] = n_prompt + n_gen;
+    w->admitted_step[k] = -1;
+    w->n_seqs++;
+    CHECK(loom_sched_add(w->sched, s, &err) == LOOM_OK);
+    return s;
+}
+
+static int index_of(const world *w, const loom_seq *s) {
+    for (int i = 0; i < w->n_seqs; i++)
+        if (w->seqs[i] == s) return i;
+    return -1;
+}
+
+/* One fake step; returns the number of scheduled items. */
+static int fake_step(world *w, loom_sched_step *out) {
+    loom_error err = {0};
+    loom_sched_step st;
+    CHECK(loom_sched_schedule(w->sched, &st, &err) == LOOM_OK);
+    if (st.n_batched_tokens > w->cfg.max_num_batched_tokens) w->budget_violations++;
+    if (st.n_items > w->cfg.max_num_seqs) w->seat_violations++;
+    for (int32_t i = 0; i < st.n_items; i++) {
+        const loom_sched_item *it = &st.items[i];
+        loom_seq *s = it->seq;
+        int k = index_of(w, s);
+        if (w->admitted_step[k] < 0) w->admitted_step[k] = w->step;
+        for (int32_t p = 0; p < it->start + it->n_tokens; p++) {
+            int32_t slot = s->table.blocks[p / BS] * BS + p % BS;
+            if (p < it->start && w->kv.slot_token[slot] != s->tokens[p]) w->kv_errors++;
+            if (p >= it->start) w->kv.slot_token[slot] = s->tokens[p];
+        }
+    }
+    loom_sched_complete_step(w->sched, &st);
+    for (int32_t i = 0; i < st.n_items; i++) {
+        loom_seq *s = st.items[i].seq;
+        if (!st.items[i].samples) continue;
+        int k = index_of(w, s);
+        CHECK(loom_seq_append(s, 7 * k + s->n_tokens) == 0);
+        if (s->n_tokens == w->max_total[k]) {
+            loom_sched_finish(w->sched, s);
+            w->finished++;
+        }
+    }
+    w->step++;
+    if (out) *out = st;
+    return st.n_items;
+}
+
+static int run_to_end(world *w, int max_steps) {
+    while (loom_sched_has_work(w->sched) && w->step < max_steps) fake_step(w, NULL);
+    return !loom_sched_has_work(w->sched);
+}
+
+static loom_sched_config config(int32_t seqs, int32_t tokens) {
+    return (loom_sched_config){.max_num_seqs = seqs, .max_num_batched_tokens = tokens, .enable_chunked_prefill = 1,
+                               .preemption_mode = LOOM_PREEMPT_RECOMPUTE, .swap_space_bytes = 1 << 20};
+}
+
+static void test_admission_order_is_fcfs(void) {
+    world w;
+    world_init(&w, 64, config(2, 64), 0);
+    for (int i = 0; i < 4; i++) add_seq(&w, 5, 3, 0);
+    loom_sched_step st;
+    fake_step(&w, &st);
+    CHECK(st.n_items == 2);
+    CHECK(st.items[0].seq == w.seqs[0] && st.items[1].seq == w.seqs[1]);
+    CHECK(run_to_end(&w, 100));
+    CHECK(w.finished == 4);
+    CHECK(w.admitted_step[2] > w.admitted_step[1] && w.admitted_step[3] >= w.admitted_step[2]);
+    CHECK(w.kv_errors == 0);
+    CHECK(loom_bm_num_free(w.bm) == 64);
+    world_free(&w);
+}
+
+static void test_budget_respected_every_step(void) {
+    world w;
+    world_init(&w, 256, config(8, 24), 1);
+    for (int i = 0; i < 30; i++) add_seq(&w, 3 + (i * 7) % 40, 1 + (i * 5) % 11, 0);
+    CHECK(run_to_end(&w, 2000));
+    CHECK(w.finished == 30);
+    CHECK(w.budget_violations == 0);
+    CHECK(w.seat_violations == 0);
+    CHECK(w.kv_errors == 0);
+    CHECK(loom_bm_num_free(w.bm) == 256);
+    world_free(&w);
+}
+
+/* A long prompt at the head of the queue is admitted before everything that arrives after it and
+ * finishes its prefill in chunks while the running sequences keep decoding. */
+static void test_long_prompt_is_not_starved(void) {
+    world w;
+    world_init(&w, 512, config(8, 16), 0);
+    for (int i = 0; i < 4; i++) add_seq(&w, 4, 40, 0);
+    for (int i = 0; i < 3; i++) fake_step(&w, NULL);
+    loom_seq *lng = add_seq(&w, 200, 2, 0);
+    int long_index = w.n_seqs - 1;
+    int prefill_done_step = -1;
+    for (int t = 0; t < 200 && loom_sched_has_work(w.sched); t++) {
+        if (t % 2 == 0 && w.n_seqs < 40) add_seq(&w, 4, 3, 0);
+        fake_step(&w, NULL);
+        if (prefill_done_step < 0 && lng->n_computed >= 200) prefill_done_step = w.step;
+    }
+    CHECK(run_to_end(&w, 2000));
+    for (int i = long_index + 1; i < w.n_seqs; i++) CHECK(w.admitted_step[i] >= w.admitted_step[long_index]);
+    /* 16 tokens a step minus at most 4 decodes: the 200-token prompt needs about 17 steps */
+    CHECK_MSG(prefill_done_step > 0 && prefill_done_step - w.admitted_step[long_index] <= 25, "prefill took %d steps",
+              prefill_done_step - w.admitted_step[long_index]);
+    CHECK(w.budget_violations == 0 && w.kv_errors == 0);
+    world_free(&w);
+}
+
+static void test_priorities(void) {
+    world w;
+    world_init(&w, 64, config(1, 64), 0);
+    add_seq(&w, 4, 2, 5);
+    add_seq(&w, 4, 2, 0);
+    add_seq(&w, 4, 2, 5);
+    loom_sched_step st;
+    fake_step(&w, &st);
+    CHECK(st.n_items == 1 && st.items[0].seq == w.seqs[1]);
+    CHECK(run_to_end(&w, 100));
+    CHECK(w.admitted_step[0] < w.admitted_step[2]); /* FCFS within a priority */
+    world_free(&w);
+}
+
+/* With 12 blocks of 4 tokens, three sequences growing to 20 tokens cannot all fit: preemption. The
+ * victim is the worst running one (priority value, then latest arrival). */
+static void preemption_case(loom_preemption_mode mode) {
+    world w;
+    loom_sched_config cfg = config(4, 64);
+    cfg.preemption_mode = mode;
+    world_init(&w, 12, cfg, 1);
+    add_seq(&w, 6, 14, 0);
+    add_seq(&w, 6, 14, 0);
+    add_seq(&w, 6, 14, 0);
+    add_seq(&w, 6, 14, 1);
+    int first_victim = -1;
+    while (loom_sched_has_work(w.sched) && w.step < 500) {
+        loom_sched_counts before;
+        loom_sched_get_counts(w.sched, &before);
+        fake_step(&w, NULL);
+        loom_sched_counts after;
+        loom_sched_get_counts(w.sched, &after);
+        if (after.preemptions_total > before.preemptions_total && first_victim < 0)
+            for (int i = 0; i < w.n_seqs; i++)
+                if (w.seqs[i]->n_preemptions > 0) first_victim = i;
+    }
+    loom_sched_counts c;
+    loom_sched_get_counts(w.sched, &c);
+    CHECK(w.finished == 4);
+    CHECK(c.preemptions_total >= 1);
+    CHECK_MSG(first_victim == 3 || (w.seqs[3]->n_preemptions > 0 && first_victim == 2),
+              "first victim %d (the priority-1 sequence, or the latest arrival after it, is expected)", first_victim);
+    if (mode == LOOM_PREEMPT_SWAP) CHECK(c.swap_outs_total >= 1 && c.swap_ins_total == c.swap_outs_total);
+    else CHECK(c.swap_outs_total == 0);
+    CHECK(w.kv_errors == 0);
+    CHECK(w.budget_violations == 0);
+    CHECK(loom_bm_num_free(w.bm) == 12);
+    world_free(&w);
+}
+
+static void test_preemption_recompute(void) { preemption_case(LOOM_PREEMPT_RECOMPUTE); }
+static void test_preemption_swap(void) { preemption_case(LOOM_PREEMPT_SWAP); }
+
+static void test_chunked_prefill_off_keeps_prompts_whole(void) {
+    world w;
+    loom_sched_config cfg = config(4, 32);
+    cfg.enable_chunked_prefill = 0;
+    world_init(&w, 128, cfg, 0);
+    add_seq(&w, 20, 4, 0);
+    add_seq(&w, 20, 4, 0);
+    loom_sched_step st;
+    fake_step(&w, &st);
+    CHECK(st.n_items == 1 && st.items[0].n_tokens == 20); /* the second prompt does not fit the rest of the budget */
+    fake_step(&w, &st);
+    CHECK(st.n_items == 2 && st.items[1].n_tokens == 20);
+    CHECK(run_to_end(&w, 100));
+    CHECK(w.kv_errors == 0);
+    world_free(&w);
+}
+
+static void test_chunked_prefill_splits_prompt(void) {
+    world w;
+    world_init(&w, 128, config(4, 8), 0);
+    add_seq(&w, 20, 2, 0);
+    loom_sched_step st;
+    fake_step(&w, &st);
+    CHECK(st.n_items == 1 && st.items[0].n_tokens == 8 && !st.items[0].samples);
+    fake_step(&w, &st);
+    fake_step(&w, &st);
+    CHECK(st.items[0].start == 16 && st.items[0].n_tokens == 4 && st.items[0].samples);
+    CHECK(run_to_end(&w, 100));
+    world_free(&w);
+}
+
+/* A forked sample shares the prompt's blocks; the first write into the shared partial block copies it. */
+static void test_fork_copy_on_write(void) {
+    world w;
+    world_init(&w, 32, config(4, 64), 0);
+    loom_seq *parent = add_seq(&w, 6, 4, 0);
+    parent->n_samples = 2;
+    fake_step(&w, NULL); /* prefill; the fake samples the parent's first token */
+    loom_error err = {0};
+    loom_seq *child = NULL;
+    CHECK(loom_seq_create(99, 1, parent->tokens, 6, 10, &child, &err) == LOOM_OK);
+    CHECK(loom_sched_fork(w.sched, parent, child, &err) == LOOM_OK);
+    parent->n_samples = 1;
+    CHECK(loom_seq_append(child, 555) == 0);
+    w.seqs[w.n_seqs] = child;
+    w.max_total[w.n_seqs] = 10;
+    w.admitted_step[w.n_seqs++] = -1;
+    CHECK(child->table.blocks[1] == parent->table.blocks[1]);
+    CHECK(run_to_end(&w, 100));
+    CHECK(w.kv.copies >= 1);
+    CHECK(w.kv_errors == 0);
+    CHECK(w.finished == 2);
+    CHECK(loom_bm_num_free(w.bm) == 32);
+    world_free(&w);
+}
+
+int main(void) {
+    RUN(test_admission_order_is_fcfs);
+    RUN(test_budget_respected_every_step);
+    RUN(test_long_prompt_is_not_starved);
+    RUN(test_priorities);
+    RUN(test_preemption_recompute);
+    RUN(test_preemption_swap);
+    RUN(test_chunked_prefill_off_keeps_prompts_whole);
+    RUN(test_chunked_prefill_splits_prompt);
+    RUN(test_fork_copy_on_write);
+    return check_summary();
+}
