@@ -101,3 +101,26 @@ def test_tokenize_errors(run_loom, tmp_path):
     bad.write_text("{not json")
     r = run_loom(["tokenize", "-m", bad, "x"])
     assert r.returncode == 1 and "tokenizer.json" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_chat_template_matches_transformers(run_loom, tmp_path):
+    """`loom chat-template` on the default model renders what transformers' apply_chat_template gives
+    (tests/fixtures/chat_templates/smollm2.json, made by make_expected.py)."""
+    import subprocess
+    model = subprocess.run(["bash", os.path.join(ROOT, "scripts", "fetch-model.sh")], capture_output=True,
+                           text=True, timeout=900).stdout.strip().splitlines()[-1]
+    with open(os.path.join(ROOT, "tests", "fixtures", "chat_templates", "smollm2.json")) as f:
+        cases = json.load(f)["cases"]
+    for i, case in enumerate(cases):
+        msgs = tmp_path / f"m{i}.json"
+        msgs.write_text(json.dumps(case["messages"]))
+        args = ["chat-template", "-m", model, "--messages", msgs]
+        if not case["add_generation_prompt"]:
+            args.append("--no-generation-prompt")
+        r = run_loom(args)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == case["expected"], f"case {i}"
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"role": "user"')
+    r = run_loom(["chat-template", "-m", model, "--messages", bad])
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1

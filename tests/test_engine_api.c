@@ -210,8 +210,53 @@ static void test_rejects_bad_requests(void) {
     loom_model_free(m);
 }
 
+static void count_event(const loom_output *out, void *user) { (void)out, (*(int *)user)++; }
+
+static int32_t blocks_used(loom_engine *e) {
+    loom_engine_metrics mt;
+    loom_engine_get_metrics(e, &mt);
+    return mt.kv_blocks_total - mt.kv_blocks_free;
+}
+
+/* n = 4 parallel samples of a 48-token prompt (exactly 3 blocks of 16) store the prompt's KV once: 3
+ * blocks after the prefill step, then one private block each for the tokens they write (3 + 4), where
+ * four separate copies would need 4 x 3 + 4. Prefix caching is off, so only forking can share. */
+static void test_parallel_samples_share_prompt_blocks(void) {
+    loom_model *m = load_stories();
+    loom_engine_params p = loom_engine_default_params();
+    p.n_threads = 1;
+    p.num_kv_blocks = 64;
+    p.max_model_len = 192;
+    p.enable_prefix_caching = 0;
+    loom_engine *e = NULL;
+    loom_error err = {0};
+    CHECK_MSG(loom_engine_create(m, &p, &e, &err) == LOOM_OK, "%s", err.message);
+    int32_t prompt[48];
+    for (int i = 0; i < 48; i++) prompt[i] = 3 + (i * 37) % 500; /* any in-vocabulary ids */
+    loom_sampling_params sp = loom_sampling_default_params();
+    sp.n = 4;
+    sp.seed = 7;
+    sp.has_seed = 1;
+    sp.max_tokens = 3;
+    sp.ignore_eos = 1;
+    int events = 0;
+    loom_request_params rp = {.prompt_ids = prompt, .n_prompt = 48, .sampling = sp, .on_output = count_event, .user = &events};
+    uint64_t id;
+    CHECK_MSG(loom_engine_add_request(e, &rp, &id, &err) == LOOM_OK, "%s", err.message);
+    CHECK(loom_engine_step(e, &err) == LOOM_OK); /* prefill + the first token of each sample */
+    CHECK_MSG(blocks_used(e) == 3, "%d blocks after the prefill", blocks_used(e));
+    CHECK(loom_engine_step(e, &err) == LOOM_OK); /* each sample writes its token at position 48 */
+    CHECK_MSG(blocks_used(e) == 3 + 4, "%d blocks after the first decode", blocks_used(e));
+    run_all(e);
+    CHECK(events >= 4);
+    CHECK(blocks_used(e) == 0);
+    loom_engine_free(e);
+    loom_model_free(m);
+}
+
 int main(void) {
     RUN(test_abort_frees_blocks_and_keeps_others);
+    RUN(test_parallel_samples_share_prompt_blocks);
     RUN(test_abort_waiting_and_preempted);
     RUN(test_engine_thread_matches_stepping);
     RUN(test_parallel_samples_equal_separate_requests);

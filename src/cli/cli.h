@@ -9,6 +9,7 @@
 int cli_generate(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
 int cli_detokenize(int argc, char **argv);
+int cli_chat_template(int argc, char **argv);
 int cli_batch(int argc, char **argv);
 int cli_bench_throughput(int argc, char **argv); /* `loom bench throughput` (bench_throughput.c) */
 int cli_plan(int argc, char **argv);

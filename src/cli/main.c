@@ -20,6 +20,7 @@ static const struct {
     {"quantize", cli_quantize, "IN.gguf OUT.gguf --type int8|int4|fp8|q8_0|q4_0|q4_1"},
     {"tokenize", cli_tokenize, "-m MODEL_OR_TOKENIZER [--ids-only] [--no-special] TEXT"},
     {"detokenize", cli_detokenize, "-m MODEL_OR_TOKENIZER [--no-special] IDS"},
+    {"chat-template", cli_chat_template, "-m MODEL --messages FILE.json [--no-generation-prompt]"},
     /* subcommands: one line each, in the order of `loom --help` */
     {"serve", cli_serve, CLI_ENGINE_USAGE "\n           [--host ADDR] [--port N] [--api-key KEY | --api-key-file F] [--served-model-name NAME]\n           [--max-body-bytes N] [--max-pending-requests N]"},
     {"batch", cli_batch, CLI_ENGINE_USAGE "\n           --input PROMPTS.jsonl --output OUT.jsonl [--metrics-json FILE]"},
