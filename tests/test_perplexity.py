@@ -3,8 +3,9 @@
 public domain; provenance in that folder's README) with each `--quantization` mode, against the
 same model with every matrix dequantized to f32 (`--quantization f32`):
 INT8 within +1%, FP8 within +2%, INT4 within +8%.
-Under the sanitizer build (LOOM_BIN in build-asan/, ~10x slower) the first 2048 tokens are scored
-instead of the whole file, with the same bounds."""
+To keep `make test` short, the first 4096 tokens are scored (2048 under the ~10x slower sanitizer
+build), with the same bounds; LOOM_PERPLEXITY_FULL=1 scores the whole file (the full-file numbers are in
+bench/RESULTS.md: int8 +0.52%, fp8 +0.53%, int4 +0.52%)."""
 import json
 import os
 
@@ -17,12 +18,14 @@ BOUNDS = {"int8": 1.01, "fp8": 1.02, "int4": 1.08}
 
 def perplexity(run_loom, loom_bin, mode):
     args = ["bench", "perplexity", "-m", default_model(), "--file", TEXT, "--quantization", mode, "--json"]
-    if "build-asan" in loom_bin:
-        args += ["--max-tokens", "2048"]
+    full = os.environ.get("LOOM_PERPLEXITY_FULL") == "1"
+    limit = None if full else 2048 if "build-asan" in loom_bin else 4096
+    if limit:
+        args += ["--max-tokens", str(limit)]
     r = run_loom(args, timeout=3600)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["tokens_scored"] > (2000 if "build-asan" in loom_bin else 20000), out
+    assert out["tokens_scored"] > (limit - 100 if limit else 20000), out
     return out["perplexity"]
 
 

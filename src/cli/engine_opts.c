@@ -32,7 +32,8 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
     if (!strcmp(a, "--no-chunked-prefill")) return p->enable_chunked_prefill = 0, 1;
     static const char *const valued[] = {"-m", "--model", "--load-format", "--threads", "-t", "--max-num-seqs",
                                          "--max-num-batched-tokens", "--num-kv-blocks", "--block-size",
-                                         "--preemption-mode", "--swap-space", "--kv-cache-dtype", "--max-model-len"};
+                                         "--preemption-mode", "--swap-space", "--kv-cache-dtype", "--max-model-len",
+                                         "--quantization"};
     size_t k = 0;
     while (k < sizeof valued / sizeof valued[0] && strcmp(a, valued[k])) k++;
     if (k == sizeof valued / sizeof valued[0]) return 0;
@@ -45,6 +46,9 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
         if (!strcmp(v, "auto")) o->load_format = LOOM_LOAD_AUTO;
         else if (!strcmp(v, "dummy")) o->load_format = LOOM_LOAD_DUMMY;
         else return -cli_usage_error(cmd, "--load-format must be auto or dummy, got '%s'", v);
+    } else if (!strcmp(a, "--quantization")) {
+        if (cli_parse_quantization(v, &o->quantization))
+            return -cli_usage_error(cmd, "--quantization must be none, f32, int8, int4 or fp8, got '%s'", v);
     } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
         if ((r = int_option(cmd, a, v, 0, 512, &n)) > 0) p->n_threads = (int32_t)n;
     } else if (!strcmp(a, "--max-num-seqs")) {
@@ -72,6 +76,7 @@ loom_status cli_engine_open(const cli_engine_opts *o, loom_model **model, loom_e
     loom_model_params mp = loom_model_default_params();
     mp.path = o->model;
     mp.load_format = o->load_format;
+    mp.quantization = o->quantization;
     loom_status st = loom_model_load(&mp, model, err);
     if (st == LOOM_OK) st = loom_engine_create(*model, &o->params, engine, err);
     return st;

@@ -8,7 +8,7 @@
 #include "loom.h"
 
 #define CLI_ENGINE_USAGE                                                                                       \
-    "-m MODEL [--load-format auto|dummy] [--threads N] [--max-num-seqs N] [--max-num-batched-tokens N]\n"      \
+    "-m MODEL [--load-format auto|dummy] [--quantization none|f32|int8|int4|fp8] [--threads N] [--max-num-seqs N] [--max-num-batched-tokens N]\n"      \
     "           [--num-kv-blocks N] [--block-size N] [--no-prefix-caching] [--no-chunked-prefill]\n"           \
     "           [--preemption-mode recompute|swap] [--swap-space BYTES] [--kv-cache-dtype f32|f16|bf16|int8|fp8]\n" \
     "           [--max-model-len N]"
@@ -16,6 +16,7 @@
 typedef struct cli_engine_opts {
     const char *model;
     loom_load_format load_format;
+    loom_quantization quantization;
     loom_engine_params params;
 } cli_engine_opts;
 
