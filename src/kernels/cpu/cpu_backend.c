@@ -6,6 +6,7 @@
 #include "core/thread_pool.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/dot_x86.h"
 #include "kernels/cpu/rowops.h"
 
 typedef struct cpu_impl {
@@ -21,11 +22,12 @@ static cpu_impl *impl_of(loom_backend *b) { return b->impl; }
 static loom_status cpu_reserve(loom_backend *b, int64_t max_row_len, loom_error *err) {
     cpu_impl *c = impl_of(b);
     for (int ti = 0; ti < loom_pool_size(c->pool); ti++) {
-        if (c->scratch_len[ti] >= max_row_len) continue;
-        float *p = realloc(c->scratch[ti], (size_t)max_row_len * sizeof(float));
+        int64_t need = LOOM_TILE * max_row_len; /* one dequantized tile of weight rows */
+        if (c->scratch_len[ti] >= need) continue;
+        float *p = realloc(c->scratch[ti], (size_t)need * sizeof(float));
         if (!p) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for kernel scratch");
         c->scratch[ti] = p;
-        c->scratch_len[ti] = max_row_len;
+        c->scratch_len[ti] = need;
     }
     return LOOM_OK;
 }
@@ -57,16 +59,37 @@ static void matmul_rows_int8(const matmul_job *j, float *y, const loom_tensor *w
     }
 }
 
+/* Float path. One token: fused dequantize-dot per row. Several tokens: 4 x 4 tiles (4 weight rows,
+ * float32 in place or dequantized into the thread's scratch, against 4 tokens); a short tile repeats
+ * its last row or token and drops those results. */
 static void matmul_rows_f32(const matmul_job *j, float *y, const loom_tensor *w, int64_t r0, int64_t r1, int ti) {
-    int64_t rows = loom_tensor_rows(w);
+    int64_t rows = loom_tensor_rows(w), cols = j->cols;
     if (j->n_tok == 1) {
-        for (int64_t r = r0; r < r1; r++) y[r] = loom_dot_row(w->dtype, loom_tensor_row(w, r), j->x, j->cols);
+        for (int64_t r = r0; r < r1; r++) y[r] = loom_dot_row(w->dtype, loom_tensor_row(w, r), j->x, cols);
         return;
     }
-    float *buf = j->c->scratch[ti]; /* reserve() sized it for the longest row */
-    for (int64_t r = r0; r < r1; r++) {
-        loom_dequant_row(w->dtype, loom_tensor_row(w, r), buf, j->cols);
-        for (int64_t t = 0; t < j->n_tok; t++) y[t * rows + r] = loom_dot_f32(buf, j->x + t * j->cols, j->cols);
+    float *scratch = j->c->scratch[ti]; /* reserve() sized it for LOOM_TILE rows of the longest matrix */
+    for (int64_t r = r0; r < r1; r += LOOM_TILE) {
+        int nr = r1 - r < LOOM_TILE ? (int)(r1 - r) : LOOM_TILE;
+        const float *wr[LOOM_TILE];
+        for (int k = 0; k < LOOM_TILE; k++) {
+            int64_t row = r + (k < nr ? k : nr - 1);
+            if (w->dtype == LOOM_DTYPE_F32) {
+                wr[k] = loom_tensor_row(w, row);
+            } else {
+                if (k < nr) loom_dequant_row(w->dtype, loom_tensor_row(w, row), scratch + k * cols, cols);
+                wr[k] = scratch + (k < nr ? k : nr - 1) * cols;
+            }
+        }
+        for (int64_t t = 0; t < j->n_tok; t += LOOM_TILE) {
+            int nt = j->n_tok - t < LOOM_TILE ? (int)(j->n_tok - t) : LOOM_TILE;
+            const float *xt[LOOM_TILE];
+            for (int k = 0; k < LOOM_TILE; k++) xt[k] = j->x + (t + (k < nt ? k : nt - 1)) * cols;
+            float out[LOOM_TILE * LOOM_TILE];
+            loom_dot_f32_tile(wr, xt, cols, out);
+            for (int a = 0; a < nr; a++)
+                for (int b = 0; b < nt; b++) y[(t + b) * rows + r + a] = out[a * LOOM_TILE + b];
+        }
     }
 }
 

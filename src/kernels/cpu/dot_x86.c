@@ -42,14 +42,13 @@ __attribute__((target("avx2,fma,f16c"))) static inline __m256 u8x8_to_f32(__m128
 }
 
 __attribute__((target("avx2,fma,f16c"))) static float f32_avx2(const void *row, const float *x, int64_t n) {
+    /* the same operation order as one element of f32_tile_avx2, so a token's result does not depend on
+     * how many other tokens share its matmul (batch invariance) */
     const float *w = row;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), acc1);
-    }
-    float s = hsum256(_mm256_add_ps(acc0, acc1));
+    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), acc);
+    float s = hsum256(acc);
     for (; i < n; i++) s += w[i] * x[i];
     return s;
 }
@@ -138,8 +137,36 @@ __attribute__((target("avx2,fma,f16c"))) static float f16_avx2(const void *row, 
     return s;
 }
 
+/* 4 rows x 4 tokens as two passes of 4 x 2 (16 ymm registers hold 8 accumulators, 2 x and 1 w) */
+__attribute__((target("avx2,fma,f16c"))) static void f32_tile_avx2(const float *const *w, const float *const *x, int64_t n,
+                                                                    float *out) {
+    for (int half = 0; half < 2; half++) {
+        const float *x0 = x[2 * half], *x1 = x[2 * half + 1];
+        __m256 acc[4][2];
+        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 a = _mm256_loadu_ps(x0 + i), b = _mm256_loadu_ps(x1 + i);
+            for (int r = 0; r < 4; r++) {
+                __m256 wv = _mm256_loadu_ps(w[r] + i);
+                acc[r][0] = _mm256_fmadd_ps(wv, a, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(wv, b, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            float s0 = hsum256(acc[r][0]), s1 = hsum256(acc[r][1]);
+            for (int64_t k = i; k < n; k++) {
+                s0 += w[r][k] * x0[k];
+                s1 += w[r][k] * x1[k];
+            }
+            out[r * 4 + 2 * half] = s0;
+            out[r * 4 + 2 * half + 1] = s1;
+        }
+    }
+}
+
 const loom_dot_table loom_dot_avx2 = {"avx2", f32_avx2, f16_avx2, q8_0_avx2, q4_0_avx2, q4_1_avx2, fp8_avx2,
-                                      xdot_q8_0_avx2, xdot_q4_0_avx2, xdot_q4_1_avx2};
+                                      xdot_q8_0_avx2, xdot_q4_0_avx2, xdot_q4_1_avx2, f32_tile_avx2};
 
 /* ---- AVX-512 (with VNNI: vpdpbusd on 256-bit registers, one weight block each) ---- */
 
@@ -153,16 +180,14 @@ const loom_dot_table loom_dot_avx2 = {"avx2", f32_avx2, f16_avx2, q8_0_avx2, q4_
 #pragma GCC pop_options
 
 __attribute__((target("avx512f,f16c"))) static float f32_avx512(const void *row, const float *x, int64_t n) {
+    /* the same operation order as one element of f32_tile_avx512 (batch invariance, see f32_avx2) */
     const float *w = row;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), acc1);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), acc);
     }
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-    for (; i < n; i++) s += w[i] * x[i];
-    return s;
+    return _mm512_reduce_add_ps(acc);
 }
 
 __attribute__((target("avx512f,f16c"))) static float q8_0_avx512(const void *row, const float *x, int64_t n) {
@@ -240,6 +265,26 @@ __attribute__((target("avx512f,f16c"))) static float f16_avx512(const void *row,
     return s;
 }
 
+/* 16 zmm accumulators, 4 activation vectors and one weight vector: 8 loads per 16 FMAs; the tail of
+ * n % 16 elements is a masked load */
+__attribute__((target("avx512f,f16c"))) static void f32_tile_avx512(const float *const *w, const float *const *x, int64_t n,
+                                                                     float *out) {
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 xv[4];
+        for (int t = 0; t < 4; t++) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + i);
+        for (int r = 0; r < 4; r++) {
+            __m512 wv = _mm512_maskz_loadu_ps(m, w[r] + i);
+            for (int t = 0; t < 4; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < 4; t++) out[r * 4 + t] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
 const loom_dot_table loom_dot_avx512 = {"avx512", f32_avx512, f16_avx512, q8_0_avx512, q4_0_avx512, q4_1_avx512, fp8_avx512,
-                                        xdot_q8_0_avx512, xdot_q4_0_avx512, xdot_q4_1_avx512};
+                                        xdot_q8_0_avx512, xdot_q4_0_avx512, xdot_q4_1_avx512, f32_tile_avx512};
 #endif

@@ -243,8 +243,13 @@ static void xdot_q4_1(const void *w, const loom_xblock *x, int64_t nb, int64_t x
 
 static float dot_f16(const void *row, const float *x, int64_t n) { return dot_via_buffer(LOOM_DTYPE_F16, row, x, n); }
 
+static void f32_tile(const float *const *w, const float *const *x, int64_t n, float *out) {
+    for (int r = 0; r < LOOM_TILE; r++)
+        for (int t = 0; t < LOOM_TILE; t++) out[r * LOOM_TILE + t] = dot_f32(w[r], x[t], n);
+}
+
 static const loom_dot_table dot_scalar = {"scalar", dot_f32_row, dot_f16, dot_q8_0, dot_q4_0, dot_q4_1, dot_fp8,
-                                          xdot_q8_0, xdot_q4_0, xdot_q4_1};
+                                          xdot_q8_0, xdot_q4_0, xdot_q4_1, f32_tile};
 
 /* The one mutable global: the dot table for this CPU, chosen once at start-up. LOOM_ISA=scalar|avx2|
  * avx512 forces a path (tests use it to cover each one); a path the CPU lacks falls back to scalar. */
@@ -267,6 +272,10 @@ __attribute__((constructor)) static void choose_dot_table(void) {
 const char *loom_cpu_isa(void) { return active_dots->isa; }
 
 float loom_dot_f32(const float *a, const float *b, int64_t n) { return active_dots->f32(a, b, n); }
+
+void loom_dot_f32_tile(const float *const *w, const float *const *x, int64_t n, float *out) {
+    active_dots->f32_tile(w, x, n, out);
+}
 
 float loom_dot_row(loom_dtype t, const void *row, const float *x, int64_t n) {
     switch (t) {

@@ -22,6 +22,8 @@ void loom_xdot_row(loom_dtype t, const void *row, const loom_xblock *x, int64_t 
                    float *out);
 /* float32 dot product. */
 float loom_dot_f32(const float *a, const float *b, int64_t n);
+/* out[r * 4 + t] = loom_dot_f32(w[r], x[t], n) for a 4 x 4 tile (kernels/cpu/dot_x86.h: loom_tile_fn). */
+void loom_dot_f32_tile(const float *const *w, const float *const *x, int64_t n, float *out);
 /* Which instruction set the dot kernels use: "avx512", "avx2" or "scalar". */
 const char *loom_cpu_isa(void);
 
