@@ -187,7 +187,7 @@ int cli_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "serve")) return cli_bench_serve(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "throughput")) return cli_bench_throughput(argc - 1, argv + 1);
     if (argc < 2 || (strcmp(argv[1], "latency") && strcmp(argv[1], "perplexity")))
-        return cli_usage_error("bench", "expected `bench latency` or `bench perplexity`");
+        return cli_usage_error("bench", "expected `bench latency|throughput|perplexity|serve`");
     bench_opts o;
     int rc = parse_opts(argv[1], argc, argv, &o);
     if (rc) return rc;
