@@ -41,7 +41,8 @@ static const loom_attn_isa attn_scalar = {"scalar", dot_scalar, scale_scalar, ax
 const loom_attn_isa *loom_attention_isa_named(const char *isa) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    /* every AVX2 CPU also has F16C (and clang cannot test for it with this builtin) */
+    int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && has2)
         return &loom_attn_avx512;

@@ -20,10 +20,20 @@ __attribute__((target("f16c"))) static inline float scale_of(const uint8_t *p) {
  * the value is then 2^-8 of the E4M3 value (bias 7 vs 15), which the block scale makes up. */
 #define FP8_TO_F16_BIAS 256.0f
 
+/* Every function between TARGET_PUSH and TARGET_POP is compiled for the given ISA: GCC's target pragma,
+ * or clang's equivalent (clang ignores the GCC one). */
+#if defined(__clang__)
+#define TARGET_PUSH(isa) _Pragma(LOOM_STR(clang attribute push(__attribute__((target(isa))), apply_to = function)))
+#define TARGET_POP _Pragma("clang attribute pop")
+#else
+#define TARGET_PUSH(isa) _Pragma("GCC push_options") _Pragma(LOOM_STR(GCC target(isa)))
+#define TARGET_POP _Pragma("GCC pop_options")
+#endif
+#define LOOM_STR(x) #x
+
 /* ---- AVX2 ---- */
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+TARGET_PUSH("avx2,fma,f16c")
 #define XDOT(name) xdot_##name##_avx2
 /* no VNNI: u8 x s8 -> pairs of s16 (cannot saturate: |u| <= 128, |s| <= 127) -> s32 */
 static inline __m256i madd_u8s8_avx2(__m256i u, __m256i s) {
@@ -33,7 +43,7 @@ static inline __m256i madd_u8s8_avx2(__m256i u, __m256i s) {
 #include "kernels/cpu/xdot_x86.inc"
 #undef XDOT
 #undef DOT_U8S8
-#pragma GCC pop_options
+TARGET_POP
 #define hsum256 xdot_hsum_avx2
 
 /* 8 unsigned bytes → 8 floats */
@@ -170,14 +180,13 @@ const loom_dot_table loom_dot_avx2 = {"avx2", f32_avx2, f16_avx2, q8_0_avx2, q4_
 
 /* ---- AVX-512 (with VNNI: vpdpbusd on 256-bit registers, one weight block each) ---- */
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+TARGET_PUSH("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
 #define XDOT(name) xdot_##name##_avx512
 #define DOT_U8S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
 #include "kernels/cpu/xdot_x86.inc"
 #undef XDOT
 #undef DOT_U8S8
-#pragma GCC pop_options
+TARGET_POP
 
 __attribute__((target("avx512f,f16c"))) static float f32_avx512(const void *row, const float *x, int64_t n) {
     /* the same operation order as one element of f32_tile_avx512 (batch invariance, see f32_avx2) */
