@@ -14,13 +14,24 @@ SANFLAGS :=
 OPT     := -O2
 endif
 
+# MPI (src/parallel): with mpicc on the PATH libloom is built against OpenMPI (comm_mpi.c), without it
+# the world is one process (comm_single.c). `make MPICC=` builds without MPI.
+MPICC   ?= $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile) -DLOOM_HAVE_MPI=1
+MPI_LIBS   := $(shell $(MPICC) --showme:link)
+COMM_UNUSED := src/parallel/comm_single.c
+else
+COMM_UNUSED := src/parallel/comm_mpi.c
+endif
+
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wno-unused-parameter -Wshadow \
            -Werror=implicit-function-declaration -fno-strict-aliasing -pthread \
-           -Iinclude -Isrc $(SANFLAGS) $(EXTRA_CFLAGS)
-LDLIBS  := -ljansson -lpcre2-8 -lutf8proc -lmicrohttpd -lcurl -lpthread -lm
+           -Iinclude -Isrc $(MPI_CFLAGS) $(SANFLAGS) $(EXTRA_CFLAGS)
+LDLIBS  := -ljansson -lpcre2-8 -lutf8proc -lmicrohttpd -lcurl $(MPI_LIBS) -lpthread -lm
 LDFLAGS := $(SANFLAGS) -pthread
 
-LIB_SRCS  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
+LIB_SRCS  := $(filter-out $(COMM_UNUSED),$(sort $(shell find src -name '*.c' -not -path 'src/cli/*')))
 CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -68,7 +79,7 @@ test: tests
 
 # libFuzzer harnesses (clang): build-fuzz/fuzz_NAME; `make fuzz FUZZ_SECONDS=60` runs each.
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer-no-link,address,undefined \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc $(MPI_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 FUZZ_OBJS := $(LIB_SRCS:%.c=build-fuzz/obj/%.o)
 

@@ -33,6 +33,7 @@ const char *loom_status_name(loom_status s);
 /* ---- models ------------------------------------------------------------------------------------ */
 
 typedef struct loom_model loom_model;
+typedef struct loom_context loom_context;
 
 typedef enum loom_load_format {
     LOOM_LOAD_AUTO = 0, /* by what the path holds: *.gguf file, or an HF directory */
@@ -54,6 +55,11 @@ typedef struct loom_model_params {
     int metadata_only;            /* LOOM_LOAD_DUMMY: config and tensor sizes only, no weight data (for
                                    * `loom plan`); such a model cannot run (loom_context_create refuses) */
     loom_quantization quantization; /* weight matrices converted at load; default: as stored */
+    /* Parallelism (needs an MPI build started by mpirun with tensor x pipeline ranks): this process loads
+     * only its shard, rank r being tensor rank r % tensor_parallel_size of stage r / tensor_parallel_size.
+     * 0 or 1 = none. See loom_parallel_init. */
+    int32_t tensor_parallel_size;
+    int32_t pipeline_parallel_size;
 } loom_model_params;
 
 loom_model_params loom_model_default_params(void);
@@ -62,6 +68,31 @@ loom_status loom_model_load(const loom_model_params *params, loom_model **out, l
  * ("int8" = "q8_0", "int4" = "q4_1", "q4_0", "fp8"); format in src/model/gguf_quantize.c. */
 loom_status loom_quantize_gguf_file(const char *in_path, const char *out_path, const char *type_name, loom_error *err);
 void loom_model_free(loom_model *model);
+
+/* Parallel runs (tensor / pipeline parallelism over MPI, `mpirun -np T*P loom ...`). Every rank calls
+ * loom_parallel_init first and loads the model with the same tensor_parallel_size and
+ * pipeline_parallel_size (each gets its own shard). Rank 0 then does the work (contexts, engine,
+ * sampling, server) as a single process would; every other rank calls loom_parallel_follow, which
+ * mirrors rank 0's contexts on its shard until rank 0 calls loom_parallel_release_followers (after
+ * freeing its contexts) and returns LOOM_OK. A rank that dies or hangs ends the whole job with a
+ * message on stderr (no silent hang). Without MPI (or without mpirun) the world is one process. */
+loom_status loom_parallel_init(int *argc, char ***argv, loom_error *err);
+void loom_parallel_finalize(void);
+int loom_parallel_rank(void);
+loom_status loom_parallel_follow(loom_model *model, loom_error *err);
+void loom_parallel_release_followers(void);
+
+/* What each rank of a context holds and has spent; one entry per rank in rank order (one in a single
+ * process). A parallel run gathers them from every rank (collective: called on rank 0 only). */
+typedef struct loom_rank_stats {
+    int32_t rank, tp_rank, pp_rank;
+    uint64_t weight_bytes;   /* weights of this rank's shard (loom_model_info.shard_weight_bytes) */
+    uint64_t kv_bytes;       /* its KV cache allocation */
+    uint64_t rss_bytes;      /* resident memory of the process */
+    double comm_seconds;     /* time inside MPI calls since start */
+} loom_rank_stats;
+/* Writes up to cap entries; returns the number of ranks. */
+int32_t loom_context_rank_stats(loom_context *ctx, loom_rank_stats *out, int32_t cap);
 
 typedef struct loom_model_info {
     const char *architecture; /* "llama", "qwen2", "mistral" */
@@ -78,9 +109,22 @@ typedef struct loom_model_info {
     uint64_t weight_bytes;    /* bytes of all weight tensors as stored */
     uint64_t n_params;
     uint64_t activation_bytes_per_token; /* forward workspace per batched token (memory plan) */
+    /* The part of the model this process holds (loom_model_params.tensor/pipeline_parallel_size; all of
+     * it without parallelism): tensor rank tp_rank of tp_size in pipeline stage pp_rank of pp_size,
+     * layers [shard_layer_begin, shard_layer_end) with shard_n_kv_heads KV heads each. */
+    int32_t tp_rank, tp_size, pp_rank, pp_size;
+    int32_t shard_layer_begin, shard_layer_end;
+    int32_t shard_n_kv_heads;
+    uint64_t shard_weight_bytes; /* bytes of the weight slices held, as stored in the checkpoint */
 } loom_model_info;
 
 const loom_model_info *loom_model_get_info(const loom_model *model);
+/* The info rank (tp_rank, pp_rank) of a tp_size x pp_size layout would have: the model's info with that
+ * rank's shard fields, from the tensor table and the sharding rules alone (no weight data is read, so a
+ * metadata-only model works). Fails as loading that rank would (heads or intermediate_size that
+ * tp_size does not divide, a block-quantized column split off block boundaries). */
+loom_status loom_model_shard_info(const loom_model *model, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
+                                  int32_t pp_size, loom_model_info *out, loom_error *err);
 
 /* ---- tokenizer ---------------------------------------------------------------------------------- */
 
@@ -142,7 +186,6 @@ loom_status loom_tokenizer_decode(const loom_tokenizer *t, const int32_t *ids, s
 /* ---- running the model -------------------------------------------------------------------------- */
 
 /* A context owns the KV cache, the activation buffers and the worker threads for one model. */
-typedef struct loom_context loom_context;
 
 typedef struct loom_context_params {
     int32_t n_threads;          /* 0 = number of online CPUs */
@@ -280,6 +323,12 @@ void loom_stop_matcher_free(loom_stop_matcher *m);
 
 /* ---- engine: continuous batching over a paged KV cache ------------------------------------------ */
 
+/* KV cache element types. f32/f16/bf16 and fp8 (per token and KV head scale) give results that do not
+ * depend on how requests are batched or chunked. int8 keys share per-channel ranges within a block that
+ * widen as the block fills (src/kv/kv_int8.h: far more accurate than per-token ranges, since RoPE gives
+ * keys channels with large offsets), so a query may see earlier keys of its block at a slightly different
+ * resolution depending on what its step also wrote: with int8 KV, prefill chunking and recompute
+ * preemption can change sampled tokens. */
 typedef enum loom_kv_dtype {
     LOOM_KV_F32 = 0, LOOM_KV_F16, LOOM_KV_BF16, LOOM_KV_INT8, LOOM_KV_FP8_E4M3
 } loom_kv_dtype;
@@ -308,7 +357,7 @@ loom_engine_params loom_engine_default_params(void);
 typedef struct loom_memory_plan {
     uint64_t weights_bytes;
     uint64_t activation_bytes;
-    uint64_t kv_bytes_per_token;  /* 2 x layers x kv_heads x head_dim x dtype bytes */
+    uint64_t kv_bytes_per_token;  /* 2 x layers x kv_heads x head_dim x dtype bytes + int8/fp8 scales (kv_store.h) */
     int32_t block_size;
     int32_t num_kv_blocks;
     uint64_t kv_cache_bytes;      /* num_kv_blocks x block_size x kv_bytes_per_token */
@@ -318,9 +367,13 @@ typedef struct loom_memory_plan {
     uint64_t memory_limit_bytes;
 } loom_memory_plan;
 
-/* Fails fast (LOOM_ERR_NO_MEMORY with what to change) when max_model_len cannot fit. */
+/* Fails fast (LOOM_ERR_NO_MEMORY with what to change) when max_model_len cannot fit. For a sharded model
+ * the plan is this process's: its shard_weight_bytes and the KV of its layers and KV heads. */
 loom_status loom_memory_plan_compute(const loom_model *model, const loom_engine_params *params, loom_memory_plan *out,
                                      loom_error *err);
+/* The same for the shard an info describes (loom_model_shard_info gives any rank's). */
+loom_status loom_memory_plan_compute_for(const loom_model_info *info, const loom_engine_params *params,
+                                         loom_memory_plan *out, loom_error *err);
 
 typedef struct loom_engine loom_engine;
 

@@ -3,7 +3,7 @@
 # for the fuzzers and sanitizers, the Python packages the tests use, and the default model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-apt_packages=(build-essential clang libclang-rt-14-dev libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev libcurl4-openssl-dev xxd chromium)
+apt_packages=(build-essential clang libclang-rt-14-dev libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev libcurl4-openssl-dev xxd chromium openmpi-bin libopenmpi-dev iproute2)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

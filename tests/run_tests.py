@@ -81,6 +81,10 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("only", nargs="*", help="substrings of test names to run")
     args = ap.parse_args()
+    # Every process started below (MPI ranks too) ignores OpenMPI's deliberate leaks: tests/lsan.supp.
+    suppressions = "suppressions=" + os.path.join(ROOT, "tests", "lsan.supp")
+    if suppressions not in os.environ.get("LSAN_OPTIONS", ""):
+        os.environ["LSAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("LSAN_OPTIONS"), suppressions]))
     cp, cf = run_c_tests(args.build, args.only)
     pp, pf = run_py_tests(args.build, args.only)
     passed, failed = cp + pp, cf + pf

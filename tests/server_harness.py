@@ -27,8 +27,9 @@ def default_model():
 
 
 class LoomServer:
-    def __init__(self, loom_bin, args, env=None, wait_ready=True, timeout_s=120):
-        self.proc = subprocess.Popen([loom_bin, "serve", "--host", "127.0.0.1", "--port", "0"] + list(args),
+    def __init__(self, loom_bin, args, env=None, wait_ready=True, timeout_s=120, launcher=()):
+        """launcher: a command prefix such as mpirun's (tests/mpi_util.py) for a parallel server."""
+        self.proc = subprocess.Popen(list(launcher) + [loom_bin, "serve", "--host", "127.0.0.1", "--port", "0"] + list(args),
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                      errors="replace", env=env, cwd=ROOT)
         self.stderr_lines = []

@@ -2,7 +2,8 @@
 
 Tiny random models (hidden 64-128, 2 layers, vocab 512, the stories260K tokenizer) are written at test
 time by tests/reference/model_files.py as HF directories (F32 / F16 / BF16 safetensors, single or sharded)
-and as GGUF v3 files (F32, Q8_0, mixed Q8_0/Q4_0/Q4_1/F16; Q/K permuted like llama.cpp). For each,
+and as GGUF v3 files (F32, Q8_0, mixed Q8_0/Q4_0/Q4_1/F16, mixed Q4_K/Q6_K/Q8_0; Q/K permuted like
+llama.cpp). For each,
     $LOOM_BIN generate -m MODEL --ids 1,5,9,200,33 -n 16 --temperature 0 --ignore-eos --json
                        --dump-logits PATH
 must (1) echo the prompt ids, (2) produce the reference's 16 greedy ids exactly, and (3) dump the logits of
@@ -23,7 +24,7 @@ Tolerances (max abs logit difference, all positions, relative to s = max(1, max|
     element) or fast exp, while every real bug seen in such engines (RoPE pairing or theta, missing bias,
     GQA head mapping, head_dim, rope scaling, untied head, eps) moves logits by O(0.1-1) * s (e.g. dropping
     the llama3 rope scaling changes them by 9.8 at s = 11).
-  * quantized GGUF (Q8_0 / Q4_0 / Q4_1 tensors): 1e-2 * s. The reference uses the exactly dequantized
+  * quantized GGUF (Q8_0 / Q4_0 / Q4_1 / Q4_K / Q6_K tensors): 1e-2 * s. The reference uses the exactly dequantized
     weights and quantizes the activations of those matmuls to 8-bit blocks as loom and llama.cpp do
     (int8_activation_weights below); what remains is float32 accumulation plus activations that sit
     on a rounding boundary of that quantization in one run and not the other (measured: <= 0.7% of s).
@@ -68,10 +69,12 @@ _built = {}
 
 def int8_activation_weights(types):
     """The weights whose matmul input loom (like llama.cpp) quantizes to int8 blocks for integer dot
-    products: Q8_0/Q4_0/Q4_1 matrices, except that the fused groups (q,k,v) and (gate,up) share one
-    input and take int8 activations only when every matrix of the group is of those types. The
-    reference applies the same quantization (llama_ref.quantize_activations_q8) to exactly these."""
-    int8 = (model_files.GGML_Q8_0, model_files.GGML_Q4_0, model_files.GGML_Q4_1)
+    products: Q8_0/Q4_0/Q4_1/Q4_K/Q6_K matrices (K-quants too take blocks of 32 activations), except
+    that the fused groups (q,k,v) and (gate,up) share one input and take int8 activations only when every
+    matrix of the group is of those types. The reference applies the same quantization
+    (llama_ref.quantize_activations_q8) to exactly these."""
+    int8 = (model_files.GGML_Q8_0, model_files.GGML_Q4_0, model_files.GGML_Q4_1, model_files.GGML_Q4_K,
+            model_files.GGML_Q6_K)
     chosen = {n for n, t in types.items() if t in int8}
     groups = (("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), ("mlp.gate_proj", "mlp.up_proj"))
     for n in list(chosen):

@@ -2,6 +2,7 @@
  * fused dot products, matmul over the thread pool, RoPE layouts, and paged attention vs naive. */
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "core/tensor.h"
@@ -57,6 +58,58 @@ static void test_dequant_blocks(void) {
     for (int j = 0; j < 16; j++) {
         CHECK(out[j] == 0.5f * j - 1.0f);
         CHECK(out[j + 16] == 0.5f * (15 - j) - 1.0f);
+    }
+}
+
+/* K super-blocks built from chosen integers with packers written from llama.cpp's block_q4_K /
+ * block_q6_K definitions; every dequantized element must equal the formula exactly (the products are
+ * of small integers and f16-exact scales, so float32 holds them exactly). */
+static void test_dequant_k_blocks(void) {
+    float out[256];
+    uint16_t dh = loom_f32_to_f16(0.5f), dminh = loom_f32_to_f16(0.25f);
+
+    /* Q4_K: d, dmin, 12 bytes of 6-bit (scale, min) pairs for 8 sub-blocks, 128 bytes of nibbles */
+    uint8_t q4k[144] = {0};
+    int sc[8], mn[8], q[256];
+    for (int j = 0; j < 8; j++) {
+        sc[j] = (j * 23 + 5) % 64;
+        mn[j] = (j * 41 + 60) % 64;
+    }
+    memcpy(q4k, &dh, 2);
+    memcpy(q4k + 2, &dminh, 2);
+    for (int j = 0; j < 4; j++) { /* bytes 0-3 / 4-7: low 6 bits of sc/mn 0..3, top 2 bits: sc/mn 4..7 >> 4 */
+        q4k[4 + j] = (uint8_t)(sc[j] | ((sc[j + 4] >> 4) << 6));
+        q4k[8 + j] = (uint8_t)(mn[j] | ((mn[j + 4] >> 4) << 6));
+        q4k[12 + j] = (uint8_t)((sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4)); /* bytes 8-11: low nibbles */
+    }
+    for (int i = 0; i < 256; i++) q[i] = (i * 7 + i / 32) % 16;
+    for (int pair = 0; pair < 4; pair++) /* 32 bytes per 64 elements: low nibble first 32, high nibble next 32 */
+        for (int l = 0; l < 32; l++) q4k[16 + 32 * pair + l] = (uint8_t)(q[64 * pair + l] | (q[64 * pair + 32 + l] << 4));
+    loom_dequant_row(LOOM_DTYPE_Q4_K, q4k, out, 256);
+    for (int i = 0; i < 256; i++)
+        CHECK_MSG(out[i] == 0.5f * sc[i / 32] * q[i] - 0.25f * mn[i / 32], "q4_k elem %d: %g", i, out[i]);
+
+    /* Q6_K: ql[128], qh[64], int8 scales[16], d. Filled the way llama.cpp's dequantizer reads it: for
+     * each half ip and l < 32, elements 128 ip + l + {0, 32, 64, 96} take ql[64 ip + l] low nibble,
+     * ql[64 ip + l + 32] low, ql[64 ip + l] high, ql[64 ip + l + 32] high, with qh[32 ip + l] bits
+     * 0-1, 2-3, 4-5, 6-7 on top, and scales[8 ip + l / 16 + {0, 2, 4, 6}]. */
+    uint8_t q6k[210] = {0};
+    int8_t scales[16];
+    for (int j = 0; j < 16; j++) scales[j] = (int8_t)(j * 37 % 255 - 127);
+    for (int i = 0; i < 256; i++) q[i] = (i * 13 + i / 64) % 64;
+    for (int ip = 0; ip < 2; ip++)
+        for (int l = 0; l < 32; l++) {
+            const int *e = q + 128 * ip + l;
+            q6k[64 * ip + l] = (uint8_t)((e[0] & 15) | ((e[64] & 15) << 4));
+            q6k[64 * ip + l + 32] = (uint8_t)((e[32] & 15) | ((e[96] & 15) << 4));
+            q6k[128 + 32 * ip + l] = (uint8_t)((e[0] >> 4) | ((e[32] >> 4) << 2) | ((e[64] >> 4) << 4) | ((e[96] >> 4) << 6));
+        }
+    memcpy(q6k + 192, scales, 16);
+    memcpy(q6k + 208, &dh, 2);
+    loom_dequant_row(LOOM_DTYPE_Q6_K, q6k, out, 256);
+    for (int i = 0; i < 256; i++) {
+        int ip = i / 128, l = i % 32, k = i % 128 / 32;
+        CHECK_MSG(out[i] == 0.5f * scales[8 * ip + l / 16 + 2 * k] * (q[i] - 32), "q6_k elem %d: %g", i, out[i]);
     }
 }
 
@@ -197,31 +250,51 @@ static void test_paged_attention(void) {
     loom_backend_free(be);
 }
 
-typedef struct { int64_t sum; int hits[4]; } pool_acc;
+typedef struct {
+    int64_t sum;
+    int hits[4];           /* chunks run per thread index */
+    unsigned char *seen;   /* per item: times run */
+} pool_acc;
 static void pool_sum(void *ctx, int64_t b, int64_t e, int ti) {
     pool_acc *a = ctx;
     int64_t s = 0;
-    for (int64_t i = b; i < e; i++) s += i;
+    for (int64_t i = b; i < e; i++) {
+        s += i;
+        a->seen[i]++; /* items are disjoint across chunks, so no two threads touch the same byte */
+    }
     __atomic_add_fetch(&a->sum, s, __ATOMIC_RELAXED);
     __atomic_add_fetch(&a->hits[ti], 1, __ATOMIC_RELAXED);
 }
 
+/* Every item runs exactly once, for job sizes below, at and above the grain and the thread count,
+ * back to back (workers spinning) and after pauses long enough for them to sleep on the futex. */
 static void test_thread_pool(void) {
+    static unsigned char seen[4096];
     loom_pool *p;
     loom_error err;
     CHECK(loom_pool_create(3, &p, &err) == LOOM_OK);
-    for (int rep = 0; rep < 1000; rep++) {
-        pool_acc a = {0};
-        loom_pool_run(p, 1000 + rep, 7, pool_sum, &a);
-        int64_t n = 1000 + rep;
+    int helped = 0;
+    for (int rep = 0; rep < 1200; rep++) {
+        int64_t n = rep < 1000 ? 1000 + rep : rep % 7, grain = rep % 5 + 1;
+        memset(seen, 0, sizeof seen);
+        pool_acc a = {.seen = seen};
+        loom_pool_run(p, n, rep < 1000 ? 7 : grain, pool_sum, &a);
         CHECK(a.sum == n * (n - 1) / 2);
+        for (int64_t i = 0; i < n; i++) CHECK_MSG(seen[i] == 1, "rep %d item %lld ran %d times", rep, (long long)i, seen[i]);
+        helped += a.hits[1] + a.hits[2] > 0;
+        if (rep % 100 == 99) {
+            struct timespec pause = {0, 2000000}; /* 2 ms: past the workers' spin, so they sleep */
+            nanosleep(&pause, NULL);
+        }
     }
+    CHECK_MSG(helped > 0, "the workers never ran a chunk");
     loom_pool_free(p);
 }
 
 int main(void) {
     RUN(test_f16_roundtrip);
     RUN(test_dequant_blocks);
+    RUN(test_dequant_k_blocks);
     RUN(test_dot_matches_dequant);
     RUN(test_matmul_threads);
     RUN(test_rope_layouts);

@@ -1,10 +1,15 @@
 """`loom plan` (the memory planner, issue 4): its JSON matches the formulas worked by hand, for the
 SmolLM2 default model (GGUF; weights summed from the file with the `gguf` package) and a dummy
 Llama-3-8B-shaped config.json (no weights: --load-format dummy reads only the config); and it fails fast,
-saying what to change, when max-model-len cannot fit.
+saying what to change, when max-model-len cannot fit. With --tensor-parallel-size / --pipeline-parallel-size
+(issue 9) it plans every rank: each holds 1/T of every split matrix, the replicated norms, its stage's
+layers, the embedding on the first stage and the LM head (+ final norm) on the last, and the KV of its
+layers x its KV heads.
 
-  KV bytes/token = 2 x layers x kv_heads x head_dim x dtype bytes (+ per token, layer, K/V and KV head:
-                   8 bytes of float32 scale and zero for int8, a 4-byte scale for fp8)
+  KV bytes/token = 2 x layers x kv_heads x head_dim x dtype bytes, plus for fp8 a 4-byte float32 scale
+                   per token, layer, K/V and KV head; for int8 a float16 scale and zero (4 bytes) per
+                   token, layer and KV head for V, and per layer, block and K channel for K, that is
+                   layers x ceil(4 x kv_heads x head_dim / block_size) per token
   activations    = 4 x (3 hidden + 2 q_dim + 2 kv_dim + 2 intermediate) x max_num_batched_tokens
                    + max_num_seqs x vocab x 4 (logits)
   num_kv_blocks  = floor(KV budget / (block_size x KV bytes/token))"""
@@ -44,7 +49,8 @@ def llama3_weights_bytes():
 
 
 @pytest.mark.parametrize("dtype,per_token", [("f32", 2 * 32 * 8 * 128 * 4), ("f16", 2 * 32 * 8 * 128 * 2),
-                                             ("bf16", 2 * 32 * 8 * 128 * 2), ("int8", 2 * 32 * 8 * (128 + 8)),
+                                             ("bf16", 2 * 32 * 8 * 128 * 2),
+                                             ("int8", 32 * (2 * 8 * 128 + 8 * 4 + 4 * 8 * 128 // 16)),
                                              ("fp8", 2 * 32 * 8 * (128 + 4))])
 def test_llama3_8b_dummy_kv_budget(run_loom, llama3_dir, dtype, per_token):
     p = plan(run_loom, llama3_dir, "--load-format", "dummy", "--kv-cache-memory", str(8 * GIB), "--kv-cache-dtype", dtype)
@@ -95,3 +101,64 @@ def test_smollm2_default_model(run_loom):
     assert p["max_concurrent_seqs"] == p["num_kv_blocks"] // (2048 // 16)
     text = run_loom(["plan", "-m", path])
     assert text.returncode == 0 and "0.9 x physical RAM; nothing else subtracted" in text.stdout
+
+
+def llama3_rank_weights_bytes(tp, pp, stage):
+    """Per-rank f32 dummy bytes of the Llama-3-8B shape split tp x pp (untied: embedding rows on stage 0,
+    final norm + LM head rows on the last stage), worked out by hand."""
+    h, f, L, v, kv = 4096, 14336, 32, 128256, 8 * 128
+    split = (h * h + 2 * kv * h + h * h + 3 * f * h) // tp  # q, k, v rows, o columns, gate/up rows, down columns
+    per_layer = split + 2 * h  # + the two replicated norms
+    layers = L // pp
+    total = layers * per_layer
+    if stage == 0:
+        total += (v // tp) * h
+    if stage == pp - 1:
+        total += h + (v // tp) * h
+    return 4 * total
+
+
+def test_llama3_8b_tp2_pp2(run_loom, llama3_dir):
+    p = plan(run_loom, llama3_dir, "--load-format", "dummy", "--kv-cache-memory", str(8 * GIB), "--kv-cache-dtype",
+             "f16", "--tensor-parallel-size", "2", "--pipeline-parallel-size", "2")
+    per_token = 2 * 16 * 4 * 128 * 2  # 16 layers x 4 of the 8 KV heads per rank, f16
+    assert len(p["ranks"]) == 4
+    for r, rank in enumerate(p["ranks"]):
+        stage = r // 2
+        assert (rank["rank"], rank["tp_rank"], rank["pp_rank"]) == (r, r % 2, stage)
+        assert rank["layers"] == [16 * stage, 16 * stage + 16]
+        assert rank["weights_bytes"] == llama3_rank_weights_bytes(2, 2, stage)
+        assert rank["kv_bytes_per_token"] == per_token == 32768
+        assert rank["num_kv_blocks"] == 8 * GIB // (16 * per_token) == 16384
+        assert rank["max_tokens_in_kv"] == 16384 * 16
+    # the top-level figures are rank 0's
+    assert p["weights_bytes"] == p["ranks"][0]["weights_bytes"] and p["kv_bytes_per_token"] == per_token
+    assert p["num_kv_blocks"] == 16384 and p["max_concurrent_seqs"] == 16384 // (8192 // 16)
+    # the four ranks hold the whole model plus the norms a second tensor rank replicates
+    norms = 4 * (2 * 4096 * 32 + 4096)
+    assert sum(r["weights_bytes"] for r in p["ranks"]) == llama3_weights_bytes() + norms
+
+
+def test_llama3_8b_tp2_memory_limit(run_loom, llama3_dir):
+    """Each rank's KV budget is the limit minus its own weights and the activations."""
+    limit = 40 * 10**9
+    p = plan(run_loom, llama3_dir, "--load-format", "dummy", "--memory-limit", str(limit), "--kv-cache-dtype", "f16",
+             "--tensor-parallel-size", "2")
+    weights = llama3_rank_weights_bytes(2, 1, 0)
+    activations = 4 * (3 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 14336) * 2048 + 64 * 128256 * 4
+    per_token = 2 * 32 * 4 * 128 * 2
+    assert [r["weights_bytes"] for r in p["ranks"]] == [weights, weights]
+    assert p["weights_bytes"] == weights and p["activation_bytes"] == activations
+    assert p["num_kv_blocks"] == (limit - weights - activations) // (16 * per_token)
+    text = run_loom(["plan", "-m", llama3_dir, "--load-format", "dummy", "--memory-limit", str(limit),
+                     "--tensor-parallel-size", "2"])
+    assert text.returncode == 0 and "2 tensor x 1 pipeline = 2 ranks" in text.stdout, text.stdout
+    assert f"rank 1   (tp 1, pp 0) layers [0, 32) x 4 KV heads: weights {weights} bytes" in text.stdout, text.stdout
+
+
+def test_plan_refuses_heads_that_do_not_divide(run_loom):
+    path = subprocess.run(["scripts/fetch-model.sh"], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout.strip().splitlines()[-1]
+    r = run_loom(["plan", "-m", path, "--tensor-parallel-size", "2"])
+    assert r.returncode == 1
+    assert "tensor parallel size 2 must divide the number of attention heads (9)" in r.stderr, r.stderr

@@ -1,7 +1,7 @@
 /* Quantized and fused kernels against float64 references on random data, on every ISA path: run
  * without LOOM_ISA, the binary re-runs itself once per path (LOOM_ISA=scalar|avx2|avx512) and fails
  * if any run fails. Tolerances, per kernel:
- *   - int8-activation dots (Q8_0/Q4_0/Q4_1 weights): vs the exact dot of the dequantized weights with
+ *   - int8-activation dots (Q8_0/Q4_0/Q4_1/Q4_K/Q6_K weights): vs the exact dot of the dequantized weights with
  *     the dequantized int8 activations: 1e-5 relative to sum |w x| (integer sums are exact; only the
  *     float accumulation of per-block partials differs); vs float activations: the activation
  *     rounding bound sum_blocks d_x/2 * sum |w| (each q is within d_x/2 of x/d_x * d_x);
@@ -9,7 +9,8 @@
  *   - FP8 round trip: |e4m3(x) - x| <= 2^-4 |x| for normal values (3 mantissa bits);
  *   - FP8 weight quantization (searched scale): per element within 2^-4 |x| + the subnormal step, per
  *     block never worse in squared error than the plain max|x|/448 scale, and over all blocks >= 10% better;
- *   - fused matmul (QKV-style, 3 matrices) == three separate matmuls, bit for bit, at 1 and 3 threads. */
+ *   - fused matmul (QKV-style, 3 matrices) == three separate matmuls, bit for bit, at 1 and 3 threads;
+ *   - SiLU x up (SIMD exp): 1e-6 relative to the double-precision formula. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +52,8 @@ static void random_row(loom_dtype t, uint8_t *raw, int64_t n) {
 }
 
 static void test_xdot(void) {
-    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1};
-    enum { N = 576, T = LOOM_XDOT_MAX_TOKENS, NB = N / 32 };
+    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K};
+    enum { N = 768, T = LOOM_XDOT_MAX_TOKENS, NB = N / 32 };
     static uint8_t raw[N * 2];
     static float x[T * N], w[N], xd[T * N];
     static loom_xblock xq[T * NB];
@@ -168,11 +169,10 @@ static void test_fp8_weight_quantization(void) {
     CHECK_MSG(total <= 0.9 * total_plain, "searched scales: %g vs plain %g", total, total_plain);
 }
 
-/* Three Q4_1/Q8_0 matrices run as one fused matmul == three matmuls, for 1 and 7 tokens, 1 and 3 threads. */
-static void test_fused_matmul(void) {
+/* Three quantized matrices run as one fused matmul == three matmuls, for 1 and 7 tokens, 1 and 3 threads. */
+static void check_fused_matmul(const loom_dtype types[3]) {
     enum { COLS = 256, T = 7 };
     const int64_t rows[3] = {96, 32, 40};
-    const loom_dtype types[3] = {LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0};
     static uint8_t raw[3][96 * COLS * 2];
     static float x[T * COLS], fused[3][T * 96], single[3][T * 96];
     loom_tensor w[3];
@@ -211,6 +211,34 @@ static void test_fused_matmul(void) {
     }
 }
 
+static void test_fused_matmul(void) {
+    const loom_dtype legacy[3] = {LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0};
+    const loom_dtype k_quants[3] = {LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K, LOOM_DTYPE_Q8_0}; /* as in Q4_K_M files */
+    check_fused_matmul(legacy);
+    check_fused_matmul(k_quants);
+}
+
+/* SIMD SiLU x up (exp by a polynomial) vs double precision: within 1e-6 relative (+1e-30 absolute for
+ * results that underflow), over [-100, 100], tails of every length, and in place (out == gate). */
+static void test_silu_mul(void) {
+    enum { N = 1000 };
+    static float g[N], u[N], out[N];
+    for (int i = 0; i < N; i++) {
+        g[i] = i < 40 ? (float)(i - 20) * 5.0f : frand() * (i % 3 ? 8.0f : 100.0f);
+        u[i] = frand() * 3.0f;
+    }
+    for (int n = 1; n <= N; n += n < 40 ? 1 : 97) {
+        loom_silu_mul(out, g, u, n);
+        for (int i = 0; i < n; i++) {
+            double ref = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+            CHECK_MSG(fabs(out[i] - ref) <= 1e-6 * fabs(ref) + 1e-30, "n=%d g=%g u=%g: %g vs %g", n, g[i], u[i], out[i], ref);
+        }
+    }
+    memcpy(out, g, sizeof g);
+    loom_silu_mul(out, out, u, N);
+    for (int i = 0; i < N; i++) CHECK_NEAR(out[i], g[i] / (1.0 + exp(-(double)g[i])) * u[i], 1e-6 * fabs(out[i]) + 1e-30);
+}
+
 /* the forced path is the one running, where the CPU has it */
 static void test_forced_isa(void) {
     const char *want = getenv("LOOM_ISA");
@@ -227,6 +255,7 @@ static int run_all(void) {
     RUN(test_fp8_codes);
     RUN(test_fp8_weight_quantization);
     RUN(test_fused_matmul);
+    RUN(test_silu_mul);
     return check_summary();
 }
 

@@ -97,6 +97,21 @@ def test_ids_input_and_logprobs(shared_dir, run_loom, reference):
         assert sum(np.exp(tops)) <= 1 + 1e-5
 
 
+@pytest.mark.parametrize("kv_dtype,n_same", [("int8", 196), ("fp8", 44)])
+def test_quantized_kv_cache_greedy(kv_dtype, n_same, shared_dir, run_loom, reference, tmp_path):
+    """Through the engine (`loom batch`): int8 KV (keys per channel over each block, values per token and
+    KV head; src/kv/kv_int8.h) keeps all 196 greedy ids of llama2.c's f32 run; fp8 e4m3 (3 mantissa bits)
+    follows them for the first 44."""
+    ids, _, _ = reference
+    prompts, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    prompts.write_text(json.dumps({"prompt_ids": ids["prompt_ids"], "max_tokens": 196, "temperature": 0}) + "\n")
+    r = run_loom(["batch", "-m", model_paths(shared_dir)["hf"], "--kv-cache-dtype", kv_dtype, "--input", prompts,
+                  "--output", out])
+    assert r.returncode == 0, r.stderr
+    got = json.loads(out.read_text())["ids"]
+    assert len(got) == 196 and got[:n_same] == ids["generated_ids"][:n_same]
+
+
 def test_seeded_sampling_is_reproducible(shared_dir, run_loom):
     model = model_paths(shared_dir)["gguf"]
     args = ["generate", "-m", model, "--prompt", "Once upon a time", "-n", "40", "--temperature", "1.0",

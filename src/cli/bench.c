@@ -12,6 +12,7 @@
 typedef struct bench_opts {
     const char *model, *file;
     loom_quantization quantization;
+    loom_model_params parallel; /* only its load format and tensor / pipeline parallel sizes */
     int threads, json;
     long long prompt_len, gen_len, reps, max_tokens, window;
 } bench_opts;
@@ -36,7 +37,14 @@ static int parse_opts(const char *mode, int argc, char **argv, bench_opts *o) {
                          : !strcmp(a, "--reps") ? &o->reps : !strcmp(a, "--max-tokens") ? &o->max_tokens
                          : !strcmp(a, "--window") ? &o->window : NULL;
         long long iv;
+        int parallel = cli_parallel_option("bench", a, v, &o->parallel);
+        if (parallel < 0) return 2;
+        if (parallel) continue;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--load-format")) {
+            if (!strcmp(v, "auto") || !strcmp(v, "dummy")) o->parallel.load_format = v[0] == 'd' ? LOOM_LOAD_DUMMY : LOOM_LOAD_AUTO;
+            else return cli_usage_error("bench", "--load-format must be auto or dummy, got '%s'", v);
+        }
         else if (!strcmp(a, "--file")) o->file = v;
         else if (!strcmp(a, "--quantization")) {
             if (cli_parse_quantization(v, &o->quantization))
@@ -58,7 +66,10 @@ static loom_status open_model(const bench_opts *o, int32_t max_tokens, int32_t m
     loom_model_params mp = loom_model_default_params();
     mp.path = o->model;
     mp.quantization = o->quantization;
-    loom_status st = loom_model_load(&mp, model, err);
+    mp.load_format = o->parallel.load_format;
+    mp.tensor_parallel_size = o->parallel.tensor_parallel_size;
+    mp.pipeline_parallel_size = o->parallel.pipeline_parallel_size;
+    loom_status st = cli_model_load(&mp, model, err);
     if (st != LOOM_OK) return st;
     loom_context_params cp = loom_context_default_params();
     cp.n_threads = o->threads;
@@ -84,6 +95,28 @@ static loom_status run_tokens(loom_context *ctx, const int32_t *tokens, int32_t 
     return st;
 }
 
+enum { MAX_RANKS = 64 };
+
+/* Per rank: weights, KV, resident memory, and communication time per step between two snapshots. */
+static void print_ranks(const bench_opts *o, const loom_rank_stats *before, const loom_rank_stats *after, int32_t n,
+                        long long steps) {
+    if (o->json) printf(",\"ranks\":[");
+    for (int32_t r = 0; r < n && r < MAX_RANKS; r++) {
+        const loom_rank_stats *a = &after[r];
+        double comm_ms = (a->comm_seconds - before[r].comm_seconds) * 1e3 / (double)(steps ? steps : 1);
+        if (o->json)
+            printf("%s{\"rank\":%d,\"tp_rank\":%d,\"pp_rank\":%d,\"weight_bytes\":%llu,\"kv_bytes\":%llu,"
+                   "\"rss_bytes\":%llu,\"comm_ms_per_step\":%.4f}", r ? "," : "", a->rank, a->tp_rank, a->pp_rank,
+                   (unsigned long long)a->weight_bytes, (unsigned long long)a->kv_bytes,
+                   (unsigned long long)a->rss_bytes, comm_ms);
+        else if (n > 1)
+            printf("rank %d (tensor %d, stage %d): weights %.1f MiB, KV %.1f MiB, resident %.1f MiB, communication "
+                   "%.3f ms/step\n", a->rank, a->tp_rank, a->pp_rank, a->weight_bytes / 1048576.0,
+                   a->kv_bytes / 1048576.0, a->rss_bytes / 1048576.0, comm_ms);
+    }
+    if (o->json) printf("]");
+}
+
 static loom_status bench_latency(const bench_opts *o, loom_error *err) {
     loom_model *model = NULL;
     loom_context *ctx = NULL;
@@ -92,6 +125,8 @@ static loom_status bench_latency(const bench_opts *o, loom_error *err) {
     loom_status st = prompt ? open_model(o, n_prompt + n_gen, n_prompt, &model, &ctx, err)
                             : cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     double best_prefill = 0, best_decode = 0; /* tokens/s, best of the repetitions */
+    loom_rank_stats before[MAX_RANKS], after[MAX_RANKS];
+    int32_t n_ranks = st == LOOM_OK ? loom_context_rank_stats(ctx, before, MAX_RANKS) : 0;
     for (long long rep = 0; st == LOOM_OK && rep < o->reps; rep++) {
         int32_t vocab = loom_model_get_info(model)->vocab_size;
         for (int32_t i = 0; i < n_prompt; i++) prompt[i] = (int32_t)((i * 7919u + 17u) % (uint32_t)vocab);
@@ -109,8 +144,11 @@ static loom_status bench_latency(const bench_opts *o, loom_error *err) {
         if (n_gen / (t2 - t1) > best_decode) best_decode = n_gen / (t2 - t1);
     }
     if (st == LOOM_OK) {
-        if (o->json) printf("{\"prefill_tokens_per_s\":%.2f,\"decode_tokens_per_s\":%.2f}\n", best_prefill, best_decode);
+        loom_context_rank_stats(ctx, after, MAX_RANKS);
+        if (o->json) printf("{\"prefill_tokens_per_s\":%.2f,\"decode_tokens_per_s\":%.2f", best_prefill, best_decode);
         else printf("prefill %d tokens: %.1f tok/s; decode %d tokens: %.1f tok/s\n", n_prompt, best_prefill, n_gen, best_decode);
+        print_ranks(o, before, after, n_ranks, o->reps * (1 + (long long)n_gen));
+        if (o->json) printf("}\n");
     }
     free(prompt);
     loom_context_free(ctx);

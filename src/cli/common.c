@@ -83,3 +83,27 @@ const char *cli_option_value(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) return NULL;
     return argv[++*i];
 }
+
+int cli_parallel_option(const char *cmd, const char *a, const char *v, loom_model_params *mp) {
+    int32_t *size = !strcmp(a, "--tensor-parallel-size") ? &mp->tensor_parallel_size
+                  : !strcmp(a, "--pipeline-parallel-size") ? &mp->pipeline_parallel_size : NULL;
+    if (!size) return 0;
+    long long n;
+    if (!v || cli_parse_int(v, 1, 1024, &n)) {
+        cli_usage_error(cmd, "%s needs a count in [1, 1024], got '%s'", a, v ? v : "");
+        return -1;
+    }
+    *size = (int32_t)n;
+    return 1;
+}
+
+loom_status cli_model_load(const loom_model_params *mp, loom_model **model, loom_error *err) {
+    loom_status st = loom_model_load(mp, model, err);
+    if (st != LOOM_OK || loom_parallel_rank() == 0) return st;
+    /* another rank of a parallel run: serve rank 0's steps on this shard until it is done */
+    st = loom_parallel_follow(*model, err);
+    loom_model_free(*model);
+    int status = st == LOOM_OK ? 0 : cli_error(err);
+    loom_parallel_finalize();
+    exit(status);
+}

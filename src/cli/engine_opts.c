@@ -33,14 +33,16 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
     static const char *const valued[] = {"-m", "--model", "--load-format", "--threads", "-t", "--max-num-seqs",
                                          "--max-num-batched-tokens", "--num-kv-blocks", "--block-size",
                                          "--preemption-mode", "--swap-space", "--kv-cache-dtype", "--max-model-len",
-                                         "--quantization"};
+                                         "--quantization", "--tensor-parallel-size", "--pipeline-parallel-size"};
     size_t k = 0;
     while (k < sizeof valued / sizeof valued[0] && strcmp(a, valued[k])) k++;
     if (k == sizeof valued / sizeof valued[0]) return 0;
     const char *v = cli_option_value(argc, argv, i);
     if (!v) return -cli_usage_error(cmd, "%s needs a value", a);
     long long n = 0;
-    int r = 1;
+    int r = cli_parallel_option(cmd, a, v, &o->parallel);
+    if (r) return r;
+    r = 1;
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
     else if (!strcmp(a, "--load-format")) {
         if (!strcmp(v, "auto")) o->load_format = LOOM_LOAD_AUTO;
@@ -77,7 +79,9 @@ loom_status cli_engine_open(const cli_engine_opts *o, loom_model **model, loom_e
     mp.path = o->model;
     mp.load_format = o->load_format;
     mp.quantization = o->quantization;
-    loom_status st = loom_model_load(&mp, model, err);
+    mp.tensor_parallel_size = o->parallel.tensor_parallel_size;
+    mp.pipeline_parallel_size = o->parallel.pipeline_parallel_size;
+    loom_status st = cli_model_load(&mp, model, err);
     if (st == LOOM_OK) st = loom_engine_create(*model, &o->params, engine, err);
     return st;
 }

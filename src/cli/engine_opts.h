@@ -11,12 +11,13 @@
     "-m MODEL [--load-format auto|dummy] [--quantization none|f32|int8|int4|fp8] [--threads N] [--max-num-seqs N] [--max-num-batched-tokens N]\n"      \
     "           [--num-kv-blocks N] [--block-size N] [--no-prefix-caching] [--no-chunked-prefill]\n"           \
     "           [--preemption-mode recompute|swap] [--swap-space BYTES] [--kv-cache-dtype f32|f16|bf16|int8|fp8]\n" \
-    "           [--max-model-len N]"
+    "           [--max-model-len N] [--tensor-parallel-size N] [--pipeline-parallel-size N]"
 
 typedef struct cli_engine_opts {
     const char *model;
     loom_load_format load_format;
     loom_quantization quantization;
+    loom_model_params parallel; /* only its tensor / pipeline parallel sizes */
     loom_engine_params params;
 } cli_engine_opts;
 

@@ -18,6 +18,7 @@ typedef struct gen_opts {
     int ignore_eos, json, logprobs_k, threads;
     loom_load_format load_format;
     loom_quantization quantization;
+    loom_model_params parallel; /* only its tensor / pipeline parallel sizes */
 } gen_opts;
 
 typedef struct gen_state {
@@ -50,6 +51,7 @@ static int is_known(const char *a) {
     static const char *const names[] = {"-m", "--model", "--prompt", "-p", "--ids", "--dump-logits", "--ignore-eos",
                                         "--json", "-n", "--max-tokens", "--temperature", "--top-p", "--min-p",
                                         "--top-k", "--seed", "--logprobs", "--threads", "-t", "--load-format", "--quantization",
+                                        "--tensor-parallel-size", "--pipeline-parallel-size",
                                         "--repetition-penalty", "--presence-penalty", "--frequency-penalty",
                                         "--stop", "--n"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -67,6 +69,11 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         double fv;
         if (!is_known(a)) return cli_usage_error("generate", "unknown option '%s'", a);
         if (!is_flag(a) && !(v = cli_option_value(argc, argv, &i))) return cli_usage_error("generate", "%s needs a value", a);
+        int parallel = cli_parallel_option("generate", a, v, &o->parallel);
+        if (parallel) {
+            if (parallel < 0) return 2;
+            continue;
+        }
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) o->prompt = v;
         else if (!strcmp(a, "--ids")) o->ids = v;
@@ -282,7 +289,9 @@ static loom_status setup(gen_state *g, loom_error *err) {
     mp.path = o->model;
     mp.load_format = o->load_format;
     mp.quantization = o->quantization;
-    loom_status st = loom_model_load(&mp, &g->model, err);
+    mp.tensor_parallel_size = o->parallel.tensor_parallel_size;
+    mp.pipeline_parallel_size = o->parallel.pipeline_parallel_size;
+    loom_status st = cli_model_load(&mp, &g->model, err);
     if (st == LOOM_OK) st = tokenize_prompt(g, err);
     if (st != LOOM_OK) return st;
     const loom_model_info *info = loom_model_get_info(g->model);

@@ -14,9 +14,9 @@ static const struct {
      "-m MODEL (--prompt TEXT | --ids 1,2,3) [-n N] [--temperature T] [--seed S] [--top-k K] [--top-p P]\n"
      "           [--min-p P] [--repetition-penalty R] [--presence-penalty P] [--frequency-penalty F]\n"
      "           [--stop TEXT]... [--n 1] [--ignore-eos] [--json] [--logprobs K] [--threads N]\n"
-     "           [--load-format auto|dummy] [--dump-logits FILE]"},
+     "           [--load-format auto|dummy] [--dump-logits FILE] [--tensor-parallel-size N] [--pipeline-parallel-size N]"},
     {"plan", cli_plan, "-m MODEL [--memory-limit BYTES] [--kv-cache-memory BYTES] [--max-model-len N] [--kv-cache-dtype f32|f16|bf16|int8|fp8] [--block-size N] [--max-num-batched-tokens N] [--max-num-seqs N] [--load-format auto|dummy] [--json]"},
-    {"bench", cli_bench, "latency|perplexity|throughput|serve -m MODEL [--quantization none|f32|int8|int4|fp8] [--threads N] (latency: [--prompt-len N] [--gen-len N] [--reps N] [--json]; perplexity: --file TEXT [--max-tokens N] [--window N])"},
+    {"bench", cli_bench, "latency|perplexity|throughput|serve -m MODEL [--quantization none|f32|int8|int4|fp8] [--threads N] [--load-format auto|dummy] [--tensor-parallel-size N] [--pipeline-parallel-size N] (latency: [--prompt-len N] [--gen-len N] [--reps N] [--json]; perplexity: --file TEXT [--max-tokens N] [--window N])"},
     {"quantize", cli_quantize, "IN.gguf OUT.gguf --type int8|int4|fp8|q8_0|q4_0|q4_1"},
     {"tokenize", cli_tokenize, "-m MODEL_OR_TOKENIZER [--ids-only] [--no-special] TEXT"},
     {"detokenize", cli_detokenize, "-m MODEL_OR_TOKENIZER [--no-special] IDS"},
@@ -33,7 +33,7 @@ static void usage(FILE *f) {
     fputs("MODEL is a Hugging Face model directory or a .gguf file.\n", f);
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -43,4 +43,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "loom: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    loom_error err = {0};
+    if (loom_parallel_init(&argc, &argv, &err) != LOOM_OK) return cli_error(&err);
+    int status = run(argc, argv);
+    loom_parallel_release_followers(); /* rank 0 of a parallel run: the other ranks may exit */
+    loom_parallel_finalize();
+    return status;
 }

@@ -1,8 +1,11 @@
 /* loom plan: prints the memory plan (weights, activations, KV blocks, max tokens in KV, max concurrent
  * sequences) for a model and engine settings, without allocating the KV cache or running anything.
- * With --load-format dummy only config.json is read (no weights needed). */
+ * With --load-format dummy only config.json is read (no weights needed). With --tensor-parallel-size /
+ * --pipeline-parallel-size it plans every rank (no MPI needed: each rank's shard is computed from the
+ * tensor table); the top-level figures are then rank 0's and "ranks" lists them all. */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -11,8 +14,15 @@ typedef struct plan_opts {
     const char *model;
     loom_load_format load_format;
     loom_engine_params engine;
+    loom_model_params parallel; /* only its tensor / pipeline parallel sizes */
     int json;
 } plan_opts;
+
+/* One rank's shard and plan. */
+typedef struct rank_plan {
+    loom_model_info info;
+    loom_memory_plan plan;
+} rank_plan;
 
 static const char *const kv_dtype_names[] = {"f32", "f16", "bf16", "int8", "fp8"};
 
@@ -32,6 +42,9 @@ static int parse_opts(int argc, char **argv, plan_opts *o) {
             continue;
         }
         if (!(v = cli_option_value(argc, argv, &i))) return cli_usage_error("plan", "%s needs a value (or is unknown)", a);
+        int parallel = cli_parallel_option("plan", a, v, &o->parallel);
+        if (parallel < 0) return 2;
+        if (parallel) continue;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--memory-limit")) {
             if (parse_bytes_or_count(a, v, 1, INT64_MAX, &iv)) return 2;
@@ -69,7 +82,16 @@ static int parse_opts(int argc, char **argv, plan_opts *o) {
     return 0;
 }
 
-static void print_json(const plan_opts *o, const loom_memory_plan *p) {
+static json_t *rank_json(int rank, const rank_plan *r) {
+    const loom_model_info *i = &r->info;
+    return json_pack("{s:i, s:i, s:i, s:[i, i], s:I, s:I, s:i, s:I}", "rank", rank, "tp_rank", i->tp_rank, "pp_rank",
+                     i->pp_rank, "layers", i->shard_layer_begin, i->shard_layer_end, "weights_bytes",
+                     (json_int_t)r->plan.weights_bytes, "kv_bytes_per_token", (json_int_t)r->plan.kv_bytes_per_token,
+                     "num_kv_blocks", r->plan.num_kv_blocks, "max_tokens_in_kv", (json_int_t)r->plan.max_tokens_in_kv);
+}
+
+static void print_json(const plan_opts *o, const rank_plan *ranks, int n_ranks) {
+    const loom_memory_plan *p = &ranks[0].plan;
     json_t *j = json_pack("{s:I, s:I, s:I, s:i, s:i, s:I, s:I, s:i, s:i, s:I, s:s, s:s}",
                           "weights_bytes", (json_int_t)p->weights_bytes, "activation_bytes", (json_int_t)p->activation_bytes,
                           "kv_bytes_per_token", (json_int_t)p->kv_bytes_per_token, "block_size", p->block_size,
@@ -78,13 +100,35 @@ static void print_json(const plan_opts *o, const loom_memory_plan *p) {
                           "max_concurrent_seqs", p->max_concurrent_seqs, "memory_limit_bytes",
                           (json_int_t)p->memory_limit_bytes, "kv_cache_dtype", kv_dtype_names[o->engine.kv_cache_dtype],
                           "memory_limit_source", o->engine.memory_limit_bytes ? "--memory-limit" : "0.9 x physical RAM");
+    if (n_ranks > 1) {
+        json_t *list = json_array();
+        for (int r = 0; r < n_ranks; r++) json_array_append_new(list, rank_json(r, &ranks[r]));
+        json_object_set_new(j, "ranks", list);
+    }
     char *s = json_dumps(j, JSON_COMPACT);
     if (s) puts(s);
     free(s);
     json_decref(j);
 }
 
-static void print_text(const plan_opts *o, const loom_model_info *info, const loom_memory_plan *p) {
+static void print_ranks(const rank_plan *ranks, int n_ranks) {
+    const double mib = 1024.0 * 1024.0;
+    printf("parallel           %d tensor x %d pipeline = %d ranks (the figures above are rank 0's)\n",
+           ranks[0].info.tp_size, ranks[0].info.pp_size, n_ranks);
+    for (int r = 0; r < n_ranks; r++) {
+        const loom_model_info *i = &ranks[r].info;
+        const loom_memory_plan *p = &ranks[r].plan;
+        printf("rank %-3d (tp %d, pp %d) layers [%d, %d) x %d KV heads: weights %llu bytes (%.1f MiB), KV %llu "
+               "bytes/token, %d blocks = %lld tokens\n",
+               r, i->tp_rank, i->pp_rank, i->shard_layer_begin, i->shard_layer_end, i->shard_n_kv_heads,
+               (unsigned long long)p->weights_bytes, p->weights_bytes / mib, (unsigned long long)p->kv_bytes_per_token,
+               p->num_kv_blocks, (long long)p->max_tokens_in_kv);
+    }
+}
+
+static void print_text(const plan_opts *o, const rank_plan *ranks, int n_ranks) {
+    const loom_model_info *info = &ranks[0].info;
+    const loom_memory_plan *p = &ranks[0].plan;
     const double mib = 1024.0 * 1024.0;
     printf("model              %s (%s, %d layers, %d KV heads x head_dim %d)\n", o->model, info->architecture,
            info->n_layers, info->n_kv_heads, info->head_dim);
@@ -99,13 +143,40 @@ static void print_text(const plan_opts *o, const loom_model_info *info, const lo
            (unsigned long long)p->activation_bytes, p->activation_bytes / mib, o->engine.max_num_batched_tokens,
            o->engine.max_num_seqs);
     printf("KV bytes/token     %llu (2 x %d layers x %d KV heads x %d head_dim x %s%s)\n",
-           (unsigned long long)p->kv_bytes_per_token, info->n_layers, info->n_kv_heads, info->head_dim,
+           (unsigned long long)p->kv_bytes_per_token, info->shard_layer_end - info->shard_layer_begin,
+           info->shard_n_kv_heads, info->head_dim,
            kv_dtype_names[o->engine.kv_cache_dtype],
-           o->engine.kv_cache_dtype >= LOOM_KV_INT8 ? " + a 4-byte float32 scale per token, layer, K/V and KV head" : "");
+           o->engine.kv_cache_dtype == LOOM_KV_FP8_E4M3 ? " + a 4-byte float32 scale per token, layer, K/V and KV head"
+           : o->engine.kv_cache_dtype == LOOM_KV_INT8 ? " + float16 scale and zero per token, layer and KV head for V, "
+                                                         "per block, layer and channel for K"
+                                                       : "");
     printf("KV cache           %d blocks x %d tokens = %lld tokens, %llu bytes (%.1f MiB%s)\n", p->num_kv_blocks,
            p->block_size, (long long)p->max_tokens_in_kv, (unsigned long long)p->kv_cache_bytes, p->kv_cache_bytes / mib,
            o->engine.kv_cache_memory_bytes ? ", --kv-cache-memory" : ", what the limit leaves");
     printf("max concurrent     %d sequences of max_model_len %d\n", p->max_concurrent_seqs, p->max_model_len);
+    if (n_ranks > 1) print_ranks(ranks, n_ranks);
+}
+
+/* Every rank's shard and plan (the whole model's alone without parallelism); NULL after filling err. */
+static rank_plan *plan_ranks(const plan_opts *o, const loom_model *model, int *n_ranks, loom_error *err) {
+    int tp = o->parallel.tensor_parallel_size > 0 ? o->parallel.tensor_parallel_size : 1;
+    int pp = o->parallel.pipeline_parallel_size > 0 ? o->parallel.pipeline_parallel_size : 1;
+    rank_plan *ranks = calloc((size_t)tp * pp, sizeof *ranks);
+    if (!ranks) {
+        cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    loom_status st = LOOM_OK;
+    for (int r = 0; r < tp * pp && st == LOOM_OK; r++) {
+        st = loom_model_shard_info(model, r % tp, tp, r / tp, pp, &ranks[r].info, err);
+        if (st == LOOM_OK) st = loom_memory_plan_compute_for(&ranks[r].info, &o->engine, &ranks[r].plan, err);
+    }
+    if (st != LOOM_OK) {
+        free(ranks);
+        return NULL;
+    }
+    *n_ranks = tp * pp;
+    return ranks;
 }
 
 int cli_plan(int argc, char **argv) {
@@ -119,12 +190,14 @@ int cli_plan(int argc, char **argv) {
     mp.metadata_only = 1;
     loom_model *model = NULL;
     loom_status st = loom_model_load(&mp, &model, &err);
-    loom_memory_plan plan;
-    if (st == LOOM_OK) st = loom_memory_plan_compute(model, &o.engine, &plan, &err);
-    if (st == LOOM_OK) {
-        if (o.json) print_json(&o, &plan);
-        else print_text(&o, loom_model_get_info(model), &plan);
+    int n_ranks = 0;
+    rank_plan *ranks = st == LOOM_OK ? plan_ranks(&o, model, &n_ranks, &err) : NULL;
+    if (!ranks && st == LOOM_OK) st = err.status;
+    if (ranks) {
+        if (o.json) print_json(&o, ranks, n_ranks);
+        else print_text(&o, ranks, n_ranks);
     }
+    free(ranks);
     loom_model_free(model);
     return st == LOOM_OK ? 0 : cli_error(&err);
 }

@@ -100,6 +100,14 @@ int cli_serve(int argc, char **argv) {
     int rc = parse_opts(argc, argv, &o);
     if (rc == 0 && o.api_key_file && (rc = read_key_file(o.api_key_file, &key)) == 0) o.srv.api_key = key;
     if (rc) return rc;
+    loom_error err;
+    loom_model *model = NULL;
+    loom_engine *engine = NULL;
+    if (loom_parallel_rank() != 0) { /* another rank of a parallel run: no HTTP, it follows rank 0 */
+        start_engine(&o, &model, &engine, &err); /* returns only when loading failed */
+        free(key);
+        return cli_error(&err);
+    }
     /* the signals are taken by sigwait below; every thread started from here on inherits the mask */
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
@@ -108,10 +116,7 @@ int cli_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    loom_error err;
     srv_server *server = NULL;
-    loom_model *model = NULL;
-    loom_engine *engine = NULL;
     if (srv_start(&o.srv, &server, &err) != LOOM_OK) {
         free(key);
         return cli_error(&err);

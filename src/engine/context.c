@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/context_internal.h"
+#include "engine/context_impl.h"
 #include "kernels/cpu/attention.h"
 #include "kv/block_manager.h"
 #include "kv/kv_store.h"
@@ -12,23 +12,6 @@
 
 #define DEFAULT_BLOCK_SIZE 16
 
-struct loom_context {
-    loom_model *model;
-    loom_backend *backend;
-    loom_context_params params;
-    loom_kv_store kv;
-    loom_block_manager *bm;
-    loom_workspace ws;
-    loom_block_table *tables; /* [max_seqs] */
-    int32_t max_blocks_per_seq;
-    int32_t *block_tables;    /* [max_seqs][max_blocks_per_seq], the forward's view of `tables` */
-    int32_t *seq_len;         /* [max_seqs] tokens whose KV is stored */
-    int32_t *seq_tokens;      /* [max_seqs][max_tokens_per_seq] their ids (prefix-cache hashes) */
-    /* per-batch scratch, [max_batch_tokens] each */
-    int32_t *slots, *logit_tokens, *next_pos;
-    float *logits;            /* [n_logits][vocab] of the last decode */
-    size_t logits_cap;        /* floats allocated */
-};
 
 loom_context_params loom_context_default_params(void) {
     return (loom_context_params){.n_threads = 0, .max_seqs = 1, .max_tokens_per_seq = 0, .max_batch_tokens = 512,
@@ -37,6 +20,7 @@ loom_context_params loom_context_default_params(void) {
 
 void loom_context_free(loom_context *ctx) {
     if (!ctx) return;
+    ctx_par_free(ctx);
     loom_backend_free(ctx->backend);
     loom_kv_store_destroy(&ctx->kv);
     for (int32_t s = 0; ctx->tables && s < ctx->params.max_seqs; s++) loom_block_table_free(&ctx->tables[s]);
@@ -82,32 +66,30 @@ static loom_status check_params(const loom_config *c, loom_context_params *p, lo
     return LOOM_OK;
 }
 
-loom_status loom_context_create(loom_model *model, const loom_context_params *params, loom_context **out,
+/* This rank's context; the KV store holds the shard's layers and KV heads only. */
+static loom_status create_local(loom_model *model, const loom_context_params *p, int follower, loom_context **out,
                                 loom_error *err) {
-    *out = NULL;
-    loom_context_params p = params ? *params : loom_context_default_params();
     const loom_config *c = &model->cfg;
-    if (model->metadata_only) return loom_fail(err, LOOM_ERR_INVALID_ARG, "the model was loaded without weights (metadata only)");
-    loom_status st = check_params(c, &p, err);
-    if (st != LOOM_OK) return st;
     loom_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     ctx->model = model;
-    ctx->params = p;
-    ctx->max_blocks_per_seq = (p.max_tokens_per_seq + p.block_size - 1) / p.block_size;
-    size_t nt = (size_t)p.max_batch_tokens, ns = (size_t)p.max_seqs;
-    st = loom_backend_cpu_create(p.n_threads, &ctx->backend, err);
+    ctx->params = *p;
+    ctx->follower = follower;
+    ctx->max_blocks_per_seq = (p->max_tokens_per_seq + p->block_size - 1) / p->block_size;
+    size_t nt = (size_t)p->max_batch_tokens, ns = (size_t)p->max_seqs;
+    const loom_shard *shard = &model->shard;
+    loom_status st = loom_backend_cpu_create(p->n_threads, &ctx->backend, err);
     if (st == LOOM_OK) st = ctx->backend->ops->reserve(ctx->backend, max_row_len(c), err);
     if (st == LOOM_OK)
-        st = loom_kv_store_init(&ctx->kv, c->n_layers, c->n_kv_heads, c->head_dim, (loom_kv_dtype)p.kv_cache_dtype,
-                                p.num_kv_blocks, p.block_size, err);
-    if (st == LOOM_OK) st = loom_bm_create(p.num_kv_blocks, p.block_size, 1, &ctx->bm, err);
-    if (st == LOOM_OK) st = loom_workspace_init(&ctx->ws, c, p.max_batch_tokens, err);
+        st = loom_kv_store_init(&ctx->kv, shard->layer_end - shard->layer_begin, shard->n_kv_heads, c->head_dim,
+                                (loom_kv_dtype)p->kv_cache_dtype, p->num_kv_blocks, p->block_size, err);
+    if (st == LOOM_OK) st = loom_bm_create(p->num_kv_blocks, p->block_size, 1, &ctx->bm, err);
+    if (st == LOOM_OK) st = loom_workspace_init(&ctx->ws, &model->local, p->max_batch_tokens, err);
     if (st == LOOM_OK) {
         ctx->tables = calloc(ns, sizeof *ctx->tables);
         ctx->block_tables = calloc(ns * (size_t)ctx->max_blocks_per_seq, sizeof(int32_t));
         ctx->seq_len = calloc(ns, sizeof(int32_t));
-        ctx->seq_tokens = malloc(ns * (size_t)p.max_tokens_per_seq * sizeof(int32_t));
+        ctx->seq_tokens = malloc(ns * (size_t)p->max_tokens_per_seq * sizeof(int32_t));
         ctx->slots = malloc(nt * sizeof(int32_t));
         ctx->logit_tokens = malloc(nt * sizeof(int32_t));
         ctx->next_pos = malloc(ns * sizeof(int32_t));
@@ -121,6 +103,23 @@ loom_status loom_context_create(loom_model *model, const loom_context_params *pa
     }
     *out = ctx;
     return LOOM_OK;
+}
+
+loom_status ctx_create(loom_model *model, const loom_context_params *params, int follower, loom_context **out,
+                       loom_error *err) {
+    *out = NULL;
+    loom_context_params p = params ? *params : loom_context_default_params();
+    if (model->metadata_only) return loom_fail(err, LOOM_ERR_INVALID_ARG, "the model was loaded without weights (metadata only)");
+    loom_status st = check_params(&model->cfg, &p, err);
+    if (st != LOOM_OK) return st;
+    if (!follower) ctx_par_announce(model, &p);
+    st = create_local(model, &p, follower, out, err);
+    return ctx_par_attach(model, out, st, err);
+}
+
+loom_status loom_context_create(loom_model *model, const loom_context_params *params, loom_context **out,
+                                loom_error *err) {
+    return ctx_create(model, params, 0, out, err);
 }
 
 static int32_t *tokens_of(const loom_context *ctx, int32_t seq) {
@@ -235,7 +234,7 @@ loom_status loom_decode(loom_context *ctx, const loom_batch_input *b, loom_error
         .slots = ctx->slots, .block_tables = ctx->block_tables, .max_blocks_per_seq = ctx->max_blocks_per_seq,
         .n_logits = n_logits, .logit_tokens = ctx->logit_tokens,
     };
-    loom_forward(ctx->model, ctx->backend, &ctx->kv, &ctx->ws, &fb, ctx->logits);
+    ctx_par_forward(ctx, &fb);
     memcpy(ctx->seq_len, ctx->next_pos, (size_t)ctx->params.max_seqs * sizeof(int32_t));
     /* full blocks join the prefix cache */
     for (int32_t t = 0; t < b->n_tokens; t++) {
@@ -253,25 +252,16 @@ loom_status loom_context_forward(loom_context *ctx, const loom_forward_batch *b,
                          ctx->params.max_batch_tokens);
     loom_status st = reserve_logits(ctx, b->n_logits, err);
     if (st != LOOM_OK) return st;
-    loom_forward(ctx->model, ctx->backend, &ctx->kv, &ctx->ws, b, ctx->logits);
+    ctx_par_forward(ctx, b);
     return LOOM_OK;
 }
 
 int32_t loom_context_num_kv_blocks(const loom_context *ctx) { return ctx->kv.n_blocks; }
 int32_t loom_context_block_size(const loom_context *ctx) { return ctx->kv.block_size; }
-size_t loom_context_block_bytes(const loom_context *ctx) { return ctx->kv.block_bytes; }
-
-void loom_context_copy_block(loom_context *ctx, int32_t src, int32_t dst) {
-    memcpy(loom_kv_block(&ctx->kv, dst), loom_kv_block(&ctx->kv, src), ctx->kv.block_bytes);
-}
-
-void loom_context_read_block(const loom_context *ctx, int32_t block, void *dst) {
-    memcpy(dst, loom_kv_block(&ctx->kv, block), ctx->kv.block_bytes);
-}
-
-void loom_context_write_block(loom_context *ctx, int32_t block, const void *src) {
-    memcpy(loom_kv_block(&ctx->kv, block), src, ctx->kv.block_bytes);
-}
+size_t loom_context_block_bytes(const loom_context *ctx) { return ctx_par_block_bytes(ctx); }
+void loom_context_copy_block(loom_context *ctx, int32_t src, int32_t dst) { ctx_par_copy_block(ctx, src, dst); }
+void loom_context_read_block(const loom_context *ctx, int32_t block, void *dst) { ctx_par_read_block(ctx, block, dst); }
+void loom_context_write_block(loom_context *ctx, int32_t block, const void *src) { ctx_par_write_block(ctx, block, src); }
 
 const float *loom_get_logits(const loom_context *ctx, int32_t i) {
     return ctx->logits + (size_t)i * (size_t)ctx->model->cfg.vocab_size;

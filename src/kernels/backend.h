@@ -19,15 +19,17 @@ typedef struct loom_backend loom_backend;
  * [block_size][n_kv_heads * head_dim] elements of kv_dtype, block b at byte b * block_stride_bytes
  * from k_cache / v_cache; token t of the batch belongs to sequence seq_of_token[t], sits at position
  * pos[t] and attends causally to positions 0..pos[t] of its sequence, whose KV live in blocks
- * block_tables[seq_of_token[t] * max_blocks_per_seq + j]. int8 / fp8 caches carry one float32 scale per
- * token and KV head: [block_size][n_kv_heads] per block, at the same block stride from k_scales /
- * v_scales. Fields left 0 give a dense float32 cache (block_stride_bytes = block_size x kv_dim x 4). */
+ * block_tables[seq_of_token[t] * max_blocks_per_seq + j]. Quantized caches carry scales per block, at the
+ * same block stride from k_scales / v_scales: fp8 one float32 per token and KV head ([block_size]
+ * [n_kv_heads]) for K and for V; int8 (x = scale x q + zero) float16 scales then float16 zeros, per
+ * channel for K ([kv_dim] each) and per token and KV head for V ([n_kv_heads][block_size] each).
+ * Fields left 0 give a dense float32 cache (block_stride_bytes = block_size x kv_dim x 4). */
 typedef struct loom_attention_args {
     const float *q;          /* [n_tokens][n_heads * head_dim], RoPE applied */
     float *out;              /* [n_tokens][n_heads * head_dim] */
     const void *k_cache;     /* block 0 of the layer's K */
     const void *v_cache;
-    const void *k_scales;    /* int8 / fp8 only */
+    const void *k_scales;    /* int8 / fp8 only (layout above) */
     const void *v_scales;
     size_t block_stride_bytes; /* 0 = dense */
     loom_kv_dtype kv_dtype;  /* 0 = LOOM_KV_F32 */

@@ -6,15 +6,17 @@
 
 #include "core/fp8.h"
 #include "core/tensor.h"
+#include "kv/kv_int8.h"
 
-static const struct { const char *name; size_t bytes, scale_bytes; } kv_types[] = {
-    [LOOM_KV_F32] = {"f32", 4, 0}, [LOOM_KV_F16] = {"f16", 2, 0}, [LOOM_KV_BF16] = {"bf16", 2, 0},
-    [LOOM_KV_INT8] = {"int8", 1, 8}, [LOOM_KV_FP8_E4M3] = {"fp8", 1, 4},
+/* token_scale_bytes: per token and KV head (K and V together); channel_bytes: per block and channel */
+static const struct { const char *name; size_t bytes, token_scale_bytes, channel_bytes; } kv_types[] = {
+    [LOOM_KV_F32] = {"f32", 4, 0, 0}, [LOOM_KV_F16] = {"f16", 2, 0, 0}, [LOOM_KV_BF16] = {"bf16", 2, 0, 0},
+    [LOOM_KV_INT8] = {"int8", 1, LOOM_KV_INT8_PARAM_BYTES, LOOM_KV_INT8_PARAM_BYTES},
+    [LOOM_KV_FP8_E4M3] = {"fp8", 1, 2 * sizeof(float), 0},
 };
 
 const char *loom_kv_dtype_name(loom_kv_dtype t) { return kv_types[t].name; }
 size_t loom_kv_dtype_bytes(loom_kv_dtype t) { return kv_types[t].bytes; }
-size_t loom_kv_scale_bytes(loom_kv_dtype t) { return kv_types[t].scale_bytes; }
 
 int loom_kv_dtype_parse(const char *s) {
     if (strcmp(s, "fp8_e4m3") == 0) return LOOM_KV_FP8_E4M3;
@@ -23,8 +25,12 @@ int loom_kv_dtype_parse(const char *s) {
     return -1;
 }
 
-size_t loom_kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t) {
-    return 2 * (size_t)n_layers * (size_t)n_kv_heads * ((size_t)head_dim * kv_types[t].bytes + kv_types[t].scale_bytes);
+size_t loom_kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t,
+                               int32_t block_size) {
+    size_t kv_dim = (size_t)n_kv_heads * (size_t)head_dim, per_block = kv_dim * kv_types[t].channel_bytes;
+    size_t per_layer = 2 * kv_dim * kv_types[t].bytes + (size_t)n_kv_heads * kv_types[t].token_scale_bytes +
+                       (per_block + (size_t)block_size - 1) / (size_t)block_size;
+    return (size_t)n_layers * per_layer;
 }
 
 loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim,
@@ -41,7 +47,7 @@ loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_
     s->kv_dim = n_kv_heads * head_dim;
     s->dtype = dtype;
     s->elem_bytes = kv_types[dtype].bytes;
-    s->layer_bytes = (size_t)block_size * loom_kv_bytes_per_token(1, n_kv_heads, head_dim, dtype);
+    s->layer_bytes = (size_t)block_size * loom_kv_bytes_per_token(1, n_kv_heads, head_dim, dtype, block_size);
     s->block_bytes = s->layer_bytes * (size_t)n_layers;
     size_t total = s->block_bytes * (size_t)n_blocks;
     if (total / (size_t)n_blocks != s->block_bytes || total > ((size_t)1 << 42)) {
@@ -68,19 +74,20 @@ uint8_t *loom_kv_block(const loom_kv_store *s, int32_t block) { return s->data +
 loom_kv_layer loom_kv_layer_view(const loom_kv_store *s, int32_t layer) {
     uint8_t *base = s->data + (size_t)layer * s->layer_bytes;
     size_t rows_bytes = (size_t)s->block_size * (size_t)s->kv_dim * s->elem_bytes;
-    size_t scales_bytes = (size_t)s->block_size * (size_t)s->n_kv_heads * kv_types[s->dtype].scale_bytes;
-    int quantized = kv_types[s->dtype].scale_bytes != 0;
-    return (loom_kv_layer){
-        .k = base, .v = base + rows_bytes,
-        .k_scales = quantized ? base + 2 * rows_bytes : NULL,
-        .v_scales = quantized ? base + 2 * rows_bytes + scales_bytes : NULL,
-        .block_stride_bytes = s->block_bytes,
-    };
+    loom_kv_layer L = {.k = base, .v = base + rows_bytes, .block_stride_bytes = s->block_bytes};
+    if (s->dtype == LOOM_KV_INT8) {
+        L.k_scales = base + 2 * rows_bytes;
+        L.v_scales = L.k_scales + (size_t)s->kv_dim * LOOM_KV_INT8_PARAM_BYTES;
+    } else if (s->dtype == LOOM_KV_FP8_E4M3) {
+        L.k_scales = base + 2 * rows_bytes;
+        L.v_scales = L.k_scales + (size_t)s->block_size * (size_t)s->n_kv_heads * sizeof(float);
+    }
+    return L;
 }
 
-/* One head's row: float32 -> the store's dtype; fills scale[0] (and for int8 the zero point scale[1]). */
-static void encode_head(loom_kv_dtype t, const float *x, int32_t n, uint8_t *dst, float *scale) {
-    float amax = 0, lo = x[0], hi = x[0], inv;
+/* One head's row of a per-token type (floats, fp8); fp8 also writes its scale. */
+static void encode_token_head(loom_kv_dtype t, const float *x, int32_t n, uint8_t *dst, uint8_t *scale_dst) {
+    float amax = 0, scale, inv;
     switch (t) {
     case LOOM_KV_F32:
         memcpy(dst, x, (size_t)n * sizeof(float));
@@ -92,39 +99,43 @@ static void encode_head(loom_kv_dtype t, const float *x, int32_t n, uint8_t *dst
             memcpy(dst + 2 * i, &h, 2);
         }
         return;
-    case LOOM_KV_INT8: /* asymmetric: x = scale x q + zero, q in -128..127 spans [min, max] */
-        for (int32_t i = 1; i < n; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
-        scale[0] = (hi - lo) / 255.0f;
-        scale[1] = lo + 128.0f * scale[0];
-        inv = scale[0] > 0 ? 1.0f / scale[0] : 0;
-        for (int32_t i = 0; i < n; i++) {
-            long q = lrintf((x[i] - scale[1]) * inv);
-            ((int8_t *)dst)[i] = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
-        }
-        return;
-    default:
+    default: /* fp8 e4m3 */
         for (int32_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
-        scale[0] = amax / LOOM_FP8_E4M3_MAX;
-        inv = scale[0] > 0 ? 1.0f / scale[0] : 0;
+        scale = amax / LOOM_FP8_E4M3_MAX;
+        inv = scale > 0 ? 1.0f / scale : 0;
         for (int32_t i = 0; i < n; i++) dst[i] = loom_f32_to_fp8_e4m3(x[i] * inv);
+        memcpy(scale_dst, &scale, sizeof scale);
         return;
+    }
+}
+
+/* int8: the token's keys extend the block's per-channel grids, its values get one grid per KV head. */
+static void write_int8(const loom_kv_store *s, const loom_kv_layer *L, size_t block_at, int32_t offset, const float *k,
+                       const float *v) {
+    size_t kv_dim = (size_t)s->kv_dim, hd = (size_t)s->head_dim;
+    uint8_t *k_scales = L->k_scales + block_at, *v_scales = L->v_scales + block_at;
+    loom_kv_int8_append_channels(k, s->kv_dim, offset, (int8_t *)(L->k + block_at), kv_dim, k_scales, k_scales + 2 * kv_dim);
+    int8_t *v_row = (int8_t *)(L->v + block_at) + (size_t)offset * kv_dim;
+    size_t v_zeros_at = 2 * (size_t)s->block_size * (size_t)s->n_kv_heads;
+    for (int32_t h = 0; h < s->n_kv_heads; h++) {
+        size_t at = 2 * ((size_t)h * (size_t)s->block_size + (size_t)offset); /* [n_kv_heads][block_size] */
+        loom_kv_int8_encode_group(v + h * hd, s->head_dim, v_row + h * hd, v_scales + at, v_scales + v_zeros_at + at);
     }
 }
 
 void loom_kv_store_write(const loom_kv_store *s, int32_t layer, int64_t slot, const float *k, const float *v) {
     loom_kv_layer L = loom_kv_layer_view(s, layer);
-    int64_t block = slot / s->block_size, offset = slot % s->block_size;
-    size_t block_at = (size_t)block * L.block_stride_bytes, row_bytes = (size_t)s->kv_dim * s->elem_bytes;
+    int32_t offset = (int32_t)(slot % s->block_size);
+    size_t block_at = (size_t)(slot / s->block_size) * L.block_stride_bytes;
+    if (s->dtype == LOOM_KV_INT8) {
+        write_int8(s, &L, block_at, offset, k, v);
+        return;
+    }
+    size_t hd = (size_t)s->head_dim, head_bytes = hd * s->elem_bytes, row_bytes = (size_t)s->kv_dim * s->elem_bytes;
     uint8_t *k_row = L.k + block_at + (size_t)offset * row_bytes, *v_row = L.v + block_at + (size_t)offset * row_bytes;
-    size_t scale_bytes = kv_types[s->dtype].scale_bytes;
     for (int32_t h = 0; h < s->n_kv_heads; h++) {
-        size_t at = (size_t)h * (size_t)s->head_dim;
-        float k_scale[2], v_scale[2];
-        encode_head(s->dtype, k + at, s->head_dim, k_row + at * s->elem_bytes, k_scale);
-        encode_head(s->dtype, v + at, s->head_dim, v_row + at * s->elem_bytes, v_scale);
-        if (!L.k_scales) continue;
-        size_t scale_at = block_at + ((size_t)offset * (size_t)s->n_kv_heads + (size_t)h) * scale_bytes;
-        memcpy(L.k_scales + scale_at, k_scale, scale_bytes);
-        memcpy(L.v_scales + scale_at, v_scale, scale_bytes);
+        size_t scale_at = block_at + ((size_t)offset * (size_t)s->n_kv_heads + (size_t)h) * sizeof(float);
+        encode_token_head(s->dtype, k + h * hd, s->head_dim, k_row + h * head_bytes, L.k_scales ? L.k_scales + scale_at : NULL);
+        encode_token_head(s->dtype, v + h * hd, s->head_dim, v_row + h * head_bytes, L.v_scales ? L.v_scales + scale_at : NULL);
     }
 }

@@ -3,11 +3,16 @@
  *   weights     = bytes of every weight tensor as stored (loom_model_info.weight_bytes)
  *   activations = forward workspace per batched token x max_num_batched_tokens
  *                 + logits for max_num_seqs rows (vocab x 4 bytes each)
- *   KV / token  = 2 x layers x kv_heads x head_dim x dtype bytes (+ 2 x layers x kv_heads x 4 bytes of
- *                 float32 scales for int8 / fp8)
+ *   KV / token  = 2 x layers x kv_heads x head_dim x dtype bytes, plus for fp8 a float32 scale per layer,
+ *                 K/V and KV head (8 x layers x kv_heads), for int8 a float16 scale and zero per layer and
+ *                 KV head for V (4 x layers x kv_heads) and per layer, block and K channel, spread over the
+ *                 block's tokens (layers x ceil(4 x kv_heads x head_dim / block_size)); block_size x KV /
+ *                 token is exactly one block's bytes (loom_kv_bytes_per_token, kv/kv_store.h)
  *   KV budget   = kv_cache_memory_bytes if given, else memory_limit - weights - activations, where the
  *                 memory limit defaults to 0.9 x physical RAM (nothing else is subtracted)
- *   blocks      = floor(KV budget / (block_size x KV per token)), or num_kv_blocks when given. */
+ *   blocks      = floor(KV budget / (block_size x KV per token)), or num_kv_blocks when given.
+ * A sharded model (tensor x pipeline parallel, loom_model_info.tp_size x pp_size > 1) plans one rank:
+ * weights = its shard_weight_bytes, KV of its layers x its KV heads; activations stay the whole model's. */
 #include <unistd.h>
 
 #include "core/error.h"
@@ -26,8 +31,13 @@ static double gib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0 * 10
 
 loom_status loom_memory_plan_compute(const loom_model *model, const loom_engine_params *params, loom_memory_plan *out,
                                      loom_error *err) {
-    const loom_model_info *info = loom_model_get_info(model);
+    return loom_memory_plan_compute_for(loom_model_get_info(model), params, out, err);
+}
+
+loom_status loom_memory_plan_compute_for(const loom_model_info *info, const loom_engine_params *params,
+                                         loom_memory_plan *out, loom_error *err) {
     loom_memory_plan p = {0};
+    int sharded = (int64_t)info->tp_size * info->pp_size > 1;
     if ((unsigned)params->kv_cache_dtype > LOOM_KV_FP8_E4M3)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "unknown kv_cache_dtype %d", (int)params->kv_cache_dtype);
     if (params->block_size < 0 || params->block_size > 4096 || params->max_model_len < 0 || params->num_kv_blocks < 0 ||
@@ -39,10 +49,13 @@ loom_status loom_memory_plan_compute(const loom_model *model, const loom_engine_
     if (p.max_model_len > info->max_position_embeddings)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_model_len %d exceeds the model's max_position_embeddings %d",
                          p.max_model_len, info->max_position_embeddings);
-    p.weights_bytes = info->weight_bytes;
+    p.weights_bytes = sharded ? info->shard_weight_bytes : info->weight_bytes;
     p.activation_bytes = info->activation_bytes_per_token * (uint64_t)params->max_num_batched_tokens +
                          (uint64_t)params->max_num_seqs * (uint64_t)info->vocab_size * sizeof(float);
-    p.kv_bytes_per_token = loom_kv_bytes_per_token(info->n_layers, info->n_kv_heads, info->head_dim, params->kv_cache_dtype);
+    int32_t kv_layers = sharded ? info->shard_layer_end - info->shard_layer_begin : info->n_layers;
+    int32_t kv_heads = sharded ? info->shard_n_kv_heads : info->n_kv_heads;
+    p.kv_bytes_per_token =
+        loom_kv_bytes_per_token(kv_layers, kv_heads, info->head_dim, params->kv_cache_dtype, p.block_size);
     p.memory_limit_bytes = params->memory_limit_bytes
                                ? params->memory_limit_bytes
                                : (uint64_t)(DEFAULT_MEMORY_FRACTION * (double)physical_ram_bytes());

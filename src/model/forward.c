@@ -49,17 +49,24 @@ void loom_workspace_destroy(loom_workspace *ws) {
 }
 
 /* Encodes this step's K and V rows into their slots of the layer's cache (in the cache's dtype). */
-static void store_kv(const loom_kv_store *kv, int32_t layer, const loom_workspace *ws, const loom_forward_batch *b) {
+static void store_kv(const loom_kv_store *kv, int32_t kv_layer, const loom_workspace *ws, const loom_forward_batch *b) {
     for (int32_t t = 0; t < b->n_tokens; t++)
-        loom_kv_store_write(kv, layer, b->slots[t], ws->k + (size_t)t * kv->kv_dim, ws->v + (size_t)t * kv->kv_dim);
+        loom_kv_store_write(kv, kv_layer, b->slots[t], ws->k + (size_t)t * kv->kv_dim, ws->v + (size_t)t * kv->kv_dim);
+}
+
+/* Under tensor parallelism o_proj / down_proj / the embedding give partial sums over this rank's heads,
+ * intermediate columns or vocab rows; the group adds them up. */
+static void reduce_partial(loom_comm *tp, float *x, size_t n) {
+    if (tp) loom_comm_allreduce_sum_f32(tp, x, n);
 }
 
 static void attention_block(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
-                            const loom_forward_batch *b, int32_t l) {
-    const loom_config *c = &m->cfg;
+                            const loom_forward_batch *b, int32_t l, loom_comm *tp) {
+    const loom_config *c = &m->local; /* this rank's heads */
     const loom_layer_weights *L = &m->w.layers[l];
     const loom_backend_ops *op = be->ops;
     int32_t n = b->n_tokens, q_dim = loom_config_q_dim(c), kv_dim = loom_config_kv_dim(c);
+    int32_t kv_layer = l - m->shard.layer_begin;
 
     op->rmsnorm(be, ws->xn, ws->x, &L->attn_norm, c->rms_norm_eps, n, c->hidden_size);
     float *qkv[] = {ws->q, ws->k, ws->v};
@@ -73,9 +80,9 @@ static void attention_block(const loom_model *m, loom_backend *be, const loom_kv
     int interleaved = c->rope_layout == LOOM_ROPE_INTERLEAVED;
     op->rope(be, ws->q, b->pos, n, c->n_heads, c->head_dim, m->w.rope_inv_freq, interleaved);
     op->rope(be, ws->k, b->pos, n, c->n_kv_heads, c->head_dim, m->w.rope_inv_freq, interleaved);
-    store_kv(kv, l, ws, b);
+    store_kv(kv, kv_layer, ws, b);
 
-    loom_kv_layer cache = loom_kv_layer_view(kv, l);
+    loom_kv_layer cache = loom_kv_layer_view(kv, kv_layer);
     loom_attention_args args = {
         .q = ws->q, .out = ws->att, .k_cache = cache.k, .v_cache = cache.v, .k_scales = cache.k_scales,
         .v_scales = cache.v_scales, .block_stride_bytes = cache.block_stride_bytes, .kv_dtype = kv->dtype,
@@ -86,11 +93,12 @@ static void attention_block(const loom_model *m, loom_backend *be, const loom_kv
     };
     op->attention(be, &args);
     op->matmul(be, ws->proj, &L->wo, ws->att, n);
+    reduce_partial(tp, ws->proj, (size_t)n * c->hidden_size);
     op->add(be, ws->x, ws->proj, (int64_t)n * c->hidden_size);
 }
 
-static void mlp_block(const loom_model *m, loom_backend *be, loom_workspace *ws, int32_t n, int32_t l) {
-    const loom_config *c = &m->cfg;
+static void mlp_block(const loom_model *m, loom_backend *be, loom_workspace *ws, int32_t n, int32_t l, loom_comm *tp) {
+    const loom_config *c = &m->local;
     const loom_layer_weights *L = &m->w.layers[l];
     const loom_backend_ops *op = be->ops;
     op->rmsnorm(be, ws->xn, ws->x, &L->ffn_norm, c->rms_norm_eps, n, c->hidden_size);
@@ -99,22 +107,51 @@ static void mlp_block(const loom_model *m, loom_backend *be, loom_workspace *ws,
     op->matmul_fused(be, 2, gate_up, w_gate_up, ws->xn, n);
     op->silu_mul(be, ws->gate, ws->gate, ws->up, (int64_t)n * c->intermediate_size);
     op->matmul(be, ws->proj, &L->w_down, ws->gate, n);
+    reduce_partial(tp, ws->proj, (size_t)n * c->hidden_size);
     op->add(be, ws->x, ws->proj, (int64_t)n * c->hidden_size);
 }
 
-void loom_forward(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
-                  const loom_forward_batch *b, float *logits) {
+void loom_forward_embed(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
+                        loom_comm *tp) {
+    const loom_shard *s = &m->shard;
+    int32_t hidden = m->cfg.hidden_size;
+    if (s->tp_size == 1) {
+        be->ops->embed(be, ws->x, &m->w.tok_embed, b->tokens, b->n_tokens);
+        return;
+    }
+    /* this rank holds vocab rows [vocab_begin, +vocab_size): other tokens get zeros, then the sum */
+    for (int32_t t = 0; t < b->n_tokens; t++) {
+        int32_t row = b->tokens[t] - s->vocab_begin;
+        float *x = ws->x + (size_t)t * hidden;
+        if (row >= 0 && row < s->vocab_size) be->ops->embed(be, x, &m->w.tok_embed, &row, 1);
+        else memset(x, 0, (size_t)hidden * sizeof(float));
+    }
+    reduce_partial(tp, ws->x, (size_t)b->n_tokens * hidden);
+}
+
+void loom_forward_layers(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
+                         const loom_forward_batch *b, loom_comm *tp) {
+    for (int32_t l = m->shard.layer_begin; l < m->shard.layer_end; l++) {
+        attention_block(m, be, kv, ws, b, l, tp);
+        mlp_block(m, be, ws, b->n_tokens, l, tp);
+    }
+}
+
+void loom_forward_head(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
+                       float *logits) {
     const loom_config *c = &m->cfg;
     const loom_backend_ops *op = be->ops;
-    op->embed(be, ws->x, &m->w.tok_embed, b->tokens, b->n_tokens);
-    for (int32_t l = 0; l < c->n_layers; l++) {
-        attention_block(m, be, kv, ws, b, l);
-        mlp_block(m, be, ws, b->n_tokens, l);
-    }
     /* gather the rows that want logits, then norm + head only those */
     for (int32_t i = 0; i < b->n_logits; i++)
         memmove(ws->xn + (size_t)i * c->hidden_size, ws->x + (size_t)b->logit_tokens[i] * c->hidden_size,
                 (size_t)c->hidden_size * sizeof(float));
     op->rmsnorm(be, ws->xn, ws->xn, &m->w.final_norm, c->rms_norm_eps, b->n_logits, c->hidden_size);
     op->matmul(be, logits, &m->w.lm_head, ws->xn, b->n_logits);
+}
+
+void loom_forward(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
+                  const loom_forward_batch *b, float *logits) {
+    loom_forward_embed(m, be, ws, b, NULL);
+    loom_forward_layers(m, be, kv, ws, b, NULL);
+    loom_forward_head(m, be, ws, b, logits);
 }

@@ -7,6 +7,7 @@
 #include "kernels/backend.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
+#include "parallel/comm.h"
 
 typedef struct loom_forward_batch {
     int32_t n_tokens;
@@ -37,8 +38,20 @@ size_t loom_workspace_bytes(const loom_config *cfg, int32_t max_tokens);
 loom_status loom_workspace_init(loom_workspace *ws, const loom_config *cfg, int32_t max_tokens, loom_error *err);
 void loom_workspace_destroy(loom_workspace *ws);
 
-/* Runs the model; writes logits [n_logits][vocab] to logits. The caller has validated the batch. */
+/* Runs the whole model; writes logits [n_logits][vocab] to logits. The caller has validated the batch. */
 void loom_forward(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
                   const loom_forward_batch *b, float *logits);
+
+/* The same in the three parts a sharded model runs (src/parallel/dist_forward.c): ws->x = embedding of
+ * the tokens (first pipeline stage); the shard's layers over ws->x (its KV store holds only those layers,
+ * store layer 0 = shard.layer_begin); logits [n_logits][shard vocab_size] of this rank's vocab rows (last
+ * stage). tp is this rank's tensor-parallel group (NULL without tensor parallelism): the partial sums of
+ * the vocab-split embedding, o_proj and down_proj are all-reduced over it. */
+void loom_forward_embed(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
+                        loom_comm *tp);
+void loom_forward_layers(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
+                         const loom_forward_batch *b, loom_comm *tp);
+void loom_forward_head(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
+                       float *logits);
 
 #endif

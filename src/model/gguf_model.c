@@ -12,6 +12,7 @@ loom_status loom_load_gguf(loom_model *m, const char *path, loom_error *err) {
     m->n_maps = 1;
     st = loom_gguf_parse(m->maps[0].data, m->maps[0].size_bytes, m->gguf, err);
     if (st == LOOM_OK) st = loom_config_from_gguf(m->gguf, &m->cfg, err);
+    if (st == LOOM_OK) st = loom_model_init_shard(m, err);
     for (size_t i = 0; st == LOOM_OK && i < m->gguf->tensors.count; i++)
         st = loom_tensor_table_add(&m->tensors, &m->gguf->tensors.entries[i], err);
     if (st == LOOM_OK) st = loom_tokenizer_from_gguf(m->gguf, &m->tok, err);

@@ -143,6 +143,7 @@ loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *e
 loom_status loom_load_hf_dir(loom_model *m, const char *dir, loom_error *err) {
     loom_status st = loom_read_hf_config(dir, &m->cfg, err);
     const char *source = NULL;
+    if (st == LOOM_OK) st = loom_model_init_shard(m, err);
     if (st == LOOM_OK) st = load_weight_files(m, dir, &source, err);
     if (st == LOOM_OK) st = loom_tokenizer_load_hf(dir, &m->tok, err);
     if (st != LOOM_OK) return st;

@@ -5,6 +5,9 @@
 #include "model/forward.h"
 #include "model/model.h"
 #include "model/quant_load.h"
+#include "parallel/followers.h"
+#include "model/weight_slices.h"
+#include "parallel/comm.h"
 
 loom_model_params loom_model_default_params(void) {
     return (loom_model_params){.path = NULL, .load_format = LOOM_LOAD_AUTO, .dummy_seed = 0x5eed};
@@ -15,6 +18,12 @@ static int ends_with(const char *s, const char *suffix) {
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+static void fill_shard_info(loom_model_info *i, const loom_shard *s) {
+    i->tp_rank = s->tp_rank, i->tp_size = s->tp_size, i->pp_rank = s->pp_rank, i->pp_size = s->pp_size;
+    i->shard_layer_begin = s->layer_begin, i->shard_layer_end = s->layer_end, i->shard_n_kv_heads = s->n_kv_heads;
+}
+
+/* Everything but shard_weight_bytes, which binding adds up (or loom_shard_weight_bytes gives). */
 static void fill_info(loom_model *m) {
     const loom_config *c = &m->cfg;
     loom_model_info *i = &m->info;
@@ -36,6 +45,7 @@ static void fill_info(loom_model *m) {
         for (int d = 0; d < m->tensors.entries[k].n_dims; d++) n *= m->tensors.entries[k].shape[d];
         i->n_params += (uint64_t)n;
     }
+    fill_shard_info(i, &m->shard);
 }
 
 /* The tokenizer's own ids win where the config gives none. */
@@ -47,7 +57,43 @@ static void merge_special_ids(loom_model *m) {
     if (c->n_eos_ids == 0 && eos >= 0) c->eos_ids[c->n_eos_ids++] = eos;
 }
 
+loom_status loom_model_init_shard(loom_model *m, loom_error *err) {
+    loom_shard *s = &m->shard;
+    loom_status st = loom_shard_init(s, &m->cfg, s->tp_rank, s->tp_size, s->pp_rank, s->pp_size, err);
+    if (st == LOOM_OK) m->local = loom_shard_local_config(s, &m->cfg);
+    return st;
+}
+
+static int32_t parallel_size(int32_t n) { return n > 0 ? n : 1; }
+
 loom_status loom_model_load(const loom_model_params *params, loom_model **out, loom_error *err) {
+    *out = NULL;
+    if (!params) return loom_fail(err, LOOM_ERR_INVALID_ARG, "no model params given");
+    int32_t tp = parallel_size(params->tensor_parallel_size), pp = parallel_size(params->pipeline_parallel_size);
+    if ((int64_t)tp * pp == 1) return loom_model_load_shard(params, 0, 0, out, err);
+    if ((int64_t)tp * pp > 1 << 20)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "tensor parallel size %d x pipeline parallel size %d is too large", tp, pp);
+    const loom_comm *world = loom_comm_world();
+    int rank = loom_comm_rank(world), ranks = loom_comm_size(world);
+    if (ranks != tp * pp)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                         "tensor parallel size %d x pipeline parallel size %d needs %d ranks but the job has %d: start "
+                         "with mpirun -np %d",
+                         tp, pp, tp * pp, ranks, tp * pp);
+    /* every rank loads its shard; all go on only if all succeeded (rank 0 then leads the others) */
+    loom_status st = loom_parallel_agree(loom_model_load_shard(params, rank % tp, rank / tp, out, err),
+                                         "to load its shard of the model", err);
+    if (st != LOOM_OK) {
+        loom_model_free(*out);
+        *out = NULL;
+        return st;
+    }
+    loom_parallel_set_followers_waiting(1);
+    return LOOM_OK;
+}
+
+loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_rank, int32_t pp_rank, loom_model **out,
+                                  loom_error *err) {
     *out = NULL;
     if (!params || !params->path || !params->path[0])
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "no model path given");
@@ -55,6 +101,8 @@ loom_status loom_model_load(const loom_model_params *params, loom_model **out, l
     loom_model *m = calloc(1, sizeof *m);
     if (!m) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status st;
+    m->shard = (loom_shard){.tp_rank = tp_rank, .tp_size = parallel_size(params->tensor_parallel_size),
+                            .pp_rank = pp_rank, .pp_size = parallel_size(params->pipeline_parallel_size)};
     m->metadata_only = params->load_format == LOOM_LOAD_DUMMY && params->metadata_only;
     if (!(m->source_path = strdup(path))) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     else if (params->load_format == LOOM_LOAD_DUMMY) st = loom_load_dummy(m, path, params->dummy_seed, err);
@@ -62,6 +110,8 @@ loom_status loom_model_load(const loom_model_params *params, loom_model **out, l
     else if (ends_with(path, ".gguf") || loom_path_exists(path)) st = loom_load_gguf(m, path, err);
     else st = loom_fail(err, LOOM_ERR_IO, "%s: no such file or directory", path);
     if (st == LOOM_OK && !m->metadata_only) st = loom_quantize_weights(m, params->quantization, err);
+    if (st == LOOM_OK && m->metadata_only)
+        st = loom_shard_weight_bytes(&m->tensors, m->naming, &m->cfg, &m->shard, path, &m->info.shard_weight_bytes, err);
     if (st == LOOM_OK && m->tok && loom_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)
         st = loom_fail(err, LOOM_ERR_FORMAT, "%s: tokenizer has %d tokens but the model's vocab_size is %d", path,
                        loom_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
@@ -91,3 +141,16 @@ void loom_model_free(loom_model *m) {
 }
 
 const loom_model_info *loom_model_get_info(const loom_model *m) { return &m->info; }
+
+loom_status loom_model_shard_info(const loom_model *m, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
+                                  int32_t pp_size, loom_model_info *out, loom_error *err) {
+    loom_shard s;
+    uint64_t bytes = 0;
+    loom_status st = loom_shard_init(&s, &m->cfg, tp_rank, tp_size, pp_rank, pp_size, err);
+    if (st == LOOM_OK) st = loom_shard_weight_bytes(&m->tensors, m->naming, &m->cfg, &s, m->source_path, &bytes, err);
+    if (st != LOOM_OK) return st;
+    *out = m->info;
+    fill_shard_info(out, &s);
+    out->shard_weight_bytes = bytes;
+    return LOOM_OK;
+}

@@ -7,12 +7,18 @@
 #include "formats/gguf.h"
 #include "formats/tensor_table.h"
 #include "model/config.h"
+#include "model/shard.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 
+/* How checkpoint tensor names map onto the weights struct. */
+typedef enum loom_tensor_naming { LOOM_NAMES_HF = 0, LOOM_NAMES_GGUF } loom_tensor_naming;
+
 struct loom_model {
-    loom_config cfg;
-    loom_weights w;
+    loom_config cfg;           /* the checkpoint's config (whole model) */
+    loom_shard shard;          /* the part of it this process holds (whole without parallelism) */
+    loom_config local;         /* cfg with this shard's head, KV head, intermediate and vocab counts */
+    loom_weights w;            /* this shard's weights; layers outside it are zeroed */
     loom_tokenizer *tok;       /* NULL for dummy models without a tokenizer */
     loom_file_map *maps;       /* the mapped weight files, owned */
     size_t n_maps;
@@ -23,24 +29,41 @@ struct loom_model {
     loom_model_info info;
     char *source_path;         /* what loom_model_load was given (chat_template_api.c reads beside it) */
     int metadata_only;         /* no weight data: sizes only (loom_model_params.metadata_only) */
+    loom_tensor_naming naming; /* how the checkpoint names its tensors (set by loom_weights_bind) */
+    int dummy_weights;         /* --load-format dummy: tensor entries have no data; the bound slices are
+                                * generated (loom_dummy_fill) */
+    uint64_t dummy_seed;
 };
 
 /* Keeps p alive until the model is freed; frees p and fails when the list cannot grow. */
 loom_status loom_model_own(loom_model *m, void *p, loom_error *err);
+/* Frees p now when the model owns it (a buffer nothing points to any more); otherwise does nothing. */
+void loom_model_release(loom_model *m, const void *p);
 
-/* How checkpoint tensor names map onto the weights struct. */
-typedef enum loom_tensor_naming { LOOM_NAMES_HF = 0, LOOM_NAMES_GGUF } loom_tensor_naming;
-
-/* Binds m->w to the tensors in m->tensors, validating every shape and dtype against m->cfg; copies
- * norms and biases to float32; computes the RoPE frequencies. `source` names the checkpoint in errors. */
+/* Binds m->w to this shard's slices of the tensors in m->tensors (weight_slices.h), validating every
+ * shape (the full checkpoint shapes) and dtype against m->cfg; copies norms and biases to float32;
+ * computes the RoPE frequencies; adds up info.shard_weight_bytes. `source` names the checkpoint in errors. */
 loom_status loom_weights_bind(loom_model *m, loom_tensor_naming naming, const char *source, loom_error *err);
 
 /* Reads DIR/config.json into cfg. */
 loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err);
 
+/* loom_model_load for rank (tp_rank, pp_rank) of the params' tensor x pipeline layout, without MPI:
+ * loads only that rank's shard (tests load every rank's shard in one process this way). */
+loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_rank, int32_t pp_rank, loom_model **out,
+                                  loom_error *err);
+/* Completes m->shard (its ranks and sizes set before loading) from m->cfg and sets m->local; each loader
+ * calls it as soon as the config is known. */
+loom_status loom_model_init_shard(loom_model *m, loom_error *err);
+
 /* Loaders: each fills cfg, tensors (and maps / gguf), tok. */
 loom_status loom_load_hf_dir(loom_model *m, const char *dir, loom_error *err);
 loom_status loom_load_gguf(loom_model *m, const char *path, loom_error *err);
 loom_status loom_load_dummy(loom_model *m, const char *path, uint64_t seed, loom_error *err);
+/* Dummy values of rows [row_begin, +n_rows) x columns [col_begin, +n_cols) of dummy tensor e (a vector:
+ * row 0, its elements as columns) into out [n_rows][n_cols]: each value is a function of the seed, the
+ * tensor's name and the element's index alone, so any slice equals the whole tensor's values there. */
+void loom_dummy_fill(uint64_t seed, const loom_tensor_entry *e, int64_t row_begin, int64_t n_rows, int64_t col_begin,
+                     int64_t n_cols, float *out);
 
 #endif

@@ -22,9 +22,11 @@ loom_dtype loom_converted_dtype(loom_dtype to, int is_head, loom_dtype stored, i
     return loom_dtype_bytes(to, row_len) == 0 ? stored : to;
 }
 
-/* t -> an owned copy in its converted dtype, row by row through float32 */
+/* t -> an owned copy in its converted dtype, row by row through float32; a source the model owned (dummy
+ * values, a column slice) is freed. A tensor this shard does not hold (data NULL) stays empty. */
 static loom_status convert_matrix(loom_model *m, loom_tensor *t, loom_dtype layer_to, int is_head, float *row,
                                   loom_error *err) {
+    if (!t->data) return LOOM_OK;
     int64_t rows = loom_tensor_rows(t), cols = loom_tensor_row_len(t);
     loom_dtype to = loom_converted_dtype(layer_to, is_head, t->dtype, cols);
     if (t->dtype == to) return LOOM_OK;
@@ -35,6 +37,7 @@ static loom_status convert_matrix(loom_model *m, loom_tensor *t, loom_dtype laye
     if (st != LOOM_OK) return st;
     for (int64_t r = 0; r < rows; r++)
         loom_convert_row(t->dtype, loom_tensor_row(t, r), to, dst + (size_t)r * row_bytes, row, cols);
+    loom_model_release(m, t->data);
     t->data = dst;
     t->dtype = to;
     t->row_stride_bytes = row_bytes;
@@ -54,10 +57,10 @@ loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error
     float *row = malloc((size_t)longest * sizeof(float));
     if (!row) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_weights *w = &m->w;
-    int tied = w->lm_head.data == w->tok_embed.data;
+    int tied = w->lm_head.data == w->tok_embed.data; /* or neither held (a middle pipeline stage) */
     loom_status st = convert_matrix(m, &w->tok_embed, to, 1, row, err);
     if (st == LOOM_OK) st = tied ? (w->lm_head = w->tok_embed, LOOM_OK) : convert_matrix(m, &w->lm_head, to, 1, row, err);
-    for (int32_t l = 0; st == LOOM_OK && l < c->n_layers; l++) {
+    for (int32_t l = m->shard.layer_begin; st == LOOM_OK && l < m->shard.layer_end; l++) {
         loom_layer_weights *L = &w->layers[l];
         loom_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; st == LOOM_OK && i < sizeof mats / sizeof mats[0]; i++)

@@ -14,7 +14,7 @@ loom_dtype loom_quantization_dtype(loom_quantization q);
 loom_dtype loom_converted_dtype(loom_dtype to, int is_head, loom_dtype stored, int64_t row_len);
 /* One row of n elements from `from` to `to` through scratch [n] float32. */
 void loom_convert_row(loom_dtype from, const void *src, loom_dtype to, void *dst, float *scratch, int64_t n);
-/* Converts every layer matrix of m->w to the mode's dtype, into buffers the model owns (a matrix
+/* Converts every layer matrix this shard holds in m->w to the mode's dtype, into buffers the model owns (a matrix
  * already in its dtype stays as it is); dtypes as loom_converted_dtype. */
 loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error *err);
 

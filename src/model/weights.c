@@ -1,12 +1,17 @@
 /* Binding checkpoint tensors to the weights struct, with every shape and dtype checked once here so
- * the forward pass never checks again. */
+ * the forward pass never checks again. Only this process's shard is bound (weight_slices.h): row slices
+ * of a mapped file are pointers into the map, column slices are copied into owned buffers (and the
+ * source pages released from the resident set), dummy weights are generated for the slice alone. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "kernels/cpu/rowops.h"
 #include "model/model.h"
+#include "model/weight_slices.h"
 
 loom_status loom_model_own(loom_model *m, void *p, loom_error *err) {
     void **grown = realloc(m->owned, (m->n_owned + 1) * sizeof *grown);
@@ -19,105 +24,89 @@ loom_status loom_model_own(loom_model *m, void *p, loom_error *err) {
     return LOOM_OK;
 }
 
-/* The checkpoint name of a weight: HF and GGUF spellings, with %d standing for the layer index. */
-typedef struct weight_name {
-    const char *hf, *gguf;
-} weight_name;
-
-static const weight_name NAME_EMBED = {"model.embed_tokens.weight", "token_embd.weight"};
-static const weight_name NAME_FINAL_NORM = {"model.norm.weight", "output_norm.weight"};
-static const weight_name NAME_LM_HEAD = {"lm_head.weight", "output.weight"};
-static const weight_name NAME_ATTN_NORM = {"model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight"};
-static const weight_name NAME_WQ = {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight"};
-static const weight_name NAME_WK = {"model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight"};
-static const weight_name NAME_WV = {"model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight"};
-static const weight_name NAME_BQ = {"model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias"};
-static const weight_name NAME_BK = {"model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias"};
-static const weight_name NAME_BV = {"model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias"};
-static const weight_name NAME_WO = {"model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight"};
-static const weight_name NAME_FFN_NORM = {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight"};
-static const weight_name NAME_GATE = {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight"};
-static const weight_name NAME_UP = {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight"};
-static const weight_name NAME_DOWN = {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight"};
+void loom_model_release(loom_model *m, const void *p) {
+    for (size_t i = 0; i < m->n_owned; i++) {
+        if (m->owned[i] != p) continue;
+        free(m->owned[i]);
+        m->owned[i] = m->owned[--m->n_owned];
+        return;
+    }
+}
 
 typedef struct binder {
     loom_model *m;
-    loom_tensor_naming naming;
     const char *source;
     loom_error *err;
 } binder;
 
-static const loom_tensor_entry *find_entry(binder *b, const weight_name *wn, int layer, char *name, size_t cap) {
-    snprintf(name, cap, b->naming == LOOM_NAMES_HF ? wn->hf : wn->gguf, layer);
-    return loom_tensor_table_find(&b->m->tensors, name);
+static loom_status owned_buffer(binder *b, size_t bytes, const char *name, void **out) {
+    *out = malloc(bytes ? bytes : 1);
+    if (!*out) return loom_fail(b->err, LOOM_ERR_NO_MEMORY, "out of memory for tensor '%s'", name);
+    return loom_model_own(b->m, *out, b->err);
 }
 
-static loom_status check_shape(binder *b, const char *name, const loom_tensor_entry *e, int64_t rows, int64_t cols) {
-    int ok = rows ? (e->n_dims == 2 && e->shape[0] == rows && e->shape[1] == cols)
-                  : (e->n_dims == 1 && e->shape[0] == cols);
-    if (ok) return LOOM_OK;
-    char got[96] = "", want[48];
-    for (int i = 0; i < e->n_dims; i++)
-        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)e->shape[i]);
-    if (rows) snprintf(want, sizeof want, "%lld,%lld", (long long)rows, (long long)cols);
-    else snprintf(want, sizeof want, "%lld", (long long)cols);
-    return loom_fail(b->err, LOOM_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected [%s]", b->source, name, got, want);
+/* Drops the whole pages inside [p, p + n) from the resident set when they belong to a file mapping:
+ * the bytes stay in the file (and the page cache) and would come back if read again. */
+static void release_mapped_pages(const loom_model *m, const uint8_t *p, size_t n) {
+    int mapped = 0;
+    for (size_t i = 0; i < m->n_maps && !mapped; i++)
+        mapped = p >= m->maps[i].data && p + n <= m->maps[i].data + m->maps[i].size_bytes;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t begin = ((uintptr_t)p + page - 1) & ~(page - 1), end = ((uintptr_t)p + n) & ~(page - 1);
+    if (mapped && end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
 }
 
-/* A weight matrix [rows][cols] of any dtype the kernels support. */
-static loom_status bind_matrix(binder *b, loom_tensor *t, const weight_name *wn, int layer, int64_t rows, int64_t cols) {
-    char name[160];
-    const loom_tensor_entry *e = find_entry(b, wn, layer, name, sizeof name);
-    if (!e) return loom_fail(b->err, LOOM_ERR_FORMAT, "%s: missing tensor '%s'", b->source, name);
-    loom_status st = check_shape(b, name, e, rows, cols);
+/* A norm or bias: the kept elements as an owned float32 vector. */
+static loom_status bind_vector(binder *b, const loom_weight_slice *s, const loom_tensor_entry *e) {
+    int64_t row_begin, n_rows, col_begin, n;
+    loom_weight_slice_bounds(s, &row_begin, &n_rows, &col_begin, &n);
+    float *v;
+    loom_status st = owned_buffer(b, (size_t)n * sizeof(float), s->name, (void **)&v);
     if (st != LOOM_OK) return st;
-    if (!loom_cpu_weight_dtype_supported(e->dtype))
-        return loom_fail(b->err, LOOM_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s, which loom cannot compute with yet",
-                         b->source, name, loom_dtype_name(e->dtype));
-    *t = (loom_tensor){.data = e->data, .dtype = e->dtype, .n_dims = 2, .shape = {rows, cols},
-                       .row_stride_bytes = loom_dtype_bytes(e->dtype, cols)};
+    if (b->m->dummy_weights) loom_dummy_fill(b->m->dummy_seed, e, 0, 1, col_begin, n, v);
+    else loom_dequant_row(e->dtype, e->data + loom_dtype_bytes(e->dtype, col_begin), v, n);
+    *s->dst = (loom_tensor){.data = v, .dtype = LOOM_DTYPE_F32, .n_dims = 1, .shape = {n}, .row_stride_bytes = (size_t)n * 4};
     return LOOM_OK;
 }
 
-/* A vector [n] (norm weight or bias), converted to an owned float32 copy. Absent and optional: data NULL. */
-static loom_status bind_vector(binder *b, loom_tensor *t, const weight_name *wn, int layer, int64_t n, int optional) {
-    char name[160];
-    const loom_tensor_entry *e = find_entry(b, wn, layer, name, sizeof name);
-    memset(t, 0, sizeof *t);
-    if (!e) return optional ? LOOM_OK : loom_fail(b->err, LOOM_ERR_FORMAT, "%s: missing tensor '%s'", b->source, name);
-    loom_status st = check_shape(b, name, e, 0, n);
+/* A weight matrix of any dtype the kernels support, in the kept part's shape. */
+static loom_status bind_matrix(binder *b, const loom_weight_slice *s, const loom_tensor_entry *e) {
+    int64_t row_begin, rows, col_begin, cols;
+    loom_weight_slice_bounds(s, &row_begin, &rows, &col_begin, &cols);
+    loom_dtype dtype = b->m->dummy_weights ? LOOM_DTYPE_F32 : e->dtype;
+    size_t row_bytes = loom_dtype_bytes(dtype, cols), full_row_bytes = loom_dtype_bytes(dtype, s->cols);
+    const uint8_t *data;
+    loom_status st = LOOM_OK;
+    if (b->m->dummy_weights) {
+        float *values;
+        if ((st = owned_buffer(b, row_bytes * (size_t)rows, s->name, (void **)&values)) != LOOM_OK) return st;
+        loom_dummy_fill(b->m->dummy_seed, e, row_begin, rows, col_begin, cols, values);
+        data = (const uint8_t *)values;
+    } else if (s->axis == LOOM_SLICE_COLS) {
+        uint8_t *copy;
+        if ((st = owned_buffer(b, row_bytes * (size_t)rows, s->name, (void **)&copy)) != LOOM_OK) return st;
+        size_t col_offset = loom_dtype_bytes(dtype, col_begin);
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(copy + (size_t)r * row_bytes, e->data + (size_t)r * full_row_bytes + col_offset, row_bytes);
+        release_mapped_pages(b->m, e->data, e->size_bytes);
+        data = copy;
+    } else {
+        data = e->data + (size_t)row_begin * full_row_bytes;
+    }
+    *s->dst = (loom_tensor){.data = data, .dtype = dtype, .n_dims = 2, .shape = {rows, cols}, .row_stride_bytes = row_bytes};
+    return LOOM_OK;
+}
+
+static loom_status bind_slice(void *ctx, const loom_weight_slice *s) {
+    binder *b = ctx;
+    memset(s->dst, 0, sizeof *s->dst);
+    const loom_tensor_entry *e = loom_tensor_table_find(&b->m->tensors, s->name);
+    if (!e) return s->optional ? LOOM_OK : loom_fail(b->err, LOOM_ERR_FORMAT, "%s: missing tensor '%s'", b->source, s->name);
+    size_t kept_bytes = 0;
+    loom_status st = loom_weight_slice_check(s, e, b->source, b->m->shard.tp_size, &kept_bytes, b->err);
     if (st != LOOM_OK) return st;
-    if (e->dtype != LOOM_DTYPE_F32 && e->dtype != LOOM_DTYPE_F16 && e->dtype != LOOM_DTYPE_BF16)
-        return loom_fail(b->err, LOOM_ERR_UNSUPPORTED, "%s: vector '%s' has dtype %s (expected f32, f16 or bf16)",
-                         b->source, name, loom_dtype_name(e->dtype));
-    float *v = malloc((size_t)n * sizeof(float));
-    if (!v) return loom_fail(b->err, LOOM_ERR_NO_MEMORY, "out of memory");
-    if ((st = loom_model_own(b->m, v, b->err)) != LOOM_OK) return st;
-    loom_dequant_row(e->dtype, e->data, v, n);
-    *t = (loom_tensor){.data = v, .dtype = LOOM_DTYPE_F32, .n_dims = 1, .shape = {n}, .row_stride_bytes = (size_t)n * 4};
-    return LOOM_OK;
-}
-
-static loom_status bind_layer(binder *b, int l) {
-    const loom_config *c = &b->m->cfg;
-    loom_layer_weights *L = &b->m->w.layers[l];
-    int64_t hidden = c->hidden_size, q_dim = loom_config_q_dim(c), kv_dim = loom_config_kv_dim(c);
-    int64_t ffn = c->intermediate_size;
-    loom_status st;
-    if ((st = bind_vector(b, &L->attn_norm, &NAME_ATTN_NORM, l, hidden, 0)) ||
-        (st = bind_matrix(b, &L->wq, &NAME_WQ, l, q_dim, hidden)) ||
-        (st = bind_matrix(b, &L->wk, &NAME_WK, l, kv_dim, hidden)) ||
-        (st = bind_matrix(b, &L->wv, &NAME_WV, l, kv_dim, hidden)) ||
-        (st = bind_vector(b, &L->bq, &NAME_BQ, l, q_dim, !c->attention_bias)) ||
-        (st = bind_vector(b, &L->bk, &NAME_BK, l, kv_dim, !c->attention_bias)) ||
-        (st = bind_vector(b, &L->bv, &NAME_BV, l, kv_dim, !c->attention_bias)) ||
-        (st = bind_matrix(b, &L->wo, &NAME_WO, l, hidden, q_dim)) ||
-        (st = bind_vector(b, &L->ffn_norm, &NAME_FFN_NORM, l, hidden, 0)) ||
-        (st = bind_matrix(b, &L->w_gate, &NAME_GATE, l, ffn, hidden)) ||
-        (st = bind_matrix(b, &L->w_up, &NAME_UP, l, ffn, hidden)) ||
-        (st = bind_matrix(b, &L->w_down, &NAME_DOWN, l, hidden, ffn)))
-        return st;
-    return LOOM_OK;
+    b->m->info.shard_weight_bytes += kept_bytes;
+    return s->is_vector ? bind_vector(b, s, e) : bind_matrix(b, s, e);
 }
 
 /* inv_freq[i] = theta^(-2i/d), computed in float32 as HF does, then llama3-rescaled (HF's
@@ -144,7 +133,7 @@ static loom_status bind_rope(binder *b) {
             }
         }
     }
-    const loom_tensor_entry *f = b->naming == LOOM_NAMES_GGUF ? loom_tensor_table_find(&b->m->tensors, "rope_freqs.weight") : NULL;
+    const loom_tensor_entry *f = b->m->naming == LOOM_NAMES_GGUF ? loom_tensor_table_find(&b->m->tensors, "rope_freqs.weight") : NULL;
     if (f) {
         if (f->dtype != LOOM_DTYPE_F32 || f->n_dims != 1 || f->shape[0] != half)
             return loom_fail(b->err, LOOM_ERR_FORMAT, "%s: tensor 'rope_freqs.weight' must be f32 [%d]", b->source, half);
@@ -160,19 +149,15 @@ static loom_status bind_rope(binder *b) {
 }
 
 loom_status loom_weights_bind(loom_model *m, loom_tensor_naming naming, const char *source, loom_error *err) {
-    binder b = {m, naming, source, err};
+    binder b = {m, source, err};
     const loom_config *c = &m->cfg;
     loom_weights *w = &m->w;
+    m->naming = naming;
+    m->info.shard_weight_bytes = 0;
     w->layers = calloc((size_t)c->n_layers, sizeof *w->layers);
     if (!w->layers) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    loom_status st;
-    if ((st = bind_matrix(&b, &w->tok_embed, &NAME_EMBED, 0, c->vocab_size, c->hidden_size)) ||
-        (st = bind_vector(&b, &w->final_norm, &NAME_FINAL_NORM, 0, c->hidden_size, 0)))
-        return st;
-    if (c->tie_word_embeddings) w->lm_head = w->tok_embed;
-    else if ((st = bind_matrix(&b, &w->lm_head, &NAME_LM_HEAD, 0, c->vocab_size, c->hidden_size)))
-        return st;
-    for (int l = 0; l < c->n_layers; l++)
-        if ((st = bind_layer(&b, l))) return st;
+    loom_status st = loom_shard_for_each_weight(c, &m->shard, naming, w, bind_slice, &b);
+    if (st != LOOM_OK) return st;
+    if (c->tie_word_embeddings && loom_shard_last_stage(&m->shard)) w->lm_head = w->tok_embed;
     return bind_rope(&b);
 }

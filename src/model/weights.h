@@ -1,5 +1,9 @@
 /* The weights of a Llama-family model as tensor views, llama2.c style: one struct per layer.
- * Matrices are [out_features][in_features] (row = one output); norms and biases are float32 vectors. */
+ * Matrices are [out_features][in_features] (row = one output); norms and biases are float32 vectors.
+ * Shapes below use the config the shard computes with (loom_model.local: n_heads, n_kv_heads,
+ * intermediate and vocab are this rank's counts; all of the model without parallelism). A pipeline
+ * stage holds only its layers (the others stay zeroed: data NULL), tok_embed on the first stage (and on
+ * the last when tied, as its LM head), lm_head and final_norm on the last stage (weight_slices.h). */
 #ifndef LOOM_MODEL_WEIGHTS_H
 #define LOOM_MODEL_WEIGHTS_H
 

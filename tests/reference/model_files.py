@@ -5,8 +5,8 @@ NumPy only (fixture generation; loom never uses Python):
     single file or sharded with model.safetensors.index.json;
   * Hugging Face directory: config.json + safetensors + the stories260K tokenizer (vocab 512);
   * GGUF v3 (arch llama or qwen2) with llama.cpp tensor names, the stories260K embedded tokenizer,
-    Q/K rows permuted like llama.cpp's convert_hf_to_gguf.py, tensors in F32/F16/BF16/Q8_0/Q4_0/Q4_1
-    quantized here following ggml's block layouts.
+    Q/K rows permuted like llama.cpp's convert_hf_to_gguf.py, tensors in F32/F16/BF16/Q8_0/Q4_0/Q4_1/
+    Q4_K/Q6_K quantized here following ggml's block layouts (K-quants read back by the gguf package).
 The readers (read_safetensors, load_hf_dir, read_gguf, load_gguf) parse the bytes back independently of
 the writers' in-memory arrays and dequantize them, so the reference runs on exactly what the files hold.
 """
@@ -241,12 +241,14 @@ def load_hf_dir(d):
 # ggml quantization (block size 32), following ggml-quants.c's reference quantizers
 
 QK = 32
+QK_K = 256
 GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0, GGML_BF16 = 0, 1, 2, 3, 8, 30
+GGML_Q4_K, GGML_Q6_K = 12, 14
 GGML_NAMES = {"F32": GGML_F32, "F16": GGML_F16, "Q4_0": GGML_Q4_0, "Q4_1": GGML_Q4_1,
-              "Q8_0": GGML_Q8_0, "BF16": GGML_BF16}
+              "Q8_0": GGML_Q8_0, "BF16": GGML_BF16, "Q4_K": GGML_Q4_K, "Q6_K": GGML_Q6_K}
 # (elements per block, bytes per block)
 GGML_BLOCK = {GGML_F32: (1, 4), GGML_F16: (1, 2), GGML_BF16: (1, 2), GGML_Q4_0: (32, 18),
-              GGML_Q4_1: (32, 20), GGML_Q8_0: (32, 34)}
+              GGML_Q4_1: (32, 20), GGML_Q8_0: (32, 34), GGML_Q4_K: (QK_K, 144), GGML_Q6_K: (QK_K, 210)}
 
 
 def quantize_q8_0(x):
@@ -296,6 +298,65 @@ def quantize_q4_1(x):
     return out.tobytes()
 
 
+def _f16_exact(v):
+    return np.asarray(v, dtype=np.float32).astype("<f2")
+
+
+def quantize_q4_k(x):
+    """llama.cpp's block_q4_K (144 bytes per 256): f16 d, f16 dmin, 12 bytes of 6-bit scales/mins for 8
+    sub-blocks of 32, 128 bytes of nibbles (32 bytes per sub-block pair: low nibbles = the even
+    sub-block). x = d * sc * q - dmin * m. Plain min/max quantization (not llama.cpp's search):
+    per sub-block scale (max - min) / 15 and offset -min (min clamped to <= 0), both quantized to 6 bits
+    against the super-block's largest, q = round((x + dmin m) / (d sc)) in 0..15."""
+    b = np.asarray(x, dtype=np.float32).reshape(-1, 8, 32).astype(np.float64)
+    mn = np.minimum(b.min(axis=2), 0.0)
+    scale_f, min_f = (b.max(axis=2) - mn) / 15.0, -mn
+    d = _f16_exact(scale_f.max(axis=1) / 63.0)
+    dmin = _f16_exact(min_f.max(axis=1) / 63.0)
+    d64, dmin64 = d.astype(np.float64)[:, None], dmin.astype(np.float64)[:, None]
+    sc = np.clip(np.rint(np.divide(scale_f, d64, out=np.zeros_like(scale_f), where=d64 > 0)), 0, 63).astype(np.int64)
+    m = np.clip(np.rint(np.divide(min_f, dmin64, out=np.zeros_like(min_f), where=dmin64 > 0)), 0, 63).astype(np.int64)
+    step = (d64 * sc)[:, :, None]
+    v = np.divide(b + (dmin64 * m)[:, :, None], step, out=np.zeros_like(b), where=step > 0)
+    q = np.clip(np.rint(v), 0, 15).astype(np.uint8)
+    out = np.zeros((b.shape[0], 144), dtype=np.uint8)
+    out[:, 0:2] = d.view(np.uint8).reshape(-1, 2)
+    out[:, 2:4] = dmin.view(np.uint8).reshape(-1, 2)
+    for j in range(4):  # 6-bit pairs: j < 4 in bytes j / j+4; j >= 4 split over bytes j+4 and the top bits
+        out[:, 4 + j] = sc[:, j] | ((sc[:, j + 4] >> 4) << 6)
+        out[:, 8 + j] = m[:, j] | ((m[:, j + 4] >> 4) << 6)
+        out[:, 12 + j] = (sc[:, j + 4] & 15) | ((m[:, j + 4] & 15) << 4)
+    for pair in range(4):
+        out[:, 16 + 32 * pair:48 + 32 * pair] = q[:, 2 * pair] | (q[:, 2 * pair + 1] << 4)
+    return out.tobytes()
+
+
+def quantize_q6_k(x):
+    """llama.cpp's block_q6_K (210 bytes per 256): ql[128] low nibbles, qh[64] top 2 bits, int8
+    scales[16] (one per 16 consecutive elements), f16 d; x = d * scale * (q - 32), q 6-bit. In each half
+    of 128 elements, element l + 32k (l < 32) sits in ql[l + 32 (k & 1)] (low nibble for k < 2, high
+    otherwise) and bits 2k..2k+1 of qh[l]. Plain quantization: scale max|x| / 31 per 16, quantized to
+    int8 against the super-block's largest, q - 32 = round(x / (d scale)) in -32..31."""
+    b = np.asarray(x, dtype=np.float32).reshape(-1, 16, 16).astype(np.float64)
+    scale_f = np.abs(b).max(axis=2) / 31.0
+    d = _f16_exact(scale_f.max(axis=1) / 127.0)
+    d64 = d.astype(np.float64)[:, None]
+    sc = np.clip(np.rint(np.divide(scale_f, d64, out=np.zeros_like(scale_f), where=d64 > 0)), -128, 127)
+    step = (d64 * sc)[:, :, None]
+    q = (np.clip(np.rint(np.divide(b, step, out=np.zeros_like(b), where=step != 0)), -32, 31) + 32)
+    q = q.astype(np.uint8).reshape(-1, 2, 4, 32)  # [block, half, k, l]
+    out = np.zeros((q.shape[0], 210), dtype=np.uint8)
+    for half in range(2):
+        qq = q[:, half]
+        out[:, 64 * half:64 * half + 32] = (qq[:, 0] & 15) | ((qq[:, 2] & 15) << 4)
+        out[:, 64 * half + 32:64 * half + 64] = (qq[:, 1] & 15) | ((qq[:, 3] & 15) << 4)
+        out[:, 128 + 32 * half:160 + 32 * half] = ((qq[:, 0] >> 4) | ((qq[:, 1] >> 4) << 2) | ((qq[:, 2] >> 4) << 4)
+                                                   | ((qq[:, 3] >> 4) << 6))
+    out[:, 192:208] = sc.astype(np.int8).view(np.uint8)
+    out[:, 208:210] = d.view(np.uint8).reshape(-1, 2)
+    return out.tobytes()
+
+
 def dequantize(raw, gtype, n_elements):
     """Bytes of a ggml tensor -> float64 flat array (independent of the quantizers above)."""
     if gtype == GGML_F32:
@@ -304,6 +365,11 @@ def dequantize(raw, gtype, n_elements):
         return np.frombuffer(raw, dtype="<f2", count=n_elements).astype(np.float64)
     if gtype == GGML_BF16:
         return bf16_bits_to_f32(np.frombuffer(raw, dtype="<u2", count=n_elements)).astype(np.float64)
+    if gtype in (GGML_Q4_K, GGML_Q6_K):  # the gguf package's NumPy port of llama.cpp's dequantizers
+        import gguf
+        blk = np.frombuffer(raw, dtype=np.uint8, count=n_elements // QK_K * GGML_BLOCK[gtype][1])
+        qtype = gguf.GGMLQuantizationType.Q4_K if gtype == GGML_Q4_K else gguf.GGMLQuantizationType.Q6_K
+        return gguf.quants.dequantize(blk, qtype).astype(np.float64).reshape(-1)
     nb = n_elements // QK
     blk = np.frombuffer(raw, dtype=np.uint8, count=nb * GGML_BLOCK[gtype][1]).reshape(nb, -1)
     d = blk[:, 0:2].copy().view("<f2").astype(np.float64)  # [nb, 1]
@@ -330,9 +396,11 @@ def encode_tensor(arr, gtype):
         return a.astype("<f2").tobytes()
     if gtype == GGML_BF16:
         return f32_to_bf16_bits(a).astype("<u2").tobytes()
-    if a.shape[-1] % QK:
-        raise ValueError(f"row length {a.shape[-1]} not a multiple of {QK}")
-    return {GGML_Q8_0: quantize_q8_0, GGML_Q4_0: quantize_q4_0, GGML_Q4_1: quantize_q4_1}[gtype](a)
+    block = GGML_BLOCK[gtype][0]
+    if a.shape[-1] % block:
+        raise ValueError(f"row length {a.shape[-1]} not a multiple of {block}")
+    return {GGML_Q8_0: quantize_q8_0, GGML_Q4_0: quantize_q4_0, GGML_Q4_1: quantize_q4_1,
+            GGML_Q4_K: quantize_q4_k, GGML_Q6_K: quantize_q6_k}[gtype](a)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -574,7 +642,7 @@ def write_gguf_model(path, config, weights, shared_dir, types=None, default_type
     # general.file_type (llama_ftype): informational; the most common 2-D tensor type
     two_d = [types.get(n, default_type) for n, w in weights.items() if np.ndim(w) == 2]
     main_type = max(set(two_d), key=two_d.count) if two_d else "F32"
-    ftype = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "BF16": 32}[main_type]
+    ftype = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "BF16": 32, "Q4_K": 15, "Q6_K": 18}[main_type]
     kv["general.file_type"] = GGUFValue(GT_U32, ftype)
     kv.update(tokenizer_kv(shared_dir))
     tensors = []
@@ -654,6 +722,10 @@ FIXTURE_MODELS = [
     {"name": "llama3-rope-scaling", "seed": 10,
      "config": dict(model_type="llama", hidden=64, layers=2, heads=4, kv_heads=1, intermediate=128,
                     rope_theta=10000.0, rope_scaling=LLAMA3_SCALING, tie=True)},
+    # rows of 256 and 512: K-quant super-blocks
+    {"name": "llama-k-quant", "seed": 23,
+     "config": dict(model_type="llama", hidden=256, layers=2, heads=4, kv_heads=2, intermediate=512,
+                    tie=False)},
 ]
 
 
@@ -673,7 +745,16 @@ MIXED_LAYER_TYPES = [
 ]
 
 
-def mixed_types(weights, embd="Q8_0", head="Q4_0"):
+# Q4_K_M-like (Q6_K on v / down / embedding / head) in layer 0, K-quants mixed with Q8_0 in layer 1
+K_QUANT_LAYER_TYPES = [
+    {"q_proj": "Q4_K", "k_proj": "Q4_K", "v_proj": "Q6_K", "o_proj": "Q4_K",
+     "gate_proj": "Q4_K", "up_proj": "Q4_K", "down_proj": "Q6_K"},
+    {"q_proj": "Q6_K", "k_proj": "Q4_K", "v_proj": "Q8_0", "o_proj": "Q6_K",
+     "gate_proj": "Q6_K", "up_proj": "Q4_K", "down_proj": "Q4_K"},
+]
+
+
+def mixed_types(weights, embd="Q8_0", head="Q4_0", layer_types=MIXED_LAYER_TYPES):
     types = {}
     for n, w in weights.items():
         if np.ndim(w) != 2:
@@ -685,7 +766,7 @@ def mixed_types(weights, embd="Q8_0", head="Q4_0"):
         else:
             l = int(n.split(".")[2])
             role = n.split(".")[-2]
-            types[n] = MIXED_LAYER_TYPES[l % 2][role]
+            types[n] = layer_types[l % 2][role]
     return types
 
 
@@ -696,6 +777,8 @@ GGUF_CASES = [
     ("gguf-llama-mixed-quant", "llama-tied-gqa", 12, lambda w: mixed_types(w, embd="Q8_0")),
     ("gguf-mistral-mixed-quant", "mistral-gqa4", 2, lambda w: mixed_types(w, embd="F16", head="Q4_0")),
     ("gguf-qwen2-q8_0", "qwen2-bias-headdim", 1, "Q8_0"),
+    ("gguf-llama-k-quants", "llama-k-quant", 23,
+     lambda w: mixed_types(w, embd="Q6_K", head="Q6_K", layer_types=K_QUANT_LAYER_TYPES)),
 ]
 
 

@@ -35,8 +35,12 @@ static void widen_i8_scalar(const uint8_t *src, float scale, float zero, float *
     for (int32_t i = 0; i < n; i++) dst[i] = scale * (float)(int8_t)src[i] + zero;
 }
 
-static const loom_attn_isa attn_scalar = {"scalar", dot_scalar, scale_scalar, axpy_scalar,
-                                          widen_f16_scalar, widen_bf16_scalar, widen_i8_scalar};
+static void widen_i8_channels_scalar(const uint8_t *src, const float *scale, const float *zero, float *dst, int32_t n) {
+    for (int32_t i = 0; i < n; i++) dst[i] = scale[i] * (float)(int8_t)src[i] + zero[i];
+}
+
+static const loom_attn_isa attn_scalar = {"scalar", dot_scalar, scale_scalar, axpy_scalar, widen_f16_scalar,
+                                          widen_bf16_scalar, widen_i8_scalar, widen_i8_channels_scalar};
 
 const loom_attn_isa *loom_attention_isa_named(const char *isa) {
 #if defined(__x86_64__)
@@ -53,6 +57,8 @@ const loom_attn_isa *loom_attention_isa_named(const char *isa) {
 
 /* ---- cache addressing ---- */
 
+typedef enum { KEYS, VALUES } kv_part;
+
 static size_t kv_elem_bytes(loom_kv_dtype t) { return t == LOOM_KV_F32 ? 4 : t == LOOM_KV_F16 || t == LOOM_KV_BF16 ? 2 : 1; }
 
 static size_t block_stride(const loom_attention_args *a) {
@@ -60,40 +66,63 @@ static size_t block_stride(const loom_attention_args *a) {
     return (size_t)a->block_size * (size_t)a->n_kv_heads * (size_t)a->head_dim * kv_elem_bytes(a->kv_dtype);
 }
 
-/* Start of key `offset` of block `block`, head kv_head. */
-static const uint8_t *row_at(const loom_attention_args *a, const void *cache, int32_t block, int32_t offset,
-                             int32_t kv_head) {
+/* Start of key (or value) `offset` of block `block`, head kv_head. */
+static const uint8_t *row_at(const loom_attention_args *a, kv_part part, int32_t block, int32_t offset, int32_t kv_head) {
     size_t eb = kv_elem_bytes(a->kv_dtype), kv_dim = (size_t)a->n_kv_heads * (size_t)a->head_dim;
-    return (const uint8_t *)cache + (size_t)block * block_stride(a) + ((size_t)offset * kv_dim + (size_t)kv_head * a->head_dim) * eb;
+    const uint8_t *cache = part == KEYS ? a->k_cache : a->v_cache;
+    return cache + (size_t)block * block_stride(a) + ((size_t)offset * kv_dim + (size_t)kv_head * a->head_dim) * eb;
 }
 
-/* The (scale, zero) of one token and head: int8 stores both, fp8 only the scale (zero = 0). */
-static void scale_at(const loom_attention_args *a, const void *scales, int32_t block, int32_t offset, int32_t kv_head,
-                     float sz[2]) {
-    size_t n = a->kv_dtype == LOOM_KV_INT8 ? 2 : 1;
-    sz[1] = 0;
-    memcpy(sz, (const uint8_t *)scales + (size_t)block * block_stride(a) +
-                   ((size_t)offset * a->n_kv_heads + kv_head) * n * sizeof(float), n * sizeof(float));
+/* The float32 scale of an fp8 key or value: [block_size][n_kv_heads] per block. */
+static float fp8_scale_at(const loom_attention_args *a, kv_part part, int32_t block, int32_t offset, int32_t kv_head) {
+    const uint8_t *p = (const uint8_t *)(part == KEYS ? a->k_scales : a->v_scales) + (size_t)block * block_stride(a);
+    float scale;
+    memcpy(&scale, p + ((size_t)offset * (size_t)a->n_kv_heads + (size_t)kv_head) * sizeof(float), sizeof scale);
+    return scale;
+}
+
+/* int8 values: float16 scales [n_kv_heads][block_size] then float16 zeros likewise, per block; returns
+ * the scale of value `offset` of kv_head (its zero is block_size x n_kv_heads float16 further). */
+static const uint8_t *value_scale_at(const loom_attention_args *a, int32_t block, int32_t offset, int32_t kv_head) {
+    return (const uint8_t *)a->v_scales + (size_t)block * block_stride(a) +
+           2 * ((size_t)kv_head * (size_t)a->block_size + (size_t)offset);
+}
+
+/* int8 keys: float16 scales [kv_dim] then float16 zeros [kv_dim], per block; returns the scales of block. */
+static const uint8_t *key_channel_scales(const loom_attention_args *a, int32_t block) {
+    return (const uint8_t *)a->k_scales + (size_t)block * block_stride(a);
 }
 
 /* Decodes n consecutive keys (or values) of one block and head into dst [n][head_dim]. */
-static void decode_rows(const loom_attn_isa *isa, const loom_attention_args *a, const void *cache, const void *scales,
-                        int32_t block, int32_t offset, int32_t n, int32_t kv_head, float *dst) {
+static void decode_rows(const loom_attn_isa *isa, const loom_attention_args *a, kv_part part, int32_t block,
+                        int32_t offset, int32_t n, int32_t kv_head, float *dst) {
     int32_t d = a->head_dim;
-    float sz[2];
+    size_t kv_dim = (size_t)a->n_kv_heads * (size_t)d;
+    /* int8 scales and zeros: per channel for keys (head_dim of them), per row for values (n of them) */
+    _Static_assert(LOOM_ATTENTION_TILE <= LOOM_ATTENTION_MAX_HEAD_DIM, "a tile's rows fit the scale arrays");
+    float scale[LOOM_ATTENTION_MAX_HEAD_DIM], zero[LOOM_ATTENTION_MAX_HEAD_DIM], fp8_scale;
+    if (a->kv_dtype == LOOM_KV_INT8 && part == KEYS) {
+        const uint8_t *scales = key_channel_scales(a, block) + 2 * (size_t)kv_head * (size_t)d;
+        isa->widen_f16(scales, scale, d);
+        isa->widen_f16(scales + 2 * kv_dim, zero, d);
+    } else if (a->kv_dtype == LOOM_KV_INT8) {
+        const uint8_t *scales = value_scale_at(a, block, offset, kv_head);
+        isa->widen_f16(scales, scale, n);
+        isa->widen_f16(scales + 2 * (size_t)a->block_size * (size_t)a->n_kv_heads, zero, n);
+    }
     for (int32_t r = 0; r < n; r++, dst += d) {
-        const uint8_t *src = row_at(a, cache, block, offset + r, kv_head);
+        const uint8_t *src = row_at(a, part, block, offset + r, kv_head);
         switch (a->kv_dtype) {
         case LOOM_KV_F32: memcpy(dst, src, (size_t)d * sizeof(float)); break;
         case LOOM_KV_F16: isa->widen_f16(src, dst, d); break;
         case LOOM_KV_BF16: isa->widen_bf16(src, dst, d); break;
         case LOOM_KV_INT8:
-            scale_at(a, scales, block, offset + r, kv_head, sz);
-            isa->widen_i8(src, sz[0], sz[1], dst, d);
+            if (part == KEYS) isa->widen_i8_channels(src, scale, zero, dst, d);
+            else isa->widen_i8(src, scale[r], zero[r], dst, d);
             break;
         case LOOM_KV_FP8_E4M3:
-            scale_at(a, scales, block, offset + r, kv_head, sz);
-            for (int32_t i = 0; i < d; i++) dst[i] = sz[0] * loom_fp8_e4m3_to_f32(src[i]);
+            fp8_scale = fp8_scale_at(a, part, block, offset + r, kv_head);
+            for (int32_t i = 0; i < d; i++) dst[i] = fp8_scale * loom_fp8_e4m3_to_f32(src[i]);
             break;
         }
     }
@@ -118,8 +147,8 @@ static void attend_item(const loom_attn_isa *isa, const loom_attention_args *a, 
         int32_t n = a->block_size - offset;
         if (n > LOOM_ATTENTION_TILE) n = LOOM_ATTENTION_TILE;
         if (n > n_keys - key0) n = n_keys - key0;
-        decode_rows(isa, a, a->k_cache, a->k_scales, block, offset, n, kv_head, k_tile);
-        decode_rows(isa, a, a->v_cache, a->v_scales, block, offset, n, kv_head, v_tile);
+        decode_rows(isa, a, KEYS, block, offset, n, kv_head, k_tile);
+        decode_rows(isa, a, VALUES, block, offset, n, kv_head, v_tile);
         for (int32_t g = 0; g < group; g++) {
             float tile_max = -INFINITY, *o = out + (int64_t)g * d;
             for (int32_t j = 0; j < n; j++) {
@@ -150,11 +179,11 @@ void loom_cpu_attention_items(const loom_attn_isa *isa, const loom_attention_arg
 
 /* ---- the naive reference ---- */
 
-static double element_at(const loom_attention_args *a, const void *cache, const void *scales, int32_t key,
-                         const int32_t *table, int32_t kv_head, int32_t i) {
+static double element_at(const loom_attention_args *a, kv_part part, int32_t key, const int32_t *table, int32_t kv_head,
+                         int32_t i) {
     int32_t block = table[key / a->block_size], offset = key % a->block_size;
-    const uint8_t *row = row_at(a, cache, block, offset, kv_head);
-    float sz[2];
+    const uint8_t *row = row_at(a, part, block, offset, kv_head), *scale;
+    size_t zero_at; /* bytes from an int8 scale to its zero */
     switch (a->kv_dtype) {
     case LOOM_KV_F32: {
         float f;
@@ -163,8 +192,16 @@ static double element_at(const loom_attention_args *a, const void *cache, const 
     }
     case LOOM_KV_F16: return loom_f16_to_f32(load_u16(row + 2 * i));
     case LOOM_KV_BF16: return loom_bf16_to_f32(load_u16(row + 2 * i));
-    case LOOM_KV_INT8: scale_at(a, scales, block, offset, kv_head, sz); return (double)sz[0] * (int8_t)row[i] + sz[1];
-    default: scale_at(a, scales, block, offset, kv_head, sz); return (double)sz[0] * loom_fp8_e4m3_to_f32(row[i]);
+    case LOOM_KV_INT8:
+        if (part == KEYS) {
+            scale = key_channel_scales(a, block) + 2 * ((size_t)kv_head * (size_t)a->head_dim + (size_t)i);
+            zero_at = 2 * (size_t)a->n_kv_heads * (size_t)a->head_dim;
+        } else {
+            scale = value_scale_at(a, block, offset, kv_head);
+            zero_at = 2 * (size_t)a->block_size * (size_t)a->n_kv_heads;
+        }
+        return (double)loom_f16_to_f32(load_u16(scale)) * (int8_t)row[i] + loom_f16_to_f32(load_u16(scale + zero_at));
+    default: return (double)fp8_scale_at(a, part, block, offset, kv_head) * loom_fp8_e4m3_to_f32(row[i]);
     }
 }
 
@@ -180,15 +217,15 @@ void loom_cpu_attention_naive(const loom_attention_args *a) {
             double max = -INFINITY, z = 0, acc[LOOM_ATTENTION_MAX_HEAD_DIM] = {0};
             for (int32_t j = 0; j < n_keys; j++) {
                 double s = 0;
-                for (int32_t i = 0; i < d; i++) s += (double)q[i] * element_at(a, a->k_cache, a->k_scales, j, table, kv_head, i);
+                for (int32_t i = 0; i < d; i++) s += (double)q[i] * element_at(a, KEYS, j, table, kv_head, i);
                 if (s * a->scale > max) max = s * a->scale;
             }
             for (int32_t j = 0; j < n_keys; j++) {
                 double s = 0;
-                for (int32_t i = 0; i < d; i++) s += (double)q[i] * element_at(a, a->k_cache, a->k_scales, j, table, kv_head, i);
+                for (int32_t i = 0; i < d; i++) s += (double)q[i] * element_at(a, KEYS, j, table, kv_head, i);
                 double p = exp(s * a->scale - max);
                 z += p;
-                for (int32_t i = 0; i < d; i++) acc[i] += p * element_at(a, a->v_cache, a->v_scales, j, table, kv_head, i);
+                for (int32_t i = 0; i < d; i++) acc[i] += p * element_at(a, VALUES, j, table, kv_head, i);
             }
             for (int32_t i = 0; i < d; i++) out[i] = (float)(acc[i] / z);
         }

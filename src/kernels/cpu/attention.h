@@ -21,6 +21,8 @@ typedef struct loom_attn_isa {
     void (*widen_f16)(const uint8_t *src, float *dst, int32_t n);
     void (*widen_bf16)(const uint8_t *src, float *dst, int32_t n);
     void (*widen_i8)(const uint8_t *src, float scale, float zero, float *dst, int32_t n); /* scale x q + zero */
+    void (*widen_i8_channels)(const uint8_t *src, const float *scale, const float *zero, float *dst,
+                              int32_t n); /* scale[i] x q[i] + zero[i] */
 } loom_attn_isa;
 
 /* The table for "scalar", "avx2" or "avx512"; a name this CPU cannot run gives the scalar table. */

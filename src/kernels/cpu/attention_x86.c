@@ -65,8 +65,17 @@ AVX2 static void widen_i8_avx2(const uint8_t *src, float scale, float zero, floa
     for (; i < n; i++) dst[i] = scale * (float)(int8_t)src[i] + zero;
 }
 
-const loom_attn_isa loom_attn_avx2 = {"avx2", dot_avx2, scale_avx2, axpy_avx2,
-                                      widen_f16_avx2, widen_bf16_avx2, widen_i8_avx2};
+AVX2 static void widen_i8_channels_avx2(const uint8_t *src, const float *scale, const float *zero, float *dst, int32_t n) {
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i w = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(src + i)));
+        _mm256_storeu_ps(dst + i, _mm256_fmadd_ps(_mm256_loadu_ps(scale + i), _mm256_cvtepi32_ps(w), _mm256_loadu_ps(zero + i)));
+    }
+    for (; i < n; i++) dst[i] = scale[i] * (float)(int8_t)src[i] + zero[i];
+}
+
+const loom_attn_isa loom_attn_avx2 = {"avx2", dot_avx2, scale_avx2, axpy_avx2, widen_f16_avx2,
+                                      widen_bf16_avx2, widen_i8_avx2, widen_i8_channels_avx2};
 
 /* ---- AVX-512: 16 lanes, the tail handled with a mask ---- */
 
@@ -127,6 +136,16 @@ AVX512 static void widen_i8_avx512(const uint8_t *src, float scale, float zero, 
     }
 }
 
-const loom_attn_isa loom_attn_avx512 = {"avx512", dot_avx512, scale_avx512, axpy_avx512,
-                                        widen_f16_avx512, widen_bf16_avx512, widen_i8_avx512};
+AVX512 static void widen_i8_channels_avx512(const uint8_t *src, const float *scale, const float *zero, float *dst,
+                                            int32_t n) {
+    for (int32_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, src + i)));
+        __m512 s = _mm512_maskz_loadu_ps(m, scale + i), z = _mm512_maskz_loadu_ps(m, zero + i);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_fmadd_ps(s, q, z));
+    }
+}
+
+const loom_attn_isa loom_attn_avx512 = {"avx512", dot_avx512, scale_avx512, axpy_avx512, widen_f16_avx512,
+                                        widen_bf16_avx512, widen_i8_avx512, widen_i8_channels_avx512};
 #endif

@@ -45,16 +45,20 @@ typedef struct matmul_job {
     int64_t n_tok, cols;
 } matmul_job;
 
-/* rows [r0, r1) of one matrix with int8 activations, up to LOOM_XDOT_MAX_TOKENS tokens per call */
+/* rows [r0, r1) of one matrix with int8 activations: blocks of XDOT_ROW_BLOCK rows (whose weights stay
+ * in L1 while every group of up to LOOM_XDOT_MAX_TOKENS tokens passes over them) */
+#define XDOT_ROW_BLOCK 16
 static void matmul_rows_int8(const matmul_job *j, float *y, const loom_tensor *w, int64_t r0, int64_t r1) {
     int64_t rows = loom_tensor_rows(w), nb = j->cols / LOOM_XBLOCK_ELEMS;
-    float out[LOOM_XDOT_MAX_TOKENS];
-    for (int64_t r = r0; r < r1; r++) {
-        const void *row = loom_tensor_row(w, r);
+    for (int64_t r = r0; r < r1; r += XDOT_ROW_BLOCK) {
+        loom_xdot_args a = {.rows = loom_tensor_row(w, r), .row_stride_bytes = w->row_stride_bytes,
+                            .n_rows = r1 - r < XDOT_ROW_BLOCK ? r1 - r : XDOT_ROW_BLOCK, .n_blocks = nb,
+                            .x_stride = nb, .y_stride = rows};
         for (int64_t t = 0; t < j->n_tok; t += LOOM_XDOT_MAX_TOKENS) {
-            int n = j->n_tok - t < LOOM_XDOT_MAX_TOKENS ? (int)(j->n_tok - t) : LOOM_XDOT_MAX_TOKENS;
-            loom_xdot_row(w->dtype, row, j->xq + t * nb, nb, nb, n, out);
-            for (int i = 0; i < n; i++) y[(t + i) * rows + r] = out[i];
+            a.x = j->xq + t * nb;
+            a.n_tok = j->n_tok - t < LOOM_XDOT_MAX_TOKENS ? (int)(j->n_tok - t) : LOOM_XDOT_MAX_TOKENS;
+            a.y = y + t * rows + r;
+            loom_xdot_rows(w->dtype, &a);
         }
     }
 }
@@ -135,6 +139,8 @@ static const loom_xblock *quantize_activations(cpu_impl *c, const matmul_job *j)
     return c->xq;
 }
 
+#define UNIT_WEIGHT_BYTES 32768
+
 static void cpu_matmul_fused(loom_backend *b, int n, float *const *y, const loom_tensor *const *w, const float *x,
                              int64_t n_tok) {
     cpu_impl *c = impl_of(b);
@@ -145,8 +151,10 @@ static void cpu_matmul_fused(loom_backend *b, int n, float *const *y, const loom
         j.row_end[m] = (m ? j.row_end[m - 1] : 0) + loom_tensor_rows(w[m]);
     }
     j.xq = quantize_activations(c, &j);
-    /* ~8 chunks per thread, whole tiles of 16 rows, so claiming stays cheap even for the LM head */
-    int64_t rows = j.row_end[n - 1], grain = rows / (8 * loom_pool_size(c->pool));
+    /* units of ~UNIT_WEIGHT_BYTES of weights in whole 16-row tiles (64-byte lines of y): fine enough to
+     * balance the threads at the end of the op, coarse enough that claiming costs nothing */
+    size_t row_bytes = loom_dtype_bytes(w[0]->dtype, j.cols);
+    int64_t rows = j.row_end[n - 1], grain = (int64_t)(UNIT_WEIGHT_BYTES / (row_bytes ? row_bytes : 1));
     grain = grain < 16 ? 16 : (grain + 15) / 16 * 16;
     loom_pool_run(c->pool, rows, grain, matmul_items, &j);
 }
@@ -181,18 +189,26 @@ static void cpu_rmsnorm(loom_backend *b, float *y, const float *x, const loom_te
     loom_pool_run(impl_of(b)->pool, n_tok, 1, rmsnorm_rows, &j);
 }
 
-/* ---- rope ---- */
+/* ---- rope: tokens split over the pool ---- */
 
-static void cpu_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
-                     int32_t head_dim, const float *inv_freq, int interleaved) {
-    int32_t half = head_dim / 2;
-    for (int64_t t = 0; t < n_tok; t++) {
+typedef struct rope_job {
+    float *x;
+    const int32_t *pos;
+    int32_t n_heads, head_dim;
+    const float *inv_freq;
+    int interleaved;
+} rope_job;
+
+static void rope_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
+    const rope_job *j = ctx;
+    int32_t half = j->head_dim / 2;
+    for (int64_t t = t0; t < t1; t++) {
         for (int32_t i = 0; i < half; i++) {
-            float angle = (float)pos[t] * inv_freq[i];
+            float angle = (float)j->pos[t] * j->inv_freq[i];
             float c = cosf(angle), s = sinf(angle);
-            for (int32_t h = 0; h < n_heads; h++) {
-                float *v = x + (t * n_heads + h) * (int64_t)head_dim;
-                int32_t a = interleaved ? 2 * i : i, bi = interleaved ? 2 * i + 1 : i + half;
+            for (int32_t h = 0; h < j->n_heads; h++) {
+                float *v = j->x + (t * j->n_heads + h) * (int64_t)j->head_dim;
+                int32_t a = j->interleaved ? 2 * i : i, bi = j->interleaved ? 2 * i + 1 : i + half;
                 float v0 = v[a], v1 = v[bi];
                 v[a] = v0 * c - v1 * s;
                 v[bi] = v0 * s + v1 * c;
@@ -201,13 +217,28 @@ static void cpu_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_to
     }
 }
 
+static void cpu_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
+                     int32_t head_dim, const float *inv_freq, int interleaved) {
+    rope_job j = {x, pos, n_heads, head_dim, inv_freq, interleaved};
+    loom_pool_run(impl_of(b)->pool, n_tok, 4, rope_tokens, &j);
+}
+
 /* ---- elementwise ---- */
 
+typedef struct silu_job {
+    float *out;
+    const float *gate, *up;
+} silu_job;
+
+static void silu_range(void *ctx, int64_t i0, int64_t i1, int ti) {
+    const silu_job *j = ctx;
+    loom_silu_mul(j->out + i0, j->gate + i0, j->up + i0, i1 - i0);
+}
+
+/* one decode token's FFN (a few thousand elements) stays on the calling thread; prefill splits */
 static void cpu_silu_mul(loom_backend *b, float *out, const float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
-    }
+    silu_job j = {out, gate, up};
+    loom_pool_run(impl_of(b)->pool, n, 16384, silu_range, &j);
 }
 
 static void cpu_add_bias(loom_backend *b, float *y, const loom_tensor *bias, int64_t n_tok, int64_t dim) {

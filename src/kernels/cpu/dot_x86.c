@@ -175,8 +175,46 @@ __attribute__((target("avx2,fma,f16c"))) static void f32_tile_avx2(const float *
     }
 }
 
-const loom_dot_table loom_dot_avx2 = {"avx2", f32_avx2, f16_avx2, q8_0_avx2, q4_0_avx2, q4_1_avx2, fp8_avx2,
-                                      xdot_q8_0_avx2, xdot_q4_0_avx2, xdot_q4_1_avx2, f32_tile_avx2};
+/* exp(x) for x in [-87, 88] (callers clamp): x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two so
+ * r is exact), exp(r) by its degree-6 Taylor polynomial (truncation < 2e-7 relative), times 2^n. */
+#define EXP_LN2_HI 0.693145751953125f
+#define EXP_LN2_LO 1.428606765330187e-06f
+#define EXP_POLY(fma, set1, r)                                                                                  \
+    fma(fma(fma(fma(fma(fma(set1(1.0f / 720), r, set1(1.0f / 120)), r, set1(1.0f / 24)), r, set1(1.0f / 6)), r, \
+                    set1(0.5f)),                                                                                 \
+                r, set1(1.0f)),                                                                                  \
+        r, set1(1.0f))
+
+__attribute__((target("avx2,fma,f16c"))) static inline __m256 silu_mul8_avx2(__m256 g, __m256 up) {
+    __m256 x = _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), g), _mm256_set1_ps(-87.0f)),
+                             _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_LO), _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), x));
+    __m256 p = EXP_POLY(_mm256_fmadd_ps, _mm256_set1_ps, r);
+    __m256i two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(two_n));
+    return _mm256_div_ps(_mm256_mul_ps(g, up), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void silu_mul_avx2(float *out, const float *gate, const float *up,
+                                                                    int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, silu_mul8_avx2(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+    if (i < n) { /* the tail through a padded copy, so every element takes the same arithmetic */
+        float g[8] = {0}, u[8] = {0}, o[8];
+        memcpy(g, gate + i, (size_t)(n - i) * sizeof(float));
+        memcpy(u, up + i, (size_t)(n - i) * sizeof(float));
+        _mm256_storeu_ps(o, silu_mul8_avx2(_mm256_loadu_ps(g), _mm256_loadu_ps(u)));
+        memcpy(out + i, o, (size_t)(n - i) * sizeof(float));
+    }
+}
+
+const loom_dot_table loom_dot_avx2 = {
+    "avx2", f32_avx2, f16_avx2, q8_0_avx2, q4_0_avx2, q4_1_avx2, fp8_avx2, f32_tile_avx2, silu_mul_avx2,
+    .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0_avx2, [LOOM_DTYPE_Q4_0] = xdot_q4_0_avx2, [LOOM_DTYPE_Q4_1] = xdot_q4_1_avx2,
+             [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx2, [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx2},
+};
 
 /* ---- AVX-512 (with VNNI: vpdpbusd on 256-bit registers, one weight block each) ---- */
 
@@ -294,6 +332,26 @@ __attribute__((target("avx512f,f16c"))) static void f32_tile_avx512(const float 
         for (int t = 0; t < 4; t++) out[r * 4 + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-const loom_dot_table loom_dot_avx512 = {"avx512", f32_avx512, f16_avx512, q8_0_avx512, q4_0_avx512, q4_1_avx512, fp8_avx512,
-                                        xdot_q8_0_avx512, xdot_q4_0_avx512, xdot_q4_1_avx512, f32_tile_avx512};
+/* silu_mul8_avx2's arithmetic on 16 lanes; 2^n by scalef, the tail by a masked load / store */
+__attribute__((target("avx512f"))) static void silu_mul_avx512(float *out, const float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
+        __m512 x = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), g), _mm512_set1_ps(-87.0f)),
+                                 _mm512_set1_ps(88.0f));
+        __m512 nn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 r = _mm512_fnmadd_ps(nn, _mm512_set1_ps(EXP_LN2_LO), _mm512_fnmadd_ps(nn, _mm512_set1_ps(EXP_LN2_HI), x));
+        __m512 e = _mm512_scalef_ps(EXP_POLY(_mm512_fmadd_ps, _mm512_set1_ps, r), nn);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_div_ps(_mm512_mul_ps(g, u), _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+    }
+}
+
+const loom_dot_table loom_dot_avx512 = {
+    "avx512", f32_avx512, f16_avx512, q8_0_avx512, q4_0_avx512, q4_1_avx512, fp8_avx512, f32_tile_avx512,
+    silu_mul_avx512,
+    .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0_avx512, [LOOM_DTYPE_Q4_0] = xdot_q4_0_avx512,
+             [LOOM_DTYPE_Q4_1] = xdot_q4_1_avx512, [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx512,
+             [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx512},
+};
 #endif

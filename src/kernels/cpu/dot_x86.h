@@ -4,14 +4,27 @@
 
 #include <stdint.h>
 
+#include "core/tensor.h"
 #include "kernels/cpu/act_quant.h"
 
 /* dot of one weight row [n] with float32 x [n] */
 typedef float (*loom_dot_fn)(const void *row, const float *x, int64_t n);
-/* out[t] = dot of one weight row (n_blocks blocks of 32) with int8 activations x + t * x_stride
- * (in blocks), for t < n_tok <= LOOM_XDOT_MAX_TOKENS */
-typedef void (*loom_xdot_fn)(const void *row, const loom_xblock *x, int64_t n_blocks, int64_t x_stride, int n_tok,
-                             float *out);
+/* One call of an int8-activation dot kernel: n_rows weight rows (row r at rows + r * row_stride_bytes,
+ * each n_blocks blocks of 32 elements; K-quant rows hold n_blocks / 8 super-blocks) against n_tok <=
+ * LOOM_XDOT_MAX_TOKENS tokens of int8 activations (token t at x + t * x_stride, in blocks):
+ * y[t * y_stride + r] = dot(row r, token t). A call covers a run of rows so the per-row cost is the
+ * dot alone. */
+typedef struct loom_xdot_args {
+    const void *rows;
+    size_t row_stride_bytes;
+    int64_t n_rows;
+    const loom_xblock *x;
+    int64_t n_blocks, x_stride;
+    int n_tok;
+    float *y;
+    int64_t y_stride;
+} loom_xdot_args;
+typedef void (*loom_xdot_fn)(const loom_xdot_args *a);
 
 /* A 4 x 4 register tile of float32 dots: out[r * 4 + t] = dot(w[r], x[t]) over n elements, for the
  * multi-token matmul (prefill, batched decode) with float weights: each loaded weight vector serves 4
@@ -19,12 +32,30 @@ typedef void (*loom_xdot_fn)(const void *row, const loom_xblock *x, int64_t n_bl
 typedef void (*loom_tile_fn)(const float *const *w, const float *const *x, int64_t n, float *out);
 #define LOOM_TILE 4
 
+/* out[i] = silu(gate[i]) * up[i] = gate[i] / (1 + exp(-gate[i])) * up[i] (SIMD versions: exp to ~2 ulp) */
+typedef void (*loom_silu_mul_fn)(float *out, const float *gate, const float *up, int64_t n);
+
 typedef struct loom_dot_table {
     const char *isa;
     loom_dot_fn f32, f16, q8_0, q4_0, q4_1, fp8;
-    loom_xdot_fn x_q8_0, x_q4_0, x_q4_1;
     loom_tile_fn f32_tile;
+    loom_silu_mul_fn silu_mul;
+    loom_xdot_fn xdot[LOOM_DTYPE_COUNT]; /* per weight dtype; NULL = that dtype takes float activations */
 } loom_dot_table;
+
+/* Q4_K super-block (llama.cpp layout, 144 bytes): f16 d, f16 dmin, 12 bytes of 6-bit scales and
+ * mins for 8 sub-blocks of 32, then 128 bytes of nibbles. Sub-block pair (2i, 2i+1) shares 32 bytes
+ * qs[32i..32i+31]: low nibbles are sub-block 2i, high nibbles 2i+1. x = d*sc*q - dmin*mn, where
+ * sub-block j's sc and mn are read from the 12 scale bytes sc[] by this function. */
+static inline void loom_q4_k_scale_min(const uint8_t *sc, int j, int *scale, int *min) {
+    if (j < 4) {
+        *scale = sc[j] & 63;
+        *min = sc[j + 4] & 63;
+    } else {
+        *scale = (sc[j + 4] & 0x0f) | ((sc[j - 4] >> 6) << 4);
+        *min = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+    }
+}
 
 #if defined(__x86_64__)
 extern const loom_dot_table loom_dot_avx2;

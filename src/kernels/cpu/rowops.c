@@ -1,5 +1,6 @@
 #include "kernels/cpu/rowops.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,27 +30,71 @@ static float dot_f32(const float *a, const float *b, int64_t n) {
 
 /* ---- block layouts (see core/tensor.h) ---- */
 
-static void dequant_q8_0(const uint8_t *blk, float *dst) {
-    float d = loom_f16_to_f32(load_u16(blk));
-    const int8_t *q = (const int8_t *)(blk + 2);
-    for (int j = 0; j < 32; j++) dst[j] = d * (float)q[j];
-}
+/* Every integer weight layout read as 32-element sub-blocks: element j of sub-block s of a block is
+ * d * scale[j / 16] * w[j] + m. Q8_0 / Q4_0 / Q4_1 blocks are one sub-block (scale 1); K super-blocks
+ * hold 8. Both the dequantization and the int8-activation dot read weights through this one decoder. */
+typedef struct int_subblock {
+    int w[32];
+    int scale[2]; /* elements 0..15, 16..31 */
+    float d, m;
+} int_subblock;
 
-static void dequant_q4_0(const uint8_t *blk, float *dst) {
-    float d = loom_f16_to_f32(load_u16(blk));
-    const uint8_t *qs = blk + 2;
-    for (int j = 0; j < 16; j++) {
-        dst[j] = d * (float)((qs[j] & 0x0f) - 8);
-        dst[j + 16] = d * (float)((qs[j] >> 4) - 8);
+/* Q6_K super-block (llama.cpp layout, 210 bytes): ql[128] low nibbles, qh[64] high 2-bit pairs,
+ * int8 scales[16] (one per 16 elements), f16 d. Each half of 128 elements uses 64 ql and 32 qh bytes:
+ * element l + 32k (k = 0..3) takes the low (k even) or high (k odd) nibble of ql[l + 32(k&1)] and
+ * bits 2k..2k+1 of qh[l]; q is 6-bit with offset 32; x = d * scale[(l/16) + 2k] * (q - 32). So
+ * sub-block s = 4 half + k reads ql[64 half + 32(k&1) ..], qh[32 half ..], scales[8 half + 2k, +1]. */
+static void subblock_of(loom_dtype t, const uint8_t *blk, int s, int_subblock *o) {
+    o->scale[0] = o->scale[1] = 1;
+    o->m = 0;
+    switch (t) {
+    case LOOM_DTYPE_Q8_0:
+        o->d = loom_f16_to_f32(load_u16(blk));
+        for (int j = 0; j < 32; j++) o->w[j] = (int8_t)blk[2 + j];
+        return;
+    case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1: {
+        int q4_1 = t == LOOM_DTYPE_Q4_1, off = q4_1 ? 0 : 8;
+        const uint8_t *qs = blk + (q4_1 ? 4 : 2);
+        o->d = loom_f16_to_f32(load_u16(blk));
+        if (q4_1) o->m = loom_f16_to_f32(load_u16(blk + 2));
+        for (int j = 0; j < 16; j++) {
+            o->w[j] = (qs[j] & 0x0f) - off;
+            o->w[j + 16] = (qs[j] >> 4) - off;
+        }
+        return;
+    }
+    case LOOM_DTYPE_Q4_K: {
+        const uint8_t *qs = blk + 16 + 32 * (s / 2);
+        int sc, mn;
+        loom_q4_k_scale_min(blk + 4, s, &sc, &mn);
+        o->d = loom_f16_to_f32(load_u16(blk));
+        o->scale[0] = o->scale[1] = sc;
+        o->m = -loom_f16_to_f32(load_u16(blk + 2)) * (float)mn;
+        for (int j = 0; j < 32; j++) o->w[j] = s % 2 ? qs[j] >> 4 : qs[j] & 0x0f;
+        return;
+    }
+    case LOOM_DTYPE_Q6_K: {
+        int half = s / 4, k = s % 4;
+        const uint8_t *ql = blk + 64 * half + 32 * (k & 1), *qh = blk + 128 + 32 * half;
+        const int8_t *scales = (const int8_t *)(blk + 192) + 8 * half + 2 * k;
+        o->d = loom_f16_to_f32(load_u16(blk + 208));
+        o->scale[0] = scales[0];
+        o->scale[1] = scales[1];
+        for (int j = 0; j < 32; j++)
+            o->w[j] = (((k < 2 ? ql[j] : ql[j] >> 4) & 0x0f) | (((qh[j] >> (2 * k)) & 3) << 4)) - 32;
+        return;
+    }
+    default:
+        memset(o, 0, sizeof *o); /* unreachable: only the integer layouts come here */
+        return;
     }
 }
 
-static void dequant_q4_1(const uint8_t *blk, float *dst) {
-    float d = loom_f16_to_f32(load_u16(blk)), m = loom_f16_to_f32(load_u16(blk + 2));
-    const uint8_t *qs = blk + 4;
-    for (int j = 0; j < 16; j++) {
-        dst[j] = d * (float)(qs[j] & 0x0f) + m;
-        dst[j + 16] = d * (float)(qs[j] >> 4) + m;
+static void dequant_int_block(loom_dtype t, const uint8_t *blk, float *dst) {
+    int_subblock sb;
+    for (int s = 0; s < loom_dtype_block_elems(t) / 32; s++, dst += 32) {
+        subblock_of(t, blk, s, &sb);
+        for (int j = 0; j < 32; j++) dst[j] = sb.d * (float)sb.scale[j / 16] * (float)sb.w[j] + sb.m;
     }
 }
 
@@ -57,58 +102,6 @@ static void dequant_fp8(const uint8_t *blk, float *dst) {
     float d = loom_f16_to_f32(load_u16(blk));
     for (int j = 0; j < 32; j++) dst[j] = d * loom_fp8_e4m3_to_f32(blk[2 + j]);
 }
-
-/* Q4_K super-block (llama.cpp layout, 144 bytes): f16 d, f16 dmin, 12 bytes of 6-bit scales and
- * mins for 8 sub-blocks of 32, then 128 bytes of nibbles. Sub-block pair (2i, 2i+1) shares 32 bytes
- * qs[32i..32i+31]: low nibbles are sub-block 2i, high nibbles 2i+1. x = d*sc*q - dmin*mn. */
-static void q4_k_scale_min(const uint8_t *sc, int j, int *scale, int *min) {
-    if (j < 4) {
-        *scale = sc[j] & 63;
-        *min = sc[j + 4] & 63;
-    } else {
-        *scale = (sc[j + 4] & 0x0f) | ((sc[j - 4] >> 6) << 4);
-        *min = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
-    }
-}
-
-static void dequant_q4_k(const uint8_t *blk, float *dst) {
-    float d = loom_f16_to_f32(load_u16(blk)), dmin = loom_f16_to_f32(load_u16(blk + 2));
-    const uint8_t *sc = blk + 4, *qs = blk + 16;
-    for (int pair = 0; pair < 4; pair++, qs += 32, dst += 64) {
-        int s0, m0, s1, m1;
-        q4_k_scale_min(sc, 2 * pair, &s0, &m0);
-        q4_k_scale_min(sc, 2 * pair + 1, &s1, &m1);
-        for (int l = 0; l < 32; l++) {
-            dst[l] = d * (float)s0 * (float)(qs[l] & 0x0f) - dmin * (float)m0;
-            dst[l + 32] = d * (float)s1 * (float)(qs[l] >> 4) - dmin * (float)m1;
-        }
-    }
-}
-
-/* Q6_K super-block (llama.cpp layout, 210 bytes): ql[128] low nibbles, qh[64] high 2-bit pairs,
- * int8 scales[16] (one per 16 elements), f16 d. Each half of 128 elements uses 64 ql and 32 qh bytes:
- * element l + 32k (k = 0..3) takes the low (k even) or high (k odd) nibble of ql[l + 32(k&1)] and
- * bits 2k..2k+1 of qh[l]; q is 6-bit with offset 32; x = d * scale[(l/16) + 2k] * (q - 32). */
-static void dequant_q6_k(const uint8_t *blk, float *dst) {
-    const uint8_t *ql = blk, *qh = blk + 128;
-    const int8_t *scales = (const int8_t *)(blk + 192);
-    float d = loom_f16_to_f32(load_u16(blk + 208));
-    for (int half = 0; half < 2; half++, ql += 64, qh += 32, scales += 8, dst += 128) {
-        for (int l = 0; l < 32; l++) {
-            for (int k = 0; k < 4; k++) {
-                uint8_t low = ql[l + 32 * (k & 1)];
-                int q = ((k < 2 ? low & 0x0f : low >> 4) | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
-                dst[l + 32 * k] = d * (float)scales[l / 16 + 2 * k] * (float)q;
-            }
-        }
-    }
-}
-
-/* one block -> its loom_dtype_block_elems floats */
-static void (*const block_dequant[LOOM_DTYPE_COUNT])(const uint8_t *blk, float *dst) = {
-    [LOOM_DTYPE_Q8_0] = dequant_q8_0, [LOOM_DTYPE_Q4_0] = dequant_q4_0, [LOOM_DTYPE_Q4_1] = dequant_q4_1,
-    [LOOM_DTYPE_FP8_E4M3] = dequant_fp8, [LOOM_DTYPE_Q4_K] = dequant_q4_k, [LOOM_DTYPE_Q6_K] = dequant_q6_k,
-};
 
 void loom_dequant_row(loom_dtype t, const void *row, float *dst, int64_t n) {
     const uint8_t *p = row;
@@ -122,11 +115,13 @@ void loom_dequant_row(loom_dtype t, const void *row, float *dst, int64_t n) {
     case LOOM_DTYPE_BF16:
         for (int64_t i = 0; i < n; i++) dst[i] = loom_bf16_to_f32(load_u16(p + 2 * i));
         return;
-    case LOOM_DTYPE_Q8_0: case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1: case LOOM_DTYPE_FP8_E4M3:
-    case LOOM_DTYPE_Q4_K: case LOOM_DTYPE_Q6_K: {
+    case LOOM_DTYPE_FP8_E4M3:
+        for (int64_t b = 0; b < n / 32; b++) dequant_fp8(p + 34 * b, dst + 32 * b);
+        return;
+    case LOOM_DTYPE_Q8_0: case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1: case LOOM_DTYPE_Q4_K: case LOOM_DTYPE_Q6_K: {
         int64_t be = loom_dtype_block_elems(t);
         size_t bb = loom_dtype_block_bytes(t);
-        for (int64_t b = 0; b < n / be; b++) block_dequant[t](p + bb * (size_t)b, dst + be * b);
+        for (int64_t b = 0; b < n / be; b++) dequant_int_block(t, p + bb * (size_t)b, dst + be * b);
         return;
     }
     default:
@@ -202,44 +197,36 @@ static float dot_f32_row(const void *row, const float *x, int64_t n) { return do
 
 /* ---- int8-activation dots: integer sums per block, scales applied per block ---- */
 
-/* the 32 weights of a block as integers, for the block layouts with 32 elements */
-static void block_ints(loom_dtype t, const uint8_t *blk, int w[32]) {
-    const uint8_t *qs = blk + (t == LOOM_DTYPE_Q4_1 ? 4 : 2);
-    for (int j = 0; j < 16 && t != LOOM_DTYPE_Q8_0; j++) {
-        int off = t == LOOM_DTYPE_Q4_0 ? 8 : 0;
-        w[j] = (qs[j] & 0x0f) - off;
-        w[j + 16] = (qs[j] >> 4) - off;
-    }
-    for (int j = 0; j < 32 && t == LOOM_DTYPE_Q8_0; j++) w[j] = (int8_t)qs[j];
-}
-
-static void xdot_scalar(loom_dtype t, const void *row, const loom_xblock *x, int64_t nb, int64_t x_stride,
-                        int n_tok, float *out) {
+/* sum_j (d scale[j/16] w[j] + m) * d_x q_x[j] = d d_x (scale[0] sum_lo + scale[1] sum_hi) + m dsum_x */
+static float xdot_scalar_one(loom_dtype t, const uint8_t *row, const loom_xblock *x, int64_t nb) {
+    int per_block = (int)(loom_dtype_block_elems(t) / LOOM_XBLOCK_ELEMS);
     size_t bytes = loom_dtype_block_bytes(t);
-    for (int tok = 0; tok < n_tok; tok++) {
-        const uint8_t *p = row;
-        float s = 0;
-        for (int64_t b = 0; b < nb; b++, p += bytes) {
-            const loom_xblock *xb = x + tok * x_stride + b;
-            int w[32], isum = 0;
-            block_ints(t, p, w);
-            for (int j = 0; j < 32; j++) isum += w[j] * xb->q[j];
-            s += loom_f16_to_f32(load_u16(p)) * xb->d * (float)isum;
-            if (t == LOOM_DTYPE_Q4_1) s += loom_f16_to_f32(load_u16(p + 2)) * xb->dsum;
-        }
-        out[tok] = s;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int_subblock sb;
+        subblock_of(t, row + (size_t)(b / per_block) * bytes, (int)(b % per_block), &sb);
+        int isum[2] = {0, 0};
+        for (int j = 0; j < 32; j++) isum[j / 16] += sb.w[j] * x[b].q[j];
+        s += sb.d * x[b].d * (float)(sb.scale[0] * isum[0] + sb.scale[1] * isum[1]) + sb.m * x[b].dsum;
     }
+    return s;
 }
 
-static void xdot_q8_0(const void *w, const loom_xblock *x, int64_t nb, int64_t xs, int n, float *out) {
-    xdot_scalar(LOOM_DTYPE_Q8_0, w, x, nb, xs, n, out);
+static void xdot_scalar(loom_dtype t, const loom_xdot_args *a) {
+    for (int64_t r = 0; r < a->n_rows; r++)
+        for (int tok = 0; tok < a->n_tok; tok++)
+            a->y[tok * a->y_stride + r] = xdot_scalar_one(t, (const uint8_t *)a->rows + (size_t)r * a->row_stride_bytes,
+                                                          a->x + tok * a->x_stride, a->n_blocks);
 }
-static void xdot_q4_0(const void *w, const loom_xblock *x, int64_t nb, int64_t xs, int n, float *out) {
-    xdot_scalar(LOOM_DTYPE_Q4_0, w, x, nb, xs, n, out);
-}
-static void xdot_q4_1(const void *w, const loom_xblock *x, int64_t nb, int64_t xs, int n, float *out) {
-    xdot_scalar(LOOM_DTYPE_Q4_1, w, x, nb, xs, n, out);
-}
+
+#define SCALAR_XDOT(suffix, dtype) \
+    static void xdot_##suffix(const loom_xdot_args *a) { xdot_scalar(dtype, a); }
+SCALAR_XDOT(q8_0, LOOM_DTYPE_Q8_0)
+SCALAR_XDOT(q4_0, LOOM_DTYPE_Q4_0)
+SCALAR_XDOT(q4_1, LOOM_DTYPE_Q4_1)
+SCALAR_XDOT(q4_k, LOOM_DTYPE_Q4_K)
+SCALAR_XDOT(q6_k, LOOM_DTYPE_Q6_K)
+#undef SCALAR_XDOT
 
 static float dot_f16(const void *row, const float *x, int64_t n) { return dot_via_buffer(LOOM_DTYPE_F16, row, x, n); }
 
@@ -248,8 +235,18 @@ static void f32_tile(const float *const *w, const float *const *x, int64_t n, fl
         for (int t = 0; t < LOOM_TILE; t++) out[r * LOOM_TILE + t] = dot_f32(w[r], x[t], n);
 }
 
-static const loom_dot_table dot_scalar = {"scalar", dot_f32_row, dot_f16, dot_q8_0, dot_q4_0, dot_q4_1, dot_fp8,
-                                          xdot_q8_0, xdot_q4_0, xdot_q4_1, f32_tile};
+static void silu_mul(float *out, const float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+static const loom_dot_table dot_scalar = {
+    "scalar", dot_f32_row, dot_f16, dot_q8_0, dot_q4_0, dot_q4_1, dot_fp8, f32_tile, silu_mul,
+    .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0, [LOOM_DTYPE_Q4_0] = xdot_q4_0, [LOOM_DTYPE_Q4_1] = xdot_q4_1,
+             [LOOM_DTYPE_Q4_K] = xdot_q4_k, [LOOM_DTYPE_Q6_K] = xdot_q6_k},
+};
 
 /* The one mutable global: the dot table for this CPU, chosen once at start-up. LOOM_ISA=scalar|avx2|
  * avx512 forces a path (tests use it to cover each one); a path the CPU lacks falls back to scalar. */
@@ -289,16 +286,17 @@ float loom_dot_row(loom_dtype t, const void *row, const float *x, int64_t n) {
     }
 }
 
-int loom_dtype_takes_int8_x(loom_dtype t) {
-    return t == LOOM_DTYPE_Q8_0 || t == LOOM_DTYPE_Q4_0 || t == LOOM_DTYPE_Q4_1;
+int loom_dtype_takes_int8_x(loom_dtype t) { return (unsigned)t < LOOM_DTYPE_COUNT && active_dots->xdot[t]; }
+
+void loom_silu_mul(float *out, const float *gate, const float *up, int64_t n) { active_dots->silu_mul(out, gate, up, n); }
+
+void loom_xdot_rows(loom_dtype t, const loom_xdot_args *a) {
+    active_dots->xdot[t](a); /* callers check loom_dtype_takes_int8_x */
 }
 
 void loom_xdot_row(loom_dtype t, const void *row, const loom_xblock *x, int64_t n_blocks, int64_t x_stride, int n_tok,
                    float *out) {
-    switch (t) {
-    case LOOM_DTYPE_Q8_0: active_dots->x_q8_0(row, x, n_blocks, x_stride, n_tok, out); return;
-    case LOOM_DTYPE_Q4_0: active_dots->x_q4_0(row, x, n_blocks, x_stride, n_tok, out); return;
-    case LOOM_DTYPE_Q4_1: active_dots->x_q4_1(row, x, n_blocks, x_stride, n_tok, out); return;
-    default: for (int i = 0; i < n_tok; i++) out[i] = 0; return; /* unreachable: callers check takes_int8_x */
-    }
+    loom_xdot_args a = {.rows = row, .n_rows = 1, .x = x, .n_blocks = n_blocks, .x_stride = x_stride, .n_tok = n_tok,
+                        .y = out, .y_stride = 1};
+    loom_xdot_rows(t, &a);
 }

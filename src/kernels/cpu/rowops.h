@@ -8,6 +8,7 @@
 
 #include "core/tensor.h"
 #include "kernels/cpu/act_quant.h"
+#include "kernels/cpu/dot_x86.h"
 
 /* 1 when the CPU kernels accept weight matrices of this dtype. */
 int loom_cpu_weight_dtype_supported(loom_dtype t);
@@ -16,14 +17,18 @@ void loom_dequant_row(loom_dtype t, const void *row, float *dst, int64_t n);
 float loom_dot_row(loom_dtype t, const void *row, const float *x, int64_t n);
 /* 1 when matmuls with this weight dtype run on int8-quantized activations (loom_xdot_row). */
 int loom_dtype_takes_int8_x(loom_dtype t);
-/* out[t] = dot(row, x + t * x_stride) for t < n_tok <= LOOM_XDOT_MAX_TOKENS (kernels/cpu/dot_x86.h);
- * x holds n_blocks blocks of 32 per token. */
+/* A run of rows against up to LOOM_XDOT_MAX_TOKENS tokens (loom_xdot_args: kernels/cpu/dot_x86.h). */
+void loom_xdot_rows(loom_dtype t, const loom_xdot_args *a);
+/* One row: out[t] = dot(row, x + t * x_stride) for t < n_tok <= LOOM_XDOT_MAX_TOKENS; x holds n_blocks
+ * blocks of 32 per token. */
 void loom_xdot_row(loom_dtype t, const void *row, const loom_xblock *x, int64_t n_blocks, int64_t x_stride, int n_tok,
                    float *out);
 /* float32 dot product. */
 float loom_dot_f32(const float *a, const float *b, int64_t n);
 /* out[r * 4 + t] = loom_dot_f32(w[r], x[t], n) for a 4 x 4 tile (kernels/cpu/dot_x86.h: loom_tile_fn). */
 void loom_dot_f32_tile(const float *const *w, const float *const *x, int64_t n, float *out);
+/* out[i] = silu(gate[i]) * up[i] (out may alias gate or up). */
+void loom_silu_mul(float *out, const float *gate, const float *up, int64_t n);
 /* Which instruction set the dot kernels use: "avx512", "avx2" or "scalar". */
 const char *loom_cpu_isa(void);
 

@@ -1,0 +1,58 @@
+#include "model/shard.h"
+
+loom_shard loom_shard_whole(const loom_config *c) {
+    return (loom_shard){.tp_rank = 0, .tp_size = 1, .pp_rank = 0, .pp_size = 1, .layer_begin = 0,
+                        .layer_end = c->n_layers, .head_begin = 0, .n_heads = c->n_heads, .kv_head_begin = 0,
+                        .n_kv_heads = c->n_kv_heads, .ffn_begin = 0, .ffn_size = c->intermediate_size,
+                        .vocab_begin = 0, .vocab_size = c->vocab_size};
+}
+
+loom_status loom_shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
+                            int32_t pp_size, loom_error *err) {
+    if (tp_size < 1 || pp_size < 1 || tp_rank < 0 || tp_rank >= tp_size || pp_rank < 0 || pp_rank >= pp_size)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "rank (%d, %d) outside a %d x %d tensor x pipeline layout", tp_rank,
+                         pp_rank, tp_size, pp_size);
+    if (c->n_heads % tp_size || c->n_kv_heads % tp_size)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                         "tensor parallel size %d must divide the number of attention heads (%d) and KV heads (%d)",
+                         tp_size, c->n_heads, c->n_kv_heads);
+    if (c->intermediate_size % tp_size)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "tensor parallel size %d must divide intermediate_size %d", tp_size,
+                         c->intermediate_size);
+    if (pp_size > c->n_layers)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "pipeline parallel size %d exceeds the number of layers (%d)", pp_size,
+                         c->n_layers);
+    *s = loom_shard_whole(c);
+    s->tp_rank = tp_rank;
+    s->tp_size = tp_size;
+    s->pp_rank = pp_rank;
+    s->pp_size = pp_size;
+    int32_t per_stage = c->n_layers / pp_size, extra = c->n_layers % pp_size;
+    s->layer_begin = pp_rank * per_stage + (pp_rank < extra ? pp_rank : extra);
+    s->layer_end = s->layer_begin + per_stage + (pp_rank < extra);
+    s->n_heads = c->n_heads / tp_size;
+    s->head_begin = tp_rank * s->n_heads;
+    s->n_kv_heads = c->n_kv_heads / tp_size;
+    s->kv_head_begin = tp_rank * s->n_kv_heads;
+    s->ffn_size = c->intermediate_size / tp_size;
+    s->ffn_begin = tp_rank * s->ffn_size;
+    int32_t vocab_chunk = (c->vocab_size + tp_size - 1) / tp_size;
+    s->vocab_begin = tp_rank * vocab_chunk;
+    if (s->vocab_begin > c->vocab_size) s->vocab_begin = c->vocab_size;
+    s->vocab_size = c->vocab_size - s->vocab_begin < vocab_chunk ? c->vocab_size - s->vocab_begin : vocab_chunk;
+    return LOOM_OK;
+}
+
+int loom_shard_is_whole(const loom_shard *s) { return s->tp_size == 1 && s->pp_size == 1; }
+int loom_shard_has_layer(const loom_shard *s, int32_t layer) { return layer >= s->layer_begin && layer < s->layer_end; }
+int loom_shard_first_stage(const loom_shard *s) { return s->pp_rank == 0; }
+int loom_shard_last_stage(const loom_shard *s) { return s->pp_rank == s->pp_size - 1; }
+
+loom_config loom_shard_local_config(const loom_shard *s, const loom_config *c) {
+    loom_config local = *c;
+    local.n_heads = s->n_heads;
+    local.n_kv_heads = s->n_kv_heads;
+    local.intermediate_size = s->ffn_size;
+    local.vocab_size = s->vocab_size;
+    return local;
+}
