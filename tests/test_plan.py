@@ -109,7 +109,7 @@ def llama3_rank_weights_bytes(tp, pp, stage):
     h, f, L, v, kv = 4096, 14336, 32, 128256, 8 * 128
     split = (h * h + 2 * kv * h + h * h + 3 * f * h) // tp  # q, k, v rows, o columns, gate/up rows, down columns
     per_layer = split + 2 * h  # + the two replicated norms
-    layers = L // pp
+    layers = STAGE_LAYERS[pp][stage]
     total = layers * per_layer
     if stage == 0:
         total += (v // tp) * h
@@ -118,22 +118,31 @@ def llama3_rank_weights_bytes(tp, pp, stage):
     return 4 * total
 
 
+# Stages split the weights a token passes through evenly, the LM head counted on the last: a layer has
+# 4096 x (4096 + 2 x 1024) + 4096 x 4096 + 3 x 4096 x 14336 = 218.1M of them, the head 128256 x 4096 =
+# 525.3M; half of 32 x 218.1M + 525.3M = 3752.3M is nearest to 17 layers (3707.7M).
+STAGE_LAYERS = {1: [32], 2: [17, 15]}
+
+
 def test_llama3_8b_tp2_pp2(run_loom, llama3_dir):
     p = plan(run_loom, llama3_dir, "--load-format", "dummy", "--kv-cache-memory", str(8 * GIB), "--kv-cache-dtype",
              "f16", "--tensor-parallel-size", "2", "--pipeline-parallel-size", "2")
-    per_token = 2 * 16 * 4 * 128 * 2  # 16 layers x 4 of the 8 KV heads per rank, f16
     assert len(p["ranks"]) == 4
     for r, rank in enumerate(p["ranks"]):
         stage = r // 2
+        layers = STAGE_LAYERS[2][stage]
+        per_token = 2 * layers * 4 * 128 * 2  # this stage's layers x 4 of the 8 KV heads per rank, f16
         assert (rank["rank"], rank["tp_rank"], rank["pp_rank"]) == (r, r % 2, stage)
-        assert rank["layers"] == [16 * stage, 16 * stage + 16]
+        assert rank["layers"] == [17 * stage, 17 + 15 * stage]
         assert rank["weights_bytes"] == llama3_rank_weights_bytes(2, 2, stage)
-        assert rank["kv_bytes_per_token"] == per_token == 32768
-        assert rank["num_kv_blocks"] == 8 * GIB // (16 * per_token) == 16384
-        assert rank["max_tokens_in_kv"] == 16384 * 16
+        assert rank["kv_bytes_per_token"] == per_token == [34816, 30720][stage]
+        assert rank["num_kv_blocks"] == 8 * GIB // (16 * per_token)
+        assert rank["max_tokens_in_kv"] == rank["num_kv_blocks"] * 16
+    per_token = p["ranks"][0]["kv_bytes_per_token"]
     # the top-level figures are rank 0's
     assert p["weights_bytes"] == p["ranks"][0]["weights_bytes"] and p["kv_bytes_per_token"] == per_token
-    assert p["num_kv_blocks"] == 16384 and p["max_concurrent_seqs"] == 16384 // (8192 // 16)
+    blocks = 8 * GIB // (16 * 34816)
+    assert p["num_kv_blocks"] == blocks == 15420 and p["max_concurrent_seqs"] == blocks // (8192 // 16)
     # the four ranks hold the whole model plus the norms a second tensor rank replicates
     norms = 4 * (2 * 4096 * 32 + 4096)
     assert sum(r["weights_bytes"] for r in p["ranks"]) == llama3_weights_bytes() + norms

@@ -9,6 +9,7 @@
  * with --quantization int8), and a dummy 1B-shaped config where a TP=2 rank must hold <= 0.55 x the
  * whole model's weight bytes (accounting and resident memory). */
 #include <stddef.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,11 +32,23 @@ typedef struct expect {
     int first, last;
 } expect;
 
+/* Stage boundary b: the layer count (at least one layer per stage) whose weights come nearest to b/pp of
+ * all the weights a token passes through, the LM head (vocab x hidden) counted after the last layer. */
+static int32_t expected_boundary(const loom_config *c, int pp, int b) {
+    double h = c->hidden_size, per_layer = h * loom_config_q_dim(c) * 2 + h * loom_config_kv_dim(c) * 2 +
+                                           3 * h * c->intermediate_size;
+    double target = (per_layer * c->n_layers + (double)c->vocab_size * h) * b / pp;
+    int32_t best = 0, prev = b > 1 ? expected_boundary(c, pp, b - 1) : 0;
+    if (b == 0 || b == pp) return b == 0 ? 0 : c->n_layers;
+    for (int32_t k = prev + 1; k <= c->n_layers - (pp - b); k++)
+        if (!best || fabs(k * per_layer - target) <= fabs(best * per_layer - target)) best = k;
+    return best;
+}
+
 static expect expected_layout(const loom_config *c, int tp, int pp, int t, int p) {
     expect e;
-    int32_t per_stage = c->n_layers / pp, extra = c->n_layers % pp;
-    e.layer_begin = p * per_stage + (p < extra ? p : extra);
-    e.layer_end = e.layer_begin + per_stage + (p < extra ? 1 : 0);
+    e.layer_begin = expected_boundary(c, pp, p);
+    e.layer_end = expected_boundary(c, pp, p + 1);
     e.q_count = (int64_t)c->n_heads / tp * c->head_dim;
     e.q_begin = t * e.q_count;
     e.kv_count = (int64_t)c->n_kv_heads / tp * c->head_dim;

@@ -1,10 +1,29 @@
 #include "model/shard.h"
 
+#include <math.h>
+
 loom_shard loom_shard_whole(const loom_config *c) {
     return (loom_shard){.tp_rank = 0, .tp_size = 1, .pp_rank = 0, .pp_size = 1, .layer_begin = 0,
                         .layer_end = c->n_layers, .head_begin = 0, .n_heads = c->n_heads, .kv_head_begin = 0,
                         .n_kv_heads = c->n_kv_heads, .ffn_begin = 0, .ffn_size = c->intermediate_size,
                         .vocab_begin = 0, .vocab_size = c->vocab_size};
+}
+
+/* Where stage `stage` begins (stage == P: n_layers). Stages get equal shares of the weights a token
+ * passes through: each layer's matrices, and the LM head on the last stage (at a 128k vocabulary the
+ * head weighs several layers, so an even layer split would leave the last stage the slowest). Boundary s
+ * is the layer count nearest to s/P of the total, keeping at least one layer per stage. */
+static int32_t stage_boundary(const loom_config *c, int32_t pp, int32_t stage) {
+    double h = c->hidden_size, q = loom_config_q_dim(c), kv = loom_config_kv_dim(c), f = c->intermediate_size;
+    double layer = h * (q + 2 * kv) + q * h + 3 * h * f, head = (double)c->vocab_size * h;
+    double total = layer * c->n_layers + head;
+    int32_t at = 0;
+    for (int32_t b = 1; b <= stage; b++) {
+        int32_t want = b == pp ? c->n_layers : (int32_t)floor(b * total / pp / layer + 0.5);
+        int32_t lo = at + 1, hi = c->n_layers - (pp - b);
+        at = want < lo ? lo : want > hi ? hi : want;
+    }
+    return at;
 }
 
 loom_status loom_shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
@@ -27,9 +46,8 @@ loom_status loom_shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank
     s->tp_size = tp_size;
     s->pp_rank = pp_rank;
     s->pp_size = pp_size;
-    int32_t per_stage = c->n_layers / pp_size, extra = c->n_layers % pp_size;
-    s->layer_begin = pp_rank * per_stage + (pp_rank < extra ? pp_rank : extra);
-    s->layer_end = s->layer_begin + per_stage + (pp_rank < extra);
+    s->layer_begin = stage_boundary(c, pp_size, pp_rank);
+    s->layer_end = stage_boundary(c, pp_size, pp_rank + 1);
     s->n_heads = c->n_heads / tp_size;
     s->head_begin = tp_rank * s->n_heads;
     s->n_kv_heads = c->n_kv_heads / tp_size;

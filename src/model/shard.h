@@ -13,8 +13,8 @@
 typedef struct loom_shard {
     int32_t tp_rank, tp_size;
     int32_t pp_rank, pp_size;
-    int32_t layer_begin, layer_end;   /* layers held here; P splits n_layers as evenly as it goes,
-                                       * earlier stages taking the remainder */
+    int32_t layer_begin, layer_end;   /* layers held here: stages get equal shares of the weights a
+                                       * token passes through, the LM head counted on the last stage */
     int32_t head_begin, n_heads;      /* query heads [head_begin, head_begin + n_heads) */
     int32_t kv_head_begin, n_kv_heads;
     int32_t ffn_begin, ffn_size;      /* intermediate (gate/up rows, down columns) */
