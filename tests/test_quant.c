@@ -97,6 +97,34 @@ static void test_xdot(void) {
     }
 }
 
+/* Batch invariance of the quantized matmul (int8 activations): each token's outputs are bit-identical
+ * whether it is alone or among 7 tokens, over 11 rows (register tiles with tails), at 1 and 2 threads. */
+static void test_quantized_batch_invariance(void) {
+    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K};
+    enum { ROWS = 11, COLS = 512, T = 7 };
+    static uint8_t raw[ROWS * COLS * 2];
+    static float x[T * COLS], together[T * ROWS], alone[ROWS];
+    for (int i = 0; i < T * COLS; i++) x[i] = frand();
+    loom_backend *be1, *be2;
+    loom_error err;
+    CHECK(loom_backend_cpu_create(1, &be1, &err) == LOOM_OK && loom_backend_cpu_create(2, &be2, &err) == LOOM_OK);
+    CHECK(be1->ops->reserve(be1, COLS, &err) == LOOM_OK && be2->ops->reserve(be2, COLS, &err) == LOOM_OK);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        size_t row_bytes = loom_dtype_bytes(types[k], COLS);
+        for (int r = 0; r < ROWS; r++) random_row(types[k], raw + r * row_bytes, COLS);
+        loom_tensor w = {.data = raw, .dtype = types[k], .n_dims = 2, .shape = {ROWS, COLS}, .row_stride_bytes = row_bytes};
+        be2->ops->matmul(be2, together, &w, x, T);
+        for (int t = 0; t < T; t++) {
+            be1->ops->matmul(be1, alone, &w, x + t * COLS, 1);
+            for (int r = 0; r < ROWS; r++)
+                CHECK_MSG(alone[r] == together[t * ROWS + r], "%s token %d row %d: %.9g alone, %.9g among %d",
+                          loom_dtype_name(types[k]), t, r, alone[r], together[t * ROWS + r], T);
+        }
+    }
+    loom_backend_free(be1);
+    loom_backend_free(be2);
+}
+
 static void test_float_activation_dots(void) {
     const loom_dtype types[] = {LOOM_DTYPE_F16, LOOM_DTYPE_FP8_E4M3, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K, LOOM_DTYPE_Q8_0,
                                 LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1};
@@ -251,6 +279,7 @@ static int run_all(void) {
     printf("isa: %s\n", loom_cpu_isa());
     RUN(test_forced_isa);
     RUN(test_xdot);
+    RUN(test_quantized_batch_invariance);
     RUN(test_float_activation_dots);
     RUN(test_fp8_codes);
     RUN(test_fp8_weight_quantization);

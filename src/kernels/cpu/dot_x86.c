@@ -34,6 +34,7 @@ __attribute__((target("f16c"))) static inline float scale_of(const uint8_t *p) {
 /* ---- AVX2 ---- */
 
 TARGET_PUSH("avx2,fma,f16c")
+#define XDOT_BLOCK_TYPES 1
 #define XDOT(name) xdot_##name##_avx2
 /* no VNNI: u8 x s8 -> pairs of s16 (cannot saturate: |u| <= 128, |s| <= 127) -> s32 */
 static inline __m256i madd_u8s8_avx2(__m256i u, __m256i s) {
@@ -219,6 +220,8 @@ const loom_dot_table loom_dot_avx2 = {
 /* ---- AVX-512 (with VNNI: vpdpbusd on 256-bit registers, one weight block each) ---- */
 
 TARGET_PUSH("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+#undef XDOT_BLOCK_TYPES
+#define XDOT_BLOCK_TYPES 0
 #define XDOT(name) xdot_##name##_avx512
 #define DOT_U8S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
 #include "kernels/cpu/xdot_x86.inc"
@@ -350,8 +353,8 @@ __attribute__((target("avx512f"))) static void silu_mul_avx512(float *out, const
 const loom_dot_table loom_dot_avx512 = {
     "avx512", f32_avx512, f16_avx512, q8_0_avx512, q4_0_avx512, q4_1_avx512, fp8_avx512, f32_tile_avx512,
     silu_mul_avx512,
-    .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0_avx512, [LOOM_DTYPE_Q4_0] = xdot_q4_0_avx512,
-             [LOOM_DTYPE_Q4_1] = xdot_q4_1_avx512, [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx512,
+    .xdot = {[LOOM_DTYPE_Q8_0] = loom_xdot_q8_0_avx512_tiled, [LOOM_DTYPE_Q4_0] = loom_xdot_q4_0_avx512_tiled,
+             [LOOM_DTYPE_Q4_1] = loom_xdot_q4_1_avx512_tiled, [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx512,
              [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx512},
 };
 #endif

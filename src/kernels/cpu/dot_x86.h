@@ -58,6 +58,10 @@ static inline void loom_q4_k_scale_min(const uint8_t *sc, int j, int *scale, int
 }
 
 #if defined(__x86_64__)
+/* xdot_avx512.c: Q8_0 / Q4_0 / Q4_1 on AVX-512 VNNI, register-tiled over rows and tokens */
+void loom_xdot_q8_0_avx512_tiled(const loom_xdot_args *a);
+void loom_xdot_q4_0_avx512_tiled(const loom_xdot_args *a);
+void loom_xdot_q4_1_avx512_tiled(const loom_xdot_args *a);
 extern const loom_dot_table loom_dot_avx2;
 extern const loom_dot_table loom_dot_avx512;
 #endif
