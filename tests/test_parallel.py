@@ -88,7 +88,7 @@ def test_batch_with_preemption_matches_single_process(models, layout, loom_bin, 
         assert got == want, f"{layout} {mode}"
 
 
-@pytest.mark.parametrize("layout", ["tp2", "pp2"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_serve_matches_single_process(models, layout, loom_bin, run_loom):
     tp, pp = LAYOUTS[layout]
     want = generate_ids(run_loom(["generate", "-m", models["stories"], "--prompt", PROMPT, "-n", "16",
