@@ -69,14 +69,10 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
 static const double dtype_vs_f32_tol[] = {[LOOM_KV_F32] = 1e-5, [LOOM_KV_F16] = 1e-3, [LOOM_KV_BF16] = 6e-3,
                                           [LOOM_KV_INT8] = 4e-3, [LOOM_KV_FP8_E4M3] = 8e-2};
 
-/* Runs one layout for one dtype on every ISA; checks kernel == naive and naive(dtype) ~ naive(f32). Keys
- * are uniform in [-1, 1), their last channel of each head shifted by key_outlier. */
-static void check_layout(const layout *L, int32_t n_blocks, loom_kv_dtype dtype, float key_outlier, const char *what) {
-    int32_t n_heads = N_KV_HEADS * L->group, q_dim = n_heads * HEAD_DIM, kv_dim = N_KV_HEADS * HEAD_DIM;
-    loom_kv_store store, ref_store;
-    loom_error err;
-    CHECK(loom_kv_store_init(&store, 1, N_KV_HEADS, HEAD_DIM, dtype, n_blocks, L->block_size, &err) == LOOM_OK);
-    CHECK(loom_kv_store_init(&ref_store, 1, N_KV_HEADS, HEAD_DIM, LOOM_KV_F32, n_blocks, L->block_size, &err) == LOOM_OK);
+/* Writes every sequence's keys and values (the same ones into both stores): uniform in [-1, 1), the
+ * keys' last channel of each head shifted by key_outlier. */
+static void fill_caches(const layout *L, loom_kv_store *store, loom_kv_store *ref_store, float key_outlier) {
+    int32_t kv_dim = N_KV_HEADS * HEAD_DIM;
     float k[kv_dim], v[kv_dim];
     for (int32_t s = 0; s < L->n_seqs; s++)
         for (int32_t p = 0; p < L->seq_len[s]; p++) {
@@ -85,21 +81,38 @@ static void check_layout(const layout *L, int32_t n_blocks, loom_kv_dtype dtype,
                 v[i] = frand();
             }
             int64_t slot = (int64_t)L->tables[s * L->max_blocks + p / L->block_size] * L->block_size + p % L->block_size;
-            loom_kv_store_write(&store, 0, slot, k, v);
-            loom_kv_store_write(&ref_store, 0, slot, k, v);
+            loom_kv_store_write(store, 0, slot, k, v);
+            loom_kv_store_write(ref_store, 0, slot, k, v);
         }
+}
+
+/* Attention over layer 0 of store for the layout's tokens. */
+static loom_attention_args args_for(const layout *L, const loom_kv_store *store, const float *q, float *out) {
+    loom_kv_layer c = loom_kv_layer_view(store, 0);
+    return (loom_attention_args){
+        .q = q, .out = out, .k_cache = c.k, .v_cache = c.v, .k_scales = c.k_scales, .v_scales = c.v_scales,
+        .block_stride_bytes = c.block_stride_bytes, .kv_dtype = store->dtype, .pos = L->pos, .seq_of_token = L->seq_of,
+        .block_tables = L->tables, .max_blocks_per_seq = L->max_blocks, .block_size = L->block_size,
+        .n_tokens = L->n_tokens, .n_heads = N_KV_HEADS * L->group, .n_kv_heads = N_KV_HEADS, .head_dim = HEAD_DIM,
+        .scale = 1.0f / sqrtf((float)HEAD_DIM),
+    };
+}
+
+/* Runs one layout for one dtype on every ISA; checks kernel == naive and naive(dtype) ~ naive(f32). Keys
+ * are uniform in [-1, 1), their last channel of each head shifted by key_outlier. */
+static void check_layout(const layout *L, int32_t n_blocks, loom_kv_dtype dtype, float key_outlier, const char *what) {
+    int32_t n_heads = N_KV_HEADS * L->group, q_dim = n_heads * HEAD_DIM;
+    loom_kv_store store, ref_store;
+    loom_error err;
+    CHECK(loom_kv_store_init(&store, 1, N_KV_HEADS, HEAD_DIM, dtype, n_blocks, L->block_size, &err) == LOOM_OK);
+    CHECK(loom_kv_store_init(&ref_store, 1, N_KV_HEADS, HEAD_DIM, LOOM_KV_F32, n_blocks, L->block_size, &err) == LOOM_OK);
+    fill_caches(L, &store, &ref_store, key_outlier);
     size_t n_out = (size_t)L->n_tokens * (size_t)q_dim;
     float *q = malloc(n_out * sizeof *q), *naive = malloc(n_out * sizeof *q), *exact = malloc(n_out * sizeof *q),
           *out = malloc(n_out * sizeof *q);
     for (size_t i = 0; i < n_out; i++) q[i] = frand();
-    loom_kv_layer c = loom_kv_layer_view(&store, 0), rc = loom_kv_layer_view(&ref_store, 0);
-    loom_attention_args a = {
-        .q = q, .out = naive, .k_cache = c.k, .v_cache = c.v, .k_scales = c.k_scales, .v_scales = c.v_scales,
-        .block_stride_bytes = c.block_stride_bytes, .kv_dtype = dtype, .pos = L->pos, .seq_of_token = L->seq_of,
-        .block_tables = L->tables, .max_blocks_per_seq = L->max_blocks, .block_size = L->block_size,
-        .n_tokens = L->n_tokens, .n_heads = n_heads, .n_kv_heads = N_KV_HEADS, .head_dim = HEAD_DIM,
-        .scale = 1.0f / sqrtf((float)HEAD_DIM),
-    };
+    loom_kv_layer rc = loom_kv_layer_view(&ref_store, 0);
+    loom_attention_args a = args_for(L, &store, q, naive);
     loom_cpu_attention_naive(&a);
     loom_attention_args ra = a;
     ra.out = exact;
@@ -161,6 +174,53 @@ static void test_exact_multiples_and_single_key(void) {
     free(L.tables);
 }
 
+/* Batch invariance: every query's output is bit-identical whether it runs alone (a decode call of one
+ * token), in ranges of 3 or 8 tokens (query blocks of those sizes), in ranges cut mid-token (7 items),
+ * or in the whole batch at once, for every dtype and ISA. Keys with an outlier channel make the
+ * running maximum (and so the rescale decisions) move between tiles. */
+static void test_batch_invariance(void) {
+    int32_t lens[3] = {77, 30, 9}, n_new[3] = {45, 1, 9};
+    static const int64_t range_items[] = {3 * N_KV_HEADS, 8 * N_KV_HEADS, 7, MAX_SEQS * MAX_TOKENS * N_KV_HEADS};
+    static const char *const isas[] = {"scalar", "avx2", "avx512"};
+    layout L;
+    int32_t n_blocks = make_layout(&L, 16, 2, lens, n_new, 3), q_dim = N_KV_HEADS * L.group * HEAD_DIM;
+    size_t n_out = (size_t)L.n_tokens * (size_t)q_dim;
+    float *q = malloc(n_out * sizeof *q), *alone = malloc(n_out * sizeof *q), *out = malloc(n_out * sizeof *q);
+    for (size_t i = 0; i < n_out; i++) q[i] = frand();
+    for (int t = LOOM_KV_F32; t <= LOOM_KV_FP8_E4M3; t++) {
+        loom_kv_store store, unused;
+        loom_error err;
+        CHECK(loom_kv_store_init(&store, 1, N_KV_HEADS, HEAD_DIM, (loom_kv_dtype)t, n_blocks, 16, &err) == LOOM_OK);
+        CHECK(loom_kv_store_init(&unused, 1, N_KV_HEADS, HEAD_DIM, LOOM_KV_F32, n_blocks, 16, &err) == LOOM_OK);
+        fill_caches(&L, &store, &unused, 8.0f);
+        for (int i = 0; i < 3; i++) {
+            const loom_attn_isa *isa = loom_attention_isa_named(isas[i]);
+            loom_attention_args a = args_for(&L, &store, q, alone);
+            for (int32_t tok = 0; tok < L.n_tokens; tok++) {
+                loom_attention_args one = a;
+                one.q = q + (size_t)tok * q_dim, one.out = alone + (size_t)tok * q_dim;
+                one.pos = L.pos + tok, one.seq_of_token = L.seq_of + tok, one.n_tokens = 1;
+                loom_cpu_attention_items(isa, &one, 0, N_KV_HEADS);
+            }
+            a.out = out;
+            for (int r = 0; r < 4; r++) {
+                memset(out, 0xff, n_out * sizeof *out);
+                int64_t n_items = (int64_t)L.n_tokens * N_KV_HEADS;
+                for (int64_t i0 = 0; i0 < n_items; i0 += range_items[r])
+                    loom_cpu_attention_items(isa, &a, i0, i0 + range_items[r] < n_items ? i0 + range_items[r] : n_items);
+                CHECK_MSG(memcmp(out, alone, n_out * sizeof *out) == 0, "%s %s: ranges of %lld items differ from alone",
+                          loom_kv_dtype_name((loom_kv_dtype)t), isas[i], (long long)range_items[r]);
+            }
+        }
+        loom_kv_store_destroy(&store);
+        loom_kv_store_destroy(&unused);
+    }
+    free(q);
+    free(alone);
+    free(out);
+    free(L.tables);
+}
+
 /* Through the backend (thread pool, ISA chosen at start-up) for the old dense float32 layout. */
 static void test_backend_dense_f32(void) {
     int32_t lens[2] = {50, 20}, n_new[2] = {1, 20};
@@ -195,6 +255,7 @@ static void test_backend_dense_f32(void) {
 int main(void) {
     RUN(test_ragged_gqa_block_sizes);
     RUN(test_exact_multiples_and_single_key);
+    RUN(test_batch_invariance);
     RUN(test_backend_dense_f32);
     return check_summary();
 }

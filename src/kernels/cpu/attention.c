@@ -21,6 +21,14 @@ static void axpy_scalar(float *y, float a, const float *x, int32_t n) {
     for (int32_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static void exp_shifted_scalar(float *p, const float *s, float shift, int32_t n) {
+    for (int32_t i = 0; i < n; i++) p[i] = expf(s[i] - shift);
+}
+
+static void accumulate_scalar(float *y, const float *p, const float *x, int32_t n, int32_t d) {
+    for (int32_t j = 0; j < n; j++) axpy_scalar(y, p[j], x + (int64_t)j * d, d);
+}
+
 static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 static void widen_f16_scalar(const uint8_t *src, float *dst, int32_t n) {
@@ -39,8 +47,8 @@ static void widen_i8_channels_scalar(const uint8_t *src, const float *scale, con
     for (int32_t i = 0; i < n; i++) dst[i] = scale[i] * (float)(int8_t)src[i] + zero[i];
 }
 
-static const loom_attn_isa attn_scalar = {"scalar", dot_scalar, scale_scalar, axpy_scalar, widen_f16_scalar,
-                                          widen_bf16_scalar, widen_i8_scalar, widen_i8_channels_scalar};
+static const loom_attn_isa attn_scalar = {"scalar", dot_scalar, scale_scalar, exp_shifted_scalar, accumulate_scalar,
+                                          widen_f16_scalar, widen_bf16_scalar, widen_i8_scalar, widen_i8_channels_scalar};
 
 const loom_attn_isa *loom_attention_isa_named(const char *isa) {
 #if defined(__x86_64__)
@@ -130,18 +138,50 @@ static void decode_rows(const loom_attn_isa *isa, const loom_attention_args *a, 
 
 /* ---- the tiled kernel ---- */
 
-static void attend_item(const loom_attn_isa *isa, const loom_attention_args *a, int32_t token, int32_t kv_head) {
-    int32_t d = a->head_dim, group = a->n_heads / a->n_kv_heads, n_keys = a->pos[token] + 1;
-    const int32_t *table = a->block_tables + (int64_t)a->seq_of_token[token] * a->max_blocks_per_seq;
-    float k_tile[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM], v_tile[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM];
-    float running_max[LOOM_ATTENTION_MAX_GROUP], denom[LOOM_ATTENTION_MAX_GROUP], score[LOOM_ATTENTION_TILE];
-    const float *q = a->q + ((int64_t)token * a->n_heads + (int64_t)kv_head * group) * d;
-    float *out = a->out + ((int64_t)token * a->n_heads + (int64_t)kv_head * group) * d;
-    for (int32_t g = 0; g < group; g++) {
-        running_max[g] = -INFINITY;
-        denom[g] = 0;
+/* Online-softmax state of one query head: its output row (accumulating, unnormalised) and running sums. */
+typedef struct head_state {
+    const float *q;
+    float *out;
+    float running_max, denom;
+} head_state;
+
+/* Folds keys [0, n) of the decoded tile into one query head. The float operations depend only on the
+ * head's query, its keys and the tile boundaries, never on the other queries sharing the tile. */
+static void attend_tile(const loom_attn_isa *isa, const loom_attention_args *a, head_state *h, const float *k_tile,
+                        const float *v_tile, int32_t n) {
+    int32_t d = a->head_dim;
+    float score[LOOM_ATTENTION_TILE], p[LOOM_ATTENTION_TILE], tile_max = -INFINITY;
+    for (int32_t j = 0; j < n; j++) {
+        score[j] = isa->dot(h->q, k_tile + (int64_t)j * d, d) * a->scale;
+        if (score[j] > tile_max) tile_max = score[j];
     }
-    memset(out, 0, (size_t)group * (size_t)d * sizeof(float));
+    if (tile_max > h->running_max) {
+        /* rescale what was accumulated under the old maximum */
+        float correction = expf(h->running_max - tile_max);
+        h->denom *= correction;
+        isa->scale(h->out, correction, d);
+        h->running_max = tile_max;
+    }
+    isa->exp_shifted(p, score, h->running_max, n);
+    for (int32_t j = 0; j < n; j++) h->denom += p[j];
+    isa->accumulate(h->out, p, v_tile, n, d);
+}
+
+/* Query tokens [t0, t0 + n_queries) (one sequence, consecutive positions) x one KV head: each K/V tile
+ * is decoded once and folded into every query head of the block whose causal range reaches it. A
+ * query at position p sees the same tiles (the last cut at key p) as it would alone. */
+static void attend_block(const loom_attn_isa *isa, const loom_attention_args *a, int32_t t0, int32_t n_queries,
+                         int32_t kv_head) {
+    int32_t d = a->head_dim, group = a->n_heads / a->n_kv_heads, n_keys = a->pos[t0 + n_queries - 1] + 1;
+    const int32_t *table = a->block_tables + (int64_t)a->seq_of_token[t0] * a->max_blocks_per_seq;
+    float k_tile[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM], v_tile[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM];
+    head_state heads[LOOM_ATTENTION_QUERY_BLOCK * LOOM_ATTENTION_MAX_GROUP];
+    for (int32_t qi = 0; qi < n_queries; qi++)
+        for (int32_t g = 0; g < group; g++) {
+            int64_t row = ((int64_t)(t0 + qi) * a->n_heads + (int64_t)kv_head * group + g) * d;
+            heads[qi * group + g] = (head_state){a->q + row, a->out + row, -INFINITY, 0};
+            memset(a->out + row, 0, (size_t)d * sizeof(float));
+        }
     for (int32_t key0 = 0; key0 < n_keys;) {
         int32_t block = table[key0 / a->block_size], offset = key0 % a->block_size;
         int32_t n = a->block_size - offset;
@@ -149,32 +189,36 @@ static void attend_item(const loom_attn_isa *isa, const loom_attention_args *a, 
         if (n > n_keys - key0) n = n_keys - key0;
         decode_rows(isa, a, KEYS, block, offset, n, kv_head, k_tile);
         decode_rows(isa, a, VALUES, block, offset, n, kv_head, v_tile);
-        for (int32_t g = 0; g < group; g++) {
-            float tile_max = -INFINITY, *o = out + (int64_t)g * d;
-            for (int32_t j = 0; j < n; j++) {
-                score[j] = isa->dot(q + (int64_t)g * d, k_tile + (int64_t)j * d, d) * a->scale;
-                tile_max = fmaxf(tile_max, score[j]);
-            }
-            if (tile_max > running_max[g]) {
-                /* rescale what was accumulated under the old maximum */
-                float correction = expf(running_max[g] - tile_max);
-                denom[g] *= correction;
-                isa->scale(o, correction, d);
-                running_max[g] = tile_max;
-            }
-            for (int32_t j = 0; j < n; j++) {
-                float p = expf(score[j] - running_max[g]);
-                denom[g] += p;
-                isa->axpy(o, p, v_tile + (int64_t)j * d, d);
-            }
+        for (int32_t qi = 0; qi < n_queries; qi++) {
+            int32_t visible = a->pos[t0 + qi] + 1 - key0; /* keys of this tile at or before the query */
+            if (visible <= 0) continue;
+            for (int32_t g = 0; g < group; g++) attend_tile(isa, a, &heads[qi * group + g], k_tile, v_tile, visible < n ? visible : n);
         }
         key0 += n;
     }
-    for (int32_t g = 0; g < group; g++) isa->scale(out + (int64_t)g * d, 1.0f / denom[g], d);
+    for (int32_t i = 0; i < n_queries * group; i++) isa->scale(heads[i].out, 1.0f / heads[i].denom, d);
 }
 
 void loom_cpu_attention_items(const loom_attn_isa *isa, const loom_attention_args *a, int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) attend_item(isa, a, (int32_t)(i / a->n_kv_heads), (int32_t)(i % a->n_kv_heads));
+    int64_t n_kv = a->n_kv_heads;
+    for (int32_t h = 0; h < n_kv; h++) {
+        /* the tokens t with t x n_kv + h in [i0, i1), cut into blocks of one sequence's consecutive positions */
+        int64_t t = (i0 - h + n_kv - 1) / n_kv, t_end = (i1 - h + n_kv - 1) / n_kv;
+        while (t < t_end) {
+            int32_t n = 1;
+            while (n < LOOM_ATTENTION_QUERY_BLOCK && t + n < t_end && a->seq_of_token[t + n] == a->seq_of_token[t] &&
+                   a->pos[t + n] == a->pos[t] + n)
+                n++;
+            attend_block(isa, a, (int32_t)t, n, h);
+            t += n;
+        }
+    }
+}
+
+int64_t loom_cpu_attention_grain(const loom_attention_args *a, int n_threads) {
+    int64_t tokens = a->n_tokens / (4 * (int64_t)n_threads);
+    if (tokens > LOOM_ATTENTION_QUERY_BLOCK) tokens = LOOM_ATTENTION_QUERY_BLOCK;
+    return tokens > 1 ? tokens * a->n_kv_heads : 1; /* few tokens (decode): the KV heads spread over threads */
 }
 
 /* ---- the naive reference ---- */

@@ -268,10 +268,11 @@ static void attention_items(void *ctx, int64_t i0, int64_t i1, int ti) {
     loom_cpu_attention_items(j->isa, j->a, i0, i1);
 }
 
-/* One work item per (token, KV head); the ISA follows the dot kernels' choice (LOOM_ISA). */
+/* One work item per (token, KV head), whole query blocks per unit; the ISA follows the dot kernels' choice (LOOM_ISA). */
 static void cpu_attention(loom_backend *b, const loom_attention_args *args) {
     attention_job j = {loom_attention_isa_named(loom_cpu_isa()), args};
-    loom_pool_run(impl_of(b)->pool, (int64_t)args->n_tokens * args->n_kv_heads, 1, attention_items, &j);
+    int64_t grain = loom_cpu_attention_grain(args, loom_pool_size(impl_of(b)->pool));
+    loom_pool_run(impl_of(b)->pool, (int64_t)args->n_tokens * args->n_kv_heads, grain, attention_items, &j);
 }
 
 static const loom_backend_ops cpu_ops = {
