@@ -26,13 +26,27 @@ INLINE float f16_at(const uint8_t *p) {
 
 /* lanes 0-7 = a, lanes 8-15 = b */
 INLINE __m512 pair_ps(float a, float b) { return _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(a), _mm512_set1_ps(b)); }
+
+/* the f16 scales at a and b (b absent: 0) as lanes 0-7 / 8-15, with one conversion */
+INLINE __m512 pair_f16(const uint8_t *a, const uint8_t *b) {
+    uint16_t ha, hb = 0;
+    memcpy(&ha, a, 2);
+    if (b) memcpy(&hb, b, 2);
+    __m128 both = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)ha | (uint32_t)hb << 16)));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                                 _mm512_castps128_ps512(both));
+}
 INLINE __m512i pair_si(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
-/* the 32 nibbles of a Q4 block as bytes 0..15: low nibbles are elements 0..15, high 16..31 */
-INLINE __m256i nibbles(const uint8_t *qs) {
-    __m128i raw = _mm_loadu_si128((const __m128i *)qs), mask = _mm_set1_epi8(0x0f);
-    __m128i lo = _mm_and_si128(raw, mask), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+/* the nibbles of two Q4 blocks (b absent: zeros) as bytes 0..15: per block, low nibbles are elements
+ * 0..15 and high ones 16..31 */
+INLINE __m512i nibble_pair(const uint8_t *a, const uint8_t *b) {
+    __m128i ra = _mm_loadu_si128((const __m128i *)a), rb = b ? _mm_loadu_si128((const __m128i *)b) : _mm_setzero_si128();
+    __m256i raw = _mm256_inserti128_si256(_mm256_castsi128_si256(ra), rb, 1), mask = _mm256_set1_epi8(0x0f);
+    __m256i lo = _mm256_and_si256(raw, mask), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+    /* [a lo, b lo, a hi, b hi] -> [a lo, a hi, b lo, b hi] (128-bit lanes) */
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
 }
 
 /* One row's weight block pair (the second block absent when `two` is 0: zeros, scale 0). */
@@ -46,22 +60,18 @@ typedef struct wpair {
 INLINE wpair load_wpair(loom_dtype t, const uint8_t *p, int two) {
     wpair r = {.m0 = 0, .m1 = 0};
     size_t bytes = t == LOOM_DTYPE_Q8_0 ? 34 : t == LOOM_DTYPE_Q4_0 ? 18 : 20;
-    const uint8_t *q = p + bytes;
-    __m256i lo, hi = _mm256_setzero_si256();
+    const uint8_t *q = two ? p + bytes : NULL;
+    r.d = pair_f16(p, q);
     if (t == LOOM_DTYPE_Q8_0) {
-        lo = _mm256_loadu_si256((const __m256i *)(p + 2));
-        if (two) hi = _mm256_loadu_si256((const __m256i *)(q + 2));
+        __m256i hi = two ? _mm256_loadu_si256((const __m256i *)(q + 2)) : _mm256_setzero_si256();
+        r.w = pair_si(_mm256_loadu_si256((const __m256i *)(p + 2)), hi);
     } else if (t == LOOM_DTYPE_Q4_0) {
-        lo = _mm256_sub_epi8(nibbles(p + 2), _mm256_set1_epi8(8));
-        if (two) hi = _mm256_sub_epi8(nibbles(q + 2), _mm256_set1_epi8(8));
+        r.w = _mm512_sub_epi8(nibble_pair(p + 2, two ? q + 2 : NULL), _mm512_set1_epi8(8));
     } else {
-        lo = nibbles(p + 4);
-        if (two) hi = nibbles(q + 4);
+        r.w = nibble_pair(p + 4, two ? q + 4 : NULL);
         r.m0 = f16_at(p + 2);
         r.m1 = two ? f16_at(q + 2) : 0.0f;
     }
-    r.w = pair_si(lo, hi);
-    r.d = pair_ps(f16_at(p), two ? f16_at(q) : 0.0f);
     if (t != LOOM_DTYPE_Q4_1) r.corr = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), r.w);
     return r;
 }
