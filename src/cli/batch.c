@@ -44,7 +44,7 @@ static int parse_opts(int argc, char **argv, batch_opts *o) {
         else if (!strcmp(a, "--output")) o->output = v;
         else o->metrics_json = v;
     }
-    if (!o->engine.model) return cli_usage_error("batch", "-m MODEL is required");
+    if (!o->engine.load.path) return cli_usage_error("batch", "-m MODEL is required");
     if (!o->input || !o->output) return cli_usage_error("batch", "--input FILE and --output FILE are required");
     return 0;
 }

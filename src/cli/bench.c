@@ -10,9 +10,8 @@
 #include "cli/cli.h"
 
 typedef struct bench_opts {
-    const char *model, *file;
-    loom_quantization quantization;
-    loom_model_params parallel; /* only its load format and tensor / pipeline parallel sizes */
+    const char *file;
+    loom_model_params load; /* path, load format, quantization, parallel sizes */
     int threads, json;
     long long prompt_len, gen_len, reps, max_tokens, window;
 } bench_opts;
@@ -24,7 +23,8 @@ static double now_s(void) {
 }
 
 static int parse_opts(const char *mode, int argc, char **argv, bench_opts *o) {
-    *o = (bench_opts){.prompt_len = 512, .gen_len = 128, .reps = 1, .max_tokens = 1 << 30, .window = 512};
+    *o = (bench_opts){.load = loom_model_default_params(), .prompt_len = 512, .gen_len = 128, .reps = 1,
+                      .max_tokens = 1 << 30, .window = 512};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json")) {
@@ -37,39 +37,25 @@ static int parse_opts(const char *mode, int argc, char **argv, bench_opts *o) {
                          : !strcmp(a, "--reps") ? &o->reps : !strcmp(a, "--max-tokens") ? &o->max_tokens
                          : !strcmp(a, "--window") ? &o->window : NULL;
         long long iv;
-        int parallel = cli_parallel_option("bench", a, v, &o->parallel);
-        if (parallel < 0) return 2;
-        if (parallel) continue;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--load-format")) {
-            if (!strcmp(v, "auto") || !strcmp(v, "dummy")) o->parallel.load_format = v[0] == 'd' ? LOOM_LOAD_DUMMY : LOOM_LOAD_AUTO;
-            else return cli_usage_error("bench", "--load-format must be auto or dummy, got '%s'", v);
-        }
-        else if (!strcmp(a, "--file")) o->file = v;
-        else if (!strcmp(a, "--quantization")) {
-            if (cli_parse_quantization(v, &o->quantization))
-                return cli_usage_error("bench", "--quantization must be none, f32, int8, int4 or fp8, got '%s'", v);
-        } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
+        int model_option = cli_model_option("bench", a, v, &o->load);
+        if (model_option < 0) return 2;
+        if (model_option) continue;
+        if (!strcmp(a, "--file")) o->file = v;
+        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
             if (cli_parse_int(v, 0, 512, &iv)) return cli_usage_error("bench", "--threads needs a count in [0, 512], got '%s'", v);
             o->threads = (int)iv;
         } else if (count) {
             if (cli_parse_int(v, 1, 1 << 30, count)) return cli_usage_error("bench", "%s needs a positive count, got '%s'", a, v);
         } else return cli_usage_error("bench", "unknown option '%s'", a);
     }
-    if (!o->model) return cli_usage_error("bench", "-m MODEL is required");
+    if (!o->load.path) return cli_usage_error("bench", "-m MODEL is required");
     if (!strcmp(mode, "perplexity") && !o->file) return cli_usage_error("bench", "perplexity needs --file TEXT");
     return 0;
 }
 
 static loom_status open_model(const bench_opts *o, int32_t max_tokens, int32_t max_batch, loom_model **model,
                               loom_context **ctx, loom_error *err) {
-    loom_model_params mp = loom_model_default_params();
-    mp.path = o->model;
-    mp.quantization = o->quantization;
-    mp.load_format = o->parallel.load_format;
-    mp.tensor_parallel_size = o->parallel.tensor_parallel_size;
-    mp.pipeline_parallel_size = o->parallel.pipeline_parallel_size;
-    loom_status st = cli_model_load(&mp, model, err);
+    loom_status st = cli_model_load(&o->load, model, err);
     if (st != LOOM_OK) return st;
     loom_context_params cp = loom_context_default_params();
     cp.n_threads = o->threads;

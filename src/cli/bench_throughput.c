@@ -81,7 +81,7 @@ static int parse_opts(int argc, char **argv, throughput_opts *o) {
         else if (cli_parse_int(v, k == 5 ? 0 : 1, 1 << 24, fields[k]))
             return cli_usage_error("bench throughput", "%s needs a positive integer, got '%s'", a, v);
     }
-    if (!o->engine.model) return cli_usage_error("bench throughput", "-m MODEL is required");
+    if (!o->engine.load.path) return cli_usage_error("bench throughput", "-m MODEL is required");
     if (o->baseline_prompts < 0 || o->baseline_prompts > o->num_prompts) o->baseline_prompts = o->num_prompts;
     return 0;
 }

@@ -35,9 +35,10 @@ int cli_parse_float(const char *s, double min, double max, double *out);
 /* "1,2,3" -> malloc'd ids; -1 on a malformed list. */
 int cli_parse_ids(const char *s, int32_t **ids, size_t *n);
 
-/* --tensor-parallel-size N / --pipeline-parallel-size N (value v) into mp: 1 when a was one of them, 0 when
- * not, -1 after printing a usage error. */
-int cli_parallel_option(const char *cmd, const char *a, const char *v, loom_model_params *mp);
+/* The options of every command that loads a model, option a with value v into mp: -m/--model (path),
+ * --load-format auto|dummy, --quantization, --tensor-parallel-size N, --pipeline-parallel-size N.
+ * 1 when a was one of them, 0 when not, -1 after printing a usage error. */
+int cli_model_option(const char *cmd, const char *a, const char *v, loom_model_params *mp);
 /* loom_model_load; on ranks other than 0 of a parallel run it then follows rank 0 (loom_parallel_follow)
  * and exits the process when rank 0 is done, so callers go on only on rank 0. */
 loom_status cli_model_load(const loom_model_params *mp, loom_model **model, loom_error *err);

@@ -84,13 +84,32 @@ const char *cli_option_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
-int cli_parallel_option(const char *cmd, const char *a, const char *v, loom_model_params *mp) {
+int cli_model_option(const char *cmd, const char *a, const char *v, loom_model_params *mp) {
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+        mp->path = v;
+        return 1;
+    }
+    if (!strcmp(a, "--load-format")) {
+        if (strcmp(v, "auto") && strcmp(v, "dummy")) {
+            cli_usage_error(cmd, "--load-format must be auto or dummy, got '%s'", v);
+            return -1;
+        }
+        mp->load_format = v[0] == 'd' ? LOOM_LOAD_DUMMY : LOOM_LOAD_AUTO;
+        return 1;
+    }
+    if (!strcmp(a, "--quantization")) {
+        if (cli_parse_quantization(v, &mp->quantization)) {
+            cli_usage_error(cmd, "--quantization must be none, f32, int8, int4 or fp8, got '%s'", v);
+            return -1;
+        }
+        return 1;
+    }
     int32_t *size = !strcmp(a, "--tensor-parallel-size") ? &mp->tensor_parallel_size
                   : !strcmp(a, "--pipeline-parallel-size") ? &mp->pipeline_parallel_size : NULL;
     if (!size) return 0;
     long long n;
-    if (!v || cli_parse_int(v, 1, 1024, &n)) {
-        cli_usage_error(cmd, "%s needs a count in [1, 1024], got '%s'", a, v ? v : "");
+    if (cli_parse_int(v, 1, 1024, &n)) {
+        cli_usage_error(cmd, "%s needs a count in [1, 1024], got '%s'", a, v);
         return -1;
     }
     *size = (int32_t)n;

@@ -7,6 +7,7 @@
 
 void cli_engine_opts_init(cli_engine_opts *o) {
     memset(o, 0, sizeof *o);
+    o->load = loom_model_default_params();
     o->params = loom_engine_default_params();
 }
 
@@ -40,18 +41,10 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
     const char *v = cli_option_value(argc, argv, i);
     if (!v) return -cli_usage_error(cmd, "%s needs a value", a);
     long long n = 0;
-    int r = cli_parallel_option(cmd, a, v, &o->parallel);
+    int r = cli_model_option(cmd, a, v, &o->load);
     if (r) return r;
     r = 1;
-    if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-    else if (!strcmp(a, "--load-format")) {
-        if (!strcmp(v, "auto")) o->load_format = LOOM_LOAD_AUTO;
-        else if (!strcmp(v, "dummy")) o->load_format = LOOM_LOAD_DUMMY;
-        else return -cli_usage_error(cmd, "--load-format must be auto or dummy, got '%s'", v);
-    } else if (!strcmp(a, "--quantization")) {
-        if (cli_parse_quantization(v, &o->quantization))
-            return -cli_usage_error(cmd, "--quantization must be none, f32, int8, int4 or fp8, got '%s'", v);
-    } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
+    if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
         if ((r = int_option(cmd, a, v, 0, 512, &n)) > 0) p->n_threads = (int32_t)n;
     } else if (!strcmp(a, "--max-num-seqs")) {
         if ((r = int_option(cmd, a, v, 1, 65536, &n)) > 0) p->max_num_seqs = (int32_t)n;
@@ -75,13 +68,7 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
 }
 
 loom_status cli_engine_open(const cli_engine_opts *o, loom_model **model, loom_engine **engine, loom_error *err) {
-    loom_model_params mp = loom_model_default_params();
-    mp.path = o->model;
-    mp.load_format = o->load_format;
-    mp.quantization = o->quantization;
-    mp.tensor_parallel_size = o->parallel.tensor_parallel_size;
-    mp.pipeline_parallel_size = o->parallel.pipeline_parallel_size;
-    loom_status st = cli_model_load(&mp, model, err);
+    loom_status st = cli_model_load(&o->load, model, err);
     if (st == LOOM_OK) st = loom_engine_create(*model, &o->params, engine, err);
     return st;
 }

@@ -14,10 +14,7 @@
     "           [--max-model-len N] [--tensor-parallel-size N] [--pipeline-parallel-size N]"
 
 typedef struct cli_engine_opts {
-    const char *model;
-    loom_load_format load_format;
-    loom_quantization quantization;
-    loom_model_params parallel; /* only its tensor / pipeline parallel sizes */
+    loom_model_params load; /* path, load format, quantization, parallel sizes */
     loom_engine_params params;
 } cli_engine_opts;
 

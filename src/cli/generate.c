@@ -12,13 +12,11 @@
 #define PROMPT_CHUNK_TOKENS 512
 
 typedef struct gen_opts {
-    const char *model, *prompt, *ids, *dump_logits;
+    const char *prompt, *ids, *dump_logits;
     long long n_new;
     loom_sampling_params sampling;
     int ignore_eos, json, logprobs_k, threads;
-    loom_load_format load_format;
-    loom_quantization quantization;
-    loom_model_params parallel; /* only its tensor / pipeline parallel sizes */
+    loom_model_params load; /* path, load format, quantization, parallel sizes */
 } gen_opts;
 
 typedef struct gen_state {
@@ -61,6 +59,7 @@ static int is_known(const char *a) {
 
 static int parse_opts(int argc, char **argv, gen_opts *o) {
     memset(o, 0, sizeof *o);
+    o->load = loom_model_default_params();
     o->n_new = 128;
     o->sampling = loom_sampling_default_params();
     for (int i = 1; i < argc; i++) {
@@ -69,13 +68,12 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         double fv;
         if (!is_known(a)) return cli_usage_error("generate", "unknown option '%s'", a);
         if (!is_flag(a) && !(v = cli_option_value(argc, argv, &i))) return cli_usage_error("generate", "%s needs a value", a);
-        int parallel = cli_parallel_option("generate", a, v, &o->parallel);
-        if (parallel) {
-            if (parallel < 0) return 2;
+        int model_option = cli_model_option("generate", a, v, &o->load);
+        if (model_option) {
+            if (model_option < 0) return 2;
             continue;
         }
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) o->prompt = v;
+        if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) o->prompt = v;
         else if (!strcmp(a, "--ids")) o->ids = v;
         else if (!strcmp(a, "--dump-logits")) o->dump_logits = v;
         else if (!strcmp(a, "--ignore-eos")) o->ignore_eos = 1;
@@ -118,19 +116,12 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         } else if (!strcmp(a, "--logprobs")) {
             if (cli_parse_int(v, 0, 1024, &iv)) return cli_usage_error("generate", "--logprobs needs a count in [0, 1024], got '%s'", v);
             o->logprobs_k = (int)iv;
-        } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
+        } else { /* --threads */
             if (cli_parse_int(v, 0, 512, &iv)) return cli_usage_error("generate", "--threads needs a count in [0, 512], got '%s'", v);
             o->threads = (int)iv;
-        } else if (!strcmp(a, "--quantization")) {
-            if (cli_parse_quantization(v, &o->quantization))
-                return cli_usage_error("generate", "--quantization must be none, f32, int8, int4 or fp8, got '%s'", v);
-        } else { /* --load-format */
-            if (!strcmp(v, "auto")) o->load_format = LOOM_LOAD_AUTO;
-            else if (!strcmp(v, "dummy")) o->load_format = LOOM_LOAD_DUMMY;
-            else return cli_usage_error("generate", "--load-format must be auto or dummy, got '%s'", v);
         }
     }
-    if (!o->model) return cli_usage_error("generate", "-m MODEL is required");
+    if (!o->load.path) return cli_usage_error("generate", "-m MODEL is required");
     if (!o->prompt == !o->ids) return cli_usage_error("generate", "give exactly one of --prompt TEXT or --ids 1,2,3");
     return 0;
 }
@@ -285,13 +276,7 @@ static void print_json(const gen_state *g) {
 
 static loom_status setup(gen_state *g, loom_error *err) {
     const gen_opts *o = g->o;
-    loom_model_params mp = loom_model_default_params();
-    mp.path = o->model;
-    mp.load_format = o->load_format;
-    mp.quantization = o->quantization;
-    mp.tensor_parallel_size = o->parallel.tensor_parallel_size;
-    mp.pipeline_parallel_size = o->parallel.pipeline_parallel_size;
-    loom_status st = cli_model_load(&mp, &g->model, err);
+    loom_status st = cli_model_load(&o->load, &g->model, err);
     if (st == LOOM_OK) st = tokenize_prompt(g, err);
     if (st != LOOM_OK) return st;
     const loom_model_info *info = loom_model_get_info(g->model);

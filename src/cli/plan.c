@@ -11,10 +11,8 @@
 #include "cli/cli.h"
 
 typedef struct plan_opts {
-    const char *model;
-    loom_load_format load_format;
+    loom_model_params load; /* path, load format, parallel sizes */
     loom_engine_params engine;
-    loom_model_params parallel; /* only its tensor / pipeline parallel sizes */
     int json;
 } plan_opts;
 
@@ -33,6 +31,8 @@ static int parse_bytes_or_count(const char *cmd_flag, const char *v, long long m
 
 static int parse_opts(int argc, char **argv, plan_opts *o) {
     memset(o, 0, sizeof *o);
+    o->load = loom_model_default_params();
+    o->load.metadata_only = 1;
     o->engine = loom_engine_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -42,11 +42,11 @@ static int parse_opts(int argc, char **argv, plan_opts *o) {
             continue;
         }
         if (!(v = cli_option_value(argc, argv, &i))) return cli_usage_error("plan", "%s needs a value (or is unknown)", a);
-        int parallel = cli_parallel_option("plan", a, v, &o->parallel);
-        if (parallel < 0) return 2;
-        if (parallel) continue;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--memory-limit")) {
+        if (!strcmp(a, "--quantization")) return cli_usage_error("plan", "unknown option '%s'", a); /* sizes as stored */
+        int model_option = cli_model_option("plan", a, v, &o->load);
+        if (model_option < 0) return 2;
+        if (model_option) continue;
+        if (!strcmp(a, "--memory-limit")) {
             if (parse_bytes_or_count(a, v, 1, INT64_MAX, &iv)) return 2;
             o->engine.memory_limit_bytes = (uint64_t)iv;
         } else if (!strcmp(a, "--kv-cache-memory")) {
@@ -70,15 +70,11 @@ static int parse_opts(int argc, char **argv, plan_opts *o) {
                 if (!strcmp(v, kv_dtype_names[t])) found = t;
             if (found < 0) return cli_usage_error("plan", "--kv-cache-dtype must be f32, f16, bf16, int8 or fp8, got '%s'", v);
             o->engine.kv_cache_dtype = (loom_kv_dtype)found;
-        } else if (!strcmp(a, "--load-format")) {
-            if (!strcmp(v, "auto")) o->load_format = LOOM_LOAD_AUTO;
-            else if (!strcmp(v, "dummy")) o->load_format = LOOM_LOAD_DUMMY;
-            else return cli_usage_error("plan", "--load-format must be auto or dummy, got '%s'", v);
         } else {
             return cli_usage_error("plan", "unknown option '%s'", a);
         }
     }
-    if (!o->model) return cli_usage_error("plan", "-m MODEL is required");
+    if (!o->load.path) return cli_usage_error("plan", "-m MODEL is required");
     return 0;
 }
 
@@ -130,7 +126,7 @@ static void print_text(const plan_opts *o, const rank_plan *ranks, int n_ranks) 
     const loom_model_info *info = &ranks[0].info;
     const loom_memory_plan *p = &ranks[0].plan;
     const double mib = 1024.0 * 1024.0;
-    printf("model              %s (%s, %d layers, %d KV heads x head_dim %d)\n", o->model, info->architecture,
+    printf("model              %s (%s, %d layers, %d KV heads x head_dim %d)\n", o->load.path, info->architecture,
            info->n_layers, info->n_kv_heads, info->head_dim);
     if (o->engine.memory_limit_bytes)
         printf("memory limit       %llu bytes (%.1f MiB, --memory-limit)\n", (unsigned long long)p->memory_limit_bytes,
@@ -159,8 +155,8 @@ static void print_text(const plan_opts *o, const rank_plan *ranks, int n_ranks) 
 
 /* Every rank's shard and plan (the whole model's alone without parallelism); NULL after filling err. */
 static rank_plan *plan_ranks(const plan_opts *o, const loom_model *model, int *n_ranks, loom_error *err) {
-    int tp = o->parallel.tensor_parallel_size > 0 ? o->parallel.tensor_parallel_size : 1;
-    int pp = o->parallel.pipeline_parallel_size > 0 ? o->parallel.pipeline_parallel_size : 1;
+    int tp = o->load.tensor_parallel_size > 0 ? o->load.tensor_parallel_size : 1;
+    int pp = o->load.pipeline_parallel_size > 0 ? o->load.pipeline_parallel_size : 1;
     rank_plan *ranks = calloc((size_t)tp * pp, sizeof *ranks);
     if (!ranks) {
         cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
@@ -184,10 +180,8 @@ int cli_plan(int argc, char **argv) {
     int rc = parse_opts(argc, argv, &o);
     if (rc) return rc;
     loom_error err = {0};
-    loom_model_params mp = loom_model_default_params();
-    mp.path = o.model;
-    mp.load_format = o.load_format;
-    mp.metadata_only = 1;
+    loom_model_params mp = o.load; /* the whole model's sizes: plan_ranks works out each rank's shard */
+    mp.tensor_parallel_size = mp.pipeline_parallel_size = 0;
     loom_model *model = NULL;
     loom_status st = loom_model_load(&mp, &model, &err);
     int n_ranks = 0;

@@ -62,9 +62,9 @@ static int parse_opts(int argc, char **argv, serve_opts *o) {
         if (!(v = cli_option_value(argc, argv, &i))) return cli_usage_error("serve", "%s needs a value", a);
         if ((r = server_option(a, v, o)) != 0) return r;
     }
-    if (!o->engine.model) return cli_usage_error("serve", "-m MODEL is required");
+    if (!o->engine.load.path) return cli_usage_error("serve", "-m MODEL is required");
     if (o->srv.api_key && o->api_key_file) return cli_usage_error("serve", "give --api-key or --api-key-file, not both");
-    if (!o->srv.served_model_name) o->srv.served_model_name = o->engine.model; /* as vLLM names it */
+    if (!o->srv.served_model_name) o->srv.served_model_name = o->engine.load.path; /* as vLLM names it */
     return 0;
 }
 
@@ -121,7 +121,7 @@ int cli_serve(int argc, char **argv) {
         free(key);
         return cli_error(&err);
     }
-    fprintf(stderr, "loom serve: listening on http://%s:%u (loading %s)\n", o.srv.host, srv_port(server), o.engine.model);
+    fprintf(stderr, "loom serve: listening on http://%s:%u (loading %s)\n", o.srv.host, srv_port(server), o.engine.load.path);
     if (start_engine(&o, &model, &engine, &err) != LOOM_OK) {
         srv_stop(server);
         free(key);
