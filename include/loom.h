@@ -60,6 +60,9 @@ typedef struct loom_model_params {
      * 0 or 1 = none. See loom_parallel_init. */
     int32_t tensor_parallel_size;
     int32_t pipeline_parallel_size;
+    /* 0 (default): weight matrices the CPU kernels have a faster layout for are rearranged into it at
+     * load; 1 keeps every matrix row by row as in the checkpoint (tests that compare weight bytes). */
+    int keep_row_layout;
 } loom_model_params;
 
 loom_model_params loom_model_default_params(void);

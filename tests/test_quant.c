@@ -10,6 +10,9 @@
  *   - FP8 weight quantization (searched scale): per element within 2^-4 |x| + the subnormal step, per
  *     block never worse in squared error than the plain max|x|/448 scale, and over all blocks >= 10% better;
  *   - fused matmul (QKV-style, 3 matrices) == three separate matmuls, bit for bit, at 1 and 3 threads;
+ *   - the x16 layout (AVX-512): every packed row unpacks to its original bit for bit; a packed matmul ==
+ *     the row-layout matmul within 1e-5 of sum |w x| (the same integer dots, other float order), and a
+ *     token's packed result is bit-identical alone or in a batch;
  *   - SiLU x up (SIMD exp): 1e-6 relative to the double-precision formula. */
 #include <math.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 #include "core/fp8.h"
 #include "core/tensor.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/pack_x16.h"
 #include "kernels/cpu/quantize_row.h"
 #include "kernels/cpu/rowops.h"
 
@@ -246,6 +250,54 @@ static void test_fused_matmul(void) {
     check_fused_matmul(k_quants);
 }
 
+static void test_x16_layout(void) {
+    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1};
+    enum { ROWS = 256, COLS = 1024, T = 13 }; /* several pool units of 32 rows; tiles of 8 + 5 tokens */
+    static uint8_t raw[ROWS * COLS * 2], packed[ROWS * COLS * 2];
+    static float x[T * COLS], y_rows[T * ROWS], y_packed[T * ROWS], alone[ROWS], row[COLS], unpacked[COLS];
+    for (int i = 0; i < T * COLS; i++) x[i] = frand();
+    int expect = strcmp(loom_cpu_isa(), "avx512") == 0; /* the layout's only kernels so far */
+    loom_backend *be1, *be2;
+    loom_error err;
+    CHECK(loom_backend_cpu_create(1, &be1, &err) == LOOM_OK && loom_backend_cpu_create(2, &be2, &err) == LOOM_OK);
+    CHECK(be1->ops->reserve(be1, COLS, &err) == LOOM_OK && be2->ops->reserve(be2, COLS, &err) == LOOM_OK);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        loom_dtype t = types[k];
+        size_t row_bytes = loom_dtype_bytes(t, COLS);
+        for (int r = 0; r < ROWS; r++) random_row(t, raw + r * row_bytes, COLS);
+        loom_tensor w = {.data = raw, .dtype = t, .n_dims = 2, .shape = {ROWS, COLS}, .row_stride_bytes = row_bytes};
+        loom_tensor odd = w;
+        odd.shape[0] = ROWS - 5;
+        CHECK_MSG(loom_x16_packable(&w) == expect && !loom_x16_packable(&odd), "%s on %s", loom_dtype_name(t), loom_cpu_isa());
+        if (!expect) continue;
+        loom_x16_pack(t, raw, packed, ROWS, COLS / 32);
+        loom_tensor p = w;
+        p.data = packed;
+        p.layout = LOOM_LAYOUT_X16;
+        CHECK(!loom_x16_packable(&p));
+        be2->ops->matmul(be2, y_rows, &w, x, T);
+        be2->ops->matmul(be2, y_packed, &p, x, T);
+        for (int r = 0; r < ROWS; r++) {
+            loom_dequant_row(t, raw + r * row_bytes, row, COLS);
+            loom_x16_dequant_row(t, packed, r, COLS / 32, unpacked);
+            CHECK_MSG(memcmp(row, unpacked, sizeof row) == 0, "%s row %d unpacks differently", loom_dtype_name(t), r);
+            for (int tok = 0; tok < T; tok++) {
+                double mag = 0;
+                for (int c = 0; c < COLS; c++) mag += fabs((double)row[c] * x[tok * COLS + c]);
+                CHECK_NEAR(y_packed[tok * ROWS + r], y_rows[tok * ROWS + r], 1e-5 * mag);
+            }
+        }
+        for (int tok = 0; tok < T; tok++) {
+            be1->ops->matmul(be1, alone, &p, x + tok * COLS, 1);
+            for (int r = 0; r < ROWS; r++)
+                CHECK_MSG(alone[r] == y_packed[tok * ROWS + r], "%s token %d row %d: %.9g alone, %.9g among %d",
+                          loom_dtype_name(t), tok, r, alone[r], y_packed[tok * ROWS + r], T);
+        }
+    }
+    loom_backend_free(be1);
+    loom_backend_free(be2);
+}
+
 /* SIMD SiLU x up (exp by a polynomial) vs double precision: within 1e-6 relative (+1e-30 absolute for
  * results that underflow), over [-100, 100], tails of every length, and in place (out == gate). */
 static void test_silu_mul(void) {
@@ -284,6 +336,7 @@ static int run_all(void) {
     RUN(test_fp8_codes);
     RUN(test_fp8_weight_quantization);
     RUN(test_fused_matmul);
+    RUN(test_x16_layout);
     RUN(test_silu_mul);
     return check_summary();
 }

@@ -169,6 +169,7 @@ static loom_model *load(const char *path, loom_load_format fmt, loom_quantizatio
     mp.quantization = q;
     mp.tensor_parallel_size = tp;
     mp.pipeline_parallel_size = pp;
+    mp.keep_row_layout = 1; /* compared byte for byte as rows */
     loom_model *m = NULL;
     loom_status st = tp * pp == 1 ? loom_model_load(&mp, &m, err) : loom_model_load_shard(&mp, t, p, &m, err);
     return st == LOOM_OK ? m : NULL;

@@ -26,12 +26,17 @@ typedef enum loom_dtype {
 
 #define LOOM_MAX_DIMS 4
 
+/* How a matrix's bytes are arranged: row after row (as in the checkpoint), or in the CPU kernels'
+ * interleaved groups of 16 rows (kernels/cpu/pack_x16.h; loom_tensor_row does not apply). */
+typedef enum loom_layout { LOOM_LAYOUT_ROWS = 0, LOOM_LAYOUT_X16 } loom_layout;
+
 typedef struct loom_tensor {
     const void *data;
     loom_dtype dtype;
     int n_dims;
     int64_t shape[LOOM_MAX_DIMS]; /* shape[n_dims-1] is the contiguous (row) dimension */
     size_t row_stride_bytes;      /* bytes from one row to the next (rows contiguous unless sliced) */
+    loom_layout layout;
 } loom_tensor;
 
 const char *loom_dtype_name(loom_dtype t);
@@ -43,7 +48,7 @@ size_t loom_dtype_bytes(loom_dtype t, int64_t n_elems);
 int64_t loom_tensor_n_elems(const loom_tensor *t);
 int64_t loom_tensor_rows(const loom_tensor *t);    /* product of all dims but the last */
 int64_t loom_tensor_row_len(const loom_tensor *t); /* last dim */
-const void *loom_tensor_row(const loom_tensor *t, int64_t row);
+const void *loom_tensor_row(const loom_tensor *t, int64_t row); /* row layout only */
 
 /* fp16 / bf16 <-> f32 conversions (exact, round-to-nearest-even on the way down). */
 float loom_f16_to_f32(uint16_t h);

@@ -110,6 +110,7 @@ loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_ra
     else if (ends_with(path, ".gguf") || loom_path_exists(path)) st = loom_load_gguf(m, path, err);
     else st = loom_fail(err, LOOM_ERR_IO, "%s: no such file or directory", path);
     if (st == LOOM_OK && !m->metadata_only) st = loom_quantize_weights(m, params->quantization, err);
+    if (st == LOOM_OK && !m->metadata_only && !params->keep_row_layout) st = loom_model_pack_weights(m, err);
     if (st == LOOM_OK && m->metadata_only)
         st = loom_shard_weight_bytes(&m->tensors, m->naming, &m->cfg, &m->shard, path, &m->info.shard_weight_bytes, err);
     if (st == LOOM_OK && m->tok && loom_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)

@@ -37,8 +37,14 @@ struct loom_model {
 
 /* Keeps p alive until the model is freed; frees p and fails when the list cannot grow. */
 loom_status loom_model_own(loom_model *m, void *p, loom_error *err);
-/* Frees p now when the model owns it (a buffer nothing points to any more); otherwise does nothing. */
-void loom_model_release(loom_model *m, const void *p);
+/* Done with the n bytes at p (nothing points to them any more): frees p when the model owns it, or drops
+ * the whole pages of it inside a mapped weight file from the resident set (they stay in the file and
+ * would come back if read). */
+void loom_model_release(loom_model *m, const void *p, size_t n);
+/* Rearranges the weight matrices the CPU kernels have a faster layout for (kernels/cpu/pack_x16.h):
+ * each gets an owned copy in that layout and its rows are released (a tied embedding shares the LM
+ * head's copy: the lookup reads a row out of its group). */
+loom_status loom_model_pack_weights(loom_model *m, loom_error *err);
 
 /* Binds m->w to this shard's slices of the tensors in m->tensors (weight_slices.h), validating every
  * shape (the full checkpoint shapes) and dtype against m->cfg; copies norms and biases to float32;

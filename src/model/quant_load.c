@@ -37,7 +37,7 @@ static loom_status convert_matrix(loom_model *m, loom_tensor *t, loom_dtype laye
     if (st != LOOM_OK) return st;
     for (int64_t r = 0; r < rows; r++)
         loom_convert_row(t->dtype, loom_tensor_row(t, r), to, dst + (size_t)r * row_bytes, row, cols);
-    loom_model_release(m, t->data);
+    loom_model_release(m, t->data, (size_t)rows * t->row_stride_bytes);
     t->data = dst;
     t->dtype = to;
     t->row_stride_bytes = row_bytes;

@@ -24,15 +24,6 @@ loom_status loom_model_own(loom_model *m, void *p, loom_error *err) {
     return LOOM_OK;
 }
 
-void loom_model_release(loom_model *m, const void *p) {
-    for (size_t i = 0; i < m->n_owned; i++) {
-        if (m->owned[i] != p) continue;
-        free(m->owned[i]);
-        m->owned[i] = m->owned[--m->n_owned];
-        return;
-    }
-}
-
 typedef struct binder {
     loom_model *m;
     const char *source;
@@ -54,6 +45,16 @@ static void release_mapped_pages(const loom_model *m, const uint8_t *p, size_t n
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t begin = ((uintptr_t)p + page - 1) & ~(page - 1), end = ((uintptr_t)p + n) & ~(page - 1);
     if (mapped && end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
+
+void loom_model_release(loom_model *m, const void *p, size_t n) {
+    for (size_t i = 0; i < m->n_owned; i++) {
+        if (m->owned[i] != p) continue;
+        free(m->owned[i]);
+        m->owned[i] = m->owned[--m->n_owned];
+        return;
+    }
+    release_mapped_pages(m, p, n);
 }
 
 /* A norm or bias: the kept elements as an owned float32 vector. */

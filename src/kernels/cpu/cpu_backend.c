@@ -7,6 +7,7 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/dot_x86.h"
+#include "kernels/cpu/pack_x16.h"
 #include "kernels/cpu/rowops.h"
 
 typedef struct cpu_impl {
@@ -63,12 +64,42 @@ static void matmul_rows_int8(const matmul_job *j, float *y, const loom_tensor *w
     }
 }
 
+/* The same for a matrix in the x16 layout: the groups of 16 rows that start in [r0, r1), a chunk of
+ * tokens at a time (their int8 activations stay in L2 while the unit's weights pass over them). */
+#define X16_TOKEN_CHUNK 64
+static void matmul_groups_int8(const matmul_job *j, float *y, const loom_tensor *w, int64_t r0, int64_t r1) {
+    int64_t rows = loom_tensor_rows(w), nb = j->cols / LOOM_XBLOCK_ELEMS;
+    int64_t g0 = (r0 + LOOM_X16_ROWS - 1) / LOOM_X16_ROWS * LOOM_X16_ROWS;
+    int64_t g1 = (r1 + LOOM_X16_ROWS - 1) / LOOM_X16_ROWS * LOOM_X16_ROWS;
+    if (g1 > rows) g1 = rows;
+    if (g0 >= g1) return;
+    size_t row_bytes = loom_dtype_bytes(w->dtype, j->cols);
+    for (int64_t t = 0; t < j->n_tok; t += X16_TOKEN_CHUNK) {
+        loom_xdot_args a = {.rows = (const uint8_t *)w->data + (size_t)g0 * row_bytes, .n_rows = g1 - g0,
+                            .x = j->xq + t * nb, .n_blocks = nb, .x_stride = nb,
+                            .n_tok = j->n_tok - t < X16_TOKEN_CHUNK ? (int)(j->n_tok - t) : X16_TOKEN_CHUNK,
+                            .y = y + t * rows + g0, .y_stride = rows};
+        loom_xdot_x16_rows(w->dtype, &a);
+    }
+}
+
+/* Row `row` of w as float32: in place for float32 rows, else dequantized into buf. */
+static const float *weight_row_f32(const loom_tensor *w, int64_t row, int64_t cols, float *buf) {
+    if (w->layout == LOOM_LAYOUT_X16) {
+        loom_x16_dequant_row(w->dtype, w->data, row, cols / 32, buf);
+        return buf;
+    }
+    if (w->dtype == LOOM_DTYPE_F32) return loom_tensor_row(w, row);
+    loom_dequant_row(w->dtype, loom_tensor_row(w, row), buf, cols);
+    return buf;
+}
+
 /* Float path. One token: fused dequantize-dot per row. Several tokens: 4 x 4 tiles (4 weight rows,
  * float32 in place or dequantized into the thread's scratch, against 4 tokens); a short tile repeats
  * its last row or token and drops those results. */
 static void matmul_rows_f32(const matmul_job *j, float *y, const loom_tensor *w, int64_t r0, int64_t r1, int ti) {
     int64_t rows = loom_tensor_rows(w), cols = j->cols;
-    if (j->n_tok == 1) {
+    if (j->n_tok == 1 && w->layout == LOOM_LAYOUT_ROWS) {
         for (int64_t r = r0; r < r1; r++) y[r] = loom_dot_row(w->dtype, loom_tensor_row(w, r), j->x, cols);
         return;
     }
@@ -76,15 +107,7 @@ static void matmul_rows_f32(const matmul_job *j, float *y, const loom_tensor *w,
     for (int64_t r = r0; r < r1; r += LOOM_TILE) {
         int nr = r1 - r < LOOM_TILE ? (int)(r1 - r) : LOOM_TILE;
         const float *wr[LOOM_TILE];
-        for (int k = 0; k < LOOM_TILE; k++) {
-            int64_t row = r + (k < nr ? k : nr - 1);
-            if (w->dtype == LOOM_DTYPE_F32) {
-                wr[k] = loom_tensor_row(w, row);
-            } else {
-                if (k < nr) loom_dequant_row(w->dtype, loom_tensor_row(w, row), scratch + k * cols, cols);
-                wr[k] = scratch + (k < nr ? k : nr - 1) * cols;
-            }
-        }
+        for (int k = 0; k < LOOM_TILE; k++) wr[k] = weight_row_f32(w, r + (k < nr ? k : nr - 1), cols, scratch + k * cols);
         for (int64_t t = 0; t < j->n_tok; t += LOOM_TILE) {
             int nt = j->n_tok - t < LOOM_TILE ? (int)(j->n_tok - t) : LOOM_TILE;
             const float *xt[LOOM_TILE];
@@ -104,7 +127,8 @@ static void matmul_items(void *ctx, int64_t i0, int64_t i1, int ti) {
         int64_t first = m ? j->row_end[m - 1] : 0;
         if (i0 >= j->row_end[m]) continue;
         int64_t r0 = i0 - first, r1 = (i1 < j->row_end[m] ? i1 : j->row_end[m]) - first;
-        if (j->xq) matmul_rows_int8(j, j->y[m], j->w[m], r0, r1);
+        if (j->xq && j->w[m]->layout == LOOM_LAYOUT_X16) matmul_groups_int8(j, j->y[m], j->w[m], r0, r1);
+        else if (j->xq) matmul_rows_int8(j, j->y[m], j->w[m], r0, r1);
         else matmul_rows_f32(j, j->y[m], j->w[m], r0, r1, ti);
         i0 = first + r1;
     }
@@ -253,7 +277,10 @@ static void cpu_add(loom_backend *b, float *y, const float *x, int64_t n) {
 
 static void cpu_embed(loom_backend *b, float *y, const loom_tensor *table, const int32_t *ids, int64_t n_tok) {
     int64_t dim = loom_tensor_row_len(table);
-    for (int64_t t = 0; t < n_tok; t++) loom_dequant_row(table->dtype, loom_tensor_row(table, ids[t]), y + t * dim, dim);
+    for (int64_t t = 0; t < n_tok; t++) {
+        const float *row = weight_row_f32(table, ids[t], dim, y + t * dim);
+        if (row != y + t * dim) memcpy(y + t * dim, row, (size_t)dim * sizeof(float));
+    }
 }
 
 /* ---- attention ---- */

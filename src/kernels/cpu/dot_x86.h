@@ -41,6 +41,9 @@ typedef struct loom_dot_table {
     loom_tile_fn f32_tile;
     loom_silu_mul_fn silu_mul;
     loom_xdot_fn xdot[LOOM_DTYPE_COUNT]; /* per weight dtype; NULL = that dtype takes float activations */
+    /* per weight dtype, over matrices in the x16 layout (pack_x16.h; n_rows a multiple of 16, any n_tok);
+     * NULL = no such layout on this path */
+    loom_xdot_fn xdot_x16[LOOM_DTYPE_COUNT];
 } loom_dot_table;
 
 /* Q4_K super-block (llama.cpp layout, 144 bytes): f16 d, f16 dmin, 12 bytes of 6-bit scales and
@@ -62,6 +65,10 @@ static inline void loom_q4_k_scale_min(const uint8_t *sc, int j, int *scale, int
 void loom_xdot_q8_0_avx512_tiled(const loom_xdot_args *a);
 void loom_xdot_q4_0_avx512_tiled(const loom_xdot_args *a);
 void loom_xdot_q4_1_avx512_tiled(const loom_xdot_args *a);
+/* xdot_x16_avx512.c: the same over the x16 layout */
+void loom_xdot_x16_q8_0_avx512(const loom_xdot_args *a);
+void loom_xdot_x16_q4_0_avx512(const loom_xdot_args *a);
+void loom_xdot_x16_q4_1_avx512(const loom_xdot_args *a);
 extern const loom_dot_table loom_dot_avx2;
 extern const loom_dot_table loom_dot_avx512;
 #endif

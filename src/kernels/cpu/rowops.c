@@ -294,6 +294,10 @@ void loom_xdot_rows(loom_dtype t, const loom_xdot_args *a) {
     active_dots->xdot[t](a); /* callers check loom_dtype_takes_int8_x */
 }
 
+int loom_cpu_has_x16(loom_dtype t) { return (unsigned)t < LOOM_DTYPE_COUNT && active_dots->xdot_x16[t]; }
+
+void loom_xdot_x16_rows(loom_dtype t, const loom_xdot_args *a) { active_dots->xdot_x16[t](a); }
+
 void loom_xdot_row(loom_dtype t, const void *row, const loom_xblock *x, int64_t n_blocks, int64_t x_stride, int n_tok,
                    float *out) {
     loom_xdot_args a = {.rows = row, .n_rows = 1, .x = x, .n_blocks = n_blocks, .x_stride = x_stride, .n_tok = n_tok,

@@ -19,6 +19,10 @@ float loom_dot_row(loom_dtype t, const void *row, const float *x, int64_t n);
 int loom_dtype_takes_int8_x(loom_dtype t);
 /* A run of rows against up to LOOM_XDOT_MAX_TOKENS tokens (loom_xdot_args: kernels/cpu/dot_x86.h). */
 void loom_xdot_rows(loom_dtype t, const loom_xdot_args *a);
+/* 1 when this CPU's kernels have the x16 layout (pack_x16.h) for dtype t. */
+int loom_cpu_has_x16(loom_dtype t);
+/* Whole groups of 16 rows in the x16 layout against any number of tokens (a->rows = the first group). */
+void loom_xdot_x16_rows(loom_dtype t, const loom_xdot_args *a);
 /* One row: out[t] = dot(row, x + t * x_stride) for t < n_tok <= LOOM_XDOT_MAX_TOKENS; x holds n_blocks
  * blocks of 32 per token. */
 void loom_xdot_row(loom_dtype t, const void *row, const loom_xblock *x, int64_t n_blocks, int64_t x_stride, int n_tok,

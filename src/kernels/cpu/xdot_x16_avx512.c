@@ -1,0 +1,93 @@
+/* AVX-512 VNNI dots over weights in the x16 layout (kernels/cpu/pack_x16.h): lane r of every vector is
+ * weight row r of a group of 16, so one token's 16 dots for a block are 8 vpdpbusd (unsigned weight
+ * chunk x that token's 4 activation bytes, broadcast from memory), then one conversion and two
+ * multiply-adds against the group's 16 scales and offsets. Tokens go in tiles of up to 8 over each
+ * record, so a record is loaded (and for Q4, unpacked) once per 8 tokens.
+ *
+ * Batch invariant: each (row, token) is one lane of its own accumulator, which sums its blocks in order
+ * with the same operations whatever the tile: a token's result is the same alone or in a batch. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/cpu/dot_x86.h"
+#include "kernels/cpu/pack_x16.h"
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline)) TARGET
+#define MAX_TILE_TOKENS 8
+
+INLINE __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* the record's quants as 8 vectors of unsigned bytes; chunk c pairs with activation bytes 4c..4c+3 */
+INLINE void load_chunks(loom_dtype t, const uint8_t *q, __m512i w[8]) {
+    if (t == LOOM_DTYPE_Q8_0) {
+        for (int c = 0; c < 8; c++) w[c] = _mm512_loadu_si512((const void *)(q + 64 * c));
+        return;
+    }
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (int c = 0; c < 4; c++) {
+        __m512i raw = _mm512_loadu_si512((const void *)(q + 64 * c));
+        w[c] = _mm512_and_si512(raw, low4);                           /* elements 4c.. */
+        w[c + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4); /* elements 16 + 4c.. */
+    }
+}
+
+/* tokens [tok0, tok0 + NT) x the group's 16 rows, written to y rows [row0, row0 + 16) */
+INLINE void group_tile(loom_dtype t, const uint8_t *rec, const loom_xdot_args *a, int64_t row0, int tok0, int NT) {
+    size_t rec_bytes = (t == LOOM_DTYPE_Q8_0 ? 34 : t == LOOM_DTYPE_Q4_0 ? 18 : 20) * LOOM_X16_ROWS;
+    size_t header = t == LOOM_DTYPE_Q4_1 ? 64 : 32;
+    __m512 acc[MAX_TILE_TOKENS];
+    for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < a->n_blocks; b++, rec += rec_bytes) {
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)rec));
+        __m512 off = t == LOOM_DTYPE_Q8_0   ? _mm512_mul_ps(d, _mm512_set1_ps(-128.0f))
+                     : t == LOOM_DTYPE_Q4_0 ? _mm512_mul_ps(d, _mm512_set1_ps(-8.0f))
+                                            : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rec + 32)));
+        __m512i w[8];
+        load_chunks(t, rec + header, w);
+        for (int k = 0; k < NT; k++) {
+            const loom_xblock *x = a->x + (int64_t)(tok0 + k) * a->x_stride + b;
+            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+            for (int c = 0; c < 8; c += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, w[c], bcast4(x->q + 4 * c));
+                s1 = _mm512_dpbusd_epi32(s1, w[c + 1], bcast4(x->q + 4 * c + 4));
+            }
+            __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+            acc[k] = _mm512_fmadd_ps(dot, _mm512_mul_ps(d, _mm512_set1_ps(x->d)), acc[k]);
+            acc[k] = _mm512_fmadd_ps(off, _mm512_set1_ps(x->dsum), acc[k]);
+        }
+    }
+    for (int k = 0; k < NT; k++) _mm512_storeu_ps(a->y + (int64_t)(tok0 + k) * a->y_stride + row0, acc[k]);
+}
+
+INLINE void x16_rows(loom_dtype t, const loom_xdot_args *a) {
+    size_t group_bytes = loom_dtype_bytes(t, a->n_blocks * 32) * LOOM_X16_ROWS;
+    for (int64_t g = 0; g < a->n_rows / LOOM_X16_ROWS; g++) {
+        const uint8_t *group = (const uint8_t *)a->rows + (size_t)g * group_bytes;
+        int64_t row0 = g * LOOM_X16_ROWS;
+        int tok = 0;
+        for (; tok + MAX_TILE_TOKENS <= a->n_tok; tok += MAX_TILE_TOKENS) group_tile(t, group, a, row0, tok, MAX_TILE_TOKENS);
+        switch (a->n_tok - tok) {
+        case 7: group_tile(t, group, a, row0, tok, 7); break;
+        case 6: group_tile(t, group, a, row0, tok, 6); break;
+        case 5: group_tile(t, group, a, row0, tok, 5); break;
+        case 4: group_tile(t, group, a, row0, tok, 4); break;
+        case 3: group_tile(t, group, a, row0, tok, 3); break;
+        case 2: group_tile(t, group, a, row0, tok, 2); break;
+        case 1: group_tile(t, group, a, row0, tok, 1); break;
+        default: break;
+        }
+    }
+}
+
+TARGET void loom_xdot_x16_q8_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q8_0, a); }
+TARGET void loom_xdot_x16_q4_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_0, a); }
+TARGET void loom_xdot_x16_q4_1_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_1, a); }
+
+#endif
