@@ -1,35 +1,60 @@
-/* loom_model_pack_weights: the weight matrices in the CPU kernels' interleaved layout, once at load. */
+/* loom_model_pack_weights: the weight matrices in the CPU kernels' interleaved layout, once at load.
+ * All packed matrices share one arena on 2 MiB pages where the kernel grants them (transparent huge
+ * pages in madvise mode): a decode step streams every weight once, and with 4 KiB pages that is a TLB
+ * miss every 4 KiB. */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "kernels/cpu/pack_x16.h"
 #include "model/model.h"
 
-/* t -> an owned copy in the x16 layout when its dtype and shape allow; its rows are released. */
-static loom_status pack_matrix(loom_model *m, loom_tensor *t, loom_error *err) {
-    if (!loom_x16_packable(t)) return LOOM_OK;
-    int64_t rows = loom_tensor_rows(t), n_blocks = loom_tensor_row_len(t) / 32;
-    size_t bytes = (size_t)rows * t->row_stride_bytes;
-    void *packed = malloc(bytes);
-    if (!packed) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory repacking a %lld x %lld %s matrix",
-                                  (long long)rows, (long long)loom_tensor_row_len(t), loom_dtype_name(t->dtype));
-    loom_status st = loom_model_own(m, packed, err);
-    if (st != LOOM_OK) return st;
-    loom_x16_pack(t->dtype, t->data, packed, rows, n_blocks);
-    loom_model_release(m, t->data, bytes);
-    t->data = packed;
-    t->layout = LOOM_LAYOUT_X16;
-    return LOOM_OK;
+#define HUGE_PAGE_BYTES (2u << 20)
+#define MATRIX_ALIGN 64
+
+static size_t aligned_size(size_t n, size_t align) { return (n + align - 1) / align * align; }
+static size_t matrix_bytes(const loom_tensor *t) { return (size_t)loom_tensor_rows(t) * t->row_stride_bytes; }
+
+/* The matrices to pack (those the layout takes), in order: the LM head, then each layer's. */
+static size_t packable_matrices(loom_model *m, loom_tensor **out) {
+    size_t n = 0;
+    loom_weights *w = &m->w;
+    if (loom_x16_packable(&w->lm_head)) out[n++] = &w->lm_head;
+    for (int32_t l = m->shard.layer_begin; l < m->shard.layer_end; l++) {
+        loom_layer_weights *L = &w->layers[l];
+        loom_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+            if (loom_x16_packable(mats[i])) out[n++] = mats[i];
+    }
+    return n;
 }
 
 loom_status loom_model_pack_weights(loom_model *m, loom_error *err) {
+    int32_t n_layers = m->shard.layer_end - m->shard.layer_begin;
+    loom_tensor **mats = malloc((1 + 7 * (size_t)(n_layers > 0 ? n_layers : 0)) * sizeof *mats);
+    if (!mats) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    size_t n = packable_matrices(m, mats), total = 0;
+    for (size_t i = 0; i < n; i++) total += aligned_size(matrix_bytes(mats[i]), MATRIX_ALIGN);
+    if (n == 0) {
+        free(mats);
+        return LOOM_OK;
+    }
+    uint8_t *arena = aligned_alloc(HUGE_PAGE_BYTES, aligned_size(total, HUGE_PAGE_BYTES));
+    loom_status st = arena ? loom_model_own(m, arena, err)
+                           : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory repacking %zu bytes of weights", total);
+    if (st == LOOM_OK) madvise(arena, aligned_size(total, HUGE_PAGE_BYTES), MADV_HUGEPAGE); /* a hint: may be refused */
     loom_weights *w = &m->w;
     int tied = w->lm_head.data && w->lm_head.data == w->tok_embed.data;
-    loom_status st = pack_matrix(m, &w->lm_head, err);
-    if (tied) w->tok_embed = w->lm_head; /* the lookup reads its rows out of the groups */
-    for (int32_t l = m->shard.layer_begin; st == LOOM_OK && l < m->shard.layer_end; l++) {
-        loom_layer_weights *L = &w->layers[l];
-        loom_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; st == LOOM_OK && i < sizeof mats / sizeof mats[0]; i++) st = pack_matrix(m, mats[i], err);
+    for (size_t i = 0, off = 0; st == LOOM_OK && i < n; i++) {
+        loom_tensor *t = mats[i];
+        size_t bytes = matrix_bytes(t);
+        loom_x16_pack(t->dtype, t->data, arena + off, loom_tensor_rows(t), loom_tensor_row_len(t) / 32);
+        loom_model_release(m, t->data, bytes); /* rows no longer read: freed, or their pages dropped */
+        t->data = arena + off;
+        t->layout = LOOM_LAYOUT_X16;
+        off += aligned_size(bytes, MATRIX_ALIGN);
     }
+    if (st == LOOM_OK && tied && w->lm_head.layout == LOOM_LAYOUT_X16)
+        w->tok_embed = w->lm_head; /* the lookup reads its rows out of the groups */
+    free(mats);
     return st;
 }
