@@ -5,6 +5,12 @@
 # (bandwidth / bytes of weights read per token, taken as the GGUF's size: every weight is read once per
 # token, the tied embedding included as the LM head).
 #
+# What is measured is what llama-bench measures: pp512 = a 512-token prompt into an empty cache; tg128 =
+# 128 single-token steps from an empty cache (llama-bench's default depth 0; loom: a 1-token prompt,
+# then 128 steps); tg128@512 = the same after 512 tokens already in the cache (llama-bench -d 512;
+# loom: the 128 steps that follow its 512-token prompt), where attention over the cache adds to the
+# weights each step reads.
+#
 # llama.cpp comes from PyPI: the llama-cpp-python sdist vendors llama.cpp's source; it is built with
 # cmake into build-bench/ (nothing of it is committed) at nice 19 with 2 jobs (the machine is shared).
 # Models: the default model (Q4_1) and a Q8_0 made from it with `loom quantize` (both engines read that
@@ -55,15 +61,17 @@ RESULTS="$BB/results.jsonl"
 : > "$RESULTS"
 for model in "${MODELS[@]}"; do
     for rep in $(seq "$REPS"); do
-        llama="$("$LLAMA_BIN/llama-bench" -m "$model" -p 512 -n 128 -t "$THREADS" -r 1 -o json 2>/dev/null)"
+        llama="$("$LLAMA_BIN/llama-bench" -m "$model" -p 512 -n 128 -d 0,512 -t "$THREADS" -r 1 -o json 2>/dev/null)"
         loom="$(build/loom bench latency -m "$model" --prompt-len 512 --gen-len 128 --threads "$THREADS" --json)"
-        python3 - "$model" "$llama" "$loom" >> "$RESULTS" <<'PY'
+        loom0="$(build/loom bench latency -m "$model" --prompt-len 1 --gen-len 128 --threads "$THREADS" --json)"
+        python3 - "$model" "$llama" "$loom" "$loom0" >> "$RESULTS" <<'PY'
 import json, sys
-model, llama, loom = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-pp = next(r["avg_ts"] for r in llama if r["n_prompt"] > 0)
-tg = next(r["avg_ts"] for r in llama if r["n_gen"] > 0)
-print(json.dumps({"model": model, "llama_pp": pp, "llama_tg": tg,
-                  "loom_pp": loom["prefill_tokens_per_s"], "loom_tg": loom["decode_tokens_per_s"]}))
+model, llama, loom, loom0 = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+def llama_ts(prompt, depth):
+    return next(r["avg_ts"] for r in llama if (r["n_prompt"] > 0) == prompt and r.get("n_depth", 0) == depth)
+print(json.dumps({"model": model, "llama_pp": llama_ts(True, 0), "llama_tg": llama_ts(False, 0),
+                  "llama_tg512": llama_ts(False, 512), "loom_pp": loom["prefill_tokens_per_s"],
+                  "loom_tg": loom0["decode_tokens_per_s"], "loom_tg512": loom["decode_tokens_per_s"]}))
 PY
     done
 done
@@ -74,14 +82,15 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 bw, threads = float(sys.argv[2]), sys.argv[3]
 print(f"read bandwidth ({threads} threads): {bw:.1f} GB/s")
 print(f"{'model':34} {'MB':>6} | {'pp512 llama':>11} {'loom':>7} {'ratio':>6} | {'tg128 llama':>11} {'loom':>7} {'ratio':>6}"
-      f" | {'tg limit':>8} {'llama %':>7} {'loom %':>6}")
+      f" | {'tg limit':>8} {'llama %':>7} {'loom %':>6} | {'tg128@512 llama':>15} {'loom':>7} {'ratio':>6}")
 for model in dict.fromkeys(r["model"] for r in rows):
     rs = [r for r in rows if r["model"] == model]
-    best = {k: max(r[k] for r in rs) for k in ("llama_pp", "llama_tg", "loom_pp", "loom_tg")}
+    best = {k: max(r[k] for r in rs) for k in ("llama_pp", "llama_tg", "llama_tg512", "loom_pp", "loom_tg", "loom_tg512")}
     mb = os.path.getsize(model) / 1e6
     limit = bw * 1e3 / mb
     print(f"{os.path.basename(model):34} {mb:6.0f} | {best['llama_pp']:11.1f} {best['loom_pp']:7.1f} "
           f"{best['loom_pp'] / best['llama_pp']:6.2f} | {best['llama_tg']:11.1f} {best['loom_tg']:7.1f} "
           f"{best['loom_tg'] / best['llama_tg']:6.2f} | {limit:8.0f} {100 * best['llama_tg'] / limit:6.0f}% "
-          f"{100 * best['loom_tg'] / limit:5.0f}%")
+          f"{100 * best['loom_tg'] / limit:5.0f}% | {best['llama_tg512']:15.1f} {best['loom_tg512']:7.1f} "
+          f"{best['loom_tg512'] / best['llama_tg512']:6.2f}")
 PY
