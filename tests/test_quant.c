@@ -250,6 +250,22 @@ static void test_fused_matmul(void) {
     check_fused_matmul(k_quants);
 }
 
+/* The AVX-512 activation quantizer writes the same bytes as the portable one: random blocks, an all-zero
+ * block, and halfway cases (x * 127 / amax exactly k + 0.5, rounded to even by both). */
+static void test_quantize_x_paths(void) {
+    enum { N = 32 * 40 };
+    static float x[N];
+    static loom_xblock a[N / 32], b[N / 32];
+    for (int i = 0; i < N; i++) x[i] = frand() * (i % 5 == 0 ? 30.0f : 1.0f);
+    for (int j = 0; j < 32; j++) x[32 + j] = 0.0f;
+    for (int j = 0; j < 32; j++) x[64 + j] = j == 0 ? 127.0f : (float)(j % 9) - 4.5f; /* amax 127: scale 1 */
+    loom_quantize_x_row_portable(x, a, N);
+    if (strcmp(loom_cpu_isa(), "avx512") != 0) return;
+    loom_quantize_x_row_avx512(x, b, N);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK(a[2].q[1] == -4 && a[2].q[2] == -2 && a[1].d == 0.0f); /* -3.5 -> -4, -2.5 -> -2 */
+}
+
 static void test_x16_layout(void) {
     const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1};
     enum { ROWS = 256, COLS = 1024, T = 13 }; /* several pool units of 32 rows; tiles of 8 + 5 tokens */
@@ -337,6 +353,7 @@ static int run_all(void) {
     RUN(test_fp8_weight_quantization);
     RUN(test_fused_matmul);
     RUN(test_x16_layout);
+    RUN(test_quantize_x_paths);
     RUN(test_silu_mul);
     return check_summary();
 }

@@ -213,6 +213,7 @@ __attribute__((target("avx2,fma,f16c"))) static void silu_mul_avx2(float *out, c
 
 const loom_dot_table loom_dot_avx2 = {
     "avx2", f32_avx2, f16_avx2, q8_0_avx2, q4_0_avx2, q4_1_avx2, fp8_avx2, f32_tile_avx2, silu_mul_avx2,
+    loom_quantize_x_row_portable,
     .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0_avx2, [LOOM_DTYPE_Q4_0] = xdot_q4_0_avx2, [LOOM_DTYPE_Q4_1] = xdot_q4_1_avx2,
              [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx2, [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx2},
 };
@@ -352,7 +353,7 @@ __attribute__((target("avx512f"))) static void silu_mul_avx512(float *out, const
 
 const loom_dot_table loom_dot_avx512 = {
     "avx512", f32_avx512, f16_avx512, q8_0_avx512, q4_0_avx512, q4_1_avx512, fp8_avx512, f32_tile_avx512,
-    silu_mul_avx512,
+    silu_mul_avx512, loom_quantize_x_row_avx512,
     .xdot = {[LOOM_DTYPE_Q8_0] = loom_xdot_q8_0_avx512_tiled, [LOOM_DTYPE_Q4_0] = loom_xdot_q4_0_avx512_tiled,
              [LOOM_DTYPE_Q4_1] = loom_xdot_q4_1_avx512_tiled, [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx512,
              [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx512},

@@ -40,6 +40,7 @@ typedef struct loom_dot_table {
     loom_dot_fn f32, f16, q8_0, q4_0, q4_1, fp8;
     loom_tile_fn f32_tile;
     loom_silu_mul_fn silu_mul;
+    loom_quantize_x_fn quantize_x;
     loom_xdot_fn xdot[LOOM_DTYPE_COUNT]; /* per weight dtype; NULL = that dtype takes float activations */
     /* per weight dtype, over matrices in the x16 layout (pack_x16.h; n_rows a multiple of 16, any n_tok);
      * NULL = no such layout on this path */

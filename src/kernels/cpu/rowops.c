@@ -244,6 +244,7 @@ static void silu_mul(float *out, const float *gate, const float *up, int64_t n) 
 
 static const loom_dot_table dot_scalar = {
     "scalar", dot_f32_row, dot_f16, dot_q8_0, dot_q4_0, dot_q4_1, dot_fp8, f32_tile, silu_mul,
+    loom_quantize_x_row_portable,
     .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0, [LOOM_DTYPE_Q4_0] = xdot_q4_0, [LOOM_DTYPE_Q4_1] = xdot_q4_1,
              [LOOM_DTYPE_Q4_K] = xdot_q4_k, [LOOM_DTYPE_Q6_K] = xdot_q6_k},
 };
@@ -287,6 +288,8 @@ float loom_dot_row(loom_dtype t, const void *row, const float *x, int64_t n) {
 }
 
 int loom_dtype_takes_int8_x(loom_dtype t) { return (unsigned)t < LOOM_DTYPE_COUNT && active_dots->xdot[t]; }
+
+void loom_quantize_x_row(const float *x, loom_xblock *out, int64_t n) { active_dots->quantize_x(x, out, n); }
 
 void loom_silu_mul(float *out, const float *gate, const float *up, int64_t n) { active_dots->silu_mul(out, gate, up, n); }
 
