@@ -3,15 +3,20 @@
  *    once through the block manager (block size 16); at every step, waste = allocated-but-unused token
  *    slots / allocated slots. Reported: time-average and worst step, next to a contiguous cache that
  *    reserves max_model_len per request (what the paged cache replaces).
- * 2. Attention kernel throughput: the tiled online-softmax kernel (the ISA chosen for this CPU) vs the
- *    naive reference (per head, the full score row, double precision), single thread, run alternately
- *    in the same process; decode (1 query, 2048 keys) and prefill (256 queries, causal), Llama-3-8B
- *    attention shape (32 heads, 8 KV heads, head_dim 128). */
+ * 2. Attention kernel throughput: the tiled online-softmax kernel (the ISA chosen for this CPU; token
+ *    items, and for decode also key-chunk items) vs the naive reference (per head, the full score row,
+ *    double precision), single thread, run alternately in the same process; decode (1 query, 2048
+ *    keys) and prefill (256 queries, causal), Llama-3-8B attention shape (32 heads, 8 KV heads,
+ *    head_dim 128).
+ * 3. Decode attention as the model runs it: one token over 640 keys in each of 30 layers, through the
+ *    CPU backend with 2 threads (SmolLM2-135M shape: 9 heads, 3 KV heads, head_dim 64; the 30 layers'
+ *    KV, 29 MB as float32, do not fit in L2). Reported: ms per token, the best of 200 (a noisy machine). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "kernels/backend.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/rowops.h"
 #include "kv/block_manager.h"
@@ -107,24 +112,73 @@ static void bench_attention(loom_kv_dtype dtype, int32_t n_queries, int32_t n_ke
                              .block_size = BLOCK, .n_tokens = n_queries, .n_heads = HEADS, .n_kv_heads = KV_HEADS,
                              .head_dim = HEAD_DIM, .scale = 0.08838835f};
     const loom_attn_isa *isa = loom_attention_isa_named(loom_cpu_isa());
-    double tiled_ms = 0, naive_ms = 0;
+    loom_attention_plan tokens, chunks;
+    loom_cpu_attention_plan_tokens(&tokens, &a, 1);
+    if (!loom_cpu_attention_plan_chunks(&chunks, &a, 1)) exit(1);
+    double tiled_ms = 0, chunked_ms = 0, naive_ms = 0;
     for (int rep = 0; rep < 3; rep++) {
         double t0 = now_ms();
-        loom_cpu_attention_items(isa, &a, 0, (int64_t)n_queries * KV_HEADS);
+        loom_cpu_attention_items(isa, &a, &tokens, 0, tokens.n_items);
         double t1 = now_ms();
         loom_cpu_attention_naive(&a);
         double t2 = now_ms();
+        if (n_queries == 1) loom_cpu_attention_items(isa, &a, &chunks, 0, chunks.n_items);
         tiled_ms += t1 - t0;
         naive_ms += t2 - t1;
+        chunked_ms += now_ms() - t2;
     }
-    printf("attention %-8s %-5s %s: tiled %.3f ms, naive %.3f ms, speed-up x%.1f (%s, 1 thread)\n", what,
-           loom_kv_dtype_name(dtype), n_queries == 1 ? "decode " : "prefill", tiled_ms / 3, naive_ms / 3,
-           naive_ms / tiled_ms, isa->isa);
+    printf("attention %-8s %-5s %s: tiled %.3f ms, naive %.3f ms, speed-up x%.1f", what, loom_kv_dtype_name(dtype),
+           n_queries == 1 ? "decode " : "prefill", tiled_ms / 3, naive_ms / 3, naive_ms / tiled_ms);
+    if (n_queries == 1) printf("; chunk items %.3f ms", chunked_ms / 3);
+    printf(" (%s, 1 thread)\n", isa->isa);
+    loom_cpu_attention_plan_free(&tokens);
+    loom_cpu_attention_plan_free(&chunks);
     free(q);
     free(out);
     free(pos);
     free(seq);
     free(table);
+    loom_kv_store_destroy(&store);
+}
+
+enum { DEC_LAYERS = 30, DEC_HEADS = 9, DEC_KV_HEADS = 3, DEC_HEAD_DIM = 64, DEC_KEYS = 640, DEC_ROUNDS = 200 };
+
+static void bench_backend_decode(loom_kv_dtype dtype) {
+    int32_t n_blocks = DEC_KEYS / BLOCK, table[DEC_KEYS / BLOCK], pos = DEC_KEYS - 1, seq = 0;
+    for (int32_t i = 0; i < n_blocks; i++) table[i] = n_blocks - 1 - i;
+    loom_kv_store store;
+    loom_backend *be;
+    loom_error err;
+    if (loom_kv_store_init(&store, DEC_LAYERS, DEC_KV_HEADS, DEC_HEAD_DIM, dtype, n_blocks, BLOCK, &err) != LOOM_OK ||
+        loom_backend_cpu_create(2, &be, &err) != LOOM_OK) {
+        fprintf(stderr, "%s\n", err.message);
+        exit(1);
+    }
+    float k[DEC_KV_HEADS * DEC_HEAD_DIM], v[DEC_KV_HEADS * DEC_HEAD_DIM], q[DEC_HEADS * DEC_HEAD_DIM], out[DEC_HEADS * DEC_HEAD_DIM];
+    for (int i = 0; i < DEC_HEADS * DEC_HEAD_DIM; i++) q[i] = (float)next_u32() / 4294967296.0f - 0.5f;
+    for (int32_t l = 0; l < DEC_LAYERS; l++)
+        for (int32_t slot = 0; slot < DEC_KEYS; slot++) {
+            for (int i = 0; i < DEC_KV_HEADS * DEC_HEAD_DIM; i++)
+                k[i] = (float)next_u32() / 4294967296.0f - 0.5f, v[i] = (float)next_u32() / 4294967296.0f - 0.5f;
+            loom_kv_store_write(&store, l, slot, k, v);
+        }
+    double best_ms = 1e30;
+    for (int round = 0; round < DEC_ROUNDS; round++) {
+        double t0 = now_ms();
+        for (int32_t l = 0; l < DEC_LAYERS; l++) {
+            loom_kv_layer c = loom_kv_layer_view(&store, l);
+            loom_attention_args a = {.q = q, .out = out, .k_cache = c.k, .v_cache = c.v, .k_scales = c.k_scales,
+                                     .v_scales = c.v_scales, .block_stride_bytes = c.block_stride_bytes, .kv_dtype = dtype,
+                                     .pos = &pos, .seq_of_token = &seq, .block_tables = table, .max_blocks_per_seq = n_blocks,
+                                     .block_size = BLOCK, .n_tokens = 1, .n_heads = DEC_HEADS, .n_kv_heads = DEC_KV_HEADS,
+                                     .head_dim = DEC_HEAD_DIM, .scale = 0.125f};
+            be->ops->attention(be, &a);
+        }
+        if (now_ms() - t0 < best_ms) best_ms = now_ms() - t0;
+    }
+    printf("attention decode 1x%d %-5s x %d layers, backend, 2 threads: %.3f ms per token (best of %d)\n", DEC_KEYS,
+           loom_kv_dtype_name(dtype), DEC_LAYERS, best_ms, DEC_ROUNDS);
+    loom_backend_free(be);
     loom_kv_store_destroy(&store);
 }
 
@@ -135,5 +189,7 @@ int main(void) {
         bench_attention(dtypes[i], 1, 2048, "1x2048");
         bench_attention(dtypes[i], 256, 256, "256x256");
     }
+    static const loom_kv_dtype decode_dtypes[] = {LOOM_KV_F32, LOOM_KV_F16, LOOM_KV_INT8, LOOM_KV_FP8_E4M3};
+    for (int i = 0; i < 4; i++) bench_backend_decode(decode_dtypes[i]);
     return 0;
 }

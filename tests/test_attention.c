@@ -1,7 +1,8 @@
-/* Paged attention (kernels/cpu/attention.c) against the naive reference, on every ISA path and every
- * KV dtype: random block layouts (a shuffled pool), ragged batches mixing prefill runs and decode
- * tokens, GQA ratios 1/2/4/8, block sizes 1/16/32, lengths that are and are not multiples of the block
- * size. The cache is filled by the real KV store encoder (kv/kv_store.c).
+/* Paged attention (kernels/cpu/attention.c) against the naive reference, on every ISA path, every
+ * KV dtype and both plans (token items, key-chunk items): random block layouts (a shuffled pool), ragged
+ * batches mixing prefill runs (one crossing a chunk boundary) and decode tokens (one over 3 chunks),
+ * GQA ratios 1/2/4/8, block sizes 1/16/32, lengths that are and are not multiples of the block size.
+ * The cache is filled by the real KV store encoder (kv/kv_store.c).
  *
  * Tolerances: kernel vs naive on the same cached values: 2e-5 absolute for every dtype (float32
  * accumulation in the kernel vs double in the reference; outputs are O(1)). Cached values vs the
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "core/fp8.h"
 #include "kernels/cpu/attention.h"
 #include "kv/kv_store.h"
 
@@ -23,7 +25,7 @@ static uint32_t next_u32(void) {
 }
 static float frand(void) { return (float)next_u32() / 2147483648.0f - 1.0f; }
 
-enum { HEAD_DIM = 40, N_KV_HEADS = 2, MAX_SEQS = 4, MAX_TOKENS = 96 };
+enum { HEAD_DIM = 40, N_KV_HEADS = 2, MAX_SEQS = 4, CHUNK = LOOM_ATTENTION_CHUNK, MAX_TOKENS = 2 * CHUNK + 44 };
 
 typedef struct layout {
     int32_t block_size, group, n_seqs, max_blocks;
@@ -98,6 +100,17 @@ static loom_attention_args args_for(const layout *L, const loom_kv_store *store,
     };
 }
 
+/* Items [0, n_items) of a tokens plan (chunks = 0) or a chunks plan, in ranges of range_items. */
+static void run_plan(const loom_attn_isa *isa, const loom_attention_args *a, int chunks, int64_t range_items) {
+    loom_attention_plan plan;
+    if (chunks) CHECK(loom_cpu_attention_plan_chunks(&plan, a, 2) == 1);
+    else loom_cpu_attention_plan_tokens(&plan, a, 2);
+    CHECK(plan.n_items >= (int64_t)a->n_tokens * a->n_kv_heads);
+    for (int64_t i0 = 0; i0 < plan.n_items; i0 += range_items)
+        loom_cpu_attention_items(isa, a, &plan, i0, i0 + range_items < plan.n_items ? i0 + range_items : plan.n_items);
+    loom_cpu_attention_plan_free(&plan);
+}
+
 /* Runs one layout for one dtype on every ISA; checks kernel == naive and naive(dtype) ~ naive(f32). Keys
  * are uniform in [-1, 1), their last channel of each head shifted by key_outlier. */
 static void check_layout(const layout *L, int32_t n_blocks, loom_kv_dtype dtype, float key_outlier, const char *what) {
@@ -122,15 +135,17 @@ static void check_layout(const layout *L, int32_t n_blocks, loom_kv_dtype dtype,
     double dq = max_abs_diff(naive, exact, n_out);
     CHECK_MSG(dq <= dtype_vs_f32_tol[dtype], "%s %s: |dtype - f32| = %.3g", what, loom_kv_dtype_name(dtype), dq);
     static const char *const isas[] = {"scalar", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++) {
-        const loom_attn_isa *isa = loom_attention_isa_named(isas[i]);
-        CHECK_MSG(strcmp(isa->isa, isas[i]) == 0, "this CPU cannot run the %s path", isas[i]);
-        a.out = out;
-        memset(out, 0xff, n_out * sizeof *out); /* NaN: every output must be written */
-        loom_cpu_attention_items(isa, &a, 0, (int64_t)L->n_tokens * N_KV_HEADS);
-        double d = max_abs_diff(out, naive, n_out);
-        CHECK_MSG(d <= 2e-5, "%s %s %s (ran %s): kernel vs naive %.3g", what, loom_kv_dtype_name(dtype), isas[i], isa->isa, d);
-    }
+    for (int i = 0; i < 3; i++)
+        for (int chunks = 0; chunks < 2; chunks++) {
+            const loom_attn_isa *isa = loom_attention_isa_named(isas[i]);
+            CHECK_MSG(strcmp(isa->isa, isas[i]) == 0, "this CPU cannot run the %s path", isas[i]);
+            a.out = out;
+            memset(out, 0xff, n_out * sizeof *out); /* NaN: every output must be written */
+            run_plan(isa, &a, chunks, INT64_MAX);
+            double d = max_abs_diff(out, naive, n_out);
+            CHECK_MSG(d <= 2e-5, "%s %s %s (ran %s, %s plan): kernel vs naive %.3g", what, loom_kv_dtype_name(dtype), isas[i],
+                      isa->isa, chunks ? "chunks" : "tokens", d);
+        }
     free(q);
     free(naive);
     free(exact);
@@ -148,13 +163,14 @@ static void run_all_dtypes(const layout *L, int32_t n_blocks, const char *what) 
     }
 }
 
-/* Ragged batch: a long prefill run, a decode token, a short prefill, a decode at a block boundary. */
+/* Ragged batch: a prefill run across the first chunk boundary, a decode token over 3 chunks, a short
+ * prefill, a decode at a block boundary. */
 static void test_ragged_gqa_block_sizes(void) {
     static const int32_t block_sizes[] = {1, 16, 32}, groups[] = {1, 2, 4, 8};
     for (int b = 0; b < 3; b++)
         for (int g = 0; g < 4; g++) {
             int32_t bs = block_sizes[b];
-            int32_t lens[MAX_SEQS] = {37, 64, 5, 2 * bs + 1}, n_new[MAX_SEQS] = {37, 1, 3, 1};
+            int32_t lens[MAX_SEQS] = {CHUNK + 22, 2 * CHUNK + 34, 5, 2 * bs + 1}, n_new[MAX_SEQS] = {30, 1, 3, 1};
             if (lens[3] > MAX_TOKENS) lens[3] = MAX_TOKENS;
             layout L;
             int32_t n_blocks = make_layout(&L, bs, groups[g], lens, n_new, MAX_SEQS);
@@ -175,12 +191,14 @@ static void test_exact_multiples_and_single_key(void) {
 }
 
 /* Batch invariance: every query's output is bit-identical whether it runs alone (a decode call of one
- * token), in ranges of 3 or 8 tokens (query blocks of those sizes), in ranges cut mid-token (7 items),
- * or in the whole batch at once, for every dtype and ISA. Keys with an outlier channel make the
- * running maximum (and so the rescale decisions) move between tiles. */
+ * token, tokens plan), in ranges of 3 or 8 tokens (query blocks of those sizes), in ranges cut
+ * mid-token (7 items), or in the whole batch at once, under either plan (chunk items in ranges of 1, 7
+ * or all), for every dtype and ISA. Keys with an outlier channel make the running maximum (and so the
+ * rescale decisions) move between tiles; the prefill run crosses a chunk boundary and the decode token
+ * spans 3 chunks. */
 static void test_batch_invariance(void) {
-    int32_t lens[3] = {77, 30, 9}, n_new[3] = {45, 1, 9};
-    static const int64_t range_items[] = {3 * N_KV_HEADS, 8 * N_KV_HEADS, 7, MAX_SEQS * MAX_TOKENS * N_KV_HEADS};
+    int32_t lens[3] = {CHUNK + 42, 2 * CHUNK + 44, 9}, n_new[3] = {45, 1, 9};
+    static const int64_t range_items[] = {3 * N_KV_HEADS, 8 * N_KV_HEADS, 7, INT64_MAX}, chunk_range_items[] = {1, 7, INT64_MAX};
     static const char *const isas[] = {"scalar", "avx2", "avx512"};
     layout L;
     int32_t n_blocks = make_layout(&L, 16, 2, lens, n_new, 3), q_dim = N_KV_HEADS * L.group * HEAD_DIM;
@@ -200,16 +218,16 @@ static void test_batch_invariance(void) {
                 loom_attention_args one = a;
                 one.q = q + (size_t)tok * q_dim, one.out = alone + (size_t)tok * q_dim;
                 one.pos = L.pos + tok, one.seq_of_token = L.seq_of + tok, one.n_tokens = 1;
-                loom_cpu_attention_items(isa, &one, 0, N_KV_HEADS);
+                run_plan(isa, &one, 0, INT64_MAX);
             }
             a.out = out;
-            for (int r = 0; r < 4; r++) {
+            for (int r = 0; r < 7; r++) {
+                int chunks = r >= 4;
+                int64_t range = chunks ? chunk_range_items[r - 4] : range_items[r];
                 memset(out, 0xff, n_out * sizeof *out);
-                int64_t n_items = (int64_t)L.n_tokens * N_KV_HEADS;
-                for (int64_t i0 = 0; i0 < n_items; i0 += range_items[r])
-                    loom_cpu_attention_items(isa, &a, i0, i0 + range_items[r] < n_items ? i0 + range_items[r] : n_items);
-                CHECK_MSG(memcmp(out, alone, n_out * sizeof *out) == 0, "%s %s: ranges of %lld items differ from alone",
-                          loom_kv_dtype_name((loom_kv_dtype)t), isas[i], (long long)range_items[r]);
+                run_plan(isa, &a, chunks, range);
+                CHECK_MSG(memcmp(out, alone, n_out * sizeof *out) == 0, "%s %s: %s plan in ranges of %lld items differs from alone",
+                          loom_kv_dtype_name((loom_kv_dtype)t), isas[i], chunks ? "chunks" : "tokens", (long long)range);
             }
         }
         loom_kv_store_destroy(&store);
@@ -221,11 +239,31 @@ static void test_batch_invariance(void) {
     free(L.tables);
 }
 
-/* Through the backend (thread pool, ISA chosen at start-up) for the old dense float32 layout. */
-static void test_backend_dense_f32(void) {
-    int32_t lens[2] = {50, 20}, n_new[2] = {1, 20};
+/* Every e4m3 code (zero, subnormals, normals, NaN, both signs) widens on every ISA exactly as the scalar
+ * decoder times the scale, at each position of a row (so the vector bodies and the tails all see it). */
+static void test_widen_fp8_every_code(void) {
+    static const char *const isas[] = {"scalar", "avx2", "avx512"};
+    uint8_t codes[256 + 3];
+    float got[256 + 3];
+    for (int i = 0; i < 256 + 3; i++) codes[i] = (uint8_t)(i * 7 + 3);
+    for (int i = 0; i < 3; i++) {
+        const loom_attn_isa *isa = loom_attention_isa_named(isas[i]);
+        for (int32_t n = 256; n <= 256 + 3; n++) {
+            isa->widen_fp8(codes, 0.375f, got, n);
+            for (int32_t j = 0; j < n; j++) {
+                float want = 0.375f * loom_fp8_e4m3_to_f32(codes[j]);
+                CHECK_MSG(isnan(want) ? isnan(got[j]) : memcmp(&want, &got[j], sizeof want) == 0,
+                          "%s: code 0x%02x widens to %g, want %g", isas[i], codes[j], got[j], want);
+            }
+        }
+    }
+}
+
+/* Through the backend (thread pool, ISA chosen at start-up) for the old dense float32 layout; the plan
+ * the backend picks for 2 threads must be `chunks`. */
+static void check_backend_dense_f32(const int32_t *lens, const int32_t *n_new, int32_t n_seqs, int chunks) {
     layout L;
-    int32_t n_blocks = make_layout(&L, 16, 2, lens, n_new, 2);
+    int32_t n_blocks = make_layout(&L, 16, 2, lens, n_new, n_seqs);
     int32_t n_heads = 2 * N_KV_HEADS, kv_dim = N_KV_HEADS * HEAD_DIM;
     size_t cache_elems = (size_t)n_blocks * 16 * kv_dim, n_out = (size_t)L.n_tokens * n_heads * HEAD_DIM;
     float *kc = malloc(cache_elems * sizeof(float)), *vc = malloc(cache_elems * sizeof(float));
@@ -238,6 +276,10 @@ static void test_backend_dense_f32(void) {
                              .scale = 1.0f / sqrtf((float)HEAD_DIM)};
     loom_cpu_attention_naive(&a);
     a.out = out;
+    loom_attention_plan plan;
+    loom_cpu_attention_plan(&plan, &a, 2);
+    CHECK((plan.chunk_item != NULL) == chunks);
+    loom_cpu_attention_plan_free(&plan);
     loom_backend *be;
     loom_error err;
     CHECK(loom_backend_cpu_create(2, &be, &err) == LOOM_OK);
@@ -252,10 +294,18 @@ static void test_backend_dense_f32(void) {
     free(L.tables);
 }
 
+/* A prefill run with a decode token (tokens plan), then two long decodes (chunks plan). */
+static void test_backend_dense_f32(void) {
+    int32_t mixed_lens[2] = {50, 20}, mixed_new[2] = {1, 20}, decode_lens[2] = {2 * CHUNK + 44, CHUNK / 2}, decode_new[2] = {1, 1};
+    check_backend_dense_f32(mixed_lens, mixed_new, 2, 0);
+    check_backend_dense_f32(decode_lens, decode_new, 2, 1);
+}
+
 int main(void) {
     RUN(test_ragged_gqa_block_sizes);
     RUN(test_exact_multiples_and_single_key);
     RUN(test_batch_invariance);
+    RUN(test_widen_fp8_every_code);
     RUN(test_backend_dense_f32);
     return check_summary();
 }

@@ -288,18 +288,22 @@ static void cpu_embed(loom_backend *b, float *y, const loom_tensor *table, const
 typedef struct attention_job {
     const loom_attn_isa *isa;
     const loom_attention_args *a;
+    const loom_attention_plan *plan;
 } attention_job;
 
 static void attention_items(void *ctx, int64_t i0, int64_t i1, int ti) {
     attention_job *j = ctx;
-    loom_cpu_attention_items(j->isa, j->a, i0, i1);
+    loom_cpu_attention_items(j->isa, j->a, j->plan, i0, i1);
 }
 
-/* One work item per (token, KV head), whole query blocks per unit; the ISA follows the dot kernels' choice (LOOM_ISA). */
+/* Items per (token, KV head) or per key chunk of them (kernels/cpu/attention.h); the ISA follows the dot
+ * kernels' choice (LOOM_ISA). */
 static void cpu_attention(loom_backend *b, const loom_attention_args *args) {
-    attention_job j = {loom_attention_isa_named(loom_cpu_isa()), args};
-    int64_t grain = loom_cpu_attention_grain(args, loom_pool_size(impl_of(b)->pool));
-    loom_pool_run(impl_of(b)->pool, (int64_t)args->n_tokens * args->n_kv_heads, grain, attention_items, &j);
+    loom_attention_plan plan;
+    loom_cpu_attention_plan(&plan, args, loom_pool_size(impl_of(b)->pool));
+    attention_job j = {loom_attention_isa_named(loom_cpu_isa()), args, &plan};
+    loom_pool_run(impl_of(b)->pool, plan.n_items, plan.grain, attention_items, &j);
+    loom_cpu_attention_plan_free(&plan);
 }
 
 static const loom_backend_ops cpu_ops = {
