@@ -267,9 +267,9 @@ static void test_quantize_x_paths(void) {
 }
 
 static void test_x16_layout(void) {
-    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1};
+    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K};
     enum { ROWS = 256, COLS = 1024, T = 13 }; /* several pool units of 32 rows; tiles of 8 + 5 tokens */
-    static uint8_t raw[ROWS * COLS * 2], packed[ROWS * COLS * 2];
+    static uint8_t raw[ROWS * COLS * 2], packed[ROWS * COLS * 2]; /* >= any dtype's bytes */
     static float x[T * COLS], y_rows[T * ROWS], y_packed[T * ROWS], alone[ROWS], row[COLS], unpacked[COLS];
     for (int i = 0; i < T * COLS; i++) x[i] = frand();
     int expect = strcmp(loom_cpu_isa(), "avx512") == 0; /* the layout's only kernels so far */
@@ -286,7 +286,7 @@ static void test_x16_layout(void) {
         odd.shape[0] = ROWS - 5;
         CHECK_MSG(loom_x16_packable(&w) == expect && !loom_x16_packable(&odd), "%s on %s", loom_dtype_name(t), loom_cpu_isa());
         if (!expect) continue;
-        loom_x16_pack(t, raw, packed, ROWS, COLS / 32);
+        loom_x16_pack(t, raw, packed, ROWS, COLS);
         loom_tensor p = w;
         p.data = packed;
         p.layout = LOOM_LAYOUT_X16;
@@ -295,7 +295,7 @@ static void test_x16_layout(void) {
         be2->ops->matmul(be2, y_packed, &p, x, T);
         for (int r = 0; r < ROWS; r++) {
             loom_dequant_row(t, raw + r * row_bytes, row, COLS);
-            loom_x16_dequant_row(t, packed, r, COLS / 32, unpacked);
+            loom_x16_dequant_row(t, packed, r, COLS, unpacked);
             CHECK_MSG(memcmp(row, unpacked, sizeof row) == 0, "%s row %d unpacks differently", loom_dtype_name(t), r);
             for (int tok = 0; tok < T; tok++) {
                 double mag = 0;

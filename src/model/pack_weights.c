@@ -13,6 +13,9 @@
 
 static size_t aligned_size(size_t n, size_t align) { return (n + align - 1) / align * align; }
 static size_t matrix_bytes(const loom_tensor *t) { return (size_t)loom_tensor_rows(t) * t->row_stride_bytes; }
+static size_t packed_bytes(const loom_tensor *t) {
+    return loom_x16_matrix_bytes(t->dtype, loom_tensor_rows(t), loom_tensor_row_len(t));
+}
 
 /* The matrices to pack (those the layout takes), in order: the LM head, then each layer's. */
 static size_t packable_matrices(loom_model *m, loom_tensor **out) {
@@ -33,7 +36,7 @@ loom_status loom_model_pack_weights(loom_model *m, loom_error *err) {
     loom_tensor **mats = malloc((1 + 7 * (size_t)(n_layers > 0 ? n_layers : 0)) * sizeof *mats);
     if (!mats) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     size_t n = packable_matrices(m, mats), total = 0;
-    for (size_t i = 0; i < n; i++) total += aligned_size(matrix_bytes(mats[i]), MATRIX_ALIGN);
+    for (size_t i = 0; i < n; i++) total += aligned_size(packed_bytes(mats[i]), MATRIX_ALIGN);
     if (n == 0) {
         free(mats);
         return LOOM_OK;
@@ -46,12 +49,12 @@ loom_status loom_model_pack_weights(loom_model *m, loom_error *err) {
     int tied = w->lm_head.data && w->lm_head.data == w->tok_embed.data;
     for (size_t i = 0, off = 0; st == LOOM_OK && i < n; i++) {
         loom_tensor *t = mats[i];
-        size_t bytes = matrix_bytes(t);
-        loom_x16_pack(t->dtype, t->data, arena + off, loom_tensor_rows(t), loom_tensor_row_len(t) / 32);
-        loom_model_release(m, t->data, bytes); /* rows no longer read: freed, or their pages dropped */
+        size_t packed = packed_bytes(t);
+        loom_x16_pack(t->dtype, t->data, arena + off, loom_tensor_rows(t), loom_tensor_row_len(t));
+        loom_model_release(m, t->data, matrix_bytes(t)); /* rows no longer read: freed, or their pages dropped */
         t->data = arena + off;
         t->layout = LOOM_LAYOUT_X16;
-        off += aligned_size(bytes, MATRIX_ALIGN);
+        off += aligned_size(packed, MATRIX_ALIGN);
     }
     if (st == LOOM_OK && tied && w->lm_head.layout == LOOM_LAYOUT_X16)
         w->tok_embed = w->lm_head; /* the lookup reads its rows out of the groups */

@@ -73,9 +73,9 @@ static void matmul_groups_int8(const matmul_job *j, float *y, const loom_tensor 
     int64_t g1 = (r1 + LOOM_X16_ROWS - 1) / LOOM_X16_ROWS * LOOM_X16_ROWS;
     if (g1 > rows) g1 = rows;
     if (g0 >= g1) return;
-    size_t row_bytes = loom_dtype_bytes(w->dtype, j->cols);
+    size_t group_bytes = loom_x16_group_bytes(w->dtype, j->cols);
     for (int64_t t = 0; t < j->n_tok; t += X16_TOKEN_CHUNK) {
-        loom_xdot_args a = {.rows = (const uint8_t *)w->data + (size_t)g0 * row_bytes, .n_rows = g1 - g0,
+        loom_xdot_args a = {.rows = (const uint8_t *)w->data + (size_t)(g0 / LOOM_X16_ROWS) * group_bytes, .n_rows = g1 - g0,
                             .x = j->xq + t * nb, .n_blocks = nb, .x_stride = nb,
                             .n_tok = j->n_tok - t < X16_TOKEN_CHUNK ? (int)(j->n_tok - t) : X16_TOKEN_CHUNK,
                             .y = y + t * rows + g0, .y_stride = rows};
@@ -86,7 +86,7 @@ static void matmul_groups_int8(const matmul_job *j, float *y, const loom_tensor 
 /* Row `row` of w as float32: in place for float32 rows, else dequantized into buf. */
 static const float *weight_row_f32(const loom_tensor *w, int64_t row, int64_t cols, float *buf) {
     if (w->layout == LOOM_LAYOUT_X16) {
-        loom_x16_dequant_row(w->dtype, w->data, row, cols / 32, buf);
+        loom_x16_dequant_row(w->dtype, w->data, row, cols, buf);
         return buf;
     }
     if (w->dtype == LOOM_DTYPE_F32) return loom_tensor_row(w, row);

@@ -2,9 +2,14 @@
 
 #include <string.h>
 
+#include "kernels/cpu/dot_x86.h"
 #include "kernels/cpu/rowops.h"
 
-/* bytes of the per-row header of a block (scale, and Q4_1's min) and of its quants */
+#define Q4_K_RECORD_BYTES 2368
+#define Q4_K_SCALES 64 /* record offset of the unpacked scales; the mins follow, then the quants */
+#define Q4_K_QUANTS 320
+
+/* bytes of the per-row header of a 32-element block (scale, and Q4_1's min) and of its quants */
 static size_t header_bytes(loom_dtype t) { return t == LOOM_DTYPE_Q4_1 ? 4 : 2; }
 static size_t quant_bytes(loom_dtype t) { return t == LOOM_DTYPE_Q8_0 ? 32 : 16; }
 
@@ -12,8 +17,17 @@ size_t loom_x16_record_bytes(loom_dtype t) {
     switch (t) {
     case LOOM_DTYPE_Q8_0: case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1:
         return LOOM_X16_ROWS * loom_dtype_block_bytes(t);
+    case LOOM_DTYPE_Q4_K: return Q4_K_RECORD_BYTES;
     default: return 0;
     }
+}
+
+size_t loom_x16_group_bytes(loom_dtype t, int64_t row_len) {
+    return loom_x16_record_bytes(t) * (size_t)(row_len / loom_dtype_block_elems(t));
+}
+
+size_t loom_x16_matrix_bytes(loom_dtype t, int64_t n_rows, int64_t row_len) {
+    return loom_x16_group_bytes(t, row_len) * (size_t)(n_rows / LOOM_X16_ROWS);
 }
 
 int loom_x16_packable(const loom_tensor *t) {
@@ -25,52 +39,87 @@ int loom_x16_packable(const loom_tensor *t) {
            t->row_stride_bytes == loom_dtype_bytes(t->dtype, loom_tensor_row_len(t));
 }
 
-/* The record of one block of 16 rows <-> the 16 rows' own blocks (src[r] = row r's block). */
-static void pack_record(loom_dtype t, const uint8_t *const *src, uint8_t *rec) {
-    size_t hb = header_bytes(t), qb = quant_bytes(t);
-    for (int r = 0; r < LOOM_X16_ROWS; r++) {
-        memcpy(rec + 2 * r, src[r], 2); /* d */
-        if (t == LOOM_DTYPE_Q4_1) memcpy(rec + 32 + 2 * r, src[r] + 2, 2); /* m */
-        for (size_t c = 0; c < qb / 4; c++) {
-            uint8_t *dst = rec + LOOM_X16_ROWS * hb + (c * LOOM_X16_ROWS + (size_t)r) * 4;
-            memcpy(dst, src[r] + hb + 4 * c, 4);
-            if (t == LOOM_DTYPE_Q8_0)
-                for (int i = 0; i < 4; i++) dst[i] ^= 0x80; /* int8 q -> q + 128 */
+/* lane r of chunk c of a run of chunks: where row r's bytes 4c..4c+3 go */
+static size_t chunk_at(size_t c, int r) { return (c * LOOM_X16_ROWS + (size_t)r) * 4; }
+
+/* The record of one block of 16 rows <-> one row's own block (src / block = that row's block). */
+static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *rec) {
+    if (t == LOOM_DTYPE_Q4_K) {
+        memcpy(rec + 2 * r, src, 2);          /* d */
+        memcpy(rec + 32 + 2 * r, src + 2, 2); /* dmin */
+        for (int j = 0; j < 8; j++) {
+            int sc, mn;
+            loom_q4_k_scale_min(src + 4, j, &sc, &mn);
+            rec[Q4_K_SCALES + 16 * j + r] = (uint8_t)sc;
+            rec[Q4_K_SCALES + 128 + 16 * j + r] = (uint8_t)mn;
         }
+        for (size_t c = 0; c < 32; c++) /* 4 pairs x 8 chunks */
+            memcpy(rec + Q4_K_QUANTS + 512 * (c / 8) + chunk_at(c % 8, r), src + 16 + 4 * c, 4);
+        return;
+    }
+    size_t hb = header_bytes(t), qb = quant_bytes(t);
+    memcpy(rec + 2 * r, src, 2); /* d */
+    if (t == LOOM_DTYPE_Q4_1) memcpy(rec + 32 + 2 * r, src + 2, 2); /* m */
+    for (size_t c = 0; c < qb / 4; c++) {
+        uint8_t *dst = rec + LOOM_X16_ROWS * hb + chunk_at(c, r);
+        memcpy(dst, src + hb + 4 * c, 4);
+        if (t == LOOM_DTYPE_Q8_0)
+            for (int i = 0; i < 4; i++) dst[i] ^= 0x80; /* int8 q -> q + 128 */
+    }
+}
+
+/* The 12 bytes of 6-bit scales and mins of a Q4_K super-block (the inverse of loom_q4_k_scale_min). */
+static void q4_k_encode_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t out[12]) {
+    for (int j = 0; j < 4; j++) {
+        out[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+        out[j + 4] = (uint8_t)(mn[j] | (mn[j + 4] >> 4) << 6);
+        out[j + 8] = (uint8_t)((sc[j + 4] & 0x0f) | (mn[j + 4] & 0x0f) << 4);
     }
 }
 
 static void unpack_record_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *block) {
+    if (t == LOOM_DTYPE_Q4_K) {
+        uint8_t sc[8], mn[8];
+        memcpy(block, rec + 2 * r, 2);
+        memcpy(block + 2, rec + 32 + 2 * r, 2);
+        for (int j = 0; j < 8; j++) {
+            sc[j] = rec[Q4_K_SCALES + 16 * j + r];
+            mn[j] = rec[Q4_K_SCALES + 128 + 16 * j + r];
+        }
+        q4_k_encode_scales(sc, mn, block + 4);
+        for (size_t c = 0; c < 32; c++) memcpy(block + 16 + 4 * c, rec + Q4_K_QUANTS + 512 * (c / 8) + chunk_at(c % 8, r), 4);
+        return;
+    }
     size_t hb = header_bytes(t), qb = quant_bytes(t);
     memcpy(block, rec + 2 * r, 2);
     if (t == LOOM_DTYPE_Q4_1) memcpy(block + 2, rec + 32 + 2 * r, 2);
     for (size_t c = 0; c < qb / 4; c++) {
-        memcpy(block + hb + 4 * c, rec + LOOM_X16_ROWS * hb + (c * LOOM_X16_ROWS + (size_t)r) * 4, 4);
+        memcpy(block + hb + 4 * c, rec + LOOM_X16_ROWS * hb + chunk_at(c, r), 4);
         if (t == LOOM_DTYPE_Q8_0)
             for (int i = 0; i < 4; i++) block[hb + 4 * c + (size_t)i] ^= 0x80;
     }
 }
 
-void loom_x16_pack(loom_dtype t, const void *rows, void *dst, int64_t n_rows, int64_t n_blocks) {
-    size_t block_bytes = loom_dtype_block_bytes(t), row_bytes = block_bytes * (size_t)n_blocks;
-    size_t rec_bytes = loom_x16_record_bytes(t);
+void loom_x16_pack(loom_dtype t, const void *rows, void *dst, int64_t n_rows, int64_t row_len) {
+    size_t block_bytes = loom_dtype_block_bytes(t), row_bytes = loom_dtype_bytes(t, row_len);
+    size_t rec_bytes = loom_x16_record_bytes(t), group_bytes = loom_x16_group_bytes(t, row_len);
+    int64_t n_blocks = row_len / loom_dtype_block_elems(t);
     for (int64_t g = 0; g < n_rows / LOOM_X16_ROWS; g++) {
         const uint8_t *group = (const uint8_t *)rows + (size_t)g * LOOM_X16_ROWS * row_bytes;
-        uint8_t *out = (uint8_t *)dst + (size_t)g * LOOM_X16_ROWS * row_bytes;
-        for (int64_t b = 0; b < n_blocks; b++) {
-            const uint8_t *src[LOOM_X16_ROWS];
-            for (int r = 0; r < LOOM_X16_ROWS; r++) src[r] = group + (size_t)r * row_bytes + (size_t)b * block_bytes;
-            pack_record(t, src, out + (size_t)b * rec_bytes);
-        }
+        uint8_t *out = (uint8_t *)dst + (size_t)g * group_bytes;
+        for (int64_t b = 0; b < n_blocks; b++)
+            for (int r = 0; r < LOOM_X16_ROWS; r++)
+                pack_record_row(t, group + (size_t)r * row_bytes + (size_t)b * block_bytes, r, out + (size_t)b * rec_bytes);
     }
 }
 
-void loom_x16_dequant_row(loom_dtype t, const void *packed, int64_t row, int64_t n_blocks, float *out) {
+void loom_x16_dequant_row(loom_dtype t, const void *packed, int64_t row, int64_t row_len, float *out) {
     size_t rec_bytes = loom_x16_record_bytes(t);
-    const uint8_t *group = (const uint8_t *)packed + (size_t)(row / LOOM_X16_ROWS) * rec_bytes * (size_t)n_blocks;
-    uint8_t block[64];
+    int64_t elems = loom_dtype_block_elems(t), n_blocks = row_len / elems;
+    const uint8_t *group = (const uint8_t *)packed + (size_t)(row / LOOM_X16_ROWS) * loom_x16_group_bytes(t, row_len);
+    uint8_t block[256];
     for (int64_t b = 0; b < n_blocks; b++) {
         unpack_record_row(t, group + (size_t)b * rec_bytes, (int)(row % LOOM_X16_ROWS), block);
-        loom_dequant_row(t, block, out + 32 * b, 32);
+        loom_dequant_row(t, block, out + elems * b, elems);
     }
 }

@@ -1,8 +1,8 @@
-/* AVX-512 VNNI dots over weights in the x16 layout (kernels/cpu/pack_x16.h): lane r of every vector is
- * weight row r of a group of 16, so one token's 16 dots for a block are 8 vpdpbusd (unsigned weight
- * chunk x that token's 4 activation bytes, broadcast from memory), then one conversion and two
- * multiply-adds against the group's 16 scales and offsets. Tokens go in tiles of up to 8 over each
- * record, so a record is loaded (and for Q4, unpacked) once per 8 tokens.
+/* AVX-512 VNNI dots over Q8_0 / Q4_0 / Q4_1 / Q4_K weights in the x16 layout (kernels/cpu/pack_x16.h):
+ * lane r of every vector is weight row r of a group of 16, so one token's 16 dots for a 32-element block
+ * are 8 vpdpbusd (unsigned weight chunk x that token's 4 activation bytes, broadcast from memory), then
+ * one conversion and two multiply-adds against the block's 16 scales and offsets. Tokens go in tiles of
+ * up to 8 over each block, so a block is loaded (and for 4-bit types, unpacked) once per 8 tokens.
  *
  * Batch invariant: each (row, token) is one lane of its own accumulator, which sums its blocks in order
  * with the same operations whatever the tile: a token's result is the same alone or in a batch. */
@@ -24,13 +24,36 @@ INLINE __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* the record's quants as 8 vectors of unsigned bytes; chunk c pairs with activation bytes 4c..4c+3 */
-INLINE void load_chunks(loom_dtype t, const uint8_t *q, __m512i w[8]) {
+/* 16 rows' bytes at p as floats */
+INLINE __m512 u8_ps(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
+INLINE __m512 f16_ps(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+
+/* 32-element block b of a group: its 16 rows' scales d and offsets off (pack_x16.h), and its quants as 8
+ * vectors of unsigned bytes, chunk c pairing with activation bytes 4c..4c+3 */
+INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d, __m512 *off, __m512i w[8]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    if (t == LOOM_DTYPE_Q4_K) {
+        const uint8_t *rec = group + (size_t)(b / 8) * loom_x16_record_bytes(t);
+        int j = (int)(b % 8);
+        *d = _mm512_mul_ps(f16_ps(rec), u8_ps(rec + 64 + 16 * j));
+        *off = _mm512_mul_ps(f16_ps(rec + 32), _mm512_sub_ps(_mm512_setzero_ps(), u8_ps(rec + 192 + 16 * j)));
+        const uint8_t *q = rec + 320 + 512 * (j / 2); /* sub-block pair: low nibbles 2i, high 2i + 1 */
+        for (int c = 0; c < 8; c++) {
+            __m512i raw = _mm512_loadu_si512((const void *)(q + 64 * c));
+            w[c] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(raw, 4) : raw, low4);
+        }
+        return;
+    }
+    const uint8_t *rec = group + (size_t)b * loom_x16_record_bytes(t);
+    *d = f16_ps(rec);
+    *off = t == LOOM_DTYPE_Q8_0   ? _mm512_mul_ps(*d, _mm512_set1_ps(-128.0f))
+           : t == LOOM_DTYPE_Q4_0 ? _mm512_mul_ps(*d, _mm512_set1_ps(-8.0f))
+                                  : f16_ps(rec + 32);
+    const uint8_t *q = rec + (t == LOOM_DTYPE_Q4_1 ? 64 : 32);
     if (t == LOOM_DTYPE_Q8_0) {
         for (int c = 0; c < 8; c++) w[c] = _mm512_loadu_si512((const void *)(q + 64 * c));
         return;
     }
-    const __m512i low4 = _mm512_set1_epi8(0x0f);
     for (int c = 0; c < 4; c++) {
         __m512i raw = _mm512_loadu_si512((const void *)(q + 64 * c));
         w[c] = _mm512_and_si512(raw, low4);                           /* elements 4c.. */
@@ -39,18 +62,13 @@ INLINE void load_chunks(loom_dtype t, const uint8_t *q, __m512i w[8]) {
 }
 
 /* tokens [tok0, tok0 + NT) x the group's 16 rows, written to y rows [row0, row0 + 16) */
-INLINE void group_tile(loom_dtype t, const uint8_t *rec, const loom_xdot_args *a, int64_t row0, int tok0, int NT) {
-    size_t rec_bytes = (t == LOOM_DTYPE_Q8_0 ? 34 : t == LOOM_DTYPE_Q4_0 ? 18 : 20) * LOOM_X16_ROWS;
-    size_t header = t == LOOM_DTYPE_Q4_1 ? 64 : 32;
+INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args *a, int64_t row0, int tok0, int NT) {
     __m512 acc[MAX_TILE_TOKENS];
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < a->n_blocks; b++, rec += rec_bytes) {
-        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)rec));
-        __m512 off = t == LOOM_DTYPE_Q8_0   ? _mm512_mul_ps(d, _mm512_set1_ps(-128.0f))
-                     : t == LOOM_DTYPE_Q4_0 ? _mm512_mul_ps(d, _mm512_set1_ps(-8.0f))
-                                            : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rec + 32)));
+    for (int64_t b = 0; b < a->n_blocks; b++) {
+        __m512 d, off;
         __m512i w[8];
-        load_chunks(t, rec + header, w);
+        load_block(t, group, b, &d, &off, w);
         for (int k = 0; k < NT; k++) {
             const loom_xblock *x = a->x + (int64_t)(tok0 + k) * a->x_stride + b;
             __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
@@ -67,7 +85,7 @@ INLINE void group_tile(loom_dtype t, const uint8_t *rec, const loom_xdot_args *a
 }
 
 INLINE void x16_rows(loom_dtype t, const loom_xdot_args *a) {
-    size_t group_bytes = loom_dtype_bytes(t, a->n_blocks * 32) * LOOM_X16_ROWS;
+    size_t group_bytes = loom_x16_group_bytes(t, a->n_blocks * 32);
     for (int64_t g = 0; g < a->n_rows / LOOM_X16_ROWS; g++) {
         const uint8_t *group = (const uint8_t *)a->rows + (size_t)g * group_bytes;
         int64_t row0 = g * LOOM_X16_ROWS;
@@ -89,5 +107,6 @@ INLINE void x16_rows(loom_dtype t, const loom_xdot_args *a) {
 TARGET void loom_xdot_x16_q8_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q8_0, a); }
 TARGET void loom_xdot_x16_q4_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_0, a); }
 TARGET void loom_xdot_x16_q4_1_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_1, a); }
+TARGET void loom_xdot_x16_q4_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_K, a); }
 
 #endif
