@@ -38,9 +38,14 @@ static float frand(void) { /* uniform [-1, 1) */
 static void random_row(loom_dtype t, uint8_t *raw, int64_t n) {
     size_t bytes = loom_dtype_bytes(t, n), bb = loom_dtype_block_bytes(t);
     for (size_t i = 0; i < bytes; i++) raw[i] = (uint8_t)(frand() * 127 + 128);
-    if (t == LOOM_DTYPE_F16)
+    if (t == LOOM_DTYPE_F32)
         for (int64_t i = 0; i < n; i++) {
-            uint16_t h = loom_f32_to_f16(frand());
+            float f = frand();
+            memcpy(raw + 4 * i, &f, 4);
+        }
+    if (t == LOOM_DTYPE_F16 || t == LOOM_DTYPE_BF16)
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h = t == LOOM_DTYPE_F16 ? loom_f32_to_f16(frand()) : loom_f32_to_bf16(frand());
             memcpy(raw + 2 * i, &h, 2);
         }
     for (int64_t b = 0; b < n / loom_dtype_block_elems(t) && loom_dtype_block_elems(t) > 1; b++) {
@@ -106,7 +111,7 @@ static void test_xdot(void) {
 static void test_quantized_batch_invariance(void) {
     const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K};
     enum { ROWS = 11, COLS = 512, T = 7 };
-    static uint8_t raw[ROWS * COLS * 2];
+    static uint8_t raw[ROWS * COLS * 4];
     static float x[T * COLS], together[T * ROWS], alone[ROWS];
     for (int i = 0; i < T * COLS; i++) x[i] = frand();
     loom_backend *be1, *be2;
@@ -264,10 +269,15 @@ static void test_quantize_x_paths(void) {
     loom_quantize_x_row_avx512(x, b, N);
     CHECK(memcmp(a, b, sizeof a) == 0);
     CHECK(a[2].q[1] == -4 && a[2].q[2] == -2 && a[1].d == 0.0f); /* -3.5 -> -4, -2.5 -> -2 */
+    for (int k = 0; k < N / 32; k++) {
+        int half[2] = {0, 0};
+        for (int j = 0; j < 32; j++) half[j / 16] += a[k].q[j];
+        CHECK(a[k].half_sum[0] == half[0] && a[k].half_sum[1] == half[1]);
+    }
 }
 
 static void test_x16_layout(void) {
-    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K};
+    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K};
     enum { ROWS = 256, COLS = 1024, T = 13 }; /* several pool units of 32 rows; tiles of 8 + 5 tokens */
     static uint8_t raw[ROWS * COLS * 2], packed[ROWS * COLS * 2]; /* >= any dtype's bytes */
     static float x[T * COLS], y_rows[T * ROWS], y_packed[T * ROWS], alone[ROWS], row[COLS], unpacked[COLS];

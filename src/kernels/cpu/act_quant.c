@@ -7,14 +7,16 @@ void loom_quantize_x_row_portable(const float *x, loom_xblock *out, int64_t n) {
         float amax = 0;
         for (int j = 0; j < LOOM_XBLOCK_ELEMS; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
         float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
-        int sum = 0;
+        int half[2] = {0, 0};
         for (int j = 0; j < LOOM_XBLOCK_ELEMS; j++) {
             int q = (int)lrintf(x[j] * id); /* round to nearest even; inlines to cvtps2dq */
             out[b].q[j] = (int8_t)q;
-            sum += q;
+            half[j / 16] += q;
         }
         out[b].d = d;
-        out[b].dsum = d * (float)sum;
+        out[b].dsum = d * (float)(half[0] + half[1]);
+        out[b].half_sum[0] = (int16_t)half[0];
+        out[b].half_sum[1] = (int16_t)half[1];
     }
 }
 
@@ -33,8 +35,11 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void loom_quantize_x_row_av
         __m512i qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, _mm512_set1_ps(id)));
         _mm_storeu_si128((__m128i *)out[b].q, _mm512_cvtepi32_epi8(qlo));
         _mm_storeu_si128((__m128i *)(out[b].q + 16), _mm512_cvtepi32_epi8(qhi));
+        int half0 = _mm512_reduce_add_epi32(qlo), half1 = _mm512_reduce_add_epi32(qhi);
         out[b].d = d;
-        out[b].dsum = d * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));
+        out[b].dsum = d * (float)(half0 + half1);
+        out[b].half_sum[0] = (int16_t)half0;
+        out[b].half_sum[1] = (int16_t)half1;
     }
 }
 #endif

@@ -13,11 +13,13 @@
 typedef struct loom_xblock {
     float d;     /* scale: max |x| / 127 */
     float dsum;  /* d * sum(q) */
+    int16_t half_sum[2]; /* sum(q[0..15]), sum(q[16..31]): for weights with a scale per 16 elements */
     int8_t q[LOOM_XBLOCK_ELEMS];
 } loom_xblock;
 
 /* x [n] (n a multiple of 32) -> n / 32 blocks, round-to-nearest (even). Every ISA's version gives the
- * same bytes; loom_quantize_x_row (kernels/cpu/rowops.c) runs this CPU's. */
+ * same bytes for finite x (a NaN or infinity makes a block's values meaningless, differently per ISA);
+ * loom_quantize_x_row (kernels/cpu/rowops.c) runs this CPU's. */
 typedef void (*loom_quantize_x_fn)(const float *x, loom_xblock *out, int64_t n);
 void loom_quantize_x_row(const float *x, loom_xblock *out, int64_t n);
 void loom_quantize_x_row_portable(const float *x, loom_xblock *out, int64_t n);

@@ -358,6 +358,7 @@ const loom_dot_table loom_dot_avx512 = {
              [LOOM_DTYPE_Q4_1] = loom_xdot_q4_1_avx512_tiled, [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx512,
              [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx512},
     .xdot_x16 = {[LOOM_DTYPE_Q8_0] = loom_xdot_x16_q8_0_avx512, [LOOM_DTYPE_Q4_0] = loom_xdot_x16_q4_0_avx512,
-                 [LOOM_DTYPE_Q4_1] = loom_xdot_x16_q4_1_avx512, [LOOM_DTYPE_Q4_K] = loom_xdot_x16_q4_k_avx512},
+                 [LOOM_DTYPE_Q4_1] = loom_xdot_x16_q4_1_avx512, [LOOM_DTYPE_Q4_K] = loom_xdot_x16_q4_k_avx512,
+                 [LOOM_DTYPE_Q6_K] = loom_xdot_x16_q6_k_avx512},
 };
 #endif

@@ -71,6 +71,7 @@ void loom_xdot_x16_q8_0_avx512(const loom_xdot_args *a);
 void loom_xdot_x16_q4_0_avx512(const loom_xdot_args *a);
 void loom_xdot_x16_q4_1_avx512(const loom_xdot_args *a);
 void loom_xdot_x16_q4_k_avx512(const loom_xdot_args *a);
+void loom_xdot_x16_q6_k_avx512(const loom_xdot_args *a);
 extern const loom_dot_table loom_dot_avx2;
 extern const loom_dot_table loom_dot_avx512;
 #endif

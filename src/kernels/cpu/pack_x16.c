@@ -8,6 +8,9 @@
 #define Q4_K_RECORD_BYTES 2368
 #define Q4_K_SCALES 64 /* record offset of the unpacked scales; the mins follow, then the quants */
 #define Q4_K_QUANTS 320
+#define Q6_K_SCALES 32 /* record offsets: int8 scales [16][16 rows], low nibbles, high bits */
+#define Q6_K_LOW 288
+#define Q6_K_HIGH 2336
 
 /* bytes of the per-row header of a 32-element block (scale, and Q4_1's min) and of its quants */
 static size_t header_bytes(loom_dtype t) { return t == LOOM_DTYPE_Q4_1 ? 4 : 2; }
@@ -15,7 +18,7 @@ static size_t quant_bytes(loom_dtype t) { return t == LOOM_DTYPE_Q8_0 ? 32 : 16;
 
 size_t loom_x16_record_bytes(loom_dtype t) {
     switch (t) {
-    case LOOM_DTYPE_Q8_0: case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1:
+    case LOOM_DTYPE_Q8_0: case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1: case LOOM_DTYPE_Q6_K:
         return LOOM_X16_ROWS * loom_dtype_block_bytes(t);
     case LOOM_DTYPE_Q4_K: return Q4_K_RECORD_BYTES;
     default: return 0;
@@ -42,8 +45,26 @@ int loom_x16_packable(const loom_tensor *t) {
 /* lane r of chunk c of a run of chunks: where row r's bytes 4c..4c+3 go */
 static size_t chunk_at(size_t c, int r) { return (c * LOOM_X16_ROWS + (size_t)r) * 4; }
 
+/* where chunk c (bytes 4c..4c+3) of row r goes in runs of 8 chunks x 16 rows */
+static size_t run_chunk_at(size_t c, int r) { return 512 * (c / 8) + chunk_at(c % 8, r); }
+
+/* n chunks of row r: into the runs at rec, and back */
+static void chunks_in(uint8_t *rec, const uint8_t *row, int r, size_t n) {
+    for (size_t c = 0; c < n; c++) memcpy(rec + run_chunk_at(c, r), row + 4 * c, 4);
+}
+static void chunks_out(uint8_t *row, const uint8_t *rec, int r, size_t n) {
+    for (size_t c = 0; c < n; c++) memcpy(row + 4 * c, rec + run_chunk_at(c, r), 4);
+}
+
 /* The record of one block of 16 rows <-> one row's own block (src / block = that row's block). */
 static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *rec) {
+    if (t == LOOM_DTYPE_Q6_K) { /* llama.cpp's block: ql[128], qh[64], int8 scales[16], f16 d */
+        memcpy(rec + 2 * r, src + 208, 2);
+        for (int s = 0; s < 16; s++) rec[Q6_K_SCALES + 16 * s + r] = src[192 + s];
+        chunks_in(rec + Q6_K_LOW, src, r, 32);
+        chunks_in(rec + Q6_K_HIGH, src + 128, r, 16);
+        return;
+    }
     if (t == LOOM_DTYPE_Q4_K) {
         memcpy(rec + 2 * r, src, 2);          /* d */
         memcpy(rec + 32 + 2 * r, src + 2, 2); /* dmin */
@@ -53,8 +74,7 @@ static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *re
             rec[Q4_K_SCALES + 16 * j + r] = (uint8_t)sc;
             rec[Q4_K_SCALES + 128 + 16 * j + r] = (uint8_t)mn;
         }
-        for (size_t c = 0; c < 32; c++) /* 4 pairs x 8 chunks */
-            memcpy(rec + Q4_K_QUANTS + 512 * (c / 8) + chunk_at(c % 8, r), src + 16 + 4 * c, 4);
+        chunks_in(rec + Q4_K_QUANTS, src + 16, r, 32); /* 4 pairs x 8 chunks */
         return;
     }
     size_t hb = header_bytes(t), qb = quant_bytes(t);
@@ -78,6 +98,13 @@ static void q4_k_encode_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t
 }
 
 static void unpack_record_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *block) {
+    if (t == LOOM_DTYPE_Q6_K) {
+        memcpy(block + 208, rec + 2 * r, 2);
+        for (int s = 0; s < 16; s++) block[192 + s] = rec[Q6_K_SCALES + 16 * s + r];
+        chunks_out(block, rec + Q6_K_LOW, r, 32);
+        chunks_out(block + 128, rec + Q6_K_HIGH, r, 16);
+        return;
+    }
     if (t == LOOM_DTYPE_Q4_K) {
         uint8_t sc[8], mn[8];
         memcpy(block, rec + 2 * r, 2);
@@ -87,7 +114,7 @@ static void unpack_record_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *
             mn[j] = rec[Q4_K_SCALES + 128 + 16 * j + r];
         }
         q4_k_encode_scales(sc, mn, block + 4);
-        for (size_t c = 0; c < 32; c++) memcpy(block + 16 + 4 * c, rec + Q4_K_QUANTS + 512 * (c / 8) + chunk_at(c % 8, r), 4);
+        chunks_out(block + 16, rec + Q4_K_QUANTS, r, 32);
         return;
     }
     size_t hb = header_bytes(t), qb = quant_bytes(t);

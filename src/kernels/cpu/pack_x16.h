@@ -1,6 +1,6 @@
-/* The interleaved "x16" layout of Q8_0 / Q4_0 / Q4_1 / Q4_K weight matrices, for int8 dot kernels that
- * keep one output row per 32-bit lane of a 512-bit register: 16 rows' dots for one token then come out
- * of a single vector of vpdpbusd (no horizontal sums), and one vector of 16 row scales serves them all.
+/* The interleaved "x16" layout of Q8_0 / Q4_0 / Q4_1 / Q4_K / Q6_K weight matrices, for int8 dot kernels
+ * that keep one output row per 32-bit lane of a 512-bit register: 16 rows' dots for one token then come
+ * out of a single vector of vpdpbusd (no horizontal sums), and one vector of 16 row scales serves them.
  *
  * A matrix of R rows (R a multiple of 16) becomes R / 16 groups of loom_x16_group_bytes each; a group is
  * one record per block of the dtype (32 elements, Q4_K 256), in block order:
@@ -13,9 +13,13 @@
  *                     u8 scale[8 sub-blocks][16] | u8 min[8][16] | per sub-block pair i (512 bytes): 8 chunks
  *                     x 16 rows x 4 bytes of row r's qs bytes 32i + 4c.. (low nibbles sub-block 2i,
  *                     high 2i + 1, byte k = element k)
+ *   Q6_K (3360 bytes): f16 d[16] | int8 scale[16 sub-blocks of 16][16] | the 128 low-nibble bytes as 4 runs
+ *                     of 8 chunks x 16 rows x 4 bytes (run i = bytes 32i..) | the 64 high-bit bytes as 2
+ *                     such runs (llama.cpp's element order within them)
  * Every type is then unsigned weights u against signed activations x, per 32-element block:
  * w . x = d (u . q_x) + off d_x sum(q_x), with (d, off) = (d, -128 d) for Q8_0, (d, -8 d) for Q4_0, (d, m)
- * for Q4_1 and (d scale_j, -dmin min_j) for Q4_K sub-block j. */
+ * for Q4_1 and (d scale_j, -dmin min_j) for Q4_K sub-block j; Q6_K: per 16-element half,
+ * d scale_h d_x (u . q_x - 32 sum(q_x)) with the half's integer activation sum. */
 #ifndef LOOM_KERNELS_CPU_PACK_X16_H
 #define LOOM_KERNELS_CPU_PACK_X16_H
 

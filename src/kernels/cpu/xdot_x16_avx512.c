@@ -1,4 +1,4 @@
-/* AVX-512 VNNI dots over Q8_0 / Q4_0 / Q4_1 / Q4_K weights in the x16 layout (kernels/cpu/pack_x16.h):
+/* AVX-512 VNNI dots over Q8_0 / Q4_0 / Q4_1 / Q4_K / Q6_K weights in the x16 layout (kernels/cpu/pack_x16.h):
  * lane r of every vector is weight row r of a group of 16, so one token's 16 dots for a 32-element block
  * are 8 vpdpbusd (unsigned weight chunk x that token's 4 activation bytes, broadcast from memory), then
  * one conversion and two multiply-adds against the block's 16 scales and offsets. Tokens go in tiles of
@@ -28,10 +28,28 @@ INLINE __m512i bcast4(const int8_t *p) {
 INLINE __m512 u8_ps(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
 INLINE __m512 f16_ps(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 
-/* 32-element block b of a group: its 16 rows' scales d and offsets off (pack_x16.h), and its quants as 8
- * vectors of unsigned bytes, chunk c pairing with activation bytes 4c..4c+3 */
-INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d, __m512 *off, __m512i w[8]) {
+/* 32-element block b of a group: its 16 rows' scales d and offsets off (pack_x16.h; Q6_K: d for elements
+ * 0..15 and d_hi for 16..31, no offset), and its quants as 8 vectors of unsigned bytes, chunk c pairing
+ * with activation bytes 4c..4c+3 */
+INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d, __m512 *d_hi, __m512 *off,
+                       __m512i w[8]) {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
+    if (t == LOOM_DTYPE_Q6_K) {
+        const uint8_t *rec = group + (size_t)(b / 8) * loom_x16_record_bytes(t);
+        int h = (int)(b % 8) / 4, k = (int)(b % 4); /* elements 128 h + 32 k .. */
+        __m512 d16 = f16_ps(rec);
+        const uint8_t *sc = rec + 32 + 16 * (8 * h + 2 * k);
+        *d = _mm512_mul_ps(d16, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc))));
+        *d_hi = _mm512_mul_ps(d16, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)))));
+        const uint8_t *ql = rec + 288 + 1024 * h + 512 * (k % 2), *qh = rec + 2336 + 512 * h;
+        for (int c = 0; c < 8; c++) {
+            __m512i lo = _mm512_loadu_si512((const void *)(ql + 64 * c)), hi = _mm512_loadu_si512((const void *)(qh + 64 * c));
+            lo = _mm512_and_si512(k < 2 ? lo : _mm512_srli_epi16(lo, 4), low4);
+            hi = _mm512_and_si512(_mm512_srli_epi16(hi, 2 * k), _mm512_set1_epi8(3));
+            w[c] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)); /* q = 0..63, the weight is q - 32 */
+        }
+        return;
+    }
     if (t == LOOM_DTYPE_Q4_K) {
         const uint8_t *rec = group + (size_t)(b / 8) * loom_x16_record_bytes(t);
         int j = (int)(b % 8);
@@ -66,15 +84,22 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
     __m512 acc[MAX_TILE_TOKENS];
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < a->n_blocks; b++) {
-        __m512 d, off;
+        __m512 d, d_hi = _mm512_setzero_ps(), off = _mm512_setzero_ps();
         __m512i w[8];
-        load_block(t, group, b, &d, &off, w);
+        load_block(t, group, b, &d, &d_hi, &off, w);
         for (int k = 0; k < NT; k++) {
             const loom_xblock *x = a->x + (int64_t)(tok0 + k) * a->x_stride + b;
-            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-            for (int c = 0; c < 8; c += 2) {
+            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512(); /* elements 0..15, 16..31 */
+            for (int c = 0; c < 4; c++) {
                 s0 = _mm512_dpbusd_epi32(s0, w[c], bcast4(x->q + 4 * c));
-                s1 = _mm512_dpbusd_epi32(s1, w[c + 1], bcast4(x->q + 4 * c + 4));
+                s1 = _mm512_dpbusd_epi32(s1, w[c + 4], bcast4(x->q + 16 + 4 * c));
+            }
+            if (t == LOOM_DTYPE_Q6_K) { /* (q - 32) . x per half, each half with its own scale */
+                s0 = _mm512_sub_epi32(s0, _mm512_set1_epi32(32 * x->half_sum[0]));
+                s1 = _mm512_sub_epi32(s1, _mm512_set1_epi32(32 * x->half_sum[1]));
+                __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d_hi, _mm512_mul_ps(_mm512_cvtepi32_ps(s0), d));
+                acc[k] = _mm512_fmadd_ps(dot, _mm512_set1_ps(x->d), acc[k]);
+                continue;
             }
             __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
             acc[k] = _mm512_fmadd_ps(dot, _mm512_mul_ps(d, _mm512_set1_ps(x->d)), acc[k]);
@@ -108,5 +133,6 @@ TARGET void loom_xdot_x16_q8_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_D
 TARGET void loom_xdot_x16_q4_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_0, a); }
 TARGET void loom_xdot_x16_q4_1_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_1, a); }
 TARGET void loom_xdot_x16_q4_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_K, a); }
+TARGET void loom_xdot_x16_q6_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q6_K, a); }
 
 #endif
