@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/fp8.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/dot_x86.h"
 
 int loom_cpu_weight_dtype_supported(loom_dtype t) {
@@ -98,10 +99,9 @@ static void dequant_int_block(loom_dtype t, const uint8_t *blk, float *dst) {
     }
 }
 
-static void dequant_fp8(const uint8_t *blk, float *dst) {
-    float d = loom_f16_to_f32(load_u16(blk));
-    for (int j = 0; j < 32; j++) dst[j] = d * loom_fp8_e4m3_to_f32(blk[2 + j]);
-}
+/* The float widenings of this CPU's ISA (the attention kernels' table: exact conversions, the same
+ * values on every ISA), chosen with the dot table. */
+static const loom_attn_isa *widen;
 
 void loom_dequant_row(loom_dtype t, const void *row, float *dst, int64_t n) {
     const uint8_t *p = row;
@@ -109,14 +109,10 @@ void loom_dequant_row(loom_dtype t, const void *row, float *dst, int64_t n) {
     case LOOM_DTYPE_F32:
         memcpy(dst, row, (size_t)n * sizeof(float));
         return;
-    case LOOM_DTYPE_F16:
-        for (int64_t i = 0; i < n; i++) dst[i] = loom_f16_to_f32(load_u16(p + 2 * i));
-        return;
-    case LOOM_DTYPE_BF16:
-        for (int64_t i = 0; i < n; i++) dst[i] = loom_bf16_to_f32(load_u16(p + 2 * i));
-        return;
-    case LOOM_DTYPE_FP8_E4M3:
-        for (int64_t b = 0; b < n / 32; b++) dequant_fp8(p + 34 * b, dst + 32 * b);
+    case LOOM_DTYPE_F16: widen->widen_f16(p, dst, (int32_t)n); return;
+    case LOOM_DTYPE_BF16: widen->widen_bf16(p, dst, (int32_t)n); return;
+    case LOOM_DTYPE_FP8_E4M3: /* 32 elements: f16 scale, e4m3 codes */
+        for (int64_t b = 0; b < n / 32; b++) widen->widen_fp8(p + 34 * b + 2, loom_f16_to_f32(load_u16(p + 34 * b)), dst + 32 * b, 32);
         return;
     case LOOM_DTYPE_Q8_0: case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1: case LOOM_DTYPE_Q4_K: case LOOM_DTYPE_Q6_K: {
         int64_t be = loom_dtype_block_elems(t);
@@ -261,10 +257,11 @@ __attribute__((constructor)) static void choose_dot_table(void) {
     int has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (force && strcmp(force, "scalar") == 0) return;
-    if (has512 && (!force || strcmp(force, "avx512") == 0)) active_dots = &loom_dot_avx512;
+    if (force && strcmp(force, "scalar") == 0) active_dots = &dot_scalar;
+    else if (has512 && (!force || strcmp(force, "avx512") == 0)) active_dots = &loom_dot_avx512;
     else if (has2 && (!force || strcmp(force, "avx2") == 0 || strcmp(force, "avx512") == 0)) active_dots = &loom_dot_avx2;
 #endif
+    widen = loom_attention_isa_named(active_dots->isa);
 }
 
 const char *loom_cpu_isa(void) { return active_dots->isa; }
