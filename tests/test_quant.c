@@ -106,10 +106,12 @@ static void test_xdot(void) {
     }
 }
 
-/* Batch invariance of the quantized matmul (int8 activations): each token's outputs are bit-identical
- * whether it is alone or among 7 tokens, over 11 rows (register tiles with tails), at 1 and 2 threads. */
+/* Batch invariance of the matmul, for every weight dtype (int8 activations for the block-quantized ones,
+ * float32 for F32 / F16 / BF16 / FP8): each token's outputs are bit-identical whether it is alone or among
+ * 7 tokens, over 11 rows (register tiles with tails), at 1 and 2 threads. */
 static void test_quantized_batch_invariance(void) {
-    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K};
+    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K,
+                                LOOM_DTYPE_F16, LOOM_DTYPE_BF16, LOOM_DTYPE_FP8_E4M3, LOOM_DTYPE_F32};
     enum { ROWS = 11, COLS = 512, T = 7 };
     static uint8_t raw[ROWS * COLS * 4];
     static float x[T * COLS], together[T * ROWS], alone[ROWS];

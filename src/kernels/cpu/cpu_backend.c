@@ -94,20 +94,31 @@ static const float *weight_row_f32(const loom_tensor *w, int64_t row, int64_t co
     return buf;
 }
 
-/* Float path. One token: fused dequantize-dot per row. Several tokens: 4 x 4 tiles (4 weight rows,
- * float32 in place or dequantized into the thread's scratch, against 4 tokens); a short tile repeats
- * its last row or token and drops those results. */
+/* Float path, 4 weight rows at a time. Several tokens: 4 x 4 tiles (the rows float32 in place or
+ * dequantized into the thread's scratch, against 4 tokens); one token: the same sums, widening the rows
+ * in registers where the ISA has that kernel (loom_dot_rows4), else dequantized + loom_dot_f32. Either
+ * way a token's result is the same alone as in a batch; a short tile repeats its last row or token and
+ * drops those results. */
 static void matmul_rows_f32(const matmul_job *j, float *y, const loom_tensor *w, int64_t r0, int64_t r1, int ti) {
     int64_t rows = loom_tensor_rows(w), cols = j->cols;
-    if (j->n_tok == 1 && w->layout == LOOM_LAYOUT_ROWS) {
-        for (int64_t r = r0; r < r1; r++) y[r] = loom_dot_row(w->dtype, loom_tensor_row(w, r), j->x, cols);
-        return;
-    }
     float *scratch = j->c->scratch[ti]; /* reserve() sized it for LOOM_TILE rows of the longest matrix */
     for (int64_t r = r0; r < r1; r += LOOM_TILE) {
         int nr = r1 - r < LOOM_TILE ? (int)(r1 - r) : LOOM_TILE;
+        if (j->n_tok == 1 && w->layout == LOOM_LAYOUT_ROWS) {
+            const void *stored[LOOM_TILE];
+            float column[LOOM_TILE];
+            for (int k = 0; k < LOOM_TILE; k++) stored[k] = loom_tensor_row(w, r + (k < nr ? k : nr - 1));
+            if (loom_dot_rows4(w->dtype, stored, j->x, cols, column)) {
+                for (int a = 0; a < nr; a++) y[r + a] = column[a];
+                continue;
+            }
+        }
         const float *wr[LOOM_TILE];
         for (int k = 0; k < LOOM_TILE; k++) wr[k] = weight_row_f32(w, r + (k < nr ? k : nr - 1), cols, scratch + k * cols);
+        if (j->n_tok == 1) {
+            for (int a = 0; a < nr; a++) y[r + a] = loom_dot_f32(wr[a], j->x, cols);
+            continue;
+        }
         for (int64_t t = 0; t < j->n_tok; t += LOOM_TILE) {
             int nt = j->n_tok - t < LOOM_TILE ? (int)(j->n_tok - t) : LOOM_TILE;
             const float *xt[LOOM_TILE];

@@ -31,6 +31,10 @@ typedef void (*loom_xdot_fn)(const loom_xdot_args *a);
  * tokens and each activation vector 4 rows. Callers pad short tiles by repeating a pointer. */
 typedef void (*loom_tile_fn)(const float *const *w, const float *const *x, int64_t n, float *out);
 #define LOOM_TILE 4
+/* One token against 4 weight rows of dtype t (F32, F16, BF16 or FP8; rows as stored): out[r] is, bit for
+ * bit, what the tile gives for row r dequantized (loom_dequant_row) and this token, the weights widened in
+ * registers. Returns 0 (nothing written) for a dtype it does not take. */
+typedef int (*loom_rows4_fn)(loom_dtype t, const void *const *rows, const float *x, int64_t n, float *out);
 
 /* out[i] = silu(gate[i]) * up[i] = gate[i] / (1 + exp(-gate[i])) * up[i] (SIMD versions: exp to ~2 ulp) */
 typedef void (*loom_silu_mul_fn)(float *out, const float *gate, const float *up, int64_t n);
@@ -41,6 +45,7 @@ typedef struct loom_dot_table {
     loom_tile_fn f32_tile;
     loom_silu_mul_fn silu_mul;
     loom_quantize_x_fn quantize_x;
+    loom_rows4_fn rows4; /* NULL: none on this path */
     loom_xdot_fn xdot[LOOM_DTYPE_COUNT]; /* per weight dtype; NULL = that dtype takes float activations */
     /* per weight dtype, over matrices in the x16 layout (pack_x16.h; n_rows a multiple of 16, any n_tok);
      * NULL = no such layout on this path */

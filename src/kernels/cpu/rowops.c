@@ -272,6 +272,10 @@ void loom_dot_f32_tile(const float *const *w, const float *const *x, int64_t n, 
     active_dots->f32_tile(w, x, n, out);
 }
 
+int loom_dot_rows4(loom_dtype t, const void *const *rows, const float *x, int64_t n, float *out) {
+    return active_dots->rows4 && active_dots->rows4(t, rows, x, n, out);
+}
+
 float loom_dot_row(loom_dtype t, const void *row, const float *x, int64_t n) {
     switch (t) {
     case LOOM_DTYPE_F32: return active_dots->f32(row, x, n);

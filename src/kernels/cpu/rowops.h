@@ -31,6 +31,9 @@ void loom_xdot_row(loom_dtype t, const void *row, const loom_xblock *x, int64_t 
 float loom_dot_f32(const float *a, const float *b, int64_t n);
 /* out[r * 4 + t] = loom_dot_f32(w[r], x[t], n) for a 4 x 4 tile (kernels/cpu/dot_x86.h: loom_tile_fn). */
 void loom_dot_f32_tile(const float *const *w, const float *const *x, int64_t n, float *out);
+/* One token x 4 float-activation rows as stored (kernels/cpu/dot_x86.h: loom_rows4_fn); 0 when this path
+ * has no such kernel for t (the caller dequantizes and uses loom_dot_f32, which adds up the same way). */
+int loom_dot_rows4(loom_dtype t, const void *const *rows, const float *x, int64_t n, float *out);
 /* out[i] = silu(gate[i]) * up[i] (out may alias gate or up). */
 void loom_silu_mul(float *out, const float *gate, const float *up, int64_t n);
 /* Which instruction set the dot kernels use: "avx512", "avx2" or "scalar". */
