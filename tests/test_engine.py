@@ -1,5 +1,6 @@
 """Continuous batching end to end through `loom batch` (issue 5 acceptance 1-3 and the seeded
-determinism check), on the real stories260K model and on a random-weight model (--load-format dummy,
+determinism check), on the real stories260K model (as stored, float32, and with --quantization fp8,
+whose weights take the float-activation matmul path) and on a random-weight model (--load-format dummy,
 a small config.json beside the stories tokenizer):
   1. 32 prompts generated together give exactly the greedy ids of each prompt alone (`loom generate`,
      which runs the plain loom_decode path, not the engine);
@@ -28,11 +29,13 @@ def prompts():
     return out
 
 
-@pytest.fixture(scope="module", params=["stories", "random"])
+@pytest.fixture(scope="module", params=["stories", "stories_fp8", "random"])
 def model(request, shared_dir, tmp_path_factory):
     hf = os.path.join(shared_dir, "models", "stories260K", "hf")
     if request.param == "stories":
         return {"path": hf, "extra": []}
+    if request.param == "stories_fp8":
+        return {"path": hf, "extra": ["--quantization", "fp8"]}
     d = tmp_path_factory.mktemp("random_model")
     with open(os.path.join(hf, "config.json")) as f:
         cfg = json.load(f)
