@@ -17,11 +17,23 @@
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 #define MAX_TILE_TOKENS 8
+#define PREFETCH_AHEAD_BYTES 4096
 
 INLINE __m512i bcast4(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm512_set1_epi32(v);
+}
+
+/* loom_x16_record_bytes, a constant after inlining */
+INLINE size_t record_bytes(loom_dtype t) {
+    switch (t) {
+    case LOOM_DTYPE_Q8_0: return 544;
+    case LOOM_DTYPE_Q4_0: return 288;
+    case LOOM_DTYPE_Q4_1: return 320;
+    case LOOM_DTYPE_Q4_K: return 2368;
+    default: return 3360; /* Q6_K */
+    }
 }
 
 /* 16 rows' bytes at p as floats */
@@ -35,7 +47,7 @@ INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d,
                        __m512i w[8]) {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     if (t == LOOM_DTYPE_Q6_K) {
-        const uint8_t *rec = group + (size_t)(b / 8) * loom_x16_record_bytes(t);
+        const uint8_t *rec = group + (size_t)(b / 8) * record_bytes(t);
         int h = (int)(b % 8) / 4, k = (int)(b % 4); /* elements 128 h + 32 k .. */
         __m512 d16 = f16_ps(rec);
         const uint8_t *sc = rec + 32 + 16 * (8 * h + 2 * k);
@@ -51,7 +63,7 @@ INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d,
         return;
     }
     if (t == LOOM_DTYPE_Q4_K) {
-        const uint8_t *rec = group + (size_t)(b / 8) * loom_x16_record_bytes(t);
+        const uint8_t *rec = group + (size_t)(b / 8) * record_bytes(t);
         int j = (int)(b % 8);
         *d = _mm512_mul_ps(f16_ps(rec), u8_ps(rec + 64 + 16 * j));
         *off = _mm512_mul_ps(f16_ps(rec + 32), _mm512_sub_ps(_mm512_setzero_ps(), u8_ps(rec + 192 + 16 * j)));
@@ -62,7 +74,7 @@ INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d,
         }
         return;
     }
-    const uint8_t *rec = group + (size_t)b * loom_x16_record_bytes(t);
+    const uint8_t *rec = group + (size_t)b * record_bytes(t);
     *d = f16_ps(rec);
     *off = t == LOOM_DTYPE_Q8_0   ? _mm512_mul_ps(*d, _mm512_set1_ps(-128.0f))
            : t == LOOM_DTYPE_Q4_0 ? _mm512_mul_ps(*d, _mm512_set1_ps(-8.0f))
@@ -83,7 +95,12 @@ INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d,
 INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args *a, int64_t row0, int tok0, int NT) {
     __m512 acc[MAX_TILE_TOKENS];
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
+    int per_super = t == LOOM_DTYPE_Q4_K || t == LOOM_DTYPE_Q6_K ? 8 : 1; /* 32-element blocks per record */
+    size_t block_bytes = record_bytes(t) / (size_t)per_super;
     for (int64_t b = 0; b < a->n_blocks; b++) {
+        if (NT <= 2 && per_super > 1) /* decode: a K-quant record's several streams outran the prefetchers */
+            for (size_t pf = 0; pf < block_bytes; pf += 64)
+                _mm_prefetch((const char *)group + (size_t)b * block_bytes + PREFETCH_AHEAD_BYTES + pf, _MM_HINT_T0);
         __m512 d, d_hi = _mm512_setzero_ps(), off = _mm512_setzero_ps();
         __m512i w[8];
         load_block(t, group, b, &d, &d_hi, &off, w);
