@@ -14,7 +14,7 @@
 # llama.cpp comes from PyPI: the llama-cpp-python sdist vendors llama.cpp's source; it is built with
 # cmake into build-bench/ (nothing of it is committed) at nice 19 with 2 jobs (the machine is shared).
 # Models: the default model (Q4_1) and a Q8_0 made from it with `loom quantize` (both engines read that
-# file); a random-weight 1B-shaped model (bench/make_dummy_gguf.py) in Q8_0 and Q4_0 (llama-quantize).
+# file); a random-weight 1B-shaped model (bench/make_dummy_gguf.py) in Q8_0, Q4_0 and Q4_K_M (llama-quantize).
 #
 # usage: bench/compare-llamacpp.sh [THREADS]      env: REPS (default 3), SKIP_1B=1, LLAMA_BIN=dir with
 #        llama-bench and llama-quantize (skips the build)
@@ -51,7 +51,8 @@ if [ "${SKIP_1B:-0}" != 1 ]; then
     [ -f "$BB/models/dummy-1b.f16.gguf" ] || python3 bench/make_dummy_gguf.py "$DEFAULT" "$BB/models/dummy-1b.f16.gguf"
     quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.Q8_0.gguf" Q8_0
     quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.Q4_0.gguf" Q4_0
-    MODELS+=("$BB/models/dummy-1b.Q8_0.gguf" "$BB/models/dummy-1b.Q4_0.gguf")
+    quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.Q4_K_M.gguf" Q4_K_M
+    MODELS+=("$BB/models/dummy-1b.Q8_0.gguf" "$BB/models/dummy-1b.Q4_0.gguf" "$BB/models/dummy-1b.Q4_K_M.gguf")
 fi
 
 gcc -O3 -march=native -pthread bench/stream_read.c -o "$BB/stream_read"
