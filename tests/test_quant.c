@@ -5,7 +5,7 @@
  *     the dequantized int8 activations: 1e-5 relative to sum |w x| (integer sums are exact; only the
  *     float accumulation of per-block partials differs); vs float activations: the activation
  *     rounding bound sum_blocks d_x/2 * sum |w| (each q is within d_x/2 of x/d_x * d_x);
- *   - FP8 and K-quant rows: the fused dot equals the dot of the dequantized row within 1e-5 relative;
+ *   - one token x 4 F32 / F16 / BF16 / FP8 rows (decode): the dot of each dequantized row within 1e-5 relative;
  *   - FP8 round trip: |e4m3(x) - x| <= 2^-4 |x| for normal values (3 mantissa bits);
  *   - FP8 weight quantization (searched scale): per element within 2^-4 |x| + the subnormal step, per
  *     block never worse in squared error than the plain max|x|/448 scale, and over all blocks >= 10% better;
@@ -136,24 +136,32 @@ static void test_quantized_batch_invariance(void) {
     loom_backend_free(be2);
 }
 
+/* One token against 4 float-type rows (the decode path of F32 / F16 / BF16 / FP8 weights): each equals the
+ * dot of the dequantized row within 1e-5 of sum |w x|; the scalar path has no such kernel (returns 0) and
+ * quantized dtypes are never taken. */
 static void test_float_activation_dots(void) {
-    const loom_dtype types[] = {LOOM_DTYPE_F16, LOOM_DTYPE_FP8_E4M3, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K, LOOM_DTYPE_Q8_0,
-                                LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1};
-    enum { N = 512 };
-    static uint8_t raw[N * 2];
+    const loom_dtype types[] = {LOOM_DTYPE_F32, LOOM_DTYPE_F16, LOOM_DTYPE_BF16, LOOM_DTYPE_FP8_E4M3, LOOM_DTYPE_Q8_0};
+    enum { N = 520 }; /* not a multiple of 16: the F32 / F16 / BF16 tails */
+    static uint8_t raw[4][N * 4];
     static float x[N], w[N];
+    int has_kernel = strcmp(loom_cpu_isa(), "scalar") != 0;
     for (int i = 0; i < N; i++) x[i] = frand();
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
-        random_row(types[k], raw, N);
-        loom_dequant_row(types[k], raw, w, N);
-        double ref = 0, mag = 0;
-        for (int i = 0; i < N; i++) {
-            ref += (double)w[i] * x[i];
-            mag += fabs((double)w[i] * x[i]);
-            CHECK(isfinite(w[i]));
+        int64_t n = types[k] == LOOM_DTYPE_F32 || types[k] == LOOM_DTYPE_F16 || types[k] == LOOM_DTYPE_BF16 ? N : 512;
+        const void *rows[4] = {raw[0], raw[1], raw[2], raw[3]};
+        float out[4];
+        for (int r = 0; r < 4; r++) random_row(types[k], raw[r], n);
+        int took = loom_dot_rows4(types[k], rows, x, n, out);
+        CHECK_MSG(took == (has_kernel && types[k] != LOOM_DTYPE_Q8_0), "%s on %s", loom_dtype_name(types[k]), loom_cpu_isa());
+        for (int r = 0; took && r < 4; r++) {
+            loom_dequant_row(types[k], raw[r], w, n);
+            double ref = 0, mag = 0;
+            for (int i = 0; i < n; i++) {
+                ref += (double)w[i] * x[i];
+                mag += fabs((double)w[i] * x[i]);
+            }
+            CHECK_MSG(fabs(out[r] - ref) <= 1e-5 * mag + 1e-6, "%s row %d: %g vs %g", loom_dtype_name(types[k]), r, out[r], ref);
         }
-        float got = loom_dot_row(types[k], raw, x, N);
-        CHECK_MSG(fabs(got - ref) <= 1e-5 * mag + 1e-6, "%s: %g vs %g", loom_dtype_name(types[k]), got, ref);
     }
 }
 

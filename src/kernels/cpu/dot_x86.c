@@ -1,5 +1,6 @@
-/* AVX2+FMA and AVX-512 fused dots. Each quantized block is widened in registers: nibbles or int8 →
- * int32 → float, then FMA with the activations; the per-block scale multiplies the block's partial. */
+/* AVX2+FMA and AVX-512 dots: float32 (one row, 4 x 4 tiles, and one token against 4 float-type rows
+ * widened in registers), the int8-activation dots of the row-layout quantized weights (xdot_x86.inc),
+ * SiLU x up and activation quantization. */
 #if defined(__x86_64__)
 #include "kernels/cpu/dot_x86.h"
 
@@ -48,11 +49,6 @@ static inline __m256i madd_u8s8_avx2(__m256i u, __m256i s) {
 TARGET_POP
 #define hsum256 xdot_hsum_avx2
 
-/* 8 unsigned bytes → 8 floats */
-__attribute__((target("avx2,fma,f16c"))) static inline __m256 u8x8_to_f32(__m128i bytes) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
-}
-
 __attribute__((target("avx2,fma,f16c"))) static float f32_avx2(const void *row, const float *x, int64_t n) {
     /* the same operation order as one element of f32_tile_avx2, so a token's result does not depend on
      * how many other tokens share its matmul (batch invariance) */
@@ -62,90 +58,6 @@ __attribute__((target("avx2,fma,f16c"))) static float f32_avx2(const void *row, 
     for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), acc);
     float s = hsum256(acc);
     for (; i < n; i++) s += w[i] * x[i];
-    return s;
-}
-
-__attribute__((target("avx2,fma,f16c"))) static float q8_0_avx2(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, p += 34, x += 32) {
-        __m256 part = _mm256_setzero_ps();
-        for (int k = 0; k < 4; k++) {
-            __m128i q = _mm_loadl_epi64((const __m128i *)(p + 2 + 8 * k));
-            part = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(x + 8 * k), part);
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(scale_of(p)), part, acc);
-    }
-    return hsum256(acc);
-}
-
-/* The 32 nibbles of a Q4 block: low nibbles are elements 0..15, high nibbles 16..31. Returns
- * sum(q_j * x_j) as a vector; q unsigned 0..15. */
-__attribute__((target("avx2,fma,f16c"))) static inline __m256 q4_block_avx2(const uint8_t *qs, const float *x) {
-    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
-    __m128i mask = _mm_set1_epi8(0x0f);
-    __m128i lo = _mm_and_si128(raw, mask), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
-    __m256 part = _mm256_mul_ps(u8x8_to_f32(lo), _mm256_loadu_ps(x));
-    part = _mm256_fmadd_ps(u8x8_to_f32(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(x + 8), part);
-    part = _mm256_fmadd_ps(u8x8_to_f32(hi), _mm256_loadu_ps(x + 16), part);
-    return _mm256_fmadd_ps(u8x8_to_f32(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(x + 24), part);
-}
-
-__attribute__((target("avx2,fma,f16c"))) static inline __m256 sum32_avx2(const float *x) {
-    return _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8)),
-                         _mm256_add_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(x + 24)));
-}
-
-/* Q4_0: d * sum((q - 8) x) = d * (sum(q x) - 8 sum(x)) */
-__attribute__((target("avx2,fma,f16c"))) static float q4_0_avx2(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, p += 18, x += 32) {
-        __m256 part = _mm256_fnmadd_ps(_mm256_set1_ps(8.0f), sum32_avx2(x), q4_block_avx2(p + 2, x));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(scale_of(p)), part, acc);
-    }
-    return hsum256(acc);
-}
-
-/* Q4_1: d * sum(q x) + m * sum(x) */
-__attribute__((target("avx2,fma,f16c"))) static float q4_1_avx2(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, p += 20, x += 32) {
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(scale_of(p)), q4_block_avx2(p + 4, x), acc);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(scale_of(p + 2)), sum32_avx2(x), acc);
-    }
-    return hsum256(acc);
-}
-
-__attribute__((target("avx2,fma,f16c"))) static inline __m256 fp8x8_avx2(const uint8_t *q) {
-    __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)q));
-    __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8),
-                             _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x7f)), 7));
-    return _mm256_cvtph_ps(h);
-}
-
-__attribute__((target("avx2,fma,f16c"))) static float fp8_avx2(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, p += 34, x += 32) {
-        __m256 part = _mm256_mul_ps(fp8x8_avx2(p + 2), _mm256_loadu_ps(x));
-        for (int k = 1; k < 4; k++) part = _mm256_fmadd_ps(fp8x8_avx2(p + 2 + 8 * k), _mm256_loadu_ps(x + 8 * k), part);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(scale_of(p) * FP8_TO_F16_BIAS), part, acc);
-    }
-    return hsum256(acc);
-}
-
-__attribute__((target("avx2,fma,f16c"))) static float f16_avx2(const void *row, const float *x, int64_t n) {
-    const uint16_t *h = row;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))), _mm256_loadu_ps(x + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))), _mm256_loadu_ps(x + i + 8), acc1);
-    }
-    float s = hsum256(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) s += _cvtsh_ss(h[i]) * x[i];
     return s;
 }
 
@@ -299,8 +211,7 @@ __attribute__((target("avx2,fma,f16c"))) static void silu_mul_avx2(float *out, c
 }
 
 const loom_dot_table loom_dot_avx2 = {
-    "avx2", f32_avx2, f16_avx2, q8_0_avx2, q4_0_avx2, q4_1_avx2, fp8_avx2, f32_tile_avx2, silu_mul_avx2,
-    loom_quantize_x_row_portable, rows4_avx2,
+    "avx2", f32_avx2, f32_tile_avx2, silu_mul_avx2, loom_quantize_x_row_portable, rows4_avx2,
     .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0_avx2, [LOOM_DTYPE_Q4_0] = xdot_q4_0_avx2, [LOOM_DTYPE_Q4_1] = xdot_q4_1_avx2,
              [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx2, [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx2},
 };
@@ -326,81 +237,6 @@ __attribute__((target("avx512f,f16c"))) static float f32_avx512(const void *row,
         acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), acc);
     }
     return _mm512_reduce_add_ps(acc);
-}
-
-__attribute__((target("avx512f,f16c"))) static float q8_0_avx512(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, p += 34, x += 32) {
-        __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2))));
-        __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18))));
-        __m512 part = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x + 16), _mm512_mul_ps(q0, _mm512_loadu_ps(x)));
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(scale_of(p)), part, acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-
-__attribute__((target("avx512f,f16c"))) static inline __m512 q4_block_avx512(const uint8_t *qs, const float *x) {
-    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
-    __m128i mask = _mm_set1_epi8(0x0f);
-    __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(raw, mask)));
-    __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(raw, 4), mask)));
-    return _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x)));
-}
-
-__attribute__((target("avx512f,f16c"))) static inline __m512 sum32_avx512(const float *x) {
-    return _mm512_add_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16));
-}
-
-__attribute__((target("avx512f,f16c"))) static float q4_0_avx512(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, p += 18, x += 32) {
-        __m512 part = _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), sum32_avx512(x), q4_block_avx512(p + 2, x));
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(scale_of(p)), part, acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-
-__attribute__((target("avx512f,f16c"))) static float q4_1_avx512(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, p += 20, x += 32) {
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(scale_of(p)), q4_block_avx512(p + 4, x), acc);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(scale_of(p + 2)), sum32_avx512(x), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-
-__attribute__((target("avx512f,avx512bw,f16c"))) static inline __m512 fp8x16_avx512(const uint8_t *q) {
-    __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)q));
-    __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8),
-                                _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7f)), 7));
-    return _mm512_cvtph_ps(h);
-}
-
-__attribute__((target("avx512f,avx512bw,f16c"))) static float fp8_avx512(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++, p += 34, x += 32) {
-        __m512 part = _mm512_fmadd_ps(fp8x16_avx512(p + 18), _mm512_loadu_ps(x + 16),
-                                      _mm512_mul_ps(fp8x16_avx512(p + 2), _mm512_loadu_ps(x)));
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(scale_of(p) * FP8_TO_F16_BIAS), part, acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-
-__attribute__((target("avx512f,f16c"))) static float f16_avx512(const void *row, const float *x, int64_t n) {
-    const uint16_t *h = row;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))), _mm512_loadu_ps(x + i), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i + 16))), _mm512_loadu_ps(x + i + 16), acc1);
-    }
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-    for (; i < n; i++) s += _cvtsh_ss(h[i]) * x[i];
-    return s;
 }
 
 /* 16 zmm accumulators, 4 activation vectors and one weight vector: 8 loads per 16 FMAs; the tail of
@@ -500,8 +336,7 @@ __attribute__((target("avx512f"))) static void silu_mul_avx512(float *out, const
 }
 
 const loom_dot_table loom_dot_avx512 = {
-    "avx512", f32_avx512, f16_avx512, q8_0_avx512, q4_0_avx512, q4_1_avx512, fp8_avx512, f32_tile_avx512,
-    silu_mul_avx512, loom_quantize_x_row_avx512, rows4_avx512,
+    "avx512", f32_avx512, f32_tile_avx512, silu_mul_avx512, loom_quantize_x_row_avx512, rows4_avx512,
     .xdot = {[LOOM_DTYPE_Q8_0] = loom_xdot_q8_0_avx512_tiled, [LOOM_DTYPE_Q4_0] = loom_xdot_q4_0_avx512_tiled,
              [LOOM_DTYPE_Q4_1] = loom_xdot_q4_1_avx512_tiled, [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx512,
              [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx512},

@@ -41,7 +41,7 @@ typedef void (*loom_silu_mul_fn)(float *out, const float *gate, const float *up,
 
 typedef struct loom_dot_table {
     const char *isa;
-    loom_dot_fn f32, f16, q8_0, q4_0, q4_1, fp8;
+    loom_dot_fn f32;
     loom_tile_fn f32_tile;
     loom_silu_mul_fn silu_mul;
     loom_quantize_x_fn quantize_x;

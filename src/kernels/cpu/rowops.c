@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fp8.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/dot_x86.h"
 
@@ -126,69 +125,6 @@ void loom_dequant_row(loom_dtype t, const void *row, float *dst, int64_t n) {
     }
 }
 
-/* Fused block dots: the integer quants are widened once per block and the scale applied per block.
- * Q4_1 uses sum(d*q + m) * x = d * sum(q*x) + m * sum(x). */
-static float dot_q8_0(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    float s = 0;
-    for (int64_t b = 0; b < n / 32; b++, p += 34, x += 32) {
-        const int8_t *q = (const int8_t *)(p + 2);
-        float acc = 0;
-        for (int j = 0; j < 32; j++) acc += (float)q[j] * x[j];
-        s += loom_f16_to_f32(load_u16(p)) * acc;
-    }
-    return s;
-}
-
-static float dot_q4_0(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    float s = 0;
-    for (int64_t b = 0; b < n / 32; b++, p += 18, x += 32) {
-        const uint8_t *qs = p + 2;
-        float acc = 0;
-        for (int j = 0; j < 16; j++) acc += (float)((qs[j] & 0x0f) - 8) * x[j] + (float)((qs[j] >> 4) - 8) * x[j + 16];
-        s += loom_f16_to_f32(load_u16(p)) * acc;
-    }
-    return s;
-}
-
-static float dot_q4_1(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    float s = 0;
-    for (int64_t b = 0; b < n / 32; b++, p += 20, x += 32) {
-        const uint8_t *qs = p + 4;
-        float acc = 0, sum_x = 0;
-        for (int j = 0; j < 16; j++) {
-            acc += (float)(qs[j] & 0x0f) * x[j] + (float)(qs[j] >> 4) * x[j + 16];
-            sum_x += x[j] + x[j + 16];
-        }
-        s += loom_f16_to_f32(load_u16(p)) * acc + loom_f16_to_f32(load_u16(p + 2)) * sum_x;
-    }
-    return s;
-}
-
-static float dot_fp8(const void *row, const float *x, int64_t n) {
-    const uint8_t *p = row;
-    float s = 0;
-    for (int64_t b = 0; b < n / 32; b++, p += 34, x += 32) {
-        float acc = 0;
-        for (int j = 0; j < 32; j++) acc += loom_fp8_e4m3_to_f32(p[2 + j]) * x[j];
-        s += loom_f16_to_f32(load_u16(p)) * acc;
-    }
-    return s;
-}
-
-/* f16/bf16/K-quant rows: convert 256 elements (one K super-block) at a time into a stack buffer, then dot. */
-static float dot_via_buffer(loom_dtype t, const uint8_t *p, const float *x, int64_t n) {
-    float buf[256], s = 0;
-    for (int64_t i = 0; i < n; i += 256) {
-        int64_t len = n - i < 256 ? n - i : 256;
-        loom_dequant_row(t, p + loom_dtype_bytes(t, i), buf, len);
-        s += loom_dot_f32(buf, x + i, len);
-    }
-    return s;
-}
-
 static float dot_f32_row(const void *row, const float *x, int64_t n) { return dot_f32(row, x, n); }
 
 /* ---- int8-activation dots: integer sums per block, scales applied per block ---- */
@@ -224,8 +160,6 @@ SCALAR_XDOT(q4_k, LOOM_DTYPE_Q4_K)
 SCALAR_XDOT(q6_k, LOOM_DTYPE_Q6_K)
 #undef SCALAR_XDOT
 
-static float dot_f16(const void *row, const float *x, int64_t n) { return dot_via_buffer(LOOM_DTYPE_F16, row, x, n); }
-
 static void f32_tile(const float *const *w, const float *const *x, int64_t n, float *out) {
     for (int r = 0; r < LOOM_TILE; r++)
         for (int t = 0; t < LOOM_TILE; t++) out[r * LOOM_TILE + t] = dot_f32(w[r], x[t], n);
@@ -239,8 +173,7 @@ static void silu_mul(float *out, const float *gate, const float *up, int64_t n) 
 }
 
 static const loom_dot_table dot_scalar = {
-    "scalar", dot_f32_row, dot_f16, dot_q8_0, dot_q4_0, dot_q4_1, dot_fp8, f32_tile, silu_mul,
-    loom_quantize_x_row_portable,
+    "scalar", dot_f32_row, f32_tile, silu_mul, loom_quantize_x_row_portable,
     .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0, [LOOM_DTYPE_Q4_0] = xdot_q4_0, [LOOM_DTYPE_Q4_1] = xdot_q4_1,
              [LOOM_DTYPE_Q4_K] = xdot_q4_k, [LOOM_DTYPE_Q6_K] = xdot_q6_k},
 };
@@ -274,18 +207,6 @@ void loom_dot_f32_tile(const float *const *w, const float *const *x, int64_t n, 
 
 int loom_dot_rows4(loom_dtype t, const void *const *rows, const float *x, int64_t n, float *out) {
     return active_dots->rows4 && active_dots->rows4(t, rows, x, n, out);
-}
-
-float loom_dot_row(loom_dtype t, const void *row, const float *x, int64_t n) {
-    switch (t) {
-    case LOOM_DTYPE_F32: return active_dots->f32(row, x, n);
-    case LOOM_DTYPE_F16: return active_dots->f16(row, x, n);
-    case LOOM_DTYPE_Q8_0: return active_dots->q8_0(row, x, n);
-    case LOOM_DTYPE_Q4_0: return active_dots->q4_0(row, x, n);
-    case LOOM_DTYPE_Q4_1: return active_dots->q4_1(row, x, n);
-    case LOOM_DTYPE_FP8_E4M3: return active_dots->fp8(row, x, n);
-    default: return dot_via_buffer(t, row, x, n);
-    }
 }
 
 int loom_dtype_takes_int8_x(loom_dtype t) { return (unsigned)t < LOOM_DTYPE_COUNT && active_dots->xdot[t]; }

@@ -1,5 +1,5 @@
 /* Per-row primitives over weight rows of every supported dtype: dequantize one row to float32, and
- * the fused dequantize-and-dot of one row with a float32 vector. n is the row length in elements
+ * the dots of weight rows with float32 or int8 activations. n is the row length in elements
  * (a multiple of the dtype's block size, checked at load). */
 #ifndef LOOM_KERNELS_CPU_ROWOPS_H
 #define LOOM_KERNELS_CPU_ROWOPS_H
@@ -14,7 +14,6 @@
 int loom_cpu_weight_dtype_supported(loom_dtype t);
 
 void loom_dequant_row(loom_dtype t, const void *row, float *dst, int64_t n);
-float loom_dot_row(loom_dtype t, const void *row, const float *x, int64_t n);
 /* 1 when matmuls with this weight dtype run on int8-quantized activations (loom_xdot_row). */
 int loom_dtype_takes_int8_x(loom_dtype t);
 /* A run of rows against up to LOOM_XDOT_MAX_TOKENS tokens (loom_xdot_args: kernels/cpu/dot_x86.h). */
