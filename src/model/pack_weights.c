@@ -23,9 +23,9 @@ static size_t packable_matrices(loom_model *m, loom_tensor **out) {
     loom_weights *w = &m->w;
     if (loom_x16_packable(&w->lm_head)) out[n++] = &w->lm_head;
     for (int32_t l = m->shard.layer_begin; l < m->shard.layer_end; l++) {
-        loom_layer_weights *L = &w->layers[l];
-        loom_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+        loom_tensor *mats[LOOM_LAYER_MATRICES];
+        loom_layer_matrices(&w->layers[l], mats);
+        for (int i = 0; i < LOOM_LAYER_MATRICES; i++)
             if (loom_x16_packable(mats[i])) out[n++] = mats[i];
     }
     return n;
@@ -33,7 +33,7 @@ static size_t packable_matrices(loom_model *m, loom_tensor **out) {
 
 loom_status loom_model_pack_weights(loom_model *m, loom_error *err) {
     int32_t n_layers = m->shard.layer_end - m->shard.layer_begin;
-    loom_tensor **mats = malloc((1 + 7 * (size_t)(n_layers > 0 ? n_layers : 0)) * sizeof *mats);
+    loom_tensor **mats = malloc((1 + LOOM_LAYER_MATRICES * (size_t)(n_layers > 0 ? n_layers : 0)) * sizeof *mats);
     if (!mats) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     size_t n = packable_matrices(m, mats), total = 0;
     for (size_t i = 0; i < n; i++) total += aligned_size(packed_bytes(mats[i]), MATRIX_ALIGN);

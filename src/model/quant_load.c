@@ -61,10 +61,9 @@ loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error
     loom_status st = convert_matrix(m, &w->tok_embed, to, 1, row, err);
     if (st == LOOM_OK) st = tied ? (w->lm_head = w->tok_embed, LOOM_OK) : convert_matrix(m, &w->lm_head, to, 1, row, err);
     for (int32_t l = m->shard.layer_begin; st == LOOM_OK && l < m->shard.layer_end; l++) {
-        loom_layer_weights *L = &w->layers[l];
-        loom_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; st == LOOM_OK && i < sizeof mats / sizeof mats[0]; i++)
-            st = convert_matrix(m, mats[i], to, 0, row, err);
+        loom_tensor *mats[LOOM_LAYER_MATRICES];
+        loom_layer_matrices(&w->layers[l], mats);
+        for (int i = 0; st == LOOM_OK && i < LOOM_LAYER_MATRICES; i++) st = convert_matrix(m, mats[i], to, 0, row, err);
     }
     free(row);
     return st;

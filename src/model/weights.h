@@ -23,6 +23,13 @@ typedef struct loom_layer_weights {
     loom_tensor w_down;      /* [hidden][intermediate] */
 } loom_layer_weights;
 
+/* The layer's weight matrices (not norms or biases), for passes over all of them. */
+#define LOOM_LAYER_MATRICES 7
+static inline void loom_layer_matrices(loom_layer_weights *L, loom_tensor *out[LOOM_LAYER_MATRICES]) {
+    loom_tensor *mats[LOOM_LAYER_MATRICES] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    for (int i = 0; i < LOOM_LAYER_MATRICES; i++) out[i] = mats[i];
+}
+
 typedef struct loom_weights {
     loom_tensor tok_embed;       /* [vocab][hidden] */
     loom_layer_weights *layers;  /* [n_layers], owned */

@@ -5,7 +5,6 @@
 #include "kernels/cpu/dot_x86.h"
 #include "kernels/cpu/rowops.h"
 
-#define Q4_K_RECORD_BYTES 2368
 #define Q4_K_SCALES 64 /* record offset of the unpacked scales; the mins follow, then the quants */
 #define Q4_K_QUANTS 320
 #define Q6_K_SCALES 32 /* record offsets: int8 scales [16][16 rows], low nibbles, high bits */
@@ -15,15 +14,6 @@
 /* bytes of the per-row header of a 32-element block (scale, and Q4_1's min) and of its quants */
 static size_t header_bytes(loom_dtype t) { return t == LOOM_DTYPE_Q4_1 ? 4 : 2; }
 static size_t quant_bytes(loom_dtype t) { return t == LOOM_DTYPE_Q8_0 ? 32 : 16; }
-
-size_t loom_x16_record_bytes(loom_dtype t) {
-    switch (t) {
-    case LOOM_DTYPE_Q8_0: case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1: case LOOM_DTYPE_Q6_K:
-        return LOOM_X16_ROWS * loom_dtype_block_bytes(t);
-    case LOOM_DTYPE_Q4_K: return Q4_K_RECORD_BYTES;
-    default: return 0;
-    }
-}
 
 size_t loom_x16_group_bytes(loom_dtype t, int64_t row_len) {
     return loom_x16_record_bytes(t) * (size_t)(row_len / loom_dtype_block_elems(t));

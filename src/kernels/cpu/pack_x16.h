@@ -33,8 +33,18 @@
  * a multiple of 16 of them, and this CPU's kernels have an x16 path for its dtype. */
 int loom_x16_packable(const loom_tensor *t);
 
-/* Bytes of one record of dtype (one block of 16 rows; 0 for a dtype without the layout). */
-size_t loom_x16_record_bytes(loom_dtype t);
+/* Bytes of one record of dtype (one block of 16 rows; 0 for a dtype without the layout); inline so the
+ * kernels get constants. */
+static inline size_t loom_x16_record_bytes(loom_dtype t) {
+    switch (t) {
+    case LOOM_DTYPE_Q8_0: return 544;
+    case LOOM_DTYPE_Q4_0: return 288;
+    case LOOM_DTYPE_Q4_1: return 320;
+    case LOOM_DTYPE_Q4_K: return 2368;
+    case LOOM_DTYPE_Q6_K: return 3360;
+    default: return 0;
+    }
+}
 /* Bytes of one group of 16 rows of row_len elements. */
 size_t loom_x16_group_bytes(loom_dtype t, int64_t row_len);
 /* Bytes of a packed n_rows x row_len matrix. */

@@ -25,17 +25,6 @@ INLINE __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* loom_x16_record_bytes, a constant after inlining */
-INLINE size_t record_bytes(loom_dtype t) {
-    switch (t) {
-    case LOOM_DTYPE_Q8_0: return 544;
-    case LOOM_DTYPE_Q4_0: return 288;
-    case LOOM_DTYPE_Q4_1: return 320;
-    case LOOM_DTYPE_Q4_K: return 2368;
-    default: return 3360; /* Q6_K */
-    }
-}
-
 /* 16 rows' bytes at p as floats */
 INLINE __m512 u8_ps(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
 INLINE __m512 f16_ps(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
@@ -47,7 +36,7 @@ INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d,
                        __m512i w[8]) {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     if (t == LOOM_DTYPE_Q6_K) {
-        const uint8_t *rec = group + (size_t)(b / 8) * record_bytes(t);
+        const uint8_t *rec = group + (size_t)(b / 8) * loom_x16_record_bytes(t);
         int h = (int)(b % 8) / 4, k = (int)(b % 4); /* elements 128 h + 32 k .. */
         __m512 d16 = f16_ps(rec);
         const uint8_t *sc = rec + 32 + 16 * (8 * h + 2 * k);
@@ -63,7 +52,7 @@ INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d,
         return;
     }
     if (t == LOOM_DTYPE_Q4_K) {
-        const uint8_t *rec = group + (size_t)(b / 8) * record_bytes(t);
+        const uint8_t *rec = group + (size_t)(b / 8) * loom_x16_record_bytes(t);
         int j = (int)(b % 8);
         *d = _mm512_mul_ps(f16_ps(rec), u8_ps(rec + 64 + 16 * j));
         *off = _mm512_mul_ps(f16_ps(rec + 32), _mm512_sub_ps(_mm512_setzero_ps(), u8_ps(rec + 192 + 16 * j)));
@@ -74,7 +63,7 @@ INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d,
         }
         return;
     }
-    const uint8_t *rec = group + (size_t)b * record_bytes(t);
+    const uint8_t *rec = group + (size_t)b * loom_x16_record_bytes(t);
     *d = f16_ps(rec);
     *off = t == LOOM_DTYPE_Q8_0   ? _mm512_mul_ps(*d, _mm512_set1_ps(-128.0f))
            : t == LOOM_DTYPE_Q4_0 ? _mm512_mul_ps(*d, _mm512_set1_ps(-8.0f))
@@ -96,7 +85,7 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
     __m512 acc[MAX_TILE_TOKENS];
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
     int per_super = t == LOOM_DTYPE_Q4_K || t == LOOM_DTYPE_Q6_K ? 8 : 1; /* 32-element blocks per record */
-    size_t block_bytes = record_bytes(t) / (size_t)per_super;
+    size_t block_bytes = loom_x16_record_bytes(t) / (size_t)per_super;
     for (int64_t b = 0; b < a->n_blocks; b++) {
         if (NT <= 2 && per_super > 1) /* decode: a K-quant record's several streams outran the prefetchers */
             for (size_t pf = 0; pf < block_bytes; pf += 64)
