@@ -1,5 +1,5 @@
-/* --load-format dummy: random weights in the shape of a config.json, for benchmarks on real model
- * shapes without the checkpoint (like vLLM's flag). Values: uniform with std 0.02 for matrices, 1 for
+/* --load-format dummy: random weights in the shape and torch_dtype of a config.json, for benchmarks on
+ * real model shapes without the checkpoint (like vLLM's flag). Values: uniform with std 0.02 for matrices, 1 for
  * norms, 0 for biases. Counter-based: each value is a hash of the seed, the tensor's name and the
  * element's index, so a shard generates exactly the whole model's values at its positions, and only
  * its own slices are ever allocated (the tensor table holds shapes only). */
@@ -50,11 +50,11 @@ void loom_dummy_fill(uint64_t seed, const loom_tensor_entry *e, int64_t row_begi
     }
 }
 
-/* A float32 tensor of the given shape (rows 0: a vector of cols), without data. */
+/* A tensor of the given shape (rows 0: a vector of cols) in the config's torch_dtype, without data. */
 static loom_status add_dummy(loom_model *m, const char *name, int64_t rows, int64_t cols, loom_error *err) {
     int64_t n = rows ? rows * cols : cols;
-    loom_tensor_entry e = {.name = (char *)name, .dtype = LOOM_DTYPE_F32, .n_dims = rows ? 2 : 1,
-                           .shape = {rows ? rows : cols, rows ? cols : 0}, .size_bytes = (size_t)n * sizeof(float)};
+    loom_tensor_entry e = {.name = (char *)name, .dtype = m->cfg.dtype, .n_dims = rows ? 2 : 1,
+                           .shape = {rows ? rows : cols, rows ? cols : 0}, .size_bytes = loom_dtype_bytes(m->cfg.dtype, n)};
     return loom_tensor_table_add(&m->tensors, &e, err);
 }
 

@@ -39,6 +39,7 @@ static void fill_info(loom_model *m) {
     i->eos_ids = c->eos_ids;
     i->n_eos_ids = c->n_eos_ids;
     i->activation_bytes_per_token = loom_workspace_bytes(c, 1);
+    i->kv_dtype_auto = c->dtype == LOOM_DTYPE_BF16 ? LOOM_KV_BF16 : c->dtype == LOOM_DTYPE_F16 ? LOOM_KV_F16 : LOOM_KV_F32;
     for (size_t k = 0; k < m->tensors.count; k++) {
         i->weight_bytes += m->tensors.entries[k].size_bytes;
         int64_t n = 1;
