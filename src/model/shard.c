@@ -62,7 +62,6 @@ loom_status loom_shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank
 }
 
 int loom_shard_is_whole(const loom_shard *s) { return s->tp_size == 1 && s->pp_size == 1; }
-int loom_shard_has_layer(const loom_shard *s, int32_t layer) { return layer >= s->layer_begin && layer < s->layer_end; }
 int loom_shard_first_stage(const loom_shard *s) { return s->pp_rank == 0; }
 int loom_shard_last_stage(const loom_shard *s) { return s->pp_rank == s->pp_size - 1; }
 
