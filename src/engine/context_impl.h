@@ -6,7 +6,7 @@
 #include "engine/context_internal.h"
 #include "kv/kv_store.h"
 #include "model/forward.h"
-#include "parallel/dist.h"
+#include "model/dist_forward.h"
 
 typedef struct decode_state decode_state;
 

@@ -1,4 +1,4 @@
-#include "parallel/dist.h"
+#include "model/dist_forward.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,8 +3,8 @@
  * of consecutive tokens that flow through the stages one after another, so stage s works on
  * micro-batch i while stage s+1 works on i-1 (causal attention only looks back, and every rank runs its
  * micro-batches in order, so the KV a token needs is always written first). */
-#ifndef LOOM_PARALLEL_DIST_H
-#define LOOM_PARALLEL_DIST_H
+#ifndef LOOM_MODEL_DIST_FORWARD_H
+#define LOOM_MODEL_DIST_FORWARD_H
 
 #include "model/forward.h"
 #include "parallel/comm.h"
