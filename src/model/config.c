@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include "core/file_map.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
@@ -275,4 +277,14 @@ loom_status loom_config_validate(const loom_config *cfg, loom_error *err) {
         cfg->intermediate_size > (1 << 22) || cfg->head_dim > 4096 || cfg->n_heads > 4096)
         return loom_fail(err, LOOM_ERR_FORMAT, "model dimensions are absurdly large");
     return LOOM_OK;
+}
+
+loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err) {
+    char *path = loom_path_join(dir, "config.json"), *text = NULL;
+    if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status st = loom_read_file(path, &text, NULL, err);
+    if (st == LOOM_OK) st = loom_config_from_json(text, path, cfg, err);
+    free(text);
+    free(path);
+    return st;
 }

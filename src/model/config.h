@@ -45,6 +45,8 @@ typedef struct loom_config {
 
 /* Parses config.json text. `path` is used in error messages only. */
 loom_status loom_config_from_json(const char *json_text, const char *path, loom_config *cfg, loom_error *err);
+/* Reads DIR/config.json into cfg. */
+loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err);
 /* Reads general.architecture and the ARCH.* keys of a parsed GGUF. */
 loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_error *err);
 /* Checks the invariants the forward pass relies on (positive sizes, head divisibility, ...). */

@@ -1,3 +1,4 @@
+#include "model/model.h"
 #include "model/shard.h"
 
 #include <math.h>
@@ -72,4 +73,11 @@ loom_config loom_shard_local_config(const loom_shard *s, const loom_config *c) {
     local.intermediate_size = s->ffn_size;
     local.vocab_size = s->vocab_size;
     return local;
+}
+
+loom_status loom_model_init_shard(loom_model *m, loom_error *err) {
+    loom_shard *s = &m->shard;
+    loom_status st = loom_shard_init(s, &m->cfg, s->tp_rank, s->tp_size, s->pp_rank, s->pp_size, err);
+    if (st == LOOM_OK) m->local = loom_shard_local_config(s, &m->cfg);
+    return st;
 }
