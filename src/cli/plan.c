@@ -37,8 +37,8 @@ static int parse_opts(int argc, char **argv, plan_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         long long iv = 0;
-        if (!strcmp(a, "--json")) {
-            o->json = 1;
+        if (!strcmp(a, "--json") || cli_model_flag(a, &o->load)) {
+            o->json |= !strcmp(a, "--json");
             continue;
         }
         if (!(v = cli_option_value(argc, argv, &i))) return cli_usage_error("plan", "%s needs a value (or is unknown)", a);
