@@ -134,3 +134,42 @@ def test_unsupported_configs_fail_clearly(family, changes, message, run_loom, tm
     r = run_loom(["generate", "-m", write_config(tmp_path, family, **changes), "--load-format", "dummy", "--ids", "1",
                   "-n", "1"])
     assert r.returncode == 1 and message in r.stderr, r.stderr
+
+
+def split_experts_gguf(src, dst):
+    """src with every stacked ffn_{gate,up,down}_exps tensor written as one matrix per expert, the older
+    Mixtral GGUF layout (blk.L.ffn_gate.E.weight ...); metadata and other tensors as they are."""
+    import gguf
+    r = gguf.GGUFReader(src)
+    w = gguf.GGUFWriter(dst, str(r.fields["general.architecture"].contents()))
+    for field in r.fields.values():
+        if field.name.startswith("GGUF.") or field.name == "general.architecture":
+            continue
+        vtype = field.types[0]
+        w.add_key_value(field.name, field.contents(), vtype,
+                        sub_type=field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None)
+    n_split = 0
+    for t in r.tensors:
+        data, kind = np.array(t.data), t.tensor_type
+        if "_exps." not in t.name:
+            w.add_tensor(t.name, data, raw_shape=data.shape if kind != gguf.GGMLQuantizationType.BF16 else None,
+                         raw_dtype=kind)
+            continue
+        layer, what = t.name.split(".")[1], t.name.split(".")[2].replace("_exps", "")
+        for e in range(data.shape[0]):
+            w.add_tensor(f"blk.{layer}.{what}.{e}.weight", data[e], raw_dtype=kind)
+            n_split += 1
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return n_split
+
+
+def test_gguf_with_per_expert_matrices(run_loom, tmp_path):
+    """Older Mixtral GGUFs store each expert's matrices apart (ffn_gate.E / ffn_up.E / ffn_down.E): the same
+    weights give the same ids and logits."""
+    path = str(tmp_path / "mixtral-per-expert.gguf")
+    assert split_experts_gguf(os.path.join(FIXTURES, "mixtral", "model.gguf"), path) == 2 * 3 * 4
+    dump = str(tmp_path / "logits.f32")
+    check_against_oracle("mixtral", generate(run_loom, path, dump), dump)
