@@ -60,6 +60,10 @@ typedef struct loom_model_params {
      * 0 or 1 = none. See loom_parallel_init. */
     int32_t tensor_parallel_size;
     int32_t pipeline_parallel_size;
+    /* Mixture-of-experts models: 1 gives each tensor-parallel rank whole experts (a share of them) instead
+     * of a slice of every expert (vLLM's --enable-expert-parallel); attention stays tensor-parallel. No
+     * effect on dense models. */
+    int enable_expert_parallel;
     /* 0 (default): weight matrices the CPU kernels have a faster layout for are rearranged into it at
      * load; 1 keeps every matrix row by row as in the checkpoint (tests that compare weight bytes). */
     int keep_row_layout;

@@ -45,13 +45,15 @@ static double now_ms(void) {
 }
 
 /* Flags without a value; every other known option takes one. */
-static int is_flag(const char *a) { return !strcmp(a, "--ignore-eos") || !strcmp(a, "--json"); }
+static int is_flag(const char *a) {
+    return !strcmp(a, "--ignore-eos") || !strcmp(a, "--json") || !strcmp(a, "--enable-expert-parallel");
+}
 
 static int is_known(const char *a) {
     static const char *const names[] = {"-m", "--model", "--prompt", "-p", "--ids", "--dump-logits", "--ignore-eos",
                                         "--json", "-n", "--max-tokens", "--temperature", "--top-p", "--min-p",
                                         "--top-k", "--seed", "--logprobs", "--threads", "-t", "--load-format", "--quantization",
-                                        "--tensor-parallel-size", "--pipeline-parallel-size",
+                                        "--tensor-parallel-size", "--pipeline-parallel-size", "--enable-expert-parallel",
                                         "--repetition-penalty", "--presence-penalty", "--frequency-penalty",
                                         "--stop", "--n", "--kv-cache-dtype"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

@@ -28,6 +28,8 @@ static int64_t max_row_len(const loom_config *c) {
     int64_t m = c->hidden_size;
     if (c->intermediate_size > m) m = c->intermediate_size;
     if (loom_config_q_dim(c) > m) m = loom_config_q_dim(c);
+    if (c->moe.expert_intermediate > m) m = c->moe.expert_intermediate; /* experts' down_proj rows */
+    if (c->moe.shared_intermediate > m) m = c->moe.shared_intermediate;
     return m;
 }
 

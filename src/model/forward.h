@@ -29,9 +29,11 @@ typedef struct loom_workspace {
     float *q;      /* [max_tokens][q_dim] */
     float *k, *v;  /* [max_tokens][kv_dim] */
     float *att;    /* [max_tokens][q_dim] attention output */
-    float *gate;   /* [max_tokens][intermediate] */
-    float *up;     /* [max_tokens][intermediate] */
+    float *gate;   /* [max_tokens][ffn]: intermediate, or the largest expert FFN in MoE models */
+    float *up;     /* [max_tokens][ffn] */
     float *proj;   /* [max_tokens][hidden] output of o_proj / down_proj before the residual add */
+    float *qk_sums; /* [2][max_tokens] whole-projection q/k norms (model/qk_norm.h); NULL without */
+    struct loom_moe_scratch *moe; /* mixture-of-experts models (model/moe.h); NULL when dense */
 } loom_workspace;
 
 size_t loom_workspace_bytes(const loom_config *cfg, int32_t max_tokens);

@@ -68,7 +68,8 @@ loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_ra
     if (!m) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status st;
     m->shard = (loom_shard){.tp_rank = tp_rank, .tp_size = parallel_size(params->tensor_parallel_size),
-                            .pp_rank = pp_rank, .pp_size = parallel_size(params->pipeline_parallel_size)};
+                            .pp_rank = pp_rank, .pp_size = parallel_size(params->pipeline_parallel_size),
+                            .expert_parallel = params->enable_expert_parallel != 0};
     m->metadata_only = params->load_format == LOOM_LOAD_DUMMY && params->metadata_only;
     if (!(m->source_path = strdup(path))) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     else if (params->load_format == LOOM_LOAD_DUMMY) st = loom_load_dummy(m, path, params->dummy_seed, err);
@@ -113,7 +114,7 @@ loom_status loom_model_shard_info(const loom_model *m, int32_t tp_rank, int32_t 
                                   int32_t pp_size, loom_model_info *out, loom_error *err) {
     loom_shard s;
     uint64_t bytes = 0;
-    loom_status st = loom_shard_init(&s, &m->cfg, tp_rank, tp_size, pp_rank, pp_size, err);
+    loom_status st = loom_shard_init_ep(&s, &m->cfg, tp_rank, tp_size, pp_rank, pp_size, m->shard.expert_parallel, err);
     if (st == LOOM_OK) st = loom_shard_weight_bytes(&m->tensors, m->naming, &m->cfg, &s, m->source_path, &bytes, err);
     if (st != LOOM_OK) return st;
     *out = m->info;
