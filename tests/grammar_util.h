@@ -10,7 +10,7 @@
 #include "grammar/grammar.h"
 
 /* A vocabulary of the 256 single bytes, then the given strings, then one EOS id (the last). */
-static gram_vocab *util_vocab(const char *const *extra, int32_t n_extra) {
+static inline gram_vocab *util_vocab(const char *const *extra, int32_t n_extra) {
     int32_t n = 256 + n_extra + 1;
     size_t total = 256;
     for (int32_t i = 0; i < n_extra; i++) total += strlen(extra[i]);
@@ -42,10 +42,10 @@ static gram_vocab *util_vocab(const char *const *extra, int32_t n_extra) {
     return v;
 }
 
-static gram_vocab *util_byte_vocab(void) { return util_vocab(NULL, 0); }
+static inline gram_vocab *util_byte_vocab(void) { return util_vocab(NULL, 0); }
 
 /* A matcher for the constraint over vocabulary v (NULL with the error printed when it does not compile). */
-static gram_matcher *util_matcher(gram_kind kind, const char *spec, const gram_vocab *v) {
+static inline gram_matcher *util_matcher(gram_kind kind, const char *spec, const gram_vocab *v) {
     gram_grammar *g = NULL;
     loom_error err;
     if (gram_compile(kind, spec, strlen(spec), &g, &err) != LOOM_OK) {
@@ -61,7 +61,7 @@ static gram_matcher *util_matcher(gram_kind kind, const char *spec, const gram_v
 }
 
 /* 1 when the whole string is a sentence of the grammar, 0 when not, -1 when it does not compile. */
-static int util_matches(gram_kind kind, const char *spec, const char *s, size_t n) {
+static inline int util_matches(gram_kind kind, const char *spec, const char *s, size_t n) {
     static gram_vocab *bytes_vocab;
     if (!bytes_vocab) bytes_vocab = util_byte_vocab();
     gram_matcher *m = util_matcher(kind, spec, bytes_vocab);
@@ -73,10 +73,10 @@ static int util_matches(gram_kind kind, const char *spec, const char *s, size_t 
     return ok;
 }
 
-static int util_match(gram_kind kind, const char *spec, const char *s) { return util_matches(kind, spec, s, strlen(s)); }
+static inline int util_match(gram_kind kind, const char *spec, const char *s) { return util_matches(kind, spec, s, strlen(s)); }
 
 /* The compile error message (empty when it compiles). */
-static const char *util_compile_error(gram_kind kind, const char *spec) {
+static inline const char *util_compile_error(gram_kind kind, const char *spec) {
     static loom_error err;
     gram_grammar *g = NULL;
     memset(&err, 0, sizeof err);
@@ -89,7 +89,7 @@ static const char *util_compile_error(gram_kind kind, const char *spec) {
 
 /* Checks the matcher's mask against brute force: token t is allowed iff the matcher, from this state,
  * accepts t (its bytes, or as EOS when accepting). Returns the number of allowed tokens. */
-static int32_t util_check_mask(gram_matcher *m, const gram_vocab *v) {
+static inline int32_t util_check_mask(gram_matcher *m, const gram_vocab *v) {
     loom_error err;
     const uint64_t *mask = gram_matcher_mask(m, &err);
     CHECK(mask != NULL);

@@ -45,6 +45,11 @@ typedef struct gram_vocab gram_vocab;
 loom_status gram_vocab_create(int32_t n, const char *bytes, const uint32_t *off, const uint32_t *len,
                               const uint8_t *special, const int32_t *eos_ids, int32_t n_eos, gram_vocab **out,
                               loom_error *err);
+/* From a tokenizer (src/tokenizer/): n_ids >= its vocabulary (a model's logits may be padded; the extra
+ * ids are never allowed). */
+struct loom_tokenizer;
+loom_status gram_vocab_from_tokenizer(const struct loom_tokenizer *t, int32_t n_ids, const int32_t *eos_ids,
+                                      int32_t n_eos, gram_vocab **out, loom_error *err);
 void gram_vocab_free(gram_vocab *v);
 int32_t gram_vocab_size(const gram_vocab *v);
 /* 64-bit words of a mask over this vocabulary: (n + 63) / 64. */
