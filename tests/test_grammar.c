@@ -14,6 +14,8 @@ static void test_regex_basics(void) {
     CHECK(util_match(GRAM_REGEX, re, "abcc") == 0);
     CHECK(util_match(GRAM_REGEX, re, "") == 0);
     CHECK(util_match(GRAM_REGEX, "x*", "") == 1);
+    CHECK(util_match(GRAM_REGEX, "", "") == 1); /* fuzz regression: a grammar without byte classes */
+    CHECK(util_match(GRAM_REGEX, "", "a") == 0);
     CHECK(util_match(GRAM_REGEX, "^(?:foo|ba[rz])+$", "foobazbar") == 1);
     CHECK(util_match(GRAM_REGEX, "^(?:foo|ba[rz])+$", "foobaq") == 0);
     CHECK(util_match(GRAM_REGEX, "(?<year>\\d{4})-(?P<m>\\d\\d)", "2024-05") == 1);

@@ -110,7 +110,7 @@ static int cmp_i32(const void *x, const void *y) {
 
 /* The state of the node set ids[0..n) (sorted and deduplicated here); -1 when out of memory. */
 static int32_t intern_state(gram_automaton *a, int32_t *ids, int32_t n) {
-    qsort(ids, (size_t)n, sizeof *ids, cmp_i32);
+    if (n > 1) qsort(ids, (size_t)n, sizeof *ids, cmp_i32);
     int32_t k = 0;
     for (int32_t i = 0; i < n; i++)
         if (k == 0 || ids[k - 1] != ids[i]) ids[k++] = ids[i];
@@ -119,13 +119,13 @@ static int32_t intern_state(gram_automaton *a, int32_t *ids, int32_t n) {
     uint32_t hash = hash_ids(ids, n), h = hash & (a->state_ht_cap - 1);
     for (; a->state_ht[h] >= 0; h = (h + 1) & (a->state_ht_cap - 1)) {
         const gram_state *s = &a->states[a->state_ht[h]];
-        if (s->hash == hash && s->count == n && !memcmp(a->pool + s->first, ids, (size_t)n * sizeof *ids))
+        if (s->hash == hash && s->count == n && (n == 0 || !memcmp(a->pool + s->first, ids, (size_t)n * sizeof *ids)))
             return a->state_ht[h];
     }
     if (grow32(a, (void **)&a->states, &a->cap_states, a->n_states + 1, sizeof *a->states) ||
         grow(a, (void **)&a->pool, &a->cap_pool, a->n_pool + n, sizeof *a->pool))
         return -1;
-    memcpy(a->pool + a->n_pool, ids, (size_t)n * sizeof *ids);
+    if (n) memcpy(a->pool + a->n_pool, ids, (size_t)n * sizeof *ids);
     a->states[a->n_states] = (gram_state){.first = (int32_t)a->n_pool, .count = n, .hash = hash,
                                           .accepting = n > 0 && ids[0] == GRAM_ACCEPT_NODE};
     a->n_pool += n;

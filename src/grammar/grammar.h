@@ -92,5 +92,8 @@ int gram_matcher_is_terminated(const gram_matcher *m);
  * budget ran out (err says so). */
 const uint64_t *gram_matcher_mask(gram_matcher *m, loom_error *err);
 void gram_matcher_reset(gram_matcher *m);
+/* The bytes that can come next: bit c of bits[c / 64]. Returns how many, or -1 when the memory budget
+ * ran out (err says so). For samplers of the grammar's language (tests, fuzzing). */
+int gram_matcher_next_bytes(gram_matcher *m, uint64_t bits[4], loom_error *err);
 
 #endif

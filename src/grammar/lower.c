@@ -331,7 +331,7 @@ loom_status gram_lower(gram_builder *b, int32_t root, gram_grammar **out, loom_e
         g->rule_names = calloc((size_t)L.n_rules, sizeof *g->rule_names);
         if (!g->sets || !g->rule_names) L.oom = 1;
         else {
-            memcpy(g->sets, b->sets, (size_t)b->n_sets * sizeof *g->sets);
+            if (b->n_sets) memcpy(g->sets, b->sets, (size_t)b->n_sets * sizeof *g->sets);
             g->n_sets = b->n_sets;
             for (int32_t r = 0; r < L.n_rules && !L.oom; r++)
                 if (!(g->rule_names[r] = rule_name(&L, r))) L.oom = 1;

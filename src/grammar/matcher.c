@@ -120,3 +120,21 @@ const uint64_t *gram_matcher_mask(gram_matcher *m, loom_error *err) {
     if (!mask) out_of_budget(a, err);
     return mask;
 }
+
+int gram_matcher_next_bytes(gram_matcher *m, uint64_t bits[4], loom_error *err) {
+    memset(bits, 0, 4 * sizeof *bits);
+    if (m->state == ENDED) return 0;
+    gram_automaton *a = m->a;
+    int n = 0, oom = 0;
+    pthread_mutex_lock(&a->lock);
+    for (unsigned c = 0; c < 256 && !oom; c++) {
+        int32_t next = gram_step(a, m->state, (uint8_t)c);
+        if (next < 0) oom = 1;
+        else if (next != GRAM_DEAD) {
+            bits[c >> 6] |= 1ull << (c & 63);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+    return oom ? out_of_budget(a, err) : n;
+}
