@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     srv_error e;
     if (srv_request_parse(ep, (const char *)data + 1, size - 1, &lim, &r, &e) == 0) {
         loom_error err;
-        if (loom_sampling_params_validate(&r.sampling, lim.vocab_size, &err) != LOOM_OK) abort();
+        if (loom_sampling_params_validate(&r.params.sampling, lim.vocab_size, &err) != LOOM_OK) abort();
         if (ep == SRV_CHAT ? !r.messages_json : r.n_prompts == 0) abort();
         for (size_t i = 0; i < r.n_prompts; i++)
             for (size_t k = 0; k < r.prompts[i].n_ids; k++)

@@ -232,9 +232,10 @@ uint64_t loom_context_kv_bytes(const loom_context *ctx);
 
 /* ---- sampling ------------------------------------------------------------------------------------ */
 
-/* Per-request sampling parameters: the OpenAI / vLLM fields with their documented defaults.
+/* How each token is drawn (the sampler's fields; what ends a request is in loom_request_params).
  * Order of operations (vLLM v1's sampler), the one place it is written down:
- *   1. min_tokens: EOS ids (unless ignore_eos) and stop_token_ids get -inf until min_tokens exist;
+ *   1. suppressed ids (loom_sampler_suppress: the engine passes EOS unless ignore_eos, and
+ *      stop_token_ids) get -inf while fewer than min_tokens tokens exist;
  *   2. logit_bias added;
  *   3. repetition penalty (HF: over prompt + output ids, positive logits / r, negative ones * r),
  *      then frequency (- f * count) and presence (- p once) penalties over the output ids;
@@ -266,24 +267,12 @@ typedef struct loom_sampling_params {
     float frequency_penalty;  /* OpenAI semantics over output ids; 0 = off */
     uint64_t seed;            /* used when has_seed */
     int has_seed;             /* 0: seeded from the clock */
-    int32_t max_tokens;       /* default 16 (OpenAI completions); the engine caps it to the context */
-    int32_t min_tokens;       /* EOS and stop ids are masked until this many tokens exist */
-    int ignore_eos;
-    const char *stop[LOOM_MAX_STOP_STRINGS]; /* matched on the detokenized output */
-    int32_t n_stop;
-    int include_stop_str_in_output;
-    int32_t stop_token_ids[LOOM_MAX_STOP_TOKEN_IDS];
-    int32_t n_stop_token_ids;
-    const loom_logit_bias *logit_bias; /* caller-owned until the request is added (the engine copies) */
+    const loom_logit_bias *logit_bias; /* caller-owned; the sampler and the engine copy it */
     int32_t n_logit_bias;
-    int32_t logprobs;         /* -1 = none; else also the top N per generated token */
-    int32_t prompt_logprobs;  /* -1 = none; else per prompt token (and its top N) */
-    int32_t n;                /* parallel samples sharing the prompt's KV (copy-on-write); default 1 */
-    int skip_special_tokens;  /* default 1 */
 } loom_sampling_params;
 
 loom_sampling_params loom_sampling_default_params(void);
-/* Checks every field; the message names the field ("top_p must be in (0, 1]"). */
+/* Checks every field; the message starts with the field's API name ("top_p must be in (0, 1]"). */
 loom_status loom_sampling_params_validate(const loom_sampling_params *p, int32_t vocab_size, loom_error *err);
 
 typedef struct loom_sampler loom_sampler;
@@ -291,8 +280,9 @@ typedef struct loom_sampler loom_sampler;
 loom_status loom_sampler_create(const loom_sampling_params *params, int32_t vocab_size, loom_sampler **out,
                                 loom_error *err);
 loom_status loom_sampler_set_prompt(loom_sampler *s, const int32_t *prompt_ids, size_t n, loom_error *err);
-/* The model's EOS ids, masked (with stop_token_ids) while fewer than min_tokens tokens exist. */
-loom_status loom_sampler_set_eos_ids(loom_sampler *s, const int32_t *eos_ids, size_t n, loom_error *err);
+/* ids (the engine passes the model's EOS ids unless ignore_eos, and stop_token_ids) get -inf while
+ * fewer than min_tokens tokens have been sampled (vLLM's min_tokens). Replaces an earlier call's set. */
+loom_status loom_sampler_suppress(loom_sampler *s, const int32_t *ids, size_t n, int32_t min_tokens, loom_error *err);
 /* Draws the next token from logits (not modified) and records it in the sampler's history. */
 int32_t loom_sampler_sample(loom_sampler *s, const float *logits);
 /* The distribution the next loom_sampler_sample would draw from (after every step above, one-hot
@@ -407,6 +397,7 @@ typedef struct loom_output {
     const loom_token_logprob *logprobs; /* [n_new] when requested, else NULL */
     loom_finish_reason finish_reason;
     const char *stop_reason;        /* the stop string that matched, or NULL */
+    int32_t stop_token_id;          /* the stop_token_ids entry that ended the sequence, else -1 */
     int32_t n_prompt_tokens;
     int32_t n_output_tokens;        /* so far, this sequence */
     int32_t n_cached_prompt_tokens; /* prompt tokens served from the prefix cache */
@@ -416,14 +407,32 @@ typedef struct loom_output {
 /* Called on the engine thread (or inside loom_engine_step); must not block for long. */
 typedef void (*loom_output_fn)(const loom_output *out, void *user);
 
+/* One request: the prompt, how tokens are drawn (sampling), and what the engine does around the
+ * sampler: how many samples, when a sample ends, what each event carries. Defaults are the OpenAI
+ * API's (loom_request_default_params). loom_engine_add_request validates every field, once; its
+ * message starts with the field's API name ("max_tokens must be >= 0"). */
 typedef struct loom_request_params {
     const int32_t *prompt_ids;  /* copied */
     size_t n_prompt;
     loom_sampling_params sampling;
+    int32_t n;                  /* independent samples of the prompt (seed + i each); default 1 */
+    int32_t max_tokens;         /* default 16 (OpenAI completions); capped to what the context leaves */
+    int32_t min_tokens;         /* EOS and stop_token_ids neither end nor get sampled before this many */
+    int ignore_eos;
+    const char *stop[LOOM_MAX_STOP_STRINGS]; /* matched on the detokenized output; copied */
+    int32_t n_stop;
+    int include_stop_str_in_output;
+    int32_t stop_token_ids[LOOM_MAX_STOP_TOKEN_IDS];
+    int32_t n_stop_token_ids;
+    int32_t logprobs;           /* -1 = none; else also the top N per generated token (N <= 20) */
+    int32_t prompt_logprobs;    /* -1 = none; else per prompt token (and its top N) */
+    int skip_special_tokens;    /* default 1 */
     int32_t priority;           /* lower runs first (vLLM); default 0; FCFS within a priority */
     loom_output_fn on_output;
     void *user;
 } loom_request_params;
+
+loom_request_params loom_request_default_params(void);
 
 loom_status loom_engine_create(loom_model *model, const loom_engine_params *params, loom_engine **out,
                                loom_error *err);

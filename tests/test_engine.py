@@ -154,3 +154,20 @@ def test_stop_strings_n_and_errors(shared_dir, run_loom, tmp_path):
     bad.write_text(json.dumps(base) + "\n" + json.dumps(dict(base, temprature=0.5)) + "\n")
     r = run_loom(["batch", "-m", model["path"], *model["extra"], "--input", bad, "--output", tmp_path / "x.jsonl"])
     assert r.returncode == 1 and ":2:" in r.stderr and "temprature" in r.stderr
+
+
+def test_min_tokens_masks_eos(shared_dir, run_loom, tmp_path):
+    """min_tokens holds EOS (and stop_token_ids) back on the engine path: with EOS made near-certain by
+    logit_bias, the output is EOS at once without min_tokens and exactly min_tokens other tokens then
+    EOS with it."""
+    hf = os.path.join(shared_dir, "models", "stories260K", "hf")
+    with open(os.path.join(hf, "config.json")) as f:
+        eos = json.load(f)["eos_token_id"]
+    model = {"path": hf, "extra": []}
+    base = {"prompt": "Once upon a time", "max_tokens": 20, "temperature": 0, "logit_bias": {str(eos): 100}}
+    lines = [base, dict(base, min_tokens=5), dict(base, min_tokens=5, stop_token_ids=[eos], ignore_eos=True)]
+    early, late, stop_id = run_batch(run_loom, model, tmp_path, lines)[0]
+    assert early["ids"] == [eos] and early["finish_reason"] == "stop", early
+    for out in (late, stop_id):
+        assert len(out["ids"]) == 6 and eos not in out["ids"][:5] and out["ids"][5] == eos, out
+        assert out["finish_reason"] == "stop", out

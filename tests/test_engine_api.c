@@ -44,24 +44,27 @@ static const char *const prompts[] = {"Once upon a time", "The cat sat", "Lily w
                                       "A big red ball", "One day, a bird"};
 #define N_PROMPTS 6
 
-static uint64_t add(loom_engine *e, loom_model *m, const char *text, loom_sampling_params sp, collected *c) {
+static uint64_t add(loom_engine *e, loom_model *m, const char *text, loom_request_params rp, collected *c) {
     int32_t *ids = NULL;
     size_t n = 0;
     loom_error err = {0};
     CHECK(loom_tokenize(m, text, strlen(text), 1, &ids, &n, &err) == LOOM_OK);
-    loom_request_params rp = {.prompt_ids = ids, .n_prompt = n, .sampling = sp, .on_output = on_output, .user = c};
+    rp.prompt_ids = ids;
+    rp.n_prompt = n;
+    rp.on_output = on_output;
+    rp.user = c;
     uint64_t id = 0;
     CHECK_MSG(loom_engine_add_request(e, &rp, &id, &err) == LOOM_OK, "%s", err.message);
     free(ids);
     return id;
 }
 
-static loom_sampling_params greedy(int32_t max_tokens) {
-    loom_sampling_params sp = loom_sampling_default_params();
-    sp.temperature = 0;
-    sp.max_tokens = max_tokens;
-    sp.ignore_eos = 1;
-    return sp;
+static loom_request_params greedy(int32_t max_tokens) {
+    loom_request_params rp = loom_request_default_params();
+    rp.sampling.temperature = 0;
+    rp.max_tokens = max_tokens;
+    rp.ignore_eos = 1;
+    return rp;
 }
 
 static loom_engine *make_engine(loom_model *m, int32_t num_kv_blocks) {
@@ -167,10 +170,10 @@ static void test_engine_thread_matches_stepping(void) {
 static void test_parallel_samples_equal_separate_requests(void) {
     loom_model *m = load_stories();
     if (!m) return;
-    loom_sampling_params sp = greedy(30);
-    sp.temperature = 1.0f;
-    sp.has_seed = 1;
-    sp.seed = 77;
+    loom_request_params sp = greedy(30);
+    sp.sampling.temperature = 1.0f;
+    sp.sampling.has_seed = 1;
+    sp.sampling.seed = 77;
     loom_engine *e = make_engine(m, 64);
     collected pair = {0}, one[2];
     memset(one, 0, sizeof one);
@@ -179,7 +182,7 @@ static void test_parallel_samples_equal_separate_requests(void) {
     run_all(e);
     sp.n = 1;
     add(e, m, "Once upon a time there was a", sp, &one[0]);
-    sp.seed = 78;
+    sp.sampling.seed = 78;
     add(e, m, "Once upon a time there was a", sp, &one[1]);
     run_all(e);
     for (int k = 0; k < 2; k++)
@@ -198,7 +201,9 @@ static void test_rejects_bad_requests(void) {
     loom_engine *e = make_engine(m, 12);
     if (!e) return;
     int32_t ids[300] = {1};
-    loom_request_params rp = {.prompt_ids = ids, .n_prompt = 300, .sampling = greedy(10)};
+    loom_request_params rp = greedy(10);
+    rp.prompt_ids = ids;
+    rp.n_prompt = 300;
     loom_error err = {0};
     CHECK(loom_engine_add_request(e, &rp, NULL, &err) == LOOM_ERR_INVALID_ARG); /* > max_model_len 192 */
     CHECK(strstr(err.message, "max_model_len") != NULL);
@@ -233,14 +238,17 @@ static void test_parallel_samples_share_prompt_blocks(void) {
     CHECK_MSG(loom_engine_create(m, &p, &e, &err) == LOOM_OK, "%s", err.message);
     int32_t prompt[48];
     for (int i = 0; i < 48; i++) prompt[i] = 3 + (i * 37) % 500; /* any in-vocabulary ids */
-    loom_sampling_params sp = loom_sampling_default_params();
-    sp.n = 4;
-    sp.seed = 7;
-    sp.has_seed = 1;
-    sp.max_tokens = 3;
-    sp.ignore_eos = 1;
+    loom_request_params rp = loom_request_default_params();
+    rp.n = 4;
+    rp.sampling.seed = 7;
+    rp.sampling.has_seed = 1;
+    rp.max_tokens = 3;
+    rp.ignore_eos = 1;
     int events = 0;
-    loom_request_params rp = {.prompt_ids = prompt, .n_prompt = 48, .sampling = sp, .on_output = count_event, .user = &events};
+    rp.prompt_ids = prompt;
+    rp.n_prompt = 48;
+    rp.on_output = count_event;
+    rp.user = &events;
     uint64_t id;
     CHECK_MSG(loom_engine_add_request(e, &rp, &id, &err) == LOOM_OK, "%s", err.message);
     CHECK(loom_engine_step(e, &err) == LOOM_OK); /* prefill + the first token of each sample */

@@ -21,7 +21,6 @@ static loom_sampling_params params(float temperature, int32_t top_k, float top_p
     p.min_p = min_p;
     p.seed = 12345;
     p.has_seed = 1;
-    p.max_tokens = 1000;
     return p;
 }
 
@@ -211,26 +210,24 @@ static void test_order_of_operations(void) {
     loom_sampler_free(s);
 }
 
+/* Suppressed ids (the engine passes EOS and stop_token_ids with min_tokens) are masked until that many
+ * tokens exist, then sampled normally. */
 static void test_min_tokens(void) {
     const float l[5] = {0, 1, 2, 5, 4}; /* EOS = 3 is the argmax, stop token 4 the runner-up */
-    const int32_t eos[1] = {3};
+    const int32_t eos_and_stop[2] = {3, 4}, stop_only[1] = {4};
     loom_sampling_params p = params(0, 0, 1, 0);
-    p.min_tokens = 2;
-    p.stop_token_ids[0] = 4;
-    p.n_stop_token_ids = 1;
     loom_sampler *s = create(&p, 5);
     loom_error err;
-    CHECK(loom_sampler_set_eos_ids(s, eos, 1, &err) == LOOM_OK);
+    CHECK(loom_sampler_suppress(s, eos_and_stop, 2, 2, &err) == LOOM_OK);
     CHECK(loom_sampler_sample(s, l) == 2);
     CHECK(loom_sampler_sample(s, l) == 2);
     CHECK(loom_sampler_sample(s, l) == 3);
     loom_sampler_free(s);
-    p.ignore_eos = 1; /* EOS is then not masked (vLLM), the stop token still is */
-    s = create(&p, 5);
-    CHECK(loom_sampler_set_eos_ids(s, eos, 1, &err) == LOOM_OK);
+    s = create(&p, 5); /* ignore_eos: only the stop token is suppressed (vLLM) */
+    CHECK(loom_sampler_suppress(s, stop_only, 1, 2, &err) == LOOM_OK);
     CHECK(loom_sampler_sample(s, l) == 3);
     const int32_t bad[1] = {5};
-    CHECK(loom_sampler_set_eos_ids(s, bad, 1, &err) == LOOM_ERR_INVALID_ARG && strstr(err.message, "EOS"));
+    CHECK(loom_sampler_suppress(s, bad, 1, 2, &err) == LOOM_ERR_INVALID_ARG && strstr(err.message, "out of range"));
     loom_sampler_free(s);
 }
 

@@ -264,18 +264,18 @@ static void test_chunked_prefill_splits_prompt(void) {
     world_free(&w);
 }
 
-/* A forked sample shares the prompt's blocks; the first write into the shared partial block copies it. */
+/* A forked sample shares the prompt's blocks and waits for a seat; the first write into the shared
+ * partial block copies it. */
 static void test_fork_copy_on_write(void) {
     world w;
     world_init(&w, 32, config(4, 64), 0);
     loom_seq *parent = add_seq(&w, 6, 4, 0);
-    parent->n_samples = 2;
     fake_step(&w, NULL); /* prefill; the fake samples the parent's first token */
     loom_error err = {0};
     loom_seq *child = NULL;
     CHECK(loom_seq_create(99, 1, parent->tokens, 6, 10, &child, &err) == LOOM_OK);
     CHECK(loom_sched_fork(w.sched, parent, child, &err) == LOOM_OK);
-    parent->n_samples = 1;
+    CHECK(child->status == LOOM_SEQ_WAITING && child->n_computed == parent->n_computed);
     CHECK(loom_seq_append(child, 555) == 0);
     w.seqs[w.n_seqs] = child;
     w.max_total[w.n_seqs] = 10;
@@ -289,6 +289,30 @@ static void test_fork_copy_on_write(void) {
     world_free(&w);
 }
 
+/* More samples than seats (vLLM V1's fan-out): forked children wait and are admitted as seats free;
+ * the seat cap holds every step and every child finishes. */
+static void test_fork_beyond_seats(void) {
+    world w;
+    world_init(&w, 64, config(2, 64), 0);
+    loom_seq *parent = add_seq(&w, 6, 3, 0);
+    fake_step(&w, NULL);
+    loom_error err = {0};
+    for (int k = 1; k <= 5; k++) {
+        loom_seq *child = NULL;
+        CHECK(loom_seq_create(99, k, parent->tokens, 6, 9, &child, &err) == LOOM_OK);
+        CHECK(loom_sched_fork(w.sched, parent, child, &err) == LOOM_OK);
+        CHECK(loom_seq_append(child, 600 + k) == 0);
+        w.seqs[w.n_seqs] = child;
+        w.max_total[w.n_seqs] = 9;
+        w.admitted_step[w.n_seqs++] = -1;
+    }
+    CHECK(run_to_end(&w, 100));
+    CHECK(w.seat_violations == 0 && w.kv_errors == 0);
+    CHECK(w.finished == 6);
+    CHECK(loom_bm_num_free(w.bm) == 64);
+    world_free(&w);
+}
+
 int main(void) {
     RUN(test_admission_order_is_fcfs);
     RUN(test_budget_respected_every_step);
@@ -299,5 +323,6 @@ int main(void) {
     RUN(test_chunked_prefill_off_keeps_prompts_whole);
     RUN(test_chunked_prefill_splits_prompt);
     RUN(test_fork_copy_on_write);
+    RUN(test_fork_beyond_seats);
     return check_summary();
 }

@@ -71,6 +71,7 @@ def wrong_type_bodies():
     yield CHAT, {"messages": MSG, "logprobs": 3}
     yield CHAT, {"messages": MSG, "top_logprobs": 2}
     yield COMPLETIONS, {"prompt": "x", "logprobs": 21}
+    yield COMPLETIONS, {"prompt": "x", "min_tokens": 20}  # above max_tokens (16): the engine's check
     yield COMPLETIONS, {"prompt": "x", "echo": True}
     yield COMPLETIONS, {}
     yield CHAT, {}

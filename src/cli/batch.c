@@ -130,10 +130,10 @@ static loom_status run_batch(const batch_opts *o, loom_model *model, loom_engine
     if (!entries) st = cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     for (size_t i = 0; st == LOOM_OK && i < reqs.n; i++) {
         loom_request_params *rp = &reqs.items[i].params;
-        entries[i].n = rp->sampling.n;
-        entries[i].samples = calloc((size_t)rp->sampling.n, sizeof *entries[i].samples);
+        entries[i].n = rp->n;
+        entries[i].samples = calloc((size_t)rp->n, sizeof *entries[i].samples);
         if (!entries[i].samples) st = cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-        for (int32_t k = 0; st == LOOM_OK && k < rp->sampling.n; k++) {
+        for (int32_t k = 0; st == LOOM_OK && k < rp->n; k++) {
             entries[i].samples[k].ids = json_array();
             entries[i].samples[k].logprobs = json_array();
         }

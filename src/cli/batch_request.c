@@ -45,7 +45,7 @@ static loom_status get_ids(json_t *v, const char *key, int32_t *ids, size_t max,
 }
 
 static loom_status get_stop(json_t *v, batch_request *r, loom_error *err) {
-    loom_sampling_params *sp = &r->params.sampling;
+    loom_request_params *sp = &r->params;
     size_t n = json_is_string(v) ? 1 : json_is_array(v) ? json_array_size(v) : 0;
     if ((!json_is_string(v) && !json_is_array(v)) || n > LOOM_MAX_STOP_STRINGS)
         return bad(err, "stop", "a string or an array of at most 16 strings");
@@ -86,9 +86,10 @@ static loom_status set_field(const char *key, json_t *v, batch_request *r, loom_
         {"frequency_penalty", offsetof(loom_sampling_params, frequency_penalty)},
         {"repetition_penalty", offsetof(loom_sampling_params, repetition_penalty)}};
     static const struct { const char *name; size_t offset; } ints[] = {
-        {"max_tokens", offsetof(loom_sampling_params, max_tokens)}, {"top_k", offsetof(loom_sampling_params, top_k)},
-        {"min_tokens", offsetof(loom_sampling_params, min_tokens)}, {"logprobs", offsetof(loom_sampling_params, logprobs)},
-        {"n", offsetof(loom_sampling_params, n)}};
+        {"max_tokens", offsetof(loom_request_params, max_tokens)},
+        {"top_k", offsetof(loom_request_params, sampling) + offsetof(loom_sampling_params, top_k)},
+        {"min_tokens", offsetof(loom_request_params, min_tokens)}, {"logprobs", offsetof(loom_request_params, logprobs)},
+        {"n", offsetof(loom_request_params, n)}};
     double d = 0;
     int64_t i64 = 0;
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++)
@@ -101,11 +102,11 @@ static loom_status set_field(const char *key, json_t *v, batch_request *r, loom_
         if (!strcmp(key, ints[i].name)) {
             loom_status st = get_int(v, key, &i64, err);
             if (st == LOOM_OK && (i64 < INT32_MIN || i64 > INT32_MAX)) st = bad(err, key, "a 32-bit integer");
-            if (st == LOOM_OK) *(int32_t *)((char *)sp + ints[i].offset) = (int32_t)i64;
+            if (st == LOOM_OK) *(int32_t *)((char *)&r->params + ints[i].offset) = (int32_t)i64;
             return st;
         }
     static const char *const flags[] = {"ignore_eos", "skip_special_tokens", "include_stop_str_in_output"};
-    int *flag_fields[] = {&sp->ignore_eos, &sp->skip_special_tokens, &sp->include_stop_str_in_output};
+    int *flag_fields[] = {&r->params.ignore_eos, &r->params.skip_special_tokens, &r->params.include_stop_str_in_output};
     for (size_t i = 0; i < 3; i++)
         if (!strcmp(key, flags[i])) {
             if (!json_is_boolean(v)) return bad(err, key, "true or false");
@@ -130,8 +131,8 @@ static loom_status set_field(const char *key, json_t *v, batch_request *r, loom_
     if (!strcmp(key, "logit_bias")) return get_logit_bias(v, r, err);
     if (!strcmp(key, "stop_token_ids")) {
         size_t n = 0;
-        loom_status st = get_ids(v, key, sp->stop_token_ids, LOOM_MAX_STOP_TOKEN_IDS, &n, err);
-        sp->n_stop_token_ids = (int32_t)n;
+        loom_status st = get_ids(v, key, r->params.stop_token_ids, LOOM_MAX_STOP_TOKEN_IDS, &n, err);
+        r->params.n_stop_token_ids = (int32_t)n;
         return st;
     }
     return cli_fail(err, LOOM_ERR_INVALID_ARG, "unknown field \"%s\"", key);
@@ -163,7 +164,7 @@ static loom_status parse_line(const char *line, loom_model *model, batch_request
         json_decref(obj);
         return cli_fail(err, LOOM_ERR_FORMAT, "not a JSON object (%s)", obj ? "another JSON value" : jerr.text);
     }
-    r->params.sampling = loom_sampling_default_params();
+    r->params = loom_request_default_params();
     loom_status st = set_prompt(obj, model, r, err);
     const char *key;
     json_t *v;

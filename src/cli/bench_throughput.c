@@ -37,11 +37,14 @@ static loom_status run_once(loom_engine *e, const throughput_opts *o, int32_t vo
     loom_engine_metrics before, after;
     loom_engine_get_metrics(e, &before);
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1, tokens = 0;
-    loom_request_params rp = {.prompt_ids = prompt, .n_prompt = (size_t)o->input_len, .on_output = count_tokens, .user = &tokens};
-    rp.sampling = loom_sampling_default_params();
+    loom_request_params rp = loom_request_default_params();
+    rp.prompt_ids = prompt;
+    rp.n_prompt = (size_t)o->input_len;
+    rp.on_output = count_tokens;
+    rp.user = &tokens;
     rp.sampling.temperature = 0;
-    rp.sampling.ignore_eos = 1;
-    rp.sampling.max_tokens = (int32_t)o->output_len;
+    rp.ignore_eos = 1;
+    rp.max_tokens = (int32_t)o->output_len;
     loom_status st = LOOM_OK;
     double t0 = wall_s();
     for (long long i = 0; i < n && st == LOOM_OK; i++) {

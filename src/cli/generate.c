@@ -15,6 +15,8 @@ typedef struct gen_opts {
     const char *prompt, *ids, *dump_logits;
     long long n_new;
     loom_sampling_params sampling;
+    const char *stop[LOOM_MAX_STOP_STRINGS];
+    int32_t n_stop;
     int ignore_eos, json, logprobs_k, threads;
     loom_model_params load; /* path, load format, quantization, parallel sizes */
 } gen_opts;
@@ -98,9 +100,9 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
             *(a[2] == 'p' ? &o->sampling.presence_penalty : &o->sampling.frequency_penalty) = (float)fv;
         } else if (!strcmp(a, "--stop")) {
             if (!v[0]) return cli_usage_error("generate", "--stop needs a non-empty string");
-            if (o->sampling.n_stop == LOOM_MAX_STOP_STRINGS)
+            if (o->n_stop == LOOM_MAX_STOP_STRINGS)
                 return cli_usage_error("generate", "at most %d --stop strings", LOOM_MAX_STOP_STRINGS);
-            o->sampling.stop[o->sampling.n_stop++] = v;
+            o->stop[o->n_stop++] = v;
         } else if (!strcmp(a, "--n")) {
             if (cli_parse_int(v, 1, 128, &iv)) return cli_usage_error("generate", "--n needs a count in [1, 128], got '%s'", v);
             if (iv > 1)
@@ -292,17 +294,16 @@ static loom_status setup(gen_state *g, loom_error *err) {
     cp.max_batch_tokens = PROMPT_CHUNK_TOKENS;
     if ((st = loom_context_create(g->model, &cp, &g->ctx, err)) != LOOM_OK) return st;
     if ((st = loom_sampler_create(&o->sampling, info->vocab_size, &g->sampler, err)) != LOOM_OK ||
-        (st = loom_sampler_set_prompt(g->sampler, g->prompt, g->n_prompt, err)) != LOOM_OK ||
-        (st = loom_sampler_set_eos_ids(g->sampler, info->eos_ids, (size_t)info->n_eos_ids, err)) != LOOM_OK)
+        (st = loom_sampler_set_prompt(g->sampler, g->prompt, g->n_prompt, err)) != LOOM_OK)
         return st;
     if (!(g->out = malloc(((size_t)o->n_new + 1) * sizeof *g->out))) return cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     st = loom_detokenizer_create(g->model, 1, &g->detok, err);
     if (st == LOOM_ERR_UNSUPPORTED && o->ids) st = LOOM_OK; /* no tokenizer: --ids still gives ids */
     if (st == LOOM_OK && g->detok) st = loom_detokenizer_prime(g->detok, g->prompt, g->n_prompt, err);
     if (st != LOOM_OK) return st;
-    if (o->sampling.n_stop > 0) {
+    if (o->n_stop > 0) {
         if (!g->detok) return cli_fail(err, LOOM_ERR_INVALID_ARG, "--stop needs the model's tokenizer");
-        st = loom_stop_matcher_create(o->sampling.stop, o->sampling.n_stop, 0, &g->stop, err);
+        st = loom_stop_matcher_create(o->stop, o->n_stop, 0, &g->stop, err);
         if (st != LOOM_OK) return st;
     }
     if (o->dump_logits && !(g->dump = fopen(o->dump_logits, "wb")))

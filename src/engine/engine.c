@@ -108,11 +108,9 @@ loom_status loom_engine_create(loom_model *model, const loom_engine_params *para
 }
 
 void engine_request_free(engine_request *r) {
-    for (int32_t i = 0; i < r->n_samples; i++) engine_seq_destroy(&r->seqs[i]);
-    for (int32_t i = 0; i < LOOM_MAX_STOP_STRINGS; i++) free(r->stop_copies[i]);
+    for (int32_t i = 0; r->seqs && i < r->p.n; i++) engine_seq_destroy(&r->seqs[i]);
     free(r->seqs);
-    free(r->bias_copy);
-    free(r->prompt);
+    engine_request_params_free(&r->p);
     free(r);
 }
 
@@ -140,31 +138,27 @@ void loom_engine_free(loom_engine *e) {
     free(e);
 }
 
-/* Checks the request against the engine's limits; *max_total gets prompt + capped max_tokens. */
+/* Checks the request's fields, then against the engine's limits; *max_total gets prompt + capped
+ * max_tokens. */
 static loom_status check_request(const loom_engine *e, const loom_request_params *req, int32_t *max_total,
                                  loom_error *err) {
-    if (!req->prompt_ids || req->n_prompt == 0) return loom_fail(err, LOOM_ERR_INVALID_ARG, "the prompt is empty");
-    if (req->n_prompt >= (size_t)e->max_model_len)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "the prompt has %zu tokens; max_model_len is %d", req->n_prompt,
-                         e->max_model_len);
-    for (size_t i = 0; i < req->n_prompt; i++)
-        if (req->prompt_ids[i] < 0 || req->prompt_ids[i] >= e->info->vocab_size)
-            return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt token id %d is outside the vocabulary (%d)",
-                             req->prompt_ids[i], e->info->vocab_size);
-    loom_status st = loom_sampling_params_validate(&req->sampling, e->info->vocab_size, err);
+    loom_status st = engine_request_validate(req, e->info->vocab_size, err);
     if (st != LOOM_OK) return st;
-    if (req->sampling.prompt_logprobs >= 0)
+    if (req->n_prompt >= (size_t)e->max_model_len)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt has %zu tokens; max_model_len is %d", req->n_prompt,
+                         e->max_model_len);
+    if (req->prompt_logprobs >= 0)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "prompt_logprobs is not supported by the engine yet");
     int32_t room = e->max_model_len - (int32_t)req->n_prompt;
-    *max_total = (int32_t)req->n_prompt + (req->sampling.max_tokens < room ? req->sampling.max_tokens : room);
+    *max_total = (int32_t)req->n_prompt + (req->max_tokens < room ? req->max_tokens : room);
     /* the planner already fits max_model_len in the pool; a request that never fits would stall the queue */
     int32_t bs = loom_bm_block_size(e->bm), blocks = (*max_total + bs - 1) / bs;
     if (blocks > loom_bm_num_blocks(e->bm))
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt + max_tokens = %d tokens needs %d KV blocks; the pool has %d",
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_tokens: prompt + max_tokens = %d tokens needs %d KV blocks; the pool has %d",
                          *max_total, blocks, loom_bm_num_blocks(e->bm));
     if (!e->params.enable_chunked_prefill && *max_total > e->params.max_num_batched_tokens)
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
-                         "prompt + max_tokens = %d tokens exceeds max_num_batched_tokens (%d) with chunked prefill off",
+                         "max_tokens: prompt + max_tokens = %d tokens exceeds max_num_batched_tokens (%d) with chunked prefill off",
                          *max_total, e->params.max_num_batched_tokens);
     return LOOM_OK;
 }
@@ -173,30 +167,17 @@ static loom_status check_request(const loom_engine *e, const loom_request_params
 static loom_status copy_request(const loom_request_params *req, int32_t max_total, engine_request **out, loom_error *err) {
     engine_request *r = calloc(1, sizeof *r);
     if (!r) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for a request");
-    r->sampling = req->sampling;
-    r->n_prompt = (int32_t)req->n_prompt;
-    r->max_total_tokens = max_total;
-    r->priority = req->priority;
-    r->on_output = req->on_output;
-    r->user = req->user;
-    r->n_samples = req->sampling.n;
-    r->prompt = malloc(req->n_prompt * sizeof *r->prompt);
-    r->seqs = calloc((size_t)r->n_samples, sizeof *r->seqs);
-    int ok = r->prompt && r->seqs;
-    if (ok) memcpy(r->prompt, req->prompt_ids, req->n_prompt * sizeof *r->prompt);
-    for (int32_t i = 0; ok && i < r->n_samples; i++) r->seqs[i].req = r;
-    for (int32_t i = 0; ok && i < req->sampling.n_stop; i++)
-        ok = (r->sampling.stop[i] = r->stop_copies[i] = strdup(req->sampling.stop[i])) != NULL;
-    if (ok && req->sampling.n_logit_bias > 0) {
-        size_t bytes = (size_t)req->sampling.n_logit_bias * sizeof *r->bias_copy;
-        ok = (r->bias_copy = malloc(bytes)) != NULL;
-        if (ok) memcpy(r->bias_copy, req->sampling.logit_bias, bytes);
-        r->sampling.logit_bias = r->bias_copy;
+    loom_status st = engine_request_params_copy(req, &r->p, err);
+    if (st != LOOM_OK) {
+        free(r);
+        return st;
     }
-    if (!ok) {
+    r->max_total_tokens = max_total;
+    if (!(r->seqs = calloc((size_t)r->p.n, sizeof *r->seqs))) {
         engine_request_free(r);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for a request");
     }
+    for (int32_t i = 0; i < r->p.n; i++) r->seqs[i].req = r;
     *out = r;
     return LOOM_OK;
 }

@@ -27,17 +27,10 @@ typedef struct engine_seq {
 struct engine_request {
     uint64_t id;
     engine_request *next;      /* in the engine's list of unfinished requests */
-    int32_t *prompt;
-    int32_t n_prompt;
+    loom_request_params p;     /* the engine's own copy (prompt, stop strings, logit_bias owned) */
     int32_t max_total_tokens;  /* prompt + max_tokens, capped to max_model_len */
-    loom_sampling_params sampling; /* stop strings and logit_bias point into the copies below */
-    char *stop_copies[LOOM_MAX_STOP_STRINGS];
-    loom_logit_bias *bias_copy;
-    int32_t priority;
-    loom_output_fn on_output;
-    void *user;
-    engine_seq *seqs;          /* [n_samples]; seqs[i].seq is NULL until that sample exists */
-    int32_t n_samples, n_unfinished;
+    engine_seq *seqs;          /* [p.n]; seqs[i].seq is NULL until that sample exists */
+    int32_t n_unfinished;
     int admitted;              /* handed to the scheduler (engine thread only) */
     int abort_requested;       /* set under the lock by loom_engine_abort */
     double arrival_s, first_token_s;
@@ -73,11 +66,17 @@ struct loom_engine {
 double engine_now_s(void);
 void engine_request_free(engine_request *r);
 
+/* request_params.c: the one validation of a request's fields, and the engine's deep copy. */
+loom_status engine_request_validate(const loom_request_params *r, int32_t vocab, loom_error *err);
+loom_status engine_request_params_copy(const loom_request_params *src, loom_request_params *dst, loom_error *err);
+void engine_request_params_free(loom_request_params *p);
+
 /* engine_step.c */
 loom_status engine_run_step(loom_engine *e, loom_error *err);
 
 /* engine_output.c: the sequence sampled from logits; emits its event and finishes it when a stop
- * condition holds. Forks the other samples of an n > 1 request on its first token. */
+ * condition holds. The other samples of an n > 1 request start from sample 0's prompt KV (shared
+ * copy-on-write) on its first token and queue for a seat like any sequence (src/sched/scheduler.h). */
 loom_status engine_sample_request(loom_engine *e, engine_seq *es, const float *logits, loom_error *err);
 /* Ends a sequence that has not finished yet with reason (abort, error): releases its KV, emits the event. */
 void engine_end_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason);

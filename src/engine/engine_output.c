@@ -6,21 +6,37 @@
 #include "core/error.h"
 #include "engine/engine_internal.h"
 
+/* What the sampler must not draw before min_tokens: the model's EOS ids (unless ignore_eos) and the
+ * request's stop_token_ids. */
+static loom_status suppress_early_stops(const loom_engine *e, const loom_request_params *p, loom_sampler *s,
+                                        loom_error *err) {
+    if (p->min_tokens == 0) return LOOM_OK;
+    int32_t n_eos = p->ignore_eos ? 0 : e->info->n_eos_ids, n = n_eos + p->n_stop_token_ids;
+    int32_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
+    if (!ids) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the suppressed ids");
+    memcpy(ids, e->info->eos_ids, (size_t)n_eos * sizeof *ids);
+    memcpy(ids + n_eos, p->stop_token_ids, (size_t)p->n_stop_token_ids * sizeof *ids);
+    loom_status st = loom_sampler_suppress(s, ids, (size_t)n, p->min_tokens, err);
+    free(ids);
+    return st;
+}
+
 loom_status engine_seq_init(loom_engine *e, engine_request *r, int32_t index, loom_error *err) {
     engine_seq *es = &r->seqs[index];
     *es = (engine_seq){.req = r};
-    loom_sampling_params sp = r->sampling;
+    const loom_request_params *p = &r->p;
+    loom_sampling_params sp = p->sampling;
     if (sp.has_seed) sp.seed += (uint64_t)index; /* each sample its own stream; sample 0 keeps the seed */
-    loom_status st = loom_seq_create(r->id, index, r->prompt, r->n_prompt, r->max_total_tokens, &es->seq, err);
+    loom_status st = loom_seq_create(r->id, index, p->prompt_ids, (int32_t)p->n_prompt, r->max_total_tokens, &es->seq, err);
     if (st == LOOM_OK) st = loom_sampler_create(&sp, e->info->vocab_size, &es->sampler, err);
-    if (st == LOOM_OK) st = loom_sampler_set_prompt(es->sampler, r->prompt, (size_t)r->n_prompt, err);
+    if (st == LOOM_OK) st = loom_sampler_set_prompt(es->sampler, p->prompt_ids, p->n_prompt, err);
+    if (st == LOOM_OK) st = suppress_early_stops(e, p, es->sampler, err);
     if (st == LOOM_OK) {
-        st = loom_detokenizer_create(e->model, sp.skip_special_tokens, &es->detok, err);
+        st = loom_detokenizer_create(e->model, p->skip_special_tokens, &es->detok, err);
         if (st == LOOM_ERR_UNSUPPORTED) st = LOOM_OK; /* no tokenizer: ids only */
-        else if (st == LOOM_OK) st = loom_detokenizer_prime(es->detok, r->prompt, (size_t)r->n_prompt, err);
+        else if (st == LOOM_OK) st = loom_detokenizer_prime(es->detok, p->prompt_ids, p->n_prompt, err);
     }
-    if (st == LOOM_OK)
-        st = loom_stop_matcher_create(sp.stop, sp.n_stop, sp.include_stop_str_in_output, &es->stop, err);
+    if (st == LOOM_OK) st = loom_stop_matcher_create(p->stop, p->n_stop, p->include_stop_str_in_output, &es->stop, err);
     if (st != LOOM_OK) {
         engine_seq_destroy(es);
         return st;
@@ -38,17 +54,17 @@ void engine_seq_destroy(engine_seq *es) {
 }
 
 static void emit(const loom_engine *e, const engine_seq *es, const int32_t *ids, int32_t n_new, const char *delta,
-                 size_t delta_len, const loom_token_logprob *lp, const char *stop_reason) {
+                 size_t delta_len, const loom_token_logprob *lp, const char *stop_reason, int32_t stop_token_id) {
     const engine_request *r = es->req;
-    if (!r->on_output) return;
+    if (!r->p.on_output) return;
     char *text = strndup(delta ? delta : "", delta ? delta_len : 0);
     loom_output out = {
         .request_id = r->id, .seq_index = (int32_t)(es - r->seqs), .new_ids = ids, .n_new = n_new,
         .text_delta = text ? text : "", .logprobs = lp, .finish_reason = es->finish, .stop_reason = stop_reason,
-        .n_prompt_tokens = r->n_prompt, .n_output_tokens = es->n_out,
+        .stop_token_id = stop_token_id, .n_prompt_tokens = (int32_t)r->p.n_prompt, .n_output_tokens = es->n_out,
         .n_cached_prompt_tokens = es->seq ? es->seq->n_cached_prompt : 0,
     };
-    r->on_output(&out, r->user);
+    r->p.on_output(&out, r->p.user);
     free(text);
 }
 
@@ -68,13 +84,13 @@ static void finish_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason
 
 void engine_end_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason) {
     finish_seq(e, es, reason);
-    emit(e, es, NULL, 0, "", 0, NULL, NULL);
+    emit(e, es, NULL, 0, "", 0, NULL, NULL, -1);
 }
 
 void engine_end_request(loom_engine *e, engine_request *r, loom_finish_reason reason) {
-    if (!r->admitted) r->n_unfinished = r->n_samples;
+    if (!r->admitted) r->n_unfinished = r->p.n;
     r->admitted = 1;
-    for (int32_t i = 0; i < r->n_samples; i++)
+    for (int32_t i = 0; i < r->p.n; i++)
         if (r->seqs[i].finish == LOOM_FINISH_NONE) engine_end_seq(e, &r->seqs[i], reason);
 }
 
@@ -84,20 +100,26 @@ static int contains(const int32_t *ids, int32_t n, int32_t id) {
     return 0;
 }
 
-/* The finish reason the new token id gives by itself (EOS, stop ids, length), before stop strings. */
-static loom_finish_reason token_finish(const loom_engine *e, const engine_seq *es, int32_t id) {
-    const loom_sampling_params *p = &es->req->sampling;
+/* The finish reason the new token id gives by itself (EOS, stop ids, length), before stop strings;
+ * *stop_id = the id when it is one of stop_token_ids. */
+static loom_finish_reason token_finish(const loom_engine *e, const engine_seq *es, int32_t id, int32_t *stop_id) {
+    const loom_request_params *p = &es->req->p;
+    *stop_id = -1;
     if (es->n_out >= p->min_tokens) {
+        if (contains(p->stop_token_ids, p->n_stop_token_ids, id)) {
+            *stop_id = id;
+            return LOOM_FINISH_STOP;
+        }
         if (!p->ignore_eos && contains(e->info->eos_ids, e->info->n_eos_ids, id)) return LOOM_FINISH_STOP;
-        if (contains(p->stop_token_ids, p->n_stop_token_ids, id)) return LOOM_FINISH_STOP;
     }
     return es->seq->n_tokens >= es->req->max_total_tokens ? LOOM_FINISH_LENGTH : LOOM_FINISH_NONE;
 }
 
-/* Detokenized text of the new token (with the detokenizer's pending tail when final); malloc'd. */
-static loom_status token_text(engine_seq *es, int32_t id, int final, char **out, loom_error *err) {
+/* Detokenized text of the new token (with the detokenizer's pending tail when final); malloc'd. A stop
+ * token id (silent) adds no text of its own, as in vLLM. */
+static loom_status token_text(engine_seq *es, int32_t id, int final, int silent, char **out, loom_error *err) {
     *out = NULL;
-    loom_status st = es->detok ? loom_detokenizer_push(es->detok, id, out, err) : LOOM_OK;
+    loom_status st = es->detok && !silent ? loom_detokenizer_push(es->detok, id, out, err) : LOOM_OK;
     char *tail = NULL;
     if (st == LOOM_OK && final && es->detok) st = loom_detokenizer_flush(es->detok, &tail, err);
     size_t a = *out ? strlen(*out) : 0, b = tail ? strlen(tail) : 0;
@@ -112,14 +134,15 @@ static loom_status token_text(engine_seq *es, int32_t id, int final, char **out,
 
 /* The text the new token makes final, through the stop matcher (which releases what it held back
  * when the sequence ends); malloc'd into *out. *stop_index as in loom_stop_result. */
-static loom_status new_text(engine_seq *es, int32_t id, int final, char **out, int32_t *stop_index, loom_error *err) {
+static loom_status new_text(engine_seq *es, int32_t id, int final, int silent, char **out, int32_t *stop_index,
+                            loom_error *err) {
     *out = NULL;
     char *piece = NULL;
     loom_stop_result res = {0}, rest = {0};
-    loom_status st = token_text(es, id, final, &piece, err);
+    loom_status st = token_text(es, id, final, silent, &piece, err);
     if (st == LOOM_OK)
         st = loom_stop_matcher_push(es->stop, piece ? piece : "", piece ? strlen(piece) : 0,
-                                    es->n_out >= es->req->sampling.min_tokens, &res, err);
+                                    es->n_out >= es->req->p.min_tokens, &res, err);
     free(piece);
     if (st != LOOM_OK) return st;
     *stop_index = res.stop_index;
@@ -141,8 +164,8 @@ static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logit
     engine_request *r = es->req;
     int32_t id = loom_sampler_sample(es->sampler, logits);
     loom_token_logprob lp = {.id = id};
-    if (r->sampling.logprobs >= 0) {
-        lp.n_top = r->sampling.logprobs;
+    if (r->p.logprobs >= 0) {
+        lp.n_top = r->p.logprobs;
         lp.top_ids = e->lp_top_ids;
         lp.top_logprobs = e->lp_top_logprobs;
         loom_logprobs(logits, e->info->vocab_size, id, lp.n_top, &lp.logprob, e->lp_top_ids, e->lp_top_logprobs);
@@ -163,38 +186,39 @@ static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logit
         e->metrics.generation_tokens_total++;
         pthread_mutex_unlock(&e->lock);
     }
-    loom_finish_reason reason = token_finish(e, es, id);
+    int32_t stop_id;
+    loom_finish_reason reason = token_finish(e, es, id, &stop_id);
     char *text = NULL;
     int32_t matched = -1;
-    loom_status st = new_text(es, id, reason != LOOM_FINISH_NONE, &text, &matched, err);
+    loom_status st = new_text(es, id, reason != LOOM_FINISH_NONE, stop_id >= 0, &text, &matched, err);
     if (st != LOOM_OK) {
         free(text);
         return st;
     }
     if (matched >= 0) reason = LOOM_FINISH_STOP;
     if (reason != LOOM_FINISH_NONE) finish_seq(e, es, reason);
-    emit(e, es, &id, 1, text, strlen(text), r->sampling.logprobs >= 0 ? &lp : NULL,
-         matched >= 0 ? loom_stop_matcher_string(es->stop, matched) : NULL);
+    emit(e, es, &id, 1, text, strlen(text), r->p.logprobs >= 0 ? &lp : NULL,
+         matched >= 0 ? loom_stop_matcher_string(es->stop, matched) : NULL, matched >= 0 ? -1 : stop_id);
     free(text);
     return LOOM_OK;
 }
 
-/* The other samples of an n > 1 request start here, sharing the prompt's KV blocks. */
+/* The other samples of an n > 1 request start here: each shares sample 0's prompt KV (copy-on-write)
+ * and waits for a seat, so n may exceed max_num_seqs. */
 static loom_status fork_samples(loom_engine *e, engine_request *r, loom_error *err) {
     loom_seq *parent = r->seqs[0].seq;
-    for (int32_t i = 1; i < r->n_samples; i++) {
+    for (int32_t i = 1; i < r->p.n; i++) {
         loom_status st = engine_seq_init(e, r, i, err);
         if (st == LOOM_OK) st = loom_sched_fork(e->sched, parent, r->seqs[i].seq, err);
         if (st != LOOM_OK) return st;
     }
-    parent->n_samples = 1;
     return LOOM_OK;
 }
 
 loom_status engine_sample_request(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
     engine_request *r = es->req;
-    if (r->n_samples == 1 || es->n_out > 0 || r->seqs[1].seq) return sample_one(e, es, logits, err);
+    if (r->p.n == 1 || es->n_out > 0 || r->seqs[1].seq) return sample_one(e, es, logits, err);
     loom_status st = fork_samples(e, r, err);
-    for (int32_t i = 0; i < r->n_samples && st == LOOM_OK; i++) st = sample_one(e, &r->seqs[i], logits, err);
+    for (int32_t i = 0; i < r->p.n && st == LOOM_OK; i++) st = sample_one(e, &r->seqs[i], logits, err);
     return st;
 }

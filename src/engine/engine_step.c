@@ -6,18 +6,17 @@
 #include "engine/context_internal.h"
 #include "engine/engine_internal.h"
 
-/* A new request's first sequence joins the waiting queue. */
+/* A new request's first sequence joins the waiting queue (its other samples fork from it later). */
 static loom_status admit(loom_engine *e, engine_request *r, loom_error *err) {
     r->admitted = 1;
-    r->n_unfinished = r->n_samples;
+    r->n_unfinished = r->p.n;
     loom_status st = engine_seq_init(e, r, 0, err);
     if (st != LOOM_OK) return st;
     loom_seq *seq = r->seqs[0].seq;
-    seq->priority = r->priority;
+    seq->priority = r->p.priority;
     seq->arrival = e->next_arrival++;
-    seq->n_samples = r->n_samples;
-    if (r->max_total_tokens == r->n_prompt) { /* max_tokens 0: nothing to generate */
-        for (int32_t i = 0; i < r->n_samples; i++) engine_end_seq(e, &r->seqs[i], LOOM_FINISH_LENGTH);
+    if (r->max_total_tokens == (int32_t)r->p.n_prompt) { /* max_tokens 0: nothing to generate */
+        for (int32_t i = 0; i < r->p.n; i++) engine_end_seq(e, &r->seqs[i], LOOM_FINISH_LENGTH);
         return LOOM_OK;
     }
     return loom_sched_add(e->sched, seq, err);

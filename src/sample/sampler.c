@@ -1,5 +1,5 @@
-/* The sampler chain for one sequence, in the order documented in loom.h (vLLM's): min_tokens masks
- * and logit_bias -> repetition, frequency and presence penalties -> greedy argmax, or temperature ->
+/* The sampler chain for one sequence, in the order documented in loom.h (vLLM's): suppressed ids
+ * (min_tokens) and logit_bias -> repetition, frequency and presence penalties -> greedy argmax, or temperature ->
  * min-p -> top-k -> top-p -> one draw from the sequence's own RNG stream. Nothing here is shared
  * between samplers, so a sequence's tokens depend only on its logits, parameters and seed. */
 #include <math.h>
@@ -17,7 +17,7 @@
 enum { IN_PROMPT = 1, IN_SEEN_LIST = 2 };
 
 struct loom_sampler {
-    loom_sampling_params p;  /* stop strings dropped (the stop matcher owns them) */
+    loom_sampling_params p;
     int32_t vocab;
     loom_rng rng;
     float *work;             /* [vocab] logits after masks, bias and penalties */
@@ -29,8 +29,8 @@ struct loom_sampler {
     int32_t *seen_ids;       /* [vocab] distinct ids of prompt and output: where penalties apply */
     int32_t n_seen;
     int32_t n_output;        /* tokens sampled so far */
-    int32_t *eos_ids;        /* masked with stop_token_ids until min_tokens (unless ignore_eos) */
-    int32_t n_eos;
+    int32_t *suppressed;     /* ids masked while n_output < suppress_until (loom_sampler_suppress) */
+    int32_t n_suppressed, suppress_until;
     loom_logit_bias *bias;   /* owned copy of p.logit_bias */
 };
 
@@ -62,8 +62,6 @@ loom_status loom_sampler_create(const loom_sampling_params *params, int32_t voca
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the sampler (vocabulary %d)", vocab);
     }
     s->p.logit_bias = s->bias;
-    for (int32_t i = 0; i < LOOM_MAX_STOP_STRINGS; i++) s->p.stop[i] = NULL; /* not ours to keep */
-    s->p.n_stop = 0;
     loom_rng_seed(&s->rng, p.has_seed ? p.seed : (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)s);
     *out = s;
     return LOOM_OK;
@@ -78,7 +76,7 @@ void loom_sampler_free(loom_sampler *s) {
     free(s->flags);
     free(s->output_counts);
     free(s->seen_ids);
-    free(s->eos_ids);
+    free(s->suppressed);
     free(s->bias);
     free(s);
 }
@@ -106,35 +104,31 @@ loom_status loom_sampler_set_prompt(loom_sampler *s, const int32_t *ids, size_t 
     return LOOM_OK;
 }
 
-loom_status loom_sampler_set_eos_ids(loom_sampler *s, const int32_t *ids, size_t n, loom_error *err) {
-    loom_status st = check_ids(s, ids, n, "EOS", err);
+loom_status loom_sampler_suppress(loom_sampler *s, const int32_t *ids, size_t n, int32_t min_tokens, loom_error *err) {
+    loom_status st = check_ids(s, ids, n, "suppressed", err);
     if (st != LOOM_OK) return st;
     int32_t *copy = n ? malloc(n * sizeof *copy) : NULL;
-    if (n && !copy) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the EOS ids");
+    if (n && !copy) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the suppressed ids");
     if (n) memcpy(copy, ids, n * sizeof *copy);
-    free(s->eos_ids);
-    s->eos_ids = copy;
-    s->n_eos = (int32_t)n;
+    free(s->suppressed);
+    s->suppressed = copy;
+    s->n_suppressed = (int32_t)n;
+    s->suppress_until = min_tokens;
     return LOOM_OK;
 }
 
-/* min_tokens masks and logit_bias, then HF's repetition penalty (ids of prompt or output: positive
+/* Suppressed ids (min_tokens) and logit_bias, then HF's repetition penalty (ids of prompt or output: positive
  * logits divided, negative ones multiplied), then OpenAI's frequency and presence penalties over
  * the output. Touches only the listed ids. Returns the logits to sample from (the input when
  * nothing applies). */
 static const float *processed_logits(loom_sampler *s, const float *logits) {
     const loom_sampling_params *p = &s->p;
-    int mask = s->n_output < p->min_tokens;
+    int mask = s->n_output < s->suppress_until && s->n_suppressed > 0;
     int rep = p->repetition_penalty != 1.0f, out_pen = p->presence_penalty != 0 || p->frequency_penalty != 0;
-    if (!(mask && (p->n_stop_token_ids > 0 || (s->n_eos > 0 && !p->ignore_eos))) && p->n_logit_bias == 0 &&
-        !((rep || out_pen) && s->n_seen > 0))
-        return logits;
+    if (!mask && p->n_logit_bias == 0 && !((rep || out_pen) && s->n_seen > 0)) return logits;
     float *w = s->work;
     memcpy(w, logits, (size_t)s->vocab * sizeof *w);
-    if (mask) {
-        for (int32_t i = 0; i < p->n_stop_token_ids; i++) w[p->stop_token_ids[i]] = -INFINITY;
-        for (int32_t i = 0; i < s->n_eos && !p->ignore_eos; i++) w[s->eos_ids[i]] = -INFINITY;
-    }
+    for (int32_t i = 0; mask && i < s->n_suppressed; i++) w[s->suppressed[i]] = -INFINITY;
     for (int32_t i = 0; i < p->n_logit_bias; i++) w[p->logit_bias[i].id] += p->logit_bias[i].bias;
     for (int32_t i = 0; i < s->n_seen && (rep || out_pen); i++) {
         int32_t id = s->seen_ids[i], count = s->output_counts[id];

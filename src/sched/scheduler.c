@@ -67,13 +67,6 @@ loom_status loom_sched_add(loom_sched *s, loom_seq *seq, loom_error *err) {
     return LOOM_OK;
 }
 
-/* Sequence slots a queue's members take: an unforked request with n samples counts n. */
-static int32_t seats(const loom_seq_queue *q) {
-    int32_t n = 0;
-    for (int32_t i = 0; i < q->n; i++) n += q->items[i]->n_samples;
-    return n;
-}
-
 /* Gives seq blocks for n more tokens and makes the blocks it will write private (copy-on-write).
  * 0 on success, -1 when the pool is short (what was already allocated stays with the table). */
 static int reserve_blocks(loom_sched *s, loom_seq *seq, int32_t n) {
@@ -163,7 +156,7 @@ static loom_status schedule_swapped(loom_sched *s, loom_sched_step *st, int32_t 
     while (s->swapped.n > 0) {
         loom_seq *seq = s->swapped.items[0];
         int32_t n = admit_tokens(s, seq, *budget);
-        if (n == 0 || seats(&s->running) + seq->n_samples > s->cfg.max_num_seqs) break;
+        if (n == 0 || s->running.n >= s->cfg.max_num_seqs) break;
         if (loom_bm_allocate(s->bm, &seq->table, seq->n_computed + n)) break;
         for (int32_t i = 0; i < seq->swap_n_blocks; i++)
             s->mover.write_block(s->mover.ctx, seq->table.blocks[i], loom_swap_area_slot(&s->swap, seq->swap_slots[i]));
@@ -185,7 +178,7 @@ static loom_status schedule_swapped(loom_sched *s, loom_sched_step *st, int32_t 
 static loom_status schedule_waiting(loom_sched *s, loom_sched_step *st, int32_t *budget, loom_error *err) {
     while (s->waiting.n > 0) {
         loom_seq *seq = s->waiting.items[0];
-        if (seats(&s->running) + seq->n_samples > s->cfg.max_num_seqs) break;
+        if (s->running.n >= s->cfg.max_num_seqs) break;
         int fresh = seq->n_computed == 0 && seq->table.n_blocks == 0;
         if (fresh) {
             seq->n_computed = loom_bm_match_prefix(s->bm, seq->tokens, seq->n_tokens, &seq->table);
@@ -231,10 +224,10 @@ loom_status loom_sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, lo
     child->n_computed = parent->n_computed;
     child->priority = parent->priority;
     child->arrival = parent->arrival;
-    child->status = LOOM_SEQ_RUNNING;
-    if (loom_seq_queue_push(&s->running, child)) {
+    child->status = LOOM_SEQ_WAITING;
+    if (loom_seq_queue_insert_sorted(&s->waiting, child)) {
         loom_bm_release(s->bm, &child->table);
-        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the waiting queue");
     }
     return LOOM_OK;
 }
@@ -248,7 +241,7 @@ void loom_sched_finish(loom_sched *s, loom_seq *seq) {
 }
 
 void loom_sched_get_counts(const loom_sched *s, loom_sched_counts *out) {
-    *out = (loom_sched_counts){.n_running = seats(&s->running), .n_waiting = s->waiting.n, .n_swapped = s->swapped.n,
+    *out = (loom_sched_counts){.n_running = s->running.n, .n_waiting = s->waiting.n, .n_swapped = s->swapped.n,
                                .preemptions_total = s->preemptions_total, .swap_outs_total = s->swap_outs_total,
                                .swap_ins_total = s->swap_ins_total};
     for (int32_t i = 0; i < s->waiting.n; i++) out->n_waiting_preempted += s->waiting.items[i]->n_preemptions > 0;

@@ -34,7 +34,7 @@ typedef struct loom_kv_mover {
 } loom_kv_mover;
 
 typedef struct loom_sched_config {
-    int32_t max_num_seqs;           /* sequences per step (a request with n samples counts n) */
+    int32_t max_num_seqs;           /* sequences running at once (each sample of a request is one) */
     int32_t max_num_batched_tokens; /* tokens per step; >= max_num_seqs */
     int enable_chunked_prefill;
     loom_preemption_mode preemption_mode;
@@ -69,7 +69,8 @@ loom_status loom_sched_add(loom_sched *s, loom_seq *seq, loom_error *err);
 loom_status loom_sched_schedule(loom_sched *s, loom_sched_step *out, loom_error *err);
 /* After the forward of that step: advances n_computed and registers newly full blocks for prefix caching. */
 void loom_sched_complete_step(loom_sched *s, const loom_sched_step *step);
-/* child (fresh, empty table, same tokens as parent) shares every block of parent and runs beside it. */
+/* child (fresh, empty table, same tokens as parent) shares every computed block of parent and waits for
+ * a seat (a waiting sequence may hold blocks: it resumes from n_computed). */
 loom_status loom_sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, loom_error *err);
 /* Removes a sequence from whichever queue holds it and frees its blocks and swap slots (finish, abort). */
 void loom_sched_finish(loom_sched *s, loom_seq *seq);

@@ -20,7 +20,6 @@ loom_status loom_seq_create(uint64_t request_id, int32_t seq_index, const int32_
     memcpy(tokens, prompt, (size_t)n_prompt * sizeof *tokens);
     s->request_id = request_id;
     s->seq_index = seq_index;
-    s->n_samples = 1;
     s->tokens = tokens;
     s->n_tokens = s->n_prompt = n_prompt;
     s->capacity_tokens = max_total_tokens;

@@ -21,10 +21,9 @@ typedef enum loom_seq_status {
 
 typedef struct loom_seq {
     uint64_t request_id;
-    int32_t seq_index;         /* 0 .. n_samples-1 within its request */
+    int32_t seq_index;         /* 0 .. n-1 within its request */
     int32_t priority;          /* lower runs first */
     uint64_t arrival;          /* FCFS order: a counter, increasing with every added request */
-    int32_t n_samples;         /* sequences its request will have; > 1 until the prompt forks */
     int32_t *tokens;           /* [n_tokens] prompt then generated ids */
     int32_t n_tokens, capacity_tokens;
     int32_t n_prompt;

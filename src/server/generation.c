@@ -117,12 +117,12 @@ static int build_prompts(gen *g, srv_error *e) {
             return srv_fail(e, 400, r->endpoint == SRV_CHAT ? "messages" : "prompt",
                             "this model's maximum context length is %d tokens, but the prompt has %zu tokens", limit, n);
         if (!r->max_tokens_given && r->endpoint == SRV_CHAT) {
-            r->sampling.max_tokens = limit - (int32_t)n;
-        } else if ((size_t)r->sampling.max_tokens + n > (size_t)limit) {
+            r->params.max_tokens = limit - (int32_t)n;
+        } else if ((size_t)r->params.max_tokens + n > (size_t)limit) {
             return srv_fail(e, 400, "max_tokens",
                             "this model's maximum context length is %d tokens; you requested %zu tokens (%zu in the "
-                            "prompt, %d for the completion)", limit, n + (size_t)r->sampling.max_tokens, n,
-                            r->sampling.max_tokens);
+                            "prompt, %d for the completion)", limit, n + (size_t)r->params.max_tokens, n,
+                            r->params.max_tokens);
         }
         g->prompt_tokens += (long long)n;
     }
@@ -139,15 +139,17 @@ static int submit(gen *g, srv_error *e) {
         e->code = "queue_full";
         return -1;
     }
-    g->n_choices = (int32_t)g->n_prompts * g->req.sampling.n;
+    g->n_choices = (int32_t)g->n_prompts * g->req.params.n;
     g->text_offsets = calloc((size_t)g->n_choices, sizeof *g->text_offsets);
-    g->job = g->text_offsets ? srv_job_create(s->engine, g->n_prompts, g->req.sampling.n) : NULL;
+    g->job = g->text_offsets ? srv_job_create(s->engine, g->n_prompts, g->req.params.n) : NULL;
     if (!g->job) {
         atomic_fetch_sub(&s->pending_requests, 1);
         return srv_fail(e, 503, NULL, "out of memory");
     }
     for (size_t i = 0; i < g->n_prompts; i++) {
-        loom_request_params rp = {.prompt_ids = g->prompt_ids[i], .n_prompt = g->n_prompt_ids[i], .sampling = g->req.sampling};
+        loom_request_params rp = g->req.params;
+        rp.prompt_ids = g->prompt_ids[i];
+        rp.n_prompt = g->n_prompt_ids[i];
         loom_error err;
         loom_status st = srv_job_submit(g->job, i, rp, &err);
         if (st == LOOM_OK) continue;
@@ -158,7 +160,7 @@ static int submit(gen *g, srv_error *e) {
 }
 
 static json_t *event_logprobs(gen *g, const srv_event *ev) {
-    if (g->req.sampling.logprobs < 0) return NULL;
+    if (g->req.params.logprobs < 0) return NULL;
     return srv_fmt_logprobs(g->s->model, g->req.endpoint, ev, &g->text_offsets[ev->choice]);
 }
 

@@ -27,7 +27,8 @@ typedef struct field {
     field_parser parse;   /* F_CUSTOM; for the others an optional follow-up (sets a "given" flag) */
 } field;
 
-#define SAMPLING(member) (offsetof(srv_request, sampling) + offsetof(loom_sampling_params, member))
+#define PARAMS(member) (offsetof(srv_request, params) + offsetof(loom_request_params, member))
+#define SAMPLING(member) (PARAMS(sampling) + offsetof(loom_sampling_params, member))
 #define REQ(member) offsetof(srv_request, member)
 #define TO_MODEL_LEN (-1)
 
@@ -57,8 +58,8 @@ static int max_tokens_given(srv_request *r, json_t *v, const srv_request_limits 
 
 static int seed_given(srv_request *r, json_t *v, const srv_request_limits *lim, srv_error *e) {
     if (!json_is_integer(v)) return srv_fail(e, 400, "seed", "seed must be an integer");
-    r->sampling.seed = (uint64_t)json_integer_value(v);
-    r->sampling.has_seed = 1;
+    r->params.sampling.seed = (uint64_t)json_integer_value(v);
+    r->params.sampling.has_seed = 1;
     return 0;
 }
 
@@ -74,8 +75,8 @@ static int parse_stop(srv_request *r, json_t *v, const srv_request_limits *lim, 
         if (len == 0 || len > MAX_STOP_BYTES)
             return srv_fail(e, 400, "stop", "stop strings must be non-empty and at most %d bytes", MAX_STOP_BYTES);
         if (!(r->stop_storage[i] = strdup(json_string_value(s)))) return srv_fail(e, 503, NULL, "out of memory");
-        r->sampling.stop[i] = r->stop_storage[i];
-        r->sampling.n_stop = (int32_t)(i + 1);
+        r->params.stop[i] = r->stop_storage[i];
+        r->params.n_stop = (int32_t)(i + 1);
     }
     return 0;
 }
@@ -96,8 +97,8 @@ static int parse_stop_token_ids(srv_request *r, json_t *v, const srv_request_lim
     if (json_array_size(v) > LOOM_MAX_STOP_TOKEN_IDS)
         return srv_fail(e, 400, "stop_token_ids", "at most %d stop_token_ids", LOOM_MAX_STOP_TOKEN_IDS);
     for (size_t i = 0; i < json_array_size(v); i++) {
-        if (token_id(json_array_get(v, i), lim, "stop_token_ids", &r->sampling.stop_token_ids[i], e)) return -1;
-        r->sampling.n_stop_token_ids = (int32_t)(i + 1);
+        if (token_id(json_array_get(v, i), lim, "stop_token_ids", &r->params.stop_token_ids[i], e)) return -1;
+        r->params.n_stop_token_ids = (int32_t)(i + 1);
     }
     return 0;
 }
@@ -119,8 +120,8 @@ static int parse_logit_bias(srv_request *r, json_t *v, const srv_request_limits 
         if (!json_is_number(x)) return srv_fail(e, 400, "logit_bias", "logit_bias values must be numbers");
         r->logit_bias_storage[k++] = (loom_logit_bias){.id = (int32_t)id, .bias = (float)json_number_value(x)};
     }
-    r->sampling.logit_bias = r->logit_bias_storage;
-    r->sampling.n_logit_bias = k;
+    r->params.sampling.logit_bias = r->logit_bias_storage;
+    r->params.sampling.n_logit_bias = k;
     return 0;
 }
 
@@ -133,7 +134,7 @@ static int parse_best_of(srv_request *r, json_t *v, const srv_request_limits *li
 static int parse_completions_logprobs(srv_request *r, json_t *v, const srv_request_limits *lim, srv_error *e) {
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 20)
         return srv_fail(e, 400, "logprobs", "logprobs must be an integer in [0, 20]");
-    r->sampling.logprobs = (int32_t)json_integer_value(v);
+    r->params.logprobs = (int32_t)json_integer_value(v);
     return 0;
 }
 
@@ -275,9 +276,9 @@ static const field fields[] = {
     {"messages", FOR_CHAT, F_CUSTOM, 0, 0, 0, parse_messages},
     {"stream", FOR_BOTH, F_BOOL, REQ(stream), 0, 0, NULL},
     {"stream_options", FOR_BOTH, F_CUSTOM, 0, 0, 0, parse_stream_options},
-    {"max_tokens", FOR_BOTH, F_INT32, SAMPLING(max_tokens), 1, TO_MODEL_LEN, max_tokens_given},
-    {"max_completion_tokens", FOR_CHAT, F_INT32, SAMPLING(max_tokens), 1, TO_MODEL_LEN, max_tokens_given},
-    {"min_tokens", FOR_BOTH, F_INT32, SAMPLING(min_tokens), 0, TO_MODEL_LEN, NULL},
+    {"max_tokens", FOR_BOTH, F_INT32, PARAMS(max_tokens), 1, TO_MODEL_LEN, max_tokens_given},
+    {"max_completion_tokens", FOR_CHAT, F_INT32, PARAMS(max_tokens), 1, TO_MODEL_LEN, max_tokens_given},
+    {"min_tokens", FOR_BOTH, F_INT32, PARAMS(min_tokens), 0, TO_MODEL_LEN, NULL},
     {"temperature", FOR_BOTH, F_FLOAT, SAMPLING(temperature), 0, 0, NULL},
     {"top_p", FOR_BOTH, F_FLOAT, SAMPLING(top_p), 0, 0, NULL},
     {"top_k", FOR_BOTH, F_INT32, SAMPLING(top_k), -1, INT32_MAX, NULL},
@@ -285,14 +286,14 @@ static const field fields[] = {
     {"presence_penalty", FOR_BOTH, F_FLOAT, SAMPLING(presence_penalty), 0, 0, NULL},
     {"frequency_penalty", FOR_BOTH, F_FLOAT, SAMPLING(frequency_penalty), 0, 0, NULL},
     {"repetition_penalty", FOR_BOTH, F_FLOAT, SAMPLING(repetition_penalty), 0, 0, NULL},
-    {"n", FOR_BOTH, F_INT32, SAMPLING(n), 1, 128, NULL},
+    {"n", FOR_BOTH, F_INT32, PARAMS(n), 1, 128, NULL},
     {"best_of", FOR_COMPLETIONS, F_CUSTOM, 0, 0, 0, parse_best_of},
     {"seed", FOR_BOTH, F_CUSTOM, 0, 0, 0, seed_given},
     {"stop", FOR_BOTH, F_CUSTOM, 0, 0, 0, parse_stop},
     {"stop_token_ids", FOR_BOTH, F_CUSTOM, 0, 0, 0, parse_stop_token_ids},
-    {"include_stop_str_in_output", FOR_BOTH, F_BOOL, SAMPLING(include_stop_str_in_output), 0, 0, NULL},
-    {"ignore_eos", FOR_BOTH, F_BOOL, SAMPLING(ignore_eos), 0, 0, NULL},
-    {"skip_special_tokens", FOR_BOTH, F_BOOL, SAMPLING(skip_special_tokens), 0, 0, NULL},
+    {"include_stop_str_in_output", FOR_BOTH, F_BOOL, PARAMS(include_stop_str_in_output), 0, 0, NULL},
+    {"ignore_eos", FOR_BOTH, F_BOOL, PARAMS(ignore_eos), 0, 0, NULL},
+    {"skip_special_tokens", FOR_BOTH, F_BOOL, PARAMS(skip_special_tokens), 0, 0, NULL},
     {"logit_bias", FOR_BOTH, F_CUSTOM, 0, 0, 0, parse_logit_bias},
     {"logprobs", FOR_COMPLETIONS, F_CUSTOM, 0, 0, 0, parse_completions_logprobs},
     {"logprobs", FOR_CHAT, F_BOOL, REQ(chat_logprobs), 0, 0, NULL},
@@ -346,15 +347,15 @@ static int check_request(srv_request *r, const srv_request_limits *lim, srv_erro
     if (r->endpoint == SRV_CHAT && !r->messages_json) return srv_fail(e, 400, "messages", "messages is required");
     if (r->include_usage && !r->stream)
         return srv_fail(e, 400, "stream_options", "stream_options is only allowed when stream is true");
-    if (r->best_of >= 0 && r->best_of != r->sampling.n)
+    if (r->best_of >= 0 && r->best_of != r->params.n)
         return srv_fail(e, 400, "best_of", "best_of must equal n (best-of ranking is not supported)");
     if (r->endpoint == SRV_CHAT) {
         if (r->top_logprobs >= 0 && !r->chat_logprobs)
             return srv_fail(e, 400, "top_logprobs", "top_logprobs needs logprobs set to true");
-        r->sampling.logprobs = r->chat_logprobs ? (r->top_logprobs >= 0 ? r->top_logprobs : 0) : -1;
+        r->params.logprobs = r->chat_logprobs ? (r->top_logprobs >= 0 ? r->top_logprobs : 0) : -1;
     }
     loom_error err;
-    if (loom_sampling_params_validate(&r->sampling, lim->vocab_size, &err) != LOOM_OK) {
+    if (loom_sampling_params_validate(&r->params.sampling, lim->vocab_size, &err) != LOOM_OK) {
         /* the message starts with the field it is about ("top_p must be in (0, 1]") */
         char param[64];
         snprintf(param, sizeof param, "%.*s", (int)strspn(err.message, "abcdefghijklmnopqrstuvwxyz_"), err.message);
@@ -366,7 +367,7 @@ static int check_request(srv_request *r, const srv_request_limits *lim, srv_erro
 static void init_request(srv_request *r, srv_endpoint endpoint) {
     memset(r, 0, sizeof *r);
     r->endpoint = endpoint;
-    r->sampling = loom_sampling_default_params();
+    r->params = loom_request_default_params();
     r->add_generation_prompt = 1;
     r->add_special_tokens = endpoint == SRV_COMPLETIONS;
     r->best_of = -1;

@@ -36,7 +36,7 @@ typedef struct srv_request {
     int add_special_tokens;    /* completions default 1 (BOS), chat 0 (the template writes it) */
     int max_tokens_given;  /* 0: max_tokens is the default (chat: whatever the context leaves) */
     int stream, include_usage;
-    loom_sampling_params sampling; /* stop and logit_bias point into the storage below */
+    loom_request_params params; /* all but the prompt; stop and logit_bias point into the storage below */
     char *stop_storage[LOOM_MAX_STOP_STRINGS];
     loom_logit_bias *logit_bias_storage;
     int64_t best_of;       /* -1 = not given; else must equal n */
