@@ -23,7 +23,8 @@ static const char *schema =
     "\"email\": {\"type\": \"string\", \"format\": \"email\"},"
     "\"role\": {\"enum\": [\"admin\", \"editor\", \"viewer\"]},"
     "\"active\": {\"type\": \"boolean\"},"
-    "\"address\": {\"type\": \"object\", \"properties\": {\"street\": {\"type\": \"string\"}, \"city\": {\"type\": \"string\"},"
+    "\"address\": {\"type\": \"object\", \"properties\": {\"street\": {\"type\": \"string\"}, \"city\": {\"type\": "
+    "\"string\"},"
     "  \"zip\": {\"type\": \"string\", \"pattern\": \"^[0-9]{5}$\"}}, \"required\": [\"street\", \"city\"]},"
     "\"orders\": {\"type\": \"array\", \"items\": {\"type\": \"object\", \"properties\": {"
     "  \"sku\": {\"type\": \"string\"}, \"qty\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000},"
@@ -33,12 +34,15 @@ static const char *schema =
     "\"required\": [\"id\", \"name\", \"role\", \"address\", \"orders\"]}";
 
 static const char *docs[2] = {
-    "{\"id\": 4217, \"name\": \"Ada Lovelace\", \"email\": \"ada@analytical.engine\", \"role\": \"admin\", \"active\": true, "
+    "{\"id\": 4217, \"name\": \"Ada Lovelace\", \"email\": \"ada@analytical.engine\", \"role\": \"admin\", \"active\": "
+    "true, "
     "\"address\": {\"street\": \"12 St James's Square\", \"city\": \"London\", \"zip\": \"10001\"}, "
     "\"orders\": [{\"sku\": \"NB-100\", \"qty\": 3, \"price\": 19.99, \"date\": \"2024-03-15\"}, "
     "{\"sku\": \"PEN-7\", \"qty\": 12, \"price\": 1.5}], \"notes\": \"Prefers delivery before noon; call ahead.\"}",
-    "{\n  \"id\": 88,\n  \"name\": \"Grace Hopper\",\n  \"role\": \"viewer\",\n  \"address\": {\n    \"street\": \"1 Navy Way\",\n"
-    "    \"city\": \"Arlington\"\n  },\n  \"orders\": [\n    {\"sku\": \"COBOL-1\", \"qty\": 1, \"price\": 250.0}\n  ],\n"
+    "{\n  \"id\": 88,\n  \"name\": \"Grace Hopper\",\n  \"role\": \"viewer\",\n  \"address\": {\n    \"street\": \"1 "
+    "Navy Way\",\n"
+    "    \"city\": \"Arlington\"\n  },\n  \"orders\": [\n    {\"sku\": \"COBOL-1\", \"qty\": 1, \"price\": 250.0}\n  "
+    "],\n"
     "  \"notes\": null\n}",
 };
 
@@ -133,8 +137,9 @@ int main(int argc, char **argv) {
         }
         gram_automaton_stats st;
         gram_automaton_get_stats(a, &st);
-        printf("  automaton: %lld stacks, %lld states, %lld transitions, %lld masks (%.1f MiB)\n", (long long)st.n_stacks,
-               (long long)st.n_states, (long long)st.n_transitions, (long long)st.n_masks, st.mask_bytes / 1048576.0);
+        printf("  automaton: %lld stacks, %lld states, %lld transitions, %lld masks (%.1f MiB)\n",
+               (long long)st.n_stacks, (long long)st.n_states, (long long)st.n_transitions, (long long)st.n_masks,
+               st.mask_bytes / 1048576.0);
         gram_automaton_release(a);
         gram_vocab_free(v);
         loom_tokenizer_free(t);

@@ -11,7 +11,8 @@
 #include "grammar/grammar.h"
 
 static gram_vocab *g_vocab; /* built once, read-only afterwards */
-static const char *const g_extra[] = {"{\"", "\":", "\",", "ab", "abc", "12", "\xC3\xA9", "\xC3", "true", "\\u00", " \"", "},"};
+static const char *const g_extra[] = {"{\"",      "\":",  "\",",  "ab",    "abc", "12",
+                                      "\xC3\xA9", "\xC3", "true", "\\u00", " \"", "},"};
 enum { N_EXTRA = sizeof g_extra / sizeof *g_extra, N_TOKENS = 256 + N_EXTRA + 1 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {

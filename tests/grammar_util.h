@@ -73,7 +73,9 @@ static inline int util_matches(gram_kind kind, const char *spec, const char *s, 
     return ok;
 }
 
-static inline int util_match(gram_kind kind, const char *spec, const char *s) { return util_matches(kind, spec, s, strlen(s)); }
+static inline int util_match(gram_kind kind, const char *spec, const char *s) {
+    return util_matches(kind, spec, s, strlen(s));
+}
 
 /* The compile error message (empty when it compiles). */
 static inline const char *util_compile_error(gram_kind kind, const char *spec) {

@@ -43,7 +43,10 @@ static void test_regex_classes(void) {
     CHECK(util_match(GRAM_REGEX, "[\\d.]+", "3.14") == 1);
     CHECK(util_match(GRAM_REGEX, "[é-ê]", "\xC3\xAA") == 1);
     CHECK(util_match(GRAM_REGEX, "[é-ê]", "\xC3\xAB") == 0);
-    CHECK(util_match(GRAM_REGEX, "\\u00e9\\x41\\.\\u{1F600}", "\xC3\xA9" "A." "\xF0\x9F\x98\x80") == 1);
+    CHECK(util_match(GRAM_REGEX, "\\u00e9\\x41\\.\\u{1F600}",
+                     "\xC3\xA9"
+                     "A."
+                     "\xF0\x9F\x98\x80") == 1);
     CHECK(util_match(GRAM_REGEX, "[\\u0800-\\uFFFF]", "\xE0\xA0\x80") == 1);
     CHECK(util_match(GRAM_REGEX, "[\\u0800-\\uFFFF]", "\xED\xA0\x80") == 0); /* a surrogate is no character */
     CHECK(util_match(GRAM_REGEX, "[\\u0800-\\uFFFF]", "\xEF\xBF\xBF") == 1);
@@ -52,8 +55,8 @@ static void test_regex_classes(void) {
 
 /* Every code point range, encoded as UTF-8, against a direct check of each code point. */
 static void test_regex_utf8_ranges(void) {
-    static const uint32_t cases[][2] = {{0x61, 0x7A}, {0x7F, 0x81}, {0x700, 0x900}, {0xD000, 0xE100}, {0xFFF0, 0x10010},
-                                        {0x10000, 0x10FFFF}, {0x123, 0x45678}};
+    static const uint32_t cases[][2] = {{0x61, 0x7A},      {0x7F, 0x81},        {0x700, 0x900},  {0xD000, 0xE100},
+                                        {0xFFF0, 0x10010}, {0x10000, 0x10FFFF}, {0x123, 0x45678}};
     gram_vocab *v = util_byte_vocab();
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         char re[64];
@@ -69,7 +72,8 @@ static void test_regex_utf8_ranges(void) {
             if (n == 1) buf[0] = (char)cp;
             else if (n == 2) buf[0] = (char)(0xC0 | (cp >> 6)), buf[1] = (char)(0x80 | (cp & 0x3F));
             else if (n == 3)
-                buf[0] = (char)(0xE0 | (cp >> 12)), buf[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), buf[2] = (char)(0x80 | (cp & 0x3F));
+                buf[0] = (char)(0xE0 | (cp >> 12)), buf[1] = (char)(0x80 | ((cp >> 6) & 0x3F)),
+                buf[2] = (char)(0x80 | (cp & 0x3F));
             else
                 buf[0] = (char)(0xF0 | (cp >> 18)), buf[1] = (char)(0x80 | ((cp >> 12) & 0x3F)),
                 buf[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), buf[3] = (char)(0x80 | (cp & 0x3F));
@@ -87,9 +91,12 @@ static void test_regex_utf8_ranges(void) {
 
 static void test_regex_errors(void) {
     static const char *bad[][2] = {
-        {"a(b", "missing )"},         {"a)b", "unbalanced )"},  {"(?=a)", "lookaround"}, {"\\bfoo", "word boundaries"},
-        {"(a)\\1", "backreferences"}, {"[a-", "unterminated"}, {"*a", "quantifier"},     {"a{3,1}", "n < m"},
-        {"a^b", "anchors"},           {"\\p{L}", "Unicode properties"}, {"[z-a]", "out of order"}, {"\\q", "unknown escape"},
+        {"a(b", "missing )"},         {"a)b", "unbalanced )"},
+        {"(?=a)", "lookaround"},      {"\\bfoo", "word boundaries"},
+        {"(a)\\1", "backreferences"}, {"[a-", "unterminated"},
+        {"*a", "quantifier"},         {"a{3,1}", "n < m"},
+        {"a^b", "anchors"},           {"\\p{L}", "Unicode properties"},
+        {"[z-a]", "out of order"},    {"\\q", "unknown escape"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const char *msg = util_compile_error(GRAM_REGEX, bad[i][0]);
@@ -157,11 +164,39 @@ static void test_terminated(void) {
 /* Masks against brute force along a path through the grammar, over a vocabulary with multi-byte tokens
  * that cross rule boundaries, UTF-8 fragments and a special token. */
 static void test_masks_brute_force(void) {
-    const char *extra[] = {"ab", "abc", "bca", "cab", "\xC3", "\xA9", "\xC3\xA9", "\xC3\xA9" "a", "aaaa", "a\"", "1",
-                           "12", "123", "-1", ".5", "e+", "\",", "\"}", "{\"", "\":", "true", "tru", "null}", " {", ""};
+    const char *extra[] = {"ab",
+                           "abc",
+                           "bca",
+                           "cab",
+                           "\xC3",
+                           "\xA9",
+                           "\xC3\xA9",
+                           "\xC3\xA9"
+                           "a",
+                           "aaaa",
+                           "a\"",
+                           "1",
+                           "12",
+                           "123",
+                           "-1",
+                           ".5",
+                           "e+",
+                           "\",",
+                           "\"}",
+                           "{\"",
+                           "\":",
+                           "true",
+                           "tru",
+                           "null}",
+                           " {",
+                           ""};
     gram_vocab *v = util_vocab(extra, (int32_t)(sizeof extra / sizeof *extra));
     static const char *cases[][2] = {
-        {"(ab|c)+", "abcab"}, {"[a-c]*\xC3\xA9?[0-9]+", "abc\xC3\xA9" "12"}, {"a{2,5}b", "aaaab"},
+        {"(ab|c)+", "abcab"},
+        {"[a-c]*\xC3\xA9?[0-9]+",
+         "abc\xC3\xA9"
+         "12"},
+        {"a{2,5}b", "aaaab"},
         {"-?[0-9]+(\\.[0-9]+)?(e[+-]?[0-9]+)?", "-12.5e+3"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
@@ -197,10 +232,13 @@ static void test_gbnf(void) {
     CHECK(util_match(GRAM_GBNF, g, "[1.]") == 0);
     CHECK(util_match(GRAM_GBNF, g, "[\"a\\q\"]") == 0);
     CHECK(util_match(GRAM_GBNF, "root ::= \"\\u00e9\" . [^a] \"\\x41\"{2}\n",
-                     "\xC3\xA9" "\xE2\x82\xAC" "\xC3\xBF" "AA") == 1);
+                     "\xC3\xA9"
+                     "\xE2\x82\xAC"
+                     "\xC3\xBF"
+                     "AA") == 1);
     CHECK(util_match(GRAM_GBNF, "root ::= (\"a\" | \"b\")+ \"c\"?", "abbac") == 1);
     CHECK(util_match(GRAM_GBNF, "root ::= x*\nx ::= \"ab\" | \"\"", "ababab") == 1); /* nullable star */
-    CHECK(util_match(GRAM_GBNF, "root ::= \"(\" root \")\" | \"\"", "((()))") == 1);  /* recursion */
+    CHECK(util_match(GRAM_GBNF, "root ::= \"(\" root \")\" | \"\"", "((()))") == 1); /* recursion */
     CHECK(util_match(GRAM_GBNF, "root ::= \"(\" root \")\" | \"\"", "(()") == 0);
 }
 

@@ -16,7 +16,7 @@ static void test_types(void) {
     CHECK(util_match(S, "{\"type\": \"number\"}", "-0.25e+10") == 1);
     CHECK(util_match(S, "{\"type\": \"number\"}", "1.") == 0);
     CHECK(util_match(S, "{\"type\": \"string\"}", "\"a\\\"b\\\\c\\u00e9\\n\xE2\x82\xAC\"") == 1);
-    CHECK(util_match(S, "{\"type\": \"string\"}", "\"a\nb\"") == 0);     /* raw control character */
+    CHECK(util_match(S, "{\"type\": \"string\"}", "\"a\nb\"") == 0);    /* raw control character */
     CHECK(util_match(S, "{\"type\": \"string\"}", "\"\\ud800\"") == 0); /* lone surrogate escape */
     CHECK(util_match(S, "{\"type\": \"string\"}", "\"\\x\"") == 0);
     CHECK(util_match(S, "{\"type\": [\"string\", \"null\"]}", "null") == 1);
@@ -27,23 +27,25 @@ static void test_types(void) {
 }
 
 static void test_whitespace(void) {
-    const char *s = "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\"}, \"b\": {\"type\": \"array\"}}}";
+    const char *s =
+        "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\"}, \"b\": {\"type\": \"array\"}}}";
     CHECK(util_match(S, s, "{\"a\":1,\"b\":[]}") == 1);
     CHECK(util_match(S, s, "{\n  \"a\": 1,\n  \"b\": [ 1, 2 ]\n}") == 1);
-    CHECK(util_match(S, s, "{\"a\" : 1}") == 0);     /* no space before ':' */
-    CHECK(util_match(S, s, "{\"a\":  1}") == 0);     /* one space at most, or a newline and indent */
-    CHECK(util_match(S, s, " {\"a\":1}") == 0);      /* nothing around the document */
+    CHECK(util_match(S, s, "{\"a\" : 1}") == 0);                      /* no space before ':' */
+    CHECK(util_match(S, s, "{\"a\":  1}") == 0);                      /* one space at most, or a newline and indent */
+    CHECK(util_match(S, s, " {\"a\":1}") == 0);                       /* nothing around the document */
     CHECK(util_match(S, s, "{\n                     \"a\":1}") == 0); /* indent of 21 > 20 */
 }
 
 static void test_objects(void) {
-    const char *s = "{\"type\": \"object\", \"properties\": {\"name\": {\"type\": \"string\"}, \"age\": {\"type\": \"integer\"}, "
-                    "\"tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}}, \"required\": [\"name\", \"tags\"]}";
+    const char *s =
+        "{\"type\": \"object\", \"properties\": {\"name\": {\"type\": \"string\"}, \"age\": {\"type\": \"integer\"}, "
+        "\"tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}}, \"required\": [\"name\", \"tags\"]}";
     CHECK(util_match(S, s, "{\"name\": \"x\", \"age\": 3, \"tags\": []}") == 1);
     CHECK(util_match(S, s, "{\"name\": \"x\", \"tags\": [\"a\", \"b\"]}") == 1);
-    CHECK(util_match(S, s, "{\"name\": \"x\"}") == 0);                      /* tags required */
+    CHECK(util_match(S, s, "{\"name\": \"x\"}") == 0);                           /* tags required */
     CHECK(util_match(S, s, "{\"age\": 3, \"name\": \"x\", \"tags\": []}") == 0); /* schema order */
-    CHECK(util_match(S, s, "{\"name\": \"x\", \"tags\": [], \"z\": 1}") == 0);  /* no additional by default */
+    CHECK(util_match(S, s, "{\"name\": \"x\", \"tags\": [], \"z\": 1}") == 0);   /* no additional by default */
     const char *opt = "{\"properties\": {\"a\": {\"const\": 1}, \"b\": {\"const\": 2}, \"c\": {\"const\": 3}}}";
     CHECK(util_match(S, opt, "{}") == 1);
     CHECK(util_match(S, opt, "{\"b\": 2}") == 1);
@@ -99,28 +101,34 @@ static void test_enum_const_anyof(void) {
     CHECK(util_match(S, a, "12") == 1);
     CHECK(util_match(S, a, "\"ab\"") == 1);
     CHECK(util_match(S, a, "\"abc\"") == 0);
-    const char *o = "{\"type\": \"object\", \"oneOf\": [{\"properties\": {\"a\": {\"type\": \"integer\"}}, \"required\": [\"a\"]},"
-                    " {\"properties\": {\"b\": {\"type\": \"string\"}}, \"required\": [\"b\"]}]}";
+    const char *o =
+        "{\"type\": \"object\", \"oneOf\": [{\"properties\": {\"a\": {\"type\": \"integer\"}}, \"required\": [\"a\"]},"
+        " {\"properties\": {\"b\": {\"type\": \"string\"}}, \"required\": [\"b\"]}]}";
     CHECK(util_match(S, o, "{\"a\": 1}") == 1);
     CHECK(util_match(S, o, "{\"b\": \"x\"}") == 1);
     CHECK(util_match(S, o, "{\"a\": \"x\"}") == 0);
 }
 
 static void test_allof_and_refs(void) {
-    const char *all = "{\"allOf\": [{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\"}}, \"required\": [\"a\"]},"
-                      " {\"properties\": {\"a\": {\"minimum\": 5}, \"b\": {\"type\": \"string\"}}, \"required\": [\"b\"]}]}";
+    const char *all =
+        "{\"allOf\": [{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\"}}, \"required\": [\"a\"]},"
+        " {\"properties\": {\"a\": {\"minimum\": 5}, \"b\": {\"type\": \"string\"}}, \"required\": [\"b\"]}]}";
     CHECK(util_match(S, all, "{\"a\": 7, \"b\": \"x\"}") == 1);
     CHECK(util_match(S, all, "{\"a\": 4, \"b\": \"x\"}") == 0);
     CHECK(util_match(S, all, "{\"a\": 7}") == 0);
-    const char *tree = "{\"$defs\": {\"node\": {\"type\": \"object\", \"properties\": {\"v\": {\"type\": \"integer\"}, "
-                       "\"kids\": {\"type\": \"array\", \"items\": {\"$ref\": \"#/$defs/node\"}}}, \"required\": [\"v\"]}}, "
-                       "\"$ref\": \"#/$defs/node\"}";
-    CHECK(util_match(S, tree, "{\"v\": 1, \"kids\": [{\"v\": 2}, {\"v\": 3, \"kids\": [{\"v\": 4, \"kids\": []}]}]}") == 1);
+    const char *tree =
+        "{\"$defs\": {\"node\": {\"type\": \"object\", \"properties\": {\"v\": {\"type\": \"integer\"}, "
+        "\"kids\": {\"type\": \"array\", \"items\": {\"$ref\": \"#/$defs/node\"}}}, \"required\": [\"v\"]}}, "
+        "\"$ref\": \"#/$defs/node\"}";
+    CHECK(util_match(S, tree, "{\"v\": 1, \"kids\": [{\"v\": 2}, {\"v\": 3, \"kids\": [{\"v\": 4, \"kids\": []}]}]}") ==
+          1);
     CHECK(util_match(S, tree, "{\"v\": 1, \"kids\": [{\"kids\": []}]}") == 0);
-    const char *root_ref = "{\"type\": \"array\", \"items\": {\"anyOf\": [{\"type\": \"integer\"}, {\"$ref\": \"#\"}]}}";
+    const char *root_ref =
+        "{\"type\": \"array\", \"items\": {\"anyOf\": [{\"type\": \"integer\"}, {\"$ref\": \"#\"}]}}";
     CHECK(util_match(S, root_ref, "[1, [2, [[]]]]") == 1);
     CHECK(util_match(S, root_ref, "[1, [\"x\"]]") == 0);
-    const char *sib = "{\"definitions\": {\"s\": {\"type\": \"string\"}}, \"$ref\": \"#/definitions/s\", \"maxLength\": 1}";
+    const char *sib =
+        "{\"definitions\": {\"s\": {\"type\": \"string\"}}, \"$ref\": \"#/definitions/s\", \"maxLength\": 1}";
     CHECK(util_match(S, sib, "\"a\"") == 1);
     CHECK(util_match(S, sib, "\"ab\"") == 0);
     /* a branch that can never finish is dropped, the rest stays */
@@ -129,7 +137,8 @@ static void test_allof_and_refs(void) {
 
 static void test_strings(void) {
     CHECK(util_match(S, "{\"type\": \"string\", \"minLength\": 2, \"maxLength\": 3}", "\"\\u00e9\\n\"") == 1);
-    CHECK(util_match(S, "{\"type\": \"string\", \"minLength\": 2, \"maxLength\": 3}", "\"\xC3\xA9\xC3\xA9\xC3\xA9\"") == 1);
+    CHECK(util_match(S, "{\"type\": \"string\", \"minLength\": 2, \"maxLength\": 3}", "\"\xC3\xA9\xC3\xA9\xC3\xA9\"") ==
+          1);
     CHECK(util_match(S, "{\"type\": \"string\", \"minLength\": 2, \"maxLength\": 3}", "\"abcd\"") == 0);
     CHECK(util_match(S, "{\"type\": \"string\", \"minLength\": 2, \"maxLength\": 3}", "\"a\"") == 0);
     const char *p = "{\"type\": \"string\", \"pattern\": \"^[A-Z]{2}-\\\\d+$\"}";
@@ -154,7 +163,10 @@ static void test_strings(void) {
 
 /* Every integer in a window against the bounds, for several bound combinations. */
 static void test_integer_ranges(void) {
-    static const struct { const char *kw; long long lo, hi; } cases[] = {
+    static const struct {
+        const char *kw;
+        long long lo, hi;
+    } cases[] = {
         {"\"minimum\": -37, \"maximum\": 1234", -37, 1234},
         {"\"exclusiveMinimum\": 9, \"exclusiveMaximum\": 101", 10, 100},
         {"\"minimum\": 95", 95, 1000000},
@@ -221,12 +233,14 @@ static void test_errors(void) {
 
 /* Masks along a document, over a vocabulary with JSON-ish multi-byte tokens. */
 static void test_masks_along_document(void) {
-    const char *extra[] = {"{\"", "\":", "\": ", "\",", "\"}", "\"]", "},", "}}", "[{", "\": [", "name", "age", "true",
-                           "null", "12", "345", ".5", "e-", " \"", ",\n", "\n  ", "\\u00", "\\n", "\xC3\xA9", "\xC3"};
+    const char *extra[] = {"{\"",   "\":",  "\": ", "\",",   "\"}",  "\"]",      "},",  "}}", "[{",
+                           "\": [", "name", "age",  "true",  "null", "12",       "345", ".5", "e-",
+                           " \"",   ",\n",  "\n  ", "\\u00", "\\n",  "\xC3\xA9", "\xC3"};
     gram_vocab *v = util_vocab(extra, (int32_t)(sizeof extra / sizeof *extra));
-    const char *schema = "{\"type\": \"object\", \"properties\": {\"name\": {\"type\": \"string\", \"maxLength\": 8}, "
-                         "\"age\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 150}, \"ok\": {\"type\": \"boolean\"}, "
-                         "\"list\": {\"type\": \"array\", \"items\": {\"type\": \"number\"}}}, \"required\": [\"name\"]}";
+    const char *schema =
+        "{\"type\": \"object\", \"properties\": {\"name\": {\"type\": \"string\", \"maxLength\": 8}, "
+        "\"age\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 150}, \"ok\": {\"type\": \"boolean\"}, "
+        "\"list\": {\"type\": \"array\", \"items\": {\"type\": \"number\"}}}, \"required\": [\"name\"]}";
     const char *doc = "{\n  \"name\": \"J\\u00e9\xC3\xA9\",\"age\": 123, \"list\": [1.5e-3, -2]}";
     gram_matcher *m = util_matcher(S, schema, v);
     CHECK(m != NULL);

@@ -60,8 +60,9 @@ static void test_token_bytes_match_decoder(void) {
 
 /* Along a document, at a selection of byte positions, the mask equals brute force over every id. */
 static void test_masks_real_vocabularies(void) {
-    const char *schema = "{\"type\": \"object\", \"properties\": {\"name\": {\"type\": \"string\"}, \"n\": {\"type\": \"array\", "
-                         "\"items\": {\"type\": \"number\"}, \"maxItems\": 4}}, \"required\": [\"name\", \"n\"]}";
+    const char *schema =
+        "{\"type\": \"object\", \"properties\": {\"name\": {\"type\": \"string\"}, \"n\": {\"type\": \"array\", "
+        "\"items\": {\"type\": \"number\"}, \"maxItems\": 4}}, \"required\": [\"name\", \"n\"]}";
     const char *doc = "{\"name\": \"Zo\xC3\xAB \xE2\x9C\x93\", \"n\": [1, -2.5e3]}";
     for (size_t k = 0; k < sizeof tokenizers / sizeof *tokenizers; k++) {
         loom_tokenizer *t = load(tokenizers[k]);
@@ -80,7 +81,8 @@ static void test_masks_real_vocabularies(void) {
             int32_t allowed = util_check_mask(m, v);
             CHECK_MSG(allowed > 0, "%s: nothing allowed at %zu", tokenizers[k], at);
             const uint64_t *mask = gram_matcher_mask(m, &err);
-            for (int32_t id = loom_tokenizer_vocab_size(t); id < n_ids; id++) CHECK(!((mask[id >> 6] >> (id & 63)) & 1));
+            for (int32_t id = loom_tokenizer_vocab_size(t); id < n_ids; id++)
+                CHECK(!((mask[id >> 6] >> (id & 63)) & 1));
             for (int32_t id = 0; id < loom_tokenizer_vocab_size(t); id++)
                 if (loom_tokenizer_is_special(t, id) && id != eos) CHECK(!((mask[id >> 6] >> (id & 63)) & 1));
             if (eos >= 0) CHECK(((mask[eos >> 6] >> (eos & 63)) & 1) == (at == strlen(doc)));

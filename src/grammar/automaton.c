@@ -126,8 +126,8 @@ static int32_t intern_state(gram_automaton *a, int32_t *ids, int32_t n) {
         grow(a, (void **)&a->pool, &a->cap_pool, a->n_pool + n, sizeof *a->pool))
         return -1;
     if (n) memcpy(a->pool + a->n_pool, ids, (size_t)n * sizeof *ids);
-    a->states[a->n_states] = (gram_state){.first = (int32_t)a->n_pool, .count = n, .hash = hash,
-                                          .accepting = n > 0 && ids[0] == GRAM_ACCEPT_NODE};
+    a->states[a->n_states] = (gram_state){
+        .first = (int32_t)a->n_pool, .count = n, .hash = hash, .accepting = n > 0 && ids[0] == GRAM_ACCEPT_NODE};
     a->n_pool += n;
     a->state_ht[h] = a->n_states;
     return a->n_states++;

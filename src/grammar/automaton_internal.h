@@ -32,21 +32,23 @@ struct gram_vocab {
     uint8_t *allowed_kind; /* 0 never allowed, 1 by its bytes, 2 an EOS id */
     int32_t *sorted;       /* token ids with bytes, sorted by bytes */
     int32_t n_sorted;
-    gram_trie_node *trie;  /* preorder */
+    gram_trie_node *trie; /* preorder */
     int32_t n_trie;
     int32_t max_len;
     int32_t *eos;
     int32_t n_eos;
 };
 
-typedef struct gram_node { int32_t pos, parent; } gram_node;
+typedef struct gram_node {
+    int32_t pos, parent;
+} gram_node;
 
 typedef struct gram_state {
     int32_t first, count; /* node ids in gram_automaton.pool */
     uint32_t hash;
     uint8_t accepting;
-    int32_t *trans;       /* 256 next states, -1 = not computed yet; NULL until the first */
-    uint64_t *mask;       /* cached mask, NULL until computed */
+    int32_t *trans; /* 256 next states, -1 = not computed yet; NULL until the first */
+    uint64_t *mask; /* cached mask, NULL until computed */
 } gram_state;
 
 struct gram_automaton {

@@ -120,9 +120,7 @@ int32_t gram_x_alt(gram_builder *b, const int32_t *items, int32_t n) {
 }
 
 int32_t gram_x_seq2(gram_builder *b, int32_t x, int32_t y) { return gram_x_seq(b, (int32_t[]){x, y}, 2); }
-int32_t gram_x_seq3(gram_builder *b, int32_t x, int32_t y, int32_t z) {
-    return gram_x_seq(b, (int32_t[]){x, y, z}, 3);
-}
+int32_t gram_x_seq3(gram_builder *b, int32_t x, int32_t y, int32_t z) { return gram_x_seq(b, (int32_t[]){x, y, z}, 3); }
 int32_t gram_x_alt2(gram_builder *b, int32_t x, int32_t y) { return gram_x_alt(b, (int32_t[]){x, y}, 2); }
 
 int32_t gram_x_repeat(gram_builder *b, int32_t x, int32_t min, int32_t max) {
@@ -237,8 +235,8 @@ static int32_t same_len(gram_builder *b, const uint8_t *lo, const uint8_t *hi, i
  * surrogates; ASCII goes into *ascii instead. */
 static int add_range(gram_builder *b, uint32_t lo, uint32_t hi, gram_set *ascii, int32_t **alts, int32_t *n,
                      int32_t *cap) {
-    static const uint32_t bounds[][2] = {{0, 0x7F}, {0x80, 0x7FF}, {0x800, 0xD7FF}, {0xE000, 0xFFFF},
-                                         {0x10000, 0x10FFFF}};
+    static const uint32_t bounds[][2] = {
+        {0, 0x7F}, {0x80, 0x7FF}, {0x800, 0xD7FF}, {0xE000, 0xFFFF}, {0x10000, 0x10FFFF}};
     for (int i = 0; i < 5; i++) {
         uint32_t a = lo > bounds[i][0] ? lo : bounds[i][0], z = hi < bounds[i][1] ? hi : bounds[i][1];
         if (a > z) continue;

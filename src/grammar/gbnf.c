@@ -66,7 +66,10 @@ static int32_t rule_of(gp *p, const char *name, size_t len) {
 }
 
 static int hexval(char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9' ? c - '0'
+        : c >= 'a' && c <= 'f'  ? c - 'a' + 10
+        : c >= 'A' && c <= 'F'  ? c - 'A' + 10
+                                : -1;
 }
 
 /* One character of a literal or class at p->i (escapes decoded); -1 on error. */
@@ -95,7 +98,12 @@ static int64_t read_char(gp *p) {
         case 'n': return '\n';
         case 'r': return '\r';
         case 't': return '\t';
-        case '\\': case '"': case '[': case ']': case '-': case '^': return (uint8_t)e;
+        case '\\':
+        case '"':
+        case '[':
+        case ']':
+        case '-':
+        case '^': return (uint8_t)e;
     }
     return fail(p, "unknown escape");
 }
@@ -116,7 +124,8 @@ static int32_t literal(gp *p) {
         if (c < 0x80) buf[len++] = (char)c;
         else if (c < 0x800) buf[len++] = (char)(0xC0 | (c >> 6)), buf[len++] = (char)(0x80 | (c & 0x3F));
         else if (c < 0x10000)
-            buf[len++] = (char)(0xE0 | (c >> 12)), buf[len++] = (char)(0x80 | ((c >> 6) & 0x3F)), buf[len++] = (char)(0x80 | (c & 0x3F));
+            buf[len++] = (char)(0xE0 | (c >> 12)), buf[len++] = (char)(0x80 | ((c >> 6) & 0x3F)),
+            buf[len++] = (char)(0x80 | (c & 0x3F));
         else
             buf[len++] = (char)(0xF0 | (c >> 18)), buf[len++] = (char)(0x80 | ((c >> 12) & 0x3F)),
             buf[len++] = (char)(0x80 | ((c >> 6) & 0x3F)), buf[len++] = (char)(0x80 | (c & 0x3F));

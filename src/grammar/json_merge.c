@@ -124,7 +124,8 @@ static int merge_into(js_ctx *c, json_t *dst, json_t *src, const char *path) {
 static json_t *expand(js_ctx *c, json_t *part, const char *path, int *budget) {
     if (json_is_true(part)) return json_object();
     if (!json_is_object(part)) {
-        js_fail(c, "allOf at %s: parts must be schema objects%s", path, json_is_false(part) ? " (false is not supported)" : "");
+        js_fail(c, "allOf at %s: parts must be schema objects%s", path,
+                json_is_false(part) ? " (false is not supported)" : "");
         return NULL;
     }
     json_t *ref = json_object_get(part, "$ref"), *all = json_object_get(part, "allOf");

@@ -32,7 +32,8 @@ static int32_t same_len(gram_builder *b, const char *lo, const char *hi, int n) 
     }
     if (!hi_all_nine) mid_hi--;
     if (mid_lo <= mid_hi)
-        alts[k++] = gram_x_seq2(b, gram_x_range(b, (uint8_t)mid_lo, (uint8_t)mid_hi), gram_x_repeat(b, digits(b), n - 1, n - 1));
+        alts[k++] = gram_x_seq2(b, gram_x_range(b, (uint8_t)mid_lo, (uint8_t)mid_hi),
+                                gram_x_repeat(b, digits(b), n - 1, n - 1));
     if (!hi_all_nine) alts[k++] = gram_x_seq2(b, gram_x_byte(b, (uint8_t)hi[0]), same_len(b, zeros, hi + 1, n - 1));
     return gram_x_alt(b, alts, k);
 }
@@ -99,8 +100,10 @@ static int32_t frac_zero(gram_builder *b) {
     return gram_x_opt(b, gram_x_seq2(b, gram_x_byte(b, '.'), gram_x_repeat(b, gram_x_byte(b, '0'), 1, BIG_DIGITS)));
 }
 static int32_t frac_nonzero(gram_builder *b) {
-    return gram_x_seq(b, (int32_t[]){gram_x_byte(b, '.'), gram_x_repeat(b, gram_x_byte(b, '0'), 0, BIG_DIGITS - 1),
-                                     gram_x_range(b, '1', '9'), gram_x_repeat(b, digits(b), 0, BIG_DIGITS - 1)}, 4);
+    return gram_x_seq(b,
+                      (int32_t[]){gram_x_byte(b, '.'), gram_x_repeat(b, gram_x_byte(b, '0'), 0, BIG_DIGITS - 1),
+                                  gram_x_range(b, '1', '9'), gram_x_repeat(b, digits(b), 0, BIG_DIGITS - 1)},
+                      4);
 }
 
 /* Non-negative decimals w = n.f with lo <= w <= hi (bounds integers, exclusive flags as given). */

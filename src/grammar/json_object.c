@@ -15,16 +15,19 @@
 
 typedef struct obj {
     js_ctx *c;
-    int32_t n;          /* declared members */
-    int32_t *member;    /* "key": value ws, per member */
+    int32_t n;       /* declared members */
+    int32_t *member; /* "key": value ws, per member */
     uint8_t *required;
-    int32_t *rest;      /* rule of "members i.. after `emitted`" at [2 * i + emitted], -1 until made */
-    int32_t extra;      /* one additional member, or -1 when none are allowed */
+    int32_t *rest; /* rule of "members i.. after `emitted`" at [2 * i + emitted], -1 until made */
+    int32_t extra; /* one additional member, or -1 when none are allowed */
     int32_t id;
 } obj;
 
 /* Code points of one key, when it is writable without escapes (else n = -1). */
-typedef struct key_cps { uint32_t cp[128]; int32_t n; } key_cps;
+typedef struct key_cps {
+    uint32_t cp[128];
+    int32_t n;
+} key_cps;
 
 static void key_decode(const char *s, size_t len, key_cps *k) {
     k->n = 0;
@@ -105,7 +108,8 @@ static int32_t rest_of(obj *o, int32_t i, int emitted) {
             x = emitted ? more : gram_x_opt(b, gram_x_seq2(b, o->extra, more));
         }
     } else {
-        int32_t take = gram_x_seq2(b, emitted ? gram_x_seq2(b, comma, o->member[i]) : o->member[i], rest_of(o, i + 1, 1));
+        int32_t take =
+            gram_x_seq2(b, emitted ? gram_x_seq2(b, comma, o->member[i]) : o->member[i], rest_of(o, i + 1, 1));
         x = o->required[i] ? take : gram_x_alt2(b, take, rest_of(o, i + 1, emitted));
     }
     gram_rule_define(b, r, x);
@@ -118,8 +122,9 @@ static int32_t member(js_ctx *c, const char *key, int32_t value) {
     char *text = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
     json_decref(k);
     if (!text) return js_fail(c, "out of memory");
-    int32_t x = gram_x_seq(b, (int32_t[]){gram_x_str(b, text), gram_x_byte(b, ':'), gram_json_ws(b, &c->j), value,
-                                          gram_json_ws(b, &c->j)}, 5);
+    int32_t x = gram_x_seq(
+        b, (int32_t[]){gram_x_str(b, text), gram_x_byte(b, ':'), gram_json_ws(b, &c->j), value, gram_json_ws(b, &c->j)},
+        5);
     free(text);
     return x;
 }
@@ -176,7 +181,8 @@ int32_t js_object(js_ctx *c, json_t *s, const char *path) {
         const char *name = json_string_value(v);
         if (props && json_object_get(props, name)) continue;
         if (json_is_false(extra_schema)) {
-            x = js_fail(c, "required property \"%.60s\" at %s is not in properties and no others are allowed", name, path);
+            x = js_fail(c, "required property \"%.60s\" at %s is not in properties and no others are allowed", name,
+                        path);
             goto done;
         }
         char sub[256];
@@ -194,13 +200,17 @@ int32_t js_object(js_ctx *c, json_t *s, const char *path) {
         int32_t free_tail = gram_x_repeat(c->b, gram_x_utf8_except(c->b, bad, 3), 0, -1);
         int32_t key = js_rule(c, "key", not_keys(c, keys, n_keys, 0, free_tail));
         int32_t q = gram_x_byte(c->b, '"');
-        o.extra = gram_x_seq(c->b, (int32_t[]){q, key, q, gram_x_byte(c->b, ':'), gram_json_ws(c->b, &c->j),
-                                               js_rule(c, "value", js_schema(c, extra_schema, sub)), gram_json_ws(c->b, &c->j)}, 7);
+        o.extra =
+            gram_x_seq(c->b,
+                       (int32_t[]){q, key, q, gram_x_byte(c->b, ':'), gram_json_ws(c->b, &c->j),
+                                   js_rule(c, "value", js_schema(c, extra_schema, sub)), gram_json_ws(c->b, &c->j)},
+                       7);
     }
     for (int32_t r = 0; r < 2 * (o.n + 1); r++) o.rest[r] = -1;
     if (c->st == LOOM_OK) {
         int32_t body = rest_of(&o, 0, 0);
-        x = gram_x_seq(c->b, (int32_t[]){gram_x_byte(c->b, '{'), gram_json_ws(c->b, &c->j), body, gram_x_byte(c->b, '}')}, 4);
+        x = gram_x_seq(c->b,
+                       (int32_t[]){gram_x_byte(c->b, '{'), gram_json_ws(c->b, &c->j), body, gram_x_byte(c->b, '}')}, 4);
     }
 done:
     free(o.member);

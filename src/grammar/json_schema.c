@@ -34,20 +34,40 @@ int32_t js_fail(js_ctx *c, const char *fmt, ...) {
 }
 
 int js_is_annotation(const char *k) {
-    static const char *const names[] = {"title",      "description", "default",  "examples",        "$schema",
-                                        "$id",        "$comment",    "deprecated", "readOnly",       "writeOnly",
-                                        "$defs",      "definitions", "contentMediaType", "contentEncoding"};
+    static const char *const names[] = {"title", "description", "default",          "examples",       "$schema",
+                                        "$id",   "$comment",    "deprecated",       "readOnly",       "writeOnly",
+                                        "$defs", "definitions", "contentMediaType", "contentEncoding"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(k, names[i])) return 1;
     return 0;
 }
 
 static int is_known(const char *k) {
-    static const char *const names[] = {
-        "type",     "enum",      "const",     "anyOf",     "oneOf",     "allOf",       "$ref",
-        "nullable", "properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems",
-        "minItems", "maxItems",  "uniqueItems", "minLength", "maxLength", "pattern",   "format",
-        "minimum",  "maximum",   "exclusiveMinimum", "exclusiveMaximum"};
+    static const char *const names[] = {"type",
+                                        "enum",
+                                        "const",
+                                        "anyOf",
+                                        "oneOf",
+                                        "allOf",
+                                        "$ref",
+                                        "nullable",
+                                        "properties",
+                                        "required",
+                                        "additionalProperties",
+                                        "items",
+                                        "prefixItems",
+                                        "additionalItems",
+                                        "minItems",
+                                        "maxItems",
+                                        "uniqueItems",
+                                        "minLength",
+                                        "maxLength",
+                                        "pattern",
+                                        "format",
+                                        "minimum",
+                                        "maximum",
+                                        "exclusiveMinimum",
+                                        "exclusiveMaximum"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(k, names[i])) return 1;
     return js_is_annotation(k);
@@ -138,7 +158,8 @@ static int json_type_is(json_t *v, const char *t) {
     if (!strcmp(t, "object")) return json_is_object(v);
     if (!strcmp(t, "array")) return json_is_array(v);
     if (!strcmp(t, "number")) return json_is_number(v);
-    if (!strcmp(t, "integer")) return json_is_integer(v) || (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v));
+    if (!strcmp(t, "integer"))
+        return json_is_integer(v) || (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v));
     return 0;
 }
 
@@ -177,7 +198,8 @@ static int32_t literals(js_ctx *c, json_t *s, json_t *values, const char *path) 
 /* ---- strings ---- */
 
 /* Formats as regexes over the string's content (a subset of what each format allows). */
-#define DATE "[1-9]\\d{3}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+#define DATE                                                                                                           \
+    "[1-9]\\d{3}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
 #define TIME "(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,6})?(?:Z|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)"
 #define LABEL "[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
 #define OCTET "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)"
@@ -212,7 +234,8 @@ static int32_t string_expr(js_ctx *c, json_t *s, const char *path) {
     int has_min = read_count(c, s, "minLength", &min, path), has_max = read_count(c, s, "maxLength", &max, path);
     if (has_min < 0 || has_max < 0) return -1;
     if ((pattern || format) && (has_min || has_max))
-        return js_fail(c, "%s together with minLength / maxLength at %s is not supported", pattern ? "pattern" : "format", path);
+        return js_fail(c, "%s together with minLength / maxLength at %s is not supported",
+                       pattern ? "pattern" : "format", path);
     if (pattern && format) return js_fail(c, "pattern together with format at %s is not supported", path);
     if (pattern || format) {
         const char *re = NULL;
@@ -227,7 +250,8 @@ static int32_t string_expr(js_ctx *c, json_t *s, const char *path) {
         loom_error rerr;
         const char *text = pattern ? json_string_value(pattern) : re;
         size_t len = pattern ? json_string_length(pattern) : strlen(re);
-        if (gram_regex_compile(c->b, text, len, GRAM_RX_JSON_STRING | (pattern ? GRAM_RX_SEARCH : 0), &x, &rerr) != LOOM_OK)
+        if (gram_regex_compile(c->b, text, len, GRAM_RX_JSON_STRING | (pattern ? GRAM_RX_SEARCH : 0), &x, &rerr) !=
+            LOOM_OK)
             return js_fail(c, "pattern at %s: %s", path, rerr.message);
         return quoted(c, x);
     }
@@ -239,7 +263,8 @@ static int32_t string_expr(js_ctx *c, json_t *s, const char *path) {
 /* ---- numbers ---- */
 
 /* A bound from minimum / exclusiveMinimum (or the maximum pair): the stricter of the two. */
-static int read_bound(js_ctx *c, json_t *s, const char *incl, const char *excl, int is_min, gram_bound *out, const char *path) {
+static int read_bound(js_ctx *c, json_t *s, const char *incl, const char *excl, int is_min, gram_bound *out,
+                      const char *path) {
     json_t *vi = json_object_get(s, incl), *ve = json_object_get(s, excl);
     *out = (gram_bound){0};
     if (vi && !json_is_number(vi)) return js_fail(c, "\"%s\" at %s must be a number", incl, path), -1;
@@ -256,13 +281,16 @@ static int read_bound(js_ctx *c, json_t *s, const char *incl, const char *excl, 
 
 static int32_t number_expr(js_ctx *c, json_t *s, int integer, const char *path) {
     gram_bound lo, hi;
-    if (read_bound(c, s, "minimum", "exclusiveMinimum", 1, &lo, path) || read_bound(c, s, "maximum", "exclusiveMaximum", 0, &hi, path))
+    if (read_bound(c, s, "minimum", "exclusiveMinimum", 1, &lo, path) ||
+        read_bound(c, s, "maximum", "exclusiveMaximum", 0, &hi, path))
         return -1;
     if (!lo.has && !hi.has) return integer ? gram_json_integer(c->b, &c->j) : gram_json_number(c->b, &c->j);
     int32_t x;
     loom_error nerr;
-    loom_status st = integer ? gram_json_int_range(c->b, lo, hi, &x, &nerr) : gram_json_number_range(c->b, lo, hi, &x, &nerr);
-    if (st != LOOM_OK) return js_fail(c, "at %s: %s", path, nerr.message + (strncmp(nerr.message, "json schema: ", 13) ? 0 : 13));
+    loom_status st =
+        integer ? gram_json_int_range(c->b, lo, hi, &x, &nerr) : gram_json_number_range(c->b, lo, hi, &x, &nerr);
+    if (st != LOOM_OK)
+        return js_fail(c, "at %s: %s", path, nerr.message + (strncmp(nerr.message, "json schema: ", 13) ? 0 : 13));
     return x;
 }
 
@@ -298,8 +326,8 @@ static int32_t array_expr(js_ctx *c, json_t *s, const char *path) {
         int32_t more = gram_x_seq2(b, comma, item);
         if (n_prefix > 0) tail = gram_x_repeat(b, more, (int32_t)rmin, (int32_t)rmax);
         else {
-            int32_t first_then = gram_x_seq2(b, item, gram_x_repeat(b, more, rmin > 0 ? (int32_t)rmin - 1 : 0,
-                                                                        rmax < 0 ? -1 : (int32_t)rmax - 1));
+            int32_t first_then = gram_x_seq2(
+                b, item, gram_x_repeat(b, more, rmin > 0 ? (int32_t)rmin - 1 : 0, rmax < 0 ? -1 : (int32_t)rmax - 1));
             tail = rmin > 0 ? first_then : gram_x_opt(b, first_then);
         }
     }
@@ -364,7 +392,8 @@ static int has_constraints(json_t *s, const char *except) {
 /* anyOf / oneOf: each branch, merged with the sibling keywords when there are any. */
 static int32_t branches(js_ctx *c, json_t *s, const char *key, const char *path) {
     json_t *list = json_object_get(s, key);
-    if (!json_is_array(list) || json_array_size(list) == 0) return js_fail(c, "\"%s\" at %s must be a non-empty array", key, path);
+    if (!json_is_array(list) || json_array_size(list) == 0)
+        return js_fail(c, "\"%s\" at %s must be a non-empty array", key, path);
     json_t *siblings = has_constraints(s, key) ? without(s, key) : NULL;
     size_t n = json_array_size(list), i;
     int32_t *alts = malloc(n * sizeof *alts);
@@ -405,7 +434,8 @@ int32_t js_schema(js_ctx *c, json_t *s, const char *path) {
         return js_fail(c, "unsupported keyword \"%.60s\" at %s", k, path);
     }
     json_t *ref = json_object_get(s, "$ref"), *all = json_object_get(s, "allOf");
-    if (json_object_get(s, "anyOf") && json_object_get(s, "oneOf")) x = js_fail(c, "anyOf together with oneOf at %s is not supported", path);
+    if (json_object_get(s, "anyOf") && json_object_get(s, "oneOf"))
+        x = js_fail(c, "anyOf together with oneOf at %s is not supported", path);
     else if (ref && !json_is_string(ref)) x = js_fail(c, "\"$ref\" at %s must be a string", path);
     else if (ref && !has_constraints(s, "$ref")) x = ref_expr(c, json_string_value(ref), path);
     else if (ref || all) {

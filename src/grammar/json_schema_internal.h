@@ -7,7 +7,10 @@
 
 #include "grammar/gram_internal.h"
 
-typedef struct js_ref { char *ref; int32_t rule; } js_ref;
+typedef struct js_ref {
+    char *ref;
+    int32_t rule;
+} js_ref;
 
 typedef struct js_ctx {
     gram_builder *b;

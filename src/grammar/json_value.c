@@ -17,8 +17,8 @@
 void gram_json_rules_init(gram_json_rules *j) { *j = (gram_json_rules){-1, -1, -1, -1, -1, -1}; }
 
 /* The rule named name, made by fn on first use (fn may refer to the rule recursively). */
-static int32_t lazy_rule(gram_builder *b, int32_t *slot, const char *name, int32_t (*fn)(gram_builder *, gram_json_rules *),
-                         gram_json_rules *j) {
+static int32_t lazy_rule(gram_builder *b, int32_t *slot, const char *name,
+                         int32_t (*fn)(gram_builder *, gram_json_rules *), gram_json_rules *j) {
     if (*slot < 0) {
         int32_t r = gram_rule_add(b, name, strlen(name));
         if (r < 0) return -1;
@@ -34,7 +34,8 @@ static int32_t make_ws(gram_builder *b, gram_json_rules *j) {
     gram_set_add(&s, ' ');
     gram_set_add(&s, '\t');
     int32_t indent = gram_x_repeat(b, gram_x_set(b, &s), 0, 20);
-    return gram_x_alt(b, (int32_t[]){gram_x_empty(b), gram_x_byte(b, ' '), gram_x_seq2(b, gram_x_byte(b, '\n'), indent)}, 3);
+    return gram_x_alt(
+        b, (int32_t[]){gram_x_empty(b), gram_x_byte(b, ' '), gram_x_seq2(b, gram_x_byte(b, '\n'), indent)}, 3);
 }
 int32_t gram_json_ws(gram_builder *b, gram_json_rules *j) { return lazy_rule(b, &j->ws, "ws", make_ws, j); }
 
@@ -78,7 +79,9 @@ static int32_t make_string(gram_builder *b, gram_json_rules *j) {
     int32_t q = gram_x_byte(b, '"');
     return gram_x_seq3(b, q, gram_x_repeat(b, gram_json_string_char(b, j), 0, -1), gram_x_byte(b, '"'));
 }
-int32_t gram_json_string(gram_builder *b, gram_json_rules *j) { return lazy_rule(b, &j->string, "string", make_string, j); }
+int32_t gram_json_string(gram_builder *b, gram_json_rules *j) {
+    return lazy_rule(b, &j->string, "string", make_string, j);
+}
 
 /* -?(0|[1-9][0-9]{0,15}) */
 static int32_t make_integer(gram_builder *b, gram_json_rules *j) {
@@ -101,12 +104,14 @@ static int32_t make_number(gram_builder *b, gram_json_rules *j) {
                               gram_x_repeat(b, gram_x_range(b, '0', '9'), 1, 2));
     return gram_x_seq3(b, gram_json_integer(b, j), gram_x_opt(b, frac), gram_x_opt(b, exp));
 }
-int32_t gram_json_number(gram_builder *b, gram_json_rules *j) { return lazy_rule(b, &j->number, "number", make_number, j); }
+int32_t gram_json_number(gram_builder *b, gram_json_rules *j) {
+    return lazy_rule(b, &j->number, "number", make_number, j);
+}
 
 int32_t gram_json_object_of(gram_builder *b, gram_json_rules *j, int32_t value) {
     if (value == -1) value = gram_json_value(b, j);
-    int32_t member = gram_x_seq(b, (int32_t[]){gram_json_string(b, j), gram_x_byte(b, ':'), gram_json_ws(b, j), value,
-                                               gram_json_ws(b, j)}, 5);
+    int32_t member = gram_x_seq(
+        b, (int32_t[]){gram_json_string(b, j), gram_x_byte(b, ':'), gram_json_ws(b, j), value, gram_json_ws(b, j)}, 5);
     int32_t more = gram_x_repeat(b, gram_x_seq3(b, gram_x_byte(b, ','), gram_json_ws(b, j), member), 0, -1);
     int32_t members = gram_x_opt(b, gram_x_seq2(b, member, more));
     return gram_x_seq(b, (int32_t[]){gram_x_byte(b, '{'), gram_json_ws(b, j), members, gram_x_byte(b, '}')}, 4);
@@ -116,10 +121,17 @@ static int32_t make_value(gram_builder *b, gram_json_rules *j) {
     int32_t value = gram_x_ref(b, j->value);
     int32_t item = gram_x_seq2(b, value, gram_json_ws(b, j));
     int32_t more = gram_x_repeat(b, gram_x_seq3(b, gram_x_byte(b, ','), gram_json_ws(b, j), item), 0, -1);
-    int32_t array = gram_x_seq(b, (int32_t[]){gram_x_byte(b, '['), gram_json_ws(b, j),
-                                              gram_x_opt(b, gram_x_seq2(b, item, more)), gram_x_byte(b, ']')}, 4);
-    int32_t alts[] = {gram_json_object_of(b, j, value), array, gram_json_string(b, j), gram_json_number(b, j),
-                      gram_x_str(b, "true"), gram_x_str(b, "false"), gram_x_str(b, "null")};
+    int32_t array = gram_x_seq(b,
+                               (int32_t[]){gram_x_byte(b, '['), gram_json_ws(b, j),
+                                           gram_x_opt(b, gram_x_seq2(b, item, more)), gram_x_byte(b, ']')},
+                               4);
+    int32_t alts[] = {gram_json_object_of(b, j, value),
+                      array,
+                      gram_json_string(b, j),
+                      gram_json_number(b, j),
+                      gram_x_str(b, "true"),
+                      gram_x_str(b, "false"),
+                      gram_x_str(b, "null")};
     return gram_x_alt(b, alts, 7);
 }
 int32_t gram_json_value(gram_builder *b, gram_json_rules *j) { return lazy_rule(b, &j->value, "value", make_value, j); }

@@ -9,7 +9,13 @@
 /* How a rule of the output is produced: from an expression (an ALT's children become alternatives),
  * as a star `unit rule | ""`, or as one link of an optional chain `unit next | ""` (next < 0: `unit | ""`). */
 enum { SRC_EXPR, SRC_STAR, SRC_OPT };
-typedef struct rule_src { int type; int32_t expr; gram_elem unit; int32_t next; int32_t parent; } rule_src;
+typedef struct rule_src {
+    int type;
+    int32_t expr;
+    gram_elem unit;
+    int32_t next;
+    int32_t parent;
+} rule_src;
 
 typedef struct lowering {
     gram_builder *b;
@@ -77,7 +83,9 @@ static int lower_seq(lowering *L, int32_t x, int32_t parent) {
             for (int32_t i = 0; i < e->count; i++)
                 if (!lower_seq(L, L->b->kids[L->b->exprs[x].first + i], parent)) return 0;
             return 1;
-        case GX_ALT: emit(L, GRAM_EL_REF, add_rule(L, (rule_src){.type = SRC_EXPR, .expr = x, .parent = parent})); return 1;
+        case GX_ALT:
+            emit(L, GRAM_EL_REF, add_rule(L, (rule_src){.type = SRC_EXPR, .expr = x, .parent = parent}));
+            return 1;
         case GX_REPEAT: {
             int32_t min = e->a, max = e->b, child = L->b->kids[e->first];
             if (L->b->exprs[child].kind == GX_NOTHING) return min == 0;
@@ -159,7 +167,9 @@ static void prune_unproductive(gram_grammar *g, uint8_t *productive) {
         for (int32_t r = 0; r < g->n_rules; r++) {
             for (int32_t a = g->rule_alts[r]; a < g->rule_alts[r + 1] && !productive[r]; a++) {
                 int32_t p = g->alt_start[a];
-                while (g->elems[p].kind == GRAM_EL_CHARS || (g->elems[p].kind == GRAM_EL_REF && productive[g->elems[p].arg])) p++;
+                while (g->elems[p].kind == GRAM_EL_CHARS ||
+                       (g->elems[p].kind == GRAM_EL_REF && productive[g->elems[p].arg]))
+                    p++;
                 if (g->elems[p].kind == GRAM_EL_END) productive[r] = changed = 1;
             }
         }
@@ -170,7 +180,9 @@ static void prune_unproductive(gram_grammar *g, uint8_t *productive) {
         g->rule_alts[r] = k;
         for (int32_t a = begin; a < end; a++) {
             int32_t p = g->alt_start[a];
-            while (g->elems[p].kind == GRAM_EL_CHARS || (g->elems[p].kind == GRAM_EL_REF && productive[g->elems[p].arg])) p++;
+            while (g->elems[p].kind == GRAM_EL_CHARS ||
+                   (g->elems[p].kind == GRAM_EL_REF && productive[g->elems[p].arg]))
+                p++;
             if (g->elems[p].kind == GRAM_EL_END) g->alt_start[k++] = g->alt_start[a];
         }
     }
@@ -203,7 +215,11 @@ static void compute_nullable(const gram_grammar *g, uint8_t *nullable) {
  * forever without reading a byte. Found as a growing edge inside one strongly connected component
  * (Tarjan, iterative: grammars may hold long chains of helper rules). Returns a rule on such a cycle,
  * -1 when none, -2 when out of memory. */
-typedef struct lc_graph { int32_t *first, *to; uint8_t *grows; int32_t n_edges; } lc_graph;
+typedef struct lc_graph {
+    int32_t *first, *to;
+    uint8_t *grows;
+    int32_t n_edges;
+} lc_graph;
 
 static int build_left_corner(const gram_grammar *g, const uint8_t *nullable, lc_graph *G) {
     int32_t cap = 0;
@@ -303,9 +319,11 @@ loom_status gram_lower(gram_builder *b, int32_t root, gram_grammar **out, loom_e
     *out = NULL;
     if (b->oom) return loom_fail(err, LOOM_ERR_NO_MEMORY, "grammar: out of memory");
     for (int32_t r = 0; r < b->n_rules; r++)
-        if (b->rules[r].expr < 0) return loom_fail(err, LOOM_ERR_INVALID_ARG, "grammar: rule '%s' is not defined", b->rules[r].name);
+        if (b->rules[r].expr < 0)
+            return loom_fail(err, LOOM_ERR_INVALID_ARG, "grammar: rule '%s' is not defined", b->rules[r].name);
     lowering L = {.b = b};
-    for (int32_t r = 0; r < b->n_rules; r++) add_rule(&L, (rule_src){.type = SRC_EXPR, .expr = b->rules[r].expr, .parent = r});
+    for (int32_t r = 0; r < b->n_rules; r++)
+        add_rule(&L, (rule_src){.type = SRC_EXPR, .expr = b->rules[r].expr, .parent = r});
     for (int32_t r = 0; r < L.n_rules && !L.oom && !L.too_big; r++) {
         int32_t *ra = realloc(L.rule_alts, ((size_t)r + 2) * sizeof *ra);
         if (!ra) {
@@ -347,8 +365,8 @@ loom_status gram_lower(gram_builder *b, int32_t root, gram_grammar **out, loom_e
     if (L.oom || L.too_big) {
         gram_grammar_free(g);
         if (L.too_big)
-            return loom_fail(err, LOOM_ERR_INVALID_ARG, "grammar: too large (more than %d elements after expanding repetitions)",
-                             GRAM_MAX_ELEMS);
+            return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                             "grammar: too large (more than %d elements after expanding repetitions)", GRAM_MAX_ELEMS);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "grammar: out of memory");
     }
     uint8_t *productive = calloc((size_t)g->n_rules, 1), *nullable = calloc((size_t)g->n_rules, 1);
@@ -364,8 +382,9 @@ loom_status gram_lower(gram_builder *b, int32_t root, gram_grammar **out, loom_e
     if (!root_ok) {
         free(nullable);
         gram_grammar_free(g);
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "grammar: matches no text at all (a rule that can never finish, "
-                                                    "such as a reference cycle or an empty enum)");
+        return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                         "grammar: matches no text at all (a rule that can never finish, "
+                         "such as a reference cycle or an empty enum)");
     }
     compute_nullable(g, nullable);
     int32_t lr = find_left_recursion(g, nullable);
@@ -374,7 +393,8 @@ loom_status gram_lower(gram_builder *b, int32_t root, gram_grammar **out, loom_e
         loom_status st = lr == -2 ? loom_fail(err, LOOM_ERR_NO_MEMORY, "grammar: out of memory")
                                   : loom_fail(err, LOOM_ERR_INVALID_ARG,
                                               "grammar: rule '%s' is left-recursive (it can reach itself before "
-                                              "matching any character)", g->rule_names[lr]);
+                                              "matching any character)",
+                                              g->rule_names[lr]);
         gram_grammar_free(g);
         return st;
     }
@@ -384,7 +404,11 @@ loom_status gram_lower(gram_builder *b, int32_t root, gram_grammar **out, loom_e
 
 /* ---- printing ---- */
 
-typedef struct strbuf { char *s; size_t n, cap; int oom; } strbuf;
+typedef struct strbuf {
+    char *s;
+    size_t n, cap;
+    int oom;
+} strbuf;
 
 static void put(strbuf *o, const char *s, size_t n) {
     if (o->oom) return;

@@ -34,7 +34,10 @@ static int add_shorthand(gram_cps *c, char e) {
     int rc = 0;
     switch (e | 0x20) {
         case 'd': rc = gram_cps_add(&t, '0', '9'); break;
-        case 'w': rc = gram_cps_add(&t, '0', '9') || gram_cps_add(&t, 'A', 'Z') || gram_cps_add(&t, 'a', 'z') || gram_cps_add(&t, '_', '_'); break;
+        case 'w':
+            rc = gram_cps_add(&t, '0', '9') || gram_cps_add(&t, 'A', 'Z') || gram_cps_add(&t, 'a', 'z') ||
+                gram_cps_add(&t, '_', '_');
+            break;
         case 's': rc = gram_cps_add(&t, '\t', '\r') || gram_cps_add(&t, ' ', ' '); break;
     }
     if (!rc && e >= 'A' && e <= 'Z') rc = gram_cps_complement(&t, 0x7F);
@@ -44,7 +47,10 @@ static int add_shorthand(gram_cps *c, char e) {
 }
 
 static int hexval(char ch) {
-    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+    return ch >= '0' && ch <= '9' ? ch - '0'
+        : ch >= 'a' && ch <= 'f'  ? ch - 'a' + 10
+        : ch >= 'A' && ch <= 'F'  ? ch - 'A' + 10
+                                  : -1;
 }
 
 /* Reads the UTF-8 character at p->i; -1 when invalid. */
@@ -232,7 +238,8 @@ static int read_braces(rx *p, int32_t *min, int32_t *max) {
     size_t j = p->i + 1;
     int64_t m = 0, n = -1;
     int digits = 0;
-    while (j < p->n && p->s[j] >= '0' && p->s[j] <= '9' && m <= GRAM_MAX_REPEAT) m = m * 10 + (p->s[j++] - '0'), digits++;
+    while (j < p->n && p->s[j] >= '0' && p->s[j] <= '9' && m <= GRAM_MAX_REPEAT)
+        m = m * 10 + (p->s[j++] - '0'), digits++;
     if (!digits) return 0;
     if (j < p->n && p->s[j] == '}') n = m;
     else if (j < p->n && p->s[j] == ',') {
@@ -401,10 +408,13 @@ static int32_t parse_alt(rx *p) {
     return x;
 }
 
-loom_status gram_regex_compile(gram_builder *b, const char *re, size_t len, int flags, int32_t *expr,
-                               loom_error *err) {
-    rx p = {.b = b, .s = re, .n = len, .json_string = !!(flags & GRAM_RX_JSON_STRING),
-            .search = !!(flags & GRAM_RX_SEARCH), .err = err};
+loom_status gram_regex_compile(gram_builder *b, const char *re, size_t len, int flags, int32_t *expr, loom_error *err) {
+    rx p = {.b = b,
+            .s = re,
+            .n = len,
+            .json_string = !!(flags & GRAM_RX_JSON_STRING),
+            .search = !!(flags & GRAM_RX_SEARCH),
+            .err = err};
     int32_t x = parse_alt(&p);
     if (x >= 0 && p.i < p.n) x = fail(&p, "unbalanced )");
     if (p.st != LOOM_OK) return p.st;

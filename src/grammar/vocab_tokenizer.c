@@ -14,7 +14,8 @@ loom_status gram_vocab_from_tokenizer(const loom_tokenizer *t, int32_t n_ids, co
     int32_t n_tok = loom_tokenizer_vocab_size(t);
     if (n_ids < n_tok) n_ids = n_tok;
     /* ids past the tokenizer's (a model's padded vocabulary) have no bytes: never allowed */
-    uint32_t *o = realloc(off, ((size_t)n_ids + 1) * sizeof *o), *l = o ? realloc(len, ((size_t)n_ids + 1) * sizeof *l) : NULL;
+    uint32_t *o = realloc(off, ((size_t)n_ids + 1) * sizeof *o),
+             *l = o ? realloc(len, ((size_t)n_ids + 1) * sizeof *l) : NULL;
     if (o) off = o;
     if (l) len = l;
     if (!o || !l) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "grammar vocabulary: out of memory");
