@@ -19,6 +19,7 @@ typedef struct gen_opts {
     int32_t n_stop;
     int ignore_eos, json, logprobs_k, threads;
     loom_model_params load; /* path, load format, quantization, parallel sizes */
+    loom_constraint constraint; /* structured output (--json-schema ...) */
 } gen_opts;
 
 typedef struct gen_state {
@@ -28,6 +29,8 @@ typedef struct gen_state {
     loom_sampler *sampler;
     loom_detokenizer *detok;
     loom_stop_matcher *stop; /* NULL without --stop */
+    loom_grammar *grammar;   /* NULL without a constraint */
+    float *masked;           /* [vocab] the logits with the constraint's mask applied */
     FILE *dump;
     int32_t *prompt, *out;
     size_t n_prompt, n_out;
@@ -45,7 +48,7 @@ static double now_ms(void) {
 }
 
 /* Flags without a value; every other known option takes one. */
-static int is_flag(const char *a) { return !strcmp(a, "--ignore-eos") || !strcmp(a, "--json"); }
+static int is_flag(const char *a) { return !strcmp(a, "--ignore-eos") || !strcmp(a, "--json") || cli_constraint_flag(a); }
 
 static int is_known(const char *a) {
     static const char *const names[] = {"-m", "--model", "--prompt", "-p", "--ids", "--dump-logits", "--ignore-eos",
@@ -53,7 +56,8 @@ static int is_known(const char *a) {
                                         "--top-k", "--seed", "--logprobs", "--threads", "-t", "--load-format", "--quantization",
                                         "--tensor-parallel-size", "--pipeline-parallel-size",
                                         "--repetition-penalty", "--presence-penalty", "--frequency-penalty",
-                                        "--stop", "--n"};
+                                        "--stop", "--n", "--json-schema", "--grammar", "--regex", "--choice",
+                                        "--json-object"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(a, names[i])) return 1;
     return 0;
@@ -71,6 +75,7 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         if (!is_known(a)) return cli_usage_error("generate", "unknown option '%s'", a);
         if (!is_flag(a) && !(v = cli_option_value(argc, argv, &i))) return cli_usage_error("generate", "%s needs a value", a);
         int model_option = cli_model_option("generate", a, v, &o->load);
+        if (!model_option) model_option = cli_constraint_option("generate", a, v, &o->constraint);
         if (model_option) {
             if (model_option < 0) return 2;
             continue;
@@ -230,11 +235,21 @@ static loom_status generate_loop(gen_state *g, loom_error *err) {
     const loom_model_info *info = loom_model_get_info(g->model);
     g->finish_reason = "length";
     for (size_t step = 0; step < (size_t)g->o->n_new; step++) {
-        const float *logits = loom_get_logits(g->ctx, g->last_logits);
-        int32_t id = loom_sampler_sample(g->sampler, logits);
+        const float *logits = loom_get_logits(g->ctx, g->last_logits), *allowed = logits;
+        if (g->grammar) { /* the constraint's mask on a copy: logprobs stay those of the raw logits */
+            memcpy(g->masked, logits, (size_t)info->vocab_size * sizeof *g->masked);
+            loom_status st = loom_grammar_mask_logits(g->grammar, g->masked, err);
+            if (st != LOOM_OK) return st;
+            allowed = g->masked;
+        }
+        int32_t id = loom_sampler_sample(g->sampler, allowed);
+        if (g->grammar) {
+            loom_status st = loom_grammar_accept(g->grammar, id, err);
+            if (st != LOOM_OK) return st;
+        }
         record_logprobs(g, logits, id);
         g->out[g->n_out++] = id;
-        int stop = !g->o->ignore_eos && is_eos(info, id);
+        int stop = (!g->o->ignore_eos && is_eos(info, id)) || (g->grammar && loom_grammar_is_terminated(g->grammar));
         if (g->detok) {
             char *piece = NULL;
             loom_status st = loom_detokenizer_push(g->detok, id, &piece, err);
@@ -309,7 +324,12 @@ static loom_status setup(gen_state *g, loom_error *err) {
     if (o->dump_logits && !(g->dump = fopen(o->dump_logits, "wb")))
         return cli_fail(err, LOOM_ERR_IO, "%s: cannot create", o->dump_logits);
     if (o->json) g->logprobs = json_array();
-    return LOOM_OK;
+    if (o->constraint.kind != LOOM_CONSTRAINT_NONE) {
+        if (!(g->masked = malloc((size_t)info->vocab_size * sizeof *g->masked)))
+            return cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+        st = loom_grammar_create(g->model, &o->constraint, &g->grammar, err);
+    }
+    return st;
 }
 
 static void teardown(gen_state *g) {
@@ -317,6 +337,8 @@ static void teardown(gen_state *g) {
     json_decref(g->logprobs);
     loom_detokenizer_free(g->detok);
     loom_stop_matcher_free(g->stop);
+    loom_grammar_free(g->grammar);
+    free(g->masked);
     loom_sampler_free(g->sampler);
     loom_context_free(g->ctx);
     loom_model_free(g->model);
@@ -348,5 +370,6 @@ int cli_generate(int argc, char **argv) {
                 (g.n_out > 1 ? g.n_out - 1 : 0) / ((t2 - t1) / 1e3 + 1e-9));
     }
     teardown(&g);
+    cli_constraint_free(&o.constraint);
     return st == LOOM_OK ? 0 : cli_error(&err);
 }
