@@ -350,7 +350,10 @@ static void teardown(gen_state *g) {
 int cli_generate(int argc, char **argv) {
     gen_opts o;
     int rc = parse_opts(argc, argv, &o);
-    if (rc) return rc;
+    if (rc) {
+        cli_constraint_free(&o.constraint);
+        return rc;
+    }
     gen_state g = {.o = &o};
     loom_error err = {0};
     loom_status st = setup(&g, &err);
