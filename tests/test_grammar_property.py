@@ -6,7 +6,6 @@ with the `jsonschema` package (Draft 2020-12, with its format checker): 100%.
 Regex: random patterns from the supported subset; every sampled string must `re.fullmatch`, and
 random ASCII strings must be accepted by the grammar exactly when `re.fullmatch` accepts them."""
 import json
-import os
 import random
 import re
 import subprocess
@@ -14,24 +13,10 @@ import subprocess
 import jsonschema
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 @pytest.fixture(scope="session")
-def driver(tmp_path_factory):
-    build = os.environ.get("LOOM_BUILD") or os.path.join(ROOT, "build")
-    lib = os.path.join(build, "libloom.a")
-    if not os.path.isfile(lib):
-        pytest.fail(f"{lib} missing: run `make tests` first")
-    out = str(tmp_path_factory.mktemp("grammar") / "tool_grammar_driver")
-    cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-pthread", "-Iinclude", "-Isrc", "-Itests"]
-    if "asan" in os.path.basename(os.path.normpath(build)):
-        cmd += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
-    cmd += ["-o", out, "tests/tool_grammar_driver.c", lib, "-ljansson", "-lpcre2-8", "-lutf8proc", "-lpthread", "-lm"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode:
-        pytest.fail("cannot build tests/tool_grammar_driver.c:\n" + proc.stderr)
-    return out
+def driver(c_tool):
+    return c_tool("tool_grammar_driver")
 
 
 def run(driver, tmp_path, mode, kind, spec, *args, stdin=None):

@@ -180,27 +180,34 @@ void gram_rule_define(gram_builder *b, int32_t rule, int32_t expr) {
 
 /* ---- UTF-8 ---- */
 
-static int encode(uint32_t cp, uint8_t out[4]) {
+int gram_utf8_encode(uint32_t cp, char out[4]) {
     if (cp < 0x80) {
-        out[0] = (uint8_t)cp;
+        out[0] = (char)cp;
         return 1;
     }
     if (cp < 0x800) {
-        out[0] = (uint8_t)(0xC0 | (cp >> 6));
-        out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
         return 2;
     }
     if (cp < 0x10000) {
-        out[0] = (uint8_t)(0xE0 | (cp >> 12));
-        out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
         return 3;
     }
-    out[0] = (uint8_t)(0xF0 | (cp >> 18));
-    out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
+}
+
+int gram_hex_digit(char c) {
+    return c >= '0' && c <= '9' ? c - '0'
+        : c >= 'a' && c <= 'f'  ? c - 'a' + 10
+        : c >= 'A' && c <= 'F'  ? c - 'A' + 10
+                                : -1;
 }
 
 static int all_bytes(const uint8_t *s, int n, uint8_t v) {
@@ -244,11 +251,11 @@ static int add_range(gram_builder *b, uint32_t lo, uint32_t hi, gram_set *ascii,
             gram_set_add_range(ascii, a, z);
             continue;
         }
-        uint8_t el[4], eh[4];
-        int len = encode(a, el);
-        encode(z, eh);
+        char el[4], eh[4];
+        int len = gram_utf8_encode(a, el);
+        gram_utf8_encode(z, eh);
         if (grow((void **)alts, cap, *n + 1, sizeof **alts)) return -1;
-        (*alts)[(*n)++] = same_len(b, el, eh, len);
+        (*alts)[(*n)++] = same_len(b, (const uint8_t *)el, (const uint8_t *)eh, len);
     }
     return 0;
 }

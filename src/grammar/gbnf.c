@@ -65,13 +65,6 @@ static int32_t rule_of(gp *p, const char *name, size_t len) {
     return r;
 }
 
-static int hexval(char c) {
-    return c >= '0' && c <= '9' ? c - '0'
-        : c >= 'a' && c <= 'f'  ? c - 'a' + 10
-        : c >= 'A' && c <= 'F'  ? c - 'A' + 10
-                                : -1;
-}
-
 /* One character of a literal or class at p->i (escapes decoded); -1 on error. */
 static int64_t read_char(gp *p) {
     if (p->i >= p->n) return fail(p, "unexpected end");
@@ -88,8 +81,8 @@ static int64_t read_char(gp *p) {
     if (digits) {
         uint32_t v = 0;
         for (int k = 0; k < digits; k++) {
-            if (p->i >= p->n || hexval(p->s[p->i]) < 0) return fail(p, "bad hex escape");
-            v = v * 16 + (uint32_t)hexval(p->s[p->i++]);
+            if (p->i >= p->n || gram_hex_digit(p->s[p->i]) < 0) return fail(p, "bad hex escape");
+            v = v * 16 + (uint32_t)gram_hex_digit(p->s[p->i++]);
         }
         if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return fail(p, "escape is not a character");
         return v;
@@ -119,16 +112,7 @@ static int32_t literal(gp *p) {
             free(buf);
             return -1;
         }
-        /* re-encode the character (escapes may name any code point) */
-        uint32_t c = (uint32_t)cp;
-        if (c < 0x80) buf[len++] = (char)c;
-        else if (c < 0x800) buf[len++] = (char)(0xC0 | (c >> 6)), buf[len++] = (char)(0x80 | (c & 0x3F));
-        else if (c < 0x10000)
-            buf[len++] = (char)(0xE0 | (c >> 12)), buf[len++] = (char)(0x80 | ((c >> 6) & 0x3F)),
-            buf[len++] = (char)(0x80 | (c & 0x3F));
-        else
-            buf[len++] = (char)(0xF0 | (c >> 18)), buf[len++] = (char)(0x80 | ((c >> 12) & 0x3F)),
-            buf[len++] = (char)(0x80 | ((c >> 6) & 0x3F)), buf[len++] = (char)(0x80 | (c & 0x3F));
+        len += (size_t)gram_utf8_encode((uint32_t)cp, buf + len); /* escapes may name any code point */
     }
     if (p->i >= p->n) {
         free(buf);

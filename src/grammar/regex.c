@@ -46,13 +46,6 @@ static int add_shorthand(gram_cps *c, char e) {
     return rc;
 }
 
-static int hexval(char ch) {
-    return ch >= '0' && ch <= '9' ? ch - '0'
-        : ch >= 'a' && ch <= 'f'  ? ch - 'a' + 10
-        : ch >= 'A' && ch <= 'F'  ? ch - 'A' + 10
-                                  : -1;
-}
-
 /* Reads the UTF-8 character at p->i; -1 when invalid. */
 static int64_t read_utf8(rx *p) {
     uint32_t cp;
@@ -69,7 +62,7 @@ static int64_t read_hex(rx *p, int n, int braces) {
         p->i++;
         int k = 0;
         while (p->i < p->n && p->s[p->i] != '}' && k < 7) {
-            int h = hexval(p->s[p->i]);
+            int h = gram_hex_digit(p->s[p->i]);
             if (h < 0) return -1;
             v = v * 16 + (uint32_t)h;
             p->i++;
@@ -80,8 +73,8 @@ static int64_t read_hex(rx *p, int n, int braces) {
         return v > 0x10FFFF ? -1 : (int64_t)v;
     }
     for (int k = 0; k < n; k++) {
-        if (p->i >= p->n || hexval(p->s[p->i]) < 0) return -1;
-        v = v * 16 + (uint32_t)hexval(p->s[p->i++]);
+        if (p->i >= p->n || gram_hex_digit(p->s[p->i]) < 0) return -1;
+        v = v * 16 + (uint32_t)gram_hex_digit(p->s[p->i++]);
     }
     return v;
 }
