@@ -69,3 +69,13 @@ def test_bad_constraints(run_loom, model, tmp_path):
     assert r.returncode == 2 and "at most one" in r.stderr
     r = run_loom(["generate", "-m", model, "--prompt", "x", "--grammar", tmp_path / "missing.gbnf"])
     assert r.returncode == 2 and "cannot read" in r.stderr
+
+
+def test_bench_throughput_with_a_constraint(run_loom, model):
+    """Constrained vs unconstrained decode, alternating; the regex cannot end within --output-len."""
+    r = run_loom(["bench", "throughput", "-m", model, "--num-prompts", "3", "--input-len", "4", "--output-len", "8",
+                  "--rounds", "2", "--regex", "[a-z ]{100,200}"])
+    assert r.returncode == 0, r.stderr
+    assert "constrained vs unconstrained" in r.stdout and "ratio" in r.stdout and "outside the forward" in r.stdout
+    assert "constrained:   " in r.stdout and "(48 tokens" in r.stdout  # 3 prompts x 8 tokens x 2 rounds
+    assert "note:" not in r.stdout  # no sample ended early

@@ -134,6 +134,11 @@ static loom_status report_constrained(const throughput_opts *o, const run_result
     /* on a shared machine wall time counts other processes' slices too; CPU time per token does not */
     double ca = with->output_tokens / with->cpu_seconds, cb = without->output_tokens / without->cpu_seconds;
     printf("  per CPU second: constrained %.2f tok, unconstrained %.2f tok, ratio %.3fx\n", ca, cb, ca / cb);
+    /* what the constraint adds lies outside the forward pass (masks, sampling): per step, against the step */
+    double out_a = (with->step_ms - with->forward_ms) / (double)with->steps;
+    double out_b = (without->step_ms - without->forward_ms) / (double)without->steps;
+    printf("  outside the forward: constrained %.3f ms/step, unconstrained %.3f ms/step: +%.2f%% of an unconstrained step\n",
+           out_a, out_b, 100 * (out_a - out_b) / (without->step_ms / (double)without->steps));
     if (with->ended_early || without->ended_early)
         printf("  note: %llu constrained and %llu unconstrained sequences ended before --output-len (the grammar ended, "
                "or an error): compare ms/step with care\n", (unsigned long long)with->ended_early,
