@@ -1,7 +1,10 @@
 /* The grammar engine (src/grammar/): regex, GBNF and choice compilers on examples (accepted and
  * rejected strings), error messages, the matcher (rollback, accepting, termination, EOS) and masks
  * checked against brute force over small vocabularies. JSON Schema: tests/test_grammar_json.c. */
+#include <math.h>
+
 #include "grammar_util.h"
+#include "sample/token_mask.h"
 
 static void test_regex_basics(void) {
     const char *re = "ab+c?|d{2,3}";
@@ -264,7 +267,33 @@ static void test_gbnf_errors(void) {
     }
 }
 
+/* The mask on a logits row (src/sample/token_mask.c) against the per-bit definition: densities from
+ * empty to full, a row length off the 64 grid, in place and out of place. */
+static void test_apply_token_mask(void) {
+    enum { N = 64 * 9 + 37 };
+    static const double density[] = {0.0, 0.02, 0.3, 0.5, 0.7, 0.98, 1.0};
+    uint64_t rng = 12345;
+    for (size_t d = 0; d < sizeof density / sizeof *density; d++) {
+        uint64_t mask[(N + 63) / 64] = {0};
+        float logits[N], out[N], inplace[N];
+        for (int i = 0; i < N; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            if ((double)(rng >> 11) / 9007199254740992.0 < density[d]) mask[i >> 6] |= 1ull << (i & 63);
+            logits[i] = inplace[i] = (float)i * 0.5f - 100.0f;
+        }
+        sample_apply_token_mask(logits, mask, N, out);
+        sample_apply_token_mask(inplace, mask, N, inplace);
+        int wrong = 0;
+        for (int i = 0; i < N; i++) {
+            float want = (mask[i >> 6] >> (i & 63)) & 1 ? logits[i] : -INFINITY;
+            wrong += out[i] != want || inplace[i] != want;
+        }
+        CHECK_MSG(wrong == 0, "density %g: %d wrong", density[d], wrong);
+    }
+}
+
 int main(void) {
+    RUN(test_apply_token_mask);
     RUN(test_gbnf);
     RUN(test_gbnf_errors);
     RUN(test_regex_basics);
