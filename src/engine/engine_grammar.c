@@ -56,6 +56,13 @@ static loom_status cached(engine_grammars *G, const loom_constraint *c, gram_aut
     grammar_slot *lru = &G->slots[0];
     for (int i = 0; i < CACHE_SLOTS; i++) {
         grammar_slot *s = &G->slots[i];
+        gram_automaton_stats stats = {0};
+        if (s->a) gram_automaton_get_stats(s->a, &stats);
+        if (stats.over_budget) { /* full: new requests get a fresh automaton (running ones keep theirs) */
+            gram_automaton_release(s->a);
+            free(s->spec);
+            *s = (grammar_slot){0};
+        }
         if (s->a && s->kind == c->kind && !strcmp(s->spec, spec)) {
             s->last_use = ++G->clock;
             gram_automaton_retain(s->a);

@@ -303,5 +303,6 @@ void gram_automaton_get_stats(gram_automaton *a, gram_automaton_stats *out) {
     out->n_masks = a->n_masks;
     out->n_transitions = a->n_transitions;
     out->mask_bytes = a->n_masks * (int64_t)gram_vocab_mask_words(a->v) * 8;
+    out->over_budget = a->over_budget;
     pthread_mutex_unlock(&a->lock);
 }

@@ -66,6 +66,7 @@ void gram_automaton_release(gram_automaton *a);
 /* Counters for benchmarks: interned stacks, states, computed masks. */
 typedef struct gram_automaton_stats {
     int64_t n_stacks, n_states, n_masks, n_transitions, mask_bytes;
+    int over_budget; /* it refused to grow: matchers of it fail from now on; make a new one */
 } gram_automaton_stats;
 void gram_automaton_get_stats(gram_automaton *a, gram_automaton_stats *out);
 
