@@ -112,6 +112,8 @@ typedef struct loom_model_info {
     uint64_t weight_bytes;    /* bytes of all weight tensors as stored */
     uint64_t n_params;
     uint64_t activation_bytes_per_token; /* forward workspace per batched token (memory plan) */
+    int kv_dtype_auto;        /* the loom_kv_dtype LOOM_KV_AUTO resolves to: the checkpoint's float dtype
+                               * (torch_dtype f32 / f16 / bf16; a GGUF: f32 for an all-F32 file, else f16) */
     /* The part of the model this process holds (loom_model_params.tensor/pipeline_parallel_size; all of
      * it without parallelism): tensor rank tp_rank of tp_size in pipeline stage pp_rank of pp_size,
      * layers [shard_layer_begin, shard_layer_end) with shard_n_kv_heads KV heads each. */
@@ -197,7 +199,7 @@ typedef struct loom_context_params {
     int32_t max_batch_tokens;   /* tokens one forward may process */
     int32_t block_size;         /* tokens per KV block; 0 = 16 */
     int32_t num_kv_blocks;      /* 0 = max_seqs x blocks for max_tokens_per_seq */
-    int kv_cache_dtype;         /* a loom_kv_dtype; default LOOM_KV_F32 */
+    int kv_cache_dtype;         /* a loom_kv_dtype; default LOOM_KV_AUTO */
 } loom_context_params;
 
 loom_context_params loom_context_default_params(void);
@@ -251,6 +253,7 @@ uint64_t loom_context_kv_bytes(const loom_context *ctx);
  * Log-probabilities are always those of the raw model distribution (log-softmax of the logits). */
 #define LOOM_MAX_STOP_STRINGS 16
 #define LOOM_MAX_STOP_TOKEN_IDS 16
+#define LOOM_MAX_LOGPROBS 1024 /* the engine's limit; the OpenAI server allows 20 */
 
 typedef struct loom_logit_bias {
     int32_t id;
@@ -323,8 +326,13 @@ void loom_stop_matcher_free(loom_stop_matcher *m);
  * resolution depending on what its step also wrote: with int8 KV, prefill chunking and recompute
  * preemption can change sampled tokens. */
 typedef enum loom_kv_dtype {
+    LOOM_KV_AUTO = -1, /* the model's float dtype (loom_model_info.kv_dtype_auto), as vLLM's "auto" */
     LOOM_KV_F32 = 0, LOOM_KV_F16, LOOM_KV_BF16, LOOM_KV_INT8, LOOM_KV_FP8_E4M3
 } loom_kv_dtype;
+
+/* "auto", "f32", "f16", "bf16", "int8", "fp8" (also "fp8_e4m3"); parse returns -2 for an unknown name. */
+const char *loom_kv_dtype_name(loom_kv_dtype t);
+int loom_kv_dtype_parse(const char *name);
 
 typedef enum loom_preemption_mode { LOOM_PREEMPT_RECOMPUTE = 0, LOOM_PREEMPT_SWAP } loom_preemption_mode;
 
@@ -335,9 +343,10 @@ typedef struct loom_engine_params {
     int32_t max_model_len;          /* 0 = the model's max_position_embeddings */
     int32_t block_size;             /* tokens per KV block; default 16 */
     int32_t num_kv_blocks;          /* > 0 overrides the memory plan (tests force preemption with it) */
-    uint64_t kv_cache_memory_bytes; /* > 0: KV budget; else memory_limit_bytes minus weights/activations */
-    uint64_t memory_limit_bytes;    /* 0 = a fraction of physical RAM */
-    loom_kv_dtype kv_cache_dtype;
+    uint64_t kv_cache_memory_bytes; /* > 0: the KV budget; 0: what max_num_seqs x max_model_len tokens need,
+                                     * at most 4 GiB (vLLM CPU's VLLM_CPU_KVCACHE_SPACE default) */
+    uint64_t memory_limit_bytes;    /* weights + activations + KV must fit; 0 = 0.9 x physical RAM */
+    loom_kv_dtype kv_cache_dtype;   /* default LOOM_KV_AUTO */
     int enable_prefix_caching;      /* default 1 */
     int enable_chunked_prefill;     /* default 1 */
     loom_preemption_mode preemption_mode;
@@ -351,6 +360,7 @@ typedef struct loom_memory_plan {
     uint64_t weights_bytes;
     uint64_t activation_bytes;
     uint64_t kv_bytes_per_token;  /* 2 x layers x kv_heads x head_dim x dtype bytes + int8/fp8 scales (kv_store.h) */
+    loom_kv_dtype kv_cache_dtype; /* resolved (never LOOM_KV_AUTO) */
     int32_t block_size;
     int32_t num_kv_blocks;
     uint64_t kv_cache_bytes;      /* num_kv_blocks x block_size x kv_bytes_per_token */
@@ -457,7 +467,7 @@ typedef struct loom_request_params {
     int include_stop_str_in_output;
     int32_t stop_token_ids[LOOM_MAX_STOP_TOKEN_IDS];
     int32_t n_stop_token_ids;
-    int32_t logprobs;           /* -1 = none; else also the top N per generated token (N <= 20) */
+    int32_t logprobs;           /* -1 = none; else also the top N per generated token (N <= LOOM_MAX_LOGPROBS) */
     int32_t prompt_logprobs;    /* -1 = none; else per prompt token (and its top N) */
     int skip_special_tokens;    /* default 1 */
     int32_t priority;           /* lower runs first (vLLM); default 0; FCFS within a priority */
@@ -465,6 +475,10 @@ typedef struct loom_request_params {
                                  * loom_engine_add_request with LOOM_ERR_INVALID_ARG and its message */
     loom_output_fn on_output;
     void *user;
+    /* Evaluation and debugging (loom generate --dump-logits): when set, the engine computes the raw logits
+     * of every position the request's sequences run, prompt positions included, and passes each row here in
+     * position order (on the engine thread, before the token it samples is emitted). NULL: none. */
+    void (*on_logits)(int32_t seq_index, int32_t position, const float *logits, int32_t vocab_size, void *user);
 } loom_request_params;
 
 loom_request_params loom_request_default_params(void);

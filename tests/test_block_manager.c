@@ -249,6 +249,26 @@ static void test_lru_eviction_order(void) {
     loom_bm_free(bm);
 }
 
+/* A block freed without a cached prefix is reused before blocks that were never touched (its pages are
+ * warm; the pool is pre-faulted anyway, so this is about cache locality, not resident memory). */
+static void test_recently_freed_first(void) {
+    loom_block_manager *bm = make_bm(8, 0);
+    loom_block_table a = {0}, b = {0}, t = {0};
+    CHECK(loom_bm_allocate(bm, &a, 2 * BS) == 0);
+    CHECK(loom_bm_allocate(bm, &b, 2 * BS) == 0);
+    int32_t a0 = a.blocks[0], a1 = a.blocks[1];
+    loom_bm_release(bm, &a);
+    CHECK(loom_bm_allocate(bm, &t, 2 * BS) == 0);
+    CHECK_MSG((t.blocks[0] == a0 && t.blocks[1] == a1) || (t.blocks[0] == a1 && t.blocks[1] == a0),
+              "got blocks %d, %d; the just-freed ones were %d, %d", t.blocks[0], t.blocks[1], a0, a1);
+    loom_bm_release(bm, &t);
+    loom_bm_release(bm, &b);
+    loom_block_table_free(&a);
+    loom_block_table_free(&b);
+    loom_block_table_free(&t);
+    loom_bm_free(bm);
+}
+
 static void test_bad_params(void) {
     loom_block_manager *bm = NULL;
     loom_error err;
@@ -264,6 +284,7 @@ int main(void) {
     RUN(test_forced_collision);
     RUN(test_rewritten_parent);
     RUN(test_lru_eviction_order);
+    RUN(test_recently_freed_first);
     RUN(test_bad_params);
     return check_summary();
 }

@@ -225,7 +225,7 @@ static void test_kv_bytes_formula_and_plan(void) {
     loom_memory_plan plan;
     loom_error err;
     CHECK(loom_memory_plan_compute(model, &ep, &plan, &err) == LOOM_ERR_NO_MEMORY);
-    CHECK(strstr(err.message, "lower --max-model-len to at most 64") != NULL);
+    CHECK(strstr(err.message, "lower max_model_len to at most 64") != NULL);
 }
 
 int main(void) {

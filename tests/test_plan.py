@@ -12,6 +12,8 @@ layers x its KV heads.
                    layers x ceil(4 x kv_heads x head_dim / block_size) per token
   activations    = 4 x (3 hidden + 2 q_dim + 2 kv_dim + 2 intermediate) x max_num_batched_tokens
                    + max_num_seqs x vocab x 4 (logits)
+  KV budget      = --kv-cache-memory, else min(4 GiB, max_num_seqs x max_model_len tokens' KV, memory limit
+                   - weights - activations)
   num_kv_blocks  = floor(KV budget / (block_size x KV bytes/token))"""
 import json
 import os
@@ -42,10 +44,15 @@ def llama3_dir(tmp_path_factory):
     return str(d)
 
 
-def llama3_weights_bytes():
+def llama3_weights_bytes(dtype_bytes=4):
     h, f, L, v, kv = 4096, 14336, 32, 128256, 8 * 128
     per_layer = h * h + 2 * kv * h + h * h + 3 * f * h + 2 * h  # q, k, v, o, gate/up/down, two norms
-    return 4 * (v * h + L * per_layer + h + v * h)  # f32 dummy: embed, layers, final norm, lm_head
+    return dtype_bytes * (v * h + L * per_layer + h + v * h)  # embed, layers, final norm, lm_head
+
+
+def default_budget(limit, weights, activations, max_num_seqs, max_model_len, per_token):
+    """The KV budget without --kv-cache-memory: what the sequences need, at most 4 GiB, within the limit."""
+    return min(4 * GIB, max_num_seqs * max_model_len * per_token, limit - weights - activations)
 
 
 @pytest.mark.parametrize("dtype,per_token", [("f32", 2 * 32 * 8 * 128 * 4), ("f16", 2 * 32 * 8 * 128 * 2),
@@ -74,17 +81,40 @@ def test_llama3_8b_dummy_memory_limit(run_loom, llama3_dir):
     assert p["activation_bytes"] == activations
     assert p["memory_limit_bytes"] == limit and p["memory_limit_source"] == "--memory-limit"
     per_block = 32 * 131072
-    assert p["num_kv_blocks"] == (limit - llama3_weights_bytes() - activations) // per_block
+    budget = default_budget(limit, llama3_weights_bytes(), activations, 64, 4096, 131072)
+    assert budget == 4 * GIB and p["num_kv_blocks"] == budget // per_block == 1024
     assert p["max_concurrent_seqs"] == p["num_kv_blocks"] // (4096 // 32)
+    # a tight limit caps the budget below 4 GiB
+    limit = 35 * 10**9
+    p = plan(run_loom, llama3_dir, "--load-format", "dummy", "--memory-limit", str(limit), "--kv-cache-dtype", "f16",
+             "--block-size", "32", "--max-num-batched-tokens", "1024", "--max-model-len", "4096")
+    budget = default_budget(limit, llama3_weights_bytes(), activations, 64, 4096, 131072)
+    assert budget < 4 * GIB and p["num_kv_blocks"] == budget // per_block
+
+
+def test_default_kv_budget_and_dtype(run_loom, tmp_path):
+    """No KV flags (vLLM CPU's default): the KV pool is what max_num_seqs x max_model_len need, at most 4 GiB,
+    in the checkpoint's torch_dtype ("auto"); --load-format dummy makes its weights in that dtype too."""
+    d = tmp_path / "llama3-bf16"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps(dict(LLAMA3_8B, torch_dtype="bfloat16")))
+    p = plan(run_loom, str(d), "--load-format", "dummy")
+    assert p["weights_bytes"] == llama3_weights_bytes(2)  # not the 30 GiB of f32
+    assert p["kv_cache_dtype"] == "bf16" and p["kv_bytes_per_token"] == 2 * 32 * 8 * 128 * 2
+    assert p["kv_cache_bytes"] == 4 * GIB // (16 * 131072) * 16 * 131072
+    p = plan(run_loom, str(d), "--load-format", "dummy", "--max-num-seqs", "2", "--max-model-len", "1000")
+    assert p["num_kv_blocks"] == 2 * 63  # 1000 tokens = 63 blocks of 16, for each of 2 sequences
+    p = plan(run_loom, str(d), "--load-format", "dummy", "--kv-cache-dtype", "f32")
+    assert p["kv_cache_dtype"] == "f32" and p["kv_bytes_per_token"] == 2 * 32 * 8 * 128 * 4
 
 
 def test_llama3_8b_does_not_fit(run_loom, llama3_dir):
     r = run_loom(["plan", "-m", llama3_dir, "--load-format", "dummy", "--kv-cache-memory", str(GIB)])
     assert r.returncode == 1
     # f32: 262144 bytes/token, 1 GiB holds 4096 tokens < 8192
-    assert "lower --max-model-len to at most 4096" in r.stderr, r.stderr
+    assert "lower max_model_len to at most 4096" in r.stderr, r.stderr
     r = run_loom(["plan", "-m", llama3_dir, "--load-format", "dummy", "--memory-limit", str(10**9)])
-    assert r.returncode == 1 and "raise --memory-limit" in r.stderr, r.stderr
+    assert r.returncode == 1 and "raise the memory limit" in r.stderr, r.stderr
 
 
 def test_smollm2_default_model(run_loom):
@@ -100,7 +130,7 @@ def test_smollm2_default_model(run_loom):
     assert p["num_kv_blocks"] == GIB // (16 * 23040)
     assert p["max_concurrent_seqs"] == p["num_kv_blocks"] // (2048 // 16)
     text = run_loom(["plan", "-m", path])
-    assert text.returncode == 0 and "0.9 x physical RAM; nothing else subtracted" in text.stdout
+    assert text.returncode == 0 and "0.9 x physical RAM" in text.stdout and "f16" in text.stdout  # auto: f16
 
 
 def llama3_rank_weights_bytes(tp, pp, stage):
@@ -158,7 +188,7 @@ def test_llama3_8b_tp2_memory_limit(run_loom, llama3_dir):
     per_token = 2 * 32 * 4 * 128 * 2
     assert [r["weights_bytes"] for r in p["ranks"]] == [weights, weights]
     assert p["weights_bytes"] == weights and p["activation_bytes"] == activations
-    assert p["num_kv_blocks"] == (limit - weights - activations) // (16 * per_token)
+    assert p["num_kv_blocks"] == default_budget(limit, weights, activations, 64, 8192, per_token) // (16 * per_token)
     text = run_loom(["plan", "-m", llama3_dir, "--load-format", "dummy", "--memory-limit", str(limit),
                      "--tensor-parallel-size", "2"])
     assert text.returncode == 0 and "2 tensor x 1 pipeline = 2 ranks" in text.stdout, text.stdout

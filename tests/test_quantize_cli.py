@@ -16,8 +16,9 @@ GGML_TYPE = {"q8_0": 8, "q4_0": 2, "q4_1": 3, "int8": 8, "int4": 3, "fp8": 1024}
 
 
 def greedy_ids(run_loom, model, prompt, n, *extra):
+    # one KV dtype for every file: "auto" would follow each file's type (f32 source, quantized output)
     r = run_loom(["generate", "-m", model, "--prompt", prompt, "-n", str(n), "--temperature", "0",
-                  "--ignore-eos", "--json", *extra], timeout=600)
+                  "--ignore-eos", "--json", "--kv-cache-dtype", "f32", *extra], timeout=600)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)["ids"]
 

@@ -32,7 +32,8 @@ static void fake_write(void *ctx, int32_t block, const void *src) {
 
 typedef struct world {
     fake_kv kv;
-    loom_block_manager *bm;
+    kv_manager kvm;
+    loom_block_manager *bm; /* kvm.bm */
     loom_sched *sched;
     loom_seq *seqs[64];
     int32_t max_total[64];
@@ -47,15 +48,16 @@ static void world_init(world *w, int32_t n_blocks, loom_sched_config cfg, int pr
     w->kv.n_blocks = n_blocks;
     w->kv.slot_token = calloc((size_t)n_blocks * BS, sizeof(int32_t));
     loom_error err = {0};
-    CHECK(loom_bm_create(n_blocks, BS, prefix_caching, &w->bm, &err) == LOOM_OK);
-    loom_kv_mover mover = {&w->kv, BS * sizeof(int32_t), fake_copy, fake_read, fake_write};
-    CHECK(loom_sched_create(&cfg, w->bm, &mover, &w->sched, &err) == LOOM_OK);
+    kv_mover mover = {&w->kv, BS * sizeof(int32_t), fake_copy, fake_read, fake_write};
+    CHECK(kvm_init(&w->kvm, n_blocks, BS, prefix_caching, &mover, &err) == LOOM_OK);
+    w->bm = w->kvm.bm;
+    CHECK(loom_sched_create(&cfg, &w->kvm, &w->sched, &err) == LOOM_OK);
 }
 
 static void world_free(world *w) {
     loom_sched_free(w->sched);
     for (int i = 0; i < w->n_seqs; i++) loom_seq_destroy(w->seqs[i]);
-    loom_bm_free(w->bm);
+    kvm_destroy(&w->kvm);
     free(w->kv.slot_token);
 }
 

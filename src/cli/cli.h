@@ -32,6 +32,9 @@ loom_status cli_fail(loom_error *err, loom_status status, const char *fmt, ...) 
 /* Option values: each returns 0 and sets *out, or -1 when the text is not a valid value. */
 int cli_parse_int(const char *s, long long min, long long max, long long *out);
 int cli_parse_float(const char *s, double min, double max, double *out);
+/* A positive byte count: "4294967296", "4GiB", "512MiB", "2G" (powers of 1024 for KiB/MiB/GiB, of 1000 for
+ * K/M/G). */
+int cli_parse_bytes(const char *s, uint64_t *out);
 /* "1,2,3" -> malloc'd ids; -1 on a malformed list. */
 int cli_parse_ids(const char *s, int32_t **ids, size_t *n);
 

@@ -52,6 +52,21 @@ int cli_parse_float(const char *s, double min, double max, double *out) {
     return 0;
 }
 
+int cli_parse_bytes(const char *s, uint64_t *out) {
+    static const struct { const char *suffix; double scale; } units[] = {
+        {"", 1}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !isfinite(v) || v <= 0) return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].suffix) == 0 && v * units[i].scale < 1e18) {
+            *out = (uint64_t)(v * units[i].scale);
+            return *out > 0 ? 0 : -1;
+        }
+    return -1;
+}
+
 int cli_parse_ids(const char *s, int32_t **ids, size_t *n) {
     size_t cap = 1;
     for (const char *p = s; *p; p++) cap += *p == ',';

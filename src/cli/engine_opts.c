@@ -11,16 +11,6 @@ void cli_engine_opts_init(cli_engine_opts *o) {
     o->params = loom_engine_default_params();
 }
 
-static int parse_kv_dtype(const char *v, loom_kv_dtype *out) {
-    static const char *const names[] = {"f32", "f16", "bf16", "int8", "fp8"};
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(v, names[i])) {
-            *out = (loom_kv_dtype)i;
-            return 0;
-        }
-    return -1;
-}
-
 static int int_option(const char *cmd, const char *name, const char *v, long long min, long long max, long long *out) {
     if (cli_parse_int(v, min, max, out) == 0) return 1;
     return -cli_usage_error(cmd, "%s needs an integer in [%lld, %lld], got '%s'", name, min, max, v);
@@ -34,7 +24,8 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
     static const char *const valued[] = {"-m", "--model", "--load-format", "--threads", "-t", "--max-num-seqs",
                                          "--max-num-batched-tokens", "--num-kv-blocks", "--block-size",
                                          "--preemption-mode", "--swap-space", "--kv-cache-dtype", "--max-model-len",
-                                         "--quantization", "--tensor-parallel-size", "--pipeline-parallel-size"};
+                                         "--quantization", "--tensor-parallel-size", "--pipeline-parallel-size",
+                                         "--kv-cache-memory", "--memory-limit"};
     size_t k = 0;
     while (k < sizeof valued / sizeof valued[0] && strcmp(a, valued[k])) k++;
     if (k == sizeof valued / sizeof valued[0]) return 0;
@@ -56,14 +47,22 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
         if ((r = int_option(cmd, a, v, 1, 4096, &n)) > 0) p->block_size = (int32_t)n;
     } else if (!strcmp(a, "--max-model-len")) {
         if ((r = int_option(cmd, a, v, 1, 1 << 24, &n)) > 0) p->max_model_len = (int32_t)n;
+    } else if (!strcmp(a, "--kv-cache-memory") || !strcmp(a, "--memory-limit")) {
+        uint64_t bytes;
+        if (cli_parse_bytes(v, &bytes))
+            return -cli_usage_error(cmd, "%s needs a size in bytes (e.g. 4294967296 or 4GiB), got '%s'", a, v);
+        *(a[2] == 'k' ? &p->kv_cache_memory_bytes : &p->memory_limit_bytes) = bytes;
     } else if (!strcmp(a, "--swap-space")) {
         if ((r = int_option(cmd, a, v, 0, INT64_MAX, &n)) > 0) p->swap_space_bytes = (uint64_t)n;
     } else if (!strcmp(a, "--preemption-mode")) {
         if (!strcmp(v, "recompute")) p->preemption_mode = LOOM_PREEMPT_RECOMPUTE;
         else if (!strcmp(v, "swap")) p->preemption_mode = LOOM_PREEMPT_SWAP;
         else return -cli_usage_error(cmd, "--preemption-mode must be recompute or swap, got '%s'", v);
-    } else if (parse_kv_dtype(v, &p->kv_cache_dtype)) /* --kv-cache-dtype */
-        return -cli_usage_error(cmd, "--kv-cache-dtype must be f32, f16, bf16, int8 or fp8, got '%s'", v);
+    } else if ((n = loom_kv_dtype_parse(v)) >= LOOM_KV_AUTO) { /* --kv-cache-dtype */
+        p->kv_cache_dtype = (loom_kv_dtype)n;
+    } else {
+        return -cli_usage_error(cmd, "--kv-cache-dtype must be auto, f32, f16, bf16, int8 or fp8, got '%s'", v);
+    }
     return r;
 }
 

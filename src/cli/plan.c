@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/engine_opts.h"
 
 typedef struct plan_opts {
-    loom_model_params load; /* path, load format, parallel sizes */
-    loom_engine_params engine;
+    cli_engine_opts e; /* model (path, load format, parallel sizes) and engine settings */
     int json;
 } plan_opts;
 
@@ -22,59 +22,22 @@ typedef struct rank_plan {
     loom_memory_plan plan;
 } rank_plan;
 
-static const char *const kv_dtype_names[] = {"f32", "f16", "bf16", "int8", "fp8"};
-
-static int parse_bytes_or_count(const char *cmd_flag, const char *v, long long min, long long max, long long *out) {
-    if (cli_parse_int(v, min, max, out)) return cli_usage_error("plan", "%s needs an integer in [%lld, %lld], got '%s'", cmd_flag, min, max, v);
-    return 0;
-}
-
 static int parse_opts(int argc, char **argv, plan_opts *o) {
     memset(o, 0, sizeof *o);
-    o->load = loom_model_default_params();
-    o->load.metadata_only = 1;
-    o->engine = loom_engine_default_params();
+    cli_engine_opts_init(&o->e);
+    o->e.load.metadata_only = 1;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        long long iv = 0;
+        const char *a = argv[i];
         if (!strcmp(a, "--json")) {
             o->json = 1;
             continue;
         }
-        if (!(v = cli_option_value(argc, argv, &i))) return cli_usage_error("plan", "%s needs a value (or is unknown)", a);
         if (!strcmp(a, "--quantization")) return cli_usage_error("plan", "unknown option '%s'", a); /* sizes as stored */
-        int model_option = cli_model_option("plan", a, v, &o->load);
-        if (model_option < 0) return 2;
-        if (model_option) continue;
-        if (!strcmp(a, "--memory-limit")) {
-            if (parse_bytes_or_count(a, v, 1, INT64_MAX, &iv)) return 2;
-            o->engine.memory_limit_bytes = (uint64_t)iv;
-        } else if (!strcmp(a, "--kv-cache-memory")) {
-            if (parse_bytes_or_count(a, v, 1, INT64_MAX, &iv)) return 2;
-            o->engine.kv_cache_memory_bytes = (uint64_t)iv;
-        } else if (!strcmp(a, "--max-model-len")) {
-            if (parse_bytes_or_count(a, v, 1, 1 << 24, &iv)) return 2;
-            o->engine.max_model_len = (int32_t)iv;
-        } else if (!strcmp(a, "--block-size")) {
-            if (parse_bytes_or_count(a, v, 1, 4096, &iv)) return 2;
-            o->engine.block_size = (int32_t)iv;
-        } else if (!strcmp(a, "--max-num-batched-tokens")) {
-            if (parse_bytes_or_count(a, v, 1, 1 << 20, &iv)) return 2;
-            o->engine.max_num_batched_tokens = (int32_t)iv;
-        } else if (!strcmp(a, "--max-num-seqs")) {
-            if (parse_bytes_or_count(a, v, 1, 65536, &iv)) return 2;
-            o->engine.max_num_seqs = (int32_t)iv;
-        } else if (!strcmp(a, "--kv-cache-dtype")) {
-            int found = -1;
-            for (int t = 0; t < 5; t++)
-                if (!strcmp(v, kv_dtype_names[t])) found = t;
-            if (found < 0) return cli_usage_error("plan", "--kv-cache-dtype must be f32, f16, bf16, int8 or fp8, got '%s'", v);
-            o->engine.kv_cache_dtype = (loom_kv_dtype)found;
-        } else {
-            return cli_usage_error("plan", "unknown option '%s'", a);
-        }
+        int r = cli_engine_option("plan", argc, argv, &i, &o->e);
+        if (r < 0) return 2;
+        if (r == 0) return cli_usage_error("plan", "unknown option '%s'", a);
     }
-    if (!o->load.path) return cli_usage_error("plan", "-m MODEL is required");
+    if (!o->e.load.path) return cli_usage_error("plan", "-m MODEL is required");
     return 0;
 }
 
@@ -94,8 +57,8 @@ static void print_json(const plan_opts *o, const rank_plan *ranks, int n_ranks) 
                           "num_kv_blocks", p->num_kv_blocks, "kv_cache_bytes", (json_int_t)p->kv_cache_bytes,
                           "max_tokens_in_kv", (json_int_t)p->max_tokens_in_kv, "max_model_len", p->max_model_len,
                           "max_concurrent_seqs", p->max_concurrent_seqs, "memory_limit_bytes",
-                          (json_int_t)p->memory_limit_bytes, "kv_cache_dtype", kv_dtype_names[o->engine.kv_cache_dtype],
-                          "memory_limit_source", o->engine.memory_limit_bytes ? "--memory-limit" : "0.9 x physical RAM");
+                          (json_int_t)p->memory_limit_bytes, "kv_cache_dtype", loom_kv_dtype_name(p->kv_cache_dtype),
+                          "memory_limit_source", o->e.params.memory_limit_bytes ? "--memory-limit" : "0.9 x physical RAM");
     if (n_ranks > 1) {
         json_t *list = json_array();
         for (int r = 0; r < n_ranks; r++) json_array_append_new(list, rank_json(r, &ranks[r]));
@@ -126,37 +89,39 @@ static void print_text(const plan_opts *o, const rank_plan *ranks, int n_ranks) 
     const loom_model_info *info = &ranks[0].info;
     const loom_memory_plan *p = &ranks[0].plan;
     const double mib = 1024.0 * 1024.0;
-    printf("model              %s (%s, %d layers, %d KV heads x head_dim %d)\n", o->load.path, info->architecture,
+    const loom_engine_params *ep = &o->e.params;
+    printf("model              %s (%s, %d layers, %d KV heads x head_dim %d)\n", o->e.load.path, info->architecture,
            info->n_layers, info->n_kv_heads, info->head_dim);
-    if (o->engine.memory_limit_bytes)
+    if (ep->memory_limit_bytes)
         printf("memory limit       %llu bytes (%.1f MiB, --memory-limit)\n", (unsigned long long)p->memory_limit_bytes,
                p->memory_limit_bytes / mib);
     else
-        printf("memory limit       %llu bytes (%.1f MiB = 0.9 x physical RAM; nothing else subtracted)\n",
+        printf("memory limit       %llu bytes (%.1f MiB = 0.9 x physical RAM)\n",
                (unsigned long long)p->memory_limit_bytes, p->memory_limit_bytes / mib);
     printf("weights            %llu bytes (%.1f MiB)\n", (unsigned long long)p->weights_bytes, p->weights_bytes / mib);
     printf("activations        %llu bytes (%.1f MiB for %d batched tokens, %d sequences' logits)\n",
-           (unsigned long long)p->activation_bytes, p->activation_bytes / mib, o->engine.max_num_batched_tokens,
-           o->engine.max_num_seqs);
+           (unsigned long long)p->activation_bytes, p->activation_bytes / mib, ep->max_num_batched_tokens,
+           ep->max_num_seqs);
     printf("KV bytes/token     %llu (2 x %d layers x %d KV heads x %d head_dim x %s%s)\n",
            (unsigned long long)p->kv_bytes_per_token, info->shard_layer_end - info->shard_layer_begin,
            info->shard_n_kv_heads, info->head_dim,
-           kv_dtype_names[o->engine.kv_cache_dtype],
-           o->engine.kv_cache_dtype == LOOM_KV_FP8_E4M3 ? " + a 4-byte float32 scale per token, layer, K/V and KV head"
-           : o->engine.kv_cache_dtype == LOOM_KV_INT8 ? " + float16 scale and zero per token, layer and KV head for V, "
+           loom_kv_dtype_name(p->kv_cache_dtype),
+           p->kv_cache_dtype == LOOM_KV_FP8_E4M3 ? " + a 4-byte float32 scale per token, layer, K/V and KV head"
+           : p->kv_cache_dtype == LOOM_KV_INT8 ? " + float16 scale and zero per token, layer and KV head for V, "
                                                          "per block, layer and channel for K"
                                                        : "");
     printf("KV cache           %d blocks x %d tokens = %lld tokens, %llu bytes (%.1f MiB%s)\n", p->num_kv_blocks,
            p->block_size, (long long)p->max_tokens_in_kv, (unsigned long long)p->kv_cache_bytes, p->kv_cache_bytes / mib,
-           o->engine.kv_cache_memory_bytes ? ", --kv-cache-memory" : ", what the limit leaves");
+           ep->num_kv_blocks ? ", --num-kv-blocks" : ep->kv_cache_memory_bytes ? ", --kv-cache-memory"
+                                                                : ", max-num-seqs x max-model-len, at most 4 GiB");
     printf("max concurrent     %d sequences of max_model_len %d\n", p->max_concurrent_seqs, p->max_model_len);
     if (n_ranks > 1) print_ranks(ranks, n_ranks);
 }
 
 /* Every rank's shard and plan (the whole model's alone without parallelism); NULL after filling err. */
 static rank_plan *plan_ranks(const plan_opts *o, const loom_model *model, int *n_ranks, loom_error *err) {
-    int tp = o->load.tensor_parallel_size > 0 ? o->load.tensor_parallel_size : 1;
-    int pp = o->load.pipeline_parallel_size > 0 ? o->load.pipeline_parallel_size : 1;
+    int tp = o->e.load.tensor_parallel_size > 0 ? o->e.load.tensor_parallel_size : 1;
+    int pp = o->e.load.pipeline_parallel_size > 0 ? o->e.load.pipeline_parallel_size : 1;
     rank_plan *ranks = calloc((size_t)tp * pp, sizeof *ranks);
     if (!ranks) {
         cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
@@ -165,7 +130,7 @@ static rank_plan *plan_ranks(const plan_opts *o, const loom_model *model, int *n
     loom_status st = LOOM_OK;
     for (int r = 0; r < tp * pp && st == LOOM_OK; r++) {
         st = loom_model_shard_info(model, r % tp, tp, r / tp, pp, &ranks[r].info, err);
-        if (st == LOOM_OK) st = loom_memory_plan_compute_for(&ranks[r].info, &o->engine, &ranks[r].plan, err);
+        if (st == LOOM_OK) st = loom_memory_plan_compute_for(&ranks[r].info, &o->e.params, &ranks[r].plan, err);
     }
     if (st != LOOM_OK) {
         free(ranks);
@@ -180,7 +145,7 @@ int cli_plan(int argc, char **argv) {
     int rc = parse_opts(argc, argv, &o);
     if (rc) return rc;
     loom_error err = {0};
-    loom_model_params mp = o.load; /* the whole model's sizes: plan_ranks works out each rank's shard */
+    loom_model_params mp = o.e.load; /* the whole model's sizes: plan_ranks works out each rank's shard */
     mp.tensor_parallel_size = mp.pipeline_parallel_size = 0;
     loom_model *model = NULL;
     loom_status st = loom_model_load(&mp, &model, &err);

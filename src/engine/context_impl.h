@@ -4,26 +4,20 @@
 #define LOOM_ENGINE_CONTEXT_IMPL_H
 
 #include "engine/context_internal.h"
-#include "kv/block_manager.h"
 #include "kv/kv_store.h"
 #include "model/forward.h"
-#include "parallel/dist.h"
+#include "model/dist_forward.h"
+
+typedef struct decode_state decode_state;
 
 struct loom_context {
     loom_model *model;
     loom_backend *backend;
-    loom_context_params params;
+    loom_context_params params; /* resolved: block size, KV dtype and blocks filled in */
     loom_kv_store kv;
-    loom_block_manager *bm;
     loom_workspace ws;
-    loom_block_table *tables; /* [max_seqs] */
-    int32_t max_blocks_per_seq;
-    int32_t *block_tables;    /* [max_seqs][max_blocks_per_seq], the forward's view of `tables` */
-    int32_t *seq_len;         /* [max_seqs] tokens whose KV is stored */
-    int32_t *seq_tokens;      /* [max_seqs][max_tokens_per_seq] their ids (prefix-cache hashes) */
-    /* per-batch scratch, [max_batch_tokens] each */
-    int32_t *slots, *logit_tokens, *next_pos;
-    float *logits;            /* [n_logits][vocab] of the last decode */
+    decode_state *seqs;       /* the sequence API's KV manager and tables (decode.c), made by its first call */
+    float *logits;            /* [n_logits][vocab] of the last forward */
     size_t logits_cap;        /* floats allocated */
     loom_dist *dist;          /* a sharded model: the ranks running it with us; NULL for a whole model */
     int follower;             /* created by loom_parallel_follow for rank 0's twin context */
@@ -37,6 +31,9 @@ struct loom_context {
 loom_status ctx_create(loom_model *model, const loom_context_params *params, int follower, loom_context **out,
                        loom_error *err);
 
+/* decode.c: frees ctx->seqs. */
+void ctx_decode_state_free(loom_context *ctx);
+
 /* context_parallel.c: rank 0 tells the other ranks what to do with their twin of ctx. For a whole model
  * each is the plain single-process operation. */
 void ctx_par_announce(const loom_model *model, const loom_context_params *resolved); /* rank 0, before creating */
@@ -48,6 +45,10 @@ void ctx_par_forward(loom_context *ctx, const loom_forward_batch *b); /* runs th
 void ctx_par_copy_block(loom_context *ctx, int32_t src, int32_t dst);
 void ctx_par_read_block(const loom_context *ctx, int32_t block, void *dst);
 void ctx_par_write_block(loom_context *ctx, int32_t block, const void *src);
+/* The follower side: runs what rank 0 tells this rank's twin context until rank 0 lets it go
+ * (ctx_par_release_followers, on rank 0). */
+void ctx_par_follow(loom_model *model);
+void ctx_par_release_followers(void);
 /* Bytes of one block's K+V on all ranks together. */
 size_t ctx_par_block_bytes(const loom_context *ctx);
 

@@ -1,24 +1,21 @@
 /* What the engine (and only the engine) uses of a loom_context beyond loom.h: a forward over a batch
- * whose KV slots and block tables the engine's block manager already chose, and block-level KV moves
+ * whose KV slots and block tables its KV manager already chose, and the block moves that manager needs
  * for copy-on-write and swapping. */
 #ifndef LOOM_ENGINE_CONTEXT_INTERNAL_H
 #define LOOM_ENGINE_CONTEXT_INTERNAL_H
 
+#include "kv/kv_manager.h"
 #include "loom.h"
 #include "model/forward.h"
 
 /* Runs the forward; afterwards loom_get_logits(ctx, i) gives row i of the b->n_logits rows.
- * The caller guarantees slots and tables are consistent with its block manager. */
+ * The caller guarantees slots and tables are consistent with its KV manager. */
 loom_status loom_context_forward(loom_context *ctx, const loom_forward_batch *b, loom_error *err);
 
 int32_t loom_context_num_kv_blocks(const loom_context *ctx);
 int32_t loom_context_block_size(const loom_context *ctx);
-/* Bytes of K+V of one block over all layers (the unit of swapping). */
-size_t loom_context_block_bytes(const loom_context *ctx);
-/* Copies block src's K and V (all layers) into block dst. */
-void loom_context_copy_block(loom_context *ctx, int32_t src, int32_t dst);
-/* Block KV to / from a host buffer of loom_context_block_bytes bytes (swap preemption). */
-void loom_context_read_block(const loom_context *ctx, int32_t block, void *dst);
-void loom_context_write_block(loom_context *ctx, int32_t block, const void *src);
+/* The block moves of ctx's KV (all layers, every rank of a sharded model): copy, and read / write one
+ * block to / from a host buffer of block_bytes bytes (swap preemption). */
+kv_mover ctx_kv_mover(loom_context *ctx);
 
 #endif

@@ -10,7 +10,7 @@
 
 loom_engine_params loom_engine_default_params(void) {
     return (loom_engine_params){.max_num_seqs = 64, .max_num_batched_tokens = 2048, .block_size = 16,
-                                .kv_cache_dtype = LOOM_KV_F32, .enable_prefix_caching = 1,
+                                .kv_cache_dtype = LOOM_KV_AUTO, .enable_prefix_caching = 1,
                                 .enable_chunked_prefill = 1, .preemption_mode = LOOM_PREEMPT_RECOMPUTE,
                                 .swap_space_bytes = 1ull << 30};
 }
@@ -20,10 +20,6 @@ double engine_now_s(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
-
-static void mover_copy(void *ctx, int32_t src, int32_t dst) { loom_context_copy_block(ctx, src, dst); }
-static void mover_read(void *ctx, int32_t block, void *dst) { loom_context_read_block(ctx, block, dst); }
-static void mover_write(void *ctx, int32_t block, const void *src) { loom_context_write_block(ctx, block, src); }
 
 static loom_status check_params(const loom_engine_params *p, loom_error *err) {
     if (p->max_num_seqs < 1 || p->max_num_seqs > 65536) return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_num_seqs must be in [1, 65536]");
@@ -51,19 +47,18 @@ static loom_status create_kv(loom_engine *e, loom_error *err) {
     cp.max_batch_tokens = e->params.max_num_batched_tokens;
     cp.block_size = plan.block_size;
     cp.num_kv_blocks = e->params.num_kv_blocks > 0 ? e->params.num_kv_blocks : plan.num_kv_blocks;
-    cp.kv_cache_dtype = (int)e->params.kv_cache_dtype;
+    cp.kv_cache_dtype = (int)plan.kv_cache_dtype;
     if ((st = loom_context_create(e->model, &cp, &e->ctx, err)) != LOOM_OK) return st;
-    if ((st = loom_bm_create(loom_context_num_kv_blocks(e->ctx), loom_context_block_size(e->ctx),
-                             e->params.enable_prefix_caching, &e->bm, err)) != LOOM_OK)
+    kv_mover mover = ctx_kv_mover(e->ctx);
+    if ((st = kvm_init(&e->kvm, loom_context_num_kv_blocks(e->ctx), loom_context_block_size(e->ctx),
+                       e->params.enable_prefix_caching, &mover, err)) != LOOM_OK)
         return st;
     loom_sched_config sc = {.max_num_seqs = e->params.max_num_seqs,
                             .max_num_batched_tokens = e->params.max_num_batched_tokens,
                             .enable_chunked_prefill = e->params.enable_chunked_prefill,
                             .preemption_mode = e->params.preemption_mode,
                             .swap_space_bytes = e->params.swap_space_bytes};
-    loom_kv_mover mover = {.ctx = e->ctx, .block_bytes = loom_context_block_bytes(e->ctx), .copy_block = mover_copy,
-                           .read_block = mover_read, .write_block = mover_write};
-    return loom_sched_create(&sc, e->bm, &mover, &e->sched, err);
+    return loom_sched_create(&sc, &e->kvm, &e->sched, err);
 }
 
 static loom_status alloc_batch(loom_engine *e, loom_error *err) {
@@ -72,12 +67,13 @@ static loom_status alloc_batch(loom_engine *e, loom_error *err) {
     e->positions = malloc(nt * sizeof(int32_t));
     e->seq_of_token = malloc(nt * sizeof(int32_t));
     e->slots = malloc(nt * sizeof(int32_t));
-    e->logit_tokens = malloc(ns * sizeof(int32_t));
-    e->logit_row_of_item = malloc(ns * sizeof(int32_t));
+    e->logit_tokens = malloc(nt * sizeof(int32_t));
+    e->first_logit_row = malloc(ns * sizeof(int32_t));
+    e->n_logit_rows = malloc(ns * sizeof(int32_t));
     e->block_tables_width = (e->max_model_len + loom_context_block_size(e->ctx) - 1) / loom_context_block_size(e->ctx);
     e->block_tables = malloc(ns * (size_t)e->block_tables_width * sizeof(int32_t));
-    if (!e->tokens || !e->positions || !e->seq_of_token || !e->slots || !e->logit_tokens || !e->logit_row_of_item ||
-        !e->block_tables)
+    if (!e->tokens || !e->positions || !e->seq_of_token || !e->slots || !e->logit_tokens || !e->first_logit_row ||
+        !e->n_logit_rows || !e->block_tables)
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the step batch");
     return LOOM_OK;
 }
@@ -125,14 +121,15 @@ void loom_engine_free(loom_engine *e) {
         e->requests = next;
     }
     loom_sched_free(e->sched);
-    loom_bm_free(e->bm);
+    kvm_destroy(&e->kvm);
     loom_context_free(e->ctx);
     free(e->tokens);
     free(e->positions);
     free(e->seq_of_token);
     free(e->slots);
     free(e->logit_tokens);
-    free(e->logit_row_of_item);
+    free(e->first_logit_row);
+    free(e->n_logit_rows);
     free(e->block_tables);
     engine_grammars_free(e->grammars); /* after the requests: their grammars use its vocabulary */
     pthread_cond_destroy(&e->wake);
@@ -154,10 +151,10 @@ static loom_status check_request(const loom_engine *e, const loom_request_params
     int32_t room = e->max_model_len - (int32_t)req->n_prompt;
     *max_total = (int32_t)req->n_prompt + (req->max_tokens < room ? req->max_tokens : room);
     /* the planner already fits max_model_len in the pool; a request that never fits would stall the queue */
-    int32_t bs = loom_bm_block_size(e->bm), blocks = (*max_total + bs - 1) / bs;
-    if (blocks > loom_bm_num_blocks(e->bm))
+    int32_t bs = e->kvm.block_size, blocks = (*max_total + bs - 1) / bs;
+    if (blocks > loom_bm_num_blocks(e->kvm.bm))
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_tokens: prompt + max_tokens = %d tokens needs %d KV blocks; the pool has %d",
-                         *max_total, blocks, loom_bm_num_blocks(e->bm));
+                         *max_total, blocks, loom_bm_num_blocks(e->kvm.bm));
     if (!e->params.enable_chunked_prefill && *max_total > e->params.max_num_batched_tokens)
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
                          "max_tokens: prompt + max_tokens = %d tokens exceeds max_num_batched_tokens (%d) with chunked prefill off",

@@ -7,7 +7,7 @@
 #include <pthread.h>
 
 #include "grammar/grammar.h"
-#include "kv/block_manager.h"
+#include "kv/kv_manager.h"
 #include "loom.h"
 #include "sched/scheduler.h"
 
@@ -46,16 +46,18 @@ struct loom_engine {
     loom_engine_params params;
     int32_t max_model_len;
     loom_context *ctx;
-    loom_block_manager *bm;
+    kv_manager kvm;            /* the KV blocks of ctx: pool, prefix cache, copy-on-write */
     loom_sched *sched;
 
     /* one step's forward batch, [max_num_batched_tokens] each unless noted */
     int32_t *tokens, *positions, *seq_of_token, *slots, *logit_tokens;
     int32_t *block_tables;     /* [max_num_seqs][block_tables_width] */
     int32_t block_tables_width;
-    int32_t *logit_row_of_item; /* [max_num_seqs] row of the item's logits, -1 when it does not sample */
-    int32_t lp_top_ids[20];    /* one event's top logprobs (logprobs <= 20) */
-    float lp_top_logprobs[20];
+    /* [max_num_seqs] each: item i's logits are rows [first_logit_row, + n_logit_rows) (every token of a
+     * request with on_logits, else the last one when the item samples, else none) */
+    int32_t *first_logit_row, *n_logit_rows;
+    int32_t lp_top_ids[LOOM_MAX_LOGPROBS]; /* one event's top logprobs */
+    float lp_top_logprobs[LOOM_MAX_LOGPROBS];
 
     pthread_mutex_t lock;      /* guards the request list, next ids, metrics, thread flags */
     pthread_cond_t wake;

@@ -78,25 +78,40 @@ static void retire_finished(loom_engine *e) {
     }
 }
 
-/* Packs the step: tokens, positions, KV slots and block-table rows of every item. */
+static const engine_request *request_of(const loom_sched_item *it) {
+    return ((const engine_seq *)it->seq->owner)->req;
+}
+
+/* Packs the step: tokens, positions, KV slots, block-table rows and logit rows of every item. */
 static void build_batch(loom_engine *e, const loom_sched_step *step, loom_forward_batch *fb) {
-    int32_t bs = loom_bm_block_size(e->bm), t = 0, n_logits = 0, width = e->block_tables_width;
+    int32_t t = 0, n_logits = 0, width = e->block_tables_width;
     for (int32_t i = 0; i < step->n_items; i++) {
         const loom_sched_item *it = &step->items[i];
         const loom_seq *seq = it->seq;
+        int every_row = request_of(it)->p.on_logits != NULL;
+        e->first_logit_row[i] = n_logits;
+        kvm_slots(&e->kvm, &seq->table, it->start, it->n_tokens, e->slots + t);
         for (int32_t p = it->start; p < it->start + it->n_tokens; p++, t++) {
             e->tokens[t] = seq->tokens[p];
             e->positions[t] = p;
             e->seq_of_token[t] = i;
-            e->slots[t] = seq->table.blocks[p / bs] * bs + p % bs;
+            if (every_row || (it->samples && p == it->start + it->n_tokens - 1)) e->logit_tokens[n_logits++] = t;
         }
+        e->n_logit_rows[i] = n_logits - e->first_logit_row[i];
         memcpy(e->block_tables + (size_t)i * width, seq->table.blocks, (size_t)seq->table.n_blocks * sizeof(int32_t));
-        e->logit_row_of_item[i] = it->samples ? n_logits : -1;
-        if (it->samples) e->logit_tokens[n_logits++] = t - 1;
     }
     *fb = (loom_forward_batch){.n_tokens = t, .tokens = e->tokens, .pos = e->positions, .seq_of_token = e->seq_of_token,
                                .slots = e->slots, .block_tables = e->block_tables, .max_blocks_per_seq = width,
                                .n_logits = n_logits, .logit_tokens = e->logit_tokens};
+}
+
+/* A request with on_logits gets every row of the item (one per token, in position order). */
+static void report_logits(const loom_engine *e, const loom_sched_item *it, int32_t first_row, int32_t n_rows) {
+    const engine_request *r = request_of(it);
+    if (!r->p.on_logits) return;
+    for (int32_t k = 0; k < n_rows; k++)
+        r->p.on_logits(it->seq->seq_index, it->start + k, loom_get_logits(e->ctx, first_row + k), e->info->vocab_size,
+                       r->p.user);
 }
 
 static uint64_t prompt_tokens_in(const loom_sched_step *step) {
@@ -131,9 +146,12 @@ loom_status engine_run_step(loom_engine *e, loom_error *err) {
     }
     if (st == LOOM_OK && step.n_items > 0) {
         loom_sched_complete_step(e->sched, &step);
-        for (int32_t i = 0; i < step.n_items && st == LOOM_OK; i++)
-            if (e->logit_row_of_item[i] >= 0)
-                st = engine_sample_request(e, step.items[i].seq->owner, loom_get_logits(e->ctx, e->logit_row_of_item[i]), err);
+        for (int32_t i = 0; i < step.n_items && st == LOOM_OK; i++) {
+            report_logits(e, &step.items[i], e->first_logit_row[i], e->n_logit_rows[i]);
+            if (step.items[i].samples)
+                st = engine_sample_request(e, step.items[i].seq->owner,
+                                           loom_get_logits(e->ctx, e->first_logit_row[i] + e->n_logit_rows[i] - 1), err);
+        }
     }
     double step_s = engine_now_s() - t0;
     pthread_mutex_lock(&e->lock);

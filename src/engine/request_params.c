@@ -40,9 +40,11 @@ loom_status engine_request_validate(const loom_request_params *r, int32_t vocab,
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "stop_token_ids: at most %d ids", LOOM_MAX_STOP_TOKEN_IDS);
     st = check_ids(r->stop_token_ids, (size_t)r->n_stop_token_ids, vocab, "stop_token_ids", err);
     if (st != LOOM_OK) return st;
-    if (r->logprobs < -1 || r->logprobs > 20) return loom_fail(err, LOOM_ERR_INVALID_ARG, "logprobs must be in [0, 20]");
-    if (r->prompt_logprobs < -1 || r->prompt_logprobs > 20)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt_logprobs must be in [0, 20]");
+    if (r->logprobs < -1 || r->logprobs > LOOM_MAX_LOGPROBS || r->logprobs > vocab)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "logprobs must be in [0, %d]",
+                         vocab < LOOM_MAX_LOGPROBS ? vocab : LOOM_MAX_LOGPROBS);
+    if (r->prompt_logprobs < -1 || r->prompt_logprobs > LOOM_MAX_LOGPROBS)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt_logprobs must be in [0, %d]", LOOM_MAX_LOGPROBS);
     if (r->constraint.kind < LOOM_CONSTRAINT_NONE || r->constraint.kind > LOOM_CONSTRAINT_GBNF)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "constraint: unknown kind %d", (int)r->constraint.kind);
     if (r->constraint.kind != LOOM_CONSTRAINT_NONE && r->constraint.kind != LOOM_CONSTRAINT_JSON_OBJECT &&

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "grammar/gram_internal.h"
 
 void gram_set_add_range(gram_set *s, unsigned lo, unsigned hi) {
@@ -180,29 +181,6 @@ void gram_rule_define(gram_builder *b, int32_t rule, int32_t expr) {
 
 /* ---- UTF-8 ---- */
 
-int gram_utf8_encode(uint32_t cp, char out[4]) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 int gram_hex_digit(char c) {
     return c >= '0' && c <= '9' ? c - '0'
         : c >= 'a' && c <= 'f'  ? c - 'a' + 10
@@ -252,8 +230,8 @@ static int add_range(gram_builder *b, uint32_t lo, uint32_t hi, gram_set *ascii,
             continue;
         }
         char el[4], eh[4];
-        int len = gram_utf8_encode(a, el);
-        gram_utf8_encode(z, eh);
+        int len = (int)utf8_encode((int32_t)a, el);
+        utf8_encode((int32_t)z, eh);
         if (grow((void **)alts, cap, *n + 1, sizeof **alts)) return -1;
         (*alts)[(*n)++] = same_len(b, (const uint8_t *)el, (const uint8_t *)eh, len);
     }
@@ -344,19 +322,10 @@ oom:
     return -1;
 }
 
-size_t gram_utf8_decode(const char *str, size_t n, uint32_t *cp_out) {
-    const uint8_t *s = (const uint8_t *)str;
-    if (n == 0) return 0;
-    uint32_t c = s[0];
-    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (!len || len > n) return 0;
-    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[k] & 0x3F);
-    }
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    *cp_out = cp;
+size_t gram_utf8_decode(const char *s, size_t n, uint32_t *cp) {
+    size_t len = utf8_seq_len((const uint8_t *)s, n);
+    int32_t c = 0;
+    if (len) utf8_decode(s, len, &c);
+    *cp = (uint32_t)c;
     return len;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "grammar/gram_internal.h"
 
 typedef struct gp {
@@ -112,7 +113,7 @@ static int32_t literal(gp *p) {
             free(buf);
             return -1;
         }
-        len += (size_t)gram_utf8_encode((uint32_t)cp, buf + len); /* escapes may name any code point */
+        len += utf8_encode((int32_t)cp, buf + len); /* escapes may name any code point */
     }
     if (p->i >= p->n) {
         free(buf);

@@ -95,10 +95,9 @@ typedef struct gram_cps {
 int gram_cps_add(gram_cps *c, uint32_t lo, uint32_t hi);
 void gram_cps_normalize(gram_cps *c);                 /* sorted, overlapping and adjacent ranges merged */
 int gram_cps_complement(gram_cps *c, uint32_t limit); /* everything in [0, limit] not in c */
-/* Length of the valid UTF-8 character at s[0..n) (code point in *cp), 0 when invalid. */
+/* Length of the valid UTF-8 character at s[0..n) (code point in *cp), 0 when invalid (core/utf8.h's
+ * codec, refusing what it would decode as a raw byte). */
 size_t gram_utf8_decode(const char *s, size_t n, uint32_t *cp);
-/* Writes code point cp (<= 0x10FFFF) as UTF-8; returns its length. */
-int gram_utf8_encode(uint32_t cp, char out[4]);
 /* The value of a hexadecimal digit, -1 for any other character. */
 int gram_hex_digit(char c);
 

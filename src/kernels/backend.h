@@ -44,6 +44,8 @@ typedef struct loom_attention_args {
 
 typedef struct loom_backend_ops {
     const char *name;
+    /* what its attention supports: head_dim <= max_head_dim, query heads per KV head <= max_group */
+    int32_t max_head_dim, max_group;
     /* sizes per-thread scratch for weight rows up to max_row_len elements (called before any op) */
     loom_status (*reserve)(loom_backend *b, int64_t max_row_len, loom_error *err);
     /* y[t][r] = sum_c w[r][c] * x[t][c]: y is [n_tok][rows(w)], x is [n_tok][row_len(w)] */

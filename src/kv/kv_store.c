@@ -3,8 +3,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/fp8.h"
+#include "core/sysmem.h"
 #include "core/tensor.h"
 #include "kv/kv_int8.h"
 
@@ -15,14 +17,18 @@ static const struct { const char *name; size_t bytes, token_scale_bytes, channel
     [LOOM_KV_FP8_E4M3] = {"fp8", 1, 2 * sizeof(float), 0},
 };
 
-const char *loom_kv_dtype_name(loom_kv_dtype t) { return kv_types[t].name; }
-size_t loom_kv_dtype_bytes(loom_kv_dtype t) { return kv_types[t].bytes; }
+#define N_KV_TYPES ((int)(sizeof kv_types / sizeof kv_types[0]))
+
+const char *loom_kv_dtype_name(loom_kv_dtype t) {
+    return t == LOOM_KV_AUTO ? "auto" : t >= 0 && (int)t < N_KV_TYPES ? kv_types[t].name : "unknown";
+}
 
 int loom_kv_dtype_parse(const char *s) {
+    if (strcmp(s, "auto") == 0) return LOOM_KV_AUTO;
     if (strcmp(s, "fp8_e4m3") == 0) return LOOM_KV_FP8_E4M3;
-    for (int t = 0; t < (int)(sizeof kv_types / sizeof kv_types[0]); t++)
+    for (int t = 0; t < N_KV_TYPES; t++)
         if (strcmp(s, kv_types[t].name) == 0) return t;
-    return -1;
+    return -2;
 }
 
 size_t loom_kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t,
@@ -54,16 +60,27 @@ loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_
         memset(s, 0, sizeof *s);
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "KV cache of %d blocks is too large", n_blocks);
     }
-    s->data = calloc(total, 1);
-    if (!s->data) {
+    /* the whole pool is touched now (MAP_POPULATE), so resident memory does not creep up under load and a
+     * pool the machine cannot hold fails here, named, instead of an OOM kill later */
+    uint64_t available = sysmem_available_bytes();
+    if (available && total > available) {
+        memset(s, 0, sizeof *s);
+        return loom_fail(err, LOOM_ERR_NO_MEMORY,
+                         "a KV cache of %.2f GiB (%d blocks) does not fit in the %.2f GiB of memory available: lower "
+                         "kv_cache_memory, num_kv_blocks or max_model_len",
+                         (double)total / (1 << 30), n_blocks, (double)available / (1 << 30));
+    }
+    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) {
         memset(s, 0, sizeof *s);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for a KV cache of %zu bytes", total);
     }
+    s->data = p;
     return LOOM_OK;
 }
 
 void loom_kv_store_destroy(loom_kv_store *s) {
-    free(s->data);
+    if (s->data) munmap(s->data, loom_kv_store_bytes(s));
     memset(s, 0, sizeof *s);
 }
 

@@ -34,10 +34,6 @@ typedef struct loom_kv_layer {
     size_t block_stride_bytes;
 } loom_kv_layer;
 
-const char *loom_kv_dtype_name(loom_kv_dtype t);
-/* Parses "f32", "f16", "bf16", "int8", "fp8" (or "fp8_e4m3"); -1 when unknown. */
-int loom_kv_dtype_parse(const char *s);
-size_t loom_kv_dtype_bytes(loom_kv_dtype t);
 /* Bytes of K+V of one token, the per-block parts spread over the block's tokens:
  *   layers x (2 x kv_heads x head_dim x dtype bytes + kv_heads x per-token scale bytes
  *             + ceil(kv_heads x head_dim x per-block channel bytes / block_size))

@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include "core/file_map.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
@@ -125,6 +127,19 @@ static loom_status read_eos(json_reader *r, loom_config *cfg) {
 }
 
 /* Without an explicit head_dim the heads split the hidden size evenly. */
+static loom_status read_torch_dtype(json_reader *r, loom_config *cfg) {
+    static const struct { const char *name; loom_dtype dtype; } known[] = {
+        {"float32", LOOM_DTYPE_F32}, {"float16", LOOM_DTYPE_F16}, {"bfloat16", LOOM_DTYPE_BF16}};
+    const char *name = json_string_value(json_object_get(r->root, "torch_dtype"));
+    if (!name) name = json_string_value(json_object_get(r->root, "dtype")); /* newer transformers */
+    cfg->dtype = LOOM_DTYPE_F32;
+    for (size_t i = 0; name && i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(name, known[i].name) == 0) return (cfg->dtype = known[i].dtype), LOOM_OK;
+    return name ? loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: torch_dtype '%s' is not float32, float16 or bfloat16",
+                            r->path, name)
+                : LOOM_OK;
+}
+
 static loom_status default_head_dim(loom_config *cfg, const char *path, loom_error *err) {
     if (cfg->n_heads <= 0 || cfg->hidden_size % cfg->n_heads != 0)
         return loom_fail(err, LOOM_ERR_FORMAT, "%s: hidden_size (%d) is not divisible by num_attention_heads (%d)",
@@ -163,6 +178,7 @@ loom_status loom_config_from_json(const char *json_text, const char *path, loom_
     }
     if (st == LOOM_OK) st = read_rope_scaling(&r, cfg);
     if (st == LOOM_OK) st = read_eos(&r, cfg);
+    if (st == LOOM_OK) st = read_torch_dtype(&r, cfg);
     json_decref(root);
     if (st == LOOM_OK) st = loom_config_validate(cfg, err);
     if (st != LOOM_OK && err && strncmp(err->message, path, strlen(path)) != 0) loom_error_prefix(err, path);
@@ -232,6 +248,9 @@ loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_err
     if (loom_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &v)) cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)v;
     if (loom_gguf_get_int(g, "tokenizer.ggml.eot_token_id", &v) && (cfg->n_eos_ids == 0 || cfg->eos_ids[0] != v))
         cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)v;
+    const loom_tensor_entry *embed = loom_tensor_table_find(&g->tensors, "token_embd.weight");
+    int all_f32 = loom_gguf_get_int(g, "general.file_type", &v) ? v == 0 : embed && embed->dtype == LOOM_DTYPE_F32;
+    cfg->dtype = all_f32 ? LOOM_DTYPE_F32 : LOOM_DTYPE_F16;
     return loom_config_validate(cfg, err);
 }
 
@@ -258,4 +277,14 @@ loom_status loom_config_validate(const loom_config *cfg, loom_error *err) {
         cfg->intermediate_size > (1 << 22) || cfg->head_dim > 4096 || cfg->n_heads > 4096)
         return loom_fail(err, LOOM_ERR_FORMAT, "model dimensions are absurdly large");
     return LOOM_OK;
+}
+
+loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err) {
+    char *path = loom_path_join(dir, "config.json"), *text = NULL;
+    if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status st = loom_read_file(path, &text, NULL, err);
+    if (st == LOOM_OK) st = loom_config_from_json(text, path, cfg, err);
+    free(text);
+    free(path);
+    return st;
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/tensor.h"
 #include "formats/gguf.h"
 
 #define LOOM_MAX_EOS_IDS 8
@@ -35,6 +36,8 @@ typedef struct loom_config {
     int32_t rope_original_max_position;
     int tie_word_embeddings;
     int attention_bias;        /* q/k/v projections carry biases (Qwen2) */
+    loom_dtype dtype;          /* the checkpoint's float dtype: torch_dtype (F32 when absent); GGUF: F32 for
+                                * an all-F32 file (general.file_type 0), else F16 (llama.cpp's KV type) */
     int32_t bos_id;            /* -1 when none */
     int32_t eos_ids[LOOM_MAX_EOS_IDS];
     int32_t n_eos_ids;
@@ -42,6 +45,8 @@ typedef struct loom_config {
 
 /* Parses config.json text. `path` is used in error messages only. */
 loom_status loom_config_from_json(const char *json_text, const char *path, loom_config *cfg, loom_error *err);
+/* Reads DIR/config.json into cfg. */
+loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err);
 /* Reads general.architecture and the ARCH.* keys of a parsed GGUF. */
 loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_error *err);
 /* Checks the invariants the forward pass relies on (positive sizes, head divisibility, ...). */

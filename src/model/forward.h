@@ -42,7 +42,7 @@ void loom_workspace_destroy(loom_workspace *ws);
 void loom_forward(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
                   const loom_forward_batch *b, float *logits);
 
-/* The same in the three parts a sharded model runs (src/parallel/dist_forward.c): ws->x = embedding of
+/* The same in the three parts a sharded model runs (src/model/dist_forward.c): ws->x = embedding of
  * the tokens (first pipeline stage); the shard's layers over ws->x (its KV store holds only those layers,
  * store layer 0 = shard.layer_begin); logits [n_logits][shard vocab_size] of this rank's vocab rows (last
  * stage). tp is this rank's tensor-parallel group (NULL without tensor parallelism): the partial sums of

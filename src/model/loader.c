@@ -5,9 +5,7 @@
 #include "model/forward.h"
 #include "model/model.h"
 #include "model/quant_load.h"
-#include "parallel/followers.h"
 #include "model/weight_slices.h"
-#include "parallel/comm.h"
 
 loom_model_params loom_model_default_params(void) {
     return (loom_model_params){.path = NULL, .load_format = LOOM_LOAD_AUTO, .dummy_seed = 0x5eed};
@@ -39,6 +37,7 @@ static void fill_info(loom_model *m) {
     i->eos_ids = c->eos_ids;
     i->n_eos_ids = c->n_eos_ids;
     i->activation_bytes_per_token = loom_workspace_bytes(c, 1);
+    i->kv_dtype_auto = c->dtype == LOOM_DTYPE_BF16 ? LOOM_KV_BF16 : c->dtype == LOOM_DTYPE_F16 ? LOOM_KV_F16 : LOOM_KV_F32;
     for (size_t k = 0; k < m->tensors.count; k++) {
         i->weight_bytes += m->tensors.entries[k].size_bytes;
         int64_t n = 1;
@@ -57,40 +56,7 @@ static void merge_special_ids(loom_model *m) {
     if (c->n_eos_ids == 0 && eos >= 0) c->eos_ids[c->n_eos_ids++] = eos;
 }
 
-loom_status loom_model_init_shard(loom_model *m, loom_error *err) {
-    loom_shard *s = &m->shard;
-    loom_status st = loom_shard_init(s, &m->cfg, s->tp_rank, s->tp_size, s->pp_rank, s->pp_size, err);
-    if (st == LOOM_OK) m->local = loom_shard_local_config(s, &m->cfg);
-    return st;
-}
-
 static int32_t parallel_size(int32_t n) { return n > 0 ? n : 1; }
-
-loom_status loom_model_load(const loom_model_params *params, loom_model **out, loom_error *err) {
-    *out = NULL;
-    if (!params) return loom_fail(err, LOOM_ERR_INVALID_ARG, "no model params given");
-    int32_t tp = parallel_size(params->tensor_parallel_size), pp = parallel_size(params->pipeline_parallel_size);
-    if ((int64_t)tp * pp == 1) return loom_model_load_shard(params, 0, 0, out, err);
-    if ((int64_t)tp * pp > 1 << 20)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "tensor parallel size %d x pipeline parallel size %d is too large", tp, pp);
-    const loom_comm *world = loom_comm_world();
-    int rank = loom_comm_rank(world), ranks = loom_comm_size(world);
-    if (ranks != tp * pp)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG,
-                         "tensor parallel size %d x pipeline parallel size %d needs %d ranks but the job has %d: start "
-                         "with mpirun -np %d",
-                         tp, pp, tp * pp, ranks, tp * pp);
-    /* every rank loads its shard; all go on only if all succeeded (rank 0 then leads the others) */
-    loom_status st = loom_parallel_agree(loom_model_load_shard(params, rank % tp, rank / tp, out, err),
-                                         "to load its shard of the model", err);
-    if (st != LOOM_OK) {
-        loom_model_free(*out);
-        *out = NULL;
-        return st;
-    }
-    loom_parallel_set_followers_waiting(1);
-    return LOOM_OK;
-}
 
 loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_rank, int32_t pp_rank, loom_model **out,
                                   loom_error *err) {

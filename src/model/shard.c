@@ -1,3 +1,4 @@
+#include "model/model.h"
 #include "model/shard.h"
 
 #include <math.h>
@@ -62,7 +63,6 @@ loom_status loom_shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank
 }
 
 int loom_shard_is_whole(const loom_shard *s) { return s->tp_size == 1 && s->pp_size == 1; }
-int loom_shard_has_layer(const loom_shard *s, int32_t layer) { return layer >= s->layer_begin && layer < s->layer_end; }
 int loom_shard_first_stage(const loom_shard *s) { return s->pp_rank == 0; }
 int loom_shard_last_stage(const loom_shard *s) { return s->pp_rank == s->pp_size - 1; }
 
@@ -73,4 +73,11 @@ loom_config loom_shard_local_config(const loom_shard *s, const loom_config *c) {
     local.intermediate_size = s->ffn_size;
     local.vocab_size = s->vocab_size;
     return local;
+}
+
+loom_status loom_model_init_shard(loom_model *m, loom_error *err) {
+    loom_shard *s = &m->shard;
+    loom_status st = loom_shard_init(s, &m->cfg, s->tp_rank, s->tp_size, s->pp_rank, s->pp_size, err);
+    if (st == LOOM_OK) m->local = loom_shard_local_config(s, &m->cfg);
+    return st;
 }

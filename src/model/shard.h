@@ -30,7 +30,6 @@ loom_shard loom_shard_whole(const loom_config *c);
 loom_status loom_shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
                             int32_t pp_size, loom_error *err);
 int loom_shard_is_whole(const loom_shard *s);
-int loom_shard_has_layer(const loom_shard *s, int32_t layer);
 int loom_shard_first_stage(const loom_shard *s);
 int loom_shard_last_stage(const loom_shard *s);
 /* The config this rank computes with: n_heads, n_kv_heads, intermediate_size and vocab_size replaced by

@@ -57,6 +57,24 @@ void loom_model_release(loom_model *m, const void *p, size_t n) {
     release_mapped_pages(m, p, n);
 }
 
+/* Dummy values of a matrix slice in the entry's dtype (F32, F16 or BF16: a config's torch_dtype), generated
+ * as float32 one row at a time. */
+static loom_status dummy_rows(binder *b, const loom_tensor_entry *e, int64_t row_begin, int64_t rows,
+                              int64_t col_begin, int64_t cols, uint8_t *out) {
+    float *row = e->dtype == LOOM_DTYPE_F32 ? NULL : malloc((size_t)cols * sizeof *row);
+    if (e->dtype != LOOM_DTYPE_F32 && !row)
+        return loom_fail(b->err, LOOM_ERR_NO_MEMORY, "out of memory for dummy weights of %s", e->name);
+    for (int64_t r = 0; r < rows; r++) {
+        float *dst = row ? row : (float *)out + r * cols;
+        loom_dummy_fill(b->m->dummy_seed, e, row_begin + r, 1, col_begin, cols, dst);
+        uint16_t *half = (uint16_t *)out + r * cols;
+        for (int64_t c = 0; row && c < cols; c++)
+            half[c] = e->dtype == LOOM_DTYPE_BF16 ? loom_f32_to_bf16(row[c]) : loom_f32_to_f16(row[c]);
+    }
+    free(row);
+    return LOOM_OK;
+}
+
 /* A norm or bias: the kept elements as an owned float32 vector. */
 static loom_status bind_vector(binder *b, const loom_weight_slice *s, const loom_tensor_entry *e) {
     int64_t row_begin, n_rows, col_begin, n;
@@ -74,15 +92,15 @@ static loom_status bind_vector(binder *b, const loom_weight_slice *s, const loom
 static loom_status bind_matrix(binder *b, const loom_weight_slice *s, const loom_tensor_entry *e) {
     int64_t row_begin, rows, col_begin, cols;
     loom_weight_slice_bounds(s, &row_begin, &rows, &col_begin, &cols);
-    loom_dtype dtype = b->m->dummy_weights ? LOOM_DTYPE_F32 : e->dtype;
+    loom_dtype dtype = e->dtype;
     size_t row_bytes = loom_dtype_bytes(dtype, cols), full_row_bytes = loom_dtype_bytes(dtype, s->cols);
     const uint8_t *data;
     loom_status st = LOOM_OK;
     if (b->m->dummy_weights) {
-        float *values;
+        uint8_t *values;
         if ((st = owned_buffer(b, row_bytes * (size_t)rows, s->name, (void **)&values)) != LOOM_OK) return st;
-        loom_dummy_fill(b->m->dummy_seed, e, row_begin, rows, col_begin, cols, values);
-        data = (const uint8_t *)values;
+        if ((st = dummy_rows(b, e, row_begin, rows, col_begin, cols, values)) != LOOM_OK) return st;
+        data = values;
     } else if (s->axis == LOOM_SLICE_COLS) {
         uint8_t *copy;
         if ((st = owned_buffer(b, row_bytes * (size_t)rows, s->name, (void **)&copy)) != LOOM_OK) return st;

@@ -7,16 +7,14 @@
 
 struct loom_sched {
     loom_sched_config cfg;
-    loom_block_manager *bm;
-    loom_kv_mover mover;
+    kv_manager *kvm;        /* the engine's: blocks, copy-on-write, swap moves */
     loom_swap_area swap;
     loom_seq_queue running, waiting, swapped;
     loom_sched_item *items; /* [max_num_seqs] */
     uint64_t preemptions_total, swap_outs_total, swap_ins_total;
 };
 
-loom_status loom_sched_create(const loom_sched_config *cfg, loom_block_manager *bm, const loom_kv_mover *mover,
-                              loom_sched **out, loom_error *err) {
+loom_status loom_sched_create(const loom_sched_config *cfg, kv_manager *kvm, loom_sched **out, loom_error *err) {
     *out = NULL;
     if (cfg->max_num_seqs < 1 || cfg->max_num_batched_tokens < cfg->max_num_seqs)
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
@@ -28,10 +26,9 @@ loom_status loom_sched_create(const loom_sched_config *cfg, loom_block_manager *
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the scheduler");
     }
     s->cfg = *cfg;
-    s->bm = bm;
-    s->mover = *mover;
+    s->kvm = kvm;
     uint64_t swap_bytes = cfg->preemption_mode == LOOM_PREEMPT_SWAP ? cfg->swap_space_bytes : 0;
-    loom_status st = loom_swap_area_init(&s->swap, swap_bytes, mover->block_bytes, err);
+    loom_status st = loom_swap_area_init(&s->swap, swap_bytes, kvm->mover.block_bytes, err);
     if (st != LOOM_OK) {
         loom_sched_free(s);
         return st;
@@ -41,7 +38,7 @@ loom_status loom_sched_create(const loom_sched_config *cfg, loom_block_manager *
 }
 
 static void release_kv(loom_sched *s, loom_seq *seq) {
-    loom_bm_release(s->bm, &seq->table);
+    loom_bm_release(s->kvm->bm, &seq->table);
     if (seq->swap_slots) loom_swap_area_give_back(&s->swap, seq->swap_slots, seq->swap_n_blocks);
     free(seq->swap_slots);
     seq->swap_slots = NULL;
@@ -67,31 +64,22 @@ loom_status loom_sched_add(loom_sched *s, loom_seq *seq, loom_error *err) {
     return LOOM_OK;
 }
 
-/* Gives seq blocks for n more tokens and makes the blocks it will write private (copy-on-write).
- * 0 on success, -1 when the pool is short (what was already allocated stays with the table). */
+/* Gives seq blocks for n more tokens, the ones it will write private. 0, or -1 when the pool is short. */
 static int reserve_blocks(loom_sched *s, loom_seq *seq, int32_t n) {
-    int32_t first = seq->n_computed, end = seq->n_computed + n, bs = loom_bm_block_size(s->bm);
-    if (loom_bm_allocate(s->bm, &seq->table, end)) return -1;
-    for (int32_t pos = first; pos < end; pos = (pos / bs + 1) * bs) {
-        int32_t src, dst;
-        int r = loom_bm_prepare_write(s->bm, &seq->table, pos, &src, &dst);
-        if (r < 0) return -1;
-        if (r == 1) s->mover.copy_block(s->mover.ctx, src, dst);
-    }
-    return 0;
+    return kvm_reserve(s->kvm, &seq->table, seq->n_computed, seq->n_computed + n);
 }
 
 /* Copies the sequence's computed blocks to the swap area; -1 (nothing done) when it has no room. */
 static int swap_out(loom_sched *s, loom_seq *seq) {
-    int32_t bs = loom_bm_block_size(s->bm), n = (seq->n_computed + bs - 1) / bs;
+    int32_t bs = loom_bm_block_size(s->kvm->bm), n = (seq->n_computed + bs - 1) / bs;
     int32_t *slots = malloc((size_t)(n ? n : 1) * sizeof *slots);
     if (!slots || n == 0 || loom_swap_area_take(&s->swap, n, slots)) {
         free(slots);
         return -1;
     }
     for (int32_t i = 0; i < n; i++)
-        s->mover.read_block(s->mover.ctx, seq->table.blocks[i], loom_swap_area_slot(&s->swap, slots[i]));
-    loom_bm_release(s->bm, &seq->table);
+        s->kvm->mover.read_block(s->kvm->mover.ctx, seq->table.blocks[i], loom_swap_area_slot(&s->swap, slots[i]));
+    loom_bm_release(s->kvm->bm, &seq->table);
     seq->swap_slots = slots;
     seq->swap_n_blocks = n;
     s->swap_outs_total++;
@@ -108,7 +96,7 @@ static loom_status preempt(loom_sched *s, loom_seq *victim, loom_error *err) {
             return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the swapped queue");
         return LOOM_OK;
     }
-    loom_bm_release(s->bm, &victim->table);
+    loom_bm_release(s->kvm->bm, &victim->table);
     victim->n_computed = 0;
     return loom_sched_add(s, victim, err);
 }
@@ -157,9 +145,9 @@ static loom_status schedule_swapped(loom_sched *s, loom_sched_step *st, int32_t 
         loom_seq *seq = s->swapped.items[0];
         int32_t n = admit_tokens(s, seq, *budget);
         if (n == 0 || s->running.n >= s->cfg.max_num_seqs) break;
-        if (loom_bm_allocate(s->bm, &seq->table, seq->n_computed + n)) break;
+        if (loom_bm_allocate(s->kvm->bm, &seq->table, seq->n_computed + n)) break;
         for (int32_t i = 0; i < seq->swap_n_blocks; i++)
-            s->mover.write_block(s->mover.ctx, seq->table.blocks[i], loom_swap_area_slot(&s->swap, seq->swap_slots[i]));
+            s->kvm->mover.write_block(s->kvm->mover.ctx, seq->table.blocks[i], loom_swap_area_slot(&s->swap, seq->swap_slots[i]));
         loom_swap_area_give_back(&s->swap, seq->swap_slots, seq->swap_n_blocks);
         free(seq->swap_slots);
         seq->swap_slots = NULL;
@@ -181,13 +169,13 @@ static loom_status schedule_waiting(loom_sched *s, loom_sched_step *st, int32_t 
         if (s->running.n >= s->cfg.max_num_seqs) break;
         int fresh = seq->n_computed == 0 && seq->table.n_blocks == 0;
         if (fresh) {
-            seq->n_computed = loom_bm_match_prefix(s->bm, seq->tokens, seq->n_tokens, &seq->table);
+            seq->n_computed = loom_bm_match_prefix(s->kvm->bm, seq->tokens, seq->n_tokens, &seq->table);
             if (seq->n_preemptions == 0) seq->n_cached_prompt = seq->n_computed < seq->n_prompt ? seq->n_computed : seq->n_prompt;
         }
         int32_t n = admit_tokens(s, seq, *budget);
         if (n == 0 || reserve_blocks(s, seq, n)) {
             if (fresh) { /* give the prefix back: the next attempt matches again */
-                loom_bm_release(s->bm, &seq->table);
+                loom_bm_release(s->kvm->bm, &seq->table);
                 seq->n_computed = 0;
             }
             break;
@@ -214,19 +202,19 @@ void loom_sched_complete_step(loom_sched *s, const loom_sched_step *step) {
     for (int32_t i = 0; i < step->n_items; i++) {
         loom_seq *seq = step->items[i].seq;
         seq->n_computed = step->items[i].start + step->items[i].n_tokens;
-        loom_bm_commit(s->bm, &seq->table, seq->tokens, seq->n_computed);
+        loom_bm_commit(s->kvm->bm, &seq->table, seq->tokens, seq->n_computed);
     }
 }
 
 loom_status loom_sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, loom_error *err) {
-    loom_status st = loom_bm_fork(s->bm, &parent->table, &child->table, err);
+    loom_status st = loom_bm_fork(s->kvm->bm, &parent->table, &child->table, err);
     if (st != LOOM_OK) return st;
     child->n_computed = parent->n_computed;
     child->priority = parent->priority;
     child->arrival = parent->arrival;
     child->status = LOOM_SEQ_WAITING;
     if (loom_seq_queue_insert_sorted(&s->waiting, child)) {
-        loom_bm_release(s->bm, &child->table);
+        loom_bm_release(s->kvm->bm, &child->table);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the waiting queue");
     }
     return LOOM_OK;

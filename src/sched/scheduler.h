@@ -14,24 +14,17 @@
  *     blocking (a long prompt at the head is never overtaken, so it cannot starve), each getting a
  *     prefix-cache match and then as much of its prompt as the budget allows (chunked prefill) or all of
  *     it (chunked prefill off: it waits until the whole prompt fits the budget).
- * The scheduler never calls the model; block copies (copy-on-write, swap) go through a loom_kv_mover. */
+ * The scheduler never calls the model; it grows sequences' KV through the engine's KV manager
+ * (kv/kv_manager.h), whose mover does block copies (copy-on-write, swap). */
 #ifndef LOOM_SCHED_SCHEDULER_H
 #define LOOM_SCHED_SCHEDULER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kv/kv_manager.h"
 #include "loom.h"
 #include "sched/sequence.h"
-
-/* Block-level KV moves, done by whoever owns the KV storage (the engine's context; a fake in tests). */
-typedef struct loom_kv_mover {
-    void *ctx;
-    size_t block_bytes; /* K+V of one block, all layers: the size of a swap slot */
-    void (*copy_block)(void *ctx, int32_t src, int32_t dst);
-    void (*read_block)(void *ctx, int32_t block, void *dst);
-    void (*write_block)(void *ctx, int32_t block, const void *src);
-} loom_kv_mover;
 
 typedef struct loom_sched_config {
     int32_t max_num_seqs;           /* sequences running at once (each sample of a request is one) */
@@ -58,8 +51,7 @@ typedef struct loom_sched_step {
 
 typedef struct loom_sched loom_sched;
 
-loom_status loom_sched_create(const loom_sched_config *cfg, loom_block_manager *bm, const loom_kv_mover *mover,
-                              loom_sched **out, loom_error *err);
+loom_status loom_sched_create(const loom_sched_config *cfg, kv_manager *kvm, loom_sched **out, loom_error *err);
 /* Frees the queues; sequences still queued are released from the block manager but not destroyed. */
 void loom_sched_free(loom_sched *s);
 

@@ -52,7 +52,7 @@ static int emit(loom_detok *d, const char *s, size_t n) {
 /* A run of byte tokens ends: valid UTF-8 as is, else one U+FFFD per byte (HF ByteFallback). */
 static int end_group(loom_detok *d) {
     int rc = 0;
-    if (tok_utf8_valid(d->group.data, d->group.len)) rc = emit(d, d->group.data, d->group.len);
+    if (utf8_valid(d->group.data, d->group.len)) rc = emit(d, d->group.data, d->group.len);
     else
         for (size_t i = 0; i < d->group.len && !rc; i++) rc = emit(d, "\xEF\xBF\xBD", 3);
     d->group.len = 0;
@@ -118,7 +118,7 @@ static int release(loom_detok *d, int final, char **text_out, size_t *len_out) {
     const uint8_t *p = (const uint8_t *)d->pending.data;
     size_t n = d->pending.len, keep = 0;
     if (!final) /* hold back a tail that may still become a character */
-        for (size_t k = n < 3 ? n : 3; k > 0 && !keep; k--) keep = tok_utf8_incomplete_len(p + n - k, k) == k ? k : 0;
+        for (size_t k = n < 3 ? n : 3; k > 0 && !keep; k--) keep = utf8_incomplete_len(p + n - k, k) == k ? k : 0;
     tok_buf out = {0};
     if (tok_buf_reserve(&out, n) || tok_utf8_append_lossy(&out, p, n - keep)) { tok_buf_free(&out); return -1; }
     if (keep) memmove(d->pending.data, p + n - keep, keep);

@@ -139,6 +139,7 @@ static void decode_rows(const loom_attn_isa *isa, const loom_attention_args *a, 
             else isa->widen_i8(src, scale[r], zero[r], dst, d);
             break;
         case LOOM_KV_FP8_E4M3: isa->widen_fp8(src, fp8_scale_at(a, part, block, offset + r, kv_head), dst, d); break;
+        case LOOM_KV_AUTO: break; /* resolved before any cache exists */
         }
     }
 }

@@ -319,6 +319,8 @@ static void cpu_attention(loom_backend *b, const loom_attention_args *args) {
 
 static const loom_backend_ops cpu_ops = {
     .name = "cpu",
+    .max_head_dim = LOOM_ATTENTION_MAX_HEAD_DIM,
+    .max_group = LOOM_ATTENTION_MAX_GROUP,
     .reserve = cpu_reserve,
     .matmul = cpu_matmul,
     .matmul_fused = cpu_matmul_fused,

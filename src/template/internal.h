@@ -1,4 +1,4 @@
-/* Shared inside src/tokenizer/template/: the arena, strings, values, tokens, the AST and the render
+/* Shared inside src/template/: the arena, strings, values, tokens, the AST and the render
  * state. Nothing here is part of loom's API (see template.h). */
 #ifndef LOOM_TOKENIZER_TEMPLATE_INTERNAL_H
 #define LOOM_TOKENIZER_TEMPLATE_INTERNAL_H
@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tokenizer/template/template.h"
+#include "core/utf8.h"
+#include "template/template.h"
 
 /* ---- arena: every AST node and every value lives in one, freed at once ------------------------ */
 typedef struct tpl_chunk tpl_chunk;
@@ -30,20 +31,17 @@ void tpl_buf_put(tpl_buf *b, const char *s, size_t n);
 void tpl_buf_puts(tpl_buf *b, const char *s);
 void tpl_buf_printf(tpl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* ---- UTF-8 and Python's notion of whitespace/case (utf8.c) ---------------------------------- */
-bool tpl_utf8_valid(const char *s, size_t n);
-size_t tpl_utf8_decode(const char *s, size_t n, uint32_t *cp); /* bytes used (>= 1) */
-size_t tpl_utf8_encode(uint32_t cp, char out[4]);
+/* ---- Python's notion of characters, whitespace, case (utf8.c; the codec is core/utf8.h) ------- */
 size_t tpl_utf8_count(const char *s, size_t n);               /* code points */
 size_t tpl_utf8_offset(const char *s, size_t n, size_t index); /* byte offset of code point index */
-bool tpl_py_isspace(uint32_t cp);
+bool tpl_py_isspace(int32_t cp);
 size_t tpl_space_len(const char *s, size_t n); /* bytes of the Python whitespace char at s, or 0 */
 /* Python's repr() needs to know printable characters; title() needs cased ones. */
-bool tpl_py_isprintable(uint32_t cp);
-bool tpl_py_iscased(uint32_t cp);
-uint32_t tpl_py_upper(uint32_t cp);
-uint32_t tpl_py_lower(uint32_t cp);
-uint32_t tpl_py_title(uint32_t cp);
+bool tpl_py_isprintable(int32_t cp);
+bool tpl_py_iscased(int32_t cp);
+int32_t tpl_py_upper(int32_t cp);
+int32_t tpl_py_lower(int32_t cp);
+int32_t tpl_py_title(int32_t cp);
 
 /* ---- values ------------------------------------------------------------------------------- */
 typedef enum tpl_kind {
@@ -123,7 +121,6 @@ bool tv_equal(tpl_value a, tpl_value b);
 bool tv_order(tpl_value a, tpl_value b, int *cmp);
 /* str(v) and repr(v) appended to b; false for values Python prints as objects (loop, macro). */
 bool tv_write_str(tpl_buf *b, tpl_value v);
-bool tv_write_repr(tpl_buf *b, tpl_value v);
 void tv_write_float(tpl_buf *b, double f); /* Python's repr of a float */
 
 tpl_list *tv_list_new(tpl_arena *a, size_t n);        /* n items, all TV_UNDEF; NULL on no memory */

@@ -1,4 +1,4 @@
-#include "parallel/dist.h"
+#include "model/dist_forward.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +50,6 @@ void loom_dist_free(loom_dist *d) {
     free(d);
 }
 
-loom_comm *loom_dist_world(const loom_dist *d) { return d->world; }
 
 static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return p;

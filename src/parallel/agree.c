@@ -1,8 +1,6 @@
-#include "parallel/followers.h"
+#include "parallel/agree.h"
 
 #include "parallel/comm.h"
-
-static int followers_waiting;
 
 loom_status loom_parallel_agree(loom_status mine, const char *what, loom_error *err) {
     loom_comm *world = loom_comm_world();
@@ -12,6 +10,3 @@ loom_status loom_parallel_agree(loom_status mine, const char *what, loom_error *
     if (mine != LOOM_OK || failed_rank == loom_comm_size(world)) return mine;
     return loom_fail(err, LOOM_ERR_INVALID_ARG, "rank %d failed %s (see its message)", (int)failed_rank, what);
 }
-
-void loom_parallel_set_followers_waiting(int waiting) { followers_waiting = waiting; }
-int loom_parallel_followers_waiting(void) { return followers_waiting; }

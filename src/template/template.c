@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 struct loom_template {
     tpl_arena arena;
@@ -20,7 +20,7 @@ loom_status loom_template_parse(const char *src, size_t len, loom_template **out
     *out = NULL;
     if (len > MAX_TEMPLATE_BYTES)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "template: %zu bytes is over the %d byte limit", len, MAX_TEMPLATE_BYTES);
-    if (!tpl_utf8_valid(src, len)) return loom_fail(err, LOOM_ERR_FORMAT, "template: source is not valid UTF-8");
+    if (!utf8_valid(src, len)) return loom_fail(err, LOOM_ERR_FORMAT, "template: source is not valid UTF-8");
     loom_template *t = calloc(1, sizeof *t);
     if (!t) return loom_fail(err, LOOM_ERR_NO_MEMORY, "template: out of memory");
     t->arena.limit_bytes = PARSE_MEMORY_BYTES;

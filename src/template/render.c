@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 loom_template_limits loom_template_default_limits(void) {
     loom_template_limits l = {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 loom_status tpl_syntax_error(tpl_parser *p, const tpl_token *at, const char *fmt, ...) {
     char msg[400];

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 static tpl_node *parse_body(tpl_parser *p, const tpl_token *opener, const char *const *ends);
 

@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/error.h"
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 typedef struct lexer {
     tpl_arena *arena;
@@ -39,13 +40,7 @@ static loom_status lex_fail(lexer *L, size_t pos, loom_status st, const char *ms
 
 static tpl_token *emit(lexer *L, tpl_tok_kind kind, size_t pos, const char *p, size_t n) {
     tpl_tokens *t = L->out;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 256;
-        tpl_token *v = realloc(t->v, cap * sizeof *v);
-        if (!v) return NULL;
-        t->v = v;
-        t->cap = cap;
-    }
+    if (grow(&t->v, &t->cap, t->n, sizeof *t->v, 256)) return NULL;
     tpl_token *tok = &t->v[t->n++];
     memset(tok, 0, sizeof *tok);
     tok->kind = kind;
@@ -68,8 +63,8 @@ static size_t rstrip_len(const char *s, size_t n) {
         size_t k = tpl_space_len(s + i, n - i);
         if (k) i += k;
         else {
-            uint32_t cp;
-            i += tpl_utf8_decode(s + i, n - i, &cp);
+            int32_t cp;
+            i += utf8_decode(s + i, n - i, &cp);
             keep = i;
         }
     }
@@ -147,7 +142,7 @@ static loom_status lex_string(lexer *L) {
         }
         char c = s[i + 1];
         i += 2;
-        uint32_t cp;
+        int32_t cp;
         int digits = 0;
         switch (c) {
         case '\n': continue;
@@ -165,15 +160,15 @@ static loom_status lex_string(lexer *L) {
         case 'N': return lex_fail(L, i - 2, LOOM_ERR_UNSUPPORTED, "unsupported \\N{...} escape", 0);
         default:
             if (c >= '0' && c <= '7') {
-                cp = (uint32_t)(c - '0');
-                for (int k = 0; k < 2 && i < end && s[i] >= '0' && s[i] <= '7'; k++) cp = cp * 8 + (uint32_t)(s[i++] - '0');
-                n += tpl_utf8_encode(cp, buf + n);
+                cp = (int32_t)(c - '0');
+                for (int k = 0; k < 2 && i < end && s[i] >= '0' && s[i] <= '7'; k++) cp = cp * 8 + (int32_t)(s[i++] - '0');
+                n += utf8_encode(cp, buf + n);
             } else if ((unsigned char)c >= 0x80) {
                 /* Jinja backslash-escapes non-ASCII characters before decoding: "\é" reads "\xe9". */
                 i--;
-                i += tpl_utf8_decode(s + i, end - i, &cp);
+                i += utf8_decode(s + i, end - i, &cp);
                 char tmp[16];
-                int k = snprintf(tmp, sizeof tmp, cp < 0x100 ? "\\x%02x" : cp < 0x10000 ? "\\u%04x" : "\\U%08x", cp);
+                int k = snprintf(tmp, sizeof tmp, cp < 0x100 ? "\\x%02x" : cp < 0x10000 ? "\\u%04x" : "\\U%08x", (unsigned)cp);
                 memcpy(buf + n, tmp, (size_t)k);
                 n += (size_t)k;
             } else {
@@ -182,16 +177,16 @@ static loom_status lex_string(lexer *L) {
             }
             continue;
         }
-        cp = 0;
+        uint32_t value = 0; /* 8 hex digits may exceed int32_t */
         for (int k = 0; k < digits; k++) {
             int h = i < end ? hex_value(s[i]) : -1;
             if (h < 0) return lex_fail(L, i, LOOM_ERR_FORMAT, "truncated escape in string literal", 0);
-            cp = cp * 16 + (uint32_t)h;
+            value = value * 16 + (uint32_t)h;
             i++;
         }
-        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        if (value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF))
             return lex_fail(L, i, LOOM_ERR_UNSUPPORTED, "escape is not a Unicode scalar value", 0);
-        n += tpl_utf8_encode(cp, buf + n);
+        n += utf8_encode((int32_t)value, buf + n);
     }
     tpl_token *t = emit(L, TK_STRING, start, buf, n);
     if (!t) return loom_fail(L->err, LOOM_ERR_NO_MEMORY, "template: out of memory");

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "core/error.h"
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 static bool str_is(tpl_str s, const char *lit) { return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0; }
 
@@ -54,10 +54,10 @@ bool tpl_is_method(tpl_value obj, tpl_str name) {
     return false;
 }
 
-static bool char_in(uint32_t cp, tpl_str set) {
+static bool char_in(int32_t cp, tpl_str set) {
     for (size_t i = 0; i < set.len;) {
-        uint32_t c;
-        i += tpl_utf8_decode(set.p + i, set.len - i, &c);
+        int32_t c;
+        i += utf8_decode(set.p + i, set.len - i, &c);
         if (c == cp) return true;
     }
     return false;
@@ -70,16 +70,16 @@ loom_status tpl_str_strip(tpl_render *r, const tpl_node *at, tpl_str s, tpl_valu
     bool ws = chars.kind != TV_STR;
     size_t b = 0, e = s.len;
     while (left && b < e) {
-        uint32_t cp;
-        size_t k = tpl_utf8_decode(s.p + b, e - b, &cp);
+        int32_t cp;
+        size_t k = utf8_decode(s.p + b, e - b, &cp);
         if (ws ? !tpl_py_isspace(cp) : !char_in(cp, chars.u.s)) break;
         b += k;
     }
     while (right && e > b) {
         size_t start = e - 1;
         while (start > b && ((unsigned char)s.p[start] & 0xC0) == 0x80) start--;
-        uint32_t cp;
-        tpl_utf8_decode(s.p + start, e - start, &cp);
+        int32_t cp;
+        utf8_decode(s.p + start, e - start, &cp);
         if (ws ? !tpl_py_isspace(cp) : !char_in(cp, chars.u.s)) break;
         e = start;
     }
@@ -97,8 +97,8 @@ loom_status tpl_str_replace(tpl_render *r, const tpl_node *at, tpl_str s, tpl_st
             tpl_buf_put(&b, new_.p, new_.len);
             done++;
             if (i == s.len) { i++; break; }
-            uint32_t cp;
-            size_t k = tpl_utf8_decode(s.p + i, s.len - i, &cp);
+            int32_t cp;
+            size_t k = utf8_decode(s.p + i, s.len - i, &cp);
             tpl_buf_put(&b, s.p + i, k);
             i += k;
         }
@@ -122,7 +122,7 @@ loom_status tpl_str_replace(tpl_render *r, const tpl_node *at, tpl_str s, tpl_st
 
 /* Python's full case mappings that are not one character to one character. */
 static const struct {
-    uint32_t cp;
+    int32_t cp;
     const char *upper, *title, *lower;
 } SPECIAL_CASES[] = {
     {0xDF, "SS", "Ss", NULL},     {0xFB00, "FF", "Ff", NULL},   {0xFB01, "FI", "Fi", NULL},
@@ -131,7 +131,7 @@ static const struct {
     {0x130, NULL, NULL, "i\xcc\x87"},
 };
 
-static const char *special_case(uint32_t cp, int which) {
+static const char *special_case(int32_t cp, int which) {
     for (size_t i = 0; i < sizeof SPECIAL_CASES / sizeof *SPECIAL_CASES; i++)
         if (SPECIAL_CASES[i].cp == cp)
             return which == 'u' ? SPECIAL_CASES[i].upper : which == 't' ? SPECIAL_CASES[i].title : SPECIAL_CASES[i].lower;
@@ -144,8 +144,8 @@ loom_status tpl_str_case(tpl_render *r, const tpl_node *at, tpl_str s, int mode,
     size_t n = 0;
     bool prev_cased = false, first = true;
     for (size_t i = 0; i < s.len;) {
-        uint32_t cp, m;
-        i += tpl_utf8_decode(s.p + i, s.len - i, &cp);
+        int32_t cp, m;
+        i += utf8_decode(s.p + i, s.len - i, &cp);
         int which = mode == 'u' ? 'u' : mode == 'l' ? 'l' : (mode == 't' ? !prev_cased : first) ? 't' : 'l';
         const char *special = special_case(cp, which);
         prev_cased = tpl_py_iscased(cp);
@@ -156,7 +156,7 @@ loom_status tpl_str_case(tpl_render *r, const tpl_node *at, tpl_str s, int mode,
             continue;
         }
         m = which == 'u' ? tpl_py_upper(cp) : which == 'l' ? tpl_py_lower(cp) : tpl_py_title(cp);
-        n += tpl_utf8_encode(m, p + n);
+        n += utf8_encode(m, p + n);
     }
     *out = tv_str(p, n);
     return LOOM_OK;
@@ -192,8 +192,8 @@ static loom_status str_split(tpl_render *r, const tpl_node *at, tpl_str s, tpl_v
             }
             size_t b = i;
             while (i < s.len && !tpl_space_len(s.p + i, s.len - i)) {
-                uint32_t cp;
-                i += tpl_utf8_decode(s.p + i, s.len - i, &cp);
+                int32_t cp;
+                i += utf8_decode(s.p + i, s.len - i, &cp);
             }
             l->items[l->n++] = tv_str(s.p + b, i - b);
         }

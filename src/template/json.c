@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 bool tpl_from_json(tpl_arena *a, const json_t *j, tpl_value *out) {
     switch (json_typeof(j)) {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 typedef loom_status (*filter_fn)(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out);
 
@@ -122,10 +122,10 @@ static loom_status f_title(tpl_render *r, const tpl_node *at, tpl_value v, const
     size_t n = 0;
     bool word_start = true;
     for (size_t i = 0; i < s.u.s.len;) {
-        uint32_t cp;
-        i += tpl_utf8_decode(s.u.s.p + i, s.u.s.len - i, &cp);
+        int32_t cp;
+        i += utf8_decode(s.u.s.p + i, s.u.s.len - i, &cp);
         bool boundary = tpl_py_isspace(cp) || (cp < 0x80 && strchr("-({[<", (int)cp) && cp);
-        n += tpl_utf8_encode(boundary ? cp : word_start ? tpl_py_upper(cp) : tpl_py_lower(cp), p + n);
+        n += utf8_encode(boundary ? cp : word_start ? tpl_py_upper(cp) : tpl_py_lower(cp), p + n);
         word_start = boundary;
     }
     *out = tv_str(p, n);

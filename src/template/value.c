@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 const char *tv_type_name(tpl_value v) {
     switch (v.kind) {
@@ -146,9 +146,9 @@ static void write_str_repr(tpl_buf *b, tpl_str s) {
     char q = has_single && !has_double ? '"' : '\'';
     tpl_buf_put(b, &q, 1);
     for (size_t i = 0; i < s.len;) {
-        uint32_t cp;
-        size_t k = tpl_utf8_decode(s.p + i, s.len - i, &cp);
-        if (cp == (uint32_t)q || cp == '\\') tpl_buf_printf(b, "\\%c", (char)cp);
+        int32_t cp;
+        size_t k = utf8_decode(s.p + i, s.len - i, &cp);
+        if (cp == (int32_t)q || cp == '\\') tpl_buf_printf(b, "\\%c", (char)cp);
         else if (cp == '\n') tpl_buf_puts(b, "\\n");
         else if (cp == '\r') tpl_buf_puts(b, "\\r");
         else if (cp == '\t') tpl_buf_puts(b, "\\t");
@@ -202,7 +202,6 @@ static bool write_value(tpl_buf *b, tpl_value v, bool repr, int depth) {
 }
 
 bool tv_write_str(tpl_buf *b, tpl_value v) { return write_value(b, v, false, 0); }
-bool tv_write_repr(tpl_buf *b, tpl_value v) { return write_value(b, v, true, 0); }
 
 tpl_list *tv_list_new(tpl_arena *a, size_t n) {
     if (n > SIZE_MAX / sizeof(tpl_value) / 2) return NULL;

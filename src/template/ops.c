@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 static loom_status type_error(tpl_render *r, const tpl_node *at, int op, tpl_value a, tpl_value b) {
     const char *name = op == 'F' ? "//" : op == 'P' ? "**" : (char[]){(char)op, 0};
@@ -233,8 +233,8 @@ loom_status tpl_getitem(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_va
     case TV_STR:
         if (tv_is_intlike(key) && seq_index(tv_as_int(key), tpl_utf8_count(obj.u.s.p, obj.u.s.len), &i)) {
             size_t off = tpl_utf8_offset(obj.u.s.p, obj.u.s.len, i);
-            uint32_t cp;
-            *out = tv_str(obj.u.s.p + off, tpl_utf8_decode(obj.u.s.p + off, obj.u.s.len - off, &cp));
+            int32_t cp;
+            *out = tv_str(obj.u.s.p + off, utf8_decode(obj.u.s.p + off, obj.u.s.len - off, &cp));
         } else if (key.kind == TV_STR) {
             return tpl_getattr(r, at, obj, key.u.s, out);
         }
@@ -306,8 +306,8 @@ loom_status tpl_slice(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_valu
     if (!p) return offs ? r->err->status : tpl_no_memory(r, at);
     for (size_t i = 0, o = 0; i <= n; i++) {
         offs[i] = o;
-        uint32_t cp;
-        if (o < s.len) o += tpl_utf8_decode(s.p + o, s.len - o, &cp);
+        int32_t cp;
+        if (o < s.len) o += utf8_decode(s.p + o, s.len - o, &cp);
     }
     size_t len = 0;
     for (size_t i = 0; i < count; i++) {
@@ -335,8 +335,8 @@ loom_status tpl_iterate(tpl_render *r, const tpl_node *at, tpl_value v, tpl_list
     case TV_STR: {
         if (!(l = tv_list_new(&r->arena, tpl_utf8_count(v.u.s.p, v.u.s.len)))) return tpl_no_memory(r, at);
         for (size_t i = 0, o = 0; i < l->n; i++) {
-            uint32_t cp;
-            size_t k = tpl_utf8_decode(v.u.s.p + o, v.u.s.len - o, &cp);
+            int32_t cp;
+            size_t k = utf8_decode(v.u.s.p + o, v.u.s.len - o, &cp);
             l->items[i] = tv_str(v.u.s.p + o, k);
             o += k;
         }

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tokenizer/template/internal.h"
+#include "template/internal.h"
 
 loom_status tpl_lookup(tpl_render *r, tpl_str name, tpl_value *out) {
     for (tpl_scope *s = r->scope; s; s = s->parent) {
