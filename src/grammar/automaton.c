@@ -23,24 +23,11 @@ int gram_charge(gram_automaton *a, int64_t bytes) {
     return 0;
 }
 
-static int grow(gram_automaton *a, void **p, int64_t *cap, int64_t need, size_t sz) {
-    if (need <= *cap) return 0;
-    int64_t c = *cap ? *cap : 256;
-    while (c < need) c *= 2;
-    if (gram_charge(a, (c - *cap) * (int64_t)sz)) return -1;
-    void *q = realloc(*p, (size_t)c * sz);
-    if (!q) return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
-static int grow32(gram_automaton *a, void **p, int32_t *cap, int64_t need, size_t sz) {
-    int64_t c = *cap;
-    if (need > INT32_MAX / 2) return -1;
-    int rc = grow(a, p, &c, need, sz);
-    *cap = (int32_t)c;
-    return rc;
+/* Room for need elements, the growth charged to the budget. */
+static int reserve(gram_automaton *a, void **p, size_t *cap, int64_t need, size_t sz) {
+    size_t old = *cap;
+    if (need > INT32_MAX || gram_reserve(p, cap, (size_t)need, sz)) return -1;
+    return gram_charge(a, (int64_t)((*cap - old) * sz));
 }
 
 /* ---- interned stacks ---- */
@@ -71,7 +58,7 @@ static int32_t intern_node(gram_automaton *a, int32_t pos, int32_t parent) {
         const gram_node *n = &a->nodes[a->node_ht[h]];
         if (n->pos == pos && n->parent == parent) return a->node_ht[h];
     }
-    if (grow32(a, (void **)&a->nodes, &a->cap_nodes, a->n_nodes + 1, sizeof *a->nodes)) return -1;
+    if (reserve(a, (void **)&a->nodes, &a->cap_nodes, a->n_nodes + 1, sizeof *a->nodes)) return -1;
     a->nodes[a->n_nodes] = (gram_node){pos, parent};
     a->node_ht[h] = a->n_nodes;
     return a->n_nodes++;
@@ -122,8 +109,8 @@ static int32_t intern_state(gram_automaton *a, int32_t *ids, int32_t n) {
         if (s->hash == hash && s->count == n && (n == 0 || !memcmp(a->pool + s->first, ids, (size_t)n * sizeof *ids)))
             return a->state_ht[h];
     }
-    if (grow32(a, (void **)&a->states, &a->cap_states, a->n_states + 1, sizeof *a->states) ||
-        grow(a, (void **)&a->pool, &a->cap_pool, a->n_pool + n, sizeof *a->pool))
+    if (reserve(a, (void **)&a->states, &a->cap_states, a->n_states + 1, sizeof *a->states) ||
+        reserve(a, (void **)&a->pool, &a->cap_pool, a->n_pool + n, sizeof *a->pool))
         return -1;
     if (n) memcpy(a->pool + a->n_pool, ids, (size_t)n * sizeof *ids);
     a->states[a->n_states] = (gram_state){
@@ -136,7 +123,7 @@ static int32_t intern_state(gram_automaton *a, int32_t *ids, int32_t n) {
 /* ---- closure: expanding references and popping ended rules until every top is a byte class ---- */
 
 static int push_work(gram_automaton *a, int32_t pos, int32_t parent) {
-    if (grow32(a, (void **)&a->work, &a->cap_work, a->n_work + 1, sizeof *a->work)) return -1;
+    if (reserve(a, (void **)&a->work, &a->cap_work, a->n_work + 1, sizeof *a->work)) return -1;
     a->work[a->n_work++] = ((int64_t)pos << 32) | (uint32_t)parent;
     return 0;
 }
@@ -193,11 +180,11 @@ static int close_work(gram_automaton *a) {
         gram_elem e = g->elems[pos];
         if (e.kind == GRAM_EL_CHARS) {
             int32_t n = intern_node(a, pos, parent);
-            if (n < 0 || grow32(a, (void **)&a->out, &a->cap_out, a->n_out + 1, sizeof *a->out)) return -1;
+            if (n < 0 || reserve(a, (void **)&a->out, &a->cap_out, a->n_out + 1, sizeof *a->out)) return -1;
             a->out[a->n_out++] = n;
         } else if (e.kind == GRAM_EL_END) {
             if (parent < 0) {
-                if (grow32(a, (void **)&a->out, &a->cap_out, a->n_out + 1, sizeof *a->out)) return -1;
+                if (reserve(a, (void **)&a->out, &a->cap_out, a->n_out + 1, sizeof *a->out)) return -1;
                 a->out[a->n_out++] = GRAM_ACCEPT_NODE;
             } else if (push_work(a, a->nodes[parent].pos, a->nodes[parent].parent)) return -1;
         } else {

@@ -57,24 +57,29 @@ struct gram_automaton {
     gram_grammar *g;
     const gram_vocab *v;
     gram_node *nodes;
-    int32_t n_nodes, cap_nodes;
+    int32_t n_nodes;
+    size_t cap_nodes;
     int32_t *node_ht; /* open addressing, -1 empty */
     uint32_t node_ht_cap;
     int32_t *pool;
-    int64_t n_pool, cap_pool;
+    int64_t n_pool;
+    size_t cap_pool;
     gram_state *states;
-    int32_t n_states, cap_states;
+    int32_t n_states;
+    size_t cap_states;
     int32_t *state_ht;
     uint32_t state_ht_cap;
     int32_t initial;
     int64_t bytes_used, n_masks, n_transitions;
     /* scratch of one transition: the worklist of (pos, parent), the visited set, the result */
     int64_t *work;
-    int32_t n_work, cap_work;
+    int32_t n_work;
+    size_t cap_work;
     uint64_t *seen;
     uint32_t seen_cap, n_seen;
     int32_t *out;
-    int32_t n_out, cap_out;
+    int32_t n_out;
+    size_t cap_out;
     int32_t *walk; /* mask walk: the state at each trie depth */
     int over_budget;
 };

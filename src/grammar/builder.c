@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/utf8.h"
 #include "grammar/gram_internal.h"
 
@@ -21,23 +22,14 @@ void gram_builder_free(gram_builder *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* Grows *p (elements of size sz, capacity *cap) to hold need; 0 or -1. */
-static int grow(void **p, int32_t *cap, int32_t need, size_t sz) {
-    if (need <= *cap) return 0;
-    int32_t c = *cap ? *cap : 64;
-    while (c < need) {
-        if (c > (1 << 28)) return -1;
-        c *= 2;
-    }
-    void *q = realloc(*p, (size_t)c * sz);
-    if (!q) return -1;
-    *p = q;
-    *cap = c;
+int gram_reserve(void **items, size_t *cap, size_t need, size_t elem_bytes) {
+    while (*cap < need)
+        if (grow_array(items, cap, *cap, elem_bytes, 64)) return -1;
     return 0;
 }
 
 static int32_t new_expr(gram_builder *b, gram_expr e) {
-    if (b->oom || grow((void **)&b->exprs, &b->cap_exprs, b->n_exprs + 1, sizeof *b->exprs)) {
+    if (b->oom || gram_reserve((void **)&b->exprs, &b->cap_exprs, (size_t)b->n_exprs + 1, sizeof *b->exprs)) {
         b->oom = 1;
         return -1;
     }
@@ -50,7 +42,7 @@ int32_t gram_x_nothing(gram_builder *b) { return new_expr(b, (gram_expr){.kind =
 
 int32_t gram_x_set(gram_builder *b, const gram_set *s) {
     if (gram_set_empty(s)) return gram_x_nothing(b);
-    if (b->oom || grow((void **)&b->sets, &b->cap_sets, b->n_sets + 1, sizeof *b->sets)) {
+    if (b->oom || gram_reserve((void **)&b->sets, &b->cap_sets, (size_t)b->n_sets + 1, sizeof *b->sets)) {
         b->oom = 1;
         return -1;
     }
@@ -89,7 +81,7 @@ int32_t gram_x_str(gram_builder *b, const char *s) { return gram_x_lit(b, s, str
 static int32_t list(gram_builder *b, uint8_t kind, const int32_t *items, int32_t n) {
     for (int32_t i = 0; i < n; i++)
         if (items[i] < 0) b->oom = 1;
-    if (b->oom || grow((void **)&b->kids, &b->cap_kids, b->n_kids + n, sizeof *b->kids)) {
+    if (b->oom || gram_reserve((void **)&b->kids, &b->cap_kids, (size_t)b->n_kids + (size_t)n, sizeof *b->kids)) {
         b->oom = 1;
         return -1;
     }
@@ -156,7 +148,7 @@ int32_t gram_rule_find(const gram_builder *b, const char *name, size_t name_len)
 }
 
 int32_t gram_rule_add(gram_builder *b, const char *name, size_t name_len) {
-    if (b->oom || grow((void **)&b->rules, &b->cap_rules, b->n_rules + 1, sizeof *b->rules)) {
+    if (b->oom || gram_reserve((void **)&b->rules, &b->cap_rules, (size_t)b->n_rules + 1, sizeof *b->rules)) {
         b->oom = 1;
         return -1;
     }
@@ -219,7 +211,7 @@ static int32_t same_len(gram_builder *b, const uint8_t *lo, const uint8_t *hi, i
 /* Appends to alts the expressions of [lo, hi] split at the encoded-length boundaries and around the
  * surrogates; ASCII goes into *ascii instead. */
 static int add_range(gram_builder *b, uint32_t lo, uint32_t hi, gram_set *ascii, int32_t **alts, int32_t *n,
-                     int32_t *cap) {
+                     size_t *cap) {
     static const uint32_t bounds[][2] = {
         {0, 0x7F}, {0x80, 0x7FF}, {0x800, 0xD7FF}, {0xE000, 0xFFFF}, {0x10000, 0x10FFFF}};
     for (int i = 0; i < 5; i++) {
@@ -232,7 +224,7 @@ static int add_range(gram_builder *b, uint32_t lo, uint32_t hi, gram_set *ascii,
         char el[4], eh[4];
         int len = (int)utf8_encode((int32_t)a, el);
         utf8_encode((int32_t)z, eh);
-        if (grow((void **)alts, cap, *n + 1, sizeof **alts)) return -1;
+        if (gram_reserve((void **)alts, cap, (size_t)*n + 1, sizeof **alts)) return -1;
         (*alts)[(*n)++] = same_len(b, (const uint8_t *)el, (const uint8_t *)eh, len);
     }
     return 0;
@@ -240,7 +232,8 @@ static int add_range(gram_builder *b, uint32_t lo, uint32_t hi, gram_set *ascii,
 
 int32_t gram_x_utf8_ranges(gram_builder *b, const gram_cp_range *r, int32_t n) {
     gram_set ascii = {{0}};
-    int32_t *alts = NULL, n_alts = 0, cap = 0;
+    int32_t *alts = NULL, n_alts = 0;
+    size_t cap = 0;
     for (int32_t i = 0; i < n; i++)
         if (add_range(b, r[i].lo, r[i].hi > 0x10FFFF ? 0x10FFFF : r[i].hi, &ascii, &alts, &n_alts, &cap)) {
             free(alts);
@@ -248,7 +241,7 @@ int32_t gram_x_utf8_ranges(gram_builder *b, const gram_cp_range *r, int32_t n) {
             return -1;
         }
     int32_t x = -1;
-    if (!grow((void **)&alts, &cap, n_alts + 1, sizeof *alts)) {
+    if (!gram_reserve((void **)&alts, &cap, (size_t)n_alts + 1, sizeof *alts)) {
         if (!gram_set_empty(&ascii)) alts[n_alts++] = gram_x_set(b, &ascii);
         x = gram_x_alt(b, alts, n_alts);
     } else b->oom = 1;

@@ -230,21 +230,17 @@ static int32_t postfix(gp *p, int32_t x) {
 }
 
 static int32_t sequence(gp *p, int nested) {
-    int32_t *items = NULL, n = 0, cap = 0, x = 0;
+    int32_t *items = NULL, n = 0, x = 0;
+    size_t cap = 0;
     for (;;) {
         skip_space(p, nested);
         if (p->i >= p->n) break;
         char c = p->s[p->i];
         if (c == '|' || c == ')' || c == '\n' || c == '\r') break;
         /* at the top level, a new rule starts at `name ::=`: the newline before it ended this one */
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            int32_t *q = realloc(items, (size_t)cap * sizeof *q);
-            if (!q) {
-                x = fail(p, "out of memory");
-                break;
-            }
-            items = q;
+        if (gram_reserve((void **)&items, &cap, (size_t)n + 1, sizeof *items)) {
+            x = fail(p, "out of memory");
+            break;
         }
         if ((x = postfix(p, element(p))) < 0) break;
         items[n++] = x;
@@ -255,18 +251,14 @@ static int32_t sequence(gp *p, int nested) {
 }
 
 static int32_t alternates(gp *p, int nested) {
-    int32_t *items = NULL, n = 0, cap = 0, x;
+    int32_t *items = NULL, n = 0, x;
+    size_t cap = 0;
     for (;;) {
         x = sequence(p, nested);
         if (x < 0) break;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4;
-            int32_t *q = realloc(items, (size_t)cap * sizeof *q);
-            if (!q) {
-                x = fail(p, "out of memory");
-                break;
-            }
-            items = q;
+        if (gram_reserve((void **)&items, &cap, (size_t)n + 1, sizeof *items)) {
+            x = fail(p, "out of memory");
+            break;
         }
         items[n++] = x;
         skip_space(p, nested);

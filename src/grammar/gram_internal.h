@@ -45,17 +45,23 @@ typedef struct gram_rule_def {
 
 typedef struct gram_builder {
     gram_expr *exprs;
-    int32_t n_exprs, cap_exprs;
+    int32_t n_exprs;
+    size_t cap_exprs;
     int32_t *kids;
-    int32_t n_kids, cap_kids;
+    int32_t n_kids;
+    size_t cap_kids;
     gram_set *sets;
-    int32_t n_sets, cap_sets;
+    int32_t n_sets;
+    size_t cap_sets;
     gram_rule_def *rules;
-    int32_t n_rules, cap_rules;
+    int32_t n_rules;
+    size_t cap_rules;
     int oom; /* an allocation failed: every constructor then returns -1 */
 } gram_builder;
 
 void gram_builder_free(gram_builder *b);
+/* Room for need elements in a malloc'd array of capacity *cap (core/grow.h's doubling); 0 or -1. */
+int gram_reserve(void **items, size_t *cap, size_t need, size_t elem_bytes);
 /* Constructors return an expression index, or -1 after an allocation failure (b->oom). Children given
  * as -1 propagate the failure. */
 int32_t gram_x_empty(gram_builder *b);

@@ -20,28 +20,20 @@ typedef struct rule_src {
 typedef struct lowering {
     gram_builder *b;
     rule_src *src;
-    int32_t n_rules, cap_rules;
+    int32_t n_rules;
+    size_t cap_rules;
     gram_elem *elems;
-    int32_t n_elems, cap_elems;
+    int32_t n_elems;
+    size_t cap_elems;
     int32_t *alt_start;
-    int32_t n_alts, cap_alts;
+    int32_t n_alts;
+    size_t cap_alts;
     int32_t *rule_alts; /* cap_rules + 1 */
     int too_big, oom;
 } lowering;
 
-static int grow(void **p, int32_t *cap, int32_t need, size_t sz) {
-    if (need <= *cap) return 0;
-    int32_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, (size_t)c * sz);
-    if (!q) return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 static int32_t add_rule(lowering *L, rule_src s) {
-    if (grow((void **)&L->src, &L->cap_rules, L->n_rules + 1, sizeof *L->src)) {
+    if (gram_reserve((void **)&L->src, &L->cap_rules, (size_t)L->n_rules + 1, sizeof *L->src)) {
         L->oom = 1;
         return -1;
     }
@@ -54,7 +46,7 @@ static void emit(lowering *L, uint32_t kind, int32_t arg) {
         L->too_big = 1;
         return;
     }
-    if (arg < 0 || grow((void **)&L->elems, &L->cap_elems, L->n_elems + 1, sizeof *L->elems)) {
+    if (arg < 0 || gram_reserve((void **)&L->elems, &L->cap_elems, (size_t)L->n_elems + 1, sizeof *L->elems)) {
         L->oom = 1;
         return;
     }
@@ -106,7 +98,7 @@ static int lower_seq(lowering *L, int32_t x, int32_t parent) {
 }
 
 static void begin_alt(lowering *L) {
-    if (grow((void **)&L->alt_start, &L->cap_alts, L->n_alts + 1, sizeof *L->alt_start)) {
+    if (gram_reserve((void **)&L->alt_start, &L->cap_alts, (size_t)L->n_alts + 1, sizeof *L->alt_start)) {
         L->oom = 1;
         return;
     }

@@ -348,17 +348,12 @@ static int32_t parse_seq(rx *p) {
         anchored_start = 1;
         p->i++;
     }
-    int32_t *items = NULL, n = 0, cap = 0;
-    int32_t x = 0;
+    int32_t *items = NULL, n = 0, x = 0;
+    size_t cap = 0;
     for (;;) {
-        if (n + 2 >= cap) {
-            cap = cap ? cap * 2 : 16;
-            int32_t *q = realloc(items, (size_t)cap * sizeof *q);
-            if (!q) {
-                free(items);
-                return fail(p, "out of memory");
-            }
-            items = q;
+        if (gram_reserve((void **)&items, &cap, (size_t)n + 3, sizeof *items)) { /* this item and two "anything" */
+            free(items);
+            return fail(p, "out of memory");
         }
         if (n == 0 && p->search && !anchored_start) items[n++] = any_string(p);
         if (p->i >= p->n || p->s[p->i] == '|' || p->s[p->i] == ')') break;
@@ -379,18 +374,14 @@ static int32_t parse_seq(rx *p) {
 }
 
 static int32_t parse_alt(rx *p) {
-    int32_t *items = NULL, n = 0, cap = 0, x;
+    int32_t *items = NULL, n = 0, x;
+    size_t cap = 0;
     for (;;) {
         x = parse_seq(p);
         if (x < 0) break;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4;
-            int32_t *q = realloc(items, (size_t)cap * sizeof *q);
-            if (!q) {
-                x = fail(p, "out of memory");
-                break;
-            }
-            items = q;
+        if (gram_reserve((void **)&items, &cap, (size_t)n + 1, sizeof *items)) {
+            x = fail(p, "out of memory");
+            break;
         }
         items[n++] = x;
         if (p->i < p->n && p->s[p->i] == '|') p->i++;
