@@ -48,6 +48,14 @@ int cli_model_flag(const char *a, loom_model_params *mp);
  * and exits the process when rank 0 is done, so callers go on only on rank 0. */
 loom_status cli_model_load(const loom_model_params *mp, loom_model **model, loom_error *err);
 
+/* Structured outputs (constraint_opts.c): --json-schema FILE, --grammar FILE (GBNF), --regex RE,
+ * --choice JSON_ARRAY, --json-object (a flag: cli_constraint_flag). 1 when a was one of them (c filled,
+ * its spec malloc'd), 0 when not, -1 after printing a usage error (a second constraint, a file that
+ * cannot be read). */
+int cli_constraint_option(const char *cmd, const char *a, const char *v, loom_constraint *c);
+int cli_constraint_flag(const char *a);
+void cli_constraint_free(loom_constraint *c);
+
 /* Fetches the value of option argv[*i] (advancing *i); NULL when missing. */
 const char *cli_option_value(int argc, char **argv, int *i);
 

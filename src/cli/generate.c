@@ -16,7 +16,7 @@
 typedef struct gen_opts {
     const char *prompt, *ids, *dump_logits;
     long long n_new;
-    loom_request_params req; /* sampling, stop strings, ignore_eos, logprobs */
+    loom_request_params req; /* sampling, stop strings, ignore_eos, logprobs, constraint (--json-schema ...) */
     int json, threads;
     loom_kv_dtype kv_cache_dtype;
     loom_model_params load; /* path, load format, quantization, parallel sizes */
@@ -46,7 +46,8 @@ static double now_ms(void) {
 
 /* Flags without a value; every other known option takes one. */
 static int is_flag(const char *a) {
-    return !strcmp(a, "--ignore-eos") || !strcmp(a, "--json") || !strcmp(a, "--enable-expert-parallel");
+    return !strcmp(a, "--ignore-eos") || !strcmp(a, "--json") || !strcmp(a, "--enable-expert-parallel") ||
+           cli_constraint_flag(a);
 }
 
 static int is_known(const char *a) {
@@ -55,7 +56,8 @@ static int is_known(const char *a) {
                                         "--top-k", "--seed", "--logprobs", "--threads", "-t", "--load-format", "--quantization",
                                         "--tensor-parallel-size", "--pipeline-parallel-size", "--enable-expert-parallel",
                                         "--repetition-penalty", "--presence-penalty", "--frequency-penalty",
-                                        "--stop", "--n", "--kv-cache-dtype"};
+                                        "--stop", "--n", "--kv-cache-dtype", "--json-schema", "--grammar", "--regex",
+                                        "--choice", "--json-object"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(a, names[i])) return 1;
     return 0;
@@ -74,6 +76,7 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         if (!is_known(a)) return cli_usage_error("generate", "unknown option '%s'", a);
         if (!is_flag(a) && !(v = cli_option_value(argc, argv, &i))) return cli_usage_error("generate", "%s needs a value", a);
         int model_option = cli_model_option("generate", a, v, &o->load);
+        if (!model_option) model_option = cli_constraint_option("generate", a, v, &o->req.constraint);
         if (model_option) {
             if (model_option < 0) return 2;
             continue;
@@ -272,7 +275,10 @@ static void teardown(gen_state *g) {
 int cli_generate(int argc, char **argv) {
     gen_opts o;
     int rc = parse_opts(argc, argv, &o);
-    if (rc) return rc;
+    if (rc) {
+        cli_constraint_free(&o.req.constraint);
+        return rc;
+    }
     gen_state g = {.o = &o, .finish = LOOM_FINISH_LENGTH};
     loom_error err = {0};
     loom_status st = setup(&g, &err);
@@ -289,5 +295,6 @@ int cli_generate(int argc, char **argv) {
                 (g.n_out > 1 ? g.n_out - 1 : 0) / ((t2 - t1) / 1e3 + 1e-9));
     }
     teardown(&g);
+    cli_constraint_free(&o.req.constraint);
     return st == LOOM_OK ? 0 : cli_error(&err);
 }

@@ -6,11 +6,13 @@
 
 #include <pthread.h>
 
+#include "grammar/grammar.h"
 #include "kv/kv_manager.h"
 #include "loom.h"
 #include "sched/scheduler.h"
 
 typedef struct engine_request engine_request;
+typedef struct engine_grammars engine_grammars;
 
 /* One sample of a request: the scheduler's sequence plus what turns its tokens into outputs. */
 typedef struct engine_seq {
@@ -19,6 +21,7 @@ typedef struct engine_seq {
     loom_sampler *sampler;
     loom_detokenizer *detok; /* NULL when the model has no tokenizer */
     loom_stop_matcher *stop; /* stop strings on the text; holds back what could start one */
+    gram_matcher *matcher;   /* structured output (engine_grammar.c); NULL without a constraint */
     int32_t n_out;           /* generated tokens */
     double first_token_s, last_token_s;
     loom_finish_reason finish;
@@ -30,6 +33,7 @@ struct engine_request {
     loom_request_params p;     /* the engine's own copy (prompt, stop strings, logit_bias owned) */
     int32_t max_total_tokens;  /* prompt + max_tokens, capped to max_model_len */
     engine_seq *seqs;          /* [p.n]; seqs[i].seq is NULL until that sample exists */
+    gram_automaton *grammar;   /* the compiled constraint (a reference), NULL without one */
     int32_t n_unfinished;
     int admitted;              /* handed to the scheduler (engine thread only) */
     int abort_requested;       /* set under the lock by loom_engine_abort */
@@ -63,6 +67,7 @@ struct loom_engine {
     engine_request **requests_tail;
     uint64_t next_request_id, next_arrival;
     loom_engine_metrics metrics;
+    engine_grammars *grammars; /* compiled constraints and the vocabulary as bytes, NULL until needed */
 };
 
 double engine_now_s(void);
@@ -86,6 +91,14 @@ void engine_end_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason);
 void engine_end_request(loom_engine *e, engine_request *r, loom_finish_reason reason);
 loom_status engine_seq_init(loom_engine *e, engine_request *r, int32_t index, loom_error *err);
 void engine_seq_destroy(engine_seq *es);
+
+/* engine_grammar.c: structured outputs. attach compiles the request's constraint (or takes it from the
+ * cache: thread-safe); seq_init gives a sample its matcher; mask points *out at the logits to draw
+ * from (the mask applied into an engine buffer, or logits itself without a constraint). */
+loom_status engine_grammar_attach(loom_engine *e, engine_request *r, loom_error *err);
+loom_status engine_grammar_seq_init(engine_seq *es, loom_error *err);
+loom_status engine_grammar_mask(loom_engine *e, engine_seq *es, const float *logits, const float **out, loom_error *err);
+void engine_grammars_free(engine_grammars *g);
 
 /* engine_metrics.c (callers hold e->lock) */
 void engine_metrics_observe(uint64_t *buckets, double *sum, uint64_t *count, double seconds);

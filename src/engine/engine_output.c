@@ -37,6 +37,7 @@ loom_status engine_seq_init(loom_engine *e, engine_request *r, int32_t index, lo
         else if (st == LOOM_OK) st = loom_detokenizer_prime(es->detok, p->prompt_ids, p->n_prompt, err);
     }
     if (st == LOOM_OK) st = loom_stop_matcher_create(p->stop, p->n_stop, p->include_stop_str_in_output, &es->stop, err);
+    if (st == LOOM_OK) st = engine_grammar_seq_init(es, err);
     if (st != LOOM_OK) {
         engine_seq_destroy(es);
         return st;
@@ -50,6 +51,7 @@ void engine_seq_destroy(engine_seq *es) {
     loom_sampler_free(es->sampler);
     loom_detokenizer_free(es->detok);
     loom_stop_matcher_free(es->stop);
+    gram_matcher_free(es->matcher);
     *es = (engine_seq){.req = es->req};
 }
 
@@ -162,7 +164,14 @@ static loom_status new_text(engine_seq *es, int32_t id, int final, int silent, c
 
 static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
     engine_request *r = es->req;
-    int32_t id = loom_sampler_sample(es->sampler, logits);
+    const float *allowed = logits; /* with a constraint: the masked row (logprobs stay raw) */
+    loom_status gst = engine_grammar_mask(e, es, logits, &allowed, err);
+    int32_t id = gst == LOOM_OK ? loom_sampler_sample(es->sampler, allowed) : -1;
+    /* a token the constraint refuses (its budget ran out, or nothing was left to draw) ends the sample */
+    if (es->matcher && (id < 0 || gram_matcher_accept_token(es->matcher, id, err) != 1)) {
+        engine_end_seq(e, es, LOOM_FINISH_ERROR);
+        return LOOM_OK;
+    }
     loom_token_logprob lp = {.id = id};
     if (r->p.logprobs >= 0) {
         lp.n_top = r->p.logprobs;
@@ -188,6 +197,7 @@ static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logit
     }
     int32_t stop_id;
     loom_finish_reason reason = token_finish(e, es, id, &stop_id);
+    if (reason == LOOM_FINISH_NONE && es->matcher && gram_matcher_is_terminated(es->matcher)) reason = LOOM_FINISH_STOP;
     char *text = NULL;
     int32_t matched = -1;
     loom_status st = new_text(es, id, reason != LOOM_FINISH_NONE, stop_id >= 0, &text, &matched, err);
