@@ -23,7 +23,8 @@ typedef struct loom_backend loom_backend;
  * same block stride from k_scales / v_scales: fp8 one float32 per token and KV head ([block_size]
  * [n_kv_heads]) for K and for V; int8 (x = scale x q + zero) float16 scales then float16 zeros, per
  * channel for K ([kv_dim] each) and per token and KV head for V ([n_kv_heads][block_size] each).
- * Fields left 0 give a dense float32 cache (block_stride_bytes = block_size x kv_dim x 4). */
+ * Fields left 0 give a dense float32 cache (block_stride_bytes = block_size x kv_dim x 4), every key up to
+ * the query's position and plain scores. */
 typedef struct loom_attention_args {
     const float *q;          /* [n_tokens][n_heads * head_dim], RoPE applied */
     float *out;              /* [n_tokens][n_heads * head_dim] */
@@ -40,6 +41,9 @@ typedef struct loom_attention_args {
     int32_t block_size;
     int32_t n_tokens, n_heads, n_kv_heads, head_dim;
     float scale;             /* 1/sqrt(head_dim) */
+    int32_t window;          /* > 0: a query at position p sees only keys p - window + 1 .. p (sliding-window
+                              * layers); the cache may still hold the older ones */
+    float softcap;           /* > 0: each scaled score s becomes softcap x tanh(s / softcap) (Gemma 2) */
 } loom_attention_args;
 
 typedef struct loom_backend_ops {
