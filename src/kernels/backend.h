@@ -59,12 +59,25 @@ typedef struct loom_backend_ops {
     /* y[t] = x[t] / rms(x[t]) * weight (float32 [dim]); y may alias x */
     void (*rmsnorm)(loom_backend *b, float *y, const float *x, const loom_tensor *weight, float eps,
                     int64_t n_tok, int64_t dim);
+    /* sums[t] = x[t] . x[t] over dim elements (the parts of a norm that spans tensor-parallel ranks) */
+    void (*sum_squares)(loom_backend *b, float *sums, const float *x, int64_t n_tok, int64_t dim);
+    /* y[t] = x[t] / sqrt(sums[t] / norm_dim + eps) * weight: RMSNorm of rows of norm_dim elements of which x
+     * holds dim, given their sums of squares; y may alias x */
+    void (*rmsnorm_sums)(loom_backend *b, float *y, const float *x, const loom_tensor *weight, const float *sums,
+                         float eps, int64_t n_tok, int64_t dim, int64_t norm_dim);
     /* rotates each head of x[t] ([n_tok][n_heads*head_dim]) by position pos[t]; inv_freq is
      * [head_dim/2]; interleaved selects adjacent pairs (2i,2i+1) instead of (i, i+head_dim/2) */
     void (*rope)(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
                  int32_t head_dim, const float *inv_freq, int interleaved);
     /* out[t][i] = silu(gate[t][i]) * up[t][i] */
     void (*silu_mul)(loom_backend *b, float *out, const float *gate, const float *up, int64_t n);
+    /* out[t][i] = gelu_tanh(gate[t][i]) * up[t][i], GELU's tanh approximation (PyTorch's
+     * gelu(approximate="tanh")): GeGLU (Gemma) */
+    void (*gelu_tanh_mul)(loom_backend *b, float *out, const float *gate, const float *up, int64_t n);
+    /* y[i] *= c */
+    void (*scale)(loom_backend *b, float *y, float c, int64_t n);
+    /* y[i] = cap x tanh(y[i] / cap) (Gemma 2's logit soft-capping) */
+    void (*softcap)(loom_backend *b, float *y, float cap, int64_t n);
     /* y[t][:] += bias[:] for a float32 [dim] bias */
     void (*add_bias)(loom_backend *b, float *y, const loom_tensor *bias, int64_t n_tok, int64_t dim);
     /* y += x elementwise */

@@ -21,6 +21,10 @@ typedef struct loom_layer_weights {
     loom_tensor w_gate;      /* [intermediate][hidden] */
     loom_tensor w_up;        /* [intermediate][hidden] */
     loom_tensor w_down;      /* [hidden][intermediate] */
+    /* the newer dense families' extra norms (data == NULL where the family has none; attn_norm and
+     * ffn_norm are NULL for LOOM_NORMS_POST): */
+    loom_tensor q_norm, k_norm;                /* [head_dim] (LOOM_QK_NORM_HEAD) or [q_dim], [kv_dim] (_FULL) */
+    loom_tensor attn_post_norm, ffn_post_norm; /* [hidden], on o_proj's / down_proj's output */
 } loom_layer_weights;
 
 /* The layer's weight matrices (not norms or biases), for passes over all of them. */
@@ -35,7 +39,9 @@ typedef struct loom_weights {
     loom_layer_weights *layers;  /* [n_layers], owned */
     loom_tensor final_norm;      /* [hidden] */
     loom_tensor lm_head;         /* [vocab][hidden]; a copy of tok_embed's view when tied */
-    float *rope_inv_freq;        /* [head_dim/2], owned: theta^(-2i/d), llama3-rescaled if configured */
+    float *rope_inv_freq;        /* [head_dim/2], owned: theta^(-2i/d), rescaled as configured */
+    float *rope_inv_freq_local;  /* [head_dim/2] of the sliding layers when they have their own base
+                                  * (Gemma 3), else NULL */
 } loom_weights;
 
 #endif

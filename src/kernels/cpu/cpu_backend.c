@@ -224,6 +224,19 @@ static void cpu_rmsnorm(loom_backend *b, float *y, const float *x, const loom_te
     loom_pool_run(impl_of(b)->pool, n_tok, 1, rmsnorm_rows, &j);
 }
 
+static void cpu_sum_squares(loom_backend *b, float *sums, const float *x, int64_t n_tok, int64_t dim) {
+    for (int64_t t = 0; t < n_tok; t++) sums[t] = loom_dot_f32(x + t * dim, x + t * dim, dim);
+}
+
+static void cpu_rmsnorm_sums(loom_backend *b, float *y, const float *x, const loom_tensor *weight, const float *sums,
+                             float eps, int64_t n_tok, int64_t dim, int64_t norm_dim) {
+    const float *w = weight->data;
+    for (int64_t t = 0; t < n_tok; t++) {
+        float inv = 1.0f / sqrtf(sums[t] / (float)norm_dim + eps);
+        for (int64_t i = 0; i < dim; i++) y[t * dim + i] = w[i] * (inv * x[t * dim + i]);
+    }
+}
+
 /* ---- rope: tokens split over the pool ---- */
 
 typedef struct rope_job {
@@ -260,20 +273,43 @@ static void cpu_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_to
 
 /* ---- elementwise ---- */
 
-typedef struct silu_job {
+typedef struct gate_job {
     float *out;
     const float *gate, *up;
-} silu_job;
+} gate_job;
 
 static void silu_range(void *ctx, int64_t i0, int64_t i1, int ti) {
-    const silu_job *j = ctx;
+    const gate_job *j = ctx;
     loom_silu_mul(j->out + i0, j->gate + i0, j->up + i0, i1 - i0);
 }
 
 /* one decode token's FFN (a few thousand elements) stays on the calling thread; prefill splits */
 static void cpu_silu_mul(loom_backend *b, float *out, const float *gate, const float *up, int64_t n) {
-    silu_job j = {out, gate, up};
+    gate_job j = {out, gate, up};
     loom_pool_run(impl_of(b)->pool, n, 16384, silu_range, &j);
+}
+
+/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as PyTorch's tanh approximation computes it */
+static void gelu_tanh_range(void *ctx, int64_t i0, int64_t i1, int ti) {
+    const gate_job *j = ctx;
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (int64_t i = i0; i < i1; i++) {
+        float x = j->gate[i];
+        j->out[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * j->up[i];
+    }
+}
+
+static void cpu_gelu_tanh_mul(loom_backend *b, float *out, const float *gate, const float *up, int64_t n) {
+    gate_job j = {out, gate, up};
+    loom_pool_run(impl_of(b)->pool, n, 16384, gelu_tanh_range, &j);
+}
+
+static void cpu_scale(loom_backend *b, float *y, float c, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] *= c;
+}
+
+static void cpu_softcap(loom_backend *b, float *y, float cap, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cap * tanhf(y[i] / cap);
 }
 
 static void cpu_add_bias(loom_backend *b, float *y, const loom_tensor *bias, int64_t n_tok, int64_t dim) {
@@ -323,8 +359,13 @@ static const loom_backend_ops cpu_ops = {
     .matmul = cpu_matmul,
     .matmul_fused = cpu_matmul_fused,
     .rmsnorm = cpu_rmsnorm,
+    .sum_squares = cpu_sum_squares,
+    .rmsnorm_sums = cpu_rmsnorm_sums,
     .rope = cpu_rope,
     .silu_mul = cpu_silu_mul,
+    .gelu_tanh_mul = cpu_gelu_tanh_mul,
+    .scale = cpu_scale,
+    .softcap = cpu_softcap,
     .add_bias = cpu_add_bias,
     .add = cpu_add,
     .embed = cpu_embed,
