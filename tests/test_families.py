@@ -230,3 +230,17 @@ def test_tensor_parallel_kv_heads_must_divide_or_be_divided(run_loom, tmp_path):
     assert proc.returncode != 0
     assert "tensor parallel size 2 must divide the number of KV heads (3) or be a multiple of it" in proc.stderr, \
         proc.stderr
+
+
+def test_quantized_gguf_of_fused_projections(run_loom, tmp_path):
+    """`loom quantize` converts Phi-3's fused attn_qkv (and ffn_up, gate and up in one) like the other layer
+    matrices, to the same bytes load-time quantization gives the q/k/v row ranges: the written file's
+    greedy ids equal --quantization int8 on the original."""
+    import gguf
+    src, out = model_path("phi3", "gguf"), str(tmp_path / "phi3.q8_0.gguf")
+    proc = run_loom(["quantize", src, out, "--type", "int8"])
+    assert proc.returncode == 0, proc.stderr
+    types = {t.name: int(t.tensor_type) for t in gguf.GGUFReader(out).tensors}
+    assert types["blk.0.attn_qkv.weight"] == 8 and types["blk.0.ffn_up.weight"] == 8, types
+    prompt = expected("phi3")["prompt_ids"]
+    assert generate(run_loom, out, prompt, 16) == generate(run_loom, src, prompt, 16, extra=["--quantization", "int8"])
