@@ -23,10 +23,11 @@ static void set_sliding(loom_config *cfg, int32_t layer) {
     if (layer >= 0 && layer < LOOM_MAX_LAYERS) cfg->sliding_layers[layer / 64] |= 1ull << (layer % 64);
 }
 
-/* Layers 0..n_layers-1 but every Nth (from layer N - 1 on) slide: Gemma's interleaving. */
-static void set_sliding_pattern(loom_config *cfg, int32_t pattern) {
-    for (int32_t l = 0; l < cfg->n_layers && l < LOOM_MAX_LAYERS; l++)
-        if ((l + 1) % pattern != 0) set_sliding(cfg, l);
+/* Layers [from, n_layers) slide but every pattern-th (layer pattern - 1 and each pattern after it): Gemma's
+ * interleaving; pattern 0: all of them. (A layer count over LOOM_MAX_LAYERS fails validation later.) */
+static void set_sliding_layers(loom_config *cfg, int32_t from, int32_t pattern) {
+    for (int32_t l = from < 0 ? 0 : from; l < cfg->n_layers && l < LOOM_MAX_LAYERS; l++)
+        if (pattern == 0 || (l + 1) % pattern != 0) set_sliding(cfg, l);
 }
 
 /* YaRN's attention factor (HF's yarn_get_mscale). */
@@ -247,12 +248,12 @@ static loom_status read_sliding(json_reader *r, const loom_dense_family *f, loom
         int32_t pattern = json_int(r, "sliding_window_pattern", f->sliding_pattern);
         if (pattern <= 0)
             return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: sliding_window_pattern must be positive", r->path);
-        set_sliding_pattern(cfg, pattern);
+        set_sliding_layers(cfg, 0, pattern);
     } else if (f->sliding == LOOM_SLIDING_OPT_IN) {
         if (!json_bool(r, "use_sliding_window", 0)) return r->status;
-        for (int32_t l = json_int(r, "max_window_layers", 0); l < cfg->n_layers; l++) set_sliding(cfg, l);
+        set_sliding_layers(cfg, json_int(r, "max_window_layers", 0), 0);
     } else {
-        for (int32_t l = 0; l < cfg->n_layers; l++) set_sliding(cfg, l);
+        set_sliding_layers(cfg, 0, 0);
     }
     cfg->sliding_window = window;
     return r->status;
@@ -377,8 +378,8 @@ static loom_status gguf_required(const loom_gguf *g, const char *arch, const cha
 }
 
 /* Sliding-window layers: ARCH.attention.sliding_window with ARCH.attention.sliding_window_pattern (a
- * period or one bool per layer) or the family's rule, as llama.cpp reads them (Gemma 2's window defaults
- * to 4096; Qwen's opt-in windows are not in GGUF). */
+ * period, 0 meaning every layer, or one bool per layer) or the family's rule, as llama.cpp reads them
+ * (Gemma 2's window defaults to 4096; Qwen's opt-in windows are not in GGUF). */
 static loom_status gguf_sliding(const loom_gguf *g, const char *arch, const loom_dense_family *f, loom_config *cfg,
                                 loom_error *err) {
     int64_t window = cfg->arch == LOOM_ARCH_GEMMA2 ? 4096 : 0, pattern = f->sliding_pattern, on;
@@ -396,11 +397,11 @@ static loom_status gguf_sliding(const loom_gguf *g, const char *arch, const loom
             if (loom_gguf_arr_int(per_layer, (uint64_t)l, &on) && on) set_sliding(cfg, l);
     } else if (f->sliding == LOOM_SLIDING_PATTERN) {
         gguf_arch_int(g, arch, "attention.sliding_window_pattern", &pattern);
-        if (pattern <= 0 || pattern > INT32_MAX)
+        if (pattern < 0 || pattern > INT32_MAX)
             return loom_fail(err, LOOM_ERR_FORMAT, "metadata '%s' out of range", key);
-        set_sliding_pattern(cfg, (int32_t)pattern);
+        set_sliding_layers(cfg, 0, (int32_t)pattern);
     } else {
-        for (int32_t l = 0; l < cfg->n_layers; l++) set_sliding(cfg, l);
+        set_sliding_layers(cfg, 0, 0);
     }
     cfg->sliding_window = (int32_t)window;
     return LOOM_OK;
