@@ -117,7 +117,8 @@ def test_chat_template_renders_like_transformers(case, fmt, run_loom, tmp_path):
     messages.write_text(json.dumps(chat["messages"]))
     proc = run_loom(["chat-template", "-m", model_path(case, fmt), "--messages", messages])
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == chat["rendered"], f"{case} {fmt}:\nloom:\n{proc.stdout!r}\ntransformers:\n{chat['rendered']!r}"
+    assert proc.stdout == chat["rendered"], \
+        f"{case} {fmt}:\nloom:\n{proc.stdout!r}\ntransformers:\n{chat['rendered']!r}"
 
 
 @pytest.mark.parametrize("case", ["gemma2", "gemma3", "phi3-longrope"])
