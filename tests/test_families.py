@@ -1,6 +1,6 @@
-"""The dense families beyond Llama (Qwen3, Gemma 2, Gemma 3, Phi-3, OLMo 2) and the RoPE variants (YaRN,
-linear, LongRoPE, and Llama 3.1's, whose GGUF form is llama.cpp's rope_freqs tensor) against Hugging Face
-transformers, from both formats.
+"""The dense families beyond Llama (Qwen3, Gemma 2, Gemma 3 and the text model of its image-text checkpoints,
+Phi-3, OLMo 2) and the RoPE variants (YaRN, linear, LongRoPE, and Llama 3.1's, whose GGUF form is llama.cpp's
+rope_freqs tensor) against Hugging Face transformers, from both formats.
 
 The fixtures (tests/fixtures/families/CASE/, written by make_families.py with torch) are tiny random-weight
 checkpoints in each family's Hub config format, the same weights converted to GGUF by llama.cpp's
@@ -73,7 +73,8 @@ def check_logits(case, got, ref, tol, what):
 
 
 def test_fixtures_present():
-    assert set(CASES) >= {"qwen3", "qwen3-yarn", "gemma2", "gemma3", "phi3", "phi3-longrope", "olmo2", "llama3-rope"}
+    assert set(CASES) >= {"qwen3", "qwen3-yarn", "gemma2", "gemma3", "gemma3-mm", "phi3", "phi3-longrope", "olmo2",
+                          "llama3-rope"}
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))

@@ -3,6 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Gemma3TextConfig's defaults (the 1B's shape). */
+#define GEMMA3_TEXT_DEFAULTS                                                                                           \
+    "{\"vocab_size\": 262208, \"hidden_size\": 2304, \"intermediate_size\": 9216, "                                    \
+    "\"num_hidden_layers\": 26, \"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"head_dim\": 256, "           \
+    "\"max_position_embeddings\": 131072, \"rms_norm_eps\": 1e-6, \"rope_theta\": 1000000.0, "                         \
+    "\"rope_local_base_freq\": 10000.0, \"query_pre_attn_scalar\": 256, \"sliding_window\": 4096, "                    \
+    "\"sliding_window_pattern\": 6, \"bos_token_id\": 2, \"eos_token_id\": 1}"
+
 /* Defaults are those of each family's transformers config class. */
 static const loom_dense_family FAMILIES[] = {
     {.arch = LOOM_ARCH_LLAMA,
@@ -44,7 +52,9 @@ static const loom_dense_family FAMILIES[] = {
      .sliding_pattern = 2},
     {.arch = LOOM_ARCH_GEMMA3,
      .name = "gemma3",
-     .hf_classes = {"Gemma3ForCausalLM"},
+     .hf_classes = {"Gemma3ForCausalLM", "Gemma3ForConditionalGeneration"},
+     .multimodal = {0, 1},
+     .hf_defaults = GEMMA3_TEXT_DEFAULTS,
      .model_type = "gemma3_text",
      .max_position = 131072,
      .tie_embeddings = 1,
@@ -74,12 +84,18 @@ static const loom_dense_family FAMILIES[] = {
 
 static const char *gguf_name(const loom_dense_family *f) { return f->gguf_name ? f->gguf_name : f->name; }
 
-const loom_dense_family *loom_dense_family_from_hf(const char *hf_class, const char *model_type) {
+const loom_dense_family *loom_dense_family_from_hf(const char *hf_class, const char *model_type, int *multimodal) {
     for (size_t i = 0; i < N_FAMILIES; i++) {
         const loom_dense_family *f = &FAMILIES[i];
         for (int k = 0; k < 2 && hf_class; k++)
-            if (f->hf_classes[k] && strcmp(hf_class, f->hf_classes[k]) == 0) return f;
-        if (!hf_class && model_type && strcmp(model_type, f->model_type) == 0) return f;
+            if (f->hf_classes[k] && strcmp(hf_class, f->hf_classes[k]) == 0) {
+                if (multimodal) *multimodal = f->multimodal[k];
+                return f;
+            }
+        if (!hf_class && model_type && strcmp(model_type, f->model_type) == 0) {
+            if (multimodal) *multimodal = 0;
+            return f;
+        }
     }
     return NULL;
 }

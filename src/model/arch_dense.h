@@ -11,6 +11,10 @@ typedef struct loom_dense_family {
     const char *name;           /* loom's name; also GGUF's general.architecture unless gguf_name is set */
     const char *gguf_name;      /* NULL: name; "" : stored under another family's name (Mistral is "llama") */
     const char *hf_classes[2];  /* config.json architectures[0] */
+    int multimodal[2];          /* hf_classes[i] is an image-text checkpoint: the text model's parameters in
+                                 * text_config, its tensors under language_model. (hf_dir.c) */
+    const char *hf_defaults;    /* the transformers config class's defaults as a JSON object, for keys a
+                                 * config.json may omit (the Hub's multimodal text_config lists few), or NULL */
     const char *model_type;     /* config.json model_type, used when architectures is absent */
     int32_t max_position;       /* max_position_embeddings when config.json has none */
     int attention_bias;         /* attention_bias when config.json has none (Qwen2: true) */
@@ -35,8 +39,9 @@ enum {
     LOOM_SLIDING_PATTERN,   /* sliding_pattern (Gemma 2: 2, Gemma 3: 6 or sliding_window_pattern) */
 };
 
-/* The family of a config.json (architectures[0], else model_type), or NULL. */
-const loom_dense_family *loom_dense_family_from_hf(const char *hf_class, const char *model_type);
+/* The family of a config.json (architectures[0], else model_type), or NULL; *multimodal (may be NULL) tells
+whether the class is the family's image-text one. */
+const loom_dense_family *loom_dense_family_from_hf(const char *hf_class, const char *model_type, int *multimodal);
 /* The family of a GGUF general.architecture, or NULL. */
 const loom_dense_family *loom_dense_family_from_gguf(const char *arch);
 const loom_dense_family *loom_dense_family_of(loom_arch arch);

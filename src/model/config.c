@@ -99,7 +99,7 @@ static loom_status read_arch(json_reader *r, loom_config *cfg, const loom_dense_
     const char *name = NULL;
     if (json_is_array(archs) && json_array_size(archs) > 0) name = json_string_value(json_array_get(archs, 0));
     const char *model_type = json_string_value(json_object_get(r->root, "model_type"));
-    const loom_dense_family *f = loom_dense_family_from_hf(name, model_type);
+    const loom_dense_family *f = loom_dense_family_from_hf(name, model_type, &cfg->hf_text_model);
     if (f) {
         loom_dense_family_apply(f, 0, cfg);
         *family = f;
@@ -316,6 +316,19 @@ static loom_status default_head_dim(loom_config *cfg, const char *path, loom_err
     return LOOM_OK;
 }
 
+/* Where the model's parameters are read from (a new reference): config.json itself, or an image-text
+ * checkpoint's text_config with the top level's keys it lacks (eos_token_id); either with the family's
+ * config-class defaults for keys it omits. */
+static json_t *parameters_object(json_t *root, const loom_dense_family *f, int text_model) {
+    json_t *text = json_object_get(root, "text_config");
+    json_t *params = json_deep_copy(text_model && json_is_object(text) ? text : root);
+    json_t *defaults = f->hf_defaults ? json_loads(f->hf_defaults, 0, NULL) : NULL;
+    if (params && text_model && json_is_object(text)) json_object_update_missing(params, root);
+    if (params && defaults) json_object_update_missing(params, defaults);
+    json_decref(defaults);
+    return params;
+}
+
 loom_status loom_config_from_json(const char *json_text, const char *path, loom_config *cfg, loom_error *err) {
     config_defaults(cfg);
     json_error_t jerr;
@@ -325,6 +338,9 @@ loom_status loom_config_from_json(const char *json_text, const char *path, loom_
     loom_status st = json_is_object(root) ? LOOM_OK : loom_fail(err, LOOM_ERR_FORMAT, "%s: not a JSON object", path);
     const loom_dense_family *family = NULL;
     if (st == LOOM_OK) st = read_arch(&r, cfg, &family);
+    json_t *params = st == LOOM_OK ? parameters_object(root, family, cfg->hf_text_model) : NULL;
+    if (st == LOOM_OK && !params) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    r.root = params;
     if (st == LOOM_OK) {
         cfg->vocab_size = json_int(&r, "vocab_size", 0);
         cfg->hidden_size = json_int(&r, "hidden_size", 0);
@@ -336,7 +352,7 @@ loom_status loom_config_from_json(const char *json_text, const char *path, loom_
         st = r.status;
         if (st == LOOM_OK && cfg->head_dim == 0) st = default_head_dim(cfg, path, err);
         cfg->max_position_embeddings = json_int(&r, "max_position_embeddings", cfg->max_position_embeddings);
-        cfg->rms_norm_eps = (float)json_num_in(&r, root, "rms_norm_eps", cfg->rms_norm_eps);
+        cfg->rms_norm_eps = (float)json_num_in(&r, r.root, "rms_norm_eps", cfg->rms_norm_eps);
         cfg->tie_word_embeddings = json_bool(&r, "tie_word_embeddings", cfg->tie_word_embeddings);
         cfg->attention_bias = json_bool(&r, "attention_bias", cfg->attention_bias);
         cfg->bos_id = json_int(&r, "bos_token_id", -1);
@@ -347,6 +363,7 @@ loom_status loom_config_from_json(const char *json_text, const char *path, loom_
     if (st == LOOM_OK) st = read_activation(&r, cfg);
     if (st == LOOM_OK) st = read_block_options(&r, family, cfg);
     if (st == LOOM_OK) st = read_eos(&r, cfg);
+    json_decref(params);
     json_decref(root);
     if (st == LOOM_OK) st = loom_config_validate(cfg, err);
     if (st != LOOM_OK && err && strncmp(err->message, path, strlen(path)) != 0) loom_error_prefix(err, path);

@@ -98,6 +98,8 @@ typedef struct loom_config {
     int32_t sliding_window;     /* 0, or the keys a sliding layer sees (its query included) */
     uint64_t sliding_layers[LOOM_MAX_LAYERS / 64]; /* bit l: layer l is a sliding-window layer */
     float rope_theta_local; /* 0, or the RoPE base of the sliding layers (Gemma 3), without scaling */
+    int hf_text_model;      /* the text model of an image-text HF checkpoint (Gemma3ForConditionalGeneration):
+                             * parameters from text_config, tensors under language_model. */
 } loom_config;
 
 /* Parses config.json text. `path` is used in error messages only. */
