@@ -102,7 +102,7 @@ typedef struct loom_rank_stats {
 int32_t loom_context_rank_stats(loom_context *ctx, loom_rank_stats *out, int32_t cap);
 
 typedef struct loom_model_info {
-    const char *architecture; /* "llama", "qwen2", "mistral" */
+    const char *architecture; /* "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2" */
     int32_t vocab_size;
     int32_t n_layers;
     int32_t hidden_size;

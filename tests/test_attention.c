@@ -2,7 +2,8 @@
  * KV dtype and both plans (token items, key-chunk items): random block layouts (a shuffled pool), ragged
  * batches mixing prefill runs (one crossing a chunk boundary) and decode tokens (one over 3 chunks),
  * GQA ratios 1/2/4/8, block sizes 1/16/32, lengths that are and are not multiples of the block size.
- * The cache is filled by the real KV store encoder (kv/kv_store.c).
+ * The cache is filled by the real KV store encoder (kv/kv_store.c). The same again for sliding windows
+ * (one key, part of a chunk, exactly a chunk, more than a chunk) and Gemma 2's score soft-capping.
  *
  * Tolerances: kernel vs naive on the same cached values: 2e-5 absolute for every dtype (float32
  * accumulation in the kernel vs double in the reference; outputs are O(1)). Cached values vs the
@@ -29,6 +30,8 @@ enum { HEAD_DIM = 40, N_KV_HEADS = 2, MAX_SEQS = 4, CHUNK = LOOM_ATTENTION_CHUNK
 
 typedef struct layout {
     int32_t block_size, group, n_seqs, max_blocks;
+    int32_t window;              /* attention args' window and softcap (0: none) */
+    float softcap;
     int32_t seq_len[MAX_SEQS];   /* keys held by each sequence after this step */
     int32_t n_new[MAX_SEQS];     /* query tokens of this step (the last n_new positions) */
     int32_t *tables;             /* [n_seqs][max_blocks] */
@@ -40,6 +43,8 @@ static int32_t make_layout(layout *L, int32_t block_size, int32_t group, const i
                            int32_t n_seqs) {
     L->block_size = block_size;
     L->group = group;
+    L->window = 0;
+    L->softcap = 0;
     L->n_seqs = n_seqs;
     L->max_blocks = (MAX_TOKENS + block_size - 1) / block_size;
     int32_t n_blocks = L->max_blocks * n_seqs, *perm = malloc((size_t)n_blocks * sizeof *perm);
@@ -96,7 +101,7 @@ static loom_attention_args args_for(const layout *L, const loom_kv_store *store,
         .block_stride_bytes = c.block_stride_bytes, .kv_dtype = store->dtype, .pos = L->pos, .seq_of_token = L->seq_of,
         .block_tables = L->tables, .max_blocks_per_seq = L->max_blocks, .block_size = L->block_size,
         .n_tokens = L->n_tokens, .n_heads = N_KV_HEADS * L->group, .n_kv_heads = N_KV_HEADS, .head_dim = HEAD_DIM,
-        .scale = 1.0f / sqrtf((float)HEAD_DIM),
+        .scale = 1.0f / sqrtf((float)HEAD_DIM), .window = L->window, .softcap = L->softcap,
     };
 }
 
@@ -196,12 +201,13 @@ static void test_exact_multiples_and_single_key(void) {
  * or all), for every dtype and ISA. Keys with an outlier channel make the running maximum (and so the
  * rescale decisions) move between tiles; the prefill run crosses a chunk boundary and the decode token
  * spans 3 chunks. */
-static void test_batch_invariance(void) {
+static void check_batch_invariance(int32_t window, float softcap) {
     int32_t lens[3] = {CHUNK + 42, 2 * CHUNK + 44, 9}, n_new[3] = {45, 1, 9};
     static const int64_t range_items[] = {3 * N_KV_HEADS, 8 * N_KV_HEADS, 7, INT64_MAX}, chunk_range_items[] = {1, 7, INT64_MAX};
     static const char *const isas[] = {"scalar", "avx2", "avx512"};
     layout L;
     int32_t n_blocks = make_layout(&L, 16, 2, lens, n_new, 3), q_dim = N_KV_HEADS * L.group * HEAD_DIM;
+    L.window = window, L.softcap = softcap;
     size_t n_out = (size_t)L.n_tokens * (size_t)q_dim;
     float *q = malloc(n_out * sizeof *q), *alone = malloc(n_out * sizeof *q), *out = malloc(n_out * sizeof *q);
     for (size_t i = 0; i < n_out; i++) q[i] = frand();
@@ -226,8 +232,10 @@ static void test_batch_invariance(void) {
                 int64_t range = chunks ? chunk_range_items[r - 4] : range_items[r];
                 memset(out, 0xff, n_out * sizeof *out);
                 run_plan(isa, &a, chunks, range);
-                CHECK_MSG(memcmp(out, alone, n_out * sizeof *out) == 0, "%s %s: %s plan in ranges of %lld items differs from alone",
-                          loom_kv_dtype_name((loom_kv_dtype)t), isas[i], chunks ? "chunks" : "tokens", (long long)range);
+                CHECK_MSG(memcmp(out, alone, n_out * sizeof *out) == 0,
+                          "%s %s, window %d, softcap %g: %s plan in ranges of %lld items differs from alone",
+                          loom_kv_dtype_name((loom_kv_dtype)t), isas[i], window, softcap, chunks ? "chunks" : "tokens",
+                          (long long)range);
             }
         }
         loom_kv_store_destroy(&store);
@@ -237,6 +245,36 @@ static void test_batch_invariance(void) {
     free(alone);
     free(out);
     free(L.tables);
+}
+
+static void test_batch_invariance(void) { check_batch_invariance(0, 0); }
+
+/* The same with sliding windows: the prefill run's windows start in the first chunk for some queries and
+ * the second for others (window 300), inside one tile (window 20), or hold one key. */
+static void test_batch_invariance_windows(void) {
+    check_batch_invariance(300, 0);
+    check_batch_invariance(20, 0);
+    check_batch_invariance(1, 50.0f);
+    check_batch_invariance(0, 2.0f);
+}
+
+/* Sliding windows and soft-capping against the naive reference: windows of one key, part of a tile,
+ * a chunk and a bit, with and without soft-capping (a cap of 2 bends almost every score). */
+static void test_windows_and_softcap(void) {
+    static const int32_t windows[] = {1, 13, CHUNK + 50, 0};
+    static const float caps[] = {0, 2.0f};
+    for (int w = 0; w < 4; w++)
+        for (int c = 0; c < 2; c++) {
+            if (windows[w] == 0 && caps[c] == 0) continue; /* test_ragged_gqa_block_sizes */
+            int32_t lens[MAX_SEQS] = {CHUNK + 22, 2 * CHUNK + 34, 5, 33}, n_new[MAX_SEQS] = {30, 1, 3, 1};
+            layout L;
+            int32_t n_blocks = make_layout(&L, 16, 4, lens, n_new, MAX_SEQS);
+            L.window = windows[w], L.softcap = caps[c];
+            char what[64];
+            snprintf(what, sizeof what, "window %d, softcap %g", windows[w], caps[c]);
+            run_all_dtypes(&L, n_blocks, what);
+            free(L.tables);
+        }
 }
 
 /* Every e4m3 code (zero, subnormals, normals, NaN, both signs) widens on every ISA exactly as the scalar
@@ -305,6 +343,8 @@ int main(void) {
     RUN(test_ragged_gqa_block_sizes);
     RUN(test_exact_multiples_and_single_key);
     RUN(test_batch_invariance);
+    RUN(test_batch_invariance_windows);
+    RUN(test_windows_and_softcap);
     RUN(test_widen_fp8_every_code);
     RUN(test_backend_dense_f32);
     return check_summary();

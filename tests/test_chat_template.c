@@ -103,6 +103,9 @@ static void test_fixture_llama3(void) { run_fixture("llama3"); }
 static void test_fixture_qwen2(void) { run_fixture("qwen2"); }
 static void test_fixture_qwen3(void) { run_fixture("qwen3"); }
 static void test_fixture_phi3(void) { run_fixture("phi3"); }
+static void test_fixture_gemma2(void) { run_fixture("gemma2"); }
+static void test_fixture_gemma3(void) { run_fixture("gemma3"); }
+static void test_fixture_olmo2(void) { run_fixture("olmo2"); }
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
@@ -266,6 +269,9 @@ int main(void) {
     RUN(test_fixture_qwen2);
     RUN(test_fixture_qwen3);
     RUN(test_fixture_phi3);
+    RUN(test_fixture_gemma2);
+    RUN(test_fixture_gemma3);
+    RUN(test_fixture_olmo2);
     RUN(test_errors);
     RUN(test_limits);
     RUN(test_whitespace_control);

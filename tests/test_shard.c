@@ -6,8 +6,10 @@
  * both the bytes of the bound tensors and loom_model_shard_info (the planner's count from the tensor
  * table). Models: stories260K HF (f32), stories260K GGUF quantized to Q8_0 here, the default SmolLM2
  * Q4_1 GGUF (9 heads: TP=3 works, TP=2 must fail), dummy Qwen2/Llama configs (counter-based values, also
- * with --quantization int8), and a dummy 1B-shaped config where a TP=2 rank must hold <= 0.55 x the
- * whole model's weight bytes (accounting and resident memory). */
+ * with --quantization int8), dummy configs of the newer families (q/k norms per head or over the whole
+ * projection, post-norms, Phi-3's fused projections, one KV head or fewer KV heads than ranks: each rank
+ * holds the KV head its query heads read), and a dummy 1B-shaped config where a TP=2 rank must hold
+ * <= 0.55 x the whole model's weight bytes (accounting and resident memory). */
 #include <stddef.h>
 #include <math.h>
 #include <stdio.h>
@@ -51,8 +53,13 @@ static expect expected_layout(const loom_config *c, int tp, int pp, int t, int p
     e.layer_end = expected_boundary(c, pp, p + 1);
     e.q_count = (int64_t)c->n_heads / tp * c->head_dim;
     e.q_begin = t * e.q_count;
-    e.kv_count = (int64_t)c->n_kv_heads / tp * c->head_dim;
-    e.kv_begin = t * e.kv_count;
+    if (c->n_kv_heads % tp == 0) {
+        e.kv_count = (int64_t)c->n_kv_heads / tp * c->head_dim;
+        e.kv_begin = t * e.kv_count;
+    } else { /* more ranks than KV heads: the one KV head of the rank's query heads */
+        e.kv_count = c->head_dim;
+        e.kv_begin = (int64_t)t * (c->n_heads / tp) / (c->n_heads / c->n_kv_heads) * c->head_dim;
+    }
     e.ffn_count = c->intermediate_size / tp;
     e.ffn_begin = t * e.ffn_count;
     int64_t chunk = (c->vocab_size + tp - 1) / tp;
@@ -79,7 +86,7 @@ static uint64_t tensor_bytes(const loom_tensor *t) {
     return t->data ? (uint64_t)loom_tensor_rows(t) * loom_dtype_bytes(t->dtype, loom_tensor_row_len(t)) : 0;
 }
 
-typedef enum split { REPLICATED, Q_ROWS, KV_ROWS, Q_COLS, FFN_ROWS, FFN_COLS } split;
+typedef enum split { REPLICATED, Q_ROWS, KV_ROWS, Q_COLS, FFN_ROWS, FFN_COLS, Q_NORM, K_NORM } split;
 
 static const struct {
     size_t offset;
@@ -91,7 +98,22 @@ static const struct {
     {offsetof(loom_layer_weights, bv), KV_ROWS},           {offsetof(loom_layer_weights, wo), Q_COLS},
     {offsetof(loom_layer_weights, ffn_norm), REPLICATED},  {offsetof(loom_layer_weights, w_gate), FFN_ROWS},
     {offsetof(loom_layer_weights, w_up), FFN_ROWS},        {offsetof(loom_layer_weights, w_down), FFN_COLS},
+    {offsetof(loom_layer_weights, q_norm), Q_NORM},        {offsetof(loom_layer_weights, k_norm), K_NORM},
+    {offsetof(loom_layer_weights, attn_post_norm), REPLICATED},
+    {offsetof(loom_layer_weights, ffn_post_norm), REPLICATED},
 };
+
+/* How field f is split under config c: q/k norms per head are whole on every rank, over the whole projection
+ * they follow the q / k rows. */
+static split split_of(const loom_config *c, size_t f) {
+    split how = LAYER_FIELDS[f].how;
+    if (how == Q_NORM || how == K_NORM)
+        return c->qk_norm == LOOM_QK_NORM_FULL ? (how == Q_NORM ? Q_ROWS : KV_ROWS) : REPLICATED;
+    return how;
+}
+
+/* How many ranks hold each KV row: tp / n_kv_heads when there are fewer KV heads than ranks. */
+static int kv_replicas(const loom_config *c, int tp) { return c->n_kv_heads % tp == 0 ? 1 : tp / c->n_kv_heads; }
 #define N_FIELDS (sizeof LAYER_FIELDS / sizeof LAYER_FIELDS[0])
 
 static const loom_tensor *field(const loom_layer_weights *L, size_t f) {
@@ -110,7 +132,7 @@ static void slice_of(split how, const expect *e, const loom_tensor *w, int64_t *
     *r0 = 0, *nr = vector ? 1 : w->shape[0], *c0 = 0, *nc = vector ? w->shape[0] : w->shape[1];
     int64_t begin = 0, count = 0;
     switch (how) {
-    case REPLICATED: return;
+    case REPLICATED: case Q_NORM: case K_NORM: return; /* (the norms' split is resolved by split_of) */
     case Q_ROWS: case Q_COLS: begin = e->q_begin, count = e->q_count; break;
     case KV_ROWS: begin = e->kv_begin, count = e->kv_count; break;
     case FFN_ROWS: case FFN_COLS: begin = e->ffn_begin, count = e->ffn_count; break;
@@ -132,7 +154,7 @@ static uint64_t check_rank(const loom_model *whole, const loom_model *m, const e
                 continue;
             }
             int64_t r0, nr, c0, nc;
-            slice_of(LAYER_FIELDS[f].how, e, w, &r0, &nr, &c0, &nc);
+            slice_of(split_of(c, f), e, w, &r0, &nr, &c0, &nc);
             CHECK_MSG(is_slice(w, s, r0, nr, c0, nc), "layer %d field %zu: not rows [%lld,+%lld) x cols [%lld,+%lld)", l,
                       f, (long long)r0, (long long)nr, (long long)c0, (long long)nc);
             cov->layer[l * N_FIELDS + f] += loom_tensor_n_elems(s);
@@ -193,7 +215,8 @@ static void check_layout(const char *path, loom_load_format fmt, loom_quantizati
             CHECK(m->shard.layer_begin == e.layer_begin && m->shard.layer_end == e.layer_end);
             CHECK(info->shard_layer_begin == e.layer_begin && info->shard_layer_end == e.layer_end);
             CHECK(info->tp_rank == t && info->tp_size == tp && info->pp_rank == p && info->pp_size == pp);
-            CHECK(info->shard_n_kv_heads == c->n_kv_heads / tp && m->local.n_kv_heads == c->n_kv_heads / tp);
+            int32_t kv_heads = (int32_t)(e.kv_count / c->head_dim);
+            CHECK(info->shard_n_kv_heads == kv_heads && m->local.n_kv_heads == kv_heads);
             CHECK(m->local.n_heads == c->n_heads / tp && m->local.intermediate_size == e.ffn_count);
             CHECK(m->local.vocab_size == e.vocab_count && m->local.hidden_size == c->hidden_size);
             uint64_t bound = check_rank(whole, m, &e, &cov);
@@ -213,7 +236,9 @@ static void check_layout(const char *path, loom_load_format fmt, loom_quantizati
     for (int32_t l = 0; l < c->n_layers; l++)
         for (size_t f = 0; f < N_FIELDS; f++) {
             const loom_tensor *w = field(&whole->w.layers[l], f);
-            int64_t want = w->data ? loom_tensor_n_elems(w) * (LAYER_FIELDS[f].how == REPLICATED ? tp : 1) : 0;
+            split how = split_of(c, f);
+            int64_t copies = how == REPLICATED ? tp : how == KV_ROWS ? kv_replicas(c, tp) : 1;
+            int64_t want = w->data ? loom_tensor_n_elems(w) * copies : 0;
             CHECK_MSG(cov.layer[l * N_FIELDS + f] == want, "layer %d field %zu: covered %lld of %lld", l, f,
                       (long long)cov.layer[l * N_FIELDS + f], (long long)want);
         }
@@ -357,6 +382,32 @@ static const char *LLAMA_TIED =
     "256, \"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"vocab_size\": 200, "
     "\"max_position_embeddings\": 256, \"tie_word_embeddings\": true}";
 
+/* The newer families: Qwen3 (q/k norms per head, head_dim != hidden / heads), Gemma 3's shape with one KV
+ * head (post-norms, replicated K/V under TP), OLMo 2 with 2 KV heads over 4 ranks (q/k norms over the
+ * whole projection follow the q/k rows), Phi-3 (q/k/v and gate/up as row ranges of fused tensors). */
+static const char *const FAMILY_DUMMIES[][2] = {
+    {"qwen3", "{\"architectures\": [\"Qwen3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
+              "\"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 32, "
+              "\"vocab_size\": 130, \"tie_word_embeddings\": true}"},
+    {"gemma3", "{\"architectures\": [\"Gemma3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
+               "\"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 1, \"head_dim\": 32, "
+               "\"vocab_size\": 130, \"sliding_window\": 8}"},
+    {"olmo2", "{\"architectures\": [\"Olmo2ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
+              "\"num_hidden_layers\": 3, \"num_attention_heads\": 8, \"num_key_value_heads\": 2, \"vocab_size\": 130}"},
+    {"phi3", "{\"architectures\": [\"Phi3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
+             "\"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 4, \"vocab_size\": 130}"},
+};
+
+static void test_dummy_families(void) {
+    char dir[600];
+    for (size_t i = 0; i < sizeof FAMILY_DUMMIES / sizeof FAMILY_DUMMIES[0]; i++) {
+        write_config(FAMILY_DUMMIES[i][0], FAMILY_DUMMIES[i][1]);
+        dummy_dir(dir, sizeof dir, FAMILY_DUMMIES[i][0]);
+        check_layouts(dir, LOOM_LOAD_DUMMY, LOOM_QUANT_NONE, 4);
+        remove_dummy(FAMILY_DUMMIES[i][0]);
+    }
+}
+
 static void test_dummy_models(void) {
     char dir[600];
     write_config("qwen2", QWEN2_SMALL);
@@ -453,6 +504,7 @@ int main(void) {
     RUN(test_default_model);
     RUN(test_column_copies_leave_mapping);
     RUN(test_dummy_models);
+    RUN(test_dummy_families);
     RUN(test_world_size_error);
     RUN(test_1b_tp2_memory);
     rmdir(tmp_dir);

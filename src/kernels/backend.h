@@ -23,7 +23,8 @@ typedef struct loom_backend loom_backend;
  * same block stride from k_scales / v_scales: fp8 one float32 per token and KV head ([block_size]
  * [n_kv_heads]) for K and for V; int8 (x = scale x q + zero) float16 scales then float16 zeros, per
  * channel for K ([kv_dim] each) and per token and KV head for V ([n_kv_heads][block_size] each).
- * Fields left 0 give a dense float32 cache (block_stride_bytes = block_size x kv_dim x 4). */
+ * Fields left 0 give a dense float32 cache (block_stride_bytes = block_size x kv_dim x 4), every key up to
+ * the query's position and plain scores. */
 typedef struct loom_attention_args {
     const float *q;          /* [n_tokens][n_heads * head_dim], RoPE applied */
     float *out;              /* [n_tokens][n_heads * head_dim] */
@@ -40,6 +41,9 @@ typedef struct loom_attention_args {
     int32_t block_size;
     int32_t n_tokens, n_heads, n_kv_heads, head_dim;
     float scale;             /* 1/sqrt(head_dim) */
+    int32_t window;          /* > 0: a query at position p sees only keys p - window + 1 .. p (sliding-window
+                              * layers); the cache may still hold the older ones */
+    float softcap;           /* > 0: each scaled score s becomes softcap x tanh(s / softcap) (Gemma 2) */
 } loom_attention_args;
 
 typedef struct loom_backend_ops {
@@ -57,12 +61,25 @@ typedef struct loom_backend_ops {
     /* y[t] = x[t] / rms(x[t]) * weight (float32 [dim]); y may alias x */
     void (*rmsnorm)(loom_backend *b, float *y, const float *x, const loom_tensor *weight, float eps,
                     int64_t n_tok, int64_t dim);
+    /* sums[t] = x[t] . x[t] over dim elements (the parts of a norm that spans tensor-parallel ranks) */
+    void (*sum_squares)(loom_backend *b, float *sums, const float *x, int64_t n_tok, int64_t dim);
+    /* y[t] = x[t] / sqrt(sums[t] / norm_dim + eps) * weight: RMSNorm of rows of norm_dim elements of which x
+     * holds dim, given their sums of squares; y may alias x */
+    void (*rmsnorm_sums)(loom_backend *b, float *y, const float *x, const loom_tensor *weight, const float *sums,
+                         float eps, int64_t n_tok, int64_t dim, int64_t norm_dim);
     /* rotates each head of x[t] ([n_tok][n_heads*head_dim]) by position pos[t]; inv_freq is
      * [head_dim/2]; interleaved selects adjacent pairs (2i,2i+1) instead of (i, i+head_dim/2) */
     void (*rope)(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
                  int32_t head_dim, const float *inv_freq, int interleaved);
     /* out[t][i] = silu(gate[t][i]) * up[t][i] */
     void (*silu_mul)(loom_backend *b, float *out, const float *gate, const float *up, int64_t n);
+    /* out[t][i] = gelu_tanh(gate[t][i]) * up[t][i], GELU's tanh approximation (PyTorch's
+     * gelu(approximate="tanh")): GeGLU (Gemma) */
+    void (*gelu_tanh_mul)(loom_backend *b, float *out, const float *gate, const float *up, int64_t n);
+    /* y[i] *= c */
+    void (*scale)(loom_backend *b, float *y, float c, int64_t n);
+    /* y[i] = cap x tanh(y[i] / cap) (Gemma 2's logit soft-capping) */
+    void (*softcap)(loom_backend *b, float *y, float cap, int64_t n);
     /* y[t][:] += bias[:] for a float32 [dim] bias */
     void (*add_bias)(loom_backend *b, float *y, const loom_tensor *bias, int64_t n_tok, int64_t dim);
     /* y += x elementwise */
@@ -70,7 +87,7 @@ typedef struct loom_backend_ops {
     /* y[t] = row ids[t] of the embedding table, as float32 */
     void (*embed)(loom_backend *b, float *y, const loom_tensor *table, const int32_t *ids, int64_t n_tok);
     void (*attention)(loom_backend *b, const loom_attention_args *args);
-    /* ---- mixture of experts (model/moe.c) and split norms ---- */
+    /* ---- mixture of experts (model/moe.c) ---- */
     /* per token: softmax of logits [n_tok][n_experts], its top_k experts by probability, largest first
      * (ties to the lower id), into ids [n_tok][top_k], their probabilities into weights [n_tok][top_k],
      * renormalised to sum 1 when renormalize */
@@ -82,12 +99,6 @@ typedef struct loom_backend_ops {
                         int64_t dim);
     /* y[t] += sigmoid(gate[t]) * x[t] for y, x [n_tok][dim] */
     void (*add_sigmoid_gated)(loom_backend *b, float *y, const float *x, const float *gate, int64_t n_tok, int64_t dim);
-    /* out[t] = sum_i x[t][i]^2 */
-    void (*sum_squares)(loom_backend *b, float *out, const float *x, int64_t n_tok, int64_t dim);
-    /* rmsnorm of rows of full_dim elements of which x[t] holds dim, their sum of squares given:
-     * y[t] = x[t] / sqrt(sum_squares[t] / full_dim + eps) * weight ([dim] float32); y may alias x */
-    void (*rmsnorm_given)(loom_backend *b, float *y, const float *x, const loom_tensor *weight,
-                          const float *sum_squares, int64_t full_dim, float eps, int64_t n_tok, int64_t dim);
 } loom_backend_ops;
 
 struct loom_backend {

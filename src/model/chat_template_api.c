@@ -13,7 +13,9 @@ static loom_status template_from_config(const char *dir, char **out, loom_error 
     char *path = loom_path_join(dir, "tokenizer_config.json"), *text = NULL;
     if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status st = loom_path_exists(path) ? loom_read_file(path, &text, NULL, err) : LOOM_OK;
-    json_t *root = text ? json_loads(text, 0, NULL) : NULL, *t = root ? json_object_get(root, "chat_template") : NULL;
+    /* integers as reals: transformers writes model_max_length 1e30 as an integer jansson cannot hold */
+    json_t *root = text ? json_loads(text, JSON_DECODE_INT_AS_REAL, NULL) : NULL;
+    json_t *t = root ? json_object_get(root, "chat_template") : NULL;
     if (text && !root) st = loom_fail(err, LOOM_ERR_FORMAT, "%s: invalid JSON", path);
     for (size_t i = 0; json_is_array(t) && i < json_array_size(t); i++) {
         json_t *named = json_array_get(t, i), *name = json_object_get(named, "name");

@@ -1,27 +1,48 @@
 #include "model/config.h"
 
-#include "core/file_map.h"
-
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
 
+#include "core/file_map.h"
+#include "model/families.h"
+
 const char *loom_arch_name(loom_arch a) {
-    switch (a) {
-    case LOOM_ARCH_LLAMA: return "llama";
-    case LOOM_ARCH_MISTRAL: return "mistral";
-    case LOOM_ARCH_QWEN2: return "qwen2";
-    case LOOM_ARCH_MIXTRAL: return "mixtral";
-    case LOOM_ARCH_QWEN2_MOE: return "qwen2_moe";
-    case LOOM_ARCH_QWEN3_MOE: return "qwen3_moe";
-    case LOOM_ARCH_OLMOE: return "olmoe";
-    }
-    return "unknown";
+    const loom_family *f = loom_family_of(a);
+    return f ? f->name : "unknown";
 }
 
 int32_t loom_config_q_dim(const loom_config *cfg) { return cfg->n_heads * cfg->head_dim; }
 int32_t loom_config_kv_dim(const loom_config *cfg) { return cfg->n_kv_heads * cfg->head_dim; }
 int loom_config_is_moe(const loom_config *cfg) { return cfg->moe.n_experts > 0; }
+
+int loom_config_layer_sliding(const loom_config *cfg, int32_t layer) {
+    return cfg->sliding_window > 0 && layer >= 0 && layer < LOOM_MAX_LAYERS &&
+        (cfg->sliding_layers[layer / 64] >> (layer % 64) & 1);
+}
+
+static void set_sliding(loom_config *cfg, int32_t layer) {
+    if (layer >= 0 && layer < LOOM_MAX_LAYERS) cfg->sliding_layers[layer / 64] |= 1ull << (layer % 64);
+}
+
+/* Layers [from, n_layers) slide but every pattern-th (layer pattern - 1 and each pattern after it): Gemma's
+ * interleaving; pattern 0: all of them. (A layer count over LOOM_MAX_LAYERS fails validation later.) */
+static void set_sliding_layers(loom_config *cfg, int32_t from, int32_t pattern) {
+    for (int32_t l = from < 0 ? 0 : from; l < cfg->n_layers && l < LOOM_MAX_LAYERS; l++)
+        if (pattern == 0 || (l + 1) % pattern != 0) set_sliding(cfg, l);
+}
+
+/* YaRN's attention factor (HF's yarn_get_mscale). */
+static double yarn_mscale(double factor, double mscale) { return factor <= 1 ? 1.0 : 0.1 * mscale * log(factor) + 1.0; }
+
+/* LongRoPE's default attention factor, and which factors it uses: the long ones when the model's context
+ * exceeds the original (llama.cpp decides the same way by its context size; HF switches per forward call
+ * on the sequence length, giving the same for sequences longer than the original context). */
+static void longrope_defaults(loom_config *cfg, double factor) {
+    if (cfg->rope_attn_factor == 0)
+        cfg->rope_attn_factor =
+            factor <= 1 ? 1.0f : (float)sqrt(1 + log(factor) / log(cfg->rope_original_max_position));
+}
 
 /* HF defaults of LlamaConfig; per-architecture differences applied after the architecture is known. */
 static void config_defaults(loom_config *cfg) {
@@ -75,47 +96,199 @@ static int json_bool(json_reader *r, const char *key, int fallback) {
     return json_is_true(v);
 }
 
-static loom_status read_arch(json_reader *r, loom_config *cfg) {
-    static const struct { const char *hf_class, *model_type; loom_arch arch; } known[] = {
-        {"LlamaForCausalLM", "llama", LOOM_ARCH_LLAMA},
-        {"MistralForCausalLM", "mistral", LOOM_ARCH_MISTRAL},
-        {"Qwen2ForCausalLM", "qwen2", LOOM_ARCH_QWEN2},
-        {"MixtralForCausalLM", "mixtral", LOOM_ARCH_MIXTRAL},
-        {"Qwen2MoeForCausalLM", "qwen2_moe", LOOM_ARCH_QWEN2_MOE},
-        {"Qwen3MoeForCausalLM", "qwen3_moe", LOOM_ARCH_QWEN3_MOE},
-        {"OlmoeForCausalLM", "olmoe", LOOM_ARCH_OLMOE},
-    };
+static loom_status read_arch(json_reader *r, loom_config *cfg, const loom_family **family) {
     json_t *archs = json_object_get(r->root, "architectures");
     const char *name = NULL;
     if (json_is_array(archs) && json_array_size(archs) > 0) name = json_string_value(json_array_get(archs, 0));
     const char *model_type = json_string_value(json_object_get(r->root, "model_type"));
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        if ((name && strcmp(name, known[i].hf_class) == 0) ||
-            (!name && model_type && strcmp(model_type, known[i].model_type) == 0)) {
-            cfg->arch = known[i].arch;
-            return LOOM_OK;
-        }
+    const loom_family *f = loom_family_from_hf(name, model_type, &cfg->hf_text_model);
+    if (f) {
+        loom_family_apply(f, 0, cfg);
+        *family = f;
+        return LOOM_OK;
     }
-    return loom_fail(r->err, LOOM_ERR_UNSUPPORTED,
-                     "%s: unsupported architecture '%s' (supported: LlamaForCausalLM, MistralForCausalLM, "
-                     "Qwen2ForCausalLM, MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, OlmoeForCausalLM)",
-                     r->path, name ? name : model_type ? model_type : "(none given)");
+    char supported[512];
+    loom_family_list(1, supported, sizeof supported);
+    const char *given = name ? name : model_type ? model_type : "(none given)";
+    return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: unsupported architecture '%s' (supported: %s)", r->path, given,
+                     supported);
 }
 
-static loom_status read_rope_scaling(json_reader *r, loom_config *cfg) {
-    json_t *rs = json_object_get(r->root, "rope_scaling");
+/* LongRoPE's per-pair factors (rs[key]: head_dim / 2 positive numbers) into cfg->rope_ext_factors. */
+static loom_status read_rope_factors(json_reader *r, json_t *rs, const char *key, loom_config *cfg) {
+    json_t *list = json_object_get(rs, key);
+    size_t n = json_is_array(list) ? json_array_size(list) : 0;
+    if (n != (size_t)(cfg->head_dim / 2) || n > LOOM_MAX_ROPE_FACTORS)
+        return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: rope_scaling %s must be a list of head_dim / 2 = %d numbers",
+                         r->path, key, cfg->head_dim / 2);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(list, i);
+        if (!json_is_number(v) || !(json_number_value(v) > 0))
+            return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: rope_scaling %s holds a non-positive number", r->path, key);
+        cfg->rope_ext_factors[i] = (float)json_number_value(v);
+    }
+    cfg->n_rope_ext_factors = (int32_t)n;
+    return LOOM_OK;
+}
+
+/* rope_scaling (rs: the legacy object, or transformers 5's rope_parameters of the global layers).
+ * original_max_position_embeddings may also sit at the top level (Phi-3). */
+static loom_status read_rope_scaling(json_reader *r, json_t *rs, loom_config *cfg) {
     if (!rs || json_is_null(rs)) return LOOM_OK;
     if (!json_is_object(rs)) return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: rope_scaling must be an object", r->path);
     const char *type = json_string_value(json_object_get(rs, "rope_type"));
     if (!type) type = json_string_value(json_object_get(rs, "type"));
-    if (!type || strcmp(type, "llama3") != 0)
-        return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: unsupported rope_scaling type '%s' (supported: llama3)",
-                         r->path, type ? type : "(none)");
-    cfg->rope_scaling_llama3 = 1;
-    cfg->rope_factor = (float)json_num_in(r, rs, "factor", 8.0);
-    cfg->rope_low_freq_factor = (float)json_num_in(r, rs, "low_freq_factor", 1.0);
-    cfg->rope_high_freq_factor = (float)json_num_in(r, rs, "high_freq_factor", 4.0);
-    cfg->rope_original_max_position = (int32_t)json_num_in(r, rs, "original_max_position_embeddings", 8192);
+    if (!type || strcmp(type, "default") == 0) return LOOM_OK;
+    if (json_num_in(r, rs, "partial_rotary_factor", 1.0) != 1.0)
+        return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: partial_rotary_factor other than 1 is not supported",
+                         r->path);
+    double top_original = json_num_in(r, r->root, "original_max_position_embeddings", 0);
+    double original = json_num_in(r, rs, "original_max_position_embeddings", top_original);
+    double factor = json_num_in(r, rs, "factor", 0);
+    cfg->rope_attn_factor = (float)json_num_in(r, rs, "attention_factor", 0);
+    if (strcmp(type, "llama3") == 0) {
+        cfg->rope_scaling = LOOM_ROPE_SCALING_LLAMA3;
+        cfg->rope_factor = (float)(factor > 0 ? factor : 8.0);
+        cfg->rope_low_freq_factor = (float)json_num_in(r, rs, "low_freq_factor", 1.0);
+        cfg->rope_high_freq_factor = (float)json_num_in(r, rs, "high_freq_factor", 4.0);
+        cfg->rope_original_max_position = (int32_t)(original > 0 ? original : 8192);
+    } else if (strcmp(type, "linear") == 0) {
+        cfg->rope_scaling = LOOM_ROPE_SCALING_LINEAR;
+        cfg->rope_factor = (float)factor;
+    } else if (strcmp(type, "yarn") == 0) {
+        cfg->rope_scaling = LOOM_ROPE_SCALING_YARN;
+        if (!(original > 0))
+            return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: rope_scaling yarn needs original_max_position_embeddings",
+                             r->path);
+        if (!(factor > 0)) factor = cfg->max_position_embeddings / original;
+        json_t *truncate = json_object_get(rs, "truncate");
+        if (truncate && json_is_false(truncate))
+            return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: rope_scaling yarn with truncate false is not supported",
+                             r->path);
+        cfg->rope_factor = (float)factor;
+        cfg->rope_original_max_position = (int32_t)original;
+        cfg->rope_beta_fast = (float)json_num_in(r, rs, "beta_fast", 32);
+        cfg->rope_beta_slow = (float)json_num_in(r, rs, "beta_slow", 1);
+        double mscale = json_num_in(r, rs, "mscale", 0), mscale_all_dim = json_num_in(r, rs, "mscale_all_dim", 0);
+        if (cfg->rope_attn_factor == 0)
+            cfg->rope_attn_factor = (float)(mscale > 0 && mscale_all_dim > 0
+                                                ? yarn_mscale(factor, mscale) / yarn_mscale(factor, mscale_all_dim)
+                                                : yarn_mscale(factor, 1));
+    } else if (strcmp(type, "longrope") == 0 || strcmp(type, "su") == 0) {
+        cfg->rope_scaling = LOOM_ROPE_SCALING_LONGROPE;
+        if (!(original > 0))
+            return loom_fail(r->err, LOOM_ERR_FORMAT,
+                             "%s: rope_scaling longrope needs original_max_position_embeddings", r->path);
+        cfg->rope_original_max_position = (int32_t)original;
+        if (!(factor > 0)) factor = cfg->max_position_embeddings / original;
+        longrope_defaults(cfg, factor);
+        loom_status st =
+            read_rope_factors(r, rs, cfg->max_position_embeddings > original ? "long_factor" : "short_factor", cfg);
+        if (st != LOOM_OK) return st;
+    } else if (strcmp(type, "dynamic") == 0) {
+        return loom_fail(r->err, LOOM_ERR_UNSUPPORTED,
+                         "%s: rope_scaling type 'dynamic' (dynamic NTK) is not supported: it changes the frequencies "
+                         "of every position with the sequence length",
+                         r->path);
+    } else {
+        return loom_fail(r->err, LOOM_ERR_UNSUPPORTED,
+                         "%s: unsupported rope_scaling type '%s' (supported: llama3, linear, yarn, longrope)", r->path,
+                         type);
+    }
+    return r->status;
+}
+
+/* RoPE: rope_theta and rope_scaling (rope_local_base_freq: Gemma 3's sliding layers), or the same in
+ * transformers 5's rope_parameters (per layer type when it has full_attention / sliding_attention). */
+static loom_status read_rope(json_reader *r, loom_config *cfg) {
+    if (json_num_in(r, r->root, "partial_rotary_factor", 1.0) != 1.0)
+        return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: partial_rotary_factor other than 1 is not supported",
+                         r->path);
+    json_t *params = json_object_get(r->root, "rope_parameters");
+    if (!params || json_is_null(params)) {
+        cfg->rope_theta = (float)json_num_in(r, r->root, "rope_theta", cfg->rope_theta);
+        cfg->rope_theta_local = (float)json_num_in(r, r->root, "rope_local_base_freq", cfg->rope_theta_local);
+        return r->status != LOOM_OK ? r->status : read_rope_scaling(r, json_object_get(r->root, "rope_scaling"), cfg);
+    }
+    if (!json_is_object(params))
+        return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: rope_parameters must be an object", r->path);
+    json_t *global = json_object_get(params, "full_attention"), *local = json_object_get(params, "sliding_attention");
+    if (!global) global = params;
+    if (!json_is_object(global))
+        return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: rope_parameters must hold objects", r->path);
+    cfg->rope_theta = (float)json_num_in(r, global, "rope_theta", cfg->rope_theta);
+    if (json_is_object(local)) {
+        const char *type = json_string_value(json_object_get(local, "rope_type"));
+        if (type && strcmp(type, "default") != 0)
+            return loom_fail(r->err, LOOM_ERR_UNSUPPORTED,
+                             "%s: rope type '%s' of the sliding-window layers is not supported (supported: default)",
+                             r->path, type);
+        cfg->rope_theta_local = (float)json_num_in(r, local, "rope_theta", cfg->rope_theta_local);
+    }
+    return r->status != LOOM_OK ? r->status : read_rope_scaling(r, global, cfg);
+}
+
+/* Which layers use a sliding window (layer_types when given, else the family's rule). */
+static loom_status read_sliding(json_reader *r, const loom_family *f, loom_config *cfg) {
+    int32_t window = json_int(r, "sliding_window", 0);
+    if (f->sliding == LOOM_SLIDING_NEVER || window <= 0) return r->status;
+    json_t *types = json_object_get(r->root, "layer_types");
+    if (types && !json_is_null(types)) {
+        if (!json_is_array(types) || json_array_size(types) != (size_t)cfg->n_layers)
+            return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: layer_types must list num_hidden_layers (%d) strings",
+                             r->path, cfg->n_layers);
+        for (int32_t l = 0; l < cfg->n_layers; l++) {
+            const char *t = json_string_value(json_array_get(types, (size_t)l));
+            if (t && strcmp(t, "sliding_attention") == 0) set_sliding(cfg, l);
+            else if (!t || strcmp(t, "full_attention") != 0)
+                return loom_fail(r->err, LOOM_ERR_UNSUPPORTED,
+                                 "%s: layer type '%s' of layer %d is not supported (supported: full_attention, "
+                                 "sliding_attention)",
+                                 r->path, t ? t : "(not a string)", l);
+        }
+    } else if (f->sliding == LOOM_SLIDING_PATTERN) {
+        int32_t pattern = json_int(r, "sliding_window_pattern", f->sliding_pattern);
+        if (pattern <= 0)
+            return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: sliding_window_pattern must be positive", r->path);
+        set_sliding_layers(cfg, 0, pattern);
+    } else if (f->sliding == LOOM_SLIDING_OPT_IN) {
+        if (!json_bool(r, "use_sliding_window", 0)) return r->status;
+        set_sliding_layers(cfg, json_int(r, "max_window_layers", 0), 0);
+    } else {
+        set_sliding_layers(cfg, 0, 0);
+    }
+    cfg->sliding_window = window;
+    return r->status;
+}
+
+/* The MLP activation (hidden_activation, Gemma's, else hidden_act). */
+static loom_status read_activation(json_reader *r, loom_config *cfg) {
+    const char *key = json_object_get(r->root, "hidden_activation") ? "hidden_activation" : "hidden_act";
+    json_t *v = json_object_get(r->root, key);
+    if (!v || json_is_null(v)) return LOOM_OK;
+    const char *act = json_string_value(v);
+    if (act && (strcmp(act, "silu") == 0 || strcmp(act, "swish") == 0)) cfg->activation = LOOM_ACT_SILU;
+    else if (act && (strcmp(act, "gelu_pytorch_tanh") == 0 || strcmp(act, "gelu_new") == 0))
+        cfg->activation = LOOM_ACT_GELU_TANH;
+    else
+        return loom_fail(r->err, LOOM_ERR_UNSUPPORTED,
+                         "%s: %s '%s' is not supported (supported: silu, gelu_pytorch_tanh)", r->path, key,
+                         act ? act : "(not a string)");
+    return LOOM_OK;
+}
+
+/* Gemma's attention scale and the soft caps; keys of other families that would change the numerics. */
+static loom_status read_block_options(json_reader *r, const loom_family *f, loom_config *cfg) {
+    double query_scalar = json_num_in(r, r->root, "query_pre_attn_scalar", 0);
+    if (query_scalar > 0) cfg->attn_scale = (float)(1.0 / sqrt(query_scalar));
+    cfg->attn_softcap = (float)json_num_in(r, r->root, "attn_logit_softcapping", 0);
+    cfg->final_softcap = (float)json_num_in(r, r->root, "final_logit_softcapping", 0);
+    if (f->gemma) cfg->embed_scale = sqrtf((float)cfg->hidden_size);
+    static const char *const unsupported_if_true[] = {"mlp_bias", "use_bidirectional_attention"};
+    for (size_t i = 0; i < sizeof unsupported_if_true / sizeof unsupported_if_true[0]; i++)
+        if (json_bool(r, unsupported_if_true[i], 0))
+            return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: %s true is not supported", r->path,
+                             unsupported_if_true[i]);
     return r->status;
 }
 
@@ -137,6 +310,27 @@ static loom_status read_eos(json_reader *r, loom_config *cfg) {
 }
 
 /* Without an explicit head_dim the heads split the hidden size evenly. */
+static loom_status default_head_dim(loom_config *cfg, const char *path, loom_error *err) {
+    if (cfg->n_heads <= 0 || cfg->hidden_size % cfg->n_heads != 0)
+        return loom_fail(err, LOOM_ERR_FORMAT, "%s: hidden_size (%d) is not divisible by num_attention_heads (%d)",
+                         path, cfg->hidden_size, cfg->n_heads);
+    cfg->head_dim = cfg->hidden_size / cfg->n_heads;
+    return LOOM_OK;
+}
+
+/* Where the model's parameters are read from (a new reference): config.json itself, or an image-text
+ * checkpoint's text_config with the top level's keys it lacks (eos_token_id); either with the family's
+ * config-class defaults for keys it omits. */
+static json_t *parameters_object(json_t *root, const loom_family *f, int text_model) {
+    json_t *text = json_object_get(root, "text_config");
+    json_t *params = json_deep_copy(text_model && json_is_object(text) ? text : root);
+    json_t *defaults = f->hf_defaults ? json_loads(f->hf_defaults, 0, NULL) : NULL;
+    if (params && text_model && json_is_object(text)) json_object_update_missing(params, root);
+    if (params && defaults) json_object_update_missing(params, defaults);
+    json_decref(defaults);
+    return params;
+}
+
 static loom_status read_torch_dtype(json_reader *r, loom_config *cfg) {
     static const struct { const char *name; loom_dtype dtype; } known[] = {
         {"float32", LOOM_DTYPE_F32}, {"float16", LOOM_DTYPE_F16}, {"bfloat16", LOOM_DTYPE_BF16}};
@@ -148,14 +342,6 @@ static loom_status read_torch_dtype(json_reader *r, loom_config *cfg) {
     return name ? loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: torch_dtype '%s' is not float32, float16 or bfloat16",
                             r->path, name)
                 : LOOM_OK;
-}
-
-static loom_status default_head_dim(loom_config *cfg, const char *path, loom_error *err) {
-    if (cfg->n_heads <= 0 || cfg->hidden_size % cfg->n_heads != 0)
-        return loom_fail(err, LOOM_ERR_FORMAT, "%s: hidden_size (%d) is not divisible by num_attention_heads (%d)",
-                         path, cfg->hidden_size, cfg->n_heads);
-    cfg->head_dim = cfg->hidden_size / cfg->n_heads;
-    return LOOM_OK;
 }
 
 /* ---- mixture of experts (config.json) ------------------------------------------------------------ */
@@ -195,7 +381,6 @@ static loom_status read_moe(json_reader *r, loom_config *cfg) {
         moe->shared_intermediate = qwen2 ? json_int(r, "shared_expert_intermediate_size", 5632) : 0;
         moe->norm_topk_prob = json_bool(r, "norm_topk_prob", 0);
         if (qwen2) cfg->attention_bias = json_bool(r, "qkv_bias", 1); /* Qwen1.5-MoE configs predate the key */
-        else cfg->qk_norm = LOOM_QK_NORM_PER_HEAD;
         break;
     }
     case LOOM_ARCH_OLMOE: {
@@ -206,7 +391,6 @@ static loom_status read_moe(json_reader *r, loom_config *cfg) {
         moe->top_k = json_int(r, "num_experts_per_tok", 8);
         moe->expert_intermediate = cfg->intermediate_size;
         moe->norm_topk_prob = json_bool(r, "norm_topk_prob", 0);
-        cfg->qk_norm = LOOM_QK_NORM_WHOLE;
         break;
     }
     default: return LOOM_OK;
@@ -223,9 +407,13 @@ loom_status loom_config_from_json(const char *json_text, const char *path, loom_
     if (!root) return loom_fail(err, LOOM_ERR_FORMAT, "%s: invalid JSON at line %d: %s", path, jerr.line, jerr.text);
     json_reader r = {root, path, err, LOOM_OK};
     loom_status st = json_is_object(root) ? LOOM_OK : loom_fail(err, LOOM_ERR_FORMAT, "%s: not a JSON object", path);
-    if (st == LOOM_OK) st = read_arch(&r, cfg);
+    const loom_family *family = NULL;
+    if (st == LOOM_OK) st = read_arch(&r, cfg, &family);
+    if (st == LOOM_OK) st = read_torch_dtype(&r, cfg); /* top level, also for an image-text checkpoint */
+    json_t *params = st == LOOM_OK ? parameters_object(root, family, cfg->hf_text_model) : NULL;
+    if (st == LOOM_OK && !params) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    r.root = params;
     if (st == LOOM_OK) {
-        if (cfg->arch != LOOM_ARCH_LLAMA) cfg->max_position_embeddings = 32768;
         cfg->vocab_size = json_int(&r, "vocab_size", 0);
         cfg->hidden_size = json_int(&r, "hidden_size", 0);
         cfg->intermediate_size = json_int(&r, "intermediate_size", 0);
@@ -236,18 +424,19 @@ loom_status loom_config_from_json(const char *json_text, const char *path, loom_
         st = r.status;
         if (st == LOOM_OK && cfg->head_dim == 0) st = default_head_dim(cfg, path, err);
         cfg->max_position_embeddings = json_int(&r, "max_position_embeddings", cfg->max_position_embeddings);
-        cfg->rms_norm_eps = (float)json_num_in(&r, root, "rms_norm_eps", cfg->rms_norm_eps);
-        cfg->rope_theta = (float)json_num_in(&r, root, "rope_theta", cfg->rope_theta);
-        cfg->tie_word_embeddings = json_bool(&r, "tie_word_embeddings", 0);
-        cfg->attention_bias = json_bool(&r, "attention_bias", cfg->arch == LOOM_ARCH_QWEN2);
+        cfg->rms_norm_eps = (float)json_num_in(&r, r.root, "rms_norm_eps", cfg->rms_norm_eps);
+        cfg->tie_word_embeddings = json_bool(&r, "tie_word_embeddings", cfg->tie_word_embeddings);
+        cfg->attention_bias = json_bool(&r, "attention_bias", cfg->attention_bias);
         cfg->bos_id = json_int(&r, "bos_token_id", -1);
-        cfg->rope_layout = LOOM_ROPE_HALF;
         if (st == LOOM_OK) st = r.status;
     }
-    if (st == LOOM_OK) st = read_rope_scaling(&r, cfg);
+    if (st == LOOM_OK) st = read_rope(&r, cfg);
+    if (st == LOOM_OK) st = read_sliding(&r, family, cfg);
+    if (st == LOOM_OK) st = read_activation(&r, cfg);
+    if (st == LOOM_OK) st = read_block_options(&r, family, cfg);
     if (st == LOOM_OK) st = read_eos(&r, cfg);
-    if (st == LOOM_OK) st = read_torch_dtype(&r, cfg);
     if (st == LOOM_OK) st = read_moe(&r, cfg);
+    json_decref(params);
     json_decref(root);
     if (st == LOOM_OK) st = loom_config_validate(cfg, err);
     if (st != LOOM_OK && err && strncmp(err->message, path, strlen(path)) != 0) loom_error_prefix(err, path);
@@ -278,24 +467,76 @@ static loom_status gguf_required(const loom_gguf *g, const char *arch, const cha
     return LOOM_OK;
 }
 
-/* ---- mixture of experts (GGUF metadata, llama.cpp's keys) ------------------------------------------ */
-
-/* The MoE architectures llama.cpp names on their own (Mixtral is "llama" with experts: gguf_moe). */
-static int gguf_moe_arch(const char *arch, loom_config *cfg) {
-    static const struct { const char *name; loom_arch arch; loom_qk_norm qk_norm; int bias; } known[] = {
-        {"qwen2moe", LOOM_ARCH_QWEN2_MOE, LOOM_QK_NORM_NONE, 1},
-        {"qwen3moe", LOOM_ARCH_QWEN3_MOE, LOOM_QK_NORM_PER_HEAD, 0},
-        {"olmoe", LOOM_ARCH_OLMOE, LOOM_QK_NORM_WHOLE, 0},
-    };
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        if (strcmp(arch, known[i].name) != 0) continue;
-        cfg->arch = known[i].arch;
-        cfg->rope_layout = LOOM_ROPE_HALF;
-        cfg->qk_norm = known[i].qk_norm;
-        cfg->attention_bias = known[i].bias;
-        return 1;
+/* Sliding-window layers: ARCH.attention.sliding_window with ARCH.attention.sliding_window_pattern (a
+ * period, 0 meaning every layer, or one bool per layer) or the family's rule, as llama.cpp reads them
+ * (Gemma 2's window defaults to 4096; Qwen's opt-in windows are not in GGUF). */
+static loom_status gguf_sliding(const loom_gguf *g, const char *arch, const loom_family *f, loom_config *cfg,
+                                loom_error *err) {
+    int64_t window = cfg->arch == LOOM_ARCH_GEMMA2 ? 4096 : 0, pattern = f->sliding_pattern, on;
+    gguf_arch_int(g, arch, "attention.sliding_window", &window);
+    if (window <= 0 || (f->sliding != LOOM_SLIDING_PATTERN && f->sliding != LOOM_SLIDING_ALL)) return LOOM_OK;
+    if (window > INT32_MAX)
+        return loom_fail(err, LOOM_ERR_FORMAT, "metadata '%s.attention.sliding_window' out of range", arch);
+    char key[128];
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", arch);
+    const loom_gguf_kv *per_layer = loom_gguf_find(g, key);
+    if (per_layer && per_layer->type == LOOM_GGUF_ARRAY) {
+        if (per_layer->n_elems != (uint64_t)cfg->n_layers)
+            return loom_fail(err, LOOM_ERR_FORMAT, "metadata '%s' must have one entry per layer", key);
+        for (int32_t l = 0; l < cfg->n_layers; l++)
+            if (loom_gguf_arr_int(per_layer, (uint64_t)l, &on) && on) set_sliding(cfg, l);
+    } else if (f->sliding == LOOM_SLIDING_PATTERN) {
+        gguf_arch_int(g, arch, "attention.sliding_window_pattern", &pattern);
+        if (pattern < 0 || pattern > INT32_MAX)
+            return loom_fail(err, LOOM_ERR_FORMAT, "metadata '%s' out of range", key);
+        set_sliding_layers(cfg, 0, (int32_t)pattern);
+    } else {
+        set_sliding_layers(cfg, 0, 0);
     }
-    return 0;
+    cfg->sliding_window = (int32_t)window;
+    return LOOM_OK;
+}
+
+/* ARCH.rope.scaling.* (llama3's factors are the rope_freqs tensor; LongRoPE's the rope_factors_long /
+ * rope_factors_short tensors, present in Phi-3 files without a scaling type). */
+static loom_status gguf_rope_scaling(const loom_gguf *g, const char *arch, loom_config *cfg, loom_error *err) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    const char *s;
+    size_t n;
+    char type[32] = "none";
+    if (loom_gguf_get_string(g, key, &s, &n)) snprintf(type, sizeof type, "%.*s", (int)(n < 31 ? n : 31), s);
+    if (loom_tensor_table_find(&g->tensors, "rope_factors_long.weight")) snprintf(type, sizeof type, "longrope");
+    double factor = 0, attn_factor = 0, beta;
+    int64_t original = 0;
+    gguf_arch_float(g, arch, "rope.scaling.factor", &factor);
+    gguf_arch_float(g, arch, "rope.scaling.attn_factor", &attn_factor);
+    gguf_arch_int(g, arch, "rope.scaling.original_context_length", &original);
+    if (original < 0 || original > INT32_MAX) original = 0;
+    cfg->rope_factor = (float)factor;
+    cfg->rope_attn_factor = (float)attn_factor;
+    cfg->rope_original_max_position = (int32_t)original;
+    if (strcmp(type, "none") == 0) return LOOM_OK;
+    if (strcmp(type, "linear") == 0) {
+        cfg->rope_scaling = LOOM_ROPE_SCALING_LINEAR;
+    } else if (strcmp(type, "yarn") == 0) {
+        cfg->rope_scaling = LOOM_ROPE_SCALING_YARN;
+        if (original <= 0)
+            return loom_fail(err, LOOM_ERR_FORMAT,
+                             "yarn rope scaling without '%s.rope.scaling.original_context_length'", arch);
+        if (attn_factor == 0) cfg->rope_attn_factor = (float)yarn_mscale(factor, 1);
+        cfg->rope_beta_fast = gguf_arch_float(g, arch, "rope.scaling.yarn_beta_fast", &beta) ? (float)beta : 32.0f;
+        cfg->rope_beta_slow = gguf_arch_float(g, arch, "rope.scaling.yarn_beta_slow", &beta) ? (float)beta : 1.0f;
+    } else if (strcmp(type, "longrope") == 0) {
+        cfg->rope_scaling = LOOM_ROPE_SCALING_LONGROPE;
+        if (original <= 0)
+            return loom_fail(err, LOOM_ERR_FORMAT, "longrope without '%s.rope.scaling.original_context_length'", arch);
+        longrope_defaults(cfg, (double)cfg->max_position_embeddings / (double)original);
+    } else {
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED,
+                         "unsupported rope scaling type '%s' (supported: none, linear, yarn, longrope)", type);
+    }
+    return LOOM_OK;
 }
 
 /* expert_count, expert_used_count, the expert FFN sizes (expert_feed_forward_length where the family has
@@ -339,19 +580,13 @@ loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_err
         return loom_fail(err, LOOM_ERR_FORMAT, "missing metadata key 'general.architecture'");
     char arch[64];
     snprintf(arch, sizeof arch, "%.*s", (int)(n < 63 ? n : 63), s);
-    if (strcmp(arch, "llama") == 0) {
-        cfg->arch = LOOM_ARCH_LLAMA;
-        cfg->rope_layout = LOOM_ROPE_INTERLEAVED; /* llama.cpp stores llama Q/K rows permuted for it */
-    } else if (strcmp(arch, "qwen2") == 0) {
-        cfg->arch = LOOM_ARCH_QWEN2;
-        cfg->rope_layout = LOOM_ROPE_HALF;
-        cfg->attention_bias = 1;
-    } else if (gguf_moe_arch(arch, cfg)) {
-        /* cfg->arch and what follows from it set */
-    } else {
-        return loom_fail(err, LOOM_ERR_UNSUPPORTED,
-                         "unsupported architecture '%s' (supported: llama, qwen2, qwen2moe, qwen3moe, olmoe)", arch);
+    const loom_family *family = loom_family_from_gguf(arch);
+    if (!family) {
+        char supported[256];
+        loom_family_list(0, supported, sizeof supported);
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "unsupported architecture '%s' (supported: %s)", arch, supported);
     }
+    loom_family_apply(family, 1, cfg); /* llama.cpp stores llama Q/K rows permuted for interleaved RoPE */
     loom_status st;
     if ((st = gguf_required(g, arch, "embedding_length", &cfg->hidden_size, err)) ||
         (st = gguf_required(g, arch, "feed_forward_length", &cfg->intermediate_size, err)) ||
@@ -373,6 +608,17 @@ loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_err
     if (loom_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &v)) cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)v;
     if (loom_gguf_get_int(g, "tokenizer.ggml.eot_token_id", &v) && (cfg->n_eos_ids == 0 || cfg->eos_ids[0] != v))
         cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)v;
+    if ((st = gguf_sliding(g, arch, family, cfg, err)) || (st = gguf_rope_scaling(g, arch, cfg, err))) return st;
+    if (gguf_arch_float(g, arch, "attn_logit_softcapping", &d)) cfg->attn_softcap = (float)d;
+    if (gguf_arch_float(g, arch, "final_logit_softcapping", &d)) cfg->final_softcap = (float)d;
+    if (gguf_arch_float(g, arch, "rope.freq_base_swa", &d)) cfg->rope_theta_local = (float)d;
+    if (family->gemma && cfg->n_heads > 0) {
+        cfg->embed_scale = sqrtf((float)cfg->hidden_size);
+        /* GGUF has no query_pre_attn_scalar: llama.cpp uses head_dim, hidden / heads for the 27B models
+         * (46 layers: Gemma 2, 62: Gemma 3), which is what their configs give */
+        int big = cfg->n_layers == (cfg->arch == LOOM_ARCH_GEMMA2 ? 46 : 62);
+        cfg->attn_scale = 1.0f / sqrtf((float)(big ? cfg->hidden_size / cfg->n_heads : cfg->head_dim));
+    }
     const loom_tensor_entry *embed = loom_tensor_table_find(&g->tensors, "token_embd.weight");
     int all_f32 = loom_gguf_get_int(g, "general.file_type", &v) ? v == 0 : embed && embed->dtype == LOOM_DTYPE_F32;
     cfg->dtype = all_f32 ? LOOM_DTYPE_F32 : LOOM_DTYPE_F16;
@@ -395,10 +641,23 @@ loom_status loom_config_validate(const loom_config *cfg, loom_error *err) {
     if (cfg->head_dim % 2 != 0) return loom_fail(err, LOOM_ERR_FORMAT, "head_dim (%d) must be even for RoPE", cfg->head_dim);
     if (!(cfg->rms_norm_eps > 0) || !(cfg->rope_theta > 0) || !isfinite(cfg->rope_theta))
         return loom_fail(err, LOOM_ERR_FORMAT, "rms_norm_eps and rope_theta must be positive");
-    if (cfg->rope_scaling_llama3 && !(cfg->rope_factor > 0 && cfg->rope_low_freq_factor > 0 &&
-                                      cfg->rope_high_freq_factor > cfg->rope_low_freq_factor &&
-                                      cfg->rope_original_max_position > 0))
+    if (cfg->rope_scaling == LOOM_ROPE_SCALING_LLAMA3 &&
+        !(cfg->rope_factor > 0 && cfg->rope_low_freq_factor > 0 &&
+          cfg->rope_high_freq_factor > cfg->rope_low_freq_factor && cfg->rope_original_max_position > 0))
         return loom_fail(err, LOOM_ERR_FORMAT, "rope_scaling llama3 parameters out of range");
+    if ((cfg->rope_scaling == LOOM_ROPE_SCALING_LINEAR || cfg->rope_scaling == LOOM_ROPE_SCALING_YARN) &&
+        !(cfg->rope_factor > 0 && isfinite(cfg->rope_factor)))
+        return loom_fail(err, LOOM_ERR_FORMAT, "rope_scaling factor must be positive");
+    if (cfg->rope_scaling == LOOM_ROPE_SCALING_YARN &&
+        !(cfg->rope_beta_fast > cfg->rope_beta_slow && cfg->rope_beta_slow > 0))
+        return loom_fail(err, LOOM_ERR_FORMAT, "rope_scaling yarn needs beta_fast > beta_slow > 0");
+    float nonneg[] = {cfg->rope_attn_factor, cfg->attn_scale,  cfg->attn_softcap,
+                      cfg->final_softcap,    cfg->embed_scale, cfg->rope_theta_local};
+    for (size_t i = 0; i < sizeof nonneg / sizeof nonneg[0]; i++)
+        if (!(nonneg[i] >= 0 && isfinite(nonneg[i])))
+            return loom_fail(err, LOOM_ERR_FORMAT,
+                             "attention scale, soft caps, embedding scale and RoPE factors must be finite and >= 0");
+    if (cfg->sliding_window < 0) return loom_fail(err, LOOM_ERR_FORMAT, "sliding_window must not be negative");
     if (cfg->moe.n_experts < 0 || cfg->moe.n_experts > 4096 || cfg->moe.shared_intermediate < 0 ||
         cfg->moe.shared_intermediate > (1 << 22) ||
         (cfg->moe.n_experts > 0 && (cfg->moe.top_k < 1 || cfg->moe.top_k > cfg->moe.n_experts ||

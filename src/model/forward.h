@@ -32,7 +32,6 @@ typedef struct loom_workspace {
     float *gate;   /* [max_tokens][ffn]: intermediate, or the largest expert FFN in MoE models */
     float *up;     /* [max_tokens][ffn] */
     float *proj;   /* [max_tokens][hidden] output of o_proj / down_proj before the residual add */
-    float *qk_sums; /* [2][max_tokens] whole-projection q/k norms (model/qk_norm.h); NULL without */
     struct loom_moe_scratch *moe; /* mixture-of-experts models (model/moe.h); NULL when dense */
 } loom_workspace;
 

@@ -6,7 +6,7 @@
  * their names, shapes and order; their dtypes follow loom_converted_dtype (quant_load.h), the rule
  * load-time quantization uses, so loading the output as stored gives the weights `--quantization MODE`
  * gives on the input:
- *   layer matrices blk.N.{attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down}.weight -> the type;
+ *   layer matrices blk.N.{attn_q,attn_k,attn_v,attn_qkv,attn_output,ffn_gate,ffn_up,ffn_down}.weight -> the type;
  *   token_embd.weight / output.weight -> as stored, Q8_0 when stored as f32/f16/bf16;
  *   everything else (norms, biases) and rows that are not a multiple of 32 elements -> as stored.
  * Types: int8 = q8_0 (ggml type 8), int4 = q4_1 (3), q4_0 (2) - llama.cpp reads these files; fp8 = loom's
@@ -33,7 +33,8 @@ static const uint32_t GGML_TYPE_IDS[LOOM_DTYPE_COUNT] = {
     [LOOM_DTYPE_Q8_0] = 8, [LOOM_DTYPE_Q4_K] = 12, [LOOM_DTYPE_Q6_K] = 14, [LOOM_DTYPE_BF16] = 30,
     [LOOM_DTYPE_FP8_E4M3] = LOOM_GGUF_TYPE_FP8_E4M3};
 
-static const char *const LAYER_MATRICES[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+static const char *const LAYER_MATRICES[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                              "ffn_gate", "ffn_up", "ffn_down", "attn_qkv"}; /* Phi-3's fused q/k/v */
 
 typedef struct writer {
     FILE *f;

@@ -130,11 +130,44 @@ static loom_status load_weight_files(loom_model *m, const char *dir, const char 
                      "pytorch_model.bin or pytorch_model.bin.index.json)", dir);
 }
 
+/* An image-text checkpoint's text model: its tensors renamed from the Hub's language_model.model.* and
+ * language_model.lm_head.* (or transformers 5's model.language_model.*) to a text model's names; the
+ * vision tower and projector left out of the table (their bytes stay mapped, never read). */
+static loom_status keep_text_model(loom_tensor_table *t, loom_error *err) {
+    static const struct {
+        const char *from, *to;
+    } prefixes[] = {
+        {"language_model.model.", "model."},
+        {"language_model.lm_head.", "lm_head."},
+        {"model.language_model.", "model."},
+        {"lm_head.", "lm_head."},
+    };
+    size_t kept = 0;
+    loom_status st = LOOM_OK;
+    for (size_t i = 0; i < t->count; i++) {
+        loom_tensor_entry e = t->entries[i];
+        char *renamed = NULL;
+        for (size_t k = 0; st == LOOM_OK && !renamed && k < sizeof prefixes / sizeof prefixes[0]; k++) {
+            size_t from = strlen(prefixes[k].from), to = strlen(prefixes[k].to), rest = strlen(e.name) - from;
+            if (strncmp(e.name, prefixes[k].from, from) != 0) continue;
+            if (!(renamed = malloc(to + rest + 1))) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+            else memcpy(renamed, prefixes[k].to, to), memcpy(renamed + to, e.name + from, rest + 1);
+        }
+        free(e.name);
+        if (!renamed) continue;
+        e.name = renamed;
+        t->entries[kept++] = e;
+    }
+    t->count = kept;
+    return st;
+}
+
 loom_status loom_load_hf_dir(loom_model *m, const char *dir, loom_error *err) {
     loom_status st = loom_read_hf_config(dir, &m->cfg, err);
     const char *source = NULL;
     if (st == LOOM_OK) st = loom_model_init_shard(m, err);
     if (st == LOOM_OK) st = load_weight_files(m, dir, &source, err);
+    if (st == LOOM_OK && m->cfg.hf_text_model) st = keep_text_model(&m->tensors, err);
     if (st == LOOM_OK) st = loom_tokenizer_load_hf(dir, &m->tok, err);
     if (st != LOOM_OK) return st;
     char *source_path = loom_path_join(dir, source);

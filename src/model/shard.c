@@ -59,10 +59,14 @@ loom_status loom_shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_r
     if (tp_size < 1 || pp_size < 1 || tp_rank < 0 || tp_rank >= tp_size || pp_rank < 0 || pp_rank >= pp_size)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "rank (%d, %d) outside a %d x %d tensor x pipeline layout", tp_rank,
                          pp_rank, tp_size, pp_size);
-    if (c->n_heads % tp_size || c->n_kv_heads % tp_size)
+    if (c->n_heads % tp_size)
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
-                         "tensor parallel size %d must divide the number of attention heads (%d) and KV heads (%d)",
-                         tp_size, c->n_heads, c->n_kv_heads);
+                         "tensor parallel size %d must divide the number of attention heads (%d)", tp_size, c->n_heads);
+    if (c->n_kv_heads % tp_size && tp_size % c->n_kv_heads)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                         "tensor parallel size %d must divide the number of KV heads (%d) or be a multiple of it "
+                         "(the KV heads are then replicated)",
+                         tp_size, c->n_kv_heads);
     if (!loom_config_is_moe(c) && c->intermediate_size % tp_size)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "tensor parallel size %d must divide intermediate_size %d", tp_size,
                          c->intermediate_size);
@@ -84,8 +88,13 @@ loom_status loom_shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_r
     s->layer_end = stage_boundary(c, pp_size, pp_rank + 1);
     s->n_heads = c->n_heads / tp_size;
     s->head_begin = tp_rank * s->n_heads;
-    s->n_kv_heads = c->n_kv_heads / tp_size;
-    s->kv_head_begin = tp_rank * s->n_kv_heads;
+    if (c->n_kv_heads % tp_size == 0) {
+        s->n_kv_heads = c->n_kv_heads / tp_size;
+        s->kv_head_begin = tp_rank * s->n_kv_heads;
+    } else { /* fewer KV heads than ranks: each rank holds the one its query heads read (vLLM's replication) */
+        s->n_kv_heads = 1;
+        s->kv_head_begin = s->head_begin / (c->n_heads / c->n_kv_heads);
+    }
     s->ffn_size = c->intermediate_size / tp_size;
     s->ffn_begin = tp_rank * s->ffn_size;
     int32_t vocab_chunk = (c->vocab_size + tp_size - 1) / tp_size;

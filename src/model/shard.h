@@ -1,6 +1,7 @@
 /* Which part of the model one rank holds (Megatron layout). With tensor parallel size T and pipeline
  * parallel size P, world rank r is tensor rank r % T of pipeline stage r / T.
- *   tensor parallel: q/k/v rows of whole heads (and whole KV heads), gate/up rows, o_proj and down_proj
+ *   tensor parallel: q/k/v rows of whole heads (and whole KV heads, or the one a rank's heads read when
+ *                    there are fewer KV heads than ranks), gate/up rows, o_proj and down_proj
  *                    input columns, embedding and LM head rows of a vocab range; norms replicated.
  *   pipeline:        layers [layer_begin, layer_end); stage 0 embeds, the last stage has the LM head.
  * A single process has the whole model: T = P = 1. */
@@ -34,8 +35,10 @@ typedef struct loom_shard {
 
 /* The whole model (T = P = 1). */
 loom_shard loom_shard_whole(const loom_config *c);
-/* Rank (tp_rank, pp_rank) of a T x P layout. Fails, naming what does not divide, when n_heads or
- * n_kv_heads is not a multiple of T, intermediate_size / T is not a whole number, or P > n_layers. */
+/* Rank (tp_rank, pp_rank) of a T x P layout. With fewer KV heads than T (T a multiple of n_kv_heads), each
+ * rank holds the one KV head its query heads read, replicated on T / n_kv_heads ranks. Fails, naming what
+ * does not divide, when n_heads is not a multiple of T, n_kv_heads neither a multiple nor a divisor of T,
+ * intermediate_size / T is not a whole number, or P > n_layers. */
 loom_status loom_shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
                             int32_t pp_size, loom_error *err);
 /* The same with expert parallelism chosen (--enable-expert-parallel): a mixture-of-experts model's tensor

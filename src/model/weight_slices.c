@@ -25,6 +25,17 @@ static const weight_name NAME_FFN_NORM = {"model.layers.%d.post_attention_layern
 static const weight_name NAME_GATE = {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight"};
 static const weight_name NAME_UP = {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight"};
 static const weight_name NAME_DOWN = {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight"};
+/* the newer dense families (config.h: norms, qk_norm, fused_projections) */
+static const weight_name NAME_Q_NORM = {"model.layers.%d.self_attn.q_norm.weight", "blk.%d.attn_q_norm.weight"};
+static const weight_name NAME_K_NORM = {"model.layers.%d.self_attn.k_norm.weight", "blk.%d.attn_k_norm.weight"};
+static const weight_name NAME_ATTN_POST_NORM = {"model.layers.%d.post_attention_layernorm.weight",
+                                                "blk.%d.post_attention_norm.weight"};
+static const weight_name NAME_FFN_PRE_NORM = {"model.layers.%d.pre_feedforward_layernorm.weight",
+                                              "blk.%d.ffn_norm.weight"};
+static const weight_name NAME_FFN_POST_NORM = {"model.layers.%d.post_feedforward_layernorm.weight",
+                                               "blk.%d.post_ffw_norm.weight"};
+static const weight_name NAME_WQKV = {"model.layers.%d.self_attn.qkv_proj.weight", "blk.%d.attn_qkv.weight"};
+static const weight_name NAME_GATE_UP = {"model.layers.%d.mlp.gate_up_proj.weight", "blk.%d.ffn_up.weight"};
 
 /* One entry of the lists below: the slice without its name, which is spelled per naming and layer. */
 typedef struct slice_spec {
@@ -61,32 +72,12 @@ static loom_status visit_all(const slicer *v, const slice_spec *specs, size_t n,
 #define DST(ptr, field) ((ptr) ? &(ptr)->field : NULL)
 #define VECTOR(dst_, n_, optional_, axis_, begin_, count_) \
     {.dst = (dst_), .is_vector = 1, .optional = (optional_), .cols = (n_), .axis = (axis_), .begin = (begin_), .count = (count_)}
+#define NORM(dst_, n_, axis_, begin_, count_) \
+    {.dst = (dst_), .is_vector = 1, .is_norm = 1, .cols = (n_), .axis = (axis_), .begin = (begin_), .count = (count_)}
 #define MATRIX(dst_, rows_, cols_, axis_, begin_, count_) \
     {.dst = (dst_), .rows = (rows_), .cols = (cols_), .axis = (axis_), .begin = (begin_), .count = (count_)}
 
-/* ---- q/k norms and mixture-of-experts FFNs ------------------------------------------------------- */
-
-static const weight_name NAME_Q_NORM = {"model.layers.%d.self_attn.q_norm.weight", "blk.%d.attn_q_norm.weight"};
-static const weight_name NAME_K_NORM = {"model.layers.%d.self_attn.k_norm.weight", "blk.%d.attn_k_norm.weight"};
-
-static loom_status visit_qk_norms(const slicer *v, const loom_config *c, const loom_shard *s, loom_layer_weights *L,
-                                  int l) {
-    int64_t hd = c->head_dim;
-    if (c->qk_norm == LOOM_QK_NORM_PER_HEAD) {
-        const slice_spec specs[] = {
-            {&NAME_Q_NORM, VECTOR(DST(L, q_norm), hd, 0, LOOM_SLICE_WHOLE, 0, 0)},
-            {&NAME_K_NORM, VECTOR(DST(L, k_norm), hd, 0, LOOM_SLICE_WHOLE, 0, 0)},
-        };
-        return visit_all(v, specs, 2, l, 0);
-    }
-    const slice_spec specs[] = {
-        {&NAME_Q_NORM, VECTOR(DST(L, q_norm), loom_config_q_dim(c), 0, LOOM_SLICE_ROWS, s->head_begin * hd,
-                              s->n_heads * hd)},
-        {&NAME_K_NORM, VECTOR(DST(L, k_norm), loom_config_kv_dim(c), 0, LOOM_SLICE_ROWS, s->kv_head_begin * hd,
-                              s->n_kv_heads * hd)},
-    };
-    return visit_all(v, specs, 2, l, 0);
-}
+/* ---- mixture-of-experts FFNs ------------------------------------------------------------------- */
 
 /* Per-expert names: layer, then expert. GGUF files store the experts stacked (*_exps, one [n_experts]
  * [rows][cols] tensor per kind); older Mixtral GGUFs have one matrix per expert, as HF checkpoints do. */
@@ -157,6 +148,56 @@ static loom_status visit_moe(const slicer *v, const loom_config *c, const loom_s
     return visit_all(v, specs, 4, l, 0);
 }
 
+/* Slots of the Llama list (visit_layer) that the newer families change. */
+enum { SPEC_ATTN_NORM, SPEC_WQ, SPEC_WK, SPEC_WV, SPEC_BQ, SPEC_BK, SPEC_BV, SPEC_WO, SPEC_FFN_NORM, SPEC_GATE, SPEC_UP,
+       SPEC_DOWN, N_LLAMA_SPECS };
+
+/* A layer of the newer dense families: the Llama list with the norms placed as cfg->norms says (Gemma's
+ * post_attention_layernorm is its attention's post-norm, pre_feedforward_layernorm the MLP's pre-norm;
+ * OLMo 2 has post-norms only), q/k norms, and Phi-3's q/k/v and gate/up as row ranges of its fused
+ * qkv_proj [q_dim + 2 kv_dim][hidden] and gate_up_proj [2 intermediate][hidden]. */
+static loom_status visit_layer_variant(const slicer *v, const loom_config *c, const loom_shard *s,
+                                       loom_layer_weights *L, const slice_spec llama[N_LLAMA_SPECS], int l) {
+    int64_t hidden = c->hidden_size, hd = c->head_dim, ffn = c->intermediate_size;
+    int64_t q_dim = loom_config_q_dim(c), kv_dim = loom_config_kv_dim(c);
+    slice_spec specs[N_LLAMA_SPECS + 4];
+    memcpy(specs, llama, N_LLAMA_SPECS * sizeof *specs);
+    size_t n = N_LLAMA_SPECS;
+    if (c->fused_projections) {
+        for (int i = SPEC_WQ; i <= SPEC_WV; i++) {
+            specs[i].name = &NAME_WQKV;
+            specs[i].slice.rows = q_dim + 2 * kv_dim;
+        }
+        specs[SPEC_WK].slice.begin += q_dim;
+        specs[SPEC_WV].slice.begin += q_dim + kv_dim;
+        specs[SPEC_GATE].name = specs[SPEC_UP].name = &NAME_GATE_UP;
+        specs[SPEC_GATE].slice.rows = specs[SPEC_UP].slice.rows = 2 * ffn;
+        specs[SPEC_UP].slice.begin += ffn;
+    }
+    if (c->qk_norm == LOOM_QK_NORM_HEAD) {
+        specs[n++] = (slice_spec){&NAME_Q_NORM, NORM(DST(L, q_norm), hd, LOOM_SLICE_WHOLE, 0, 0)};
+        specs[n++] = (slice_spec){&NAME_K_NORM, NORM(DST(L, k_norm), hd, LOOM_SLICE_WHOLE, 0, 0)};
+    } else if (c->qk_norm == LOOM_QK_NORM_FULL) {
+        specs[n++] = (slice_spec){&NAME_Q_NORM,
+                                  NORM(DST(L, q_norm), q_dim, LOOM_SLICE_ROWS, s->head_begin * hd, s->n_heads * hd)};
+        specs[n++] = (slice_spec){
+            &NAME_K_NORM, NORM(DST(L, k_norm), kv_dim, LOOM_SLICE_ROWS, s->kv_head_begin * hd, s->n_kv_heads * hd)};
+    }
+    if (c->norms != LOOM_NORMS_PRE) {
+        specs[n++] = (slice_spec){&NAME_ATTN_POST_NORM, NORM(DST(L, attn_post_norm), hidden, LOOM_SLICE_WHOLE, 0, 0)};
+        specs[n++] = (slice_spec){&NAME_FFN_POST_NORM, NORM(DST(L, ffn_post_norm), hidden, LOOM_SLICE_WHOLE, 0, 0)};
+        specs[SPEC_FFN_NORM].name = &NAME_FFN_PRE_NORM;
+    }
+    loom_status st = LOOM_OK;
+    int moe = loom_config_is_moe(c); /* the experts replace the dense MLP (visit_moe) */
+    for (size_t i = 0; i < n && st == LOOM_OK; i++) {
+        if (c->norms == LOOM_NORMS_POST && (i == SPEC_ATTN_NORM || i == SPEC_FFN_NORM)) continue;
+        if (moe && i >= SPEC_GATE && i <= SPEC_DOWN) continue;
+        st = visit(v, &specs[i], l, 0);
+    }
+    return st;
+}
+
 static loom_status visit_layer(const slicer *v, const loom_config *c, const loom_shard *s, loom_layer_weights *L, int l) {
     int64_t hidden = c->hidden_size, hd = c->head_dim, ffn = c->intermediate_size;
     int64_t q_dim = loom_config_q_dim(c), kv_dim = loom_config_kv_dim(c);
@@ -164,7 +205,7 @@ static loom_status visit_layer(const slicer *v, const loom_config *c, const loom
     int64_t kv_begin = s->kv_head_begin * hd, kv_count = s->n_kv_heads * hd;
     int no_bias = !c->attention_bias;
     const slice_spec specs[] = {
-        {&NAME_ATTN_NORM, VECTOR(DST(L, attn_norm), hidden, 0, LOOM_SLICE_WHOLE, 0, 0)},
+        {&NAME_ATTN_NORM, NORM(DST(L, attn_norm), hidden, LOOM_SLICE_WHOLE, 0, 0)},
         {&NAME_WQ, MATRIX(DST(L, wq), q_dim, hidden, LOOM_SLICE_ROWS, q_begin, q_count)},
         {&NAME_WK, MATRIX(DST(L, wk), kv_dim, hidden, LOOM_SLICE_ROWS, kv_begin, kv_count)},
         {&NAME_WV, MATRIX(DST(L, wv), kv_dim, hidden, LOOM_SLICE_ROWS, kv_begin, kv_count)},
@@ -172,14 +213,15 @@ static loom_status visit_layer(const slicer *v, const loom_config *c, const loom
         {&NAME_BK, VECTOR(DST(L, bk), kv_dim, no_bias, LOOM_SLICE_ROWS, kv_begin, kv_count)},
         {&NAME_BV, VECTOR(DST(L, bv), kv_dim, no_bias, LOOM_SLICE_ROWS, kv_begin, kv_count)},
         {&NAME_WO, MATRIX(DST(L, wo), hidden, q_dim, LOOM_SLICE_COLS, q_begin, q_count)},
-        {&NAME_FFN_NORM, VECTOR(DST(L, ffn_norm), hidden, 0, LOOM_SLICE_WHOLE, 0, 0)},
+        {&NAME_FFN_NORM, NORM(DST(L, ffn_norm), hidden, LOOM_SLICE_WHOLE, 0, 0)},
         {&NAME_GATE, MATRIX(DST(L, w_gate), ffn, hidden, LOOM_SLICE_ROWS, s->ffn_begin, s->ffn_size)},
         {&NAME_UP, MATRIX(DST(L, w_up), ffn, hidden, LOOM_SLICE_ROWS, s->ffn_begin, s->ffn_size)},
         {&NAME_DOWN, MATRIX(DST(L, w_down), hidden, ffn, LOOM_SLICE_COLS, s->ffn_begin, s->ffn_size)},
     };
-    size_t n = sizeof specs / sizeof specs[0] - (loom_config_is_moe(c) ? 3 : 0); /* the dense MLP is last */
-    loom_status st = visit_all(v, specs, n, l, 0);
-    if (st == LOOM_OK && c->qk_norm != LOOM_QK_NORM_NONE) st = visit_qk_norms(v, c, s, L, l);
+    _Static_assert(sizeof specs / sizeof specs[0] == N_LLAMA_SPECS, "specs in the order of the SPEC_ slots");
+    loom_status st = c->norms != LOOM_NORMS_PRE || c->qk_norm != LOOM_QK_NORM_NONE || c->fused_projections
+                         ? visit_layer_variant(v, c, s, L, specs, l)
+                         : visit_all(v, specs, N_LLAMA_SPECS - (loom_config_is_moe(c) ? 3 : 0), l, 0); /* MLP last */
     if (st == LOOM_OK && loom_config_is_moe(c)) st = visit_moe(v, c, s, DST(L, moe), l);
     return st;
 }
@@ -191,7 +233,7 @@ loom_status loom_shard_for_each_weight(const loom_config *c, const loom_shard *s
     int64_t hidden = c->hidden_size, vocab = c->vocab_size;
     const slice_spec embed = {&NAME_EMBED, MATRIX(DST(w, tok_embed), vocab, hidden, LOOM_SLICE_ROWS, s->vocab_begin,
                                                   s->vocab_size)};
-    const slice_spec final_norm = {&NAME_FINAL_NORM, VECTOR(DST(w, final_norm), hidden, 0, LOOM_SLICE_WHOLE, 0, 0)};
+    const slice_spec final_norm = {&NAME_FINAL_NORM, NORM(DST(w, final_norm), hidden, LOOM_SLICE_WHOLE, 0, 0)};
     const slice_spec head = {&NAME_LM_HEAD, MATRIX(DST(w, lm_head), vocab, hidden, LOOM_SLICE_ROWS, s->vocab_begin,
                                                    s->vocab_size)};
     loom_status st = LOOM_OK;

@@ -26,6 +26,7 @@ typedef struct loom_weight_slice {
     char name[160];       /* checkpoint name */
     loom_tensor *dst;     /* its place in the weights struct; NULL when only counting */
     int is_vector;        /* a norm or bias of `cols` elements (kept as float32); ROWS slices its elements */
+    int is_norm;          /* an RMSNorm weight (loom_config.norm_weight_offset is added to it) */
     int optional;         /* may be absent (q/k/v biases without attention_bias) */
     int64_t rows, cols;   /* the full checkpoint shape the tensor must have (rows unused for a vector) */
     loom_slice_axis axis;

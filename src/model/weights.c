@@ -84,6 +84,8 @@ static loom_status bind_vector(binder *b, const loom_weight_slice *s, const loom
     if (st != LOOM_OK) return st;
     if (b->m->dummy_weights) loom_dummy_fill(b->m->dummy_seed, e, 0, 1, col_begin, n, v);
     else loom_dequant_row(e->dtype, e->data + loom_dtype_bytes(e->dtype, col_begin), v, n);
+    if (s->is_norm && b->m->cfg.norm_weight_offset != 0)
+        for (int64_t i = 0; i < n; i++) v[i] += b->m->cfg.norm_weight_offset;
     *s->dst = (loom_tensor){.data = v, .dtype = LOOM_DTYPE_F32, .n_dims = 1, .shape = {n}, .row_stride_bytes = (size_t)n * 4};
     return LOOM_OK;
 }
@@ -129,17 +131,84 @@ static loom_status bind_slice(void *ctx, const loom_weight_slice *s) {
     return s->is_vector ? bind_vector(b, s, e) : bind_matrix(b, s, e);
 }
 
-/* inv_freq[i] = theta^(-2i/d), computed in float32 as HF does, then llama3-rescaled (HF's
- * _compute_llama3_parameters) or divided by GGUF's rope_freqs factors. */
-static loom_status bind_rope(binder *b) {
+/* A GGUF vector of per-pair RoPE factors (rope_freqs: llama3; rope_factors_long/short: LongRoPE), or NULL. */
+static loom_status rope_factor_tensor(binder *b, const char *name, const float **out) {
+    int32_t half = b->m->cfg.head_dim / 2;
+    const loom_tensor_entry *f = b->m->naming == LOOM_NAMES_GGUF ? loom_tensor_table_find(&b->m->tensors, name) : NULL;
+    *out = NULL;
+    if (!f) return LOOM_OK;
+    if (f->dtype != LOOM_DTYPE_F32 || f->n_dims != 1 || f->shape[0] != half)
+        return loom_fail(b->err, LOOM_ERR_FORMAT, "%s: tensor '%s' must be f32 [%d]", b->source, name, half);
+    const float *factors = (const float *)f->data;
+    for (int32_t i = 0; i < half; i++)
+        if (!(factors[i] > 0))
+            return loom_fail(b->err, LOOM_ERR_FORMAT, "%s: %s holds a non-positive factor", b->source, name);
+    *out = factors;
+    return LOOM_OK;
+}
+
+/* theta^(2i/d), in float32 as HF computes it; the frequency of pair i is its inverse. */
+static float rope_base_power(const loom_config *c, float theta, int32_t i) {
+    return powf(theta, (float)(2 * i) / (float)c->head_dim);
+}
+
+/* YaRN (HF's _compute_yarn_parameters): each frequency blends theta^(-2i/d) (extrapolation) and the same
+ * / factor (interpolation) by a linear ramp over the pairs between the correction dimensions of
+ * beta_fast and beta_slow rotations in the original context (floored / ceiled). */
+static void yarn_frequencies(const loom_config *c, float *inv) {
+    int32_t d = c->head_dim, half = d / 2;
+    double ln_base = log(c->rope_theta), original = c->rope_original_max_position;
+    double low = floor(d * log(original / (c->rope_beta_fast * 2 * M_PI)) / (2 * ln_base));
+    double high = ceil(d * log(original / (c->rope_beta_slow * 2 * M_PI)) / (2 * ln_base));
+    if (low < 0) low = 0;
+    if (high > d - 1) high = d - 1;
+    if (low == high) high += 0.001;
+    for (int32_t i = 0; i < half; i++) {
+        float ramp = ((float)i - (float)low) / (float)(high - low);
+        ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+        float extrapolation = 1.0f - ramp, pos_freq = rope_base_power(c, c->rope_theta, i);
+        inv[i] = 1.0f / (c->rope_factor * pos_freq) * (1.0f - extrapolation) + 1.0f / pos_freq * extrapolation;
+    }
+}
+
+/* An owned [head_dim/2] table of theta^(-2i/d), computed in float32 as HF does. */
+static loom_status rope_table(binder *b, float theta, float **out) {
     const loom_config *c = &b->m->cfg;
     int32_t half = c->head_dim / 2;
     float *inv = malloc((size_t)half * sizeof(float));
     if (!inv) return loom_fail(b->err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status st = loom_model_own(b->m, inv, b->err);
     if (st != LOOM_OK) return st;
-    for (int32_t i = 0; i < half; i++) inv[i] = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
-    if (c->rope_scaling_llama3) {
+    for (int32_t i = 0; i < half; i++) inv[i] = 1.0f / rope_base_power(c, theta, i);
+    *out = inv;
+    return LOOM_OK;
+}
+
+/* The RoPE tables: rope_theta's frequencies rescaled as configured (llama3: HF's
+ * _compute_llama3_parameters, or GGUF's rope_freqs factors; linear; YaRN; LongRoPE's factors, from
+ * config.json or GGUF's rope_factors_long / rope_factors_short tensors), and the sliding layers' own
+ * unscaled table when they have another base (Gemma 3). */
+static loom_status bind_rope(binder *b) {
+    const loom_config *c = &b->m->cfg;
+    int32_t half = c->head_dim / 2;
+    float *inv;
+    loom_status st = rope_table(b, c->rope_theta, &inv);
+    if (st == LOOM_OK && c->rope_theta_local > 0 && c->sliding_window > 0)
+        st = rope_table(b, c->rope_theta_local, &b->m->w.rope_inv_freq_local);
+    if (st != LOOM_OK) return st;
+    if (c->rope_scaling == LOOM_ROPE_SCALING_LINEAR)
+        for (int32_t i = 0; i < half; i++) inv[i] /= c->rope_factor;
+    if (c->rope_scaling == LOOM_ROPE_SCALING_YARN) yarn_frequencies(c, inv);
+    if (c->rope_scaling == LOOM_ROPE_SCALING_LONGROPE) {
+        const float *factors = c->rope_ext_factors;
+        int use_long = c->max_position_embeddings > c->rope_original_max_position; /* as config.c chose */
+        if (c->n_rope_ext_factors == 0 &&
+            (st = rope_factor_tensor(b, use_long ? "rope_factors_long.weight" : "rope_factors_short.weight", &factors)))
+            return st;
+        if (!factors) return loom_fail(b->err, LOOM_ERR_FORMAT, "%s: longrope scaling without its factors", b->source);
+        for (int32_t i = 0; i < half; i++) inv[i] = 1.0f / (factors[i] * rope_base_power(c, c->rope_theta, i));
+    }
+    if (c->rope_scaling == LOOM_ROPE_SCALING_LLAMA3) {
         float old_len = (float)c->rope_original_max_position;
         float low_wavelen = old_len / c->rope_low_freq_factor, high_wavelen = old_len / c->rope_high_freq_factor;
         for (int32_t i = 0; i < half; i++) {
@@ -153,17 +222,9 @@ static loom_status bind_rope(binder *b) {
             }
         }
     }
-    const loom_tensor_entry *f = b->m->naming == LOOM_NAMES_GGUF ? loom_tensor_table_find(&b->m->tensors, "rope_freqs.weight") : NULL;
-    if (f) {
-        if (f->dtype != LOOM_DTYPE_F32 || f->n_dims != 1 || f->shape[0] != half)
-            return loom_fail(b->err, LOOM_ERR_FORMAT, "%s: tensor 'rope_freqs.weight' must be f32 [%d]", b->source, half);
-        const float *factors = (const float *)f->data;
-        for (int32_t i = 0; i < half; i++) {
-            if (!(factors[i] > 0))
-                return loom_fail(b->err, LOOM_ERR_FORMAT, "%s: rope_freqs.weight holds a non-positive factor", b->source);
-            inv[i] /= factors[i];
-        }
-    }
+    const float *freq_factors;
+    if ((st = rope_factor_tensor(b, "rope_freqs.weight", &freq_factors)) != LOOM_OK) return st;
+    for (int32_t i = 0; freq_factors && i < half; i++) inv[i] /= freq_factors[i];
     b->m->w.rope_inv_freq = inv;
     return LOOM_OK;
 }

@@ -35,9 +35,11 @@ typedef struct loom_layer_weights {
     loom_tensor w_gate;      /* [intermediate][hidden] */
     loom_tensor w_up;        /* [intermediate][hidden] */
     loom_tensor w_down;      /* [hidden][intermediate] */
-    loom_tensor q_norm, k_norm; /* cfg.qk_norm: [head_dim] each (per head) or this rank's [q_dim] / [kv_dim]
-                                 * slice (whole projection); data NULL without */
-    loom_moe_weights moe;    /* MoE models (w_gate / w_up / w_down then unused) */
+    /* the newer dense families' extra norms (data == NULL where the family has none; attn_norm and
+     * ffn_norm are NULL for LOOM_NORMS_POST): */
+    loom_tensor q_norm, k_norm;                /* [head_dim] (LOOM_QK_NORM_HEAD) or [q_dim], [kv_dim] (_FULL) */
+    loom_tensor attn_post_norm, ffn_post_norm; /* [hidden], on o_proj's / down_proj's output */
+    loom_moe_weights moe;                      /* MoE models (w_gate / w_up / w_down then unused) */
 } loom_layer_weights;
 
 /* The layer's weight matrices (not norms or biases), for passes over all of them. */
@@ -67,7 +69,9 @@ typedef struct loom_weights {
     loom_layer_weights *layers;  /* [n_layers], owned */
     loom_tensor final_norm;      /* [hidden] */
     loom_tensor lm_head;         /* [vocab][hidden]; a copy of tok_embed's view when tied */
-    float *rope_inv_freq;        /* [head_dim/2], owned: theta^(-2i/d), llama3-rescaled if configured */
+    float *rope_inv_freq;        /* [head_dim/2], owned: theta^(-2i/d), rescaled as configured */
+    float *rope_inv_freq_local;  /* [head_dim/2] of the sliding layers when they have their own base
+                                  * (Gemma 3), else NULL */
 } loom_weights;
 
 #endif

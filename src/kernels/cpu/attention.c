@@ -173,6 +173,27 @@ static int32_t tile_keys(const loom_attention_args *a, int32_t key0, int32_t key
     return n < key_end - key0 ? n : key_end - key0;
 }
 
+/* Keys [from, from + n) of a loaded tile (from within it). */
+static tile tile_from(tile kv, int32_t from) {
+    return (tile){kv.k + from * kv.stride, kv.v + from * kv.stride, kv.stride};
+}
+
+/* The first key a query at position pos sees: 0, or the start of its window in a sliding-window layer. */
+static int32_t first_key(const loom_attention_args *a, int32_t pos) {
+    return a->window > 0 && pos >= a->window ? pos - a->window + 1 : 0;
+}
+
+/* Gemma 2's soft-capping of the n scores of a tile (when the layer has it); returns their new maximum. */
+static float cap_scores(const loom_attention_args *a, float *s, int32_t n, float max) {
+    if (!(a->softcap > 0)) return max;
+    max = -INFINITY;
+    for (int32_t j = 0; j < n; j++) {
+        s[j] = a->softcap * tanhf(s[j] / a->softcap);
+        if (s[j] > max) max = s[j];
+    }
+    return max;
+}
+
 /* Online-softmax state of one query head over some keys: its output row (unnormalised) and sums. */
 typedef struct head_state {
     const float *q;
@@ -195,7 +216,7 @@ static void raise_max(const loom_attn_isa *isa, head_state *h, float max, int32_
 static void attend_tile(const loom_attn_isa *isa, const loom_attention_args *a, head_state *h, tile kv, int32_t n) {
     int32_t d = a->head_dim;
     float score[LOOM_ATTENTION_TILE], p[LOOM_ATTENTION_TILE];
-    raise_max(isa, h, isa->scores(score, h->q, kv.k, kv.stride, n, d, a->scale), d);
+    raise_max(isa, h, cap_scores(a, score, n, isa->scores(score, h->q, kv.k, kv.stride, n, d, a->scale)), d);
     h->denom += isa->exp_shifted(p, score, h->max, n);
     isa->accumulate(h->acc, p, kv.v, kv.stride, n, d);
 }
@@ -209,7 +230,8 @@ static void attend_tile_heads(const loom_attn_isa *isa, const loom_attention_arg
                               tile kv, int32_t n) {
     int32_t d = a->head_dim;
     float score[TILE_HEADS][LOOM_ATTENTION_TILE], p[TILE_HEADS][LOOM_ATTENTION_TILE], tile_max[TILE_HEADS];
-    for (int32_t i = 0; i < n_heads; i++) tile_max[i] = isa->scores(score[i], heads[i].q, kv.k, kv.stride, n, d, a->scale);
+    for (int32_t i = 0; i < n_heads; i++)
+        tile_max[i] = cap_scores(a, score[i], n, isa->scores(score[i], heads[i].q, kv.k, kv.stride, n, d, a->scale));
     for (int32_t i = 0; i < n_heads; i++) {
         raise_max(isa, &heads[i], tile_max[i], d);
         heads[i].denom += isa->exp_shifted(p[i], score[i], heads[i].max, n);
@@ -217,35 +239,49 @@ static void attend_tile_heads(const loom_attn_isa *isa, const loom_attention_arg
     for (int32_t i = 0; i < n_heads; i++) isa->accumulate(heads[i].acc, p[i], kv.v, kv.stride, n, d);
 }
 
+/* A query's keys lie in chunks first_chunk .. last_chunk (chunk indices from key 0; a sliding window
+ * skips the chunks before its first key). */
+static int32_t first_chunk(const loom_attention_args *a, int64_t t) { return first_key(a, a->pos[t]) / LOOM_ATTENTION_CHUNK; }
+static int32_t last_chunk(const loom_attention_args *a, int64_t t) { return a->pos[t] / LOOM_ATTENTION_CHUNK; }
+static int32_t chunks_of(const loom_attention_args *a, int64_t t) { return last_chunk(a, t) - first_chunk(a, t) + 1; }
+static int reaches_chunk(const loom_attention_args *a, int64_t t, int32_t c) {
+    return c >= first_chunk(a, t) && c <= last_chunk(a, t);
+}
+
 /* Query tokens [t0, t0 + n_queries) (one sequence, consecutive positions) x one KV head, chunk `chunk`:
  * heads[qi x group + g] (q and acc set by the caller) gets the chunk's state of each query head whose
  * query reaches the chunk (the others are left alone). Each tile is loaded once for all of them; a
- * query at position p sees the same tiles (the last cut at key p) as it would alone. */
+ * query at position p sees the same tiles (tile boundaries are a function of the key index; the last
+ * tile cut at key p, the first at its window's start) as it would alone. */
 static void attend_chunk(const loom_attn_isa *isa, const loom_attention_args *a, int32_t t0, int32_t n_queries,
                          int32_t kv_head, int32_t chunk, head_state *heads) {
     int32_t group = a->n_heads / a->n_kv_heads, key0 = chunk * LOOM_ATTENTION_CHUNK;
     int32_t key_end = a->pos[t0 + n_queries - 1] + 1;
     if (key_end > key0 + LOOM_ATTENTION_CHUNK) key_end = key0 + LOOM_ATTENTION_CHUNK;
+    int32_t keys_from = first_key(a, a->pos[t0]); /* no query of the block sees a key before it */
     const int32_t *table = a->block_tables + (int64_t)a->seq_of_token[t0] * a->max_blocks_per_seq;
     float k_buf[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM], v_buf[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM];
     for (int32_t i = 0; i < n_queries * group; i++)
-        if (a->pos[t0 + i / group] >= key0) {
+        if (reaches_chunk(a, t0 + i / group, chunk)) {
             heads[i].max = -INFINITY, heads[i].denom = 0;
             memset(heads[i].acc, 0, (size_t)a->head_dim * sizeof(float));
         }
-    while (key0 < key_end) {
-        int32_t n = tile_keys(a, key0, key_end);
+    for (int32_t n; key0 < key_end; key0 += n) {
+        n = tile_keys(a, key0, key_end);
+        if (key0 + n <= keys_from) continue; /* before every window: never loaded */
         tile kv = load_tile(isa, a, table[key0 / a->block_size], key0 % a->block_size, n, kv_head, n_queries, k_buf, v_buf);
         for (int32_t qi = 0; qi < n_queries; qi++) {
-            int32_t visible = a->pos[t0 + qi] + 1 - key0; /* keys of this tile at or before the query */
-            if (visible > n) visible = n;
+            /* keys [from, to) of this tile are in the query's window, at or before it */
+            int32_t from = first_key(a, a->pos[t0 + qi]) - key0, to = a->pos[t0 + qi] + 1 - key0;
+            if (from < 0) from = 0;
+            if (to > n) to = n;
             head_state *qh = &heads[qi * group];
-            for (int32_t g = 0; visible > 0 && g < group; g += kv.k == k_buf ? TILE_HEADS : 1) {
-                if (kv.k == k_buf) attend_tile_heads(isa, a, qh + g, group - g < TILE_HEADS ? group - g : TILE_HEADS, kv, visible);
-                else attend_tile(isa, a, qh + g, kv, visible);
+            tile seen = tile_from(kv, from);
+            for (int32_t g = 0; to > from && g < group; g += kv.k == k_buf ? TILE_HEADS : 1) {
+                if (kv.k == k_buf) attend_tile_heads(isa, a, qh + g, group - g < TILE_HEADS ? group - g : TILE_HEADS, seen, to - from);
+                else attend_tile(isa, a, qh + g, seen, to - from);
             }
         }
-        key0 += n;
     }
 }
 
@@ -259,8 +295,6 @@ static void merge_chunk(const loom_attn_isa *isa, head_state *total, const head_
     total->max = max;
 }
 
-static int32_t chunks_of(const loom_attention_args *a, int64_t t) { return a->pos[t] / LOOM_ATTENTION_CHUNK + 1; }
-
 static float *out_row(const loom_attention_args *a, int64_t t, int32_t head) {
     return a->out + ((int64_t)t * a->n_heads + head) * a->head_dim;
 }
@@ -269,8 +303,10 @@ static const float *q_row(const loom_attention_args *a, int64_t t, int32_t head)
     return a->q + ((int64_t)t * a->n_heads + head) * a->head_dim;
 }
 
-/* A tokens item block: chunk 0 accumulates in the output rows, each later chunk in chunk_acc and is
- * merged in as soon as it is done. */
+/* A tokens item block: the block's first chunk accumulates in the output rows, each later chunk in
+ * chunk_acc and is merged in as soon as it is done. A query whose window starts in a later chunk starts
+ * from the empty state there, and merging its first chunk into that gives exactly the chunk's state (the
+ * empty side's factor is exp(-inf) = 0): the same floats as that chunk accumulated in place alone. */
 static void attend_block(const loom_attn_isa *isa, const loom_attention_args *a, int32_t t0, int32_t n_queries,
                          int32_t kv_head) {
     int32_t d = a->head_dim, group = a->n_heads / a->n_kv_heads, n_heads = n_queries * group;
@@ -281,11 +317,14 @@ static void attend_block(const loom_attn_isa *isa, const loom_attention_args *a,
         total[i] = (head_state){q, out_row(a, t0 + i / group, kv_head * group + i % group), -INFINITY, 0};
         part[i] = (head_state){q, chunk_acc + (int64_t)i * d, -INFINITY, 0};
     }
-    attend_chunk(isa, a, t0, n_queries, kv_head, 0, total);
-    for (int32_t c = 1, n_chunks = chunks_of(a, t0 + n_queries - 1); c < n_chunks; c++) {
+    int32_t first = first_chunk(a, t0), last = last_chunk(a, t0 + n_queries - 1);
+    for (int32_t i = 0; i < n_heads; i++)
+        if (!reaches_chunk(a, t0 + i / group, first)) memset(total[i].acc, 0, (size_t)d * sizeof(float));
+    attend_chunk(isa, a, t0, n_queries, kv_head, first, total);
+    for (int32_t c = first + 1; c <= last; c++) {
         attend_chunk(isa, a, t0, n_queries, kv_head, c, part);
         for (int32_t i = 0; i < n_heads; i++)
-            if (chunks_of(a, t0 + i / group) > c) merge_chunk(isa, &total[i], &part[i], d);
+            if (reaches_chunk(a, t0 + i / group, c)) merge_chunk(isa, &total[i], &part[i], d);
     }
     for (int32_t i = 0; i < n_heads; i++) isa->scale(total[i].acc, 1.0f / total[i].denom, d);
 }
@@ -309,7 +348,8 @@ static void run_token_items(const loom_attn_isa *isa, const loom_attention_args 
     }
 }
 
-/* The [head_dim + 2] floats holding chunk c of query head g (of the group) of (token t, kv_head). */
+/* The [head_dim + 2] floats holding chunk c (counted from the token's first chunk) of query head g (of the
+ * group) of (token t, kv_head). */
 static float *partial_at(const loom_attention_args *a, const loom_attention_plan *p, int64_t t, int32_t kv_head, int32_t g,
                          int32_t c) {
     int64_t group = a->n_heads / a->n_kv_heads, n_chunks = chunks_of(a, t);
@@ -325,7 +365,7 @@ static void run_chunk_item(const loom_attn_isa *isa, const loom_attention_args *
     head_state heads[LOOM_ATTENTION_MAX_GROUP];
     for (int32_t g = 0; g < group; g++)
         heads[g] = (head_state){q_row(a, t, kv_head * group + g), partial_at(a, p, t, kv_head, g, c), -INFINITY, 0};
-    attend_chunk(isa, a, (int32_t)t, 1, kv_head, c, heads);
+    attend_chunk(isa, a, (int32_t)t, 1, kv_head, first_chunk(a, t) + c, heads);
     for (int32_t g = 0; g < group; g++) heads[g].acc[d] = heads[g].max, heads[g].acc[d + 1] = heads[g].denom;
     if (atomic_fetch_sub_explicit(&p->chunks_left[t * a->n_kv_heads + kv_head], 1, memory_order_acq_rel) != 1) return;
     for (int32_t g = 0; g < group; g++) {
@@ -391,10 +431,10 @@ int loom_cpu_attention_plan_chunks(loom_attention_plan *p, const loom_attention_
 }
 
 void loom_cpu_attention_plan(loom_attention_plan *p, const loom_attention_args *a, int n_threads) {
-    int32_t max_pos = 0;
+    int32_t max_chunks = 0;
     for (int64_t t = 0; t < a->n_tokens; t++)
-        if (a->pos[t] > max_pos) max_pos = a->pos[t];
-    if (n_threads > 1 && (int64_t)a->n_tokens * a->n_kv_heads < 8 * (int64_t)n_threads && max_pos >= LOOM_ATTENTION_CHUNK)
+        if (chunks_of(a, t) > max_chunks) max_chunks = chunks_of(a, t);
+    if (n_threads > 1 && (int64_t)a->n_tokens * a->n_kv_heads < 8 * (int64_t)n_threads && max_chunks > 1)
         loom_cpu_attention_plan_chunks(p, a, n_threads);
     else
         loom_cpu_attention_plan_tokens(p, a, n_threads);
@@ -433,25 +473,30 @@ static double element_at(const loom_attention_args *a, kv_part part, int32_t key
     }
 }
 
+/* The scaled (and soft-capped) score of key j for query row q. */
+static double naive_score(const loom_attention_args *a, const float *q, int32_t j, const int32_t *table, int32_t kv_head) {
+    double s = 0;
+    for (int32_t i = 0; i < a->head_dim; i++) s += (double)q[i] * element_at(a, KEYS, j, table, kv_head, i);
+    s *= a->scale;
+    return a->softcap > 0 ? a->softcap * tanh(s / a->softcap) : s;
+}
+
 void loom_cpu_attention_naive(const loom_attention_args *a) {
     int32_t d = a->head_dim, group = a->n_heads / a->n_kv_heads;
     for (int32_t t = 0; t < a->n_tokens; t++) {
         const int32_t *table = a->block_tables + (int64_t)a->seq_of_token[t] * a->max_blocks_per_seq;
-        int32_t n_keys = a->pos[t] + 1;
+        int32_t key0 = first_key(a, a->pos[t]), n_keys = a->pos[t] + 1;
         for (int32_t h = 0; h < a->n_heads; h++) {
             int32_t kv_head = h / group;
             const float *q = a->q + ((int64_t)t * a->n_heads + h) * d;
             float *out = a->out + ((int64_t)t * a->n_heads + h) * d;
             double max = -INFINITY, z = 0, acc[LOOM_ATTENTION_MAX_HEAD_DIM] = {0};
-            for (int32_t j = 0; j < n_keys; j++) {
-                double s = 0;
-                for (int32_t i = 0; i < d; i++) s += (double)q[i] * element_at(a, KEYS, j, table, kv_head, i);
-                if (s * a->scale > max) max = s * a->scale;
+            for (int32_t j = key0; j < n_keys; j++) {
+                double s = naive_score(a, q, j, table, kv_head);
+                if (s > max) max = s;
             }
-            for (int32_t j = 0; j < n_keys; j++) {
-                double s = 0;
-                for (int32_t i = 0; i < d; i++) s += (double)q[i] * element_at(a, KEYS, j, table, kv_head, i);
-                double p = exp(s * a->scale - max);
+            for (int32_t j = key0; j < n_keys; j++) {
+                double p = exp(naive_score(a, q, j, table, kv_head) - max);
                 z += p;
                 for (int32_t i = 0; i < d; i++) acc[i] += p * element_at(a, VALUES, j, table, kv_head, i);
             }

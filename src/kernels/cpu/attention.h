@@ -12,6 +12,9 @@
  *   it goes;
  * - chunks (few tokens, long contexts: decode): item = one chunk of one (token, KV head); the chunk's
  *   state goes to the plan's scratch and the last chunk of a (token, KV head) to finish merges them all.
+ * A sliding window (args.window) starts a query's keys later: chunks wholly before it are skipped, the
+ * tile holding its first key is entered at that key, so tile and chunk boundaries stay functions of the
+ * key index alone. Soft-capping (args.softcap) bends each score of a tile before its maximum is taken.
  * Batch invariant: a query's output is bit-identical alone (decode) or in any block, range or plan,
  * because its float operations (chunks, tiles, key order, max/rescale, exp, accumulation, merge order)
  * never depend on the other queries. The vector primitives come from a per-ISA table (scalar, AVX2,

@@ -262,20 +262,43 @@ static void cpu_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_to
 
 /* ---- elementwise ---- */
 
-typedef struct silu_job {
+typedef struct gate_job {
     float *out;
     const float *gate, *up;
-} silu_job;
+} gate_job;
 
 static void silu_range(void *ctx, int64_t i0, int64_t i1, int ti) {
-    const silu_job *j = ctx;
+    const gate_job *j = ctx;
     loom_silu_mul(j->out + i0, j->gate + i0, j->up + i0, i1 - i0);
 }
 
 /* one decode token's FFN (a few thousand elements) stays on the calling thread; prefill splits */
 static void cpu_silu_mul(loom_backend *b, float *out, const float *gate, const float *up, int64_t n) {
-    silu_job j = {out, gate, up};
+    gate_job j = {out, gate, up};
     loom_pool_run(impl_of(b)->pool, n, 16384, silu_range, &j);
+}
+
+/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as PyTorch's tanh approximation computes it */
+static void gelu_tanh_range(void *ctx, int64_t i0, int64_t i1, int ti) {
+    const gate_job *j = ctx;
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (int64_t i = i0; i < i1; i++) {
+        float x = j->gate[i];
+        j->out[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * j->up[i];
+    }
+}
+
+static void cpu_gelu_tanh_mul(loom_backend *b, float *out, const float *gate, const float *up, int64_t n) {
+    gate_job j = {out, gate, up};
+    loom_pool_run(impl_of(b)->pool, n, 16384, gelu_tanh_range, &j);
+}
+
+static void cpu_scale(loom_backend *b, float *y, float c, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] *= c;
+}
+
+static void cpu_softcap(loom_backend *b, float *y, float cap, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cap * tanhf(y[i] / cap);
 }
 
 static void cpu_add_bias(loom_backend *b, float *y, const loom_tensor *bias, int64_t n_tok, int64_t dim) {
@@ -319,7 +342,7 @@ static void cpu_attention(loom_backend *b, const loom_attention_args *args) {
     loom_cpu_attention_plan_free(&plan);
 }
 
-/* ---- mixture of experts and split norms (kernels/cpu/moe_ops.c, split_rmsnorm.c) ---- */
+/* ---- mixture of experts and norms split over ranks (kernels/cpu/moe_ops.c, split_rmsnorm.c) ---- */
 
 static void cpu_moe_route(loom_backend *b, const float *logits, int64_t n_tok, int32_t n_experts, int32_t top_k,
                           int renormalize, int32_t *ids, float *weights) {
@@ -340,9 +363,9 @@ static void cpu_sum_squares(loom_backend *b, float *out, const float *x, int64_t
     loom_cpu_sum_squares(impl_of(b)->pool, out, x, n_tok, dim);
 }
 
-static void cpu_rmsnorm_given(loom_backend *b, float *y, const float *x, const loom_tensor *weight,
-                              const float *sum_squares, int64_t full_dim, float eps, int64_t n_tok, int64_t dim) {
-    loom_cpu_rmsnorm_given(impl_of(b)->pool, y, x, weight->data, sum_squares, full_dim, eps, n_tok, dim);
+static void cpu_rmsnorm_sums(loom_backend *b, float *y, const float *x, const loom_tensor *weight, const float *sums,
+                             float eps, int64_t n_tok, int64_t dim, int64_t norm_dim) {
+    loom_cpu_rmsnorm_given(impl_of(b)->pool, y, x, weight->data, sums, norm_dim, eps, n_tok, dim);
 }
 
 static const loom_backend_ops cpu_ops = {
@@ -353,8 +376,13 @@ static const loom_backend_ops cpu_ops = {
     .matmul = cpu_matmul,
     .matmul_fused = cpu_matmul_fused,
     .rmsnorm = cpu_rmsnorm,
+    .sum_squares = cpu_sum_squares,
+    .rmsnorm_sums = cpu_rmsnorm_sums,
     .rope = cpu_rope,
     .silu_mul = cpu_silu_mul,
+    .gelu_tanh_mul = cpu_gelu_tanh_mul,
+    .scale = cpu_scale,
+    .softcap = cpu_softcap,
     .add_bias = cpu_add_bias,
     .add = cpu_add,
     .embed = cpu_embed,
@@ -362,8 +390,6 @@ static const loom_backend_ops cpu_ops = {
     .moe_route = cpu_moe_route,
     .moe_combine = cpu_moe_combine,
     .add_sigmoid_gated = cpu_add_sigmoid_gated,
-    .sum_squares = cpu_sum_squares,
-    .rmsnorm_given = cpu_rmsnorm_given,
 };
 
 loom_status loom_backend_cpu_create(int n_threads, loom_backend **out, loom_error *err) {
