@@ -137,7 +137,6 @@ int cli_bench_throughput(int argc, char **argv) {
         accumulate(&single, &b);
     }
     if (st == LOOM_OK) st = report(&o, &batched, &single, &err);
-    loom_engine_free(e);
-    loom_model_free(model);
+    cli_engine_close(&o.engine, &model, &e);
     return st == LOOM_OK ? 0 : cli_error(&err);
 }

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "engine/engine_internal.h"
+#include "engine/spec.h"
 
 /* What the sampler must not draw before min_tokens: the model's EOS ids (unless ignore_eos) and the
  * request's stop_token_ids. */
@@ -37,6 +38,7 @@ loom_status engine_seq_init(loom_engine *e, engine_request *r, int32_t index, lo
         else if (st == LOOM_OK) st = loom_detokenizer_prime(es->detok, p->prompt_ids, p->n_prompt, err);
     }
     if (st == LOOM_OK) st = loom_stop_matcher_create(p->stop, p->n_stop, p->include_stop_str_in_output, &es->stop, err);
+    if (st == LOOM_OK && e->spec) st = spec_seq_init(e, es, err);
     if (st != LOOM_OK) {
         engine_seq_destroy(es);
         return st;
@@ -50,6 +52,7 @@ void engine_seq_destroy(engine_seq *es) {
     loom_sampler_free(es->sampler);
     loom_detokenizer_free(es->detok);
     loom_stop_matcher_free(es->stop);
+    spec_seq_destroy(es);
     *es = (engine_seq){.req = es->req};
 }
 
@@ -71,6 +74,7 @@ static void emit(const loom_engine *e, const engine_seq *es, const int32_t *ids,
 /* Marks the sequence finished, frees its KV, records its time per output token. */
 static void finish_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason) {
     if (es->seq) loom_sched_finish(e->sched, es->seq);
+    if (es->spec) spec_seq_release(e, es);
     es->finish = reason;
     es->req->n_unfinished--;
     if (es->n_out > 1) {
@@ -160,9 +164,8 @@ static loom_status new_text(engine_seq *es, int32_t id, int final, int silent, c
     return LOOM_OK;
 }
 
-static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
+loom_status engine_emit_token(loom_engine *e, engine_seq *es, int32_t id, const float *logits, loom_error *err) {
     engine_request *r = es->req;
-    int32_t id = loom_sampler_sample(es->sampler, logits);
     loom_token_logprob lp = {.id = id};
     if (r->p.logprobs >= 0) {
         lp.n_top = r->p.logprobs;
@@ -201,6 +204,10 @@ static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logit
          matched >= 0 ? loom_stop_matcher_string(es->stop, matched) : NULL, matched >= 0 ? -1 : stop_id);
     free(text);
     return LOOM_OK;
+}
+
+static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
+    return engine_emit_token(e, es, loom_sampler_sample(es->sampler, logits), logits, err);
 }
 
 /* The other samples of an n > 1 request start here: each shares sample 0's prompt KV (copy-on-write)
