@@ -13,6 +13,7 @@ typedef struct fake_kv {
     int32_t *slot_token; /* [n_blocks * BS] */
     int32_t n_blocks;
     int copies;
+    const loom_block_manager *bm;
 } fake_kv;
 
 static void fake_copy(void *ctx, int32_t src, int32_t dst) {
@@ -23,7 +24,8 @@ static void fake_copy(void *ctx, int32_t src, int32_t dst) {
 static void fake_read(void *ctx, int32_t block, void *dst) {
     fake_kv *kv = ctx;
     memcpy(dst, kv->slot_token + block * BS, BS * sizeof(int32_t));
-    memset(kv->slot_token + block * BS, 0xff, BS * sizeof(int32_t)); /* a swapped-out block's KV is gone */
+    /* a swapped-out block's KV is gone, unless another sequence (a forked sample) still holds the block */
+    if (loom_bm_ref_count(kv->bm, block) == 1) memset(kv->slot_token + block * BS, 0xff, BS * sizeof(int32_t));
 }
 static void fake_write(void *ctx, int32_t block, const void *src) {
     fake_kv *kv = ctx;
@@ -52,7 +54,7 @@ static void world_init(world *w, int32_t n_blocks, loom_sched_config cfg, int pr
     loom_error err = {0};
     kv_mover mover = {&w->kv, BS * sizeof(int32_t), fake_copy, fake_read, fake_write};
     CHECK(kvm_init(&w->kvm, n_blocks, BS, prefix_caching, &mover, &err) == LOOM_OK);
-    w->bm = w->kvm.bm;
+    w->bm = w->kv.bm = w->kvm.bm;
     CHECK(loom_sched_create(&cfg, &w->kvm, &w->sched, &err) == LOOM_OK);
 }
 
@@ -357,6 +359,32 @@ static void test_fork_beyond_seats(void) {
     world_free(&w);
 }
 
+/* Forked samples waiting for a seat hold their prompt's blocks; when the sequence that would use those
+ * seats is swapped out and cannot come back for lack of blocks, the waiting samples must still run (they
+ * free the blocks): a pool of 7 blocks, 3 samples of a 9-token prompt, one seat each for two. */
+static void test_swap_with_forked_samples_finishes(void) {
+    world w;
+    loom_sched_config cfg = config(2, 64);
+    cfg.preemption_mode = LOOM_PREEMPT_SWAP;
+    world_init(&w, 7, cfg, 0);
+    loom_seq *parent = add_seq(&w, 9, 12, 0);
+    fake_step(&w, NULL);
+    loom_error err = {0};
+    for (int k = 1; k <= 2; k++) {
+        loom_seq *child = NULL;
+        CHECK(loom_seq_create(99, k, parent->tokens, 9, 21, &child, &err) == LOOM_OK);
+        CHECK(loom_sched_fork(w.sched, parent, child, &err) == LOOM_OK);
+        CHECK(loom_seq_append(child, 700 + k) == 0);
+        w.seqs[w.n_seqs] = child;
+        w.max_total[w.n_seqs] = 21;
+        w.admitted_step[w.n_seqs++] = -1;
+    }
+    CHECK(run_to_end(&w, 500));
+    CHECK_MSG(w.finished == 3 && w.kv_errors == 0, "finished %d, kv errors %d", w.finished, w.kv_errors);
+    CHECK(loom_bm_num_free(w.bm) == 7);
+    world_free(&w);
+}
+
 /* Speculative items under a pool small enough to preempt (recompute and swap), with prefix caching and a
  * tight budget: every sequence ends with exactly the tokens it makes without speculation, every position
  * a step reads holds the sequence's own token's KV (rolled-back KV is never counted as computed), the
@@ -457,6 +485,7 @@ int main(void) {
     RUN(test_chunked_prefill_splits_prompt);
     RUN(test_fork_copy_on_write);
     RUN(test_fork_beyond_seats);
+    RUN(test_swap_with_forked_samples_finishes);
     RUN(test_spec_recompute);
     RUN(test_spec_swap);
     RUN(test_spec_tight_budget);

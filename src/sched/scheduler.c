@@ -204,7 +204,11 @@ loom_status loom_sched_schedule(loom_sched *s, loom_sched_step *out, loom_error 
     int32_t budget = s->cfg.max_num_batched_tokens;
     loom_status st = schedule_running(s, out, &budget, err);
     if (st == LOOM_OK && out->n_preempted == 0) st = schedule_swapped(s, out, &budget, err);
-    if (st == LOOM_OK && out->n_preempted == 0 && s->swapped.n == 0) st = schedule_waiting(s, out, &budget, err);
+    /* waiting sequences wait behind swapped ones, unless nothing runs: then the swapped head cannot come
+     * back because waiting sequences hold the blocks it needs (forked samples share their prompt's), and
+     * only running them frees those */
+    if (st == LOOM_OK && out->n_preempted == 0 && (s->swapped.n == 0 || s->running.n == 0))
+        st = schedule_waiting(s, out, &budget, err);
     return st;
 }
 

@@ -11,7 +11,8 @@
  *     waits and later recomputes prompt + generated tokens) or by swap (blocks copied to the host swap
  *     area, restored before it runs again; recompute when the swap area is full);
  *  2. when nothing was preempted this step: swapped sequences, best first, are swapped back in;
- *  3. when nothing was preempted: waiting sequences in (priority, arrival) order, FCFS with head-of-line
+ *  3. when nothing was preempted and nothing is swapped (or nothing runs: waiting sequences may hold the
+ *     blocks a swapped one needs, as forked samples do): waiting sequences in (priority, arrival) order, FCFS with head-of-line
  *     blocking (a long prompt at the head is never overtaken, so it cannot starve), each getting a
  *     prefix-cache match and then as much of its prompt as the budget allows (chunked prefill) or all of
  *     it (chunked prefill off: it waits until the whole prompt fits the budget).
