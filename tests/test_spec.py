@@ -36,11 +36,9 @@ def hf(shared_dir):
     return os.path.join(shared_dir, "models", "stories260K", "hf")
 
 
-@pytest.fixture(scope="module")
-def noisy_draft(hf, tmp_path_factory):
-    """stories260K with every weight perturbed by Gaussian noise of 0.5 x its tensor's standard deviation
+def noisy_copy(hf, d, scale):
+    """stories260K with every weight perturbed by Gaussian noise of scale x its tensor's standard deviation
     (fixed seed): same tokenizer and shapes, a distribution near but not equal to the target's."""
-    d = tmp_path_factory.mktemp("noisy_draft")
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(hf, name), d / name)
     with open(os.path.join(hf, "model.safetensors"), "rb") as f:
@@ -54,12 +52,24 @@ def noisy_draft(hf, tmp_path_factory):
         assert t["dtype"] == "F32"
         a, b = t["data_offsets"]
         w = np.frombuffer(bytes(data[a:b]), dtype=np.float32)
-        noisy = w + rng.normal(0, 0.5 * float(w.std()) + 1e-8, w.shape).astype(np.float32)
+        noisy = w + rng.normal(0, scale * float(w.std()) + 1e-8, w.shape).astype(np.float32)
         data[a:b] = noisy.astype(np.float32).tobytes()
     raw = json.dumps(header).encode()
     with open(d / "model.safetensors", "wb") as f:
         f.write(struct.pack("<Q", len(raw)) + raw + bytes(data))
     return str(d)
+
+
+@pytest.fixture(scope="module")
+def noisy_draft(hf, tmp_path_factory):
+    """A poor draft (noise 0.5): most proposals rejected."""
+    return noisy_copy(hf, tmp_path_factory.mktemp("noisy_draft"), 0.5)
+
+
+@pytest.fixture(scope="module")
+def mild_draft(hf, tmp_path_factory):
+    """A closer draft (noise 0.2): about half of the sampled proposals kept."""
+    return noisy_copy(hf, tmp_path_factory.mktemp("mild_draft"), 0.2)
 
 
 def run_batch(run_loom, model, tmp_path, lines, *flags, name="out"):
@@ -174,19 +184,19 @@ def chi_square_p(a, b):
 
 @pytest.mark.parametrize("sampling", [{"temperature": 1.0},
                                       {"temperature": 0.8, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.3}])
-def test_sampled_distribution_is_the_targets(hf, noisy_draft, run_loom, tmp_path, sampling):
+def test_sampled_distribution_is_the_targets(hf, mild_draft, run_loom, tmp_path, sampling):
     """The first output token is sampled from the prefill (no proposals yet); tokens 2-4 come from
     verification (kept proposals, residual draws, bonus tokens). For each of those positions the counts
     over 1500 seeds with the draft model (K = 3) must be homogeneous with 1500 other seeds without
     speculation: a chi-square p-value below 1e-4 fails. A correct implementation fails one of the 6
     checks with probability < 6e-4 (the seeds are fixed, so a run is reproducible); one that emitted
-    the draft's proposals unverified is far off (the noisy draft keeps about half of them)."""
+    the draft's proposals unverified is far off (this draft keeps about half of them)."""
     n = 1500
     lines = [dict(sampling, prompt="Once upon a time there was", max_tokens=4, ignore_eos=True, seed=s)
              for s in range(n)]
     base, _ = run_batch(run_loom, hf, tmp_path, lines, name="base")
     other = [dict(x, seed=x["seed"] + 100000) for x in lines]  # independent draws
-    spec, m = run_batch(run_loom, hf, tmp_path, other, "--draft-model", noisy_draft, "--num-speculative-tokens", "3",
+    spec, m = run_batch(run_loom, hf, tmp_path, other, "--draft-model", mild_draft, "--num-speculative-tokens", "3",
                         name="spec")
     assert 0.2 < m["spec_accepted_tokens_total"] / m["spec_draft_tokens_total"] < 0.95
     for pos in (1, 2, 3):

@@ -303,6 +303,13 @@ int cli_generate(int argc, char **argv) {
         fprintf(stderr, "loom: prompt %zu tokens in %.1f ms (%.1f tok/s); generated %zu tokens in %.1f ms (%.1f tok/s)\n",
                 g.n_prompt, t1 - t0, g.n_prompt / ((t1 - t0) / 1e3 + 1e-9), g.n_out, t2 - t1,
                 (g.n_out > 1 ? g.n_out - 1 : 0) / ((t2 - t1) / 1e3 + 1e-9));
+        loom_engine_metrics m;
+        loom_engine_get_metrics(g.engine, &m);
+        if (m.spec_drafts_total)
+            fprintf(stderr, "loom: speculative decoding: %llu of %llu proposed tokens accepted (%.1f%%) in %llu steps\n",
+                    (unsigned long long)m.spec_accepted_tokens_total, (unsigned long long)m.spec_draft_tokens_total,
+                    100.0 * (double)m.spec_accepted_tokens_total / (double)m.spec_draft_tokens_total,
+                    (unsigned long long)m.steps_total);
     }
     teardown(&g);
     return st == LOOM_OK ? 0 : cli_error(&err);

@@ -137,14 +137,16 @@ loom_status engine_run_step(loom_engine *e, loom_error *err) {
     double t0 = engine_now_s(), forward_s = 0;
     loom_sched_step step = {0};
     loom_status st = intake(e, err);
+    double p0 = engine_now_s();
     if (st == LOOM_OK) st = spec_propose(e, err);
+    forward_s = engine_now_s() - p0; /* the draft model's forwards count as model time */
     if (st == LOOM_OK) st = loom_sched_schedule(e->sched, &step, err);
     if (st == LOOM_OK && step.n_items > 0) {
         loom_forward_batch fb;
         build_batch(e, &step, &fb);
         double f0 = engine_now_s();
         st = loom_context_forward(e->ctx, &fb, err);
-        forward_s = engine_now_s() - f0;
+        forward_s += engine_now_s() - f0;
         if (st != LOOM_OK) fail_step(e, &step);
     }
     if (st == LOOM_OK && step.n_items > 0) {
