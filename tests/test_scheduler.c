@@ -403,7 +403,8 @@ static void spec_case(loom_preemption_mode mode, int32_t budget) {
     if (budget >= 64) CHECK_MSG(c.preemptions_total >= 1, "the pool of 14 blocks of 4 should preempt");
     CHECK(w.accepted > 0 && w.accepted < w.proposed);
     for (int k = 0; k < w.n_seqs; k++)
-        for (int32_t p = w.seqs[k]->n_prompt; p < w.seqs[k]->n_tokens; p++) CHECK(w.seqs[k]->tokens[p] == true_token(k, p));
+        for (int32_t p = w.seqs[k]->n_prompt; p < w.seqs[k]->n_tokens; p++)
+            CHECK(w.seqs[k]->tokens[p] == true_token(k, p));
     CHECK(w.kv_errors == 0);
     CHECK(w.budget_violations == 0);
     CHECK(loom_bm_num_free(w.bm) == 14);

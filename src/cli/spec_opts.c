@@ -26,11 +26,12 @@ int cli_spec_option(const char *cmd, const char *a, const char *v, loom_engine_p
         else return cli_usage_error(cmd, "--speculative-method must be ngram or draft_model, got '%s'", v), -1;
         return 1;
     }
-    int32_t *field = !strcmp(a, "--num-speculative-tokens")    ? &p->num_speculative_tokens
-                     : !strcmp(a, "--ngram-prompt-lookup-max") ? &p->ngram_prompt_lookup_max
-                                                               : &p->ngram_prompt_lookup_min;
+    int32_t *field = !strcmp(a, "--num-speculative-tokens") ? &p->num_speculative_tokens
+        : !strcmp(a, "--ngram-prompt-lookup-max")           ? &p->ngram_prompt_lookup_max
+                                                            : &p->ngram_prompt_lookup_min;
     long long max = field == &p->num_speculative_tokens ? LOOM_MAX_SPEC_TOKENS : 1024;
-    if (cli_parse_int(v, 1, max, &n)) return cli_usage_error(cmd, "%s needs an integer in [1, %lld], got '%s'", a, max, v), -1;
+    if (cli_parse_int(v, 1, max, &n))
+        return cli_usage_error(cmd, "%s needs an integer in [1, %lld], got '%s'", a, max, v), -1;
     *field = (int32_t)n;
     return 1;
 }

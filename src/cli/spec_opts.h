@@ -6,8 +6,8 @@
 
 #include "loom.h"
 
-#define CLI_SPEC_USAGE                                                                                         \
-    "[--speculative-method ngram|draft_model] [--num-speculative-tokens K] [--draft-model PATH]\n"            \
+#define CLI_SPEC_USAGE                                                                                                 \
+    "[--speculative-method ngram|draft_model] [--num-speculative-tokens K] [--draft-model PATH]\n"                     \
     "           [--ngram-prompt-lookup-max N] [--ngram-prompt-lookup-min N]"
 
 typedef struct cli_spec_opts {

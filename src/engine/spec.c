@@ -21,7 +21,8 @@ static loom_status check_params(const loom_engine_params *p, loom_error *err) {
          p->ngram_prompt_lookup_max > 1024))
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
                          "ngram_prompt_lookup_min and ngram_prompt_lookup_max must satisfy 1 <= min <= max <= 1024 "
-                         "(got %d and %d)", p->ngram_prompt_lookup_min, p->ngram_prompt_lookup_max);
+                         "(got %d and %d)",
+                         p->ngram_prompt_lookup_min, p->ngram_prompt_lookup_max);
     if (p->speculative_method == LOOM_SPEC_DRAFT_MODEL && !p->draft_model)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "speculative_method draft_model needs a draft model");
     return LOOM_OK;

@@ -25,10 +25,10 @@ typedef struct spec_draft spec_draft;
 struct spec_engine {
     loom_spec_method method;
     int32_t k, ngram_min, ngram_max, vocab;
-    float *p, *residual;  /* [vocab] verification scratch */
-    engine_seq **cands;   /* [max_num_seqs] this step's sequences about to decode */
-    int32_t *cand_k;      /* [max_num_seqs] proposals each may get */
-    spec_draft *draft;    /* LOOM_SPEC_DRAFT_MODEL */
+    float *p, *residual; /* [vocab] verification scratch */
+    engine_seq **cands;  /* [max_num_seqs] this step's sequences about to decode */
+    int32_t *cand_k;     /* [max_num_seqs] proposals each may get */
+    spec_draft *draft;   /* LOOM_SPEC_DRAFT_MODEL */
 };
 
 /* Per sequence. */
@@ -38,10 +38,10 @@ struct spec_seq {
     /* draft model: its KV for tokens [0, n_computed), which were computed[0 .. n_computed) */
     loom_block_table table;
     int32_t n_computed;
-    int32_t *computed;      /* [seq capacity] */
-    loom_sampler *sampler;  /* the request's sampling parameters over the draft's logits (q) */
-    int32_t n_recorded;     /* output tokens the draft sampler has in its history */
-    loom_rng rng;           /* the draws of proposals from q */
+    int32_t *computed;     /* [seq capacity] */
+    loom_sampler *sampler; /* the request's sampling parameters over the draft's logits (q) */
+    int32_t n_recorded;    /* output tokens the draft sampler has in its history */
+    loom_rng rng;          /* the draws of proposals from q */
 };
 
 loom_status spec_create(loom_engine *e, loom_error *err); /* e->spec stays NULL without a method */

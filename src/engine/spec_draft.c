@@ -19,11 +19,11 @@ struct spec_draft {
     loom_model *model;
     loom_context *ctx;
     kv_manager kvm;
-    int32_t max_batch, width; /* tokens per forward; block-table row width */
+    int32_t max_batch, width;                                          /* tokens per forward; block-table row width */
     int32_t *tokens, *positions, *seq_of_token, *slots, *logit_tokens; /* [max_batch] */
-    int32_t *block_tables;    /* [max_num_seqs][width] */
-    int32_t *row_of;          /* [max_num_seqs] candidate's logit row this round, -1 for none */
-    uint8_t *active;          /* [max_num_seqs] candidate still proposing */
+    int32_t *block_tables;                                             /* [max_num_seqs][width] */
+    int32_t *row_of; /* [max_num_seqs] candidate's logit row this round, -1 for none */
+    uint8_t *active; /* [max_num_seqs] candidate still proposing */
 };
 
 /* Same vocabulary: equal sizes, and when both models bring a tokenizer, the same text for every id
@@ -33,7 +33,8 @@ static loom_status check_vocab(const loom_model *target, const loom_model *draft
     if (ti->vocab_size != di->vocab_size)
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
                          "draft model: its vocabulary has %d tokens, the target's %d; speculative decoding needs the "
-                         "same tokenizer", di->vocab_size, ti->vocab_size);
+                         "same tokenizer",
+                         di->vocab_size, ti->vocab_size);
     if (ti->n_eos_ids != di->n_eos_ids || memcmp(ti->eos_ids, di->eos_ids, (size_t)ti->n_eos_ids * sizeof(int32_t)))
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "draft model: its EOS ids differ from the target's");
     const loom_tokenizer *tt = loom_model_get_tokenizer(target), *dt = loom_model_get_tokenizer(draft);
@@ -65,9 +66,11 @@ static loom_status check_vocab(const loom_model *target, const loom_model *draft
 static loom_status check_draft(const loom_engine *e, const loom_model *draft, loom_error *err) {
     const loom_model_info *ti = e->info, *di = loom_model_get_info(draft);
     if ((int64_t)ti->tp_size * ti->pp_size > 1 || (int64_t)di->tp_size * di->pp_size > 1)
-        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "a draft model with tensor or pipeline parallelism is not supported");
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED,
+                         "a draft model with tensor or pipeline parallelism is not supported");
     if (di->max_position_embeddings < e->max_model_len)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "draft model: its context (%d tokens) is shorter than max_model_len (%d)",
+        return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                         "draft model: its context (%d tokens) is shorter than max_model_len (%d)",
                          di->max_position_embeddings, e->max_model_len);
     return check_vocab(e->model, draft, err);
 }
@@ -125,9 +128,9 @@ loom_status spec_draft_create(loom_engine *e, spec_draft **out, loom_error *err)
     d->row_of = malloc(ns * sizeof(int32_t));
     d->active = malloc(ns);
     st = d->tokens && d->positions && d->seq_of_token && d->slots && d->logit_tokens && d->block_tables && d->row_of &&
-                 d->active
-             ? create_context(e, d, err)
-             : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the draft model");
+            d->active
+        ? create_context(e, d, err)
+        : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the draft model");
     if (st != LOOM_OK) {
         spec_draft_free(d);
         return st;
@@ -147,7 +150,8 @@ loom_status spec_draft_seq_init(loom_engine *e, engine_seq *es, loom_error *err)
     loom_status st = loom_sampler_create(&sp, e->info->vocab_size, &ss->sampler, err);
     if (st == LOOM_OK) st = loom_sampler_set_prompt(ss->sampler, p->prompt_ids, p->n_prompt, err);
     /* proposals have their own stream: the target's draws stay the sequence's */
-    loom_rng_seed(&ss->rng, sp.has_seed ? sp.seed ^ 0x6a09e667f3bcc909ull : (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ss);
+    loom_rng_seed(&ss->rng,
+                  sp.has_seed ? sp.seed ^ 0x6a09e667f3bcc909ull : (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ss);
     return st;
 }
 
@@ -210,7 +214,8 @@ static int32_t build_round(spec_draft *d, const spec_engine *sp, int32_t n_cands
         if (n > d->max_batch - t) n = d->max_batch - t;
         if (kvm_reserve(&d->kvm, &ss->table, start, start + n)) continue;
         kvm_slots(&d->kvm, &ss->table, start, n, d->slots + t);
-        memcpy(d->block_tables + (size_t)n_items * d->width, ss->table.blocks, (size_t)ss->table.n_blocks * sizeof(int32_t));
+        memcpy(d->block_tables + (size_t)n_items * d->width, ss->table.blocks,
+               (size_t)ss->table.n_blocks * sizeof(int32_t));
         memcpy(ss->computed + start, seq->tokens + start, (size_t)n * sizeof(int32_t));
         for (int32_t i = 0; i < n; i++, t++) {
             d->tokens[t] = seq->tokens[start + i];
@@ -224,9 +229,15 @@ static int32_t build_round(spec_draft *d, const spec_engine *sp, int32_t n_cands
         ss->n_computed = start + n;
         n_items++;
     }
-    *fb = (loom_forward_batch){.n_tokens = t, .tokens = d->tokens, .pos = d->positions, .seq_of_token = d->seq_of_token,
-                               .slots = d->slots, .block_tables = d->block_tables, .max_blocks_per_seq = d->width,
-                               .n_logits = n_rows, .logit_tokens = d->logit_tokens};
+    *fb = (loom_forward_batch){.n_tokens = t,
+                               .tokens = d->tokens,
+                               .pos = d->positions,
+                               .seq_of_token = d->seq_of_token,
+                               .slots = d->slots,
+                               .block_tables = d->block_tables,
+                               .max_blocks_per_seq = d->width,
+                               .n_logits = n_rows,
+                               .logit_tokens = d->logit_tokens};
     return t;
 }
 
