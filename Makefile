@@ -44,7 +44,7 @@ CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
 
-.PHONY: all test setup fuzz clean tests run serve bench-sampler bench-kv bench-tokenizer
+.PHONY: all test setup fuzz clean tests run serve bench-sampler bench-kv bench-tokenizer bench-grammar
 all: $(BUILD)/loom
 
 $(BUILD)/obj/%.o: %.c
@@ -104,6 +104,8 @@ fuzz: $(FUZZ_BINS)
 #   bench-sampler: the sampler on a 151936-entry vocabulary
 #   bench-kv: KV cache waste and paged attention vs naive
 #   bench-tokenizer: encode MB/s of 1 MB of text, loom vs HF `tokenizers` alternately
+#   bench-grammar: structured-output mask time per token (cold / cached) on the default model's,
+#                  Qwen3's and Llama-3's vocabularies
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libloom.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloom.a $(LDLIBS)
@@ -113,6 +115,10 @@ bench-sampler: $(BUILD)/bench/sampler_bench
 
 bench-kv: $(BUILD)/bench/kv_bench
 	$(BUILD)/bench/kv_bench
+
+bench-grammar: $(BUILD)/bench/grammar_bench
+	$(BUILD)/bench/grammar_bench "$$(scripts/fetch-model.sh | tail -1)" ../shared/tokenizers/qwen3/tokenizer.json \
+	    ../shared/tokenizers/llama3/tokenizer.json
 
 bench-tokenizer: $(BUILD)/bench/tokenizer_bench
 	$(PYTHON) bench/tokenizer_speed.py --bench $(BUILD)/bench/tokenizer_bench

@@ -37,7 +37,7 @@ static double time_calls(loom_comm *world, float *buf, size_t n, int calls, int 
 
 int main(int argc, char **argv) {
     loom_error err = {0};
-    if (loom_parallel_init(&argc, &argv, &err) != LOOM_OK) {
+    if (comm_init(&argc, &argv, &err) != LOOM_OK) {
         fprintf(stderr, "comm_bench: %s\n", err.message);
         return 1;
     }
@@ -66,6 +66,6 @@ int main(int argc, char **argv) {
                    loom_us[ROUNDS / 2], mpi_us[ROUNDS / 2], loom_us[ROUNDS / 2] / mpi_us[ROUNDS / 2]);
         free(buf);
     }
-    loom_parallel_finalize();
+    comm_finalize();
     return 0;
 }

@@ -14,10 +14,12 @@
 # llama.cpp comes from PyPI: the llama-cpp-python sdist vendors llama.cpp's source; it is built with
 # cmake into build-bench/ (nothing of it is committed) at nice 19 with 2 jobs (the machine is shared).
 # Models: the default model (Q4_1) and a Q8_0 made from it with `loom quantize` (both engines read that
-# file); a random-weight 1B-shaped model (bench/make_dummy_gguf.py) in Q8_0, Q4_0 and Q4_K_M (llama-quantize).
+# file); a random-weight 1B-shaped model (bench/make_dummy_gguf.py) in Q8_0, Q4_0 and Q4_K_M (llama-quantize);
+# a random-weight OLMoE-shaped mixture of experts, 1B parameters of which ~0.25B active per token
+# (bench/make_dummy_moe_gguf.py), in Q8_0 and Q4_K_M.
 #
-# usage: bench/compare-llamacpp.sh [THREADS]      env: REPS (default 3), SKIP_1B=1, LLAMA_BIN=dir with
-#        llama-bench and llama-quantize (skips the build)
+# usage: bench/compare-llamacpp.sh [THREADS]      env: REPS (default 3), SKIP_1B=1, SKIP_MOE=1, ONLY_MOE=1,
+#        LLAMA_BIN=dir with llama-bench and llama-quantize (skips the build)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -41,18 +43,28 @@ fi
 make -s build/loom >&2
 
 DEFAULT="$(scripts/fetch-model.sh | tail -1)"
-MODELS=("$DEFAULT")
+MODELS=()
+[ "${ONLY_MOE:-0}" = 1 ] || MODELS+=("$DEFAULT")
 quantize() { # IN OUT TYPE
     [ -f "$2" ] || "$LLAMA_BIN/llama-quantize" --allow-requantize "$1" "$2" "$3" >&2
 }
-[ -f "$BB/models/smollm2-135m.Q8_0.gguf" ] || build/loom quantize "$DEFAULT" "$BB/models/smollm2-135m.Q8_0.gguf" --type q8_0
-MODELS+=("$BB/models/smollm2-135m.Q8_0.gguf")
-if [ "${SKIP_1B:-0}" != 1 ]; then
+if [ "${ONLY_MOE:-0}" != 1 ]; then
+    [ -f "$BB/models/smollm2-135m.Q8_0.gguf" ] || build/loom quantize "$DEFAULT" "$BB/models/smollm2-135m.Q8_0.gguf" --type q8_0
+    MODELS+=("$BB/models/smollm2-135m.Q8_0.gguf")
+fi
+if [ "${SKIP_1B:-0}" != 1 ] && [ "${ONLY_MOE:-0}" != 1 ]; then
     [ -f "$BB/models/dummy-1b.f16.gguf" ] || python3 bench/make_dummy_gguf.py "$DEFAULT" "$BB/models/dummy-1b.f16.gguf"
     quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.Q8_0.gguf" Q8_0
     quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.Q4_0.gguf" Q4_0
     quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.Q4_K_M.gguf" Q4_K_M
     MODELS+=("$BB/models/dummy-1b.Q8_0.gguf" "$BB/models/dummy-1b.Q4_0.gguf" "$BB/models/dummy-1b.Q4_K_M.gguf")
+fi
+if [ "${SKIP_MOE:-0}" != 1 ]; then
+    [ -f "$BB/models/dummy-olmoe.f16.gguf" ] ||
+        (cd bench && python3 make_dummy_moe_gguf.py "$DEFAULT" "$BB/models/dummy-olmoe.f16.gguf")
+    quantize "$BB/models/dummy-olmoe.f16.gguf" "$BB/models/dummy-olmoe.Q8_0.gguf" Q8_0
+    quantize "$BB/models/dummy-olmoe.f16.gguf" "$BB/models/dummy-olmoe.Q4_K_M.gguf" Q4_K_M
+    MODELS+=("$BB/models/dummy-olmoe.Q8_0.gguf" "$BB/models/dummy-olmoe.Q4_K_M.gguf")
 fi
 
 gcc -O3 -march=native -pthread bench/stream_read.c -o "$BB/stream_read"

@@ -60,6 +60,10 @@ typedef struct loom_model_params {
      * 0 or 1 = none. See loom_parallel_init. */
     int32_t tensor_parallel_size;
     int32_t pipeline_parallel_size;
+    /* Mixture-of-experts models: 1 gives each tensor-parallel rank whole experts (a share of them) instead
+     * of a slice of every expert (vLLM's --enable-expert-parallel); attention stays tensor-parallel. No
+     * effect on dense models. */
+    int enable_expert_parallel;
     /* 0 (default): weight matrices the CPU kernels have a faster layout for are rearranged into it at
      * load; 1 keeps every matrix row by row as in the checkpoint (tests that compare weight bytes). */
     int keep_row_layout;
@@ -437,6 +441,39 @@ typedef struct loom_output {
 /* Called on the engine thread (or inside loom_engine_step); must not block for long. */
 typedef void (*loom_output_fn)(const loom_output *out, void *user);
 
+/* Structured outputs (src/grammar/): the output is constrained to a language. At every step the tokens
+ * whose bytes cannot continue it get -inf before sampling (special tokens never continue it), EOS ids
+ * are allowed exactly when the output is a complete sentence, and a sample whose output nothing can
+ * follow stops (finish_reason stop). Log-probabilities stay those of the raw model distribution. */
+typedef enum loom_constraint_kind {
+    LOOM_CONSTRAINT_NONE = 0,
+    LOOM_CONSTRAINT_JSON_SCHEMA, /* spec: a JSON Schema (keywords: src/grammar/json_schema.c) */
+    LOOM_CONSTRAINT_JSON_OBJECT, /* any JSON object (OpenAI's response_format json_object); spec unused */
+    LOOM_CONSTRAINT_REGEX,       /* spec: a regular expression the whole output matches */
+    LOOM_CONSTRAINT_CHOICE,      /* spec: a JSON array of strings; the output is exactly one of them */
+    LOOM_CONSTRAINT_GBNF,        /* spec: a llama.cpp GBNF grammar whose start rule is `root` */
+} loom_constraint_kind;
+
+typedef struct loom_constraint {
+    loom_constraint_kind kind;
+    const char *spec;            /* NUL-terminated; copied */
+} loom_constraint;
+
+/* A constraint compiled for a model's vocabulary, as one sequence's matcher, for callers that drive
+ * loom_decode themselves (`loom generate`); the engine does the same per sample. A spec that does not
+ * compile is LOOM_ERR_INVALID_ARG with the compiler's message (an unsupported JSON Schema keyword and
+ * where it is, a regex construct and its offset, a GBNF line); a model without a tokenizer is
+ * LOOM_ERR_UNSUPPORTED. */
+typedef struct loom_grammar loom_grammar;
+loom_status loom_grammar_create(const loom_model *model, const loom_constraint *c, loom_grammar **out, loom_error *err);
+/* Sets logits[vocab_size] of every token not allowed next to -inf. */
+loom_status loom_grammar_mask_logits(loom_grammar *g, float *logits, loom_error *err);
+/* Advances by the sampled token; LOOM_ERR_INVALID_ARG when it was not allowed (nothing changes). */
+loom_status loom_grammar_accept(loom_grammar *g, int32_t id, loom_error *err);
+/* Nothing can follow the output: generation should stop. */
+int loom_grammar_is_terminated(const loom_grammar *g);
+void loom_grammar_free(loom_grammar *g);
+
 /* One request: the prompt, how tokens are drawn (sampling), and what the engine does around the
  * sampler: how many samples, when a sample ends, what each event carries. Defaults are the OpenAI
  * API's (loom_request_default_params). loom_engine_add_request validates every field, once; its
@@ -458,6 +495,8 @@ typedef struct loom_request_params {
     int32_t prompt_logprobs;    /* -1 = none; else per prompt token (and its top N) */
     int skip_special_tokens;    /* default 1 */
     int32_t priority;           /* lower runs first (vLLM); default 0; FCFS within a priority */
+    loom_constraint constraint; /* structured output; default none. One that does not compile fails
+                                 * loom_engine_add_request with LOOM_ERR_INVALID_ARG and its message */
     loom_output_fn on_output;
     void *user;
     /* Evaluation and debugging (loom generate --dump-logits): when set, the engine computes the raw logits

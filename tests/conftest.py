@@ -5,6 +5,8 @@ Fixtures:
               skips) when it does not exist, so a missing binary is never a silent pass.
   shared_dir  ../shared relative to the project root (test assets); FAILS when missing.
   run_loom    run_loom(args, timeout=60) -> CompletedProcess (text mode, captured output).
+  c_tool      c_tool("tool_NAME") -> path of tests/tool_NAME.c built against $LOOM_BUILD/libloom.a
+              (sanitized like that build); fails when it does not build.
 tests/reference/ (the NumPy reference and the fixture writers) is put on sys.path.
 """
 import os
@@ -40,3 +42,22 @@ def run_loom(loom_bin):
         return subprocess.run([loom_bin] + [str(a) for a in args], capture_output=True, text=True,
                               errors="replace", timeout=timeout, cwd=ROOT)
     return run
+
+
+@pytest.fixture(scope="session")
+def c_tool(tmp_path_factory):
+    def build(name):
+        build_dir = os.environ.get("LOOM_BUILD") or os.path.join(ROOT, "build")
+        lib = os.path.join(build_dir, "libloom.a")
+        if not os.path.isfile(lib):
+            pytest.fail(f"{lib} missing: run `make tests` first")
+        out = str(tmp_path_factory.mktemp(name) / name)
+        cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-pthread", "-Iinclude", "-Isrc", "-Itests"]
+        if "asan" in os.path.basename(os.path.normpath(build_dir)):
+            cmd += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+        cmd += ["-o", out, f"tests/{name}.c", lib, "-ljansson", "-lpcre2-8", "-lutf8proc", "-lpthread", "-lm"]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode:
+            pytest.fail(f"cannot build tests/{name}.c:\n" + proc.stderr)
+        return out
+    return build

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "tokenizer/template/template.h"
+#include "template/template.h"
 
 #define FIXTURES "tests/fixtures/chat_templates/"
 

@@ -35,7 +35,7 @@ static void test_world_shape(void) {
     CHECK(loom_parallel_built_with_mpi() == 0);
 #endif
     loom_error err = {0};
-    loom_status st = loom_parallel_init(NULL, NULL, &err); /* idempotent */
+    loom_status st = comm_init(NULL, NULL, &err); /* idempotent */
     CHECK(st == LOOM_OK);
 }
 
@@ -242,10 +242,10 @@ static void test_bcast_idle_has_no_deadline(void) {
 static void test_bad_timeout_env_refused(void) {
     setenv("LOOM_COMM_TIMEOUT_S", "soon", 1);
     loom_error err = {0};
-    CHECK(loom_parallel_init(NULL, NULL, &err) == LOOM_ERR_INVALID_ARG);
+    CHECK(comm_init(NULL, NULL, &err) == LOOM_ERR_INVALID_ARG);
     CHECK(strstr(err.message, "LOOM_COMM_TIMEOUT_S=soon") != NULL);
     unsetenv("LOOM_COMM_TIMEOUT_S");
-    CHECK(loom_parallel_init(NULL, NULL, &err) == LOOM_OK);
+    CHECK(comm_init(NULL, NULL, &err) == LOOM_OK);
 }
 
 /* Without a launcher there is no peer: a send ends the process with one line naming it. Checked in a
@@ -289,7 +289,7 @@ static void inject_fault(void) {
 
 int main(int argc, char **argv) {
     loom_error err = {0};
-    if (loom_parallel_init(&argc, &argv, &err) != LOOM_OK) {
+    if (comm_init(&argc, &argv, &err) != LOOM_OK) {
         fprintf(stderr, "loom_parallel_init: %s\n", err.message);
         return 1;
     }
@@ -312,6 +312,6 @@ int main(int argc, char **argv) {
     RUN(test_bad_timeout_env_refused);
     RUN(test_send_without_peer_aborts);
     int failed = check_summary();
-    loom_parallel_finalize();
+    comm_finalize();
     return failed;
 }

@@ -62,20 +62,8 @@ def random_strings(seed, n, exclude=()):
 
 
 @pytest.fixture(scope="session")
-def driver(tmp_path_factory):
-    build = os.environ.get("LOOM_BUILD") or os.path.join(ROOT, "build")
-    lib = os.path.join(build, "libloom.a")
-    if not os.path.isfile(lib):
-        pytest.fail(f"{lib} missing: run `make tests` first")
-    out = str(tmp_path_factory.mktemp("tok") / "tool_tok_driver")
-    cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-pthread", "-Iinclude", "-Isrc", "-Itests"]
-    if "asan" in os.path.basename(os.path.normpath(build)):
-        cmd += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
-    cmd += ["-o", out, "tests/tool_tok_driver.c", lib, "-ljansson", "-lpcre2-8", "-lutf8proc", "-lpthread", "-lm"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode:
-        pytest.fail("cannot build tests/tool_tok_driver.c:\n" + proc.stderr)
-    return out
+def driver(c_tool):
+    return c_tool("tool_tok_driver")
 
 
 def run_driver(driver, args, strings):

@@ -27,8 +27,8 @@ static int parse_opts(const char *mode, int argc, char **argv, bench_opts *o) {
                       .max_tokens = 1 << 30, .window = 512};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--json")) {
-            o->json = 1;
+        if (!strcmp(a, "--json") || cli_model_flag(a, &o->load)) {
+            o->json |= !strcmp(a, "--json");
             continue;
         }
         const char *v = cli_option_value(argc, argv, &i);

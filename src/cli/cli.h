@@ -42,9 +42,19 @@ int cli_parse_ids(const char *s, int32_t **ids, size_t *n);
  * --load-format auto|dummy, --quantization, --tensor-parallel-size N, --pipeline-parallel-size N.
  * 1 when a was one of them, 0 when not, -1 after printing a usage error. */
 int cli_model_option(const char *cmd, const char *a, const char *v, loom_model_params *mp);
+/* The model flags without a value (--enable-expert-parallel) into mp: 1 when a was one, else 0. */
+int cli_model_flag(const char *a, loom_model_params *mp);
 /* loom_model_load; on ranks other than 0 of a parallel run it then follows rank 0 (loom_parallel_follow)
  * and exits the process when rank 0 is done, so callers go on only on rank 0. */
 loom_status cli_model_load(const loom_model_params *mp, loom_model **model, loom_error *err);
+
+/* Structured outputs (constraint_opts.c): --json-schema FILE, --grammar FILE (GBNF), --regex RE,
+ * --choice JSON_ARRAY, --json-object (a flag: cli_constraint_flag). 1 when a was one of them (c filled,
+ * its spec malloc'd), 0 when not, -1 after printing a usage error (a second constraint, a file that
+ * cannot be read). */
+int cli_constraint_option(const char *cmd, const char *a, const char *v, loom_constraint *c);
+int cli_constraint_flag(const char *a);
+void cli_constraint_free(loom_constraint *c);
 
 /* Fetches the value of option argv[*i] (advancing *i); NULL when missing. */
 const char *cli_option_value(int argc, char **argv, int *i);

@@ -99,7 +99,14 @@ const char *cli_option_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
+int cli_model_flag(const char *a, loom_model_params *mp) {
+    if (strcmp(a, "--enable-expert-parallel")) return 0;
+    mp->enable_expert_parallel = 1;
+    return 1;
+}
+
 int cli_model_option(const char *cmd, const char *a, const char *v, loom_model_params *mp) {
+    if (cli_model_flag(a, mp)) return 1;
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
         mp->path = v;
         return 1;

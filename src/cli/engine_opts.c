@@ -21,6 +21,7 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
     loom_engine_params *p = &o->params;
     if (!strcmp(a, "--no-prefix-caching")) return p->enable_prefix_caching = 0, 1;
     if (!strcmp(a, "--no-chunked-prefill")) return p->enable_chunked_prefill = 0, 1;
+    if (cli_model_flag(a, &o->load)) return 1;
     static const char *const valued[] = {"-m", "--model", "--load-format", "--threads", "-t", "--max-num-seqs",
                                          "--max-num-batched-tokens", "--num-kv-blocks", "--block-size",
                                          "--preemption-mode", "--swap-space", "--kv-cache-dtype", "--max-model-len",

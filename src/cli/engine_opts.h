@@ -13,7 +13,7 @@
     "           [--num-kv-blocks N] [--block-size N] [--no-prefix-caching] [--no-chunked-prefill]\n"           \
     "           [--preemption-mode recompute|swap] [--swap-space BYTES] [--kv-cache-dtype auto|f32|f16|bf16|int8|fp8]\n" \
     "           [--kv-cache-memory BYTES] [--memory-limit BYTES] [--max-model-len N] [--tensor-parallel-size N]\n"     \
-    "           [--pipeline-parallel-size N]\n           " CLI_SPEC_USAGE
+    "           [--pipeline-parallel-size N] [--enable-expert-parallel]\n           " CLI_SPEC_USAGE
 
 typedef struct cli_engine_opts {
     loom_model_params load; /* path, load format, quantization, parallel sizes */

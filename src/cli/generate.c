@@ -17,7 +17,7 @@
 typedef struct gen_opts {
     const char *prompt, *ids, *dump_logits;
     long long n_new;
-    loom_request_params req; /* sampling, stop strings, ignore_eos, logprobs */
+    loom_request_params req; /* sampling, stop strings, ignore_eos, logprobs, constraint (--json-schema ...) */
     int json, threads;
     loom_kv_dtype kv_cache_dtype;
     loom_model_params load; /* path, load format, quantization, parallel sizes */
@@ -48,16 +48,20 @@ static double now_ms(void) {
 }
 
 /* Flags without a value; every other known option takes one. */
-static int is_flag(const char *a) { return !strcmp(a, "--ignore-eos") || !strcmp(a, "--json"); }
+static int is_flag(const char *a) {
+    return !strcmp(a, "--ignore-eos") || !strcmp(a, "--json") || !strcmp(a, "--enable-expert-parallel") ||
+           cli_constraint_flag(a);
+}
 
 static int is_known(const char *a) {
     if (cli_spec_is_option(a)) return 1;
     static const char *const names[] = {"-m", "--model", "--prompt", "-p", "--ids", "--dump-logits", "--ignore-eos",
                                         "--json", "-n", "--max-tokens", "--temperature", "--top-p", "--min-p",
                                         "--top-k", "--seed", "--logprobs", "--threads", "-t", "--load-format", "--quantization",
-                                        "--tensor-parallel-size", "--pipeline-parallel-size",
+                                        "--tensor-parallel-size", "--pipeline-parallel-size", "--enable-expert-parallel",
                                         "--repetition-penalty", "--presence-penalty", "--frequency-penalty",
-                                        "--stop", "--n", "--kv-cache-dtype"};
+                                        "--stop", "--n", "--kv-cache-dtype", "--json-schema", "--grammar", "--regex",
+                                        "--choice", "--json-object"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(a, names[i])) return 1;
     return 0;
@@ -82,6 +86,7 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
             continue;
         }
         int model_option = cli_model_option("generate", a, v, &o->load);
+        if (!model_option) model_option = cli_constraint_option("generate", a, v, &o->req.constraint);
         if (model_option) {
             if (model_option < 0) return 2;
             continue;
@@ -288,7 +293,10 @@ static void teardown(gen_state *g) {
 int cli_generate(int argc, char **argv) {
     gen_opts o;
     int rc = parse_opts(argc, argv, &o);
-    if (rc) return rc;
+    if (rc) {
+        cli_constraint_free(&o.req.constraint);
+        return rc;
+    }
     gen_state g = {.o = &o, .finish = LOOM_FINISH_LENGTH};
     loom_error err = {0};
     loom_status st = setup(&g, &err);
@@ -312,5 +320,6 @@ int cli_generate(int argc, char **argv) {
                     (unsigned long long)m.steps_total);
     }
     teardown(&g);
+    cli_constraint_free(&o.req.constraint);
     return st == LOOM_OK ? 0 : cli_error(&err);
 }

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "engine/context_impl.h"
-#include "kernels/cpu/attention.h"
 #include "model/forward.h"
 
 loom_context_params loom_context_default_params(void) {
@@ -29,6 +28,8 @@ static int64_t max_row_len(const loom_config *c) {
     int64_t m = c->hidden_size;
     if (c->intermediate_size > m) m = c->intermediate_size;
     if (loom_config_q_dim(c) > m) m = loom_config_q_dim(c);
+    if (c->moe.expert_intermediate > m) m = c->moe.expert_intermediate; /* experts' down_proj rows */
+    if (c->moe.shared_intermediate > m) m = c->moe.shared_intermediate;
     return m;
 }
 
@@ -45,9 +46,6 @@ static loom_status check_params(const loom_model *model, loom_context_params *p,
                          p->block_size, p->num_kv_blocks);
     if (p->kv_cache_dtype < LOOM_KV_F32 || p->kv_cache_dtype > LOOM_KV_FP8_E4M3)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "unknown kv_cache_dtype %d", p->kv_cache_dtype);
-    if (c->head_dim > LOOM_ATTENTION_MAX_HEAD_DIM || c->n_heads / c->n_kv_heads > LOOM_ATTENTION_MAX_GROUP)
-        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "attention supports head_dim <= %d and <= %d query heads per KV head",
-                         LOOM_ATTENTION_MAX_HEAD_DIM, LOOM_ATTENTION_MAX_GROUP);
     int64_t per_seq = ((int64_t)p->max_tokens_per_seq + p->block_size - 1) / p->block_size;
     if (p->num_kv_blocks == 0) {
         if (per_seq * p->max_seqs > (1 << 28)) return loom_fail(err, LOOM_ERR_INVALID_ARG, "KV cache too large");
@@ -67,7 +65,12 @@ static loom_status create_local(loom_model *model, const loom_context_params *p,
     ctx->follower = follower;
     const loom_shard *shard = &model->shard;
     loom_status st = loom_backend_cpu_create(p->n_threads, &ctx->backend, err);
-    if (st == LOOM_OK) st = ctx->backend->ops->reserve(ctx->backend, max_row_len(c), err);
+    const loom_backend_ops *ops = st == LOOM_OK ? ctx->backend->ops : NULL;
+    if (ops && (c->head_dim > ops->max_head_dim || c->n_heads / c->n_kv_heads > ops->max_group))
+        st = loom_fail(err, LOOM_ERR_UNSUPPORTED, "the %s backend's attention supports head_dim <= %d and <= %d query heads "
+                       "per KV head (the model has %d and %d)", ops->name, ops->max_head_dim, ops->max_group,
+                       c->head_dim, c->n_heads / c->n_kv_heads);
+    if (st == LOOM_OK) st = ops->reserve(ctx->backend, max_row_len(c), err);
     if (st == LOOM_OK)
         st = loom_kv_store_init(&ctx->kv, shard->layer_end - shard->layer_begin, shard->n_kv_heads, c->head_dim,
                                 (loom_kv_dtype)p->kv_cache_dtype, p->num_kv_blocks, p->block_size, err);

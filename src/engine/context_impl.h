@@ -6,7 +6,7 @@
 #include "engine/context_internal.h"
 #include "kv/kv_store.h"
 #include "model/forward.h"
-#include "parallel/dist.h"
+#include "model/dist_forward.h"
 
 typedef struct decode_state decode_state;
 
@@ -45,6 +45,10 @@ void ctx_par_forward(loom_context *ctx, const loom_forward_batch *b); /* runs th
 void ctx_par_copy_block(loom_context *ctx, int32_t src, int32_t dst);
 void ctx_par_read_block(const loom_context *ctx, int32_t block, void *dst);
 void ctx_par_write_block(loom_context *ctx, int32_t block, const void *src);
+/* The follower side: runs what rank 0 tells this rank's twin context until rank 0 lets it go
+ * (ctx_par_release_followers, on rank 0). */
+void ctx_par_follow(loom_model *model);
+void ctx_par_release_followers(void);
 /* Bytes of one block's K+V on all ranks together. */
 size_t ctx_par_block_bytes(const loom_context *ctx);
 

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "engine/context_impl.h"
-#include "parallel/followers.h"
 
 enum { CMD_CREATE = 1, CMD_FORWARD, CMD_COPY_BLOCK, CMD_READ_BLOCK, CMD_WRITE_BLOCK, CMD_STATS, CMD_FREE, CMD_EXIT };
 enum { TAG_BLOCK = 3 };
@@ -207,11 +206,7 @@ int32_t loom_context_rank_stats(loom_context *ctx, loom_rank_stats *out, int32_t
     return n;
 }
 
-int loom_parallel_rank(void) { return loom_comm_rank(loom_comm_world()); }
-
-void loom_parallel_release_followers(void) {
-    if (!loom_parallel_followers_waiting() || !is_rank0()) return;
-    loom_parallel_set_followers_waiting(0);
+void ctx_par_release_followers(void) {
     wire_header h = {.cmd = CMD_EXIT};
     tell(&h);
 }
@@ -225,9 +220,7 @@ static void follow_create(loom_model *model, loom_context **ctx) {
     ctx_create(model, &p, 1, ctx, &ignored);
 }
 
-loom_status loom_parallel_follow(loom_model *model, loom_error *err) {
-    if (!sharded(model) || is_rank0())
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "loom_parallel_follow is for ranks other than 0 of a sharded model");
+void ctx_par_follow(loom_model *model) {
     loom_context *ctx = NULL;
     for (;;) {
         wire_header h;
@@ -256,5 +249,4 @@ loom_status loom_parallel_follow(loom_model *model, loom_error *err) {
         }
     }
     loom_context_free(ctx);
-    return LOOM_OK;
 }

@@ -109,6 +109,7 @@ loom_status loom_engine_create(loom_model *model, const loom_engine_params *para
 void engine_request_free(engine_request *r) {
     for (int32_t i = 0; r->seqs && i < r->p.n; i++) engine_seq_destroy(&r->seqs[i]);
     free(r->seqs);
+    gram_automaton_release(r->grammar);
     engine_request_params_free(&r->p);
     free(r);
 }
@@ -134,6 +135,7 @@ void loom_engine_free(loom_engine *e) {
     free(e->first_logit_row);
     free(e->n_logit_rows);
     free(e->block_tables);
+    engine_grammars_free(e->grammars); /* after the requests: their grammars use its vocabulary */
     pthread_cond_destroy(&e->wake);
     pthread_mutex_destroy(&e->lock);
     free(e);
@@ -189,6 +191,10 @@ loom_status loom_engine_add_request(loom_engine *e, const loom_request_params *r
     loom_status st = check_request(e, req, &max_total, err);
     if (st == LOOM_OK) st = copy_request(req, max_total, &r, err);
     if (st != LOOM_OK) return st;
+    if ((st = engine_grammar_attach(e, r, err)) != LOOM_OK) {
+        engine_request_free(r);
+        return st;
+    }
     r->arrival_s = engine_now_s();
     pthread_mutex_lock(&e->lock);
     r->id = e->next_request_id++;

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include "grammar/grammar.h"
 #include "kv/kv_manager.h"
 #include "loom.h"
 #include "sched/scheduler.h"
@@ -13,6 +14,7 @@
 typedef struct engine_request engine_request;
 typedef struct spec_engine spec_engine; /* speculative decoding (spec.h) */
 typedef struct spec_seq spec_seq;
+typedef struct engine_grammars engine_grammars;
 
 /* One sample of a request: the scheduler's sequence plus what turns its tokens into outputs. */
 typedef struct engine_seq {
@@ -21,6 +23,7 @@ typedef struct engine_seq {
     loom_sampler *sampler;
     loom_detokenizer *detok; /* NULL when the model has no tokenizer */
     loom_stop_matcher *stop; /* stop strings on the text; holds back what could start one */
+    gram_matcher *matcher;   /* structured output (engine_grammar.c); NULL without a constraint */
     int32_t n_out;           /* generated tokens */
     double first_token_s, last_token_s;
     loom_finish_reason finish;
@@ -33,6 +36,7 @@ struct engine_request {
     loom_request_params p;     /* the engine's own copy (prompt, stop strings, logit_bias owned) */
     int32_t max_total_tokens;  /* prompt + max_tokens, capped to max_model_len */
     engine_seq *seqs;          /* [p.n]; seqs[i].seq is NULL until that sample exists */
+    gram_automaton *grammar;   /* the compiled constraint (a reference), NULL without one */
     int32_t n_unfinished;
     int admitted;              /* handed to the scheduler (engine thread only) */
     int abort_requested;       /* set under the lock by loom_engine_abort */
@@ -67,6 +71,7 @@ struct loom_engine {
     engine_request **requests_tail;
     uint64_t next_request_id, next_arrival;
     loom_engine_metrics metrics;
+    engine_grammars *grammars; /* compiled constraints and the vocabulary as bytes, NULL until needed */
 };
 
 double engine_now_s(void);
@@ -84,9 +89,12 @@ loom_status engine_run_step(loom_engine *e, loom_error *err);
  * condition holds. The other samples of an n > 1 request start from sample 0's prompt KV (shared
  * copy-on-write) on its first token and queue for a seat like any sequence (src/sched/scheduler.h). */
 loom_status engine_sample_request(loom_engine *e, engine_seq *es, const float *logits, loom_error *err);
+/* Draws the sequence's next token from logits (masked by its constraint, if any, which then accepts it)
+ * and emits it; a token the constraint refuses ends the sequence with LOOM_FINISH_ERROR. */
+loom_status engine_sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err);
 /* The per-token output of a token already chosen from logits (its row, for logprobs): appended to the
  * sequence, detokenized, stop conditions checked (the sequence may finish), event emitted. The sampler's
- * history is the caller's (loom_sampler_sample records its own draw). */
+ * history and the constraint's state are the caller's (loom_sampler_sample records its own draw). */
 loom_status engine_emit_token(loom_engine *e, engine_seq *es, int32_t id, const float *logits, loom_error *err);
 /* Ends a sequence that has not finished yet with reason (abort, error): releases its KV, emits the event. */
 void engine_end_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason);
@@ -94,6 +102,14 @@ void engine_end_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason);
 void engine_end_request(loom_engine *e, engine_request *r, loom_finish_reason reason);
 loom_status engine_seq_init(loom_engine *e, engine_request *r, int32_t index, loom_error *err);
 void engine_seq_destroy(engine_seq *es);
+
+/* engine_grammar.c: structured outputs. attach compiles the request's constraint (or takes it from the
+ * cache: thread-safe); seq_init gives a sample its matcher; mask points *out at the logits to draw
+ * from (the mask applied into an engine buffer, or logits itself without a constraint). */
+loom_status engine_grammar_attach(loom_engine *e, engine_request *r, loom_error *err);
+loom_status engine_grammar_seq_init(engine_seq *es, loom_error *err);
+loom_status engine_grammar_mask(loom_engine *e, engine_seq *es, const float *logits, const float **out, loom_error *err);
+void engine_grammars_free(engine_grammars *g);
 
 /* engine_metrics.c (callers hold e->lock) */
 void engine_metrics_observe(uint64_t *buckets, double *sum, uint64_t *count, double seconds);

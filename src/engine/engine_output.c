@@ -38,6 +38,7 @@ loom_status engine_seq_init(loom_engine *e, engine_request *r, int32_t index, lo
         else if (st == LOOM_OK) st = loom_detokenizer_prime(es->detok, p->prompt_ids, p->n_prompt, err);
     }
     if (st == LOOM_OK) st = loom_stop_matcher_create(p->stop, p->n_stop, p->include_stop_str_in_output, &es->stop, err);
+    if (st == LOOM_OK) st = engine_grammar_seq_init(es, err);
     if (st == LOOM_OK && e->spec) st = spec_seq_init(e, es, err);
     if (st != LOOM_OK) {
         engine_seq_destroy(es);
@@ -52,6 +53,7 @@ void engine_seq_destroy(engine_seq *es) {
     loom_sampler_free(es->sampler);
     loom_detokenizer_free(es->detok);
     loom_stop_matcher_free(es->stop);
+    gram_matcher_free(es->matcher);
     spec_seq_destroy(es);
     *es = (engine_seq){.req = es->req};
 }
@@ -191,6 +193,7 @@ loom_status engine_emit_token(loom_engine *e, engine_seq *es, int32_t id, const 
     }
     int32_t stop_id;
     loom_finish_reason reason = token_finish(e, es, id, &stop_id);
+    if (reason == LOOM_FINISH_NONE && es->matcher && gram_matcher_is_terminated(es->matcher)) reason = LOOM_FINISH_STOP;
     char *text = NULL;
     int32_t matched = -1;
     loom_status st = new_text(es, id, reason != LOOM_FINISH_NONE, stop_id >= 0, &text, &matched, err);
@@ -206,8 +209,16 @@ loom_status engine_emit_token(loom_engine *e, engine_seq *es, int32_t id, const 
     return LOOM_OK;
 }
 
-static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
-    return engine_emit_token(e, es, loom_sampler_sample(es->sampler, logits), logits, err);
+loom_status engine_sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
+    const float *allowed = logits; /* with a constraint: the masked row (logprobs stay raw) */
+    loom_status gst = engine_grammar_mask(e, es, logits, &allowed, err);
+    int32_t id = gst == LOOM_OK ? loom_sampler_sample(es->sampler, allowed) : -1;
+    /* a token the constraint refuses (its budget ran out, or nothing was left to draw) ends the sample */
+    if (es->matcher && (id < 0 || gram_matcher_accept_token(es->matcher, id, err) != 1)) {
+        engine_end_seq(e, es, LOOM_FINISH_ERROR);
+        return LOOM_OK;
+    }
+    return engine_emit_token(e, es, id, logits, err);
 }
 
 /* The other samples of an n > 1 request start here: each shares sample 0's prompt KV (copy-on-write)
@@ -224,8 +235,8 @@ static loom_status fork_samples(loom_engine *e, engine_request *r, loom_error *e
 
 loom_status engine_sample_request(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
     engine_request *r = es->req;
-    if (r->p.n == 1 || es->n_out > 0 || r->seqs[1].seq) return sample_one(e, es, logits, err);
+    if (r->p.n == 1 || es->n_out > 0 || r->seqs[1].seq) return engine_sample_one(e, es, logits, err);
     loom_status st = fork_samples(e, r, err);
-    for (int32_t i = 0; i < r->p.n && st == LOOM_OK; i++) st = sample_one(e, &r->seqs[i], logits, err);
+    for (int32_t i = 0; i < r->p.n && st == LOOM_OK; i++) st = engine_sample_one(e, &r->seqs[i], logits, err);
     return st;
 }

@@ -45,6 +45,11 @@ loom_status engine_request_validate(const loom_request_params *r, int32_t vocab,
                          vocab < LOOM_MAX_LOGPROBS ? vocab : LOOM_MAX_LOGPROBS);
     if (r->prompt_logprobs < -1 || r->prompt_logprobs > LOOM_MAX_LOGPROBS)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt_logprobs must be in [0, %d]", LOOM_MAX_LOGPROBS);
+    if (r->constraint.kind < LOOM_CONSTRAINT_NONE || r->constraint.kind > LOOM_CONSTRAINT_GBNF)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "constraint: unknown kind %d", (int)r->constraint.kind);
+    if (r->constraint.kind != LOOM_CONSTRAINT_NONE && r->constraint.kind != LOOM_CONSTRAINT_JSON_OBJECT &&
+        !r->constraint.spec)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "constraint: the spec is missing");
     return LOOM_OK;
 }
 
@@ -52,6 +57,7 @@ void engine_request_params_free(loom_request_params *p) {
     free((void *)p->prompt_ids);
     for (int32_t i = 0; i < p->n_stop; i++) free((void *)p->stop[i]);
     free((void *)p->sampling.logit_bias);
+    free((void *)p->constraint.spec);
     memset(p, 0, sizeof *p);
 }
 
@@ -65,12 +71,14 @@ loom_status engine_request_params_copy(const loom_request_params *src, loom_requ
     *dst = *src;
     dst->n_stop = 0;
     dst->sampling.logit_bias = NULL;
+    dst->constraint.spec = NULL;
     dst->prompt_ids = (const int32_t *)dup_bytes(src->prompt_ids, src->n_prompt * sizeof *src->prompt_ids);
     int ok = dst->prompt_ids != NULL;
     for (int32_t i = 0; ok && i < src->n_stop; i++, dst->n_stop++) ok = (dst->stop[i] = strdup(src->stop[i])) != NULL;
     size_t bias_bytes = (size_t)src->sampling.n_logit_bias * sizeof *src->sampling.logit_bias;
     if (ok && bias_bytes)
         ok = (dst->sampling.logit_bias = (const loom_logit_bias *)dup_bytes(src->sampling.logit_bias, bias_bytes)) != NULL;
+    if (ok && src->constraint.spec) ok = (dst->constraint.spec = strdup(src->constraint.spec)) != NULL;
     if (ok) return LOOM_OK;
     engine_request_params_free(dst);
     return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for a request");

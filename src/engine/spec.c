@@ -143,17 +143,27 @@ loom_status spec_verify(loom_engine *e, const loom_sched_item *it, int32_t first
     loom_status st = LOOM_OK;
     int accepted = 1;
     for (int32_t i = 0; i < k && accepted && st == LOOM_OK && es->finish == LOOM_FINISH_NONE; i++) {
-        const float *logits = loom_get_logits(e->ctx, first_row + i);
-        loom_sampler_probs(es->sampler, logits, sp->p);
+        const float *logits = loom_get_logits(e->ctx, first_row + i), *allowed = logits;
+        /* a constraint masks the target's distribution in the state its kept tokens reached: a proposal
+         * it forbids has p = 0 and is rejected; the matcher only ever accepts emitted tokens, so a
+         * rejection needs no rollback */
+        if (engine_grammar_mask(e, es, logits, &allowed, err) != LOOM_OK) { /* as engine_sample_one */
+            engine_end_seq(e, es, LOOM_FINISH_ERROR);
+            break;
+        }
+        loom_sampler_probs(es->sampler, allowed, sp->p);
         const float *q = ss->q_valid ? ss->q + (size_t)i * (size_t)sp->vocab : NULL;
         int32_t id = rejection_verify(es->sampler, sp->p, q, sp->vocab, proposals[i], sp->residual, &accepted);
         sampler_record(es->sampler, id);
+        if (es->matcher && gram_matcher_accept_token(es->matcher, id, err) != 1) {
+            engine_end_seq(e, es, LOOM_FINISH_ERROR);
+            break;
+        }
         n_accepted += accepted;
         st = engine_emit_token(e, es, id, logits, err);
     }
     if (accepted && st == LOOM_OK && es->finish == LOOM_FINISH_NONE) /* every proposal kept: one more token */
-        st = engine_emit_token(e, es, loom_sampler_sample(es->sampler, loom_get_logits(e->ctx, first_row + k)),
-                               loom_get_logits(e->ctx, first_row + k), err);
+        st = engine_sample_one(e, es, loom_get_logits(e->ctx, first_row + k), err);
     if (st == LOOM_OK && es->finish == LOOM_FINISH_NONE) loom_sched_accept_spec(e->sched, seq, n_accepted);
     count(e, k, n_accepted);
     return st;

@@ -10,9 +10,11 @@
  *      engine's per-token output (stop strings, min_tokens, logprobs of the target, finish); then the
  *      scheduler counts the kept proposals' KV as computed and frees blocks past the tokens
  *      (loom_sched_accept_spec).
- * Grammar-constrained output (a per-sequence matcher that masks logits before sampling) would verify each
- * proposal against the matcher's state at its position and roll the matcher back past the first rejected
- * one: spec_verify's loop is where each position's distribution is formed and each token accepted. */
+ * Structured output: each position's distribution is masked by the sequence's matcher in the state the
+ * tokens kept before it reached (engine_grammar_mask), so a proposal the constraint forbids has p = 0 and
+ * is rejected, and the matcher accepts only emitted tokens (no rollback needed). Proposals themselves are
+ * not masked: the draft's q is its unconstrained distribution (exact, but a draft masked by a matcher
+ * advanced through its own proposals and rolled back afterwards would be accepted more often). */
 #ifndef LOOM_ENGINE_SPEC_H
 #define LOOM_ENGINE_SPEC_H
 

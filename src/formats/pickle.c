@@ -1,3 +1,4 @@
+#include "core/grow.h"
 #include "formats/pickle.h"
 
 #include <stdarg.h>
@@ -87,13 +88,8 @@ static loom_status add_item(unpickler *u, loom_pickle_value *container, loom_pic
     if (container->nested) return fail(u, LOOM_ERR_FORMAT, "changes a container after nesting it");
     if (u->out->n_items >= LOOM_PICKLE_MAX_ITEMS) return fail(u, LOOM_ERR_FORMAT, "has more than %d container items", LOOM_PICKLE_MAX_ITEMS);
     if (child->depth >= LOOM_PICKLE_MAX_DEPTH) return fail(u, LOOM_ERR_FORMAT, "nests containers deeper than %d", LOOM_PICKLE_MAX_DEPTH);
-    if (container->n_items == container->capacity) {
-        size_t cap = container->capacity ? container->capacity * 2 : 4;
-        loom_pickle_value **grown = realloc(container->items, cap * sizeof *grown);
-        if (!grown) return fail(u, LOOM_ERR_NO_MEMORY, "reader ran out of memory");
-        container->items = grown;
-        container->capacity = cap;
-    }
+    if (grow(&container->items, &container->capacity, container->n_items, sizeof *container->items, 4))
+        return fail(u, LOOM_ERR_NO_MEMORY, "reader ran out of memory");
     container->items[container->n_items++] = child;
     if (container->depth < child->depth + 1) container->depth = child->depth + 1;
     u->out->n_items++;
@@ -114,13 +110,8 @@ static size_t stack_base(const unpickler *u) { return u->n_marks ? u->marks[u->n
 
 static loom_status push(unpickler *u, loom_pickle_value *v) {
     if (u->n_stack == LOOM_PICKLE_MAX_STACK) return fail(u, LOOM_ERR_FORMAT, "stack grows past %d values", LOOM_PICKLE_MAX_STACK);
-    if (u->n_stack == u->stack_cap) {
-        size_t cap = u->stack_cap * 2;
-        loom_pickle_value **grown = realloc(u->stack, cap * sizeof *grown);
-        if (!grown) return fail(u, LOOM_ERR_NO_MEMORY, "reader ran out of memory");
-        u->stack = grown;
-        u->stack_cap = cap;
-    }
+    if (grow(&u->stack, &u->stack_cap, u->n_stack, sizeof *u->stack, 16))
+        return fail(u, LOOM_ERR_NO_MEMORY, "reader ran out of memory");
     u->stack[u->n_stack++] = v;
     return LOOM_OK;
 }

@@ -1,16 +1,12 @@
+#include "core/grow.h"
 #include "formats/tensor_table.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 loom_status loom_tensor_table_add(loom_tensor_table *t, const loom_tensor_entry *e, loom_error *err) {
-    if (t->count == t->capacity) {
-        size_t cap = t->capacity ? t->capacity * 2 : 64;
-        loom_tensor_entry *grown = realloc(t->entries, cap * sizeof *grown);
-        if (!grown) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory growing tensor table");
-        t->entries = grown;
-        t->capacity = cap;
-    }
+    if (grow(&t->entries, &t->capacity, t->count, sizeof *t->entries, 64))
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory growing tensor table");
     loom_tensor_entry copy = *e;
     copy.name = strdup(e->name);
     if (!copy.name) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory copying tensor name");

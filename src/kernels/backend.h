@@ -44,6 +44,8 @@ typedef struct loom_attention_args {
 
 typedef struct loom_backend_ops {
     const char *name;
+    /* what its attention supports: head_dim <= max_head_dim, query heads per KV head <= max_group */
+    int32_t max_head_dim, max_group;
     /* sizes per-thread scratch for weight rows up to max_row_len elements (called before any op) */
     loom_status (*reserve)(loom_backend *b, int64_t max_row_len, loom_error *err);
     /* y[t][r] = sum_c w[r][c] * x[t][c]: y is [n_tok][rows(w)], x is [n_tok][row_len(w)] */
@@ -68,6 +70,24 @@ typedef struct loom_backend_ops {
     /* y[t] = row ids[t] of the embedding table, as float32 */
     void (*embed)(loom_backend *b, float *y, const loom_tensor *table, const int32_t *ids, int64_t n_tok);
     void (*attention)(loom_backend *b, const loom_attention_args *args);
+    /* ---- mixture of experts (model/moe.c) and split norms ---- */
+    /* per token: softmax of logits [n_tok][n_experts], its top_k experts by probability, largest first
+     * (ties to the lower id), into ids [n_tok][top_k], their probabilities into weights [n_tok][top_k],
+     * renormalised to sum 1 when renormalize */
+    void (*moe_route)(loom_backend *b, const float *logits, int64_t n_tok, int32_t n_experts, int32_t top_k,
+                      int renormalize, int32_t *ids, float *weights);
+    /* y[t] = sum over k = 0, 1, .. top_k-1, in that order, of weights[t][k] * x[t * top_k + k] (x: one row
+     * of dim per routed slot); slots of weight 0 are skipped (experts another rank holds) */
+    void (*moe_combine)(loom_backend *b, float *y, const float *x, const float *weights, int64_t n_tok, int32_t top_k,
+                        int64_t dim);
+    /* y[t] += sigmoid(gate[t]) * x[t] for y, x [n_tok][dim] */
+    void (*add_sigmoid_gated)(loom_backend *b, float *y, const float *x, const float *gate, int64_t n_tok, int64_t dim);
+    /* out[t] = sum_i x[t][i]^2 */
+    void (*sum_squares)(loom_backend *b, float *out, const float *x, int64_t n_tok, int64_t dim);
+    /* rmsnorm of rows of full_dim elements of which x[t] holds dim, their sum of squares given:
+     * y[t] = x[t] / sqrt(sum_squares[t] / full_dim + eps) * weight ([dim] float32); y may alias x */
+    void (*rmsnorm_given)(loom_backend *b, float *y, const float *x, const loom_tensor *weight,
+                          const float *sum_squares, int64_t full_dim, float eps, int64_t n_tok, int64_t dim);
 } loom_backend_ops;
 
 struct loom_backend {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "model/model.h"
-#include "tokenizer/template/template.h"
+#include "template/template.h"
 
 /* tokenizer_config.json's chat_template: a string, or a list of {"name", "template"} (the "default"
  * one is used). *out is malloc'd; NULL when the file has none. */

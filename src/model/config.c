@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include "core/file_map.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
@@ -9,12 +11,17 @@ const char *loom_arch_name(loom_arch a) {
     case LOOM_ARCH_LLAMA: return "llama";
     case LOOM_ARCH_MISTRAL: return "mistral";
     case LOOM_ARCH_QWEN2: return "qwen2";
+    case LOOM_ARCH_MIXTRAL: return "mixtral";
+    case LOOM_ARCH_QWEN2_MOE: return "qwen2_moe";
+    case LOOM_ARCH_QWEN3_MOE: return "qwen3_moe";
+    case LOOM_ARCH_OLMOE: return "olmoe";
     }
     return "unknown";
 }
 
 int32_t loom_config_q_dim(const loom_config *cfg) { return cfg->n_heads * cfg->head_dim; }
 int32_t loom_config_kv_dim(const loom_config *cfg) { return cfg->n_kv_heads * cfg->head_dim; }
+int loom_config_is_moe(const loom_config *cfg) { return cfg->moe.n_experts > 0; }
 
 /* HF defaults of LlamaConfig; per-architecture differences applied after the architecture is known. */
 static void config_defaults(loom_config *cfg) {
@@ -73,6 +80,10 @@ static loom_status read_arch(json_reader *r, loom_config *cfg) {
         {"LlamaForCausalLM", "llama", LOOM_ARCH_LLAMA},
         {"MistralForCausalLM", "mistral", LOOM_ARCH_MISTRAL},
         {"Qwen2ForCausalLM", "qwen2", LOOM_ARCH_QWEN2},
+        {"MixtralForCausalLM", "mixtral", LOOM_ARCH_MIXTRAL},
+        {"Qwen2MoeForCausalLM", "qwen2_moe", LOOM_ARCH_QWEN2_MOE},
+        {"Qwen3MoeForCausalLM", "qwen3_moe", LOOM_ARCH_QWEN3_MOE},
+        {"OlmoeForCausalLM", "olmoe", LOOM_ARCH_OLMOE},
     };
     json_t *archs = json_object_get(r->root, "architectures");
     const char *name = NULL;
@@ -87,7 +98,8 @@ static loom_status read_arch(json_reader *r, loom_config *cfg) {
     }
     return loom_fail(r->err, LOOM_ERR_UNSUPPORTED,
                      "%s: unsupported architecture '%s' (supported: LlamaForCausalLM, MistralForCausalLM, "
-                     "Qwen2ForCausalLM)", r->path, name ? name : model_type ? model_type : "(none given)");
+                     "Qwen2ForCausalLM, MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, OlmoeForCausalLM)",
+                     r->path, name ? name : model_type ? model_type : "(none given)");
 }
 
 static loom_status read_rope_scaling(json_reader *r, loom_config *cfg) {
@@ -146,6 +158,64 @@ static loom_status default_head_dim(loom_config *cfg, const char *path, loom_err
     return LOOM_OK;
 }
 
+/* ---- mixture of experts (config.json) ------------------------------------------------------------ */
+
+/* Qwen2-MoE / Qwen3-MoE may interleave dense layers (decoder_sparse_step, mlp_only_layers); loom runs
+ * models whose every layer is sparse, as the released ones are. */
+static loom_status check_all_layers_sparse(json_reader *r) {
+    json_t *dense = json_object_get(r->root, "mlp_only_layers");
+    int32_t step = json_int(r, "decoder_sparse_step", 1);
+    if (r->status != LOOM_OK) return r->status;
+    if (step != 1 || (dense && !json_is_null(dense) && !(json_is_array(dense) && json_array_size(dense) == 0)))
+        return loom_fail(r->err, LOOM_ERR_UNSUPPORTED,
+                         "%s: dense layers between the sparse ones (decoder_sparse_step %d, mlp_only_layers) are not "
+                         "supported", r->path, step);
+    return LOOM_OK;
+}
+
+/* The MoE fields of each family, with transformers' defaults (configuration_*.py) where absent; the
+ * expert count under either name (transformers 5 writes num_local_experts for Qwen3-MoE too). */
+static loom_status read_moe(json_reader *r, loom_config *cfg) {
+    loom_moe_config *moe = &cfg->moe;
+    switch (cfg->arch) {
+    case LOOM_ARCH_MIXTRAL: /* softmax, top-k, always renormalised */
+        moe->n_experts = json_int(r, "num_local_experts", json_int(r, "num_experts", 8));
+        moe->top_k = json_int(r, "num_experts_per_tok", 2);
+        moe->expert_intermediate = cfg->intermediate_size;
+        moe->norm_topk_prob = 1;
+        break;
+    case LOOM_ARCH_QWEN2_MOE:
+    case LOOM_ARCH_QWEN3_MOE: {
+        int qwen2 = cfg->arch == LOOM_ARCH_QWEN2_MOE;
+        loom_status st = check_all_layers_sparse(r);
+        if (st != LOOM_OK) return st;
+        moe->n_experts = json_int(r, "num_experts", json_int(r, "num_local_experts", qwen2 ? 60 : 128));
+        moe->top_k = json_int(r, "num_experts_per_tok", qwen2 ? 4 : 8);
+        moe->expert_intermediate = json_int(r, "moe_intermediate_size", qwen2 ? 1408 : 768);
+        moe->shared_intermediate = qwen2 ? json_int(r, "shared_expert_intermediate_size", 5632) : 0;
+        moe->norm_topk_prob = json_bool(r, "norm_topk_prob", 0);
+        if (qwen2) cfg->attention_bias = json_bool(r, "qkv_bias", 1); /* Qwen1.5-MoE configs predate the key */
+        else cfg->qk_norm = LOOM_QK_NORM_PER_HEAD;
+        break;
+    }
+    case LOOM_ARCH_OLMOE: {
+        json_t *clip = json_object_get(r->root, "clip_qkv");
+        if (clip && !json_is_null(clip))
+            return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: clip_qkv is not supported", r->path);
+        moe->n_experts = json_int(r, "num_experts", json_int(r, "num_local_experts", 64));
+        moe->top_k = json_int(r, "num_experts_per_tok", 8);
+        moe->expert_intermediate = cfg->intermediate_size;
+        moe->norm_topk_prob = json_bool(r, "norm_topk_prob", 0);
+        cfg->qk_norm = LOOM_QK_NORM_WHOLE;
+        break;
+    }
+    default: return LOOM_OK;
+    }
+    if (r->status == LOOM_OK && moe->n_experts <= 0)
+        return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: a mixture-of-experts model needs num_experts > 0", r->path);
+    return r->status;
+}
+
 loom_status loom_config_from_json(const char *json_text, const char *path, loom_config *cfg, loom_error *err) {
     config_defaults(cfg);
     json_error_t jerr;
@@ -177,6 +247,7 @@ loom_status loom_config_from_json(const char *json_text, const char *path, loom_
     if (st == LOOM_OK) st = read_rope_scaling(&r, cfg);
     if (st == LOOM_OK) st = read_eos(&r, cfg);
     if (st == LOOM_OK) st = read_torch_dtype(&r, cfg);
+    if (st == LOOM_OK) st = read_moe(&r, cfg);
     json_decref(root);
     if (st == LOOM_OK) st = loom_config_validate(cfg, err);
     if (st != LOOM_OK && err && strncmp(err->message, path, strlen(path)) != 0) loom_error_prefix(err, path);
@@ -207,6 +278,59 @@ static loom_status gguf_required(const loom_gguf *g, const char *arch, const cha
     return LOOM_OK;
 }
 
+/* ---- mixture of experts (GGUF metadata, llama.cpp's keys) ------------------------------------------ */
+
+/* The MoE architectures llama.cpp names on their own (Mixtral is "llama" with experts: gguf_moe). */
+static int gguf_moe_arch(const char *arch, loom_config *cfg) {
+    static const struct { const char *name; loom_arch arch; loom_qk_norm qk_norm; int bias; } known[] = {
+        {"qwen2moe", LOOM_ARCH_QWEN2_MOE, LOOM_QK_NORM_NONE, 1},
+        {"qwen3moe", LOOM_ARCH_QWEN3_MOE, LOOM_QK_NORM_PER_HEAD, 0},
+        {"olmoe", LOOM_ARCH_OLMOE, LOOM_QK_NORM_WHOLE, 0},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(arch, known[i].name) != 0) continue;
+        cfg->arch = known[i].arch;
+        cfg->rope_layout = LOOM_ROPE_HALF;
+        cfg->qk_norm = known[i].qk_norm;
+        cfg->attention_bias = known[i].bias;
+        return 1;
+    }
+    return 0;
+}
+
+/* expert_count, expert_used_count, the expert FFN sizes (expert_feed_forward_length where the family has
+ * it, else feed_forward_length) and whether the top-k weights are renormalised: as llama.cpp's graph for
+ * the family does (Mixtral and Qwen3-MoE yes, Qwen2-MoE and OLMoE no) unless expert_weights_norm says. */
+static loom_status gguf_moe(const loom_gguf *g, const char *arch, loom_config *cfg, loom_error *err) {
+    loom_moe_config *moe = &cfg->moe;
+    int64_t v;
+    int moe_arch = cfg->arch == LOOM_ARCH_QWEN2_MOE || cfg->arch == LOOM_ARCH_QWEN3_MOE || cfg->arch == LOOM_ARCH_OLMOE;
+    int has_experts = gguf_arch_int(g, arch, "expert_count", &v) && v != 0;
+    if (moe_arch && !has_experts) return loom_fail(err, LOOM_ERR_FORMAT, "missing metadata key '%s.expert_count'", arch);
+    if (!moe_arch && !(cfg->arch == LOOM_ARCH_LLAMA && has_experts)) return LOOM_OK; /* dense */
+    if (cfg->arch == LOOM_ARCH_LLAMA) cfg->arch = LOOM_ARCH_MIXTRAL;
+    loom_status st;
+    if ((st = gguf_required(g, arch, "expert_count", &moe->n_experts, err)) ||
+        (st = gguf_required(g, arch, "expert_used_count", &moe->top_k, err)))
+        return st;
+    moe->expert_intermediate = cfg->intermediate_size;
+    if (gguf_arch_int(g, arch, "expert_feed_forward_length", &v) &&
+        (st = gguf_required(g, arch, "expert_feed_forward_length", &moe->expert_intermediate, err)))
+        return st;
+    if (cfg->arch == LOOM_ARCH_QWEN2_MOE) {
+        moe->shared_intermediate = cfg->intermediate_size;
+        if (gguf_arch_int(g, arch, "expert_shared_feed_forward_length", &v) &&
+            (st = gguf_required(g, arch, "expert_shared_feed_forward_length", &moe->shared_intermediate, err)))
+            return st;
+    }
+    moe->norm_topk_prob = cfg->arch == LOOM_ARCH_MIXTRAL || cfg->arch == LOOM_ARCH_QWEN3_MOE;
+    char key[128];
+    snprintf(key, sizeof key, "%s.expert_weights_norm", arch);
+    int norm;
+    if (loom_gguf_get_bool(g, key, &norm)) moe->norm_topk_prob = norm != 0;
+    return LOOM_OK;
+}
+
 loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_error *err) {
     config_defaults(cfg);
     const char *s;
@@ -222,8 +346,11 @@ loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_err
         cfg->arch = LOOM_ARCH_QWEN2;
         cfg->rope_layout = LOOM_ROPE_HALF;
         cfg->attention_bias = 1;
+    } else if (gguf_moe_arch(arch, cfg)) {
+        /* cfg->arch and what follows from it set */
     } else {
-        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "unsupported architecture '%s' (supported: llama, qwen2)", arch);
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED,
+                         "unsupported architecture '%s' (supported: llama, qwen2, qwen2moe, qwen3moe, olmoe)", arch);
     }
     loom_status st;
     if ((st = gguf_required(g, arch, "embedding_length", &cfg->hidden_size, err)) ||
@@ -249,6 +376,7 @@ loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_err
     const loom_tensor_entry *embed = loom_tensor_table_find(&g->tensors, "token_embd.weight");
     int all_f32 = loom_gguf_get_int(g, "general.file_type", &v) ? v == 0 : embed && embed->dtype == LOOM_DTYPE_F32;
     cfg->dtype = all_f32 ? LOOM_DTYPE_F32 : LOOM_DTYPE_F16;
+    if ((st = gguf_moe(g, arch, cfg, err)) != LOOM_OK) return st;
     return loom_config_validate(cfg, err);
 }
 
@@ -271,8 +399,26 @@ loom_status loom_config_validate(const loom_config *cfg, loom_error *err) {
                                       cfg->rope_high_freq_factor > cfg->rope_low_freq_factor &&
                                       cfg->rope_original_max_position > 0))
         return loom_fail(err, LOOM_ERR_FORMAT, "rope_scaling llama3 parameters out of range");
+    if (cfg->moe.n_experts < 0 || cfg->moe.n_experts > 4096 || cfg->moe.shared_intermediate < 0 ||
+        cfg->moe.shared_intermediate > (1 << 22) ||
+        (cfg->moe.n_experts > 0 && (cfg->moe.top_k < 1 || cfg->moe.top_k > cfg->moe.n_experts ||
+                                    cfg->moe.expert_intermediate <= 0 || cfg->moe.expert_intermediate > (1 << 22))))
+        return loom_fail(err, LOOM_ERR_FORMAT,
+                         "mixture of experts: need 1 <= num_experts_per_tok (%d) <= num_experts (%d) <= 4096 and "
+                         "positive expert sizes (got %d, shared %d)",
+                         cfg->moe.top_k, cfg->moe.n_experts, cfg->moe.expert_intermediate, cfg->moe.shared_intermediate);
     if (cfg->vocab_size > (1 << 24) || cfg->hidden_size > (1 << 20) || cfg->n_layers > 4096 ||
         cfg->intermediate_size > (1 << 22) || cfg->head_dim > 4096 || cfg->n_heads > 4096)
         return loom_fail(err, LOOM_ERR_FORMAT, "model dimensions are absurdly large");
     return LOOM_OK;
+}
+
+loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err) {
+    char *path = loom_path_join(dir, "config.json"), *text = NULL;
+    if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status st = loom_read_file(path, &text, NULL, err);
+    if (st == LOOM_OK) st = loom_config_from_json(text, path, cfg, err);
+    free(text);
+    free(path);
+    return st;
 }

@@ -10,12 +10,39 @@
 
 #define LOOM_MAX_EOS_IDS 8
 
-typedef enum loom_arch { LOOM_ARCH_LLAMA = 0, LOOM_ARCH_MISTRAL, LOOM_ARCH_QWEN2 } loom_arch;
+typedef enum loom_arch {
+    LOOM_ARCH_LLAMA = 0,
+    LOOM_ARCH_MISTRAL,
+    LOOM_ARCH_QWEN2,
+    /* mixture-of-experts families (loom_moe_config) */
+    LOOM_ARCH_MIXTRAL,
+    LOOM_ARCH_QWEN2_MOE,
+    LOOM_ARCH_QWEN3_MOE,
+    LOOM_ARCH_OLMOE,
+} loom_arch;
 
 typedef enum loom_rope_layout {
     LOOM_ROPE_HALF = 0,    /* rotate-half (HF, GPT-NeoX): pairs (i, i + head_dim/2) */
     LOOM_ROPE_INTERLEAVED, /* adjacent pairs (2i, 2i+1): llama.cpp's llama layout, Meta's original */
 } loom_rope_layout;
+
+/* RMSNorm of q and k after their projections (before RoPE). */
+typedef enum loom_qk_norm {
+    LOOM_QK_NORM_NONE = 0,
+    LOOM_QK_NORM_PER_HEAD, /* each head over head_dim, weights [head_dim] (Qwen3-MoE) */
+    LOOM_QK_NORM_WHOLE,    /* the whole projection, weights [q_dim] / [kv_dim] (OLMoE) */
+} loom_qk_norm;
+
+/* The mixture-of-experts FFN (model/moe.h). Every layer's MLP is then a router over n_experts experts
+ * (each a SwiGLU MLP of expert_intermediate), of which each token uses its top_k, plus, for Qwen2-MoE,
+ * a shared expert whose output is scaled by sigmoid(shared_expert_gate . x). n_experts == 0: dense. */
+typedef struct loom_moe_config {
+    int32_t n_experts;
+    int32_t top_k;               /* experts per token */
+    int32_t expert_intermediate; /* FFN dim of each routed expert */
+    int32_t shared_intermediate; /* FFN dim of the shared expert; 0 = none */
+    int norm_topk_prob;          /* the top_k softmax probabilities renormalised to sum 1 */
+} loom_moe_config;
 
 typedef struct loom_config {
     loom_arch arch;
@@ -41,10 +68,14 @@ typedef struct loom_config {
     int32_t bos_id;            /* -1 when none */
     int32_t eos_ids[LOOM_MAX_EOS_IDS];
     int32_t n_eos_ids;
+    loom_qk_norm qk_norm;
+    loom_moe_config moe;
 } loom_config;
 
 /* Parses config.json text. `path` is used in error messages only. */
 loom_status loom_config_from_json(const char *json_text, const char *path, loom_config *cfg, loom_error *err);
+/* Reads DIR/config.json into cfg. */
+loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err);
 /* Reads general.architecture and the ARCH.* keys of a parsed GGUF. */
 loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_error *err);
 /* Checks the invariants the forward pass relies on (positive sizes, head divisibility, ...). */
@@ -53,5 +84,6 @@ loom_status loom_config_validate(const loom_config *cfg, loom_error *err);
 const char *loom_arch_name(loom_arch a);
 int32_t loom_config_q_dim(const loom_config *cfg);  /* n_heads * head_dim */
 int32_t loom_config_kv_dim(const loom_config *cfg); /* n_kv_heads * head_dim */
+int loom_config_is_moe(const loom_config *cfg);      /* moe.n_experts > 0 */
 
 #endif

@@ -1,54 +1,12 @@
 /* --load-format dummy: random weights in the shape and torch_dtype of a config.json, for benchmarks on
- * real model shapes without the checkpoint (like vLLM's flag). Values: uniform with std 0.02 for matrices, 1 for
- * norms, 0 for biases. Counter-based: each value is a hash of the seed, the tensor's name and the
- * element's index, so a shard generates exactly the whole model's values at its positions, and only
- * its own slices are ever allocated (the tensor table holds shapes only). */
+ * real model shapes without the checkpoint (like vLLM's flag). The tensor table holds shapes only; binding
+ * generates each shard's slices alone (dummy_values.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/model.h"
-
-/* splitmix64's output function */
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t tensor_key(uint64_t seed, const char *name) {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
-    return mix64(seed ^ mix64(h));
-}
-
-typedef enum fill_kind { FILL_RANDOM, FILL_ONES, FILL_ZEROS } fill_kind;
-
-static fill_kind fill_of(const char *name) {
-    size_t n = strlen(name);
-    if (n >= 5 && strcmp(name + n - 5, ".bias") == 0) return FILL_ZEROS;
-    return strstr(name, "norm.") ? FILL_ONES : FILL_RANDOM;
-}
-
-void loom_dummy_fill(uint64_t seed, const loom_tensor_entry *e, int64_t row_begin, int64_t n_rows, int64_t col_begin,
-                     int64_t n_cols, float *out) {
-    fill_kind fill = fill_of(e->name);
-    uint64_t key = tensor_key(seed, e->name);
-    int64_t row_len = e->shape[e->n_dims - 1];
-    const float amplitude = 0.02f * 1.7320508f; /* uniform(-a, a) has std a/sqrt(3) */
-    for (int64_t r = 0; r < n_rows; r++) {
-        float *dst = out + r * n_cols;
-        uint64_t first = (uint64_t)((row_begin + r) * row_len + col_begin);
-        for (int64_t c = 0; c < n_cols; c++) {
-            if (fill != FILL_RANDOM) {
-                dst[c] = fill == FILL_ONES ? 1.0f : 0.0f;
-                continue;
-            }
-            uint64_t bits = mix64(key + (first + (uint64_t)c + 1) * 0x9e3779b97f4a7c15ull);
-            dst[c] = amplitude * (2.0f * (float)(bits >> 40) / 16777216.0f - 1.0f);
-        }
-    }
-}
+#include "model/weight_slices.h"
 
 /* A tensor of the given shape (rows 0: a vector of cols) in the config's torch_dtype, without data. */
 static loom_status add_dummy(loom_model *m, const char *name, int64_t rows, int64_t cols, loom_error *err) {
@@ -61,7 +19,7 @@ static loom_status add_dummy(loom_model *m, const char *name, int64_t rows, int6
 static loom_status add_layer(loom_model *m, int l, loom_error *err) {
     const loom_config *c = &m->cfg;
     int64_t h = c->hidden_size, q = loom_config_q_dim(c), kv = loom_config_kv_dim(c), f = c->intermediate_size;
-    struct { const char *suffix; int64_t rows, cols; int bias; } spec[] = {
+    struct { const char *suffix; int64_t rows, cols; int bias; } spec[] = { /* the dense MLP last */
         {"input_layernorm.weight", 0, h, 0},
         {"self_attn.q_proj.weight", q, h, 0},
         {"self_attn.k_proj.weight", kv, h, 0},
@@ -75,7 +33,8 @@ static loom_status add_layer(loom_model *m, int l, loom_error *err) {
         {"mlp.up_proj.weight", f, h, 0},
         {"mlp.down_proj.weight", h, f, 0},
     };
-    for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++) {
+    size_t n = sizeof spec / sizeof spec[0] - (loom_config_is_moe(c) ? 3 : 0); /* MoE: experts instead */
+    for (size_t i = 0; i < n; i++) {
         if (spec[i].bias && !c->attention_bias) continue;
         char name[160];
         snprintf(name, sizeof name, "model.layers.%d.%s", l, spec[i].suffix);
@@ -83,6 +42,18 @@ static loom_status add_layer(loom_model *m, int l, loom_error *err) {
         if (st != LOOM_OK) return st;
     }
     return LOOM_OK;
+}
+
+typedef struct tensor_adder {
+    loom_model *m;
+    loom_error *err;
+} tensor_adder;
+
+/* Every other weight the model binds (q/k norms, routers, experts): in the shape binding expects. */
+static loom_status add_missing(void *ctx, const loom_weight_slice *s) {
+    tensor_adder *a = ctx;
+    if (s->optional || loom_tensor_table_find(&a->m->tensors, s->name)) return LOOM_OK;
+    return add_dummy(a->m, s->name, s->is_vector ? 0 : s->rows, s->cols, a->err);
 }
 
 loom_status loom_load_dummy(loom_model *m, const char *path, uint64_t seed, loom_error *err) {
@@ -96,6 +67,9 @@ loom_status loom_load_dummy(loom_model *m, const char *path, uint64_t seed, loom
     for (int l = 0; st == LOOM_OK && l < c->n_layers; l++) st = add_layer(m, l, err);
     if (st == LOOM_OK) st = add_dummy(m, "model.norm.weight", 0, c->hidden_size, err);
     if (st == LOOM_OK && !c->tie_word_embeddings) st = add_dummy(m, "lm_head.weight", c->vocab_size, c->hidden_size, err);
+    loom_shard whole = loom_shard_whole(c);
+    tensor_adder adder = {m, err};
+    if (st == LOOM_OK) st = loom_shard_for_each_weight(c, &whole, NULL, LOOM_NAMES_HF, NULL, add_missing, &adder);
     if (st != LOOM_OK || m->metadata_only) return st;
     /* a tokenizer is optional for dummy models: without one, prompts must be given as ids */
     char *tok_path = loom_path_join(path, "tokenizer.json");

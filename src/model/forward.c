@@ -9,10 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/moe.h"
+#include "model/qk_norm.h"
+
+/* The FFN width the gate / up buffers need: the dense MLP's, or the widest expert's. */
+static size_t ffn_width(const loom_config *c) {
+    if (!loom_config_is_moe(c)) return (size_t)c->intermediate_size;
+    int32_t e = c->moe.expert_intermediate, s = c->moe.shared_intermediate;
+    return (size_t)(e > s ? e : s);
+}
+
 size_t loom_workspace_bytes(const loom_config *c, int32_t max_tokens) {
     size_t per_token = 3 * (size_t)c->hidden_size + 2 * (size_t)loom_config_q_dim(c) +
-                       2 * (size_t)loom_config_kv_dim(c) + 2 * (size_t)c->intermediate_size;
-    return per_token * (size_t)max_tokens * sizeof(float);
+                       2 * (size_t)loom_config_kv_dim(c) + 2 * ffn_width(c) + (c->qk_norm == LOOM_QK_NORM_WHOLE ? 2 : 0);
+    return per_token * (size_t)max_tokens * sizeof(float) + loom_moe_scratch_bytes(c, max_tokens);
 }
 
 loom_status loom_workspace_init(loom_workspace *ws, const loom_config *c, int32_t max_tokens, loom_error *err) {
@@ -26,13 +36,17 @@ loom_status loom_workspace_init(loom_workspace *ws, const loom_config *c, int32_
     ws->att = malloc(n * loom_config_q_dim(c) * sizeof(float));
     ws->k = malloc(n * loom_config_kv_dim(c) * sizeof(float));
     ws->v = malloc(n * loom_config_kv_dim(c) * sizeof(float));
-    ws->gate = malloc(n * c->intermediate_size * sizeof(float));
-    ws->up = malloc(n * c->intermediate_size * sizeof(float));
-    if (!ws->x || !ws->xn || !ws->proj || !ws->q || !ws->att || !ws->k || !ws->v || !ws->gate || !ws->up) {
+    ws->gate = malloc(n * ffn_width(c) * sizeof(float));
+    ws->up = malloc(n * ffn_width(c) * sizeof(float));
+    if (c->qk_norm == LOOM_QK_NORM_WHOLE) ws->qk_sums = malloc(2 * n * sizeof(float));
+    if (!ws->x || !ws->xn || !ws->proj || !ws->q || !ws->att || !ws->k || !ws->v || !ws->gate || !ws->up ||
+        (c->qk_norm == LOOM_QK_NORM_WHOLE && !ws->qk_sums)) {
         loom_workspace_destroy(ws);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for activations of %d tokens", max_tokens);
     }
-    return LOOM_OK;
+    loom_status st = loom_moe_scratch_create(c, max_tokens, &ws->moe, err);
+    if (st != LOOM_OK) loom_workspace_destroy(ws);
+    return st;
 }
 
 void loom_workspace_destroy(loom_workspace *ws) {
@@ -45,6 +59,8 @@ void loom_workspace_destroy(loom_workspace *ws) {
     free(ws->v);
     free(ws->gate);
     free(ws->up);
+    free(ws->qk_sums);
+    loom_moe_scratch_free(ws->moe);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -77,6 +93,7 @@ static void attention_block(const loom_model *m, loom_backend *be, const loom_kv
         op->add_bias(be, ws->k, &L->bk, n, kv_dim);
         op->add_bias(be, ws->v, &L->bv, n, kv_dim);
     }
+    if (c->qk_norm != LOOM_QK_NORM_NONE) loom_qk_norm_apply(m, be, l, ws->q, ws->k, n, ws->qk_sums, tp);
     int interleaved = c->rope_layout == LOOM_ROPE_INTERLEAVED;
     op->rope(be, ws->q, b->pos, n, c->n_heads, c->head_dim, m->w.rope_inv_freq, interleaved);
     op->rope(be, ws->k, b->pos, n, c->n_kv_heads, c->head_dim, m->w.rope_inv_freq, interleaved);
@@ -102,11 +119,15 @@ static void mlp_block(const loom_model *m, loom_backend *be, loom_workspace *ws,
     const loom_layer_weights *L = &m->w.layers[l];
     const loom_backend_ops *op = be->ops;
     op->rmsnorm(be, ws->xn, ws->x, &L->ffn_norm, c->rms_norm_eps, n, c->hidden_size);
-    float *gate_up[] = {ws->gate, ws->up};
-    const loom_tensor *w_gate_up[] = {&L->w_gate, &L->w_up};
-    op->matmul_fused(be, 2, gate_up, w_gate_up, ws->xn, n);
-    op->silu_mul(be, ws->gate, ws->gate, ws->up, (int64_t)n * c->intermediate_size);
-    op->matmul(be, ws->proj, &L->w_down, ws->gate, n);
+    if (loom_config_is_moe(c)) {
+        loom_moe_ffn(m, be, ws->moe, l, ws->xn, n, ws->gate, ws->up, ws->proj);
+    } else {
+        float *gate_up[] = {ws->gate, ws->up};
+        const loom_tensor *w_gate_up[] = {&L->w_gate, &L->w_up};
+        op->matmul_fused(be, 2, gate_up, w_gate_up, ws->xn, n);
+        op->silu_mul(be, ws->gate, ws->gate, ws->up, (int64_t)n * c->intermediate_size);
+        op->matmul(be, ws->proj, &L->w_down, ws->gate, n);
+    }
     reduce_partial(tp, ws->proj, (size_t)n * c->hidden_size);
     op->add(be, ws->x, ws->proj, (int64_t)n * c->hidden_size);
 }

@@ -29,9 +29,11 @@ typedef struct loom_workspace {
     float *q;      /* [max_tokens][q_dim] */
     float *k, *v;  /* [max_tokens][kv_dim] */
     float *att;    /* [max_tokens][q_dim] attention output */
-    float *gate;   /* [max_tokens][intermediate] */
-    float *up;     /* [max_tokens][intermediate] */
+    float *gate;   /* [max_tokens][ffn]: intermediate, or the largest expert FFN in MoE models */
+    float *up;     /* [max_tokens][ffn] */
     float *proj;   /* [max_tokens][hidden] output of o_proj / down_proj before the residual add */
+    float *qk_sums; /* [2][max_tokens] whole-projection q/k norms (model/qk_norm.h); NULL without */
+    struct loom_moe_scratch *moe; /* mixture-of-experts models (model/moe.h); NULL when dense */
 } loom_workspace;
 
 size_t loom_workspace_bytes(const loom_config *cfg, int32_t max_tokens);
@@ -42,7 +44,7 @@ void loom_workspace_destroy(loom_workspace *ws);
 void loom_forward(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
                   const loom_forward_batch *b, float *logits);
 
-/* The same in the three parts a sharded model runs (src/parallel/dist_forward.c): ws->x = embedding of
+/* The same in the three parts a sharded model runs (src/model/dist_forward.c): ws->x = embedding of
  * the tokens (first pipeline stage); the shard's layers over ws->x (its KV store holds only those layers,
  * store layer 0 = shard.layer_begin); logits [n_logits][shard vocab_size] of this rank's vocab rows (last
  * stage). tp is this rank's tensor-parallel group (NULL without tensor parallelism): the partial sums of

@@ -130,16 +130,6 @@ static loom_status load_weight_files(loom_model *m, const char *dir, const char 
                      "pytorch_model.bin or pytorch_model.bin.index.json)", dir);
 }
 
-loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err) {
-    char *path = loom_path_join(dir, "config.json"), *text = NULL;
-    if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    loom_status st = loom_read_file(path, &text, NULL, err);
-    if (st == LOOM_OK) st = loom_config_from_json(text, path, cfg, err);
-    free(text);
-    free(path);
-    return st;
-}
-
 loom_status loom_load_hf_dir(loom_model *m, const char *dir, loom_error *err) {
     loom_status st = loom_read_hf_config(dir, &m->cfg, err);
     const char *source = NULL;

@@ -5,9 +5,7 @@
 #include "model/forward.h"
 #include "model/model.h"
 #include "model/quant_load.h"
-#include "parallel/followers.h"
 #include "model/weight_slices.h"
-#include "parallel/comm.h"
 
 loom_model_params loom_model_default_params(void) {
     return (loom_model_params){.path = NULL, .load_format = LOOM_LOAD_AUTO, .dummy_seed = 0x5eed};
@@ -58,40 +56,7 @@ static void merge_special_ids(loom_model *m) {
     if (c->n_eos_ids == 0 && eos >= 0) c->eos_ids[c->n_eos_ids++] = eos;
 }
 
-loom_status loom_model_init_shard(loom_model *m, loom_error *err) {
-    loom_shard *s = &m->shard;
-    loom_status st = loom_shard_init(s, &m->cfg, s->tp_rank, s->tp_size, s->pp_rank, s->pp_size, err);
-    if (st == LOOM_OK) m->local = loom_shard_local_config(s, &m->cfg);
-    return st;
-}
-
 static int32_t parallel_size(int32_t n) { return n > 0 ? n : 1; }
-
-loom_status loom_model_load(const loom_model_params *params, loom_model **out, loom_error *err) {
-    *out = NULL;
-    if (!params) return loom_fail(err, LOOM_ERR_INVALID_ARG, "no model params given");
-    int32_t tp = parallel_size(params->tensor_parallel_size), pp = parallel_size(params->pipeline_parallel_size);
-    if ((int64_t)tp * pp == 1) return loom_model_load_shard(params, 0, 0, out, err);
-    if ((int64_t)tp * pp > 1 << 20)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "tensor parallel size %d x pipeline parallel size %d is too large", tp, pp);
-    const loom_comm *world = loom_comm_world();
-    int rank = loom_comm_rank(world), ranks = loom_comm_size(world);
-    if (ranks != tp * pp)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG,
-                         "tensor parallel size %d x pipeline parallel size %d needs %d ranks but the job has %d: start "
-                         "with mpirun -np %d",
-                         tp, pp, tp * pp, ranks, tp * pp);
-    /* every rank loads its shard; all go on only if all succeeded (rank 0 then leads the others) */
-    loom_status st = loom_parallel_agree(loom_model_load_shard(params, rank % tp, rank / tp, out, err),
-                                         "to load its shard of the model", err);
-    if (st != LOOM_OK) {
-        loom_model_free(*out);
-        *out = NULL;
-        return st;
-    }
-    loom_parallel_set_followers_waiting(1);
-    return LOOM_OK;
-}
 
 loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_rank, int32_t pp_rank, loom_model **out,
                                   loom_error *err) {
@@ -103,7 +68,8 @@ loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_ra
     if (!m) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status st;
     m->shard = (loom_shard){.tp_rank = tp_rank, .tp_size = parallel_size(params->tensor_parallel_size),
-                            .pp_rank = pp_rank, .pp_size = parallel_size(params->pipeline_parallel_size)};
+                            .pp_rank = pp_rank, .pp_size = parallel_size(params->pipeline_parallel_size),
+                            .expert_parallel = params->enable_expert_parallel != 0};
     m->metadata_only = params->load_format == LOOM_LOAD_DUMMY && params->metadata_only;
     if (!(m->source_path = strdup(path))) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     else if (params->load_format == LOOM_LOAD_DUMMY) st = loom_load_dummy(m, path, params->dummy_seed, err);
@@ -148,7 +114,7 @@ loom_status loom_model_shard_info(const loom_model *m, int32_t tp_rank, int32_t 
                                   int32_t pp_size, loom_model_info *out, loom_error *err) {
     loom_shard s;
     uint64_t bytes = 0;
-    loom_status st = loom_shard_init(&s, &m->cfg, tp_rank, tp_size, pp_rank, pp_size, err);
+    loom_status st = loom_shard_init_ep(&s, &m->cfg, tp_rank, tp_size, pp_rank, pp_size, m->shard.expert_parallel, err);
     if (st == LOOM_OK) st = loom_shard_weight_bytes(&m->tensors, m->naming, &m->cfg, &s, m->source_path, &bytes, err);
     if (st != LOOM_OK) return st;
     *out = m->info;

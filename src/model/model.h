@@ -51,8 +51,6 @@ loom_status loom_model_pack_weights(loom_model *m, loom_error *err);
  * computes the RoPE frequencies; adds up info.shard_weight_bytes. `source` names the checkpoint in errors. */
 loom_status loom_weights_bind(loom_model *m, loom_tensor_naming naming, const char *source, loom_error *err);
 
-/* Reads DIR/config.json into cfg. */
-loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err);
 
 /* loom_model_load for rank (tp_rank, pp_rank) of the params' tensor x pipeline layout, without MPI:
  * loads only that rank's shard (tests load every rank's shard in one process this way). */

@@ -27,13 +27,17 @@ static size_t packable_matrices(loom_model *m, loom_tensor **out) {
         loom_layer_matrices(&w->layers[l], mats);
         for (int i = 0; i < LOOM_LAYER_MATRICES; i++)
             if (loom_x16_packable(mats[i])) out[n++] = mats[i];
+        size_t first = n, n_moe = loom_moe_matrices(&w->layers[l].moe, m->cfg.moe.n_experts, out + first);
+        for (size_t i = 0; i < n_moe; i++) /* kept in place, n <= first + i */
+            if (loom_x16_packable(out[first + i])) out[n++] = out[first + i];
     }
     return n;
 }
 
 loom_status loom_model_pack_weights(loom_model *m, loom_error *err) {
     int32_t n_layers = m->shard.layer_end - m->shard.layer_begin;
-    loom_tensor **mats = malloc((1 + LOOM_LAYER_MATRICES * (size_t)(n_layers > 0 ? n_layers : 0)) * sizeof *mats);
+    size_t per_layer = LOOM_LAYER_MATRICES + LOOM_MOE_MATRICES(m->cfg.moe.n_experts);
+    loom_tensor **mats = malloc((1 + per_layer * (size_t)(n_layers > 0 ? n_layers : 0)) * sizeof *mats);
     if (!mats) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     size_t n = packable_matrices(m, mats), total = 0;
     for (size_t i = 0; i < n; i++) total += aligned_size(packed_bytes(mats[i]), MATRIX_ALIGN);

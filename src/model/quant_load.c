@@ -53,9 +53,16 @@ loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error
     if (q == LOOM_QUANT_NONE) return LOOM_OK;
     loom_dtype to = loom_quantization_dtype(q);
     const loom_config *c = &m->cfg;
-    int64_t longest = c->hidden_size > c->intermediate_size ? c->hidden_size : c->intermediate_size;
+    int64_t longest = c->hidden_size;
+    int32_t ffn_dims[] = {c->intermediate_size, c->moe.expert_intermediate, c->moe.shared_intermediate};
+    for (int i = 0; i < 3; i++) longest = ffn_dims[i] > longest ? ffn_dims[i] : longest;
     float *row = malloc((size_t)longest * sizeof(float));
-    if (!row) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_tensor **moe_mats = malloc(LOOM_MOE_MATRICES(c->moe.n_experts) * sizeof *moe_mats);
+    if (!row || !moe_mats) {
+        free(row);
+        free(moe_mats);
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    }
     loom_weights *w = &m->w;
     int tied = w->lm_head.data == w->tok_embed.data; /* or neither held (a middle pipeline stage) */
     loom_status st = convert_matrix(m, &w->tok_embed, to, 1, row, err);
@@ -64,7 +71,10 @@ loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error
         loom_tensor *mats[LOOM_LAYER_MATRICES];
         loom_layer_matrices(&w->layers[l], mats);
         for (int i = 0; st == LOOM_OK && i < LOOM_LAYER_MATRICES; i++) st = convert_matrix(m, mats[i], to, 0, row, err);
+        size_t n_moe = loom_moe_matrices(&w->layers[l].moe, c->moe.n_experts, moe_mats);
+        for (size_t i = 0; st == LOOM_OK && i < n_moe; i++) st = convert_matrix(m, moe_mats[i], to, 0, row, err);
     }
+    free(moe_mats);
     free(row);
     return st;
 }

@@ -21,6 +21,15 @@ typedef struct loom_shard {
     int32_t vocab_begin, vocab_size;  /* rows of tok_embed / lm_head; the last tensor rank may have fewer
                                        * (vocab split as ceil(vocab / T)); only on stage 0 (embed) and the
                                        * last stage (head), but computed for all */
+    /* Mixture of experts: this rank holds experts [expert_begin, +n_local_experts), of each the FFN
+     * columns [expert_ffn_begin, +expert_ffn_size): under tensor parallelism every expert, split like a
+     * dense MLP; under expert parallelism (loom_shard_init_ep) a contiguous share of the
+     * experts, whole. The shared expert and the attention stay tensor-parallel either way; the router
+     * is replicated. */
+    int expert_parallel;
+    int32_t expert_begin, n_local_experts;
+    int32_t expert_ffn_begin, expert_ffn_size;
+    int32_t shared_ffn_begin, shared_ffn_size;
 } loom_shard;
 
 /* The whole model (T = P = 1). */
@@ -29,12 +38,16 @@ loom_shard loom_shard_whole(const loom_config *c);
  * n_kv_heads is not a multiple of T, intermediate_size / T is not a whole number, or P > n_layers. */
 loom_status loom_shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
                             int32_t pp_size, loom_error *err);
+/* The same with expert parallelism chosen (--enable-expert-parallel): a mixture-of-experts model's tensor
+ * rank r of T holds experts [E r / T, E (r + 1) / T) whole instead of every expert's slice; fails when T
+ * exceeds the number of experts. A dense model is split as without it (the flag is kept). */
+loom_status loom_shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
+                               int32_t pp_size, int expert_parallel, loom_error *err);
 int loom_shard_is_whole(const loom_shard *s);
-int loom_shard_has_layer(const loom_shard *s, int32_t layer);
 int loom_shard_first_stage(const loom_shard *s);
 int loom_shard_last_stage(const loom_shard *s);
-/* The config this rank computes with: n_heads, n_kv_heads, intermediate_size and vocab_size replaced by
- * the local counts (hidden_size, head_dim, n_layers unchanged). */
+/* The config this rank computes with: n_heads, n_kv_heads, intermediate_size, vocab_size and the expert
+ * FFN sizes replaced by the local counts (hidden_size, head_dim, n_layers, n_experts unchanged). */
 loom_config loom_shard_local_config(const loom_shard *s, const loom_config *c);
 
 #endif

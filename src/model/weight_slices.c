@@ -33,14 +33,16 @@ typedef struct slice_spec {
 } slice_spec;
 
 typedef struct slicer {
+    const loom_tensor_table *table;
     loom_tensor_naming naming;
     loom_weight_slice_fn fn;
     void *ctx;
 } slicer;
 
-static loom_status visit(const slicer *v, const slice_spec *spec, int layer) {
+/* expert: the second %d of per-expert names (ignored by the others) */
+static loom_status visit(const slicer *v, const slice_spec *spec, int layer, int expert) {
     loom_weight_slice s = spec->slice;
-    snprintf(s.name, sizeof s.name, v->naming == LOOM_NAMES_HF ? spec->name->hf : spec->name->gguf, layer);
+    snprintf(s.name, sizeof s.name, v->naming == LOOM_NAMES_HF ? spec->name->hf : spec->name->gguf, layer, expert);
     int64_t extent = s.is_vector || s.axis == LOOM_SLICE_COLS ? s.cols : s.rows; /* along the split */
     if (s.axis == LOOM_SLICE_WHOLE || (s.begin == 0 && s.count == extent)) {
         s.axis = LOOM_SLICE_WHOLE; /* all rows (a vector: all elements) */
@@ -50,9 +52,9 @@ static loom_status visit(const slicer *v, const slice_spec *spec, int layer) {
     return v->fn(v->ctx, &s);
 }
 
-static loom_status visit_all(const slicer *v, const slice_spec *specs, size_t n, int layer) {
+static loom_status visit_all(const slicer *v, const slice_spec *specs, size_t n, int layer, int expert) {
     loom_status st = LOOM_OK;
-    for (size_t i = 0; i < n && st == LOOM_OK; i++) st = visit(v, &specs[i], layer);
+    for (size_t i = 0; i < n && st == LOOM_OK; i++) st = visit(v, &specs[i], layer, expert);
     return st;
 }
 
@@ -61,6 +63,99 @@ static loom_status visit_all(const slicer *v, const slice_spec *specs, size_t n,
     {.dst = (dst_), .is_vector = 1, .optional = (optional_), .cols = (n_), .axis = (axis_), .begin = (begin_), .count = (count_)}
 #define MATRIX(dst_, rows_, cols_, axis_, begin_, count_) \
     {.dst = (dst_), .rows = (rows_), .cols = (cols_), .axis = (axis_), .begin = (begin_), .count = (count_)}
+
+/* ---- q/k norms and mixture-of-experts FFNs ------------------------------------------------------- */
+
+static const weight_name NAME_Q_NORM = {"model.layers.%d.self_attn.q_norm.weight", "blk.%d.attn_q_norm.weight"};
+static const weight_name NAME_K_NORM = {"model.layers.%d.self_attn.k_norm.weight", "blk.%d.attn_k_norm.weight"};
+
+static loom_status visit_qk_norms(const slicer *v, const loom_config *c, const loom_shard *s, loom_layer_weights *L,
+                                  int l) {
+    int64_t hd = c->head_dim;
+    if (c->qk_norm == LOOM_QK_NORM_PER_HEAD) {
+        const slice_spec specs[] = {
+            {&NAME_Q_NORM, VECTOR(DST(L, q_norm), hd, 0, LOOM_SLICE_WHOLE, 0, 0)},
+            {&NAME_K_NORM, VECTOR(DST(L, k_norm), hd, 0, LOOM_SLICE_WHOLE, 0, 0)},
+        };
+        return visit_all(v, specs, 2, l, 0);
+    }
+    const slice_spec specs[] = {
+        {&NAME_Q_NORM, VECTOR(DST(L, q_norm), loom_config_q_dim(c), 0, LOOM_SLICE_ROWS, s->head_begin * hd,
+                              s->n_heads * hd)},
+        {&NAME_K_NORM, VECTOR(DST(L, k_norm), loom_config_kv_dim(c), 0, LOOM_SLICE_ROWS, s->kv_head_begin * hd,
+                              s->n_kv_heads * hd)},
+    };
+    return visit_all(v, specs, 2, l, 0);
+}
+
+/* Per-expert names: layer, then expert. GGUF files store the experts stacked (*_exps, one [n_experts]
+ * [rows][cols] tensor per kind); older Mixtral GGUFs have one matrix per expert, as HF checkpoints do. */
+typedef struct moe_names {
+    weight_name router, gate, up, down;
+} moe_names;
+
+static const moe_names MIXTRAL_NAMES = {
+    {"model.layers.%d.block_sparse_moe.gate.weight", "blk.%d.ffn_gate_inp.weight"},
+    {"model.layers.%d.block_sparse_moe.experts.%d.w1.weight", "blk.%d.ffn_gate.%d.weight"},
+    {"model.layers.%d.block_sparse_moe.experts.%d.w3.weight", "blk.%d.ffn_up.%d.weight"},
+    {"model.layers.%d.block_sparse_moe.experts.%d.w2.weight", "blk.%d.ffn_down.%d.weight"},
+};
+static const moe_names MLP_EXPERT_NAMES = { /* Qwen2-MoE, Qwen3-MoE, OLMoE */
+    {"model.layers.%d.mlp.gate.weight", "blk.%d.ffn_gate_inp.weight"},
+    {"model.layers.%d.mlp.experts.%d.gate_proj.weight", "blk.%d.ffn_gate.%d.weight"},
+    {"model.layers.%d.mlp.experts.%d.up_proj.weight", "blk.%d.ffn_up.%d.weight"},
+    {"model.layers.%d.mlp.experts.%d.down_proj.weight", "blk.%d.ffn_down.%d.weight"},
+};
+static const weight_name NAME_GATE_EXPS = {"", "blk.%d.ffn_gate_exps.weight"};
+static const weight_name NAME_UP_EXPS = {"", "blk.%d.ffn_up_exps.weight"};
+static const weight_name NAME_DOWN_EXPS = {"", "blk.%d.ffn_down_exps.weight"};
+static const weight_name NAME_SHARED_GATE = {"model.layers.%d.mlp.shared_expert.gate_proj.weight", "blk.%d.ffn_gate_shexp.weight"};
+static const weight_name NAME_SHARED_UP = {"model.layers.%d.mlp.shared_expert.up_proj.weight", "blk.%d.ffn_up_shexp.weight"};
+static const weight_name NAME_SHARED_DOWN = {"model.layers.%d.mlp.shared_expert.down_proj.weight", "blk.%d.ffn_down_shexp.weight"};
+static const weight_name NAME_SHARED_EXPERT_GATE = {"model.layers.%d.mlp.shared_expert_gate.weight",
+                                                    "blk.%d.ffn_gate_inp_shexp.weight"};
+
+static int stacked_experts(const slicer *v, int layer) {
+    char name[64];
+    snprintf(name, sizeof name, NAME_GATE_EXPS.gguf, layer);
+    return v->naming == LOOM_NAMES_GGUF && v->table && loom_tensor_table_find(v->table, name);
+}
+
+static loom_status visit_moe(const slicer *v, const loom_config *c, const loom_shard *s, loom_moe_weights *w, int l) {
+    int64_t hidden = c->hidden_size, n_experts = c->moe.n_experts, ffn = c->moe.expert_intermediate;
+    int64_t shared = c->moe.shared_intermediate;
+    const moe_names *names = c->arch == LOOM_ARCH_MIXTRAL ? &MIXTRAL_NAMES : &MLP_EXPERT_NAMES;
+    const slice_spec router = {&names->router, MATRIX(DST(w, router), n_experts, hidden, LOOM_SLICE_WHOLE, 0, 0)};
+    loom_status st = visit(v, &router, l, 0);
+    int stacked = stacked_experts(v, l);
+    for (int32_t e = s->expert_begin; st == LOOM_OK && e < s->expert_begin + s->n_local_experts; e++) {
+        loom_expert_weights *x = w ? &w->experts[e] : NULL;
+        slice_spec specs[] = {
+            {stacked ? &NAME_GATE_EXPS : &names->gate,
+             MATRIX(DST(x, gate), ffn, hidden, LOOM_SLICE_ROWS, s->expert_ffn_begin, s->expert_ffn_size)},
+            {stacked ? &NAME_UP_EXPS : &names->up,
+             MATRIX(DST(x, up), ffn, hidden, LOOM_SLICE_ROWS, s->expert_ffn_begin, s->expert_ffn_size)},
+            {stacked ? &NAME_DOWN_EXPS : &names->down,
+             MATRIX(DST(x, down), hidden, ffn, LOOM_SLICE_COLS, s->expert_ffn_begin, s->expert_ffn_size)},
+        };
+        for (int i = 0; stacked && i < 3; i++) {
+            specs[i].slice.n_slabs = n_experts;
+            specs[i].slice.slab = e;
+        }
+        st = visit_all(v, specs, 3, l, e);
+    }
+    if (st != LOOM_OK || shared == 0) return st;
+    const slice_spec specs[] = {
+        {&NAME_SHARED_GATE, MATRIX(DST(w, shared.gate), shared, hidden, LOOM_SLICE_ROWS, s->shared_ffn_begin,
+                                   s->shared_ffn_size)},
+        {&NAME_SHARED_UP, MATRIX(DST(w, shared.up), shared, hidden, LOOM_SLICE_ROWS, s->shared_ffn_begin,
+                                 s->shared_ffn_size)},
+        {&NAME_SHARED_DOWN, MATRIX(DST(w, shared.down), hidden, shared, LOOM_SLICE_COLS, s->shared_ffn_begin,
+                                   s->shared_ffn_size)},
+        {&NAME_SHARED_EXPERT_GATE, MATRIX(DST(w, shared_gate), 1, hidden, LOOM_SLICE_WHOLE, 0, 0)},
+    };
+    return visit_all(v, specs, 4, l, 0);
+}
 
 static loom_status visit_layer(const slicer *v, const loom_config *c, const loom_shard *s, loom_layer_weights *L, int l) {
     int64_t hidden = c->hidden_size, hd = c->head_dim, ffn = c->intermediate_size;
@@ -82,12 +177,16 @@ static loom_status visit_layer(const slicer *v, const loom_config *c, const loom
         {&NAME_UP, MATRIX(DST(L, w_up), ffn, hidden, LOOM_SLICE_ROWS, s->ffn_begin, s->ffn_size)},
         {&NAME_DOWN, MATRIX(DST(L, w_down), hidden, ffn, LOOM_SLICE_COLS, s->ffn_begin, s->ffn_size)},
     };
-    return visit_all(v, specs, sizeof specs / sizeof specs[0], l);
+    size_t n = sizeof specs / sizeof specs[0] - (loom_config_is_moe(c) ? 3 : 0); /* the dense MLP is last */
+    loom_status st = visit_all(v, specs, n, l, 0);
+    if (st == LOOM_OK && c->qk_norm != LOOM_QK_NORM_NONE) st = visit_qk_norms(v, c, s, L, l);
+    if (st == LOOM_OK && loom_config_is_moe(c)) st = visit_moe(v, c, s, DST(L, moe), l);
+    return st;
 }
 
-loom_status loom_shard_for_each_weight(const loom_config *c, const loom_shard *s, loom_tensor_naming naming,
-                                       loom_weights *w, loom_weight_slice_fn fn, void *ctx) {
-    const slicer v = {naming, fn, ctx};
+loom_status loom_shard_for_each_weight(const loom_config *c, const loom_shard *s, const loom_tensor_table *t,
+                                       loom_tensor_naming naming, loom_weights *w, loom_weight_slice_fn fn, void *ctx) {
+    const slicer v = {t, naming, fn, ctx};
     int first = loom_shard_first_stage(s), last = loom_shard_last_stage(s);
     int64_t hidden = c->hidden_size, vocab = c->vocab_size;
     const slice_spec embed = {&NAME_EMBED, MATRIX(DST(w, tok_embed), vocab, hidden, LOOM_SLICE_ROWS, s->vocab_begin,
@@ -96,9 +195,9 @@ loom_status loom_shard_for_each_weight(const loom_config *c, const loom_shard *s
     const slice_spec head = {&NAME_LM_HEAD, MATRIX(DST(w, lm_head), vocab, hidden, LOOM_SLICE_ROWS, s->vocab_begin,
                                                    s->vocab_size)};
     loom_status st = LOOM_OK;
-    if (first || (last && c->tie_word_embeddings)) st = visit(&v, &embed, 0);
-    if (st == LOOM_OK && last) st = visit(&v, &final_norm, 0);
-    if (st == LOOM_OK && last && !c->tie_word_embeddings) st = visit(&v, &head, 0);
+    if (first || (last && c->tie_word_embeddings)) st = visit(&v, &embed, 0, 0);
+    if (st == LOOM_OK && last) st = visit(&v, &final_norm, 0, 0);
+    if (st == LOOM_OK && last && !c->tie_word_embeddings) st = visit(&v, &head, 0, 0);
     for (int l = s->layer_begin; st == LOOM_OK && l < s->layer_end; l++)
         st = visit_layer(&v, c, s, w ? &w->layers[l] : NULL, l);
     return st;
@@ -115,18 +214,23 @@ void loom_weight_slice_bounds(const loom_weight_slice *s, int64_t *row_begin, in
 
 static loom_status shape_error(const loom_weight_slice *s, const loom_tensor_entry *e, const char *source,
                                loom_error *err) {
-    char got[96] = "", want[48];
+    char got[96] = "", want[72];
     for (int i = 0; i < e->n_dims; i++)
         snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)e->shape[i]);
     if (s->is_vector) snprintf(want, sizeof want, "%lld", (long long)s->cols);
+    else if (s->n_slabs)
+        snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)s->n_slabs, (long long)s->rows, (long long)s->cols);
     else snprintf(want, sizeof want, "%lld,%lld", (long long)s->rows, (long long)s->cols);
     return loom_fail(err, LOOM_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected [%s]", source, s->name, got, want);
 }
 
 loom_status loom_weight_slice_check(const loom_weight_slice *s, const loom_tensor_entry *e, const char *source,
                                     int32_t tp_size, size_t *kept_bytes, loom_error *err) {
-    int shape_ok = s->is_vector ? e->n_dims == 1 && e->shape[0] == s->cols
-                                : e->n_dims == 2 && e->shape[0] == s->rows && e->shape[1] == s->cols;
+    int shape_ok = s->is_vector  ? e->n_dims == 1 && e->shape[0] == s->cols
+                   : s->n_slabs ? e->n_dims == 3 && e->shape[0] == s->n_slabs && e->shape[1] == s->rows &&
+                                      e->shape[2] == s->cols
+                                : (e->n_dims == 2 && e->shape[0] == s->rows && e->shape[1] == s->cols) ||
+                                      (s->rows == 1 && e->n_dims == 1 && e->shape[0] == s->cols); /* [1][n] as [n] */
     if (!shape_ok) return shape_error(s, e, source, err);
     if (s->is_vector && e->dtype != LOOM_DTYPE_F32 && e->dtype != LOOM_DTYPE_F16 && e->dtype != LOOM_DTYPE_BF16)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "%s: vector '%s' has dtype %s (expected f32, f16 or bf16)", source,
@@ -169,7 +273,7 @@ static loom_status count_slice(void *ctx, const loom_weight_slice *s) {
 loom_status loom_shard_weight_bytes(const loom_tensor_table *t, loom_tensor_naming naming, const loom_config *c,
                                     const loom_shard *s, const char *source, uint64_t *bytes, loom_error *err) {
     byte_counter b = {t, source, s->tp_size, 0, err};
-    loom_status st = loom_shard_for_each_weight(c, s, naming, NULL, count_slice, &b);
+    loom_status st = loom_shard_for_each_weight(c, s, t, naming, NULL, count_slice, &b);
     *bytes = st == LOOM_OK ? b.bytes : 0;
     return st;
 }

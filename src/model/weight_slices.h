@@ -9,6 +9,11 @@
  *                              too when the embeddings are tied (it is the LM head there)
  *   lm_head (untied)           rows [vocab_begin, +vocab_size) on the last stage
  *   final norm                 whole, on the last stage
+ *   q/k norms                  whole per head, or this rank's heads' elements over the whole projection
+ *   MoE router                 whole (replicated)
+ *   experts                    tensor parallel: gate/up rows [expert_ffn_begin, +expert_ffn_size), down
+ *                              columns, of every expert; expert parallel: the rank's experts, whole
+ *   shared expert (+ gate)     split like the dense MLP (its gate whole)
  * A range that covers the whole dimension is LOOM_SLICE_WHOLE, so a whole model binds as it always did. */
 #ifndef LOOM_MODEL_WEIGHT_SLICES_H
 #define LOOM_MODEL_WEIGHT_SLICES_H
@@ -25,14 +30,18 @@ typedef struct loom_weight_slice {
     int64_t rows, cols;   /* the full checkpoint shape the tensor must have (rows unused for a vector) */
     loom_slice_axis axis;
     int64_t begin, count; /* rows or columns kept along axis */
+    int64_t n_slabs, slab; /* n_slabs > 0: the tensor stacks n_slabs matrices, [n_slabs][rows][cols] (one per
+                            * expert, GGUF's *_exps), and this slice lies in matrix `slab` */
 } loom_weight_slice;
 
 typedef loom_status (*loom_weight_slice_fn)(void *ctx, const loom_weight_slice *slice);
 
 /* Calls fn for every weight shard s holds, stopping at the first error. w: the weights the slices' dst
- * point into (w->layers allocated for every layer), or NULL. */
-loom_status loom_shard_for_each_weight(const loom_config *c, const loom_shard *s, loom_tensor_naming naming,
-                                       loom_weights *w, loom_weight_slice_fn fn, void *ctx);
+ * point into (w->layers allocated for every layer, with moe.experts [n_experts] in MoE models), or NULL.
+ * t: the checkpoint's tensors, only looked at to tell stacked experts (GGUF's ffn_*_exps) from
+ * per-expert matrices. */
+loom_status loom_shard_for_each_weight(const loom_config *c, const loom_shard *s, const loom_tensor_table *t,
+                                       loom_tensor_naming naming, loom_weights *w, loom_weight_slice_fn fn, void *ctx);
 
 /* Checks checkpoint tensor e against the slice: the full shape, a dtype loom computes with, and, for
  * a column slice of a block-quantized dtype, that the columns start and end on block boundaries

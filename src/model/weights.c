@@ -94,23 +94,24 @@ static loom_status bind_matrix(binder *b, const loom_weight_slice *s, const loom
     loom_weight_slice_bounds(s, &row_begin, &rows, &col_begin, &cols);
     loom_dtype dtype = e->dtype;
     size_t row_bytes = loom_dtype_bytes(dtype, cols), full_row_bytes = loom_dtype_bytes(dtype, s->cols);
-    const uint8_t *data;
+    int64_t slab_row = s->slab * s->rows; /* the slice's matrix inside a stacked tensor (0 otherwise) */
+    const uint8_t *data, *matrix = b->m->dummy_weights ? NULL : e->data + (size_t)slab_row * full_row_bytes;
     loom_status st = LOOM_OK;
     if (b->m->dummy_weights) {
         uint8_t *values;
         if ((st = owned_buffer(b, row_bytes * (size_t)rows, s->name, (void **)&values)) != LOOM_OK) return st;
-        if ((st = dummy_rows(b, e, row_begin, rows, col_begin, cols, values)) != LOOM_OK) return st;
+        if ((st = dummy_rows(b, e, slab_row + row_begin, rows, col_begin, cols, values)) != LOOM_OK) return st;
         data = values;
     } else if (s->axis == LOOM_SLICE_COLS) {
         uint8_t *copy;
         if ((st = owned_buffer(b, row_bytes * (size_t)rows, s->name, (void **)&copy)) != LOOM_OK) return st;
         size_t col_offset = loom_dtype_bytes(dtype, col_begin);
         for (int64_t r = 0; r < rows; r++)
-            memcpy(copy + (size_t)r * row_bytes, e->data + (size_t)r * full_row_bytes + col_offset, row_bytes);
-        release_mapped_pages(b->m, e->data, e->size_bytes);
+            memcpy(copy + (size_t)r * row_bytes, matrix + (size_t)r * full_row_bytes + col_offset, row_bytes);
+        release_mapped_pages(b->m, matrix, (size_t)s->rows * full_row_bytes);
         data = copy;
     } else {
-        data = e->data + (size_t)row_begin * full_row_bytes;
+        data = matrix + (size_t)row_begin * full_row_bytes;
     }
     *s->dst = (loom_tensor){.data = data, .dtype = dtype, .n_dims = 2, .shape = {rows, cols}, .row_stride_bytes = row_bytes};
     return LOOM_OK;
@@ -175,7 +176,13 @@ loom_status loom_weights_bind(loom_model *m, loom_tensor_naming naming, const ch
     m->info.shard_weight_bytes = 0;
     w->layers = calloc((size_t)c->n_layers, sizeof *w->layers);
     if (!w->layers) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    loom_status st = loom_shard_for_each_weight(c, &m->shard, naming, w, bind_slice, &b);
+    loom_status st = LOOM_OK;
+    size_t experts_bytes = (size_t)c->moe.n_experts * sizeof(loom_expert_weights);
+    for (int32_t l = m->shard.layer_begin; st == LOOM_OK && experts_bytes && l < m->shard.layer_end; l++) {
+        st = owned_buffer(&b, experts_bytes, "experts", (void **)&w->layers[l].moe.experts);
+        if (st == LOOM_OK) memset(w->layers[l].moe.experts, 0, experts_bytes); /* experts not held stay empty */
+    }
+    if (st == LOOM_OK) st = loom_shard_for_each_weight(c, &m->shard, &m->tensors, naming, w, bind_slice, &b);
     if (st != LOOM_OK) return st;
     if (c->tie_word_embeddings && loom_shard_last_stage(&m->shard)) w->lm_head = w->tok_embed;
     return bind_rope(&b);

@@ -10,6 +10,20 @@
 #include "core/tensor.h"
 #include "model/config.h"
 
+/* One SwiGLU expert: [ffn][hidden] gate and up, [hidden][ffn] down, ffn = this rank's columns of it. */
+typedef struct loom_expert_weights {
+    loom_tensor gate, up, down;
+} loom_expert_weights;
+
+/* A mixture-of-experts FFN (cfg.moe, model/moe.h). Under expert parallelism a rank binds only its experts
+ * [shard.expert_begin, +shard.n_local_experts); the others stay zeroed (data NULL). */
+typedef struct loom_moe_weights {
+    loom_tensor router;            /* [n_experts][hidden], replicated on every rank */
+    loom_expert_weights *experts;  /* [n_experts], owned by the model */
+    loom_expert_weights shared;    /* the shared expert (Qwen2-MoE), [shared ffn] slices; data NULL without */
+    loom_tensor shared_gate;       /* [1][hidden]: its sigmoid gate; data NULL without */
+} loom_moe_weights;
+
 typedef struct loom_layer_weights {
     loom_tensor attn_norm;   /* [hidden] */
     loom_tensor wq;          /* [n_heads*head_dim][hidden] */
@@ -21,6 +35,9 @@ typedef struct loom_layer_weights {
     loom_tensor w_gate;      /* [intermediate][hidden] */
     loom_tensor w_up;        /* [intermediate][hidden] */
     loom_tensor w_down;      /* [hidden][intermediate] */
+    loom_tensor q_norm, k_norm; /* cfg.qk_norm: [head_dim] each (per head) or this rank's [q_dim] / [kv_dim]
+                                 * slice (whole projection); data NULL without */
+    loom_moe_weights moe;    /* MoE models (w_gate / w_up / w_down then unused) */
 } loom_layer_weights;
 
 /* The layer's weight matrices (not norms or biases), for passes over all of them. */
@@ -28,6 +45,21 @@ typedef struct loom_layer_weights {
 static inline void loom_layer_matrices(loom_layer_weights *L, loom_tensor *out[LOOM_LAYER_MATRICES]) {
     loom_tensor *mats[LOOM_LAYER_MATRICES] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
     for (int i = 0; i < LOOM_LAYER_MATRICES; i++) out[i] = mats[i];
+}
+
+/* The expert matrices a MoE layer holds (routed experts of this rank, then the shared expert), for the
+ * same passes: up to LOOM_MOE_MATRICES(n_experts) pointers into out, returns how many. The router and
+ * the shared expert's gate are left out: they stay in their stored precision (routing decisions). */
+#define LOOM_MOE_MATRICES(n_experts) (3 * ((size_t)(n_experts) + 1))
+static inline size_t loom_moe_matrices(loom_moe_weights *w, int32_t n_experts, loom_tensor **out) {
+    size_t n = 0;
+    for (int32_t e = 0; w->experts && e <= n_experts; e++) {
+        loom_expert_weights *x = e < n_experts ? &w->experts[e] : &w->shared;
+        loom_tensor *mats[3] = {&x->gate, &x->up, &x->down};
+        for (int i = 0; i < 3; i++)
+            if (mats[i]->data) out[n++] = mats[i];
+    }
+    return n;
 }
 
 typedef struct loom_weights {

@@ -22,13 +22,13 @@ typedef struct loom_comm_req loom_comm_req;
  * otherwise the world is this process alone. Idempotent. On rank 0 it also installs a SIGTERM handler
  * that prints "loom: rank 0: the MPI launcher terminated the job (another rank failed or was killed)"
  * before exiting, so a rank killed by mpirun still leaves a clear line on rank 0. */
-loom_status loom_parallel_init(int *argc, char ***argv, loom_error *err);
-/* MPI_Finalize when loom_parallel_init started MPI; safe to call always. */
-void loom_parallel_finalize(void);
+loom_status comm_init(int *argc, char ***argv, loom_error *err);
+/* MPI_Finalize when comm_init started MPI; safe to call always. */
+void comm_finalize(void);
 /* 1 when this build can run more than one rank. */
 int loom_parallel_built_with_mpi(void);
 
-/* The world group (all ranks). Valid after loom_parallel_init; before it, a world of one. */
+/* The world group (all ranks). Valid after comm_init; before it, a world of one. */
 loom_comm *loom_comm_world(void);
 int loom_comm_rank(const loom_comm *c);
 int loom_comm_size(const loom_comm *c);

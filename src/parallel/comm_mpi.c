@@ -170,7 +170,7 @@ static void comm_release(loom_comm *c) {
     c->scratch_bytes = 0;
 }
 
-loom_status loom_parallel_init(int *argc, char ***argv, loom_error *err) {
+loom_status comm_init(int *argc, char ***argv, loom_error *err) {
     loom_status st = comm_read_timeout_env(err);
     if (st != LOOM_OK || g_mpi_started || !getenv("OMPI_COMM_WORLD_SIZE")) return st;
     int provided = MPI_THREAD_SINGLE;
@@ -193,7 +193,7 @@ loom_status loom_parallel_init(int *argc, char ***argv, loom_error *err) {
     return LOOM_OK;
 }
 
-void loom_parallel_finalize(void) {
+void comm_finalize(void) {
     if (!g_mpi_started || g_mpi_finalized) return;
     loom_comm_barrier(&g_world); /* with a deadline: MPI_Finalize itself would wait for a hung rank */
     signal(SIGTERM, SIG_DFL);

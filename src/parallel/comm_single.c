@@ -12,7 +12,7 @@ struct loom_comm {
 
 static loom_comm g_world;
 
-loom_status loom_parallel_init(int *argc, char ***argv, loom_error *err) {
+loom_status comm_init(int *argc, char ***argv, loom_error *err) {
     const char *launched = getenv("OMPI_COMM_WORLD_SIZE");
     if (launched && atoi(launched) > 1)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED,
@@ -22,7 +22,7 @@ loom_status loom_parallel_init(int *argc, char ***argv, loom_error *err) {
     return comm_read_timeout_env(err);
 }
 
-void loom_parallel_finalize(void) {}
+void comm_finalize(void) {}
 
 int loom_parallel_built_with_mpi(void) { return 0; }
 

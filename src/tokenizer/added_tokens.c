@@ -4,30 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "tokenizer/tok_internal.h"
 
 int tok_added_add(tok_added_set *a, const tok_added *tok) {
     for (size_t i = 0; i < a->n; i++)
         if (a->items[i].id == tok->id) { a->items[i] = *tok; return 0; }
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 16;
-        tok_added *p = realloc(a->items, cap * sizeof *p);
-        if (!p) return -1;
-        a->items = p;
-        a->cap = cap;
-    }
+    if (grow(&a->items, &a->cap, a->n, sizeof *a->items, 16)) return -1;
     a->items[a->n++] = *tok;
     return 0;
 }
 
 static int32_t trie_new_node(tok_trie *tr, uint8_t byte) {
-    if (tr->n == tr->cap) {
-        size_t cap = tr->cap ? tr->cap * 2 : 64;
-        tok_trie_node *p = realloc(tr->nodes, cap * sizeof *p);
-        if (!p) return -1;
-        tr->nodes = p;
-        tr->cap = cap;
-    }
+    if (grow(&tr->nodes, &tr->cap, tr->n, sizeof *tr->nodes, 64)) return -1;
     tr->nodes[tr->n] = (tok_trie_node){-1, -1, -1, byte};
     return (int32_t)tr->n++;
 }
@@ -77,18 +66,12 @@ static size_t prev_char(const char *s, size_t i) {
 
 static int32_t cp_at(const char *s, size_t n, size_t i) {
     int32_t cp = -1;
-    if (tok_utf8_valid_len((const uint8_t *)s + i, n - i)) tok_utf8_decode(s + i, &cp);
+    if (utf8_seq_len((const uint8_t *)s + i, n - i)) utf8_decode(s + i, n - i, &cp);
     return cp;
 }
 
 static int push_split(tok_splits *out, size_t off, size_t len, int32_t id) {
-    if (out->len == out->cap) {
-        size_t cap = out->cap ? out->cap * 2 : 16;
-        tok_split *p = realloc(out->data, cap * sizeof *p);
-        if (!p) return -1;
-        out->data = p;
-        out->cap = cap;
-    }
+    if (grow(&out->data, &out->cap, out->len, sizeof *out->data, 16)) return -1;
     out->data[out->len++] = (tok_split){off, len, id};
     return 0;
 }
@@ -125,7 +108,7 @@ int tok_added_split(const tok_added_set *a, int which, const char *s, size_t n, 
         }
         if (tk->rstrip) {
             while (stop < n && tok_cp_is_whitespace(cp_at(s, n, stop)))
-                stop += tok_utf8_valid_len((const uint8_t *)s + stop, n - stop);
+                stop += utf8_seq_len((const uint8_t *)s + stop, n - stop);
         }
         if (done < start && push_split(out, base + done, start - done, -1)) return -1;
         if (push_split(out, base + start, stop - start, tk->id)) return -1;

@@ -22,7 +22,7 @@ static int split_chars(const loom_tokenizer *t, const char *w, size_t n, sym **o
     size_t k = 0;
     int32_t unk_pending = 0; /* a fused unk waits to be emitted */
     for (size_t i = 0; i < n;) {
-        size_t l = tok_utf8_valid_len((const uint8_t *)w + i, n - i);
+        size_t l = utf8_seq_len((const uint8_t *)w + i, n - i);
         if (!l) l = 1;
         int32_t id = tok_strmap_get(&t->vocab.model, w + i, l);
         if (id >= 0) {

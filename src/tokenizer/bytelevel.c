@@ -20,7 +20,7 @@ int tok_bytelevel_append(tok_buf *out, const char *s, size_t n) {
     if (tok_buf_reserve(out, n * 2)) return -1;
     for (size_t i = 0; i < n; i++) {
         char enc[4];
-        size_t l = tok_utf8_encode(byte_cp((uint8_t)s[i]), enc);
+        size_t l = utf8_encode(byte_cp((uint8_t)s[i]), enc);
         if (tok_buf_append(out, enc, l)) return -1;
     }
     return 0;
@@ -29,9 +29,9 @@ int tok_bytelevel_append(tok_buf *out, const char *s, size_t n) {
 int tok_bytelevel_decode_append(tok_buf *out, const char *s, size_t n) {
     size_t start = out->len;
     for (size_t i = 0; i < n;) {
-        size_t l = tok_utf8_valid_len((const uint8_t *)s + i, n - i);
+        size_t l = utf8_seq_len((const uint8_t *)s + i, n - i);
         int32_t cp = -1;
-        if (l) tok_utf8_decode(s + i, &cp);
+        if (l) utf8_decode(s + i, n - i, &cp);
         int b = cp_byte(cp);
         if (b < 0) { /* not a mapped string: the token's own bytes */
             out->len = start;

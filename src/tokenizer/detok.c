@@ -52,7 +52,7 @@ static int emit(loom_detok *d, const char *s, size_t n) {
 /* A run of byte tokens ends: valid UTF-8 as is, else one U+FFFD per byte (HF ByteFallback). */
 static int end_group(loom_detok *d) {
     int rc = 0;
-    if (tok_utf8_valid(d->group.data, d->group.len)) rc = emit(d, d->group.data, d->group.len);
+    if (utf8_valid(d->group.data, d->group.len)) rc = emit(d, d->group.data, d->group.len);
     else
         for (size_t i = 0; i < d->group.len && !rc; i++) rc = emit(d, "\xEF\xBF\xBD", 3);
     d->group.len = 0;
@@ -118,7 +118,7 @@ static int release(loom_detok *d, int final, char **text_out, size_t *len_out) {
     const uint8_t *p = (const uint8_t *)d->pending.data;
     size_t n = d->pending.len, keep = 0;
     if (!final) /* hold back a tail that may still become a character */
-        for (size_t k = n < 3 ? n : 3; k > 0 && !keep; k--) keep = tok_utf8_incomplete_len(p + n - k, k) == k ? k : 0;
+        for (size_t k = n < 3 ? n : 3; k > 0 && !keep; k--) keep = utf8_incomplete_len(p + n - k, k) == k ? k : 0;
     tok_buf out = {0};
     if (tok_buf_reserve(&out, n) || tok_utf8_append_lossy(&out, p, n - keep)) { tok_buf_free(&out); return -1; }
     if (keep) memmove(d->pending.data, p + n - keep, keep);
@@ -183,5 +183,44 @@ loom_status loom_tokenizer_decode(const loom_tokenizer *t, const int32_t *ids, s
     if (st) { tok_buf_free(&all); return st; }
     *text_out = all.data;
     *len_out = all.len;
+    return LOOM_OK;
+}
+
+loom_status loom_tokenizer_token_bytes(const loom_tokenizer *t, char **bytes_out, uint32_t **off_out,
+                                       uint32_t **len_out, uint8_t **special_out, loom_error *err) {
+    int32_t n = t->vocab.n;
+    loom_detok d = {.t = t, .n_tokens = 1}; /* mid-sequence: the first-token rules do not apply */
+    tok_buf all = {0};
+    uint32_t *off = calloc((size_t)n + 1, sizeof *off), *len = calloc((size_t)n + 1, sizeof *len);
+    uint8_t *special = calloc((size_t)n + 1, 1);
+    int rc = !off || !len || !special;
+    for (int32_t id = 0; id < n && !rc; id++) {
+        off[id] = (uint32_t)all.len;
+        if (!tok_vocab_has(&t->vocab, id)) continue;
+        special[id] = t->vocab.special[id];
+        size_t sn;
+        const char *s = tok_vocab_text(&t->vocab, id, &sn);
+        int b = t->dec.byte_fallback ? byte_token(s, sn) : -1;
+        if (b >= 0) {
+            uint8_t c = (uint8_t)b;
+            rc = tok_buf_append(&all, &c, 1);
+        } else {
+            rc = (t->dec.join_space && tok_buf_append(&all, " ", 1)) || token_text(&d, s, sn) ||
+                 tok_buf_append(&all, d.work.data ? d.work.data : "", d.work.len);
+        }
+        len[id] = (uint32_t)(all.len - off[id]);
+    }
+    tok_buf_free(&d.work);
+    if (rc || tok_buf_append(&all, "", 0)) {
+        tok_buf_free(&all);
+        free(off);
+        free(len);
+        free(special);
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "tokenizer: out of memory");
+    }
+    *bytes_out = all.data;
+    *off_out = off;
+    *len_out = len;
+    *special_out = special;
     return LOOM_OK;
 }

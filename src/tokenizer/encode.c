@@ -70,7 +70,7 @@ loom_status loom_tokenizer_encode(const loom_tokenizer *t, const char *text, siz
     *ids_out = NULL;
     *n_out = 0;
     if (!text && len) return loom_fail(err, LOOM_ERR_INVALID_ARG, "encode: NULL text");
-    if (!tok_utf8_valid(text, len)) return loom_fail(err, LOOM_ERR_INVALID_ARG, "encode: input is not valid UTF-8");
+    if (!utf8_valid(text, len)) return loom_fail(err, LOOM_ERR_INVALID_ARG, "encode: input is not valid UTF-8");
     tok_ids out = {0};
     scratch w = {0};
     int rc = !(w.md = pcre2_match_data_create(1, NULL));

@@ -1,6 +1,7 @@
 /* Binary heap of merge candidates shared by the BPE and SentencePiece merge loops. */
 #include <stdlib.h>
 
+#include "core/grow.h"
 #include "tokenizer/tok_internal.h"
 
 static int better(const tok_cand *a, const tok_cand *b) {
@@ -8,13 +9,7 @@ static int better(const tok_cand *a, const tok_cand *b) {
 }
 
 int tok_heap_push(tok_heap *h, tok_cand c) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 16;
-        tok_cand *d = realloc(h->d, cap * sizeof *d);
-        if (!d) return -1;
-        h->d = d;
-        h->cap = cap;
-    }
+    if (grow(&h->d, &h->cap, h->n, sizeof *h->d, 16)) return -1;
     size_t i = h->n++;
     while (i > 0 && better(&c, &h->d[(i - 1) / 2])) {
         h->d[i] = h->d[(i - 1) / 2];

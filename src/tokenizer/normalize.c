@@ -21,9 +21,9 @@ static int unicode_form(int kind, const char *s, size_t n, tok_buf *out) {
 static int lowercase(const char *s, size_t n, tok_buf *out) {
     for (size_t i = 0; i < n;) {
         int32_t cp;
-        i += tok_utf8_decode(s + i, &cp);
+        i += utf8_decode(s + i, n - i, &cp);
         char enc[4];
-        if (tok_buf_append(out, enc, tok_utf8_encode(utf8proc_tolower(cp), enc))) return -1;
+        if (tok_buf_append(out, enc, utf8_encode(utf8proc_tolower(cp), enc))) return -1;
     }
     return 0;
 }
@@ -45,14 +45,14 @@ static int strip(const tok_norm_step *st, const char *s, size_t n, tok_buf *out)
     size_t b = 0, e = n;
     int32_t cp;
     while (st->left && b < e) {
-        size_t l = tok_utf8_decode(s + b, &cp);
+        size_t l = utf8_decode(s + b, e - b, &cp);
         if (!tok_cp_is_whitespace(cp)) break;
         b += l;
     }
     while (st->right && e > b) {
         size_t p = e - 1;
         while (p > b && ((uint8_t)s[p] & 0xC0) == 0x80) p--;
-        tok_utf8_decode(s + p, &cp);
+        utf8_decode(s + p, e - p, &cp);
         if (!tok_cp_is_whitespace(cp)) break;
         e = p;
     }

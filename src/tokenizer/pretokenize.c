@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "tokenizer/tok_internal.h"
 
 /* Oniguruma's \s (HF compiles patterns with Oniguruma): \t \n \v \f \r, U+0085 and Z*. */
@@ -60,13 +61,7 @@ typedef struct span { size_t s, e; int m; } span;
 typedef struct spans { span *d; size_t n, cap; } spans;
 
 static int span_push(spans *v, size_t s, size_t e, int m) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        span *d = realloc(v->d, cap * sizeof *d);
-        if (!d) return -1;
-        v->d = d;
-        v->cap = cap;
-    }
+    if (grow(&v->d, &v->cap, v->n, sizeof *v->d, 16)) return -1;
     v->d[v->n++] = (span){s, e, m};
     return 0;
 }
@@ -84,7 +79,7 @@ static int regex_matches(const pcre2_code *re, pcre2_match_data *md, const char 
         prev = me;
         if (me > ms) pos = me;
         else if (ms >= n) break;
-        else pos = ms + tok_utf8_valid_len((const uint8_t *)s + ms, n - ms);
+        else pos = ms + utf8_seq_len((const uint8_t *)s + ms, n - ms);
     }
     if (prev != n && span_push(out, prev, n, 0)) return -1;
     return 0;
@@ -97,7 +92,7 @@ static int char_matches(int cls, const tok_pre_step *st, const char *s, size_t n
     size_t last = 0;
     for (size_t i = 0; i < n;) {
         int32_t cp;
-        size_t l = tok_utf8_decode(s + i, &cp);
+        size_t l = utf8_decode(s + i, n - i, &cp);
         int hit = cls == CHARS_DIGIT ? tok_cp_is_numeric(cp)
                 : cls == CHARS_PUNCT ? tok_cp_is_punctuation(cp)
                 : cls == CHARS_SPACE ? tok_cp_is_whitespace(cp)
@@ -148,13 +143,7 @@ static void apply_behavior(spans *v, int behavior, int invert) {
 
 static int piece_push(tok_pieces *v, size_t off, size_t len, int at_start) {
     if (!len) return 0;
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        tok_piece *d = realloc(v->data, cap * sizeof *d);
-        if (!d) return -1;
-        v->data = d;
-        v->cap = cap;
-    }
+    if (grow(&v->data, &v->cap, v->len, sizeof *v->data, 16)) return -1;
     v->data[v->len++] = (tok_piece){off, len, at_start};
     return 0;
 }

@@ -36,7 +36,7 @@ int tok_spm_word(const loom_tokenizer *t, const char *w, size_t n, tok_ids *out)
     if (!s) return -1;
     int32_t k = 0;
     for (size_t i = 0; i < n;) {
-        size_t l = tok_utf8_valid_len((const uint8_t *)w + i, n - i);
+        size_t l = utf8_seq_len((const uint8_t *)w + i, n - i);
         if (!l) l = 1;
         s[k] = (sym){i, l, k - 1, i + l < n ? k + 1 : -1};
         k++;

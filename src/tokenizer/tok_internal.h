@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/utf8.h"
 #include "tokenizer/tokenizer.h"
 
 /* ---- growable buffers (buffers.c): functions return 0, or -1 when out of memory ---- */
@@ -23,16 +24,7 @@ int tok_ids_push(tok_ids *v, int32_t id);
 int tok_ids_append(tok_ids *v, const int32_t *ids, size_t n);
 void tok_ids_free(tok_ids *v);
 
-/* ---- UTF-8 (utf8.c) ---- */
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when s does not start with one. */
-size_t tok_utf8_valid_len(const uint8_t *s, size_t n);
-int tok_utf8_valid(const char *s, size_t n);
-/* Decodes the (valid) character at s; returns its length. */
-size_t tok_utf8_decode(const char *s, int32_t *cp);
-size_t tok_utf8_encode(int32_t cp, char out[4]);
-/* Length of the leading bytes of s[0..n) that could still become one valid character, when they are
- * an incomplete but so far valid sequence; 0 otherwise. */
-size_t tok_utf8_incomplete_len(const uint8_t *s, size_t n);
+/* ---- UTF-8 repair and character classes (utf8.c; the UTF-8 codec is core/utf8.h) ---- */
 /* Appends s[0..n) to out, replacing each maximal invalid subpart with U+FFFD (Rust from_utf8_lossy). */
 int tok_utf8_append_lossy(tok_buf *out, const uint8_t *s, size_t n);
 /* Character classes as Hugging Face uses them. */

@@ -29,5 +29,11 @@ loom_status loom_detok_create(const loom_tokenizer *t, int skip_special, loom_de
 loom_status loom_detok_push(loom_detok *d, int32_t id, char **text_out, size_t *len_out, loom_error *err);
 loom_status loom_detok_flush(loom_detok *d, char **text_out, size_t *len_out, loom_error *err);
 void loom_detok_free(loom_detok *d);
+/* What each id adds to the decoded text in the middle of a sequence (no leading-space strip, no
+ * first-token Metaspace rule; a <0xXX> byte-fallback token is its byte), for constrained decoding.
+ * Every token's bytes back to back in *bytes_out, off / len per id (len 0 for an id without a token);
+ * special[id] = 1 for special tokens. All four arrays are malloc'd. */
+loom_status loom_tokenizer_token_bytes(const loom_tokenizer *t, char **bytes_out, uint32_t **off_out,
+                                       uint32_t **len_out, uint8_t **special_out, loom_error *err);
 
 #endif

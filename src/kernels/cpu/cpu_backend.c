@@ -7,8 +7,10 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/dot_x86.h"
+#include "kernels/cpu/moe_ops.h"
 #include "kernels/cpu/pack_x16.h"
 #include "kernels/cpu/rowops.h"
+#include "kernels/cpu/split_rmsnorm.h"
 
 typedef struct cpu_impl {
     loom_pool *pool;
@@ -317,8 +319,36 @@ static void cpu_attention(loom_backend *b, const loom_attention_args *args) {
     loom_cpu_attention_plan_free(&plan);
 }
 
+/* ---- mixture of experts and split norms (kernels/cpu/moe_ops.c, split_rmsnorm.c) ---- */
+
+static void cpu_moe_route(loom_backend *b, const float *logits, int64_t n_tok, int32_t n_experts, int32_t top_k,
+                          int renormalize, int32_t *ids, float *weights) {
+    loom_cpu_moe_route(impl_of(b)->pool, logits, n_tok, n_experts, top_k, renormalize, ids, weights);
+}
+
+static void cpu_moe_combine(loom_backend *b, float *y, const float *x, const float *weights, int64_t n_tok,
+                            int32_t top_k, int64_t dim) {
+    loom_cpu_moe_combine(impl_of(b)->pool, y, x, weights, n_tok, top_k, dim);
+}
+
+static void cpu_add_sigmoid_gated(loom_backend *b, float *y, const float *x, const float *gate, int64_t n_tok,
+                                  int64_t dim) {
+    loom_cpu_add_sigmoid_gated(impl_of(b)->pool, y, x, gate, n_tok, dim);
+}
+
+static void cpu_sum_squares(loom_backend *b, float *out, const float *x, int64_t n_tok, int64_t dim) {
+    loom_cpu_sum_squares(impl_of(b)->pool, out, x, n_tok, dim);
+}
+
+static void cpu_rmsnorm_given(loom_backend *b, float *y, const float *x, const loom_tensor *weight,
+                              const float *sum_squares, int64_t full_dim, float eps, int64_t n_tok, int64_t dim) {
+    loom_cpu_rmsnorm_given(impl_of(b)->pool, y, x, weight->data, sum_squares, full_dim, eps, n_tok, dim);
+}
+
 static const loom_backend_ops cpu_ops = {
     .name = "cpu",
+    .max_head_dim = LOOM_ATTENTION_MAX_HEAD_DIM,
+    .max_group = LOOM_ATTENTION_MAX_GROUP,
     .reserve = cpu_reserve,
     .matmul = cpu_matmul,
     .matmul_fused = cpu_matmul_fused,
@@ -329,6 +359,11 @@ static const loom_backend_ops cpu_ops = {
     .add = cpu_add,
     .embed = cpu_embed,
     .attention = cpu_attention,
+    .moe_route = cpu_moe_route,
+    .moe_combine = cpu_moe_combine,
+    .add_sigmoid_gated = cpu_add_sigmoid_gated,
+    .sum_squares = cpu_sum_squares,
+    .rmsnorm_given = cpu_rmsnorm_given,
 };
 
 loom_status loom_backend_cpu_create(int n_threads, loom_backend **out, loom_error *err) {
