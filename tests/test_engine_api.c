@@ -29,9 +29,10 @@ static void on_output(const loom_output *out, void *user) {
     pthread_mutex_unlock(&collect_lock);
 }
 
-static loom_model *load_stories(void) {
+/* A model under ../shared/models. */
+static loom_model *load_shared(const char *rel) {
     char path[512];
-    snprintf(path, sizeof path, "%s/models/stories260K/hf", check_shared_dir());
+    snprintf(path, sizeof path, "%s/models/%s", check_shared_dir(), rel);
     loom_model_params mp = loom_model_default_params();
     mp.path = path;
     loom_model *m = NULL;
@@ -39,6 +40,8 @@ static loom_model *load_stories(void) {
     CHECK_MSG(loom_model_load(&mp, &m, &err) == LOOM_OK, "%s", err.message);
     return m;
 }
+
+static loom_model *load_stories(void) { return load_shared("stories260K/hf"); }
 
 static const char *const prompts[] = {"Once upon a time", "The cat sat", "Lily wanted to", "Tom and his dog went",
                                       "A big red ball", "One day, a bird"};
@@ -266,13 +269,8 @@ static void test_parallel_samples_share_prompt_blocks(void) {
 static void test_rejects_bad_speculation(void) {
     loom_model *m = load_stories();
     if (!m) return;
-    char path[512];
-    snprintf(path, sizeof path, "%s/models/llama-2-tiny-random/llama-2-tiny-random.gguf", check_shared_dir());
-    loom_model_params mp = loom_model_default_params();
-    mp.path = path;
-    loom_model *other = NULL;
+    loom_model *other = load_shared("llama-2-tiny-random/llama-2-tiny-random.gguf");
     loom_error err = {0};
-    CHECK_MSG(loom_model_load(&mp, &other, &err) == LOOM_OK, "%s", err.message);
     struct {
         loom_spec_method method;
         int32_t k, ngram_min, ngram_max;

@@ -54,7 +54,8 @@ static void world_init(world *w, int32_t n_blocks, loom_sched_config cfg, int pr
     loom_error err = {0};
     kv_mover mover = {&w->kv, BS * sizeof(int32_t), fake_copy, fake_read, fake_write};
     CHECK(kvm_init(&w->kvm, n_blocks, BS, prefix_caching, &mover, &err) == LOOM_OK);
-    w->bm = w->kv.bm = w->kvm.bm;
+    w->bm = w->kvm.bm;
+    w->kv.bm = w->bm;
     CHECK(loom_sched_create(&cfg, &w->kvm, &w->sched, &err) == LOOM_OK);
 }
 

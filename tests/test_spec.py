@@ -18,17 +18,8 @@ import struct
 import numpy as np
 import pytest
 
-WORDS = ("once upon a time there was a little girl named Lily who liked to play in the park with her "
-         "dog Max and one day they found a big red ball under a tree").split()
-MAX_TOKENS = 40
-
-
-def prompts():
-    out = []
-    for i in range(32):
-        n = 2 + (i * 7) % 40
-        out.append(" ".join(WORDS[(i + k) % len(WORDS)] for k in range(n)).capitalize())
-    return out
+from test_engine import MAX_TOKENS, prompts
+from test_engine import run_batch as engine_run_batch
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +64,7 @@ def mild_draft(hf, tmp_path_factory):
 
 
 def run_batch(run_loom, model, tmp_path, lines, *flags, name="out"):
-    inp, out, metrics = tmp_path / f"{name}.in.jsonl", tmp_path / f"{name}.jsonl", tmp_path / f"{name}.metrics.json"
-    inp.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    r = run_loom(["batch", "-m", model, "--input", inp, "--output", out, "--metrics-json", metrics, *flags],
-                 timeout=600)
-    assert r.returncode == 0, r.stderr
-    results = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [x["index"] for x in results] == list(range(len(lines)))
-    return results, json.loads(metrics.read_text())
+    return engine_run_batch(run_loom, {"path": model, "extra": []}, tmp_path, lines, *flags, name=name)
 
 
 def greedy_lines():

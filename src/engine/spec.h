@@ -12,9 +12,9 @@
  *      (loom_sched_accept_spec).
  * Structured output: each position's distribution is masked by the sequence's matcher in the state the
  * tokens kept before it reached (engine_grammar_mask), so a proposal the constraint forbids has p = 0 and
- * is rejected, and the matcher accepts only emitted tokens (no rollback needed). Proposals themselves are
- * not masked: the draft's q is its unconstrained distribution (exact, but a draft masked by a matcher
- * advanced through its own proposals and rolled back afterwards would be accepted more often). */
+ * is rejected, and at verification the matcher accepts only emitted tokens. The draft model's proposals
+ * are masked too: the matcher advances through them as they are drawn and is rolled back right after
+ * (gram_matcher_rollback), before the verification. */
 #ifndef LOOM_ENGINE_SPEC_H
 #define LOOM_ENGINE_SPEC_H
 

@@ -4,7 +4,8 @@
  * token that differs from what it computed), then one token per round, all candidates in one ragged
  * batch per round. A proposal is the argmax of the draft's distribution for a greedy request, else a draw
  * from it (q, kept for the verification); the draft's distribution is the request's sampling chain over
- * the draft's logits (src/sample/sampler.c), with its own history of the output. */
+ * the draft's logits (src/sample/sampler.c), with its own history of the output, masked by the request's
+ * constraint when it has one. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -177,18 +178,21 @@ static void sync_history(spec_seq *ss, const loom_seq *seq) {
         sampler_record(ss->sampler, seq->tokens[seq->n_prompt + ss->n_recorded]);
 }
 
-/* The candidate's next proposal from the draft's logits. */
-static loom_status propose_one(const spec_engine *sp, engine_seq *es, const float *logits, loom_error *err) {
+/* The candidate's next proposal from the draft's logits, appended to its tokens; 0 when it gets none (its
+ * constraint allows nothing the draft would propose). A constraint masks the draft's distribution too, in
+ * the state the matcher reaches through the proposals so far (spec_draft_propose rolls it back). */
+static int propose_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
+    const spec_engine *sp = e->spec;
     spec_seq *ss = es->spec;
     loom_seq *seq = es->seq;
-    int32_t i = seq->n_spec;
     float *q = sp->residual; /* scratch when greedy: only the argmax is kept */
     if (!sampler_is_greedy(es->sampler)) {
-        if (!ss->q && !(ss->q = malloc((size_t)sp->k * (size_t)sp->vocab * sizeof *ss->q)))
-            return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the draft distributions");
-        q = ss->q + (size_t)i * (size_t)sp->vocab;
+        if (!ss->q && !(ss->q = malloc((size_t)sp->k * (size_t)sp->vocab * sizeof *ss->q))) return 0;
+        q = ss->q + (size_t)seq->n_spec * (size_t)sp->vocab;
     }
-    loom_sampler_probs(ss->sampler, logits, q);
+    const float *allowed = logits;
+    if (engine_grammar_mask(e, es, logits, &allowed, err) != LOOM_OK) return 0;
+    loom_sampler_probs(ss->sampler, allowed, q);
     int32_t id;
     if (sampler_is_greedy(es->sampler)) id = loom_argmax(q, sp->vocab);
     else {
@@ -196,9 +200,10 @@ static loom_status propose_one(const spec_engine *sp, engine_seq *es, const floa
         for (int32_t j = 0; j < sp->vocab; j++) total += q[j];
         id = loom_draw_index(q, sp->vocab, total, loom_rng_uniform(&ss->rng));
     }
+    if (es->matcher && gram_matcher_accept_token(es->matcher, id, err) != 1) return 0;
     loom_seq_append(seq, id);
     seq->n_spec++;
-    return LOOM_OK;
+    return 1;
 }
 
 /* One round's batch: every active candidate's tokens the draft has not computed (as many as fit), with a
@@ -251,19 +256,21 @@ loom_status spec_draft_propose(loom_engine *e, int32_t n_cands, loom_error *err)
         es->spec->q_valid = !sampler_is_greedy(es->sampler);
         d->active[c] = 1;
     }
+    loom_status st = LOOM_OK;
     for (int any = 1; any;) {
         loom_forward_batch fb;
         if (build_round(d, sp, n_cands, &fb) == 0) break;
-        loom_status st = loom_context_forward(d->ctx, &fb, err);
-        if (st != LOOM_OK) return st;
+        if ((st = loom_context_forward(d->ctx, &fb, err)) != LOOM_OK) break;
         any = 0;
-        for (int32_t c = 0; c < n_cands && st == LOOM_OK; c++) {
+        for (int32_t c = 0; c < n_cands; c++) {
             engine_seq *es = sp->cands[c];
-            if (d->row_of[c] >= 0) st = propose_one(sp, es, loom_get_logits(d->ctx, d->row_of[c]), err);
-            d->active[c] = d->row_of[c] >= 0 && es->seq->n_spec < sp->cand_k[c];
+            loom_error ignored = {0}; /* a proposal the constraint cannot take is just not made */
+            int made = d->row_of[c] >= 0 && propose_one(e, es, loom_get_logits(d->ctx, d->row_of[c]), &ignored);
+            d->active[c] = made && es->seq->n_spec < sp->cand_k[c];
             any |= d->active[c];
         }
-        if (st != LOOM_OK) return st;
     }
-    return LOOM_OK;
+    for (int32_t c = 0; c < n_cands; c++) /* the matcher is back where the emitted tokens left it */
+        if (sp->cands[c]->matcher) gram_matcher_rollback(sp->cands[c]->matcher, sp->cands[c]->seq->n_spec);
+    return st;
 }
