@@ -340,6 +340,20 @@ int loom_kv_dtype_parse(const char *name);
 
 typedef enum loom_preemption_mode { LOOM_PREEMPT_RECOMPUTE = 0, LOOM_PREEMPT_SWAP } loom_preemption_mode;
 
+/* Speculative decoding (vLLM's --speculative-config, llama.cpp's --model-draft): a proposer guesses the
+ * next K tokens of a decoding sequence; one target forward over [last token + K proposals], in the same
+ * ragged batch as every other sequence's work, gives the logits of all K + 1 positions; each proposal is
+ * kept or rejected by rejection sampling against the distribution the sampler would draw from (exact:
+ * outputs are distributed as without speculation, and greedy outputs are identical token for token);
+ * the first rejected position gets a token from the residual distribution, and when all K are kept one
+ * more token comes from the last position. Rejected tokens' KV is rolled back (never cached). */
+typedef enum loom_spec_method {
+    LOOM_SPEC_NONE = 0,
+    LOOM_SPEC_NGRAM,       /* model-free prompt lookup: the last n tokens matched earlier in prompt + output */
+    LOOM_SPEC_DRAFT_MODEL, /* a smaller model with the same vocabulary, run by the engine with its own KV */
+} loom_spec_method;
+#define LOOM_MAX_SPEC_TOKENS 16
+
 typedef struct loom_engine_params {
     int32_t n_threads;              /* 0 = all CPUs */
     int32_t max_num_seqs;           /* sequences per step; default 64 */
@@ -355,6 +369,12 @@ typedef struct loom_engine_params {
     int enable_chunked_prefill;     /* default 1 */
     loom_preemption_mode preemption_mode;
     uint64_t swap_space_bytes;      /* host area for LOOM_PREEMPT_SWAP */
+    loom_spec_method speculative_method; /* default LOOM_SPEC_NONE */
+    int32_t num_speculative_tokens; /* K, in [1, LOOM_MAX_SPEC_TOKENS] with a method; default 0 */
+    loom_model *draft_model;        /* LOOM_SPEC_DRAFT_MODEL: loaded by the caller, freed after the engine; its
+                                     * vocabulary must be the target's (checked at create) */
+    int32_t ngram_prompt_lookup_max; /* LOOM_SPEC_NGRAM: longest n-gram matched; default 4 */
+    int32_t ngram_prompt_lookup_min; /* shortest; default 1 */
 } loom_engine_params;
 
 loom_engine_params loom_engine_default_params(void);
@@ -522,6 +542,11 @@ typedef struct loom_engine_metrics {
     uint64_t ttft_buckets[16], tpot_buckets[16], e2e_buckets[16];
     double ttft_sum_s, tpot_sum_s, e2e_sum_s;
     uint64_t ttft_count, tpot_count, e2e_count;
+    /* speculative decoding: acceptance rate = accepted / draft tokens; mean accepted length per verified
+     * proposal = 1 + accepted / drafts (vLLM's spec_decode counters) */
+    uint64_t spec_drafts_total;          /* proposals verified (one per sequence and step) */
+    uint64_t spec_draft_tokens_total;    /* tokens proposed and verified */
+    uint64_t spec_accepted_tokens_total; /* of those, kept */
 } loom_engine_metrics;
 
 extern const double loom_latency_buckets_s[16]; /* upper bounds; the last is +inf */

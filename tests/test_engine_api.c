@@ -29,9 +29,10 @@ static void on_output(const loom_output *out, void *user) {
     pthread_mutex_unlock(&collect_lock);
 }
 
-static loom_model *load_stories(void) {
+/* A model under ../shared/models. */
+static loom_model *load_shared(const char *rel) {
     char path[512];
-    snprintf(path, sizeof path, "%s/models/stories260K/hf", check_shared_dir());
+    snprintf(path, sizeof path, "%s/models/%s", check_shared_dir(), rel);
     loom_model_params mp = loom_model_default_params();
     mp.path = path;
     loom_model *m = NULL;
@@ -39,6 +40,8 @@ static loom_model *load_stories(void) {
     CHECK_MSG(loom_model_load(&mp, &m, &err) == LOOM_OK, "%s", err.message);
     return m;
 }
+
+static loom_model *load_stories(void) { return load_shared("stories260K/hf"); }
 
 static const char *const prompts[] = {"Once upon a time", "The cat sat", "Lily wanted to", "Tom and his dog went",
                                       "A big red ball", "One day, a bird"};
@@ -262,6 +265,42 @@ static void test_parallel_samples_share_prompt_blocks(void) {
     loom_model_free(m);
 }
 
+/* Speculative decoding settings are checked at create, each with a message naming the field. */
+static void test_rejects_bad_speculation(void) {
+    loom_model *m = load_stories();
+    if (!m) return;
+    loom_model *other = load_shared("llama-2-tiny-random/llama-2-tiny-random.gguf");
+    loom_error err = {0};
+    struct {
+        loom_spec_method method;
+        int32_t k, ngram_min, ngram_max;
+        loom_model *draft;
+        const char *message;
+    } cases[] = {
+        {LOOM_SPEC_NGRAM, 0, 1, 4, NULL, "num_speculative_tokens must be in [1, 16]"},
+        {LOOM_SPEC_NGRAM, LOOM_MAX_SPEC_TOKENS + 1, 1, 4, NULL, "num_speculative_tokens must be in [1, 16]"},
+        {LOOM_SPEC_NGRAM, 3, 3, 2, NULL, "ngram_prompt_lookup_min"},
+        {LOOM_SPEC_DRAFT_MODEL, 3, 1, 4, NULL, "needs a draft model"},
+        {LOOM_SPEC_DRAFT_MODEL, 3, 1, 4, other, "vocabulary has 32000 tokens, the target's 512"},
+        {(loom_spec_method)7, 3, 1, 4, NULL, "speculative_method"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        loom_engine_params p = loom_engine_default_params();
+        p.max_model_len = 192;
+        p.speculative_method = cases[i].method;
+        p.num_speculative_tokens = cases[i].k;
+        p.ngram_prompt_lookup_min = cases[i].ngram_min;
+        p.ngram_prompt_lookup_max = cases[i].ngram_max;
+        p.draft_model = cases[i].draft;
+        loom_engine *e = NULL;
+        err = (loom_error){0};
+        CHECK(loom_engine_create(m, &p, &e, &err) == LOOM_ERR_INVALID_ARG && e == NULL);
+        CHECK_MSG(strstr(err.message, cases[i].message) != NULL, "case %zu: %s", i, err.message);
+    }
+    loom_model_free(other);
+    loom_model_free(m);
+}
+
 int main(void) {
     RUN(test_abort_frees_blocks_and_keeps_others);
     RUN(test_parallel_samples_share_prompt_blocks);
@@ -269,5 +308,6 @@ int main(void) {
     RUN(test_engine_thread_matches_stepping);
     RUN(test_parallel_samples_equal_separate_requests);
     RUN(test_rejects_bad_requests);
+    RUN(test_rejects_bad_speculation);
     return check_summary();
 }

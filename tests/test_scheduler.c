@@ -13,6 +13,7 @@ typedef struct fake_kv {
     int32_t *slot_token; /* [n_blocks * BS] */
     int32_t n_blocks;
     int copies;
+    const loom_block_manager *bm;
 } fake_kv;
 
 static void fake_copy(void *ctx, int32_t src, int32_t dst) {
@@ -23,7 +24,8 @@ static void fake_copy(void *ctx, int32_t src, int32_t dst) {
 static void fake_read(void *ctx, int32_t block, void *dst) {
     fake_kv *kv = ctx;
     memcpy(dst, kv->slot_token + block * BS, BS * sizeof(int32_t));
-    memset(kv->slot_token + block * BS, 0xff, BS * sizeof(int32_t)); /* a swapped-out block's KV is gone */
+    /* a swapped-out block's KV is gone, unless another sequence (a forked sample) still holds the block */
+    if (loom_bm_ref_count(kv->bm, block) == 1) memset(kv->slot_token + block * BS, 0xff, BS * sizeof(int32_t));
 }
 static void fake_write(void *ctx, int32_t block, const void *src) {
     fake_kv *kv = ctx;
@@ -39,6 +41,8 @@ typedef struct world {
     int32_t max_total[64];
     int32_t admitted_step[64]; /* first step that scheduled the sequence, -1 before */
     int n_seqs, finished, step, kv_errors, budget_violations, seat_violations;
+    int spec_k;               /* > 0: decoding sequences get up to spec_k proposals each step (fake_propose) */
+    int proposed, accepted;
     loom_sched_config cfg;
 } world;
 
@@ -51,6 +55,7 @@ static void world_init(world *w, int32_t n_blocks, loom_sched_config cfg, int pr
     kv_mover mover = {&w->kv, BS * sizeof(int32_t), fake_copy, fake_read, fake_write};
     CHECK(kvm_init(&w->kvm, n_blocks, BS, prefix_caching, &mover, &err) == LOOM_OK);
     w->bm = w->kvm.bm;
+    w->kv.bm = w->bm;
     CHECK(loom_sched_create(&cfg, &w->kvm, &w->sched, &err) == LOOM_OK);
 }
 
@@ -85,10 +90,49 @@ static int index_of(const world *w, const loom_seq *s) {
     return -1;
 }
 
+/* The fake model's token at position p of sequence k (what fake_step samples there). */
+static int32_t true_token(int k, int32_t p) { return 7 * k + p; }
+
+/* Speculation as the engine does it: every running sequence about to decode gets proposals, right or
+ * wrong by a fixed pattern (about one in three wrong). */
+static void fake_propose(world *w) {
+    int32_t n;
+    loom_seq *const *running = loom_sched_running(w->sched, &n);
+    for (int32_t i = 0; i < n; i++) {
+        loom_seq *s = running[i];
+        int k = index_of(w, s);
+        if (s->n_spec > 0 || s->n_computed != s->n_tokens - 1) continue;
+        int32_t m = w->max_total[k] - s->n_tokens - 1;
+        if (m > w->spec_k) m = w->spec_k;
+        for (int32_t j = 0; j < m; j++) {
+            int32_t p = s->n_tokens;
+            CHECK(loom_seq_append(s, true_token(k, p) + ((p * 31 + w->step) % 3 == 0)) == 0);
+            s->n_spec++;
+        }
+    }
+}
+
+/* After the step: the proposals are taken back, the right ones kept, then the true token follows (as
+ * spec_verify does); the kept proposals' KV counts from now on. */
+static void fake_verify(world *w, loom_seq *s, int32_t n_spec) {
+    int k = index_of(w, s);
+    int32_t proposals[64], n_accepted = 0;
+    memcpy(proposals, s->tokens + s->n_tokens - n_spec, (size_t)n_spec * sizeof *proposals);
+    loom_seq_drop_spec(s, n_spec);
+    while (n_accepted < n_spec && proposals[n_accepted] == true_token(k, s->n_tokens)) {
+        CHECK(loom_seq_append(s, proposals[n_accepted++]) == 0);
+    }
+    w->proposed += n_spec;
+    w->accepted += n_accepted;
+    CHECK(loom_seq_append(s, true_token(k, s->n_tokens)) == 0);
+    if (s->n_tokens < w->max_total[k]) loom_sched_accept_spec(w->sched, s, n_accepted);
+}
+
 /* One fake step; returns the number of scheduled items. */
 static int fake_step(world *w, loom_sched_step *out) {
     loom_error err = {0};
     loom_sched_step st;
+    if (w->spec_k > 0) fake_propose(w);
     CHECK(loom_sched_schedule(w->sched, &st, &err) == LOOM_OK);
     if (st.n_batched_tokens > w->cfg.max_num_batched_tokens) w->budget_violations++;
     if (st.n_items > w->cfg.max_num_seqs) w->seat_violations++;
@@ -108,7 +152,8 @@ static int fake_step(world *w, loom_sched_step *out) {
         loom_seq *s = st.items[i].seq;
         if (!st.items[i].samples) continue;
         int k = index_of(w, s);
-        CHECK(loom_seq_append(s, 7 * k + s->n_tokens) == 0);
+        if (st.items[i].n_spec > 0) fake_verify(w, s, st.items[i].n_spec);
+        else CHECK(loom_seq_append(s, true_token(k, s->n_tokens)) == 0);
         if (s->n_tokens == w->max_total[k]) {
             loom_sched_finish(w->sched, s);
             w->finished++;
@@ -315,6 +360,122 @@ static void test_fork_beyond_seats(void) {
     world_free(&w);
 }
 
+/* Forked samples waiting for a seat hold their prompt's blocks; when the sequence that would use those
+ * seats is swapped out and cannot come back for lack of blocks, the waiting samples must still run (they
+ * free the blocks): a pool of 7 blocks, 3 samples of a 9-token prompt, one seat each for two. */
+static void test_swap_with_forked_samples_finishes(void) {
+    world w;
+    loom_sched_config cfg = config(2, 64);
+    cfg.preemption_mode = LOOM_PREEMPT_SWAP;
+    world_init(&w, 7, cfg, 0);
+    loom_seq *parent = add_seq(&w, 9, 12, 0);
+    fake_step(&w, NULL);
+    loom_error err = {0};
+    for (int k = 1; k <= 2; k++) {
+        loom_seq *child = NULL;
+        CHECK(loom_seq_create(99, k, parent->tokens, 9, 21, &child, &err) == LOOM_OK);
+        CHECK(loom_sched_fork(w.sched, parent, child, &err) == LOOM_OK);
+        CHECK(loom_seq_append(child, 700 + k) == 0);
+        w.seqs[w.n_seqs] = child;
+        w.max_total[w.n_seqs] = 21;
+        w.admitted_step[w.n_seqs++] = -1;
+    }
+    CHECK(run_to_end(&w, 500));
+    CHECK_MSG(w.finished == 3 && w.kv_errors == 0, "finished %d, kv errors %d", w.finished, w.kv_errors);
+    CHECK(loom_bm_num_free(w.bm) == 7);
+    world_free(&w);
+}
+
+/* Speculative items under a pool small enough to preempt (recompute and swap), with prefix caching and a
+ * tight budget: every sequence ends with exactly the tokens it makes without speculation, every position
+ * a step reads holds the sequence's own token's KV (rolled-back KV is never counted as computed), the
+ * budget counts the proposals, and every block comes back. */
+static void spec_case(loom_preemption_mode mode, int32_t budget) {
+    world w;
+    loom_sched_config cfg = config(4, budget);
+    cfg.preemption_mode = mode;
+    world_init(&w, 14, cfg, 1);
+    w.spec_k = 3;
+    for (int i = 0; i < 6; i++) add_seq(&w, 3 + (i * 5) % 9, 12 + i, i % 2);
+    CHECK(run_to_end(&w, 1000));
+    loom_sched_counts c;
+    loom_sched_get_counts(w.sched, &c);
+    CHECK(w.finished == 6);
+    if (budget >= 64) CHECK_MSG(c.preemptions_total >= 1, "the pool of 14 blocks of 4 should preempt");
+    CHECK(w.accepted > 0 && w.accepted < w.proposed);
+    for (int k = 0; k < w.n_seqs; k++)
+        for (int32_t p = w.seqs[k]->n_prompt; p < w.seqs[k]->n_tokens; p++)
+            CHECK(w.seqs[k]->tokens[p] == true_token(k, p));
+    CHECK(w.kv_errors == 0);
+    CHECK(w.budget_violations == 0);
+    CHECK(loom_bm_num_free(w.bm) == 14);
+    world_free(&w);
+}
+
+static void test_spec_recompute(void) { spec_case(LOOM_PREEMPT_RECOMPUTE, 64); }
+static void test_spec_swap(void) { spec_case(LOOM_PREEMPT_SWAP, 64); }
+static void test_spec_tight_budget(void) { spec_case(LOOM_PREEMPT_RECOMPUTE, 5); }
+
+/* One rollback by hand: a 10-token prompt (blocks of 4), its first token at 10, then 6 proposals at 11..16
+ * of which 2 are kept. The block holding rejected KV (12..15) is not cached, the block only proposals
+ * needed (16..19) goes back to the pool, and a later prompt with the rejected proposals gets no cache hit
+ * past the kept ones. */
+static void test_spec_rollback_frees_and_never_caches(void) {
+    world w;
+    world_init(&w, 16, config(4, 64), 1);
+    loom_seq *s = add_seq(&w, 10, 20, 0);
+    fake_step(&w, NULL);
+    CHECK(s->n_tokens == 11 && s->n_computed == 10);
+    int32_t proposals[6];
+    for (int32_t j = 0; j < 6; j++) {
+        proposals[j] = j < 2 ? true_token(0, 11 + j) : 900 + j;
+        CHECK(loom_seq_append(s, proposals[j]) == 0);
+    }
+    s->n_spec = 6;
+    loom_sched_step st;
+    fake_step(&w, &st); /* computes 10..16 (7 tokens), keeps 11 and 12, appends the true token at 13 */
+    CHECK(st.n_items == 1 && st.items[0].n_tokens == 7 && st.items[0].n_spec == 6 && st.n_batched_tokens == 7);
+    CHECK(s->n_tokens == 14 && s->n_computed == 13 && s->n_spec == 0);
+    CHECK(s->tokens[11] == proposals[0] && s->tokens[12] == proposals[1] && s->tokens[13] == true_token(0, 13));
+    CHECK(s->table.n_blocks == 4);                /* 14 tokens: block 4 (positions 16..19) was released */
+    CHECK(loom_bm_num_free(w.bm) == 16 - 4);
+    CHECK(loom_bm_is_cached(w.bm, s->table.blocks[2]));  /* 8..11: prompt, first token, a kept proposal */
+    CHECK(!loom_bm_is_cached(w.bm, s->table.blocks[3])); /* 12..15: holds rejected proposals' KV */
+    int32_t other[20];
+    memcpy(other, s->tokens, 12 * sizeof(int32_t));
+    memcpy(other + 12, proposals + 1, 5 * sizeof(int32_t)); /* what the rejected proposals would have made */
+    for (int32_t p = 17; p < 20; p++) other[p] = 1;
+    loom_block_table t = {0};
+    CHECK(loom_bm_match_prefix(w.bm, other, 20, &t) == 12);
+    loom_bm_release(w.bm, &t);
+    loom_block_table_free(&t);
+    CHECK(run_to_end(&w, 100));
+    for (int32_t p = 10; p < s->n_tokens; p++) CHECK(s->tokens[p] == true_token(0, p));
+    CHECK(w.kv_errors == 0);
+    CHECK(loom_bm_num_free(w.bm) == 16);
+    world_free(&w);
+}
+
+/* Proposals past the budget are dropped (the item still ends the sequence's tokens and samples); the
+ * budget goes to running sequences best first, proposals included, as vLLM's does. */
+static void test_spec_budget_drops_proposals(void) {
+    world w;
+    world_init(&w, 64, config(2, 3), 0);
+    loom_seq *a = add_seq(&w, 2, 10, 0), *b = add_seq(&w, 1, 10, 0);
+    fake_step(&w, NULL); /* both prefills (3 tokens) */
+    for (int32_t j = 0; j < 4; j++) CHECK(loom_seq_append(a, true_token(0, a->n_tokens)) == 0);
+    a->n_spec = 4;
+    loom_sched_step st;
+    fake_step(&w, &st); /* budget 3: a gets its token + 2 of its 4 proposals, b waits a step */
+    CHECK(st.n_items == 1 && st.items[0].seq == a && st.items[0].n_tokens == 3 && st.items[0].n_spec == 2);
+    CHECK(a->n_tokens == 6 && a->n_computed == 5); /* kept both proposals, then the true token */
+    fake_step(&w, &st);
+    CHECK(st.n_items == 2 && st.items[1].seq == b && st.items[1].n_tokens == 1);
+    CHECK(run_to_end(&w, 100));
+    CHECK(w.kv_errors == 0 && w.budget_violations == 0);
+    world_free(&w);
+}
+
 int main(void) {
     RUN(test_admission_order_is_fcfs);
     RUN(test_budget_respected_every_step);
@@ -326,5 +487,11 @@ int main(void) {
     RUN(test_chunked_prefill_splits_prompt);
     RUN(test_fork_copy_on_write);
     RUN(test_fork_beyond_seats);
+    RUN(test_swap_with_forked_samples_finishes);
+    RUN(test_spec_recompute);
+    RUN(test_spec_swap);
+    RUN(test_spec_tight_budget);
+    RUN(test_spec_rollback_frees_and_never_caches);
+    RUN(test_spec_budget_drops_proposals);
     return check_summary();
 }

@@ -180,7 +180,6 @@ int cli_batch(int argc, char **argv) {
         if (o.metrics_json) st = write_metrics_json(o.metrics_json, &m, &err);
     }
     free_entries(entries, n);
-    loom_engine_free(engine);
-    loom_model_free(model);
+    cli_engine_close(&o.engine, &model, &engine);
     return st == LOOM_OK ? 0 : cli_error(&err);
 }

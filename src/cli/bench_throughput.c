@@ -205,7 +205,6 @@ int cli_bench_throughput(int argc, char **argv) {
     }
     if (st == LOOM_OK) st = constrained ? report_constrained(&o, &batched, &single, &err) : report(&o, &batched, &single, &err);
     cli_constraint_free(&o.constraint);
-    loom_engine_free(e);
-    loom_model_free(model);
+    cli_engine_close(&o.engine, &model, &e);
     return st == LOOM_OK ? 0 : cli_error(&err);
 }

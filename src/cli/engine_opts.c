@@ -29,11 +29,13 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
                                          "--kv-cache-memory", "--memory-limit"};
     size_t k = 0;
     while (k < sizeof valued / sizeof valued[0] && strcmp(a, valued[k])) k++;
-    if (k == sizeof valued / sizeof valued[0]) return 0;
+    if (k == sizeof valued / sizeof valued[0] && !cli_spec_is_option(a)) return 0;
     const char *v = cli_option_value(argc, argv, i);
     if (!v) return -cli_usage_error(cmd, "%s needs a value", a);
     long long n = 0;
-    int r = cli_model_option(cmd, a, v, &o->load);
+    int r = cli_spec_option(cmd, a, v, p, &o->spec);
+    if (r) return r;
+    r = cli_model_option(cmd, a, v, &o->load);
     if (r) return r;
     r = 1;
     if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
@@ -67,10 +69,20 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
     return r;
 }
 
-loom_status cli_engine_open(const cli_engine_opts *o, loom_model **model, loom_engine **engine, loom_error *err) {
+loom_status cli_engine_open(cli_engine_opts *o, loom_model **model, loom_engine **engine, loom_error *err) {
     loom_status st = cli_model_load(&o->load, model, err);
+    if (st == LOOM_OK) st = cli_spec_prepare(&o->load, &o->spec, &o->params, err);
     if (st == LOOM_OK) st = loom_engine_create(*model, &o->params, engine, err);
     return st;
+}
+
+void cli_engine_close(cli_engine_opts *o, loom_model **model, loom_engine **engine) {
+    loom_engine_free(*engine);
+    loom_model_free(o->params.draft_model);
+    loom_model_free(*model);
+    *engine = NULL;
+    *model = NULL;
+    o->params.draft_model = NULL;
 }
 
 static double mean_ms(double sum_s, uint64_t count) { return count ? sum_s * 1e3 / (double)count : 0; }
@@ -88,10 +100,15 @@ void cli_print_metrics(FILE *f, const loom_engine_metrics *m) {
             (unsigned long long)m->prefix_cache_queries, m->kv_blocks_free, m->kv_blocks_total,
             mean_ms(m->ttft_sum_s, m->ttft_count), mean_ms(m->tpot_sum_s, m->tpot_count),
             mean_ms(m->e2e_sum_s, m->e2e_count), m->step_time_ms_total, m->forward_time_ms_total, overhead);
+    if (m->spec_drafts_total)
+        fprintf(f, "loom: speculative decoding: %llu of %llu proposed tokens accepted (%.1f%%), %.2f tokens per verification\n",
+                (unsigned long long)m->spec_accepted_tokens_total, (unsigned long long)m->spec_draft_tokens_total,
+                m->spec_draft_tokens_total ? 100.0 * (double)m->spec_accepted_tokens_total / (double)m->spec_draft_tokens_total : 0,
+                1.0 + (double)m->spec_accepted_tokens_total / (double)m->spec_drafts_total);
 }
 
 json_t *cli_metrics_json(const loom_engine_metrics *m) {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:f}",
+    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:f}",
                      "requests_finished_total", (json_int_t)m->requests_finished_total,
                      "prompt_tokens_total", (json_int_t)m->prompt_tokens_total,
                      "generation_tokens_total", (json_int_t)m->generation_tokens_total,
@@ -106,4 +123,8 @@ json_t *cli_metrics_json(const loom_engine_metrics *m) {
                      "ttft_mean_ms", mean_ms(m->ttft_sum_s, m->ttft_count),
                      "tpot_mean_ms", mean_ms(m->tpot_sum_s, m->tpot_count),
                      "e2e_mean_ms", mean_ms(m->e2e_sum_s, m->e2e_count));
+    json_object_set_new(j, "spec_drafts_total", json_integer((json_int_t)m->spec_drafts_total));
+    json_object_set_new(j, "spec_draft_tokens_total", json_integer((json_int_t)m->spec_draft_tokens_total));
+    json_object_set_new(j, "spec_accepted_tokens_total", json_integer((json_int_t)m->spec_accepted_tokens_total));
+    return j;
 }

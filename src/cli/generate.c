@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/spec_opts.h"
 
 /* Prompt tokens one engine step computes (the prefill's chunk size) */
 #define PROMPT_CHUNK_TOKENS 512
@@ -20,11 +21,13 @@ typedef struct gen_opts {
     int json, threads;
     loom_kv_dtype kv_cache_dtype;
     loom_model_params load; /* path, load format, quantization, parallel sizes */
+    loom_engine_params spec; /* its speculative-decoding fields (--speculative-method ...) */
+    cli_spec_opts spec_opts; /* --draft-model */
 } gen_opts;
 
 typedef struct gen_state {
     const gen_opts *o;
-    loom_model *model;
+    loom_model *model, *draft; /* draft: --draft-model */
     loom_engine *engine;
     FILE *dump;
     int32_t *prompt;
@@ -51,6 +54,7 @@ static int is_flag(const char *a) {
 }
 
 static int is_known(const char *a) {
+    if (cli_spec_is_option(a)) return 1;
     static const char *const names[] = {"-m", "--model", "--prompt", "-p", "--ids", "--dump-logits", "--ignore-eos",
                                         "--json", "-n", "--max-tokens", "--temperature", "--top-p", "--min-p",
                                         "--top-k", "--seed", "--logprobs", "--threads", "-t", "--load-format", "--quantization",
@@ -69,12 +73,18 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
     o->n_new = 128;
     o->req = loom_request_default_params();
     o->kv_cache_dtype = LOOM_KV_AUTO;
+    o->spec = loom_engine_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         long long iv;
         double fv;
         if (!is_known(a)) return cli_usage_error("generate", "unknown option '%s'", a);
         if (!is_flag(a) && !(v = cli_option_value(argc, argv, &i))) return cli_usage_error("generate", "%s needs a value", a);
+        int spec_option = cli_spec_option("generate", a, v, &o->spec, &o->spec_opts);
+        if (spec_option) {
+            if (spec_option < 0) return 2;
+            continue;
+        }
         int model_option = cli_model_option("generate", a, v, &o->load);
         if (!model_option) model_option = cli_constraint_option("generate", a, v, &o->req.constraint);
         if (model_option) {
@@ -225,7 +235,14 @@ static loom_status open_engine(gen_state *g, loom_error *err) {
     ep.max_model_len = (int32_t)(g->n_prompt + (size_t)(o->n_new > 0 ? o->n_new : 1));
     ep.enable_prefix_caching = 0;
     ep.kv_cache_dtype = o->kv_cache_dtype;
-    return loom_engine_create(g->model, &ep, &g->engine, err);
+    ep.speculative_method = o->spec.speculative_method;
+    ep.num_speculative_tokens = o->spec.num_speculative_tokens;
+    ep.ngram_prompt_lookup_max = o->spec.ngram_prompt_lookup_max;
+    ep.ngram_prompt_lookup_min = o->spec.ngram_prompt_lookup_min;
+    loom_status st = cli_spec_prepare(&o->load, &o->spec_opts, &ep, err);
+    g->draft = ep.draft_model;
+    if (st == LOOM_OK) st = loom_engine_create(g->model, &ep, &g->engine, err);
+    return st;
 }
 
 static loom_status setup(gen_state *g, loom_error *err) {
@@ -267,6 +284,7 @@ static void teardown(gen_state *g) {
     json_decref(g->ids);
     json_decref(g->logprobs);
     loom_engine_free(g->engine);
+    loom_model_free(g->draft);
     loom_model_free(g->model);
     free(g->prompt);
     free(g->text);
@@ -293,6 +311,13 @@ int cli_generate(int argc, char **argv) {
         fprintf(stderr, "loom: prompt %zu tokens in %.1f ms (%.1f tok/s); generated %zu tokens in %.1f ms (%.1f tok/s)\n",
                 g.n_prompt, t1 - t0, g.n_prompt / ((t1 - t0) / 1e3 + 1e-9), g.n_out, t2 - t1,
                 (g.n_out > 1 ? g.n_out - 1 : 0) / ((t2 - t1) / 1e3 + 1e-9));
+        loom_engine_metrics m;
+        loom_engine_get_metrics(g.engine, &m);
+        if (m.spec_drafts_total)
+            fprintf(stderr, "loom: speculative decoding: %llu of %llu proposed tokens accepted (%.1f%%) in %llu steps\n",
+                    (unsigned long long)m.spec_accepted_tokens_total, (unsigned long long)m.spec_draft_tokens_total,
+                    100.0 * (double)m.spec_accepted_tokens_total / (double)m.spec_draft_tokens_total,
+                    (unsigned long long)m.steps_total);
     }
     teardown(&g);
     cli_constraint_free(&o.req.constraint);

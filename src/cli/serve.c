@@ -82,15 +82,10 @@ static int read_key_file(const char *path, char **key) {
 }
 
 /* Loads the model and starts the engine thread; on failure everything is freed. */
-static loom_status start_engine(const serve_opts *o, loom_model **model, loom_engine **engine, loom_error *err) {
+static loom_status start_engine(serve_opts *o, loom_model **model, loom_engine **engine, loom_error *err) {
     loom_status st = cli_engine_open(&o->engine, model, engine, err);
     if (st == LOOM_OK) st = loom_engine_start(*engine, err);
-    if (st != LOOM_OK) {
-        loom_engine_free(*engine);
-        loom_model_free(*model);
-        *engine = NULL;
-        *model = NULL;
-    }
+    if (st != LOOM_OK) cli_engine_close(&o->engine, model, engine);
     return st;
 }
 
@@ -131,8 +126,7 @@ int cli_serve(int argc, char **argv) {
     loom_memory_plan plan; /* the engine sized itself by this plan: its max_model_len is the limit */
     if (loom_memory_plan_compute(model, &o.engine.params, &plan, &err) != LOOM_OK) {
         srv_stop(server);
-        loom_engine_free(engine);
-        loom_model_free(model);
+        cli_engine_close(&o.engine, &model, &engine);
         free(key);
         return cli_error(&err);
     }
@@ -144,8 +138,7 @@ int cli_serve(int argc, char **argv) {
     sigwait(&stop_signals, &sig);
     fprintf(stderr, "loom serve: signal %d, shutting down\n", sig);
     srv_stop(server);
-    loom_engine_free(engine);
-    loom_model_free(model);
+    cli_engine_close(&o.engine, &model, &engine);
     free(key);
     return 0;
 }

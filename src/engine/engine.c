@@ -7,12 +7,14 @@
 #include "core/error.h"
 #include "engine/context_internal.h"
 #include "engine/engine_internal.h"
+#include "engine/spec.h"
 
 loom_engine_params loom_engine_default_params(void) {
     return (loom_engine_params){.max_num_seqs = 64, .max_num_batched_tokens = 2048, .block_size = 16,
                                 .kv_cache_dtype = LOOM_KV_AUTO, .enable_prefix_caching = 1,
                                 .enable_chunked_prefill = 1, .preemption_mode = LOOM_PREEMPT_RECOMPUTE,
-                                .swap_space_bytes = 1ull << 30};
+                                .swap_space_bytes = 1ull << 30, .ngram_prompt_lookup_max = 4,
+                                .ngram_prompt_lookup_min = 1};
 }
 
 double engine_now_s(void) {
@@ -94,6 +96,7 @@ loom_status loom_engine_create(loom_model *model, const loom_engine_params *para
     pthread_cond_init(&e->wake, NULL);
     st = create_kv(e, err);
     if (st == LOOM_OK) st = alloc_batch(e, err);
+    if (st == LOOM_OK) st = spec_create(e, err);
     if (st != LOOM_OK) {
         loom_engine_free(e);
         return st;
@@ -120,6 +123,7 @@ void loom_engine_free(loom_engine *e) {
         engine_request_free(e->requests);
         e->requests = next;
     }
+    spec_free(e);
     loom_sched_free(e->sched);
     kvm_destroy(&e->kvm);
     loom_context_free(e->ctx);

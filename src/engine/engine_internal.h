@@ -12,6 +12,8 @@
 #include "sched/scheduler.h"
 
 typedef struct engine_request engine_request;
+typedef struct spec_engine spec_engine; /* speculative decoding (spec.h) */
+typedef struct spec_seq spec_seq;
 typedef struct engine_grammars engine_grammars;
 
 /* One sample of a request: the scheduler's sequence plus what turns its tokens into outputs. */
@@ -25,6 +27,7 @@ typedef struct engine_seq {
     int32_t n_out;           /* generated tokens */
     double first_token_s, last_token_s;
     loom_finish_reason finish;
+    spec_seq *spec;          /* speculative decoding state; NULL when the engine does not speculate */
 } engine_seq;
 
 struct engine_request {
@@ -48,6 +51,7 @@ struct loom_engine {
     loom_context *ctx;
     kv_manager kvm;            /* the KV blocks of ctx: pool, prefix cache, copy-on-write */
     loom_sched *sched;
+    spec_engine *spec;         /* NULL unless params.speculative_method is set */
 
     /* one step's forward batch, [max_num_batched_tokens] each unless noted */
     int32_t *tokens, *positions, *seq_of_token, *slots, *logit_tokens;
@@ -85,6 +89,13 @@ loom_status engine_run_step(loom_engine *e, loom_error *err);
  * condition holds. The other samples of an n > 1 request start from sample 0's prompt KV (shared
  * copy-on-write) on its first token and queue for a seat like any sequence (src/sched/scheduler.h). */
 loom_status engine_sample_request(loom_engine *e, engine_seq *es, const float *logits, loom_error *err);
+/* Draws the sequence's next token from logits (masked by its constraint, if any, which then accepts it)
+ * and emits it; a token the constraint refuses ends the sequence with LOOM_FINISH_ERROR. */
+loom_status engine_sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err);
+/* The per-token output of a token already chosen from logits (its row, for logprobs): appended to the
+ * sequence, detokenized, stop conditions checked (the sequence may finish), event emitted. The sampler's
+ * history and the constraint's state are the caller's (loom_sampler_sample records its own draw). */
+loom_status engine_emit_token(loom_engine *e, engine_seq *es, int32_t id, const float *logits, loom_error *err);
 /* Ends a sequence that has not finished yet with reason (abort, error): releases its KV, emits the event. */
 void engine_end_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason);
 /* Ends every unfinished sequence of the request (admitted or not) with reason. */

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "engine/engine_internal.h"
+#include "engine/spec.h"
 
 /* What the sampler must not draw before min_tokens: the model's EOS ids (unless ignore_eos) and the
  * request's stop_token_ids. */
@@ -38,6 +39,7 @@ loom_status engine_seq_init(loom_engine *e, engine_request *r, int32_t index, lo
     }
     if (st == LOOM_OK) st = loom_stop_matcher_create(p->stop, p->n_stop, p->include_stop_str_in_output, &es->stop, err);
     if (st == LOOM_OK) st = engine_grammar_seq_init(es, err);
+    if (st == LOOM_OK && e->spec) st = spec_seq_init(e, es, err);
     if (st != LOOM_OK) {
         engine_seq_destroy(es);
         return st;
@@ -52,6 +54,7 @@ void engine_seq_destroy(engine_seq *es) {
     loom_detokenizer_free(es->detok);
     loom_stop_matcher_free(es->stop);
     gram_matcher_free(es->matcher);
+    spec_seq_destroy(es);
     *es = (engine_seq){.req = es->req};
 }
 
@@ -73,6 +76,7 @@ static void emit(const loom_engine *e, const engine_seq *es, const int32_t *ids,
 /* Marks the sequence finished, frees its KV, records its time per output token. */
 static void finish_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason) {
     if (es->seq) loom_sched_finish(e->sched, es->seq);
+    if (es->spec) spec_seq_release(e, es);
     es->finish = reason;
     es->req->n_unfinished--;
     if (es->n_out > 1) {
@@ -162,16 +166,8 @@ static loom_status new_text(engine_seq *es, int32_t id, int final, int silent, c
     return LOOM_OK;
 }
 
-static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
+loom_status engine_emit_token(loom_engine *e, engine_seq *es, int32_t id, const float *logits, loom_error *err) {
     engine_request *r = es->req;
-    const float *allowed = logits; /* with a constraint: the masked row (logprobs stay raw) */
-    loom_status gst = engine_grammar_mask(e, es, logits, &allowed, err);
-    int32_t id = gst == LOOM_OK ? loom_sampler_sample(es->sampler, allowed) : -1;
-    /* a token the constraint refuses (its budget ran out, or nothing was left to draw) ends the sample */
-    if (es->matcher && (id < 0 || gram_matcher_accept_token(es->matcher, id, err) != 1)) {
-        engine_end_seq(e, es, LOOM_FINISH_ERROR);
-        return LOOM_OK;
-    }
     loom_token_logprob lp = {.id = id};
     if (r->p.logprobs >= 0) {
         lp.n_top = r->p.logprobs;
@@ -213,6 +209,18 @@ static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logit
     return LOOM_OK;
 }
 
+loom_status engine_sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
+    const float *allowed = logits; /* with a constraint: the masked row (logprobs stay raw) */
+    loom_status gst = engine_grammar_mask(e, es, logits, &allowed, err);
+    int32_t id = gst == LOOM_OK ? loom_sampler_sample(es->sampler, allowed) : -1;
+    /* a token the constraint refuses (its budget ran out, or nothing was left to draw) ends the sample */
+    if (es->matcher && (id < 0 || gram_matcher_accept_token(es->matcher, id, err) != 1)) {
+        engine_end_seq(e, es, LOOM_FINISH_ERROR);
+        return LOOM_OK;
+    }
+    return engine_emit_token(e, es, id, logits, err);
+}
+
 /* The other samples of an n > 1 request start here: each shares sample 0's prompt KV (copy-on-write)
  * and waits for a seat, so n may exceed max_num_seqs. */
 static loom_status fork_samples(loom_engine *e, engine_request *r, loom_error *err) {
@@ -227,8 +235,8 @@ static loom_status fork_samples(loom_engine *e, engine_request *r, loom_error *e
 
 loom_status engine_sample_request(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
     engine_request *r = es->req;
-    if (r->p.n == 1 || es->n_out > 0 || r->seqs[1].seq) return sample_one(e, es, logits, err);
+    if (r->p.n == 1 || es->n_out > 0 || r->seqs[1].seq) return engine_sample_one(e, es, logits, err);
     loom_status st = fork_samples(e, r, err);
-    for (int32_t i = 0; i < r->p.n && st == LOOM_OK; i++) st = sample_one(e, &r->seqs[i], logits, err);
+    for (int32_t i = 0; i < r->p.n && st == LOOM_OK; i++) st = engine_sample_one(e, &r->seqs[i], logits, err);
     return st;
 }

@@ -5,6 +5,7 @@
 
 #include "engine/context_internal.h"
 #include "engine/engine_internal.h"
+#include "engine/spec.h"
 
 /* A new request's first sequence joins the waiting queue (its other samples fork from it later). */
 static loom_status admit(loom_engine *e, engine_request *r, loom_error *err) {
@@ -82,7 +83,8 @@ static const engine_request *request_of(const loom_sched_item *it) {
     return ((const engine_seq *)it->seq->owner)->req;
 }
 
-/* Packs the step: tokens, positions, KV slots, block-table rows and logit rows of every item. */
+/* Packs the step: tokens, positions, KV slots, block-table rows and logit rows of every item (a sampling
+ * item's last 1 + n_spec tokens: the verification of its proposals needs every position). */
 static void build_batch(loom_engine *e, const loom_sched_step *step, loom_forward_batch *fb) {
     int32_t t = 0, n_logits = 0, width = e->block_tables_width;
     for (int32_t i = 0; i < step->n_items; i++) {
@@ -95,7 +97,7 @@ static void build_batch(loom_engine *e, const loom_sched_step *step, loom_forwar
             e->tokens[t] = seq->tokens[p];
             e->positions[t] = p;
             e->seq_of_token[t] = i;
-            if (every_row || (it->samples && p == it->start + it->n_tokens - 1)) e->logit_tokens[n_logits++] = t;
+            if (every_row || (it->samples && p >= it->start + it->n_tokens - 1 - it->n_spec)) e->logit_tokens[n_logits++] = t;
         }
         e->n_logit_rows[i] = n_logits - e->first_logit_row[i];
         memcpy(e->block_tables + (size_t)i * width, seq->table.blocks, (size_t)seq->table.n_blocks * sizeof(int32_t));
@@ -135,20 +137,24 @@ loom_status engine_run_step(loom_engine *e, loom_error *err) {
     double t0 = engine_now_s(), forward_s = 0;
     loom_sched_step step = {0};
     loom_status st = intake(e, err);
+    double p0 = engine_now_s();
+    if (st == LOOM_OK) st = spec_propose(e, err);
+    forward_s = engine_now_s() - p0; /* the draft model's forwards count as model time */
     if (st == LOOM_OK) st = loom_sched_schedule(e->sched, &step, err);
     if (st == LOOM_OK && step.n_items > 0) {
         loom_forward_batch fb;
         build_batch(e, &step, &fb);
         double f0 = engine_now_s();
         st = loom_context_forward(e->ctx, &fb, err);
-        forward_s = engine_now_s() - f0;
+        forward_s += engine_now_s() - f0;
         if (st != LOOM_OK) fail_step(e, &step);
     }
     if (st == LOOM_OK && step.n_items > 0) {
         loom_sched_complete_step(e->sched, &step);
         for (int32_t i = 0; i < step.n_items && st == LOOM_OK; i++) {
             report_logits(e, &step.items[i], e->first_logit_row[i], e->n_logit_rows[i]);
-            if (step.items[i].samples)
+            if (step.items[i].n_spec > 0) st = spec_verify(e, &step.items[i], e->first_logit_row[i], err);
+            else if (step.items[i].samples)
                 st = engine_sample_request(e, step.items[i].seq->owner,
                                            loom_get_logits(e->ctx, e->first_logit_row[i] + e->n_logit_rows[i] - 1), err);
         }

@@ -312,6 +312,11 @@ loom_status loom_bm_fork(loom_block_manager *bm, const loom_block_table *parent,
     return LOOM_OK;
 }
 
+void loom_bm_truncate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens) {
+    int32_t keep = (int32_t)(((int64_t)n_tokens + bm->block_size - 1) / bm->block_size);
+    while (t->n_blocks > keep) drop_ref(bm, t->blocks[--t->n_blocks]);
+}
+
 void loom_bm_release(loom_block_manager *bm, loom_block_table *t) {
     for (int32_t i = t->n_blocks - 1; i >= 0; i--) drop_ref(bm, t->blocks[i]);
     t->n_blocks = 0;

@@ -68,6 +68,9 @@ void loom_bm_commit(loom_block_manager *bm, loom_block_table *t, const int32_t *
 loom_status loom_bm_fork(loom_block_manager *bm, const loom_block_table *parent, loom_block_table *child,
                          loom_error *err);
 
+/* Drops the references of t's blocks past those n_tokens tokens need (speculative tokens rejected). */
+void loom_bm_truncate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens);
+
 /* Drops t's references (last block first, so a sequence's tail is evicted before its shared prefix)
  * and empties t. */
 void loom_bm_release(loom_block_manager *bm, loom_block_table *t);

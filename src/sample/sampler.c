@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "sample/rng.h"
+#include "sample/sampler_internal.h"
 #include "sample/select.h"
 
 /* Below this temperature sampling is greedy (vLLM's epsilon). */
@@ -204,8 +205,16 @@ int32_t loom_sampler_sample(loom_sampler *s, const float *logits) {
         int32_t j = loom_draw_index(d.weights, d.n, d.total, loom_rng_uniform(&s->rng));
         id = d.ids ? d.ids[j] : j;
     }
+    sampler_record(s, id);
+    return id;
+}
+
+void sampler_record(loom_sampler *s, int32_t id) {
     s->output_counts[id]++;
     mark_seen(s, id);
     s->n_output++;
-    return id;
 }
+
+double sampler_uniform(loom_sampler *s) { return loom_rng_uniform(&s->rng); }
+
+int sampler_is_greedy(const loom_sampler *s) { return s->p.temperature < GREEDY_TEMPERATURE; }

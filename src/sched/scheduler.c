@@ -88,6 +88,7 @@ static int swap_out(loom_sched *s, loom_seq *seq) {
 
 static loom_status preempt(loom_sched *s, loom_seq *victim, loom_error *err) {
     loom_seq_queue_remove(&s->running, victim);
+    loom_seq_drop_spec(victim, victim->n_spec); /* proposals are made again when it runs */
     victim->n_preemptions++;
     s->preemptions_total++;
     if (s->cfg.preemption_mode == LOOM_PREEMPT_SWAP && swap_out(s, victim) == 0) {
@@ -102,8 +103,9 @@ static loom_status preempt(loom_sched *s, loom_seq *victim, loom_error *err) {
 }
 
 static void add_item(loom_sched *s, loom_sched_step *st, loom_seq *seq, int32_t n) {
+    int samples = seq->n_computed + n == seq->n_tokens;
     s->items[st->n_items++] = (loom_sched_item){
-        .seq = seq, .start = seq->n_computed, .n_tokens = n, .samples = seq->n_computed + n == seq->n_tokens};
+        .seq = seq, .start = seq->n_computed, .n_tokens = n, .samples = samples, .n_spec = samples ? seq->n_spec : 0};
     st->n_batched_tokens += n;
 }
 
@@ -114,8 +116,16 @@ static loom_status schedule_running(loom_sched *s, loom_sched_step *st, int32_t 
         loom_seq *seq = s->running.items[i];
         int32_t n = loom_seq_pending_tokens(seq);
         if (n > *budget) n = *budget;
+        /* proposals past the budget are dropped, so the item still ends the sequence's tokens and samples */
+        int32_t cut = loom_seq_pending_tokens(seq) - n;
+        if (seq->n_spec > 0 && cut > 0) loom_seq_drop_spec(seq, cut < seq->n_spec ? cut : seq->n_spec);
         int scheduled = 1;
         while (reserve_blocks(s, seq, n)) {
+            if (seq->n_spec > 0) { /* speculation never preempts anyone: drop the proposals first */
+                n -= seq->n_spec;
+                loom_seq_drop_spec(seq, seq->n_spec);
+                continue;
+            }
             loom_seq *victim = s->running.items[s->running.n - 1];
             loom_status rc = preempt(s, victim, err);
             if (rc != LOOM_OK) return rc;
@@ -194,16 +204,31 @@ loom_status loom_sched_schedule(loom_sched *s, loom_sched_step *out, loom_error 
     int32_t budget = s->cfg.max_num_batched_tokens;
     loom_status st = schedule_running(s, out, &budget, err);
     if (st == LOOM_OK && out->n_preempted == 0) st = schedule_swapped(s, out, &budget, err);
-    if (st == LOOM_OK && out->n_preempted == 0 && s->swapped.n == 0) st = schedule_waiting(s, out, &budget, err);
+    /* waiting sequences wait behind swapped ones, unless nothing runs: then the swapped head cannot come
+     * back because waiting sequences hold the blocks it needs (forked samples share their prompt's), and
+     * only running them frees those */
+    if (st == LOOM_OK && out->n_preempted == 0 && (s->swapped.n == 0 || s->running.n == 0))
+        st = schedule_waiting(s, out, &budget, err);
     return st;
 }
 
 void loom_sched_complete_step(loom_sched *s, const loom_sched_step *step) {
     for (int32_t i = 0; i < step->n_items; i++) {
         loom_seq *seq = step->items[i].seq;
-        seq->n_computed = step->items[i].start + step->items[i].n_tokens;
+        seq->n_computed = step->items[i].start + step->items[i].n_tokens - step->items[i].n_spec;
         loom_bm_commit(s->kvm->bm, &seq->table, seq->tokens, seq->n_computed);
     }
+}
+
+void loom_sched_accept_spec(loom_sched *s, loom_seq *seq, int32_t n_accepted) {
+    seq->n_computed += n_accepted;
+    loom_bm_commit(s->kvm->bm, &seq->table, seq->tokens, seq->n_computed);
+    loom_bm_truncate(s->kvm->bm, &seq->table, seq->n_tokens);
+}
+
+loom_seq *const *loom_sched_running(const loom_sched *s, int32_t *n) {
+    *n = s->running.n;
+    return s->running.items;
 }
 
 loom_status loom_sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, loom_error *err) {

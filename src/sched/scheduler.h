@@ -4,13 +4,15 @@
  *
  * Policy, in this order each step:
  *  1. running sequences, best first (lower priority value, then earlier arrival): each gets its pending
- *     tokens (1 for a decode, a chunk for a prompt being prefilled) within the budget. When the block
+ *     tokens (1 for a decode, 1 + K for a decode with K speculative proposals, a chunk for a prompt being
+ *     prefilled) within the budget; proposals that do not fit the budget are dropped. When the block
  *     manager cannot grow one, the worst running sequence (the tail: highest priority value, latest
  *     arrival) is preempted, possibly the one being scheduled: by recompute (blocks freed, the sequence
  *     waits and later recomputes prompt + generated tokens) or by swap (blocks copied to the host swap
  *     area, restored before it runs again; recompute when the swap area is full);
  *  2. when nothing was preempted this step: swapped sequences, best first, are swapped back in;
- *  3. when nothing was preempted: waiting sequences in (priority, arrival) order, FCFS with head-of-line
+ *  3. when nothing was preempted and nothing is swapped (or nothing runs: waiting sequences may hold the
+ *     blocks a swapped one needs, as forked samples do): waiting sequences in (priority, arrival) order, FCFS with head-of-line
  *     blocking (a long prompt at the head is never overtaken, so it cannot starve), each getting a
  *     prefix-cache match and then as much of its prompt as the budget allows (chunked prefill) or all of
  *     it (chunked prefill off: it waits until the whole prompt fits the budget).
@@ -40,6 +42,7 @@ typedef struct loom_sched_item {
     int32_t start;
     int32_t n_tokens;
     int samples; /* the step computes every known token: the sequence samples its next one after it */
+    int32_t n_spec; /* the item's last n_spec tokens are proposals to verify (seq->n_spec when it samples) */
 } loom_sched_item;
 
 typedef struct loom_sched_step {
@@ -59,8 +62,17 @@ void loom_sched_free(loom_sched *s);
 loom_status loom_sched_add(loom_sched *s, loom_seq *seq, loom_error *err);
 /* Builds the next step. An empty step (n_items 0) means nothing can run. */
 loom_status loom_sched_schedule(loom_sched *s, loom_sched_step *out, loom_error *err);
-/* After the forward of that step: advances n_computed and registers newly full blocks for prefix caching. */
+/* After the forward of that step: advances n_computed and registers newly full blocks for prefix caching.
+ * An item's proposals (n_spec) do not count as computed yet: see loom_sched_accept_spec. */
 void loom_sched_complete_step(loom_sched *s, const loom_sched_step *step);
+/* After a speculative item's verification, once the engine has dropped the proposals from seq->tokens and
+ * appended what it accepted (n_accepted proposals, then the one token it sampled): the accepted
+ * proposals' KV (written by the step) now counts as computed and is offered to the prefix cache; blocks
+ * past what the sequence's tokens need go back to the pool. The rejected proposals' KV lies beyond
+ * n_computed, where nothing reads it and the next write replaces it: it is never committed. */
+void loom_sched_accept_spec(loom_sched *s, loom_seq *seq, int32_t n_accepted);
+/* The running sequences (valid until the next call into the scheduler). */
+loom_seq *const *loom_sched_running(const loom_sched *s, int32_t *n);
 /* child (fresh, empty table, same tokens as parent) shares every computed block of parent and waits for
  * a seat (a waiting sequence may hold blocks: it resumes from n_computed). */
 loom_status loom_sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, loom_error *err);

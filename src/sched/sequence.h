@@ -28,6 +28,8 @@ typedef struct loom_seq {
     int32_t n_tokens, capacity_tokens;
     int32_t n_prompt;
     int32_t n_computed;        /* tokens whose KV is stored */
+    int32_t n_spec;            /* the last n_spec tokens are speculative proposals awaiting verification
+                                * (engine/spec.c); 0 otherwise. They never count as computed. */
     int32_t n_cached_prompt;   /* prompt tokens served from the prefix cache (first admission) */
     int32_t n_preemptions;
     loom_seq_status status;
@@ -44,7 +46,12 @@ loom_status loom_seq_create(uint64_t request_id, int32_t seq_index, const int32_
 void loom_seq_destroy(loom_seq *s);
 /* Appends a generated id; -1 when the sequence is at its max_total_tokens. */
 int loom_seq_append(loom_seq *s, int32_t id);
-/* Tokens the next step must still compute before the sequence can sample. */
+/* Tokens the next step must still compute before the sequence can sample (speculative ones included). */
 static inline int32_t loom_seq_pending_tokens(const loom_seq *s) { return s->n_tokens - s->n_computed; }
+/* Drops the last n (<= n_spec) speculative proposals. */
+static inline void loom_seq_drop_spec(loom_seq *s, int32_t n) {
+    s->n_tokens -= n;
+    s->n_spec -= n;
+}
 
 #endif
