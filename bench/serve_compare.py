@@ -5,8 +5,9 @@ loom, llama-server, vLLM; round 2: the same again ...), each one's warm-up exclu
 
 Engines (--engines, comma-separated, in round order):
   loom     `build/loom serve` on the GGUF
-  llama    llama-server on the same GGUF (-np slots = the largest concurrency, continuous batching,
-           one unified KV cache of that many full contexts); built from the PyPI llama-cpp-python sdist
+  llama    llama-server on the same GGUF (-np slots = the largest concurrency, continuous batching, a
+           KV stream of one full context per slot: its default for a given -np; with -kvu, one unified
+           cache, every sequence's attention spans every used cell); built from the PyPI llama-cpp-python sdist
            by bench/build-llama-server.sh unless --llama-bin (or LLAMA_BIN) names a directory holding it
   loom-hf  `build/loom serve` on a bf16 Hugging Face directory dequantized from the GGUF
            (bench/gguf_to_hf.py, made once under build-bench/models/)
@@ -39,6 +40,7 @@ usage: bench/serve_compare.py [--engines loom,llama,loom-hf,vllm] [--model GGUF]
        bench/serve_compare.py --summarize build-bench/serve_compare.jsonl"""
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -93,7 +95,7 @@ def random_text(pool, n_words, seed):
 
 def cell_seed(*key):
     """A seed from a cell's parameters and a request's index (stable across runs and Python versions)."""
-    return int.from_bytes(json.dumps(key).encode(), "little") % (1 << 61)
+    return int.from_bytes(hashlib.sha256(json.dumps(key).encode()).digest()[:8], "little")
 
 
 # ---------------------------------------------------------------- servers
@@ -122,8 +124,12 @@ def hf_dir(args):
 
 
 def vllm_env(args):
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=str(args.vllm_kv_gib),
-               VLLM_CPU_OMP_THREADS_BIND=args.vllm_bind or f"0-{args.threads - 1}")
+    # vLLM's scheduler process polls without sleeping ("TODO: make scheduler proc sleep when idle" in
+    # vllm/utils/ompmultiprocessing.py): it needs a core of its own, which its automatic binding reserves.
+    # Its OpenMP threads on every core make them wait on each other's preempted threads: on 2 cores,
+    # binding 0-1 ran a request 11x slower than binding 0 (64 tokens in 60 s against 5.5 s).
+    bind = args.vllm_bind or (f"0-{args.threads - 2}" if args.threads > 1 else "0")
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=str(args.vllm_kv_gib), VLLM_CPU_OMP_THREADS_BIND=bind)
     # vLLM's CPU guide asks for tcmalloc and Intel's OpenMP preloaded (--vllm-preload says which).
     venv_lib = os.path.join(os.path.dirname(os.path.dirname(args.vllm_python)), "lib")
     libs = {"tcmalloc": "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
@@ -147,7 +153,7 @@ def server_command(args, engine, port, cache_on=True):
         return cmd + args.loom_args.split(), None
     if engine == "llama":
         cmd = [args.llama_server, "-m", args.model, "-t", t, "-tb", t, "--port", str(port), "-a", SERVED,
-               "-np", str(max_seqs), "-kvu", "-c", str(max_seqs * max_len), "-cb", "--metrics", "--no-webui"]
+               "-np", str(max_seqs), "-c", str(max_seqs * max_len), "-cb", "--metrics", "--no-webui"]
         return cmd + ([] if cache_on else ["--no-cache-prompt"]) + args.llama_args.split(), None
     if engine == "vllm":
         cmd = [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", hf_dir(args),
@@ -254,8 +260,9 @@ def matrix_bodies(args, pool, cell):
     in_len, out_len, conc = cell
     n = max(conc * args.requests_per_client, args.min_requests)
     # One word = one token; the first word may split and a BOS may come first (prompt_tokens shows it).
-    return [completion_body(random_text(pool, in_len, cell_seed("m", in_len, out_len, conc, k)), out_len)
-            for k in range(n)]
+    prompts = [random_text(pool, in_len, cell_seed("m", in_len, out_len, conc, k)) for k in range(n)]
+    assert len(set(p[:200] for p in prompts)) == n, "prompts must differ from their start (no prefix to share)"
+    return [completion_body(p, out_len) for p in prompts]
 
 
 def prefix_bodies(args, pool, conc):
@@ -437,7 +444,8 @@ def main():
     ap.add_argument("--llama-bin", default=os.environ.get("LLAMA_BIN"), help="directory with llama-server")
     ap.add_argument("--vllm-python", default="/work/venv-vllm/bin/python", help="python of vLLM's venv")
     ap.add_argument("--vllm-kv-gib", type=int, default=4, help="VLLM_CPU_KVCACHE_SPACE")
-    ap.add_argument("--vllm-bind", help="VLLM_CPU_OMP_THREADS_BIND (default 0-(threads-1))")
+    ap.add_argument("--vllm-bind", help="VLLM_CPU_OMP_THREADS_BIND (default 0-(threads-2): one core "
+                                          "left to vLLM's polling scheduler)")
     ap.add_argument("--vllm-preload", default="tcmalloc", help="LD_PRELOAD for vLLM: tcmalloc,iomp, either or none")
     ap.add_argument("--convert-python", help="python with torch, transformers, gguf, accelerate for gguf_to_hf.py "
                                              "(default: --vllm-python)")
@@ -454,6 +462,7 @@ def main():
     if not args.model:
         args.model = sh([os.path.join(ROOT, "scripts", "fetch-model.sh")]).strip().splitlines()[-1]
     subprocess.run(["make", "-s", "build/loom"], check=True, cwd=ROOT, stdout=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so the running server is stopped too
     run(args)
 
 
