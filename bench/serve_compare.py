@@ -128,7 +128,7 @@ def vllm_env(args):
     # vllm/utils/ompmultiprocessing.py): it needs a core of its own, which its automatic binding reserves.
     # Its OpenMP threads on every core make them wait on each other's preempted threads: on 2 cores,
     # binding 0-1 ran a request 11x slower than binding 0 (64 tokens in 60 s against 5.5 s).
-    bind = args.vllm_bind or (f"0-{args.threads - 2}" if args.threads > 1 else "0")
+    bind = args.vllm_bind or (f"0-{args.threads - 2}" if args.threads > 2 else "0")
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=str(args.vllm_kv_gib), VLLM_CPU_OMP_THREADS_BIND=bind)
     # vLLM's CPU guide asks for tcmalloc and Intel's OpenMP preloaded (--vllm-preload says which).
     venv_lib = os.path.join(os.path.dirname(os.path.dirname(args.vllm_python)), "lib")
