@@ -94,8 +94,10 @@ async def timed_stream(port, path, body):
     start = time.perf_counter()
     status, err = await request(port, "POST", path, body, on_event)
     end = time.perf_counter()
-    if status != 200 or t["first"] is None:
+    if status != 200:
         return {"error": f"HTTP {status}: {err[:300].decode(errors='replace')}"}
+    if t["first"] is None:
+        return {"error": f"HTTP 200, but the stream ended after {end - start:.1f} s without a token"}
     usage = t["usage"] or {}
     n = usage.get("completion_tokens", t["events"])
     return {"ttft_s": t["first"] - start, "tpot_s": (t["last"] - t["first"]) / (n - 1) if n > 1 else None,
