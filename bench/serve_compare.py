@@ -393,8 +393,9 @@ def summarize_matrix(rows):
 
 
 def summarize_prefix(rows):
-    print("| engine | conc | TTFT p50 / p99 ms | prompt tokens sent | prompt tokens computed | cache hits (tokens) |")
-    print("|---|---|---|---|---|---|")
+    print("| engine | conc | TTFT p50 / p99 ms | prompt tokens sent | prompt tokens computed | cache hits (tokens) "
+          "| failed |")
+    print("|---|---|---|---|---|---|---|")
     best = best_rounds(rows)
     for (cell, e), (r, _) in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         d = r.get("metrics_delta", {})
@@ -406,7 +407,8 @@ def summarize_prefix(rows):
         else:
             computed, hits = r.get("llama_prompt_computed"), None
         print(f"| {e} | {cell[0]} | {fmt(r['ttft_p50_ms'], 0)} / {fmt(r['ttft_p99_ms'], 0)} | "
-              f"{fmt(r['prompt_tokens_sum'], 0)} | {fmt(computed, 0)} | {fmt(hits, 0)} |")
+              f"{fmt(r['prompt_tokens_sum'], 0)} | {fmt(computed, 0)} | {fmt(hits, 0)} | "
+              f"{r['failed']}{': ' + r['first_error'] if r['failed'] else ''} |")
 
 
 def summarize(path, run_id=None):
