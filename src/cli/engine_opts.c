@@ -19,8 +19,13 @@ static int int_option(const char *cmd, const char *name, const char *v, long lon
 int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine_opts *o) {
     const char *a = argv[*i];
     loom_engine_params *p = &o->params;
-    if (!strcmp(a, "--no-prefix-caching")) return p->enable_prefix_caching = 0, 1;
-    if (!strcmp(a, "--no-chunked-prefill")) return p->enable_chunked_prefill = 0, 1;
+    /* vLLM's spellings too: --[no-]enable-prefix-caching, --[no-]enable-chunked-prefill */
+    if (!strcmp(a, "--no-prefix-caching") || !strcmp(a, "--no-enable-prefix-caching"))
+        return p->enable_prefix_caching = 0, 1;
+    if (!strcmp(a, "--enable-prefix-caching")) return p->enable_prefix_caching = 1, 1;
+    if (!strcmp(a, "--no-chunked-prefill") || !strcmp(a, "--no-enable-chunked-prefill"))
+        return p->enable_chunked_prefill = 0, 1;
+    if (!strcmp(a, "--enable-chunked-prefill")) return p->enable_chunked_prefill = 1, 1;
     if (cli_model_flag(a, &o->load)) return 1;
     static const char *const valued[] = {"-m", "--model", "--load-format", "--threads", "-t", "--max-num-seqs",
                                          "--max-num-batched-tokens", "--num-kv-blocks", "--block-size",

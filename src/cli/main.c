@@ -41,8 +41,14 @@ static int run(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        if (argc > 2 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) {
+            printf("usage: loom %s %s\n", commands[i].name, commands[i].synopsis);
+            return 0;
+        }
+        return commands[i].run(argc - 1, argv + 1);
+    }
     fprintf(stderr, "loom: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
