@@ -157,6 +157,23 @@ void loom_detokenizer_free(loom_detokenizer *d);
 loom_status loom_apply_chat_template(const loom_model *model, const char *messages_json, int add_generation_prompt,
                                      char **text_out, loom_error *err);
 
+/* The same with every option the OpenAI / vLLM chat API has for the template. */
+typedef struct loom_chat_template_params {
+    int add_generation_prompt;  /* default 1: open the assistant's turn after the messages */
+    /* default 0; 1: render the last message (an assistant's) open-ended, so generation continues it
+     * (transformers' continue_final_message: the text is cut right after that message's content).
+     * Exclusive with add_generation_prompt (both set is LOOM_ERR_INVALID_ARG). */
+    int continue_final_message;
+    /* NULL, or a JSON object whose members become template variables (vLLM's chat_template_kwargs, e.g.
+     * {"enable_thinking": false} for Qwen3). They may not replace messages, tools, documents,
+     * add_generation_prompt or continue_final_message (LOOM_ERR_INVALID_ARG naming the key). */
+    const char *kwargs_json;
+} loom_chat_template_params;
+
+loom_chat_template_params loom_chat_template_default_params(void);
+loom_status loom_apply_chat_template_ex(const loom_model *model, const char *messages_json,
+                                        const loom_chat_template_params *params, char **text_out, loom_error *err);
+
 /* ---- tokenizers on their own ------------------------------------------------------------------- */
 
 /* Tokenizers match Hugging Face `tokenizers` exactly. */
@@ -272,6 +289,13 @@ typedef struct loom_sampling_params {
 } loom_sampling_params;
 
 loom_sampling_params loom_sampling_default_params(void);
+/* The defaults a model's files ask for, for requests that leave a sampling field out (as vLLM's
+ * generation_config "auto" and llama-server do): an HF directory's generation_config.json (temperature,
+ * top_k, top_p, min_p, repetition_penalty) or a GGUF's general.sampling.* keys (temp, top_k, top_p, min_p,
+ * penalty_repeat). A field the files do not set gets llama-server's default: temperature 0.8, top_k 40,
+ * top_p 0.95, min_p 0.05, no penalties (not the API's loom_sampling_default_params). A value present but
+ * malformed or out of range is LOOM_ERR_FORMAT naming the file and the field. No seed, no logit_bias. */
+loom_status loom_model_sampling_defaults(const loom_model *model, loom_sampling_params *out, loom_error *err);
 /* Checks every field; the message starts with the field's API name ("top_p must be in (0, 1]"). */
 loom_status loom_sampling_params_validate(const loom_sampling_params *p, int32_t vocab_size, loom_error *err);
 
@@ -442,6 +466,9 @@ void loom_engine_free(loom_engine *e);
 /* Thread-safe. Validates the request (prompt length vs max_model_len, sampling params). */
 loom_status loom_engine_add_request(loom_engine *e, const loom_request_params *req, uint64_t *request_id,
                                     loom_error *err);
+/* Thread-safe. Only the checks of loom_engine_add_request (same status and message), so a caller can
+ * refuse a request before it sets anything up for it. */
+loom_status loom_engine_validate_request(const loom_engine *e, const loom_request_params *req, loom_error *err);
 /* Thread-safe; frees the request's KV blocks at the next step boundary; its callback gets
  * LOOM_FINISH_ABORT. Returns LOOM_ERR_INVALID_ARG for an unknown or finished id. */
 loom_status loom_engine_abort(loom_engine *e, uint64_t request_id, loom_error *err);

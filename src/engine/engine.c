@@ -182,6 +182,11 @@ static loom_status copy_request(const loom_request_params *req, int32_t max_tota
     return LOOM_OK;
 }
 
+loom_status loom_engine_validate_request(const loom_engine *e, const loom_request_params *req, loom_error *err) {
+    int32_t max_total = 0;
+    return check_request(e, req, &max_total, err);
+}
+
 loom_status loom_engine_add_request(loom_engine *e, const loom_request_params *req, uint64_t *request_id, loom_error *err) {
     int32_t max_total = 0;
     engine_request *r = NULL;
