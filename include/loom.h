@@ -480,6 +480,8 @@ int loom_engine_has_work(const loom_engine *e);
 loom_status loom_engine_start(loom_engine *e, loom_error *err);
 void loom_engine_stop(loom_engine *e);
 
+#define LOOM_REQUEST_TIME_BUCKETS 20
+
 typedef struct loom_engine_metrics {
     int32_t num_running, num_waiting, num_preempted_now;
     uint64_t num_preemptions_total;
@@ -491,14 +493,24 @@ typedef struct loom_engine_metrics {
     uint64_t steps_total;
     uint64_t batched_tokens_total;  /* tokens computed over all steps: tokens per step = this / steps_total */
     double step_time_ms_total, forward_time_ms_total; /* scheduling overhead = step - forward */
-    /* latency histograms for the server: fixed bucket bounds in loom_latency_buckets_s; counts per
-     * bucket (not cumulative): an observation v lands in the first bucket with v <= bound */
-    uint64_t ttft_buckets[16], tpot_buckets[16], e2e_buckets[16];
+    /* latency histograms for the server: per-bucket counts (not cumulative): an observation v lands in
+     * the first bucket with v <= bound. TTFT and TPOT use loom_latency_buckets_s; the whole-request
+     * times (end to end, and its parts as vLLM splits them: queue = arrival to first scheduled, prefill =
+     * first scheduled to first token, decode = first to last token, inference = first scheduled to last
+     * token; one observation per request, when it finishes) use loom_request_time_buckets_s. */
+    uint64_t ttft_buckets[16], tpot_buckets[16], e2e_buckets[LOOM_REQUEST_TIME_BUCKETS];
     double ttft_sum_s, tpot_sum_s, e2e_sum_s;
     uint64_t ttft_count, tpot_count, e2e_count;
+    uint64_t queue_buckets[LOOM_REQUEST_TIME_BUCKETS], prefill_buckets[LOOM_REQUEST_TIME_BUCKETS];
+    uint64_t decode_buckets[LOOM_REQUEST_TIME_BUCKETS], inference_buckets[LOOM_REQUEST_TIME_BUCKETS];
+    double queue_sum_s, prefill_sum_s, decode_sum_s, inference_sum_s;
+    uint64_t queue_count, prefill_count, decode_count, inference_count;
+    /* finished samples (each of a request's n) by how they ended, indexed by loom_finish_reason */
+    uint64_t seqs_finished_by_reason[LOOM_FINISH_ERROR + 1];
 } loom_engine_metrics;
 
 extern const double loom_latency_buckets_s[16]; /* upper bounds; the last is +inf */
+extern const double loom_request_time_buckets_s[LOOM_REQUEST_TIME_BUCKETS]; /* 0.1 s .. 1 h, then +inf */
 
 /* Thread-safe snapshot. */
 void loom_engine_get_metrics(loom_engine *e, loom_engine_metrics *m);

@@ -34,6 +34,7 @@ struct engine_request {
     int admitted;              /* handed to the scheduler (engine thread only) */
     int abort_requested;       /* set under the lock by loom_engine_abort */
     double arrival_s, first_token_s;
+    double scheduled_s;        /* first time a step took it up (engine_metrics_mark_scheduled); 0 before */
 };
 
 struct loom_engine {
@@ -89,5 +90,7 @@ void engine_seq_destroy(engine_seq *es);
 void engine_metrics_observe(uint64_t *buckets, double *sum, uint64_t *count, double seconds);
 void engine_metrics_refresh_gauges(loom_engine *e);
 void engine_metrics_request_done(loom_engine *e, const engine_request *r, double now_s);
+/* Engine thread, no lock: stamps the requests a step schedules for the first time (queue time). */
+void engine_metrics_mark_scheduled(const loom_sched_step *step, double now_s);
 
 #endif

@@ -121,6 +121,7 @@ loom_status engine_run_step(loom_engine *e, loom_error *err) {
     loom_sched_step step = {0};
     loom_status st = intake(e, err);
     if (st == LOOM_OK) st = loom_sched_schedule(e->sched, &step, err);
+    if (st == LOOM_OK) engine_metrics_mark_scheduled(&step, engine_now_s());
     if (st == LOOM_OK && step.n_items > 0) {
         loom_forward_batch fb;
         build_batch(e, &step, &fb);
