@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/model.h"
 
@@ -33,6 +34,13 @@ static const float_key gguf_floats[] = {{"general.sampling.temp", AT(temperature
                                         {"general.sampling.min_p", AT(min_p)},
                                         {"general.sampling.penalty_repeat", AT(repetition_penalty)}};
 
+/* The validator's message ("top_p must be in (0, 1]") prefixed with where the value came from. */
+static loom_status refail(loom_error *err, const char *where) {
+    char why[sizeof err->message];
+    memcpy(why, err->message, sizeof why);
+    return loom_fail(err, LOOM_ERR_FORMAT, "%s: %.400s", where, why);
+}
+
 static loom_status from_generation_config(const char *dir, loom_sampling_params *p, loom_error *err) {
     char *path = loom_path_join(dir, "generation_config.json"), *text = NULL;
     if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
@@ -54,7 +62,7 @@ static loom_status from_generation_config(const char *dir, loom_sampling_params 
         else p->top_k = (int32_t)d;
     }
     if (st == LOOM_OK && root && loom_sampling_params_validate(p, INT32_MAX, err) != LOOM_OK)
-        st = loom_fail(err, LOOM_ERR_FORMAT, "%s: %.400s", path, err->message);
+        st = refail(err, path);
     json_decref(root);
     free(text);
     free(path);
@@ -72,8 +80,7 @@ static loom_status from_gguf(const loom_gguf *g, loom_sampling_params *p, loom_e
             return loom_fail(err, LOOM_ERR_FORMAT, "GGUF general.sampling.top_k must be >= -1");
         p->top_k = (int32_t)k;
     }
-    if (loom_sampling_params_validate(p, INT32_MAX, err) != LOOM_OK)
-        return loom_fail(err, LOOM_ERR_FORMAT, "GGUF general.sampling.*: %.400s", err->message);
+    if (loom_sampling_params_validate(p, INT32_MAX, err) != LOOM_OK) return refail(err, "GGUF general.sampling.*");
     return LOOM_OK;
 }
 
