@@ -23,7 +23,7 @@ BODY = json.dumps({"prompt": "The capital of France is", "max_tokens": 8, "tempe
 @pytest.fixture(scope="module")
 def server(loom_bin):
     s = LoomServer(loom_bin, ["-m", default_model(), "--served-model-name", "m", "--api-key", KEY,
-                              "--allowed-origins", f"{ORIGIN}, http://other.example"])
+                              "--allowed-origins", f"{ORIGIN}, http://other.example", "--log-level", "debug"])
     yield s
     code, log = s.stop()
     assert code == 0, log
@@ -130,6 +130,19 @@ def test_client_that_leaves_is_aborted(server, stream):
     assert m["loom_generation_tokens_total"] - before["loom_generation_tokens_total"] < 2000
 
 
+def test_ignored_fields_are_logged_once_per_name(server):
+    """At --log-level debug: one line per unknown field name, however often it comes; names from the
+    client are escaped in the log and in X-Loom-Ignored-Fields."""
+    body = json.dumps({"prompt": "Hi", "max_tokens": 1, "temprature": 0.1, "odd\r\nname": 1}).encode()
+    for _ in range(3):
+        status, headers, _ = split_response(exchange(server.port, post("/v1/completions", body)))
+        assert status == 200 and headers["x-loom-ignored-fields"] == "temprature, odd%0D%0Aname"
+    time.sleep(0.2)
+    log = "".join(server.stderr_lines)
+    assert log.count("ignoring the unknown field 'temprature' (did you mean 'temperature'?)") == 1, log[-2000:]
+    assert log.count("ignoring the unknown field 'odd%0D%0Aname'") == 1
+
+
 def test_head_health(server):
     raw = exchange(server.port, b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n")
     status, headers, body = split_response(raw)
@@ -216,6 +229,22 @@ def test_slow_clients_are_closed(strict_server):
     for key, took in result.items():
         assert TIMEOUT_S - 0.5 < took < TIMEOUT_S + 2.0, (key, took)
     assert strict_server.metrics()["loom_http_requests_timed_out_total"] >= 5
+
+
+def test_answers_slower_than_the_timeout_still_arrive(strict_server):
+    """--request-timeout bounds receiving a request (and a client idle while we have bytes for it), not
+    how long the engine works: a non-streamed answer that takes twice as long arrives (libmicrohttpd's
+    idle clock would have closed the connection under the waiting handler)."""
+    body = {"prompt": "Once upon a time", "max_tokens": 16, "temperature": 0, "ignore_eos": True}
+    t0 = time.time()
+    assert strict_server.request("POST", "/v1/completions", body)[0] == 200
+    per_token_s = (time.time() - t0) / 16
+    n = min(4000, max(32, int(2 * TIMEOUT_S / per_token_s)))
+    t0 = time.time()
+    status, reply = strict_server.request("POST", "/v1/completions", dict(body, max_tokens=n), timeout=600)
+    took = time.time() - t0
+    assert status == 200 and reply["usage"]["completion_tokens"] == n, reply
+    assert took > TIMEOUT_S or n == 4000, took
 
 
 def test_connections_per_ip_are_capped_and_reported(strict_server):

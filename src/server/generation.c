@@ -47,6 +47,7 @@ typedef struct gen {
     size_t *text_offsets; /* per choice, for completions logprobs */
     choice_acc *acc;      /* per choice, non-streaming */
     int fd;
+    struct MHD_Connection *mc;
     char *buf; /* a response's bytes not yet handed to MHD */
     size_t len, pos, cap;
     int done;
@@ -360,6 +361,7 @@ static void take_whole_json(gen *g) {
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     gen *g = cls;
+    if (g->pos == g->len && !g->done) srv_idle_timeout(g->s, g->mc, 0);
     while (g->pos == g->len) {
         if (g->done) return MHD_CONTENT_READER_END_OF_STREAM;
         g->pos = g->len = 0;
@@ -375,6 +377,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             else append_bytes(g, ": ping\n\n", 8);      /* an SSE comment */
         }
     }
+    srv_idle_timeout(g->s, g->mc, 1);
     size_t n = g->len - g->pos < max ? g->len - g->pos : max;
     memcpy(buf, g->buf + g->pos, n);
     g->pos += n;
@@ -408,6 +411,8 @@ static int run_generation(srv_server *s, srv_conn *c, srv_reply *r, api_shape sh
     if (!g) return srv_reply_error(r, (api_fail(&e, 503, NULL, "out of memory"), &e));
     g->s = s;
     g->fd = c->fd;
+    g->mc = c->mc;
+    srv_idle_timeout(s, c->mc, 0); /* the engine may take longer than the idle timeout */
     const char *route = shape == API_CHAT ? "/v1/chat/completions" : "/v1/completions";
     if (api_request_parse(shape, c->body ? c->body : "", c->body_len, &s->sampling_defaults, (size_t)s->cfg.max_prompts,
                           &g->req, &e)) {
@@ -438,6 +443,7 @@ static int run_generation(srv_server *s, srv_conn *c, srv_reply *r, api_shape sh
     }
     if (rc == 0) srv_reply_json(r, 200, full_response(g));
     else srv_reply_error(r, &e);
+    srv_idle_timeout(s, c->mc, 1);
     gen_free(g);
     return 0;
 }

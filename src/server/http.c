@@ -274,9 +274,18 @@ static enum MHD_Result refuse_now(struct MHD_Connection *mc, const srv_server *s
     return queue_reply(s, mc, &r);
 }
 
+static unsigned idle_timeout_s(const srv_server *s) {
+    return s->cfg.request_timeout_s < 1 ? 1u : (unsigned)(s->cfg.request_timeout_s + 0.999);
+}
+
+void srv_idle_timeout(const srv_server *s, struct MHD_Connection *mc, int on) {
+    MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, on ? idle_timeout_s(s) : 0u);
+}
+
 static srv_conn *open_request(srv_server *s, struct MHD_Connection *mc) {
     srv_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    c->mc = mc;
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
     c->fd = info ? info->connect_fd : -1;
     info = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -391,8 +400,8 @@ loom_status srv_start(const srv_config *cfg, srv_server **out, loom_error *err) 
     unsigned flags =
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + 16u,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 idle_timeout_s(s), MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + 16u,
                                  MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
     if (!s->daemon) {
         free_server(s);

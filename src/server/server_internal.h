@@ -43,6 +43,7 @@ typedef struct srv_conn {
     int body_too_large;
     int fd;     /* the client's socket, to notice a disconnect while we wait */
     void *slot; /* its entry in the connection table (listener.c) */
+    struct MHD_Connection *mc;
 } srv_conn;
 
 /* A reply the handlers build: status + body, or a streaming MHD response already made. */
@@ -63,6 +64,11 @@ int srv_reply_text(srv_reply *r, int status, const char *content_type, char *tex
 
 /* The body as a JSON object (for the small routes); 400 otherwise. */
 json_t *srv_body_object(const srv_conn *c, api_error *e);
+
+/* libmicrohttpd closes a connection idle for request_timeout_s (a client that stops reading its answer).
+ * Off while the connection's thread waits for the engine (nothing is idle then but us), on again when
+ * it has bytes to send: its clock restarts then. */
+void srv_idle_timeout(const srv_server *s, struct MHD_Connection *mc, int on);
 
 /* Logging through cfg.log (printf-style; nothing when no logger is set). */
 void srv_log(srv_server *s, srv_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
