@@ -280,6 +280,7 @@ static void test_wrong_types(void) {
                  "stream_options");
     expect_error(API_COMPLETIONS, "{\"prompt\": \"x\", \"stream\": true, \"stream_options\": {\"include_usage\": 1}}",
                  400, "stream_options");
+    expect_error(API_COMPLETIONS, "{\"prompt\": \"x\", \"stream_options\": {\"x\": true}}", 400, "stream_options");
     expect_error(API_COMPLETIONS, "{\"prompt\": \"x\", \"best_of\": 3}", 400, "best_of");
     expect_error(API_COMPLETIONS, "{\"prompt\": \"x\", \"model\": 7}", 400, "model");
     expect_error(API_COMPLETIONS, "{\"prompt\": \"x\", \"stop_token_ids\": [\"a\"]}", 400, "stop_token_ids");

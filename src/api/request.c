@@ -22,6 +22,7 @@ typedef struct parse_state {
     int32_t top_logprobs; /* chat: -1 = not given */
     int add_generation_prompt_given;
     int max_completion_tokens_given;
+    int stream_options_given;
 } parse_state;
 
 typedef struct field field;
@@ -72,6 +73,7 @@ static int parse_stream_options(parse_state *ps, const field *f, json_t *v, api_
         }
     }
     ps->r->include_usage = json_is_true(json_object_get(v, "include_usage"));
+    ps->stream_options_given = 1;
     return 0;
 }
 
@@ -417,7 +419,7 @@ static int check_request(parse_state *ps, api_error *e) {
         return api_fail(e, 400, "prompt",
                         r->shape == API_BATCH ? "give 'prompt' or 'prompt_ids'" : "prompt is required");
     if (r->shape == API_CHAT && !r->messages_json) return api_fail(e, 400, "messages", "messages is required");
-    if (r->include_usage && !r->stream)
+    if (ps->stream_options_given && !r->stream)
         return api_fail(e, 400, "stream_options", "stream_options is only allowed when stream is true");
     if (ps->best_of >= 0 && ps->best_of != r->params.n)
         return api_fail(e, 400, "best_of", "best_of must equal n (best-of ranking is not supported)");
