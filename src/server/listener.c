@@ -240,7 +240,11 @@ static void accept_all(srv_listener *l) {
         int fd = accept4(l->listen_fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            return; /* EAGAIN, or out of descriptors: the next tick retries */
+            if (errno == EMFILE || errno == ENFILE) { /* the listening socket stays readable: do not spin */
+                struct timespec pause = {0, 10 * 1000 * 1000};
+                nanosleep(&pause, NULL);
+            }
+            return; /* EAGAIN, or out of descriptors: the next wake-up retries */
         }
         pthread_mutex_lock(&l->mu);
         int32_t i = claim_slot(l, &addr);
