@@ -388,10 +388,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 static void stream_done(void *cls) { gen_free(cls); }
 
 static int start_stream(gen *g, srv_reply *r, const char *content_type) {
-    if (!g->whole_json &&
-        g->req.shape == API_CHAT) /* every choice opens with the assistant role, as OpenAI streams it */
-        for (int32_t i = 0; i < g->n_choices; i++)
-            append_choice_chunk(g, srv_fmt_choice(&g->meta, i, "", NULL, LOOM_FINISH_NONE, NULL, -1, 1));
+    int role_chunks = !g->whole_json && g->req.shape == API_CHAT; /* each chat choice opens with its role */
+    for (int32_t i = 0; role_chunks && i < g->n_choices; i++)
+        append_choice_chunk(g, srv_fmt_choice(&g->meta, i, "", NULL, LOOM_FINISH_NONE, NULL, -1, 1));
     g->last_write_s = now_s();
     r->stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, g, stream_done);
     r->stream_status = 200;
@@ -412,7 +411,6 @@ static int run_generation(srv_server *s, srv_conn *c, srv_reply *r, api_shape sh
     g->s = s;
     g->fd = c->fd;
     g->mc = c->mc;
-    srv_idle_timeout(s, c->mc, 0); /* the engine may take longer than the idle timeout */
     const char *route = shape == API_CHAT ? "/v1/chat/completions" : "/v1/completions";
     if (api_request_parse(shape, c->body ? c->body : "", c->body_len, &s->sampling_defaults, (size_t)s->cfg.max_prompts,
                           &g->req, &e)) {
@@ -433,6 +431,7 @@ static int run_generation(srv_server *s, srv_conn *c, srv_reply *r, api_shape sh
                                .id = g->id,
                                .created_s = (long long)time(NULL),
                                .model = s->cfg.served_model_name};
+    srv_idle_timeout(s, c->mc, 0); /* tokenizing and the engine may take longer than the idle timeout */
     if (rc == 0) rc = build_prompts(g, &e);
     if (rc == 0) rc = submit(g, &e);
     if (rc == 0 && g->req.stream) return start_stream(g, r, "text/event-stream");

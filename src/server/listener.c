@@ -388,8 +388,12 @@ void srv_listener_stop_accepting(srv_listener *l) {
         pthread_join(l->thread, NULL);
         l->thread_started = 0;
     }
-    for (int32_t i = 0; i < l->n_slots; i++)
-        if (l->slots[i].phase == SLOT_HEADERS || l->slots[i].phase == SLOT_CLOSING) close_slot(l, &l->slots[i]);
+    for (int32_t i = 0; i < l->n_slots; i++) {
+        pthread_mutex_lock(&l->mu);
+        int owned_here = l->slots[i].phase == SLOT_HEADERS || l->slots[i].phase == SLOT_CLOSING;
+        pthread_mutex_unlock(&l->mu);
+        if (owned_here) close_slot(l, &l->slots[i]);
+    }
     if (l->listen_fd >= 0) close(l->listen_fd);
     l->listen_fd = -1;
 }
