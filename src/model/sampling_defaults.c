@@ -61,8 +61,7 @@ static loom_status from_generation_config(const char *dir, loom_sampling_params 
             st = loom_fail(err, LOOM_ERR_FORMAT, "%s: top_k must be an integer >= -1", path);
         else p->top_k = (int32_t)d;
     }
-    if (st == LOOM_OK && root && loom_sampling_params_validate(p, INT32_MAX, err) != LOOM_OK)
-        st = refail(err, path);
+    if (st == LOOM_OK && root && loom_sampling_params_validate(p, INT32_MAX, err) != LOOM_OK) st = refail(err, path);
     json_decref(root);
     free(text);
     free(path);
