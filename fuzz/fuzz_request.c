@@ -1,33 +1,63 @@
-/* libFuzzer: the input is the JSON body of a generation request. The first byte picks the endpoint
- * (completions or chat); the rest goes through srv_request_parse, the path both endpoints share from
- * the body to sampling parameters. On success the result must hold what the parser promises (a
- * prompt or messages, valid sampling parameters); on failure the error must be a 4xx with a message
- * and render as OpenAI's error JSON. Crashes, leaks and sanitizer reports are failures. */
+/* libFuzzer: the input is the JSON of a request. The first byte picks the shape (completions, chat,
+ * a `loom batch` line); the rest goes through api_request_parse (src/api/request.c), the schema the
+ * server and `loom batch` share. On success the result must hold what the parser promises (a prompt or
+ * messages, stop strings and stop ids within their arrays, logit_bias entries, the ignored names,
+ * chat_template_kwargs as a JSON object); the sampling values then go through the engine's checker and
+ * any refusal through api_fail_from_engine. On failure the error must be a 4xx (or 503 for out of memory)
+ * with a message that renders as OpenAI's error JSON. Crashes, leaks and sanitizer reports are failures. */
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/request.h"
+#include "api/request.h"
+
+static void check_parsed(const api_request *r) {
+    if (r->shape == API_CHAT) {
+        json_t *m = json_loads(r->messages_json, 0, NULL);
+        if (!json_is_array(m) || json_array_size(m) == 0) abort();
+        json_decref(m);
+        if (r->chat.add_generation_prompt && r->chat.continue_final_message) abort();
+        if (r->chat.kwargs_json) {
+            json_t *k = json_loads(r->chat.kwargs_json, 0, NULL);
+            if (!json_is_object(k)) abort();
+            json_decref(k);
+        }
+    } else if (r->n_prompts == 0 || (r->shape == API_BATCH && r->n_prompts != 1)) {
+        abort();
+    }
+    for (size_t i = 0; i < r->n_prompts; i++)
+        if (!r->prompts[i].text && !r->prompts[i].ids) abort();
+    const loom_request_params *p = &r->params;
+    if (p->n_stop < 0 || p->n_stop > LOOM_MAX_STOP_STRINGS) abort();
+    for (int32_t i = 0; i < p->n_stop; i++)
+        if (!p->stop[i]) abort();
+    if (p->n_stop_token_ids < 0 || p->n_stop_token_ids > LOOM_MAX_STOP_TOKEN_IDS) abort();
+    if (p->sampling.n_logit_bias < 0 || (p->sampling.n_logit_bias > 0 && !p->sampling.logit_bias)) abort();
+    for (size_t i = 0; i < r->n_ignored; i++) {
+        if (!r->ignored[i]) abort();
+        api_suggest_field(r->shape, r->ignored[i]);
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
-    srv_endpoint ep = (data[0] & 1) ? SRV_CHAT : SRV_COMPLETIONS;
-    const srv_request_limits lim = {.vocab_size = 49152, .max_model_len = 8192, .max_prompts = 64};
-    srv_request r;
-    srv_error e;
-    if (srv_request_parse(ep, (const char *)data + 1, size - 1, &lim, &r, &e) == 0) {
+    api_shape shape = (api_shape)(data[0] % 3);
+    loom_sampling_params defaults = loom_sampling_default_params();
+    defaults.temperature = (float)(data[0] >> 2) / 16.0f;
+    api_request r;
+    api_error e;
+    if (api_request_parse(shape, (const char *)data + 1, size - 1, &defaults, 64, &r, &e) == 0) {
+        check_parsed(&r);
         loom_error err;
-        if (loom_sampling_params_validate(&r.params.sampling, lim.vocab_size, &err) != LOOM_OK) abort();
-        if (ep == SRV_CHAT ? !r.messages_json : r.n_prompts == 0) abort();
-        for (size_t i = 0; i < r.n_prompts; i++)
-            for (size_t k = 0; k < r.prompts[i].n_ids; k++)
-                if (r.prompts[i].ids[k] < 0 || r.prompts[i].ids[k] >= lim.vocab_size) abort();
-        srv_request_free(&r);
+        loom_status st = loom_sampling_params_validate(&r.params.sampling, 49152, &err);
+        if (st != LOOM_OK && (api_fail_from_engine(&e, &r, st, err.message) != -1 || e.http_status != 400)) abort();
+        api_request_free(&r);
         return 0;
     }
-    if (e.http_status < 400 || e.http_status >= 500 && e.http_status != 503) abort();
+    if (e.http_status < 400 || (e.http_status >= 500 && e.http_status != 503)) abort();
     if (!e.message[0]) abort();
-    char *body = srv_error_body(&e);
+    char *body = api_error_body(&e);
     if (!body) abort();
     free(body);
     return 0;

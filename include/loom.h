@@ -163,6 +163,23 @@ void loom_detokenizer_free(loom_detokenizer *d);
 loom_status loom_apply_chat_template(const loom_model *model, const char *messages_json, int add_generation_prompt,
                                      char **text_out, loom_error *err);
 
+/* The same with every option the OpenAI / vLLM chat API has for the template. */
+typedef struct loom_chat_template_params {
+    int add_generation_prompt;  /* default 1: open the assistant's turn after the messages */
+    /* default 0; 1: render the last message (an assistant's) open-ended, so generation continues it
+     * (transformers' continue_final_message: the text is cut right after that message's content).
+     * Exclusive with add_generation_prompt (both set is LOOM_ERR_INVALID_ARG). */
+    int continue_final_message;
+    /* NULL, or a JSON object whose members become template variables (vLLM's chat_template_kwargs, e.g.
+     * {"enable_thinking": false} for Qwen3). They may not replace messages, tools, documents,
+     * add_generation_prompt or continue_final_message (LOOM_ERR_INVALID_ARG naming the key). */
+    const char *kwargs_json;
+} loom_chat_template_params;
+
+loom_chat_template_params loom_chat_template_default_params(void);
+loom_status loom_apply_chat_template_ex(const loom_model *model, const char *messages_json,
+                                        const loom_chat_template_params *params, char **text_out, loom_error *err);
+
 /* ---- tokenizers on their own ------------------------------------------------------------------- */
 
 /* Tokenizers match Hugging Face `tokenizers` exactly. */
@@ -257,7 +274,7 @@ uint64_t loom_context_kv_bytes(const loom_context *ctx);
  * Log-probabilities are always those of the raw model distribution (log-softmax of the logits). */
 #define LOOM_MAX_STOP_STRINGS 16
 #define LOOM_MAX_STOP_TOKEN_IDS 16
-#define LOOM_MAX_LOGPROBS 1024 /* the engine's limit; the OpenAI server allows 20 */
+#define LOOM_MAX_LOGPROBS 1024 /* the largest loom_engine_params.max_logprobs */
 
 typedef struct loom_logit_bias {
     int32_t id;
@@ -279,6 +296,13 @@ typedef struct loom_sampling_params {
 } loom_sampling_params;
 
 loom_sampling_params loom_sampling_default_params(void);
+/* The defaults a model's files ask for, for requests that leave a sampling field out (as vLLM's
+ * generation_config "auto" and llama-server do): an HF directory's generation_config.json (temperature,
+ * top_k, top_p, min_p, repetition_penalty) or a GGUF's general.sampling.* keys (temp, top_k, top_p, min_p,
+ * penalty_repeat). A field the files do not set gets llama-server's default: temperature 0.8, top_k 40,
+ * top_p 0.95, min_p 0.05, no penalties (not the API's loom_sampling_default_params). A value present but
+ * malformed or out of range is LOOM_ERR_FORMAT naming the file and the field. No seed, no logit_bias. */
+loom_status loom_model_sampling_defaults(const loom_model *model, loom_sampling_params *out, loom_error *err);
 /* Checks every field; the message starts with the field's API name ("top_p must be in (0, 1]"). */
 loom_status loom_sampling_params_validate(const loom_sampling_params *p, int32_t vocab_size, loom_error *err);
 
@@ -357,6 +381,8 @@ typedef enum loom_spec_method {
 typedef struct loom_engine_params {
     int32_t n_threads;              /* 0 = all CPUs */
     int32_t max_num_seqs;           /* sequences per step; default 64 */
+    int32_t max_logprobs;           /* largest logprobs / prompt_logprobs a request may ask for; default 20 (vLLM's,
+                                     * OpenAI's), at most LOOM_MAX_LOGPROBS */
     int32_t max_num_batched_tokens; /* tokens per step; default 2048 */
     int32_t max_model_len;          /* 0 = the model's max_position_embeddings */
     int32_t block_size;             /* tokens per KV block; default 16 */
@@ -491,7 +517,7 @@ typedef struct loom_request_params {
     int include_stop_str_in_output;
     int32_t stop_token_ids[LOOM_MAX_STOP_TOKEN_IDS];
     int32_t n_stop_token_ids;
-    int32_t logprobs;           /* -1 = none; else also the top N per generated token (N <= LOOM_MAX_LOGPROBS) */
+    int32_t logprobs;           /* -1 = none; else also the top N per generated token (N <= the engine's max_logprobs) */
     int32_t prompt_logprobs;    /* -1 = none; else per prompt token (and its top N) */
     int skip_special_tokens;    /* default 1 */
     int32_t priority;           /* lower runs first (vLLM); default 0; FCFS within a priority */
@@ -515,6 +541,9 @@ void loom_engine_free(loom_engine *e);
 /* Thread-safe. Validates the request (prompt length vs max_model_len, sampling params). */
 loom_status loom_engine_add_request(loom_engine *e, const loom_request_params *req, uint64_t *request_id,
                                     loom_error *err);
+/* Thread-safe. Only the checks of loom_engine_add_request (same status and message), so a caller can
+ * refuse a request before it sets anything up for it. */
+loom_status loom_engine_validate_request(const loom_engine *e, const loom_request_params *req, loom_error *err);
 /* Thread-safe; frees the request's KV blocks at the next step boundary; its callback gets
  * LOOM_FINISH_ABORT. Returns LOOM_ERR_INVALID_ARG for an unknown or finished id. */
 loom_status loom_engine_abort(loom_engine *e, uint64_t request_id, loom_error *err);
@@ -525,6 +554,8 @@ int loom_engine_has_work(const loom_engine *e);
 /* ... or let it run on its own thread (the server does). */
 loom_status loom_engine_start(loom_engine *e, loom_error *err);
 void loom_engine_stop(loom_engine *e);
+
+#define LOOM_REQUEST_TIME_BUCKETS 20
 
 typedef struct loom_engine_metrics {
     int32_t num_running, num_waiting, num_preempted_now;
@@ -537,11 +568,20 @@ typedef struct loom_engine_metrics {
     uint64_t steps_total;
     uint64_t batched_tokens_total;  /* tokens computed over all steps: tokens per step = this / steps_total */
     double step_time_ms_total, forward_time_ms_total; /* scheduling overhead = step - forward */
-    /* latency histograms for the server: fixed bucket bounds in loom_latency_buckets_s; counts per
-     * bucket (not cumulative): an observation v lands in the first bucket with v <= bound */
-    uint64_t ttft_buckets[16], tpot_buckets[16], e2e_buckets[16];
+    /* latency histograms for the server: per-bucket counts (not cumulative): an observation v lands in
+     * the first bucket with v <= bound. TTFT and TPOT use loom_latency_buckets_s; the whole-request
+     * times (end to end, and its parts as vLLM splits them: queue = arrival to first scheduled, prefill =
+     * first scheduled to first token, decode = first to last token, inference = first scheduled to last
+     * token; one observation per request, when it finishes) use loom_request_time_buckets_s. */
+    uint64_t ttft_buckets[16], tpot_buckets[16], e2e_buckets[LOOM_REQUEST_TIME_BUCKETS];
     double ttft_sum_s, tpot_sum_s, e2e_sum_s;
     uint64_t ttft_count, tpot_count, e2e_count;
+    uint64_t queue_buckets[LOOM_REQUEST_TIME_BUCKETS], prefill_buckets[LOOM_REQUEST_TIME_BUCKETS];
+    uint64_t decode_buckets[LOOM_REQUEST_TIME_BUCKETS], inference_buckets[LOOM_REQUEST_TIME_BUCKETS];
+    double queue_sum_s, prefill_sum_s, decode_sum_s, inference_sum_s;
+    uint64_t queue_count, prefill_count, decode_count, inference_count;
+    /* finished samples (each of a request's n) by how they ended, indexed by loom_finish_reason */
+    uint64_t seqs_finished_by_reason[LOOM_FINISH_ERROR + 1];
     /* speculative decoding: acceptance rate = accepted / draft tokens; mean accepted length per verified
      * proposal = 1 + accepted / drafts (vLLM's spec_decode counters) */
     uint64_t spec_drafts_total;          /* proposals verified (one per sequence and step) */
@@ -550,6 +590,7 @@ typedef struct loom_engine_metrics {
 } loom_engine_metrics;
 
 extern const double loom_latency_buckets_s[16]; /* upper bounds; the last is +inf */
+extern const double loom_request_time_buckets_s[LOOM_REQUEST_TIME_BUCKETS]; /* 0.1 s .. 1 h, then +inf */
 
 /* Thread-safe snapshot. */
 void loom_engine_get_metrics(loom_engine *e, loom_engine_metrics *m);

@@ -14,6 +14,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+METRIC_MODEL_LABEL = re.compile(r'model_name="(?:[^"\\]|\\.)*",?')
 
 
 def default_model():
@@ -82,14 +83,16 @@ class LoomServer:
         finally:
             conn.close()
 
-    def metrics(self, headers=None):
+    def metrics(self, headers=None, raw=False):
+        """{series: value} from /metrics. Every loom_ series carries model_name="..."; the keys leave it
+        out ('loom_e2e_request_latency_seconds_bucket{le="+Inf"}'); raw=True keeps the lines' own names."""
         status, text = self.request("GET", "/metrics", headers=headers)
         assert status == 200, text
         values = {}
         for line in text.splitlines():
             if line and not line.startswith("#"):
                 name, value = line.rsplit(" ", 1)
-                values[name] = float(value)
+                values[name if raw else METRIC_MODEL_LABEL.sub("", name).replace("{}", "")] = float(value)
         return values
 
     def wait_idle(self, timeout_s=60):

@@ -124,3 +124,16 @@ def test_chat_template_matches_transformers(run_loom, tmp_path):
     bad.write_text('[{"role": "user"')
     r = run_loom(["chat-template", "-m", model, "--messages", bad])
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_logprobs_limit_is_the_engines_max_logprobs(run_loom, dummy_dir, tmp_path):
+    """Requests may ask for at most the engine's max_logprobs (20 by default, vLLM's); `generate --logprobs K`
+    raises it for its own engine, so 40 works there while a batch line asking 21 is refused."""
+    r = run_loom(["generate", "-m", dummy_dir, "--load-format", "dummy", "--ids", "1,2,3", "-n", "2",
+                  "--temperature", "0", "--json", "--logprobs", "40"])
+    assert r.returncode == 0, r.stderr
+    assert all(len(step["top"]) == 40 for step in json.loads(r.stdout)["logprobs"])
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"prompt_ids": [1, 2], "max_tokens": 2, "logprobs": 21}) + "\n")
+    r = run_loom(["batch", "-m", dummy_dir, "--load-format", "dummy", "--input", inp, "--output", tmp_path / "o.jsonl"])
+    assert r.returncode == 1 and "logprobs must be in [0, 20]" in r.stderr, r.stderr

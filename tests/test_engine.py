@@ -151,9 +151,17 @@ def test_stop_strings_n_and_errors(shared_dir, run_loom, tmp_path):
                            name="n3")
     assert len(many["outputs"]) == 3 and all(len(o["ids"]) <= 8 for o in many["outputs"])
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps(base) + "\n" + json.dumps(dict(base, temprature=0.5)) + "\n")
+    # an unknown field is ignored as the server ignores it, with one warning naming it and the likely intent
+    typo = tmp_path / "typo.jsonl"
+    typo.write_text(json.dumps(base) + "\n" + json.dumps(dict(base, temprature=0.5)) + "\n")
+    r = run_loom(["batch", "-m", model["path"], *model["extra"], "--input", typo, "--output", tmp_path / "x.jsonl"])
+    assert r.returncode == 0, r.stderr
+    assert "input line 2: ignoring the unknown field 'temprature' (did you mean 'temperature'?)" in r.stderr
+    assert [json.loads(x)["text"] for x in (tmp_path / "x.jsonl").read_text().splitlines()] == [plain["text"]] * 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(base) + "\n" + json.dumps(dict(base, temperature="hot")) + "\n")
     r = run_loom(["batch", "-m", model["path"], *model["extra"], "--input", bad, "--output", tmp_path / "x.jsonl"])
-    assert r.returncode == 1 and ":2:" in r.stderr and "temprature" in r.stderr
+    assert r.returncode == 1 and ":2:" in r.stderr and "temperature must be a number" in r.stderr
 
 
 def test_min_tokens_masks_eos(shared_dir, run_loom, tmp_path):

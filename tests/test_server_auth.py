@@ -1,6 +1,9 @@
-"""`loom serve --api-key-file`: every route except /health and /metrics (open by design, for probes and
-scrapers; they expose no request data) rejects a missing or wrong key with 401 in OpenAI's error shape;
-the right key works, also through the `openai` client."""
+"""`loom serve --api-key-file`: every route except /health, /metrics (open by design, for probes and
+scrapers; they expose no request data) and the chat page (static bytes that ask for the key) rejects a
+missing or wrong key with 401 in OpenAI's error shape and `WWW-Authenticate: Bearer`; the right key
+works, also through the `openai` client."""
+import http.client
+
 import openai
 import pytest
 
@@ -9,8 +12,8 @@ from server_harness import LoomServer, default_model
 KEY = "sk-loom-test-0123456789"
 PROTECTED = [("GET", "/v1/models", None), ("POST", "/v1/completions", {"prompt": "hi", "max_tokens": 2}),
              ("POST", "/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}),
-             ("POST", "/tokenize", {"prompt": "hi"}), ("POST", "/detokenize", {"tokens": [1, 2]}), ("GET", "/", None),
-             ("GET", "/no/such/route", None)]
+             ("POST", "/tokenize", {"prompt": "hi"}), ("POST", "/detokenize", {"tokens": [1, 2]}),
+             ("GET", "/v1/models/m", None), ("GET", "/no/such/route", None)]
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +44,20 @@ def test_right_key_is_accepted(server):
     assert server.request("GET", "/no/such/route", headers=good)[0] == 404
 
 
-def test_health_and_metrics_are_open(server):
+def test_health_metrics_and_the_page_are_open(server):
     assert server.request("GET", "/health")[0] == 200
     assert "loom_kv_cache_blocks_free" in server.metrics()
+    status, page = server.request("GET", "/")
+    assert status == 200 and "<title>loom chat</title>" in page
+
+
+def test_401_says_bearer(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("GET", "/v1/models")
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == 401 and resp.getheader("WWW-Authenticate") == "Bearer"
 
 
 def test_openai_client_with_and_without_key(server):

@@ -1,7 +1,9 @@
 """64 concurrent streaming clients with different prompts and lengths against `loom serve` (real
 default model): every stream completes with its requested length, and each greedy output equals the
-same request run alone."""
+same request run alone. And no single request starves the others: one request of n=64 long samples
+beside many small ones, all complete."""
 import threading
+import time
 
 import openai
 import pytest
@@ -62,5 +64,42 @@ def test_64_concurrent_streams_match_single_runs(server):
         want = alone[i].choices[0].message.content
         assert n_tokens == request_of(i)["max_tokens"] and finish == "length", (i, n_tokens, finish)
         assert text == want, (i, text, want)
+    m = server.wait_idle()
+    assert m["loom_kv_cache_blocks_free"] == m["loom_kv_cache_blocks_total"]
+
+
+def test_one_huge_request_does_not_starve_small_ones(server):
+    """n=64 samples of 48 tokens take every seat of --max-num-seqs 64; 24 small requests sent at the same
+    time queue behind them and still all complete (FCFS: seats free as samples finish)."""
+    client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0, timeout=600)
+    results, errors = {}, []
+
+    def huge():
+        try:
+            r = client.completions.create(model="m", prompt="Once upon a time", n=64, max_tokens=48, temperature=1.0,
+                                          seed=11, extra_body={"ignore_eos": True})
+            results["huge"] = (len(r.choices), r.usage.completion_tokens)
+        except Exception as e:
+            errors.append(("huge", repr(e)))
+
+    def small(i):
+        try:
+            r = client.chat.completions.create(**dict(request_of(i), max_tokens=4 + i % 5))
+            results[i] = (r.usage.completion_tokens, time.time())
+        except Exception as e:
+            errors.append((i, repr(e)))
+
+    threads = [threading.Thread(target=huge)] + [threading.Thread(target=small, args=(i,)) for i in range(24)]
+    start = time.time()
+    for t in threads:
+        t.start()
+        time.sleep(0.01)
+    for t in threads:
+        t.join(timeout=900)
+    assert not errors, errors
+    assert results["huge"] == (64, 64 * 48)
+    for i in range(24):
+        assert results[i][0] == 4 + i % 5, (i, results[i])
+    assert max(results[i][1] for i in range(24)) - start < 600
     m = server.wait_idle()
     assert m["loom_kv_cache_blocks_free"] == m["loom_kv_cache_blocks_total"]

@@ -1,8 +1,15 @@
 """`loom serve` with the real default model, driven by the official `openai` package, unmodified:
 completions and chat, streaming and not, n=2, logprobs, stop, seed reproducibility, streamed text ==
 non-streamed text for the same seed, usage, errors as the client's exception types, /tokenize,
-/detokenize, /health (503 while loading), /metrics."""
+/detokenize, /health (503 while loading), /metrics. Issue 14: the fields clients send that loom has no
+use for are ignored and listed (X-Loom-Ignored-Fields), max_completion_tokens wins over max_tokens,
+models.retrieve, stop_reason for stop strings / stop token ids / EOS, n above --max-num-seqs, a chat
+request without max_tokens is capped by --max-tokens-default, no CORS headers without --allowed-origins,
+every metric labelled with the model's name."""
+import http.client
+import json
 import os
+import re
 import threading
 import time
 
@@ -46,6 +53,90 @@ def stream_text(chunks):
 def test_models_lists_the_served_name(client, server):
     ids = [m.id for m in client.models.list()]
     assert ids == [MODEL_NAME]
+
+
+def test_models_retrieve(client):
+    m = client.models.retrieve(MODEL_NAME)
+    assert m.id == MODEL_NAME and m.object == "model"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("another-model")
+
+
+def test_fields_loom_has_no_use_for_are_ignored_and_listed(client):
+    """What real clients send (store, metadata, parallel_tool_calls, service_tier, user, reasoning_effort,
+    a typo) works, changes nothing and comes back in X-Loom-Ignored-Fields."""
+    args = dict(model=MODEL_NAME, messages=CHAT, max_tokens=6, temperature=0)
+    plain = client.chat.completions.create(**args).choices[0].message.content
+    raw = client.chat.completions.with_raw_response.create(
+        store=False, metadata={"k": "v"}, parallel_tool_calls=False, service_tier="auto", user="u-1",
+        reasoning_effort="low", extra_body={"temprature": 1.5}, **args)
+    assert raw.parse().choices[0].message.content == plain
+    ignored = [f.strip() for f in raw.headers["x-loom-ignored-fields"].split(",")]
+    assert sorted(ignored) == sorted(["store", "metadata", "parallel_tool_calls", "service_tier", "user",
+                                      "reasoning_effort", "temprature"])
+    raw = client.chat.completions.with_raw_response.create(**args)
+    assert "x-loom-ignored-fields" not in raw.headers
+    # known fields with values loom does not implement stay errors naming the field
+    for bad, param in [(dict(tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]), "tools"),
+                       (dict(response_format={"type": "json_object"}), "response_format"),
+                       (dict(extra_body={"guided_json": {"type": "object"}}), "guided_json")]:
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(**args, **bad)
+        assert e.value.body["param"] == param
+
+
+def test_max_completion_tokens_wins_in_any_order(client, server):
+    r = client.chat.completions.create(model=MODEL_NAME, messages=CHAT, max_tokens=3, max_completion_tokens=5,
+                                       temperature=0, extra_body={"ignore_eos": True})
+    assert r.usage.completion_tokens == 5
+    msgs = json.dumps(CHAT)
+    for body in ('{"messages": %s, "max_tokens": 3, "max_completion_tokens": 5, "ignore_eos": true}' % msgs,
+                 '{"messages": %s, "max_completion_tokens": 5, "max_tokens": 3, "ignore_eos": true}' % msgs):
+        status, reply = server.request("POST", "/v1/chat/completions", body.encode())
+        assert status == 200 and reply["usage"]["completion_tokens"] == 5, (body, reply)
+
+
+def test_stop_reason_names_what_stopped(client, server):
+    """vLLM's shape: the stop string, the stop_token_ids entry (an integer; its text is not emitted), or
+    null for EOS."""
+    status, tok = server.request("POST", "/tokenize", {"prompt": " the", "add_special_tokens": False})
+    assert status == 200 and tok["count"] == 1
+    the = tok["tokens"][0]
+    base = dict(model=MODEL_NAME, prompt=PROMPT, max_tokens=12, temperature=0)
+    # the same three tokens: the stop id held back for min_tokens, then forced by logit_bias; or banned
+    stopped = client.completions.create(**base, logit_bias={str(the): 100},
+                                        extra_body={"stop_token_ids": [the], "min_tokens": 3})
+    banned = client.completions.create(**dict(base, max_tokens=3), logit_bias={str(the): -100})
+    choice = stopped.choices[0]
+    assert choice.finish_reason == "stop" and choice.model_extra["stop_reason"] == the
+    assert choice.text == banned.choices[0].text and stopped.usage.completion_tokens == 4
+    texts, finish, _ = stream_text(client.completions.create(**base, logit_bias={str(the): 100}, stream=True,
+                                                            extra_body={"stop_token_ids": [the], "min_tokens": 3}))
+    assert texts[0] == choice.text and finish[0] == "stop"
+    full = client.completions.create(**base).choices[0].text
+    word = full.split()[1]
+    cut = client.completions.create(**base, stop=[word]).choices[0]
+    assert cut.finish_reason == "stop" and cut.model_extra["stop_reason"] == word
+    eos = client.chat.completions.create(model=MODEL_NAME, messages=[{"role": "user", "content": "Say OK."}],
+                                         temperature=0).choices[0]
+    assert eos.finish_reason == "stop" and eos.model_extra["stop_reason"] is None
+
+
+def test_n_above_max_num_seqs(client):
+    """n=65 against the default --max-num-seqs 64: the samples queue for seats and all come back."""
+    r = client.chat.completions.create(model=MODEL_NAME, messages=CHAT, max_tokens=2, n=65, temperature=1.0, seed=3)
+    assert sorted(c.index for c in r.choices) == list(range(65))
+    assert r.usage.completion_tokens <= 130 and all(c.finish_reason in ("stop", "length") for c in r.choices)
+
+
+def test_no_cors_headers_without_allowed_origins(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("GET", "/v1/models", headers={"Origin": "http://evil.example"})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == 200
+    assert not [h for h in resp.getheaders() if h[0].lower().startswith("access-control-")]
 
 
 def test_completion_greedy(client):
@@ -180,11 +271,31 @@ def test_metrics_and_health(server):
     for name in ("loom_num_requests_running", "loom_num_requests_waiting", "loom_kv_cache_usage_percent",
                  "loom_prefix_cache_hit_rate", "loom_num_preemptions_total", "loom_prompt_tokens_total",
                  "loom_generation_tokens_total", "loom_time_to_first_token_seconds_count",
-                 "loom_time_per_output_token_seconds_count", "loom_e2e_request_latency_seconds_count"):
+                 "loom_time_per_output_token_seconds_count", "loom_e2e_request_latency_seconds_count",
+                 "loom_http_connections", "loom_http_connections_limit", "loom_http_connections_per_ip_limit"):
         assert name in m, name
     assert m["loom_generation_tokens_total"] > 0 and m["loom_e2e_request_latency_seconds_count"] > 0
     assert m['loom_e2e_request_latency_seconds_bucket{le="+Inf"}'] == m["loom_e2e_request_latency_seconds_count"]
     assert m["loom_kv_cache_blocks_free"] == m["loom_kv_cache_blocks_total"] > 0
+    assert m["loom_http_connections"] >= 1 and m["loom_http_connections_limit"] == 2000
+    assert m["loom_http_connections_per_ip_limit"] == 256
+
+
+def test_metrics_label_every_series_with_the_model(server):
+    raw = server.metrics(raw=True)
+    assert raw and all(re.search(r'\{model_name="%s"[,}]' % MODEL_NAME, name) for name in raw), \
+        [n for n in raw if 'model_name="%s"' % MODEL_NAME not in n][:5]
+    m = server.wait_idle()
+    ok = {r: m[f'loom_request_success_total{{finished_reason="{r}"}}'] for r in ("stop", "length", "abort", "error")}
+    assert ok["stop"] > 0 and ok["length"] > 0 and ok["error"] == 0
+    finished = m["loom_request_finished_total"]
+    for part in ("queue", "prefill", "decode", "inference"):
+        name = f"loom_request_{part}_time_seconds"
+        # one observation per finished request that got a token; every bucket up to an hour
+        assert 0 < m[name + "_count"] <= finished, part
+        assert m[name + '_bucket{le="3600"}'] == m[name + '_bucket{le="+Inf"}'] == m[name + "_count"]
+    assert m['loom_e2e_request_latency_seconds_bucket{le="3600"}'] == m["loom_e2e_request_latency_seconds_count"]
+    assert m["loom_request_decode_time_seconds_sum"] <= m["loom_request_inference_time_seconds_sum"] + 1e-9
 
 
 def test_health_is_503_while_loading(loom_bin, tmp_path):

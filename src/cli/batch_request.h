@@ -1,17 +1,18 @@
-/* `loom batch` input: one JSON object per line, turned into engine requests. */
+/* `loom batch` input: one JSON object per line, read with the request schema the server uses
+ * (src/api/request.h, shape API_BATCH), turned into engine requests. */
 #ifndef LOOM_CLI_BATCH_REQUEST_H
 #define LOOM_CLI_BATCH_REQUEST_H
 
 #include <stddef.h>
 
+#include "api/request.h"
 #include "loom.h"
 
 typedef struct batch_request {
-    loom_request_params params; /* points into the owned fields below */
+    api_request req;            /* the parsed line: stop strings and logit_bias live here */
+    loom_request_params params; /* req.params with the prompt */
     int32_t *prompt_ids;
-    char *stop[LOOM_MAX_STOP_STRINGS];
-    loom_logit_bias *logit_bias;
-    size_t line;                /* 1-based line number in the input */
+    size_t line; /* 1-based line number in the input */
 } batch_request;
 
 typedef struct batch_request_list {
@@ -19,8 +20,10 @@ typedef struct batch_request_list {
     size_t n;
 } batch_request_list;
 
-/* Parses every non-empty line; a malformed line fails with "FILE:LINE: what is wrong". Text prompts
- * are tokenized with the model's tokenizer (special tokens added as the tokenizer config says). */
+/* Parses every non-empty line; a malformed line fails with "FILE:LINE: what is wrong". Fields a line
+ * leaves out take the model's sampling defaults (loom_model_sampling_defaults), as in `loom serve`.
+ * Unknown fields are ignored with one warning on stderr per name. Text prompts are tokenized with the
+ * model's tokenizer (BOS as the tokenizer config says, unless "add_special_tokens": false). */
 loom_status batch_requests_read(const char *path, loom_model *model, batch_request_list *out, loom_error *err);
 void batch_requests_free(batch_request_list *l);
 /* Prefixes err's message with "input line N: ". */

@@ -235,6 +235,7 @@ static loom_status open_engine(gen_state *g, loom_error *err) {
     ep.max_model_len = (int32_t)(g->n_prompt + (size_t)(o->n_new > 0 ? o->n_new : 1));
     ep.enable_prefix_caching = 0;
     ep.kv_cache_dtype = o->kv_cache_dtype;
+    if (o->req.logprobs > ep.max_logprobs) ep.max_logprobs = o->req.logprobs; /* --logprobs may exceed 20 */
     ep.speculative_method = o->spec.speculative_method;
     ep.num_speculative_tokens = o->spec.num_speculative_tokens;
     ep.ngram_prompt_lookup_max = o->spec.ngram_prompt_lookup_max;

@@ -25,7 +25,10 @@ static const struct {
     {"detokenize", cli_detokenize, "-m MODEL_OR_TOKENIZER [--no-special] IDS"},
     {"chat-template", cli_chat_template, "-m MODEL --messages FILE.json [--no-generation-prompt]"},
     /* subcommands: one line each, in the order of `loom --help` */
-    {"serve", cli_serve, CLI_ENGINE_USAGE "\n           [--host ADDR] [--port N] [--api-key KEY | --api-key-file F] [--served-model-name NAME]\n           [--max-body-bytes N] [--max-pending-requests N]"},
+    {"serve", cli_serve, CLI_ENGINE_USAGE "\n           [--host ADDR] [--port N] [--api-key KEY | --api-key-file F] [--served-model-name NAME]\n"
+     "           [--max-body-bytes N] [--max-pending-requests N] [--max-tokens-default 2048]\n"
+     "           [--allowed-origins '*'|A,B]"
+     " [--request-timeout 30] [--max-connections 2000] [--max-connections-per-ip 256] [--log-level info]"},
     {"batch", cli_batch, CLI_ENGINE_USAGE "\n           --input PROMPTS.jsonl --output OUT.jsonl [--metrics-json FILE]"},
 };
 

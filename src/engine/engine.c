@@ -10,7 +10,7 @@
 #include "engine/spec.h"
 
 loom_engine_params loom_engine_default_params(void) {
-    return (loom_engine_params){.max_num_seqs = 64, .max_num_batched_tokens = 2048, .block_size = 16,
+    return (loom_engine_params){.max_num_seqs = 64, .max_logprobs = 20, .max_num_batched_tokens = 2048, .block_size = 16,
                                 .kv_cache_dtype = LOOM_KV_AUTO, .enable_prefix_caching = 1,
                                 .enable_chunked_prefill = 1, .preemption_mode = LOOM_PREEMPT_RECOMPUTE,
                                 .swap_space_bytes = 1ull << 30, .ngram_prompt_lookup_max = 4,
@@ -25,6 +25,8 @@ double engine_now_s(void) {
 
 static loom_status check_params(const loom_engine_params *p, loom_error *err) {
     if (p->max_num_seqs < 1 || p->max_num_seqs > 65536) return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_num_seqs must be in [1, 65536]");
+    if (p->max_logprobs < 0 || p->max_logprobs > LOOM_MAX_LOGPROBS)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_logprobs must be in [0, %d]", LOOM_MAX_LOGPROBS);
     if (p->max_num_batched_tokens < p->max_num_seqs || p->max_num_batched_tokens > (1 << 20))
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_num_batched_tokens must be in [max_num_seqs (%d), 1048576]",
                          p->max_num_seqs);
@@ -145,7 +147,7 @@ void loom_engine_free(loom_engine *e) {
  * max_tokens. */
 static loom_status check_request(const loom_engine *e, const loom_request_params *req, int32_t *max_total,
                                  loom_error *err) {
-    loom_status st = engine_request_validate(req, e->info->vocab_size, err);
+    loom_status st = engine_request_validate(req, e->info->vocab_size, e->params.max_logprobs, err);
     if (st != LOOM_OK) return st;
     if (req->n_prompt >= (size_t)e->max_model_len)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt has %zu tokens; max_model_len is %d", req->n_prompt,
@@ -183,6 +185,11 @@ static loom_status copy_request(const loom_request_params *req, int32_t max_tota
     for (int32_t i = 0; i < r->p.n; i++) r->seqs[i].req = r;
     *out = r;
     return LOOM_OK;
+}
+
+loom_status loom_engine_validate_request(const loom_engine *e, const loom_request_params *req, loom_error *err) {
+    int32_t max_total = 0;
+    return check_request(e, req, &max_total, err);
 }
 
 loom_status loom_engine_add_request(loom_engine *e, const loom_request_params *req, uint64_t *request_id, loom_error *err) {

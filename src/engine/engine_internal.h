@@ -41,6 +41,7 @@ struct engine_request {
     int admitted;              /* handed to the scheduler (engine thread only) */
     int abort_requested;       /* set under the lock by loom_engine_abort */
     double arrival_s, first_token_s;
+    double scheduled_s;        /* first time a step took it up (engine_metrics_mark_scheduled); 0 before */
 };
 
 struct loom_engine {
@@ -78,7 +79,7 @@ double engine_now_s(void);
 void engine_request_free(engine_request *r);
 
 /* request_params.c: the one validation of a request's fields, and the engine's deep copy. */
-loom_status engine_request_validate(const loom_request_params *r, int32_t vocab, loom_error *err);
+loom_status engine_request_validate(const loom_request_params *r, int32_t vocab, int32_t max_logprobs, loom_error *err);
 loom_status engine_request_params_copy(const loom_request_params *src, loom_request_params *dst, loom_error *err);
 void engine_request_params_free(loom_request_params *p);
 
@@ -115,5 +116,7 @@ void engine_grammars_free(engine_grammars *g);
 void engine_metrics_observe(uint64_t *buckets, double *sum, uint64_t *count, double seconds);
 void engine_metrics_refresh_gauges(loom_engine *e);
 void engine_metrics_request_done(loom_engine *e, const engine_request *r, double now_s);
+/* Engine thread, no lock: stamps the requests a step schedules for the first time (queue time). */
+void engine_metrics_mark_scheduled(const loom_sched_step *step, double now_s);
 
 #endif

@@ -79,13 +79,13 @@ static void finish_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason
     if (es->spec) spec_seq_release(e, es);
     es->finish = reason;
     es->req->n_unfinished--;
-    if (es->n_out > 1) {
-        pthread_mutex_lock(&e->lock);
-        loom_engine_metrics *m = &e->metrics;
+    pthread_mutex_lock(&e->lock);
+    loom_engine_metrics *m = &e->metrics;
+    m->seqs_finished_by_reason[reason]++;
+    if (es->n_out > 1)
         engine_metrics_observe(m->tpot_buckets, &m->tpot_sum_s, &m->tpot_count,
                                (es->last_token_s - es->first_token_s) / (es->n_out - 1));
-        pthread_mutex_unlock(&e->lock);
-    }
+    pthread_mutex_unlock(&e->lock);
 }
 
 void engine_end_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason) {

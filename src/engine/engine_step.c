@@ -141,6 +141,7 @@ loom_status engine_run_step(loom_engine *e, loom_error *err) {
     if (st == LOOM_OK) st = spec_propose(e, err);
     forward_s = engine_now_s() - p0; /* the draft model's forwards count as model time */
     if (st == LOOM_OK) st = loom_sched_schedule(e->sched, &step, err);
+    if (st == LOOM_OK) engine_metrics_mark_scheduled(&step, engine_now_s());
     if (st == LOOM_OK && step.n_items > 0) {
         loom_forward_batch fb;
         build_batch(e, &step, &fb);

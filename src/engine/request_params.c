@@ -23,7 +23,7 @@ static loom_status check_ids(const int32_t *ids, size_t n, int32_t vocab, const 
     return LOOM_OK;
 }
 
-loom_status engine_request_validate(const loom_request_params *r, int32_t vocab, loom_error *err) {
+loom_status engine_request_validate(const loom_request_params *r, int32_t vocab, int32_t max_logprobs, loom_error *err) {
     if (!r->prompt_ids || r->n_prompt == 0) return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt is empty");
     loom_status st = check_ids(r->prompt_ids, r->n_prompt, vocab, "prompt", err);
     if (st == LOOM_OK) st = loom_sampling_params_validate(&r->sampling, vocab, err);
@@ -40,11 +40,12 @@ loom_status engine_request_validate(const loom_request_params *r, int32_t vocab,
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "stop_token_ids: at most %d ids", LOOM_MAX_STOP_TOKEN_IDS);
     st = check_ids(r->stop_token_ids, (size_t)r->n_stop_token_ids, vocab, "stop_token_ids", err);
     if (st != LOOM_OK) return st;
-    if (r->logprobs < -1 || r->logprobs > LOOM_MAX_LOGPROBS || r->logprobs > vocab)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "logprobs must be in [0, %d]",
-                         vocab < LOOM_MAX_LOGPROBS ? vocab : LOOM_MAX_LOGPROBS);
-    if (r->prompt_logprobs < -1 || r->prompt_logprobs > LOOM_MAX_LOGPROBS)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt_logprobs must be in [0, %d]", LOOM_MAX_LOGPROBS);
+    int32_t most = vocab < max_logprobs ? vocab : max_logprobs;
+    if (r->logprobs < -1 || r->logprobs > most)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "logprobs must be in [0, %d] (the engine's max_logprobs)", most);
+    if (r->prompt_logprobs < -1 || r->prompt_logprobs > most)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt_logprobs must be in [0, %d] (the engine's max_logprobs)",
+                         most);
     if (r->constraint.kind < LOOM_CONSTRAINT_NONE || r->constraint.kind > LOOM_CONSTRAINT_GBNF)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "constraint: unknown kind %d", (int)r->constraint.kind);
     if (r->constraint.kind != LOOM_CONSTRAINT_NONE && r->constraint.kind != LOOM_CONSTRAINT_JSON_OBJECT &&

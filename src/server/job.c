@@ -103,6 +103,7 @@ static srv_event *copy_output(const loom_output *o, const job_part *p) {
     ev->choice = (int32_t)p->prompt_index * p->job->n_per_prompt + o->seq_index;
     ev->n_new = o->n_new > 0 ? o->n_new : 0;
     ev->finish = o->finish_reason;
+    ev->stop_token_id = o->stop_token_id;
     int ok = (ev->text = strdup(o->text_delta ? o->text_delta : "")) != NULL;
     if (ok && o->stop_reason) ok = (ev->stop_reason = strdup(o->stop_reason)) != NULL;
     if (ok && ev->n_new) {

@@ -21,6 +21,7 @@ typedef struct srv_event {
     loom_token_logprob *logprobs;  /* [n_new] or NULL; top arrays owned by the event */
     loom_finish_reason finish;
     char *stop_reason;             /* NULL unless a stop string matched */
+    int32_t stop_token_id;         /* the stop_token_ids entry that ended the sequence, else -1 */
 } srv_event;
 
 typedef struct srv_job srv_job;

@@ -6,7 +6,7 @@
 #include "server/server_internal.h"
 
 static const char *object_name(const srv_reply_meta *meta) {
-    if (meta->endpoint == SRV_COMPLETIONS) return "text_completion";
+    if (meta->endpoint == API_COMPLETIONS) return "text_completion";
     return meta->chunk ? "chat.completion.chunk" : "chat.completion";
 }
 
@@ -17,27 +17,30 @@ json_t *srv_fmt_envelope(const srv_reply_meta *meta, json_t *choices) {
 
 static json_t *finish_name(loom_finish_reason f) {
     switch (f) {
-    case LOOM_FINISH_NONE: return json_null();
-    case LOOM_FINISH_STOP: return json_string("stop");
-    case LOOM_FINISH_LENGTH: return json_string("length");
-    case LOOM_FINISH_ABORT: return json_string("abort");
-    case LOOM_FINISH_ERROR: break;
+        case LOOM_FINISH_NONE: return json_null();
+        case LOOM_FINISH_STOP: return json_string("stop");
+        case LOOM_FINISH_LENGTH: return json_string("length");
+        case LOOM_FINISH_ABORT: return json_string("abort");
+        case LOOM_FINISH_ERROR: break;
     }
     return json_string("error");
 }
 
-static json_t *string_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+static json_t *stop_reason_json(const char *stop_string, int32_t stop_token_id) {
+    if (stop_string) return json_string(stop_string);
+    return stop_token_id >= 0 ? json_integer(stop_token_id) : json_null();
+}
 
 json_t *srv_fmt_choice(const srv_reply_meta *meta, int32_t index, const char *text, json_t *logprobs,
-                       loom_finish_reason finish, const char *stop_reason, int with_role) {
-    json_t *lp = logprobs ? logprobs : json_null();
-    if (meta->endpoint == SRV_COMPLETIONS)
+                       loom_finish_reason finish, const char *stop_reason, int32_t stop_token_id, int with_role) {
+    json_t *lp = logprobs ? logprobs : json_null(), *why = stop_reason_json(stop_reason, stop_token_id);
+    if (meta->endpoint == API_COMPLETIONS)
         return json_pack("{s:i, s:s, s:o, s:o, s:o}", "index", index, "text", text, "logprobs", lp, "finish_reason",
-                         finish_name(finish), "stop_reason", string_or_null(stop_reason));
+                         finish_name(finish), "stop_reason", why);
     json_t *message = json_pack("{s:s}", "content", text);
     if (message && (with_role || !meta->chunk)) json_object_set_new(message, "role", json_string("assistant"));
     return json_pack("{s:i, s:o, s:o, s:o, s:o}", "index", index, meta->chunk ? "delta" : "message", message,
-                     "logprobs", lp, "finish_reason", finish_name(finish), "stop_reason", string_or_null(stop_reason));
+                     "logprobs", lp, "finish_reason", finish_name(finish), "stop_reason", why);
 }
 
 static json_t *utf8_bytes(const char *s) {
@@ -91,9 +94,9 @@ static json_t *completion_logprobs(const loom_model *m, const srv_event *ev, siz
                      "text_offset", offsets);
 }
 
-json_t *srv_fmt_logprobs(const loom_model *m, srv_endpoint endpoint, const srv_event *ev, size_t *text_offset_bytes) {
+json_t *srv_fmt_logprobs(const loom_model *m, api_shape endpoint, const srv_event *ev, size_t *text_offset_bytes) {
     if (!ev->logprobs && ev->n_new > 0) return NULL;
-    return endpoint == SRV_CHAT ? chat_logprobs(m, ev) : completion_logprobs(m, ev, text_offset_bytes);
+    return endpoint == API_CHAT ? chat_logprobs(m, ev) : completion_logprobs(m, ev, text_offset_bytes);
 }
 
 void srv_fmt_logprobs_extend(json_t *acc, const json_t *part) {

@@ -5,10 +5,10 @@
 #include <jansson.h>
 
 #include "server/job.h"
-#include "server/request.h"
+#include "api/request.h"
 
 typedef struct srv_reply_meta {
-    srv_endpoint endpoint;
+    api_shape endpoint;
     int chunk;        /* a stream chunk (chat: "delta" instead of "message") */
     const char *id;   /* "cmpl-..." / "chatcmpl-..." */
     long long created_s;
@@ -19,13 +19,14 @@ typedef struct srv_reply_meta {
 json_t *srv_fmt_envelope(const srv_reply_meta *meta, json_t *choices);
 
 /* One choice. text: the whole text (response) or the delta (chunk); logprobs stolen (NULL = null);
- * with_role: chat chunks send the role in a choice's first delta. */
+ * stop_reason as vLLM gives it: the stop string that matched, else the stop_token_ids entry (>= 0),
+ * else null (EOS, length); with_role: chat chunks send the role in a choice's first delta. */
 json_t *srv_fmt_choice(const srv_reply_meta *meta, int32_t index, const char *text, json_t *logprobs,
-                       loom_finish_reason finish, const char *stop_reason, int with_role);
+                       loom_finish_reason finish, const char *stop_reason, int32_t stop_token_id, int with_role);
 
 /* The logprobs of an event's tokens: completions {"tokens", "token_logprobs", "top_logprobs",
  * "text_offset"}, chat {"content": [...]}. *text_offset_bytes: the choice's text so far, advanced. */
-json_t *srv_fmt_logprobs(const loom_model *m, srv_endpoint endpoint, const srv_event *ev, size_t *text_offset_bytes);
+json_t *srv_fmt_logprobs(const loom_model *m, api_shape endpoint, const srv_event *ev, size_t *text_offset_bytes);
 /* Appends every array member of part to the same member of acc (one response from many events). */
 void srv_fmt_logprobs_extend(json_t *acc, const json_t *part);
 

@@ -3,20 +3,20 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "server/api_error.h"
+#include "api/api_error.h"
 
 static const char *type_for_status(int status) {
     switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 429: return "rate_limit_error";
-    case 503: return "service_unavailable_error";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
+        case 401: return "authentication_error";
+        case 403: return "permission_error";
+        case 404: return "not_found_error";
+        case 429: return "rate_limit_error";
+        case 503: return "service_unavailable_error";
+        default: return status >= 500 ? "server_error" : "invalid_request_error";
     }
 }
 
-int srv_fail(srv_error *e, int http_status, const char *param, const char *fmt, ...) {
+int api_fail(api_error *e, int http_status, const char *param, const char *fmt, ...) {
     e->http_status = http_status;
     e->type = type_for_status(http_status);
     e->code = NULL;
@@ -28,7 +28,7 @@ int srv_fail(srv_error *e, int http_status, const char *param, const char *fmt, 
     return -1;
 }
 
-char *srv_error_body(const srv_error *e) {
+char *api_error_body(const api_error *e) {
     /* a message quoting client text may have been cut inside a UTF-8 character */
     json_t *msg = json_string(e->message);
     if (!msg) msg = json_string("invalid request");
