@@ -19,16 +19,23 @@ loom_dtype loom_converted_dtype(loom_dtype to, int is_head, loom_dtype stored, i
         int is_float = stored == LOOM_DTYPE_F32 || stored == LOOM_DTYPE_F16 || stored == LOOM_DTYPE_BF16;
         to = is_float ? LOOM_DTYPE_Q8_0 : stored;
     }
-    return loom_dtype_bytes(to, row_len) == 0 ? stored : to;
+    loom_dtype out = loom_dtype_bytes(to, row_len) == 0 ? stored : to;
+    return loom_stored_dtype_for_compute(out);
 }
 
-/* t -> an owned copy in its converted dtype, row by row through float32; a source the model owned (dummy
+loom_dtype loom_stored_dtype_for_compute(loom_dtype stored) {
+    return loom_cpu_dtype_has_kernels(stored) ? stored : LOOM_DTYPE_Q8_0;
+}
+
+/* t -> an owned copy in its converted dtype (layer_to LOOM_DTYPE_COUNT: no conversion asked, only a dtype
+ * without kernels to Q8_0), row by row through float32; a source the model owned (dummy
  * values, a column slice) is freed. A tensor this shard does not hold (data NULL) stays empty. */
 static loom_status convert_matrix(loom_model *m, loom_tensor *t, loom_dtype layer_to, int is_head, float *row,
                                   loom_error *err) {
     if (!t->data) return LOOM_OK;
     int64_t rows = loom_tensor_rows(t), cols = loom_tensor_row_len(t);
-    loom_dtype to = loom_converted_dtype(layer_to, is_head, t->dtype, cols);
+    loom_dtype to = layer_to == LOOM_DTYPE_COUNT ? loom_stored_dtype_for_compute(t->dtype)
+                                                 : loom_converted_dtype(layer_to, is_head, t->dtype, cols);
     if (t->dtype == to) return LOOM_OK;
     size_t row_bytes = loom_dtype_bytes(to, cols);
     uint8_t *dst = malloc(row_bytes * (size_t)rows);
@@ -50,8 +57,7 @@ void loom_convert_row(loom_dtype from, const void *src, loom_dtype to, void *dst
 }
 
 loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error *err) {
-    if (q == LOOM_QUANT_NONE) return LOOM_OK;
-    loom_dtype to = loom_quantization_dtype(q);
+    loom_dtype to = q == LOOM_QUANT_NONE ? LOOM_DTYPE_COUNT : loom_quantization_dtype(q);
     const loom_config *c = &m->cfg;
     int64_t longest = c->hidden_size > c->intermediate_size ? c->hidden_size : c->intermediate_size;
     float *row = malloc((size_t)longest * sizeof(float));
