@@ -92,12 +92,6 @@ static void two_bit_plane(const uint8_t *qs, int s, int *w) {
     for (int l = 0; l < 32; l++) w[l] = (qs[32 * (s / 4) + l] >> (2 * (s % 4))) & 3;
 }
 
-/* Q3_K's 16 6-bit scales: low 4 bits in bytes 0..7 (nibble i / 8), high 2 bits in bytes 8..11 */
-static int q3_k_scale(const uint8_t *sc, int i) {
-    int low = (sc[i % 8] >> (4 * (i / 8))) & 0x0f, high = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
-    return (low | high << 4) - 32;
-}
-
 static void decode_legacy(loom_dtype t, const uint8_t *blk, loom_subblock *o) {
     float d = f16_at(blk);
     set_scales(o, d, d, 0, 0);
@@ -140,7 +134,7 @@ static void decode_k(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o) 
         }
         case LOOM_DTYPE_Q3_K: { /* hmask[32], qs[64], scales[12], d; q = 2 low bits + 4 * hmask bit s - 4 */
             float d = f16_at(blk + 108);
-            set_scales(o, d * (float)q3_k_scale(blk + 96, 2 * s), d * (float)q3_k_scale(blk + 96, 2 * s + 1), 0, 0);
+            set_scales(o, d * (float)loom_q3_k_scale(blk + 96, 2 * s), d * (float)loom_q3_k_scale(blk + 96, 2 * s + 1), 0, 0);
             two_bit_plane(blk + 32, s, o->w);
             for (int l = 0; l < 32; l++) o->w[l] += 4 * ((blk[l] >> s) & 1) - 4;
             return;

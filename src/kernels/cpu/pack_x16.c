@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "kernels/cpu/dot_x86.h"
+#include "kernels/cpu/pack_x16_more.h"
 #include "kernels/cpu/rowops.h"
 
 #define Q4_K_SCALES 64 /* record offset of the unpacked scales; the mins follow, then the quants */
@@ -47,7 +48,16 @@ static void chunks_out(uint8_t *row, const uint8_t *rec, int r, size_t n) {
 }
 
 /* The record of one block of 16 rows <-> one row's own block (src / block = that row's block). */
+static int is_more(loom_dtype t) {
+    return t == LOOM_DTYPE_Q5_0 || t == LOOM_DTYPE_Q5_1 || t == LOOM_DTYPE_IQ4_NL || t == LOOM_DTYPE_IQ4_XS ||
+           t == LOOM_DTYPE_Q5_K || t == LOOM_DTYPE_Q2_K || t == LOOM_DTYPE_Q3_K;
+}
+
 static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *rec) {
+    if (is_more(t)) {
+        loom_x16_more_pack_row(t, src, r, rec);
+        return;
+    }
     if (t == LOOM_DTYPE_Q6_K) { /* llama.cpp's block: ql[128], qh[64], int8 scales[16], f16 d */
         memcpy(rec + 2 * r, src + 208, 2);
         for (int s = 0; s < 16; s++) rec[Q6_K_SCALES + 16 * s + r] = src[192 + s];
@@ -88,6 +98,10 @@ static void q4_k_encode_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t
 }
 
 static void unpack_record_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *block) {
+    if (is_more(t)) {
+        loom_x16_more_unpack_row(t, rec, r, block);
+        return;
+    }
     if (t == LOOM_DTYPE_Q6_K) {
         memcpy(block + 208, rec + 2 * r, 2);
         for (int s = 0; s < 16; s++) block[192 + s] = rec[Q6_K_SCALES + 16 * s + r];
