@@ -7,7 +7,8 @@ skipped, saying so, only when the download fails for want of a network.
 - loom's greedy ids on 5 prompts (tests/fixtures/qwen_greedy/expected.json, made by llama.cpp with the
   command in its "command") equal llama.cpp's, tolerant at near ties: at the first difference each engine's
   token is in the other's top 5 and llama.cpp's log-probabilities of the two are within 1 of each other;
-  without a difference the shorter run ended on an end-of-generation token."""
+  without a difference the shorter run ended on an end-of-generation token;
+- tensor parallel size 2 (column slices that split K-quant blocks become Q8_0): the answer still names Paris."""
 import json
 import os
 import subprocess
@@ -68,3 +69,14 @@ def test_greedy_matches_llama_cpp(model, tmp_path):
             f"{run['text']!r} step {div}: loom {ours} (top5 {our_top5}), llama.cpp {theirs} (top5 {run['top5'][div]})"
         llama_lp = dict(zip(run["top5"][div], run["top5_logprobs"][div]))
         assert llama_lp[theirs] - llama_lp[ours] < 1.0, f"{run['text']!r}: step {div} is no near tie"
+
+
+def test_tensor_parallel_answers_paris(model):
+    """Tensor parallel size 2: ffn_down's 4864 Q4_K / Q6_K columns split at 2432, not a multiple of 256, so each
+    rank's half is requantized to Q8_0 (quant_load.h: loom_column_slice_dtype); the answer still names Paris."""
+    from mpi_util import mpirun_cmd
+    argv = [os.path.join(BUILD, "loom"), "generate", "-m", model, "--prompt", "The capital of France is", "-n", "8",
+            "--temperature", "0", "--tensor-parallel-size", "2", "--threads", "1"]
+    proc = subprocess.run(mpirun_cmd(2, argv), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "Paris" in proc.stdout, proc.stdout

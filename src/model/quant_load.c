@@ -1,6 +1,7 @@
 #include "model/quant_load.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cpu/quantize_row.h"
 #include "kernels/cpu/rowops.h"
@@ -73,4 +74,29 @@ loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error
     }
     free(row);
     return st;
+}
+
+loom_dtype loom_column_slice_dtype(loom_dtype stored, int64_t col_begin, int64_t cols) {
+    int64_t block = loom_dtype_block_elems(stored);
+    if (col_begin % block == 0 && cols % block == 0) return stored;
+    return col_begin % 32 == 0 && cols % 32 == 0 ? LOOM_DTYPE_Q8_0 : LOOM_DTYPE_COUNT;
+}
+
+loom_status loom_slice_columns(loom_dtype from, const uint8_t *src, int64_t rows, int64_t full_cols, int64_t col_begin,
+                               int64_t cols, loom_dtype to, uint8_t *dst, loom_error *err) {
+    size_t full_row_bytes = loom_dtype_bytes(from, full_cols), row_bytes = loom_dtype_bytes(to, cols);
+    if (to == from) {
+        size_t col_offset = loom_dtype_bytes(from, col_begin);
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(dst + (size_t)r * row_bytes, src + (size_t)r * full_row_bytes + col_offset, row_bytes);
+        return LOOM_OK;
+    }
+    float *row = malloc((size_t)full_cols * sizeof *row);
+    if (!row) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory requantizing a column slice");
+    for (int64_t r = 0; r < rows; r++) {
+        loom_dequant_row(from, src + (size_t)r * full_row_bytes, row, full_cols);
+        loom_quantize_row(to, row + col_begin, dst + (size_t)r * row_bytes, cols);
+    }
+    free(row);
+    return LOOM_OK;
 }
