@@ -16,8 +16,13 @@
 # Models: the default model (Q4_1) and a Q8_0 made from it with `loom quantize` (both engines read that
 # file); a random-weight 1B-shaped model (bench/make_dummy_gguf.py) in Q8_0, Q4_0 and Q4_K_M (llama-quantize).
 #
-# usage: bench/compare-llamacpp.sh [THREADS]      env: REPS (default 3), SKIP_1B=1, LLAMA_BIN=dir with
-#        llama-bench and llama-quantize (skips the build)
+# More models: MORE_TYPES=1 adds the 1B shape in Q5_K_M, IQ4_XS and Q3_K_M, and Qwen2.5-Coder-0.5B-Instruct
+# Q4_K_M (scripts/fetch-model.sh qwen2.5-coder-0.5b); ONLY="a b" keeps the models whose file name contains one
+# of the words. LOOM_BASE=another loom binary (e.g. main's build) runs alternately too, in every round right
+# after build/loom, and the table adds loom / base ratios (a regression check on a noisy machine).
+#
+# usage: bench/compare-llamacpp.sh [THREADS]      env: REPS (default 3), SKIP_1B=1, MORE_TYPES=1, ONLY, LOOM_BASE,
+#        LLAMA_BIN=dir with llama-bench and llama-quantize (skips the build)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -53,6 +58,20 @@ if [ "${SKIP_1B:-0}" != 1 ]; then
     quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.Q4_0.gguf" Q4_0
     quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.Q4_K_M.gguf" Q4_K_M
     MODELS+=("$BB/models/dummy-1b.Q8_0.gguf" "$BB/models/dummy-1b.Q4_0.gguf" "$BB/models/dummy-1b.Q4_K_M.gguf")
+    if [ "${MORE_TYPES:-0}" = 1 ]; then
+        for type in Q5_K_M IQ4_XS Q3_K_M; do
+            quantize "$BB/models/dummy-1b.f16.gguf" "$BB/models/dummy-1b.$type.gguf" "$type"
+            MODELS+=("$BB/models/dummy-1b.$type.gguf")
+        done
+    fi
+fi
+[ "${MORE_TYPES:-0}" = 1 ] && MODELS+=("$(scripts/fetch-model.sh qwen2.5-coder-0.5b | tail -1)")
+if [ -n "${ONLY:-}" ]; then
+    kept=()
+    for model in "${MODELS[@]}"; do
+        for word in $ONLY; do [[ "$(basename "$model")" == *"$word"* ]] && { kept+=("$model"); break; }; done
+    done
+    MODELS=("${kept[@]}")
 fi
 
 gcc -O3 -march=native -pthread bench/stream_read.c -o "$BB/stream_read"
@@ -65,14 +84,21 @@ for model in "${MODELS[@]}"; do
         llama="$("$LLAMA_BIN/llama-bench" -m "$model" -p 512 -n 128 -d 0,512 -t "$THREADS" -r 1 -o json 2>/dev/null)"
         loom="$(build/loom bench latency -m "$model" --prompt-len 512 --gen-len 128 --threads "$THREADS" --json)"
         loom0="$(build/loom bench latency -m "$model" --prompt-len 1 --gen-len 128 --threads "$THREADS" --json)"
-        python3 - "$model" "$llama" "$loom" "$loom0" >> "$RESULTS" <<'PY'
+        base='{}' base0='{}'
+        if [ -n "${LOOM_BASE:-}" ]; then
+            base="$("$LOOM_BASE" bench latency -m "$model" --prompt-len 512 --gen-len 128 --threads "$THREADS" --json)"
+            base0="$("$LOOM_BASE" bench latency -m "$model" --prompt-len 1 --gen-len 128 --threads "$THREADS" --json)"
+        fi
+        python3 - "$model" "$llama" "$loom" "$loom0" "$base" "$base0" >> "$RESULTS" <<'PY'
 import json, sys
-model, llama, loom, loom0 = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+model, llama, loom, loom0, base, base0 = sys.argv[1], *(json.loads(a) for a in sys.argv[2:])
 def llama_ts(prompt, depth):
     return next(r["avg_ts"] for r in llama if (r["n_prompt"] > 0) == prompt and r.get("n_depth", 0) == depth)
 print(json.dumps({"model": model, "llama_pp": llama_ts(True, 0), "llama_tg": llama_ts(False, 0),
                   "llama_tg512": llama_ts(False, 512), "loom_pp": loom["prefill_tokens_per_s"],
-                  "loom_tg": loom0["decode_tokens_per_s"], "loom_tg512": loom["decode_tokens_per_s"]}))
+                  "loom_tg": loom0["decode_tokens_per_s"], "loom_tg512": loom["decode_tokens_per_s"],
+                  "base_pp": base.get("prefill_tokens_per_s"), "base_tg": base0.get("decode_tokens_per_s"),
+                  "base_tg512": base.get("decode_tokens_per_s")}))
 PY
     done
 done
@@ -94,4 +120,14 @@ for model in dict.fromkeys(r["model"] for r in rows):
           f"{best['loom_tg'] / best['llama_tg']:6.2f} | {limit:8.0f} {100 * best['llama_tg'] / limit:6.0f}% "
           f"{100 * best['loom_tg'] / limit:5.0f}% | {best['llama_tg512']:15.1f} {best['loom_tg512']:7.1f} "
           f"{best['loom_tg512'] / best['llama_tg512']:6.2f}")
+if any(r["base_pp"] for r in rows):
+    print("loom / LOOM_BASE, best rounds (and the per-round ratios' range):")
+    for model in dict.fromkeys(r["model"] for r in rows):
+        rs = [r for r in rows if r["model"] == model]
+        cells = []
+        for k in ("pp", "tg", "tg512"):
+            ratio = max(r[f"loom_{k}"] for r in rs) / max(r[f"base_{k}"] for r in rs)
+            per_round = [r[f"loom_{k}"] / r[f"base_{k}"] for r in rs]
+            cells.append(f"{k} {ratio:5.2f} ({min(per_round):.2f}-{max(per_round):.2f})")
+        print(f"{os.path.basename(model):34} " + "   ".join(cells))
 PY
