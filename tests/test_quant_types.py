@@ -191,3 +191,54 @@ def test_unsupported_type_is_named(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "Q8_K" in proc.stderr and "blk.0.attn_q.weight" in proc.stderr, proc.stderr
+
+
+# offsets of each block's f16 scale fields, set to sane values in synthetic blocks (random bytes there could be
+# inf or NaN); MXFP4's E8M0 exponent byte is kept near 2^0
+F16_FIELDS = {"Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0], "Q2_K": [80, 82], "Q3_K": [108],
+              "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208], "IQ2_XXS": [0], "IQ2_XS": [0], "IQ2_S": [0],
+              "IQ3_XXS": [0], "IQ3_S": [0], "IQ1_S": [0], "TQ1_0": [52], "TQ2_0": [64], "IQ4_NL": [0], "IQ4_XS": [0],
+              "MXFP4": [], "NVFP4": [], "Q1_0": [0]}
+
+
+def test_synthetic_blocks(driver, tmp_path):
+    """Random blocks of every type gguf can write (NVFP4 has no llama-quantize type to make real ones):
+    dequantization equals gguf's, the matmul is within the bound, as for the real fixtures."""
+    rng = np.random.default_rng(11)
+    rows, cols = 32, 512
+    path = str(tmp_path / "synthetic.gguf")
+    w = GGUFWriter(path, "llama")
+    for name, fields in F16_FIELDS.items():
+        qtype = GGMLQuantizationType[name]
+        elems, nbytes = GGML_QUANT_SIZES[qtype]
+        blocks = rng.integers(0, 256, (rows * cols // elems, nbytes), dtype=np.uint8)
+        for off in fields:
+            blocks[:, off:off + 2] = rng.uniform(0.001, 0.02, (len(blocks), 1)).astype(np.float16).view(np.uint8)
+        if name == "MXFP4":
+            blocks[:, 0] = rng.integers(118, 124, len(blocks))
+        w.add_tensor(f"{name}.weight", blocks.reshape(rows, -1), raw_dtype=qtype)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    x = activations(cols)
+    x.tofile(tmp_path / "x.f32")
+    proc = subprocess.run([driver, path, str(tmp_path / "x.f32"), str(N_TOK), str(tmp_path / "out.bin")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data, pos = np.fromfile(tmp_path / "out.bin", np.float32), 0
+    tensors = gguf_blocks.tensors(path, BLOCK_SIZES)
+    for line in proc.stdout.splitlines():
+        info = json.loads(line)
+        ttype, shape, raw = tensors[info["name"]]
+        deq = data[pos:pos + rows * cols].reshape(rows, cols)
+        y = data[pos + rows * cols:pos + rows * cols + N_TOK * rows].reshape(N_TOK, rows)
+        pos += rows * cols + N_TOK * rows * (2 if info["x16"] else 1)
+        ref = oracle_dequant(ttype, raw, shape)
+        assert np.array_equal(deq, ref), f"{info['name']}: dequantized values differ from gguf's"
+        exact = x.astype(np.float64) @ ref.astype(np.float64).T
+        bound = int8_bound(ref, x) + 1e-4 * (np.abs(x).astype(np.float64) @ np.abs(ref).astype(np.float64).T) + 1e-6
+        if info["compute"] != info["dtype"]:
+            bound += q8_weight_bound(ref, x) * 1.01
+        assert (np.abs(y - exact) <= bound).all(), info["name"]
+    assert pos == len(data) and len(proc.stdout.splitlines()) == len(F16_FIELDS)
