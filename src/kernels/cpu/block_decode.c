@@ -134,7 +134,8 @@ static void decode_k(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o) 
         }
         case LOOM_DTYPE_Q3_K: { /* hmask[32], qs[64], scales[12], d; q = 2 low bits + 4 * hmask bit s - 4 */
             float d = f16_at(blk + 108);
-            set_scales(o, d * (float)loom_q3_k_scale(blk + 96, 2 * s), d * (float)loom_q3_k_scale(blk + 96, 2 * s + 1), 0, 0);
+            set_scales(o, d * (float)loom_q3_k_scale(blk + 96, 2 * s), d * (float)loom_q3_k_scale(blk + 96, 2 * s + 1),
+                       0, 0);
             two_bit_plane(blk + 32, s, o->w);
             for (int l = 0; l < 32; l++) o->w[l] += 4 * ((blk[l] >> s) & 1) - 4;
             return;

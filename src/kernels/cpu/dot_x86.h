@@ -66,6 +66,15 @@ static inline void loom_q4_k_scale_min(const uint8_t *sc, int j, int *scale, int
     }
 }
 
+/* The 12 bytes of 6-bit scales and mins of a Q4_K / Q5_K super-block (the inverse of loom_q4_k_scale_min). */
+static inline void loom_q4_k_encode_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t out[12]) {
+    for (int j = 0; j < 4; j++) {
+        out[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+        out[j + 4] = (uint8_t)(mn[j] | (mn[j + 4] >> 4) << 6);
+        out[j + 8] = (uint8_t)((sc[j + 4] & 0x0f) | (mn[j + 4] & 0x0f) << 4);
+    }
+}
+
 /* Q3_K's 16 6-bit scales, minus 32: the low 4 bits of scale i are nibble i / 8 of byte i % 8 of sc[12], the
  * high 2 bits bits 2 (i / 4).. of byte 8 + i % 4. */
 static inline int loom_q3_k_scale(const uint8_t *sc, int i) {

@@ -88,15 +88,6 @@ static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *re
     }
 }
 
-/* The 12 bytes of 6-bit scales and mins of a Q4_K super-block (the inverse of loom_q4_k_scale_min). */
-static void q4_k_encode_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t out[12]) {
-    for (int j = 0; j < 4; j++) {
-        out[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
-        out[j + 4] = (uint8_t)(mn[j] | (mn[j + 4] >> 4) << 6);
-        out[j + 8] = (uint8_t)((sc[j + 4] & 0x0f) | (mn[j + 4] & 0x0f) << 4);
-    }
-}
-
 static void unpack_record_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *block) {
     if (is_more(t)) {
         loom_x16_more_unpack_row(t, rec, r, block);
@@ -117,7 +108,7 @@ static void unpack_record_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *
             sc[j] = rec[Q4_K_SCALES + 16 * j + r];
             mn[j] = rec[Q4_K_SCALES + 128 + 16 * j + r];
         }
-        q4_k_encode_scales(sc, mn, block + 4);
+        loom_q4_k_encode_scales(sc, mn, block + 4);
         chunks_out(block + 16, rec + Q4_K_QUANTS, r, 32);
         return;
     }

@@ -29,9 +29,8 @@ static uint32_t q5_qh_of_h(uint32_t h) {
     return qh;
 }
 
-/* The records of each dtype as (header byte count per row, where its fields go): every copy below is
- * written once for both directions by `move`, which copies n bytes from the block to the record
- * (pack) or back (unpack). */
+/* Packing and unpacking are one description per dtype (move_record): each field is moved from the block to
+ * the record (pack) or back (unpack) by the helpers below. */
 typedef struct mover {
     int pack;
     uint8_t *block, *rec;
@@ -86,9 +85,7 @@ static void move_q3_k_scales(const mover *m) {
     for (int i = 0; i < 16; i++) {
         uint8_t *cell = m->rec + 32 + 16 * i + m->r;
         if (m->pack) {
-            int low = (m->block[sc + i % 8] >> (4 * (i / 8))) & 15,
-                high = (m->block[sc + 8 + i % 4] >> (2 * (i / 4))) & 3;
-            *cell = (uint8_t)(int8_t)((low | high << 4) - 32);
+            *cell = (uint8_t)(int8_t)loom_q3_k_scale(m->block + sc, i);
         } else {
             int v = (int8_t)*cell + 32;
             m->block[sc + i % 8] |= (uint8_t)((v & 15) << (4 * (i / 8)));
@@ -113,11 +110,7 @@ static void move_k_scales(const mover *m) {
         sc[j] = m->rec[64 + 16 * j + m->r];
         mn[j] = m->rec[192 + 16 * j + m->r];
     }
-    for (int j = 0; j < 4; j++) {
-        m->block[4 + j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
-        m->block[8 + j] = (uint8_t)(mn[j] | (mn[j + 4] >> 4) << 6);
-        m->block[12 + j] = (uint8_t)((sc[j + 4] & 0x0f) | (mn[j + 4] & 0x0f) << 4);
-    }
+    loom_q4_k_encode_scales(sc, mn, m->block + 4);
 }
 
 static void move_record(mover *m, loom_dtype t) {
