@@ -45,8 +45,8 @@ INLINE __m512i or_bit(__m512i w, __m512i bits, int from, int to) {
 }
 
 /* One 32-element block of 16 rows: scales and offsets of elements 0..15 (d, off) and 16..31 (d_hi, off_hi;
- * the types with one scale per 32 set only d and off), and the unsigned weights, chunk c pairing with
- * activation bytes 4c.. */
+ * the types with one scale per 32 set only d and off, Q3_K only d and d_hi: its offset -4 is applied to the
+ * integer sums), and the unsigned weights, chunk c pairing with activation bytes 4c.. */
 typedef struct wblock {
     __m512 d, d_hi, off, off_hi;
     __m512i w[8];
@@ -159,10 +159,17 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
                 s1 = _mm512_dpbusd_epi32(s1, wb.w[c + 4], bcast4(x->q + 16 + 4 * c));
             }
             if (half_scales) { /* per half: d_h (u . q_x) + off_h sum(q_x), then times d_x */
+                __m512i hs0 = _mm512_set1_epi32(x->half_sum[0]), hs1 = _mm512_set1_epi32(x->half_sum[1]);
+                if (t == LOOM_DTYPE_Q3_K) { /* the offset -4 in integers */
+                    s0 = _mm512_sub_epi32(s0, _mm512_slli_epi32(hs0, 2));
+                    s1 = _mm512_sub_epi32(s1, _mm512_slli_epi32(hs1, 2));
+                }
                 __m512 dot = _mm512_mul_ps(_mm512_cvtepi32_ps(s0), wb.d);
                 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), wb.d_hi, dot);
-                dot = _mm512_fmadd_ps(_mm512_set1_ps((float)x->half_sum[0]), wb.off, dot);
-                dot = _mm512_fmadd_ps(_mm512_set1_ps((float)x->half_sum[1]), wb.off_hi, dot);
+                if (t == LOOM_DTYPE_Q2_K) {
+                    dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hs0), wb.off, dot);
+                    dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hs1), wb.off_hi, dot);
+                }
                 acc[k] = _mm512_fmadd_ps(dot, _mm512_set1_ps(x->d), acc[k]);
                 continue;
             }
