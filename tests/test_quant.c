@@ -28,6 +28,7 @@
 #include "kernels/cpu/pack_x16.h"
 #include "kernels/cpu/quantize_row.h"
 #include "kernels/cpu/rowops.h"
+#include "model/quant_load.h"
 
 static uint64_t rng_state = 777;
 static float frand(void) { /* uniform [-1, 1) */
@@ -352,6 +353,46 @@ static void test_x16_layout(void) {
     loom_backend_free(be2);
 }
 
+/* Tensor-parallel column slices (quant_load.h): on the dtype's block boundaries the slice keeps the dtype and
+ * its bytes; across them (32-aligned) it becomes Q8_0 whose values are the original's within Q8_0's rounding
+ * (half a step of max |w| / 127 per 32 elements, plus the f16 rounding of that step: max |w| / 1024 bounds it);
+ * not even 32-aligned: refused (LOOM_DTYPE_COUNT). */
+static void test_column_slices(void) {
+    const loom_dtype types[] = {LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q5_K, LOOM_DTYPE_Q2_K, LOOM_DTYPE_Q3_K, LOOM_DTYPE_Q6_K,
+                                LOOM_DTYPE_IQ4_XS, LOOM_DTYPE_Q5_0, LOOM_DTYPE_IQ4_NL, LOOM_DTYPE_IQ2_XS};
+    enum { ROWS = 3, COLS = 1024, BEGIN = 288, COUNT = 416 }; /* 32-aligned, not 256-aligned */
+    static uint8_t raw[ROWS * COLS * 2], sliced[ROWS * COLS * 2];
+    static float full[COLS], part[COLS];
+    loom_error err;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        loom_dtype t = types[k];
+        int64_t block = loom_dtype_block_elems(t);
+        size_t row_bytes = loom_dtype_bytes(t, COLS);
+        for (int r = 0; r < ROWS; r++) random_row(t, raw + r * row_bytes, COLS);
+        CHECK(loom_column_slice_dtype(t, BEGIN + 1, COUNT) == LOOM_DTYPE_COUNT);
+        CHECK(loom_column_slice_dtype(t, block, COLS - block) == t);
+        CHECK(loom_slice_columns(t, raw, ROWS, COLS, block, COLS - block, t, sliced, &err) == LOOM_OK);
+        for (int r = 0; r < ROWS; r++)
+            CHECK(memcmp(sliced + r * loom_dtype_bytes(t, COLS - block), raw + r * row_bytes + loom_dtype_block_bytes(t),
+                         loom_dtype_bytes(t, COLS - block)) == 0);
+        loom_dtype to = loom_column_slice_dtype(t, BEGIN, COUNT);
+        CHECK_MSG(to == (block == 32 ? t : LOOM_DTYPE_Q8_0), "%s", loom_dtype_name(t));
+        CHECK(loom_slice_columns(t, raw, ROWS, COLS, BEGIN, COUNT, to, sliced, &err) == LOOM_OK);
+        for (int r = 0; r < ROWS; r++) {
+            loom_dequant_row(t, raw + r * row_bytes, full, COLS);
+            loom_dequant_row(to, sliced + r * loom_dtype_bytes(to, COUNT), part, COUNT);
+            for (int b = 0; b < COUNT / 32; b++) {
+                float amax = 0;
+                for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(full[BEGIN + 32 * b + j]));
+                for (int j = 0; j < 32; j++)
+                    CHECK_MSG(fabsf(part[32 * b + j] - full[BEGIN + 32 * b + j]) <= amax * (1.0f / 254 + 1.0f / 1024) + 1e-7f,
+                              "%s row %d elem %d: %g vs %g", loom_dtype_name(t), r, 32 * b + j, part[32 * b + j],
+                              full[BEGIN + 32 * b + j]);
+            }
+        }
+    }
+}
+
 /* SIMD SiLU x up (exp by a polynomial) vs double precision: within 1e-6 relative (+1e-30 absolute for
  * results that underflow), over [-100, 100], tails of every length, and in place (out == gate). */
 static void test_silu_mul(void) {
@@ -391,6 +432,7 @@ static int run_all(void) {
     RUN(test_fp8_weight_quantization);
     RUN(test_fused_matmul);
     RUN(test_x16_layout);
+    RUN(test_column_slices);
     RUN(test_quantize_x_paths);
     RUN(test_silu_mul);
     return check_summary();
