@@ -1,9 +1,14 @@
 /* libFuzzer harness for the GGUF parser: parse, call every getter on every key and element, touch
- * every tensor's byte range, free. */
+ * every tensor's byte range, dequantize the first row of every block-quantized tensor (every dtype's
+ * decoder on fuzzer-chosen bytes), free. */
 #include <stdint.h>
 #include <string.h>
 
 #include "formats/gguf.h"
+#include "kernels/cpu/block_decode.h"
+#include "kernels/cpu/rowops.h"
+
+#define MAX_ROW_ELEMS 4096
 
 static volatile uint64_t sink;
 
@@ -45,6 +50,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const loom_tensor_entry *e = &g.tensors.entries[i];
         if (e->size_bytes) sink += e->data[0] ^ e->data[e->size_bytes - 1];
         if (e->data < data + g.data_offset) __builtin_trap();
+        int64_t row_len = e->n_dims ? e->shape[e->n_dims - 1] : 0;
+        if (loom_block_decodable(e->dtype) && row_len > 0 && row_len <= MAX_ROW_ELEMS && e->size_bytes) {
+            static float row[MAX_ROW_ELEMS];
+            loom_dequant_row(e->dtype, e->data, row, row_len);
+            sink += row[row_len - 1] == row[row_len - 1];
+        }
     }
     loom_gguf_free(&g);
     return 0;

@@ -1,7 +1,8 @@
 /* Quantized and fused kernels against float64 references on random data, on every ISA path: run
  * without LOOM_ISA, the binary re-runs itself once per path (LOOM_ISA=scalar|avx2|avx512) and fails
  * if any run fails. Tolerances, per kernel:
- *   - int8-activation dots (Q8_0/Q4_0/Q4_1/Q4_K/Q6_K weights): vs the exact dot of the dequantized weights with
+ *   - int8-activation dots (Q8_0/Q4_0/Q4_1/Q4_K/Q6_K/Q5_0/Q5_1/Q2_K/Q3_K/Q5_K/IQ4_NL/IQ4_XS weights; real
+ *     llama.cpp blocks of every type: tests/test_quant_types.py): vs the exact dot of the dequantized weights with
  *     the dequantized int8 activations: 1e-5 relative to sum |w x| (integer sums are exact; only the
  *     float accumulation of per-block partials differs); vs float activations: the activation
  *     rounding bound sum_blocks d_x/2 * sum |w| (each q is within d_x/2 of x/d_x * d_x);
@@ -10,7 +11,7 @@
  *   - FP8 weight quantization (searched scale): per element within 2^-4 |x| + the subnormal step, per
  *     block never worse in squared error than the plain max|x|/448 scale, and over all blocks >= 10% better;
  *   - fused matmul (QKV-style, 3 matrices) == three separate matmuls, bit for bit, at 1 and 3 threads;
- *   - the x16 layout (AVX-512): every packed row unpacks to its original bit for bit; a packed matmul ==
+ *   - the x16 layout (AVX-512, every int8 dtype above): every packed row unpacks to its original bit for bit; a packed matmul ==
  *     the row-layout matmul within 1e-5 of sum |w x| (the same integer dots, other float order), and a
  *     token's packed result is bit-identical alone or in a batch;
  *   - SiLU x up (SIMD exp): 1e-6 relative to the double-precision formula. */
@@ -27,6 +28,7 @@
 #include "kernels/cpu/pack_x16.h"
 #include "kernels/cpu/quantize_row.h"
 #include "kernels/cpu/rowops.h"
+#include "model/quant_load.h"
 
 static uint64_t rng_state = 777;
 static float frand(void) { /* uniform [-1, 1) */
@@ -51,17 +53,25 @@ static void random_row(loom_dtype t, uint8_t *raw, int64_t n) {
     for (int64_t b = 0; b < n / loom_dtype_block_elems(t) && loom_dtype_block_elems(t) > 1; b++) {
         uint8_t *blk = raw + b * bb;
         uint16_t d = loom_f32_to_f16(0.002f + 0.01f * fabsf(frand())), m = loom_f32_to_f16(-0.05f * fabsf(frand()));
-        if (t == LOOM_DTYPE_Q6_K) memcpy(blk + 208, &d, 2);
-        else memcpy(blk, &d, 2);
-        if (t == LOOM_DTYPE_Q4_1 || t == LOOM_DTYPE_Q4_K) memcpy(blk + 2, &m, 2);
+        /* the f16 scale (and min) fields: d at 0 but for Q6_K / Q2_K / Q3_K, the second one after it */
+        size_t d_at = t == LOOM_DTYPE_Q6_K ? 208 : t == LOOM_DTYPE_Q2_K ? 80 : t == LOOM_DTYPE_Q3_K ? 108 : 0;
+        memcpy(blk + d_at, &d, 2);
+        if (t == LOOM_DTYPE_Q4_1 || t == LOOM_DTYPE_Q4_K || t == LOOM_DTYPE_Q5_1 || t == LOOM_DTYPE_Q5_K || t == LOOM_DTYPE_Q2_K)
+            memcpy(blk + d_at + 2, t == LOOM_DTYPE_Q2_K ? &d : &m, 2); /* Q2_K's dmin multiplies positive mins */
         if (t == LOOM_DTYPE_FP8_E4M3)
             for (int j = 0; j < 32; j++)
                 if ((blk[2 + j] & 0x7f) == 0x7f) blk[2 + j] = 0x7e; /* no NaN codes */
     }
 }
 
+/* every dtype with int8-activation kernels */
+static const loom_dtype INT8_TYPES[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K,
+                                        LOOM_DTYPE_Q5_0, LOOM_DTYPE_Q5_1, LOOM_DTYPE_Q2_K, LOOM_DTYPE_Q3_K, LOOM_DTYPE_Q5_K,
+                                        LOOM_DTYPE_IQ4_NL, LOOM_DTYPE_IQ4_XS};
+#define N_INT8_TYPES (sizeof INT8_TYPES / sizeof INT8_TYPES[0])
+
 static void test_xdot(void) {
-    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K};
+    const loom_dtype *types = INT8_TYPES;
     enum { N = 768, T = LOOM_XDOT_MAX_TOKENS, NB = N / 32 };
     static uint8_t raw[N * 2];
     static float x[T * N], w[N], xd[T * N];
@@ -79,7 +89,8 @@ static void test_xdot(void) {
             }
             CHECK_NEAR(xq[t * NB + b].dsum, xq[t * NB + b].d * sum, 1e-5);
         }
-    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+    for (size_t k = 0; k < N_INT8_TYPES; k++) {
+        CHECK_MSG(loom_dtype_takes_int8_x(types[k]), "%s on %s", loom_dtype_name(types[k]), loom_cpu_isa());
         random_row(types[k], raw, N);
         loom_dequant_row(types[k], raw, w, N);
         for (int n_tok = 1; n_tok <= T; n_tok++) {
@@ -110,8 +121,10 @@ static void test_xdot(void) {
  * float32 for F32 / F16 / BF16 / FP8): each token's outputs are bit-identical whether it is alone or among
  * 7 tokens, over 11 rows (register tiles with tails), at 1 and 2 threads. */
 static void test_quantized_batch_invariance(void) {
-    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K,
-                                LOOM_DTYPE_F16, LOOM_DTYPE_BF16, LOOM_DTYPE_FP8_E4M3, LOOM_DTYPE_F32};
+    const loom_dtype types[] = {LOOM_DTYPE_Q8_0,   LOOM_DTYPE_Q4_0,   LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K,
+                                LOOM_DTYPE_Q5_0,   LOOM_DTYPE_Q5_1,   LOOM_DTYPE_Q2_K, LOOM_DTYPE_Q3_K, LOOM_DTYPE_Q5_K,
+                                LOOM_DTYPE_IQ4_NL, LOOM_DTYPE_IQ4_XS, LOOM_DTYPE_F16,  LOOM_DTYPE_BF16, LOOM_DTYPE_FP8_E4M3,
+                                LOOM_DTYPE_F32};
     enum { ROWS = 11, COLS = 512, T = 7 };
     static uint8_t raw[ROWS * COLS * 4];
     static float x[T * COLS], together[T * ROWS], alone[ROWS];
@@ -261,8 +274,14 @@ static void check_fused_matmul(const loom_dtype types[3]) {
 static void test_fused_matmul(void) {
     const loom_dtype legacy[3] = {LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0};
     const loom_dtype k_quants[3] = {LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K, LOOM_DTYPE_Q8_0}; /* as in Q4_K_M files */
+    const loom_dtype q5[3] = {LOOM_DTYPE_Q5_0, LOOM_DTYPE_Q5_K, LOOM_DTYPE_Q5_1};
+    const loom_dtype low[3] = {LOOM_DTYPE_Q2_K, LOOM_DTYPE_Q3_K, LOOM_DTYPE_IQ4_XS};
+    const loom_dtype iq4[3] = {LOOM_DTYPE_IQ4_NL, LOOM_DTYPE_Q6_K, LOOM_DTYPE_Q5_0};
     check_fused_matmul(legacy);
     check_fused_matmul(k_quants);
+    check_fused_matmul(q5);
+    check_fused_matmul(low);
+    check_fused_matmul(iq4);
 }
 
 /* The AVX-512 activation quantizer writes the same bytes as the portable one: random blocks, an all-zero
@@ -287,7 +306,7 @@ static void test_quantize_x_paths(void) {
 }
 
 static void test_x16_layout(void) {
-    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K};
+    const loom_dtype *types = INT8_TYPES;
     enum { ROWS = 256, COLS = 1024, T = 13 }; /* several pool units of 32 rows; tiles of 8 + 5 tokens */
     static uint8_t raw[ROWS * COLS * 2], packed[ROWS * COLS * 2]; /* >= any dtype's bytes */
     static float x[T * COLS], y_rows[T * ROWS], y_packed[T * ROWS], alone[ROWS], row[COLS], unpacked[COLS];
@@ -297,7 +316,7 @@ static void test_x16_layout(void) {
     loom_error err;
     CHECK(loom_backend_cpu_create(1, &be1, &err) == LOOM_OK && loom_backend_cpu_create(2, &be2, &err) == LOOM_OK);
     CHECK(be1->ops->reserve(be1, COLS, &err) == LOOM_OK && be2->ops->reserve(be2, COLS, &err) == LOOM_OK);
-    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+    for (size_t k = 0; k < N_INT8_TYPES; k++) {
         loom_dtype t = types[k];
         size_t row_bytes = loom_dtype_bytes(t, COLS);
         for (int r = 0; r < ROWS; r++) random_row(t, raw + r * row_bytes, COLS);
@@ -332,6 +351,46 @@ static void test_x16_layout(void) {
     }
     loom_backend_free(be1);
     loom_backend_free(be2);
+}
+
+/* Tensor-parallel column slices (quant_load.h): on the dtype's block boundaries the slice keeps the dtype and
+ * its bytes; across them (32-aligned) it becomes Q8_0 whose values are the original's within Q8_0's rounding
+ * (half a step of max |w| / 127 per 32 elements, plus the f16 rounding of that step: max |w| / 1024 bounds it);
+ * not even 32-aligned: refused (LOOM_DTYPE_COUNT). */
+static void test_column_slices(void) {
+    const loom_dtype types[] = {LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q5_K, LOOM_DTYPE_Q2_K, LOOM_DTYPE_Q3_K, LOOM_DTYPE_Q6_K,
+                                LOOM_DTYPE_IQ4_XS, LOOM_DTYPE_Q5_0, LOOM_DTYPE_IQ4_NL, LOOM_DTYPE_IQ2_XS};
+    enum { ROWS = 3, COLS = 1024, BEGIN = 288, COUNT = 416 }; /* 32-aligned, not 256-aligned */
+    static uint8_t raw[ROWS * COLS * 2], sliced[ROWS * COLS * 2];
+    static float full[COLS], part[COLS];
+    loom_error err;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        loom_dtype t = types[k];
+        int64_t block = loom_dtype_block_elems(t);
+        size_t row_bytes = loom_dtype_bytes(t, COLS);
+        for (int r = 0; r < ROWS; r++) random_row(t, raw + r * row_bytes, COLS);
+        CHECK(loom_column_slice_dtype(t, BEGIN + 1, COUNT) == LOOM_DTYPE_COUNT);
+        CHECK(loom_column_slice_dtype(t, block, COLS - block) == t);
+        CHECK(loom_slice_columns(t, raw, ROWS, COLS, block, COLS - block, t, sliced, &err) == LOOM_OK);
+        for (int r = 0; r < ROWS; r++)
+            CHECK(memcmp(sliced + r * loom_dtype_bytes(t, COLS - block), raw + r * row_bytes + loom_dtype_block_bytes(t),
+                         loom_dtype_bytes(t, COLS - block)) == 0);
+        loom_dtype to = loom_column_slice_dtype(t, BEGIN, COUNT);
+        CHECK_MSG(to == (block == 32 ? t : LOOM_DTYPE_Q8_0), "%s", loom_dtype_name(t));
+        CHECK(loom_slice_columns(t, raw, ROWS, COLS, BEGIN, COUNT, to, sliced, &err) == LOOM_OK);
+        for (int r = 0; r < ROWS; r++) {
+            loom_dequant_row(t, raw + r * row_bytes, full, COLS);
+            loom_dequant_row(to, sliced + r * loom_dtype_bytes(to, COUNT), part, COUNT);
+            for (int b = 0; b < COUNT / 32; b++) {
+                float amax = 0;
+                for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(full[BEGIN + 32 * b + j]));
+                for (int j = 0; j < 32; j++)
+                    CHECK_MSG(fabsf(part[32 * b + j] - full[BEGIN + 32 * b + j]) <= amax * (1.0f / 254 + 1.0f / 1024) + 1e-7f,
+                              "%s row %d elem %d: %g vs %g", loom_dtype_name(t), r, 32 * b + j, part[32 * b + j],
+                              full[BEGIN + 32 * b + j]);
+            }
+        }
+    }
 }
 
 /* SIMD SiLU x up (exp by a polynomial) vs double precision: within 1e-6 relative (+1e-30 absolute for
@@ -373,6 +432,7 @@ static int run_all(void) {
     RUN(test_fp8_weight_quantization);
     RUN(test_fused_matmul);
     RUN(test_x16_layout);
+    RUN(test_column_slices);
     RUN(test_quantize_x_paths);
     RUN(test_silu_mul);
     return check_summary();

@@ -12,6 +12,16 @@ static const struct {
     [LOOM_DTYPE_Q4_0] = {"q4_0", 32, 18}, [LOOM_DTYPE_Q4_1] = {"q4_1", 32, 20},
     [LOOM_DTYPE_Q4_K] = {"q4_k", 256, 144}, [LOOM_DTYPE_Q6_K] = {"q6_k", 256, 210},
     [LOOM_DTYPE_I32] = {"i32", 1, 4},    [LOOM_DTYPE_FP8_E4M3] = {"fp8_e4m3", 32, 34},
+    [LOOM_DTYPE_Q5_0] = {"q5_0", 32, 22}, [LOOM_DTYPE_Q5_1] = {"q5_1", 32, 24},
+    [LOOM_DTYPE_Q2_K] = {"q2_k", 256, 84}, [LOOM_DTYPE_Q3_K] = {"q3_k", 256, 110},
+    [LOOM_DTYPE_Q5_K] = {"q5_k", 256, 176}, [LOOM_DTYPE_IQ4_NL] = {"iq4_nl", 32, 18},
+    [LOOM_DTYPE_IQ4_XS] = {"iq4_xs", 256, 136}, [LOOM_DTYPE_IQ2_XXS] = {"iq2_xxs", 256, 66},
+    [LOOM_DTYPE_IQ2_XS] = {"iq2_xs", 256, 74}, [LOOM_DTYPE_IQ2_S] = {"iq2_s", 256, 82},
+    [LOOM_DTYPE_IQ3_XXS] = {"iq3_xxs", 256, 98}, [LOOM_DTYPE_IQ3_S] = {"iq3_s", 256, 110},
+    [LOOM_DTYPE_IQ1_S] = {"iq1_s", 256, 50}, [LOOM_DTYPE_IQ1_M] = {"iq1_m", 256, 56},
+    [LOOM_DTYPE_TQ1_0] = {"tq1_0", 256, 54}, [LOOM_DTYPE_TQ2_0] = {"tq2_0", 256, 66},
+    [LOOM_DTYPE_MXFP4] = {"mxfp4", 32, 17}, [LOOM_DTYPE_NVFP4] = {"nvfp4", 64, 36},
+    [LOOM_DTYPE_Q1_0] = {"q1_0", 128, 18}, [LOOM_DTYPE_Q2_0] = {"q2_0", 64, 18},
 };
 
 const char *loom_dtype_name(loom_dtype t) {

@@ -21,6 +21,29 @@ typedef enum loom_dtype {
     LOOM_DTYPE_Q6_K, /* 256 elems, 210 bytes, llama.cpp super-block layout */
     LOOM_DTYPE_I32,  /* metadata-ish tensors only, never a weight */
     LOOM_DTYPE_FP8_E4M3, /* 32 elems: f16 scale d, u8 e4m3[32] (OCP FP8 E4M3, no inf); x = d*e4m3 (34 bytes) */
+    /* More of llama.cpp's block types, byte for byte as ggml stores them (kernels/cpu/block_decode.c reads
+     * each one). These have int8-activation matmul kernels: */
+    LOOM_DTYPE_Q5_0,   /* 32 elems, 22 bytes: f16 d, u32 qh (bit j = bit 4 of elem j), qs[16] as Q4_0; x = d*(q-16) */
+    LOOM_DTYPE_Q5_1,   /* 32 elems, 24 bytes: f16 d, f16 m, u32 qh, qs[16]; x = d*q + m */
+    LOOM_DTYPE_Q2_K,   /* 256 elems, 84 bytes */
+    LOOM_DTYPE_Q3_K,   /* 256 elems, 110 bytes */
+    LOOM_DTYPE_Q5_K,   /* 256 elems, 176 bytes */
+    LOOM_DTYPE_IQ4_NL, /* 32 elems, 18 bytes: f16 d, qs[16] indices into a 16-value int8 table */
+    LOOM_DTYPE_IQ4_XS, /* 256 elems, 136 bytes */
+    /* ... and these are read only (converted to Q8_0 at load, quant_load.h): */
+    LOOM_DTYPE_IQ2_XXS, /* 256 elems, 66 bytes */
+    LOOM_DTYPE_IQ2_XS,  /* 256 elems, 74 bytes */
+    LOOM_DTYPE_IQ2_S,   /* 256 elems, 82 bytes */
+    LOOM_DTYPE_IQ3_XXS, /* 256 elems, 98 bytes */
+    LOOM_DTYPE_IQ3_S,   /* 256 elems, 110 bytes */
+    LOOM_DTYPE_IQ1_S,   /* 256 elems, 50 bytes */
+    LOOM_DTYPE_IQ1_M,   /* 256 elems, 56 bytes */
+    LOOM_DTYPE_TQ1_0,   /* 256 elems, 54 bytes */
+    LOOM_DTYPE_TQ2_0,   /* 256 elems, 66 bytes */
+    LOOM_DTYPE_MXFP4,   /* 32 elems, 17 bytes */
+    LOOM_DTYPE_NVFP4,   /* 64 elems, 36 bytes */
+    LOOM_DTYPE_Q1_0,    /* 128 elems, 18 bytes */
+    LOOM_DTYPE_Q2_0,    /* 64 elems, 18 bytes */
     LOOM_DTYPE_COUNT
 } loom_dtype;
 

@@ -297,21 +297,46 @@ static loom_status resolve_alignment(loom_gguf *g, loom_error *err) {
 
 /* ---- tensor infos ------------------------------------------------------------------------------- */
 
+/* ggml's type ids (ggml.h's enum ggml_type) and names; dtype LOOM_DTYPE_COUNT: a type loom does not load.
+ * Q8_1 and Q8_K are llama.cpp's activation types (its quantizer never writes them; Q8_1's size differs
+ * between ggml and gguf-py), the integer and F64 types never hold weights. */
+static const struct {
+    uint32_t id;
+    const char *name;
+    loom_dtype dtype;
+} GGML_TYPES[] = {
+    {0, "F32", LOOM_DTYPE_F32},         {1, "F16", LOOM_DTYPE_F16},          {2, "Q4_0", LOOM_DTYPE_Q4_0},
+    {3, "Q4_1", LOOM_DTYPE_Q4_1},       {6, "Q5_0", LOOM_DTYPE_Q5_0},        {7, "Q5_1", LOOM_DTYPE_Q5_1},
+    {8, "Q8_0", LOOM_DTYPE_Q8_0},       {9, "Q8_1", LOOM_DTYPE_COUNT},       {10, "Q2_K", LOOM_DTYPE_Q2_K},
+    {11, "Q3_K", LOOM_DTYPE_Q3_K},      {12, "Q4_K", LOOM_DTYPE_Q4_K},       {13, "Q5_K", LOOM_DTYPE_Q5_K},
+    {14, "Q6_K", LOOM_DTYPE_Q6_K},      {15, "Q8_K", LOOM_DTYPE_COUNT},      {16, "IQ2_XXS", LOOM_DTYPE_IQ2_XXS},
+    {17, "IQ2_XS", LOOM_DTYPE_IQ2_XS},  {18, "IQ3_XXS", LOOM_DTYPE_IQ3_XXS}, {19, "IQ1_S", LOOM_DTYPE_IQ1_S},
+    {20, "IQ4_NL", LOOM_DTYPE_IQ4_NL},  {21, "IQ3_S", LOOM_DTYPE_IQ3_S},     {22, "IQ2_S", LOOM_DTYPE_IQ2_S},
+    {23, "IQ4_XS", LOOM_DTYPE_IQ4_XS},  {24, "I8", LOOM_DTYPE_COUNT},        {25, "I16", LOOM_DTYPE_COUNT},
+    {26, "I32", LOOM_DTYPE_COUNT},      {27, "I64", LOOM_DTYPE_COUNT},       {28, "F64", LOOM_DTYPE_COUNT},
+    {29, "IQ1_M", LOOM_DTYPE_IQ1_M},    {30, "BF16", LOOM_DTYPE_BF16},       {34, "TQ1_0", LOOM_DTYPE_TQ1_0},
+    {35, "TQ2_0", LOOM_DTYPE_TQ2_0},    {39, "MXFP4", LOOM_DTYPE_MXFP4},     {40, "NVFP4", LOOM_DTYPE_NVFP4},
+    {41, "Q1_0", LOOM_DTYPE_Q1_0},      {42, "Q2_0", LOOM_DTYPE_Q2_0},
+    {LOOM_GGUF_TYPE_FP8_E4M3, "loom FP8_E4M3", LOOM_DTYPE_FP8_E4M3},
+};
+#define N_GGML_TYPES (sizeof GGML_TYPES / sizeof GGML_TYPES[0])
+
+uint32_t loom_gguf_type_id(loom_dtype t) {
+    for (size_t i = 0; i < N_GGML_TYPES; i++)
+        if (GGML_TYPES[i].dtype == t) return GGML_TYPES[i].id;
+    return UINT32_MAX;
+}
+
 static loom_status map_ggml_type(cursor *c, uint32_t id, loom_dtype *out) {
-    switch (id) {
-    case 0: *out = LOOM_DTYPE_F32; return LOOM_OK;
-    case 1: *out = LOOM_DTYPE_F16; return LOOM_OK;
-    case 2: *out = LOOM_DTYPE_Q4_0; return LOOM_OK;
-    case 3: *out = LOOM_DTYPE_Q4_1; return LOOM_OK;
-    case 8: *out = LOOM_DTYPE_Q8_0; return LOOM_OK;
-    case 12: *out = LOOM_DTYPE_Q4_K; return LOOM_OK;
-    case 14: *out = LOOM_DTYPE_Q6_K; return LOOM_OK;
-    case 30: *out = LOOM_DTYPE_BF16; return LOOM_OK;
-    case LOOM_GGUF_TYPE_FP8_E4M3: *out = LOOM_DTYPE_FP8_E4M3; return LOOM_OK;
-    default:
-        return loom_fail(c->err, LOOM_ERR_UNSUPPORTED,
-                         "unsupported ggml type id %u (F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q6_K, loom FP8 only)", id);
+    for (size_t i = 0; i < N_GGML_TYPES; i++) {
+        if (GGML_TYPES[i].id != id) continue;
+        if (GGML_TYPES[i].dtype == LOOM_DTYPE_COUNT)
+            return loom_fail(c->err, LOOM_ERR_UNSUPPORTED, "unsupported ggml type %s (id %u): not a weight type loom reads",
+                             GGML_TYPES[i].name, id);
+        *out = GGML_TYPES[i].dtype;
+        return LOOM_OK;
     }
+    return loom_fail(c->err, LOOM_ERR_UNSUPPORTED, "unsupported ggml type id %u (unknown to loom)", id);
 }
 
 /* n_dims and ne[] (innermost first) into e->shape (outermost first); *n_elems = product. */

@@ -16,6 +16,8 @@ typedef enum loom_gguf_type {
 /* loom's own ggml type id for LOOM_DTYPE_FP8_E4M3 tensors, written by `loom quantize --type fp8`
  * (src/model/gguf_quantize.c); far above llama.cpp's ids, which llama.cpp rejects. */
 #define LOOM_GGUF_TYPE_FP8_E4M3 1024u
+/* The ggml type id a dtype is stored as in GGUF (UINT32_MAX: none, e.g. I32). */
+uint32_t loom_gguf_type_id(loom_dtype t);
 
 typedef struct loom_gguf_kv {
     char *key;                  /* owned */

@@ -28,11 +28,6 @@ static const struct {
 } TYPES[] = {{"int8", LOOM_DTYPE_Q8_0, 7}, {"q8_0", LOOM_DTYPE_Q8_0, 7}, {"int4", LOOM_DTYPE_Q4_1, 3},
              {"q4_1", LOOM_DTYPE_Q4_1, 3}, {"q4_0", LOOM_DTYPE_Q4_0, 2}, {"fp8", LOOM_DTYPE_FP8_E4M3, -1}};
 
-static const uint32_t GGML_TYPE_IDS[LOOM_DTYPE_COUNT] = {
-    [LOOM_DTYPE_F32] = 0, [LOOM_DTYPE_F16] = 1, [LOOM_DTYPE_Q4_0] = 2, [LOOM_DTYPE_Q4_1] = 3,
-    [LOOM_DTYPE_Q8_0] = 8, [LOOM_DTYPE_Q4_K] = 12, [LOOM_DTYPE_Q6_K] = 14, [LOOM_DTYPE_BF16] = 30,
-    [LOOM_DTYPE_FP8_E4M3] = LOOM_GGUF_TYPE_FP8_E4M3};
-
 static const char *const LAYER_MATRICES[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
                                               "ffn_gate", "ffn_up", "ffn_down", "attn_qkv"}; /* Phi-3's fused q/k/v */
 
@@ -149,7 +144,7 @@ static void put_tensor_infos(writer *w, const loom_gguf *g, loom_dtype to) {
         put_str(w, e->name);
         put_u32(w, (uint32_t)e->n_dims);
         for (int d = e->n_dims - 1; d >= 0; d--) put_u64(w, (uint64_t)e->shape[d]); /* GGUF: innermost first */
-        put_u32(w, GGML_TYPE_IDS[output_dtype(e, to)]);
+        put_u32(w, loom_gguf_type_id(output_dtype(e, to)));
         put_u64(w, offset);
         offset += output_bytes(e, to) + pad_to_alignment(output_bytes(e, to));
     }

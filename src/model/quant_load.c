@@ -1,6 +1,7 @@
 #include "model/quant_load.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cpu/quantize_row.h"
 #include "kernels/cpu/rowops.h"
@@ -19,16 +20,23 @@ loom_dtype loom_converted_dtype(loom_dtype to, int is_head, loom_dtype stored, i
         int is_float = stored == LOOM_DTYPE_F32 || stored == LOOM_DTYPE_F16 || stored == LOOM_DTYPE_BF16;
         to = is_float ? LOOM_DTYPE_Q8_0 : stored;
     }
-    return loom_dtype_bytes(to, row_len) == 0 ? stored : to;
+    loom_dtype out = loom_dtype_bytes(to, row_len) == 0 ? stored : to;
+    return loom_stored_dtype_for_compute(out);
 }
 
-/* t -> an owned copy in its converted dtype, row by row through float32; a source the model owned (dummy
+loom_dtype loom_stored_dtype_for_compute(loom_dtype stored) {
+    return loom_cpu_dtype_has_kernels(stored) ? stored : LOOM_DTYPE_Q8_0;
+}
+
+/* t -> an owned copy in its converted dtype (layer_to LOOM_DTYPE_COUNT: no conversion asked, only a dtype
+ * without kernels to Q8_0), row by row through float32; a source the model owned (dummy
  * values, a column slice) is freed. A tensor this shard does not hold (data NULL) stays empty. */
 static loom_status convert_matrix(loom_model *m, loom_tensor *t, loom_dtype layer_to, int is_head, float *row,
                                   loom_error *err) {
     if (!t->data) return LOOM_OK;
     int64_t rows = loom_tensor_rows(t), cols = loom_tensor_row_len(t);
-    loom_dtype to = loom_converted_dtype(layer_to, is_head, t->dtype, cols);
+    loom_dtype to = layer_to == LOOM_DTYPE_COUNT ? loom_stored_dtype_for_compute(t->dtype)
+                                                 : loom_converted_dtype(layer_to, is_head, t->dtype, cols);
     if (t->dtype == to) return LOOM_OK;
     size_t row_bytes = loom_dtype_bytes(to, cols);
     uint8_t *dst = malloc(row_bytes * (size_t)rows);
@@ -50,8 +58,7 @@ void loom_convert_row(loom_dtype from, const void *src, loom_dtype to, void *dst
 }
 
 loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error *err) {
-    if (q == LOOM_QUANT_NONE) return LOOM_OK;
-    loom_dtype to = loom_quantization_dtype(q);
+    loom_dtype to = q == LOOM_QUANT_NONE ? LOOM_DTYPE_COUNT : loom_quantization_dtype(q);
     const loom_config *c = &m->cfg;
     int64_t longest = c->hidden_size;
     int32_t ffn_dims[] = {c->intermediate_size, c->moe.expert_intermediate, c->moe.shared_intermediate};
@@ -77,4 +84,29 @@ loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error
     free(moe_mats);
     free(row);
     return st;
+}
+
+loom_dtype loom_column_slice_dtype(loom_dtype stored, int64_t col_begin, int64_t cols) {
+    int64_t block = loom_dtype_block_elems(stored);
+    if (col_begin % block == 0 && cols % block == 0) return stored;
+    return col_begin % 32 == 0 && cols % 32 == 0 ? LOOM_DTYPE_Q8_0 : LOOM_DTYPE_COUNT;
+}
+
+loom_status loom_slice_columns(loom_dtype from, const uint8_t *src, int64_t rows, int64_t full_cols, int64_t col_begin,
+                               int64_t cols, loom_dtype to, uint8_t *dst, loom_error *err) {
+    size_t full_row_bytes = loom_dtype_bytes(from, full_cols), row_bytes = loom_dtype_bytes(to, cols);
+    if (to == from) {
+        size_t col_offset = loom_dtype_bytes(from, col_begin);
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(dst + (size_t)r * row_bytes, src + (size_t)r * full_row_bytes + col_offset, row_bytes);
+        return LOOM_OK;
+    }
+    float *row = malloc((size_t)full_cols * sizeof *row);
+    if (!row) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory requantizing a column slice");
+    for (int64_t r = 0; r < rows; r++) {
+        loom_dequant_row(from, src + (size_t)r * full_row_bytes, row, full_cols);
+        loom_quantize_row(to, row + col_begin, dst + (size_t)r * row_bytes, cols);
+    }
+    free(row);
+    return LOOM_OK;
 }

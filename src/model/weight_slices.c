@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels/cpu/rowops.h"
+#include "model/quant_load.h"
 
 /* The checkpoint name of a weight: HF and GGUF spellings, with %d standing for the layer index. */
 typedef struct weight_name {
@@ -281,15 +282,16 @@ loom_status loom_weight_slice_check(const loom_weight_slice *s, const loom_tenso
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s, which loom cannot compute with yet",
                          source, s->name, loom_dtype_name(e->dtype));
     int64_t block = loom_dtype_block_elems(e->dtype);
-    if (s->axis == LOOM_SLICE_COLS && (s->begin % block || s->count % block))
+    loom_dtype kept = s->axis == LOOM_SLICE_COLS ? loom_column_slice_dtype(e->dtype, s->begin, s->count) : e->dtype;
+    if (kept == LOOM_DTYPE_COUNT)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED,
                          "%s: tensor '%s' (%s, blocks of %lld columns) cannot be split for tensor parallel size %d: its "
-                         "columns [%lld, %lld) do not start and end on block boundaries",
+                         "columns [%lld, %lld) do not start and end on block boundaries, not even of 32 columns",
                          source, s->name, loom_dtype_name(e->dtype), (long long)block, tp_size, (long long)s->begin,
                          (long long)(s->begin + s->count));
     int64_t row_begin, n_rows, col_begin, n_cols;
     loom_weight_slice_bounds(s, &row_begin, &n_rows, &col_begin, &n_cols);
-    *kept_bytes = (size_t)n_rows * loom_dtype_bytes(e->dtype, n_cols);
+    *kept_bytes = (size_t)n_rows * loom_dtype_bytes(kept, n_cols);
     return LOOM_OK;
 }
 

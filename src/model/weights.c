@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/rowops.h"
 #include "model/model.h"
+#include "model/quant_load.h"
 #include "model/weight_slices.h"
 
 loom_status loom_model_own(loom_model *m, void *p, loom_error *err) {
@@ -104,12 +105,13 @@ static loom_status bind_matrix(binder *b, const loom_weight_slice *s, const loom
         if ((st = owned_buffer(b, row_bytes * (size_t)rows, s->name, (void **)&values)) != LOOM_OK) return st;
         if ((st = dummy_rows(b, e, slab_row + row_begin, rows, col_begin, cols, values)) != LOOM_OK) return st;
         data = values;
-    } else if (s->axis == LOOM_SLICE_COLS) {
+    } else if (s->axis == LOOM_SLICE_COLS) { /* a copy, requantized when the slice splits blocks (quant_load.h) */
         uint8_t *copy;
+        dtype = loom_column_slice_dtype(e->dtype, col_begin, cols);
+        row_bytes = loom_dtype_bytes(dtype, cols);
         if ((st = owned_buffer(b, row_bytes * (size_t)rows, s->name, (void **)&copy)) != LOOM_OK) return st;
-        size_t col_offset = loom_dtype_bytes(dtype, col_begin);
-        for (int64_t r = 0; r < rows; r++)
-            memcpy(copy + (size_t)r * row_bytes, matrix + (size_t)r * full_row_bytes + col_offset, row_bytes);
+        st = loom_slice_columns(e->dtype, matrix, rows, s->cols, col_begin, cols, dtype, copy, b->err);
+        if (st != LOOM_OK) return st;
         release_mapped_pages(b->m, matrix, (size_t)s->rows * full_row_bytes);
         data = copy;
     } else {

@@ -5,6 +5,7 @@
 #include "kernels/cpu/dot_x86.h"
 
 #include "core/tensor.h"
+#include "kernels/cpu/block_decode.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -44,6 +45,7 @@ static inline __m256i madd_u8s8_avx2(__m256i u, __m256i s) {
 }
 #define DOT_U8S8(u, s) madd_u8s8_avx2((u), (s))
 #include "kernels/cpu/xdot_x86.inc"
+#include "kernels/cpu/xdot_x86_more.inc"
 #undef XDOT
 #undef DOT_U8S8
 TARGET_POP
@@ -213,7 +215,10 @@ __attribute__((target("avx2,fma,f16c"))) static void silu_mul_avx2(float *out, c
 const loom_dot_table loom_dot_avx2 = {
     "avx2", f32_avx2, f32_tile_avx2, silu_mul_avx2, loom_quantize_x_row_portable, rows4_avx2,
     .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0_avx2, [LOOM_DTYPE_Q4_0] = xdot_q4_0_avx2, [LOOM_DTYPE_Q4_1] = xdot_q4_1_avx2,
-             [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx2, [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx2},
+             [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx2, [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx2, [LOOM_DTYPE_Q5_0] = xdot_q5_0_avx2,
+             [LOOM_DTYPE_Q5_1] = xdot_q5_1_avx2, [LOOM_DTYPE_IQ4_NL] = xdot_iq4_nl_avx2,
+             [LOOM_DTYPE_IQ4_XS] = xdot_iq4_xs_avx2, [LOOM_DTYPE_Q5_K] = xdot_q5_k_avx2, [LOOM_DTYPE_Q2_K] = xdot_q2_k_avx2,
+             [LOOM_DTYPE_Q3_K] = xdot_q3_k_avx2},
 };
 
 /* ---- AVX-512 (with VNNI: vpdpbusd on 256-bit registers, one weight block each) ---- */
@@ -224,6 +229,7 @@ TARGET_PUSH("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
 #define XDOT(name) xdot_##name##_avx512
 #define DOT_U8S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
 #include "kernels/cpu/xdot_x86.inc"
+#include "kernels/cpu/xdot_x86_more.inc"
 #undef XDOT
 #undef DOT_U8S8
 TARGET_POP
@@ -339,9 +345,15 @@ const loom_dot_table loom_dot_avx512 = {
     "avx512", f32_avx512, f32_tile_avx512, silu_mul_avx512, loom_quantize_x_row_avx512, rows4_avx512,
     .xdot = {[LOOM_DTYPE_Q8_0] = loom_xdot_q8_0_avx512_tiled, [LOOM_DTYPE_Q4_0] = loom_xdot_q4_0_avx512_tiled,
              [LOOM_DTYPE_Q4_1] = loom_xdot_q4_1_avx512_tiled, [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx512,
-             [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx512},
+             [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx512, [LOOM_DTYPE_Q5_0] = xdot_q5_0_avx512,
+             [LOOM_DTYPE_Q5_1] = xdot_q5_1_avx512, [LOOM_DTYPE_IQ4_NL] = xdot_iq4_nl_avx512,
+             [LOOM_DTYPE_IQ4_XS] = xdot_iq4_xs_avx512, [LOOM_DTYPE_Q5_K] = xdot_q5_k_avx512,
+             [LOOM_DTYPE_Q2_K] = xdot_q2_k_avx512, [LOOM_DTYPE_Q3_K] = xdot_q3_k_avx512},
     .xdot_x16 = {[LOOM_DTYPE_Q8_0] = loom_xdot_x16_q8_0_avx512, [LOOM_DTYPE_Q4_0] = loom_xdot_x16_q4_0_avx512,
                  [LOOM_DTYPE_Q4_1] = loom_xdot_x16_q4_1_avx512, [LOOM_DTYPE_Q4_K] = loom_xdot_x16_q4_k_avx512,
-                 [LOOM_DTYPE_Q6_K] = loom_xdot_x16_q6_k_avx512},
+                 [LOOM_DTYPE_Q6_K] = loom_xdot_x16_q6_k_avx512, [LOOM_DTYPE_Q5_0] = loom_xdot_x16_q5_0_avx512,
+                 [LOOM_DTYPE_Q5_1] = loom_xdot_x16_q5_1_avx512, [LOOM_DTYPE_IQ4_NL] = loom_xdot_x16_iq4_nl_avx512,
+                 [LOOM_DTYPE_IQ4_XS] = loom_xdot_x16_iq4_xs_avx512, [LOOM_DTYPE_Q5_K] = loom_xdot_x16_q5_k_avx512,
+                 [LOOM_DTYPE_Q2_K] = loom_xdot_x16_q2_k_avx512, [LOOM_DTYPE_Q3_K] = loom_xdot_x16_q3_k_avx512},
 };
 #endif

@@ -66,6 +66,22 @@ static inline void loom_q4_k_scale_min(const uint8_t *sc, int j, int *scale, int
     }
 }
 
+/* The 12 bytes of 6-bit scales and mins of a Q4_K / Q5_K super-block (the inverse of loom_q4_k_scale_min). */
+static inline void loom_q4_k_encode_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t out[12]) {
+    for (int j = 0; j < 4; j++) {
+        out[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+        out[j + 4] = (uint8_t)(mn[j] | (mn[j + 4] >> 4) << 6);
+        out[j + 8] = (uint8_t)((sc[j + 4] & 0x0f) | (mn[j + 4] & 0x0f) << 4);
+    }
+}
+
+/* Q3_K's 16 6-bit scales, minus 32: the low 4 bits of scale i are nibble i / 8 of byte i % 8 of sc[12], the
+ * high 2 bits bits 2 (i / 4).. of byte 8 + i % 4. */
+static inline int loom_q3_k_scale(const uint8_t *sc, int i) {
+    int low = (sc[i % 8] >> (4 * (i / 8))) & 0x0f, high = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
+    return (low | high << 4) - 32;
+}
+
 #if defined(__x86_64__)
 /* xdot_avx512.c: Q8_0 / Q4_0 / Q4_1 on AVX-512 VNNI, register-tiled over rows and tokens */
 void loom_xdot_q8_0_avx512_tiled(const loom_xdot_args *a);
@@ -77,6 +93,14 @@ void loom_xdot_x16_q4_0_avx512(const loom_xdot_args *a);
 void loom_xdot_x16_q4_1_avx512(const loom_xdot_args *a);
 void loom_xdot_x16_q4_k_avx512(const loom_xdot_args *a);
 void loom_xdot_x16_q6_k_avx512(const loom_xdot_args *a);
+/* xdot_x16_more_avx512.c: the x16 layouts of pack_x16_more.h */
+void loom_xdot_x16_q5_0_avx512(const loom_xdot_args *a);
+void loom_xdot_x16_q5_1_avx512(const loom_xdot_args *a);
+void loom_xdot_x16_iq4_nl_avx512(const loom_xdot_args *a);
+void loom_xdot_x16_iq4_xs_avx512(const loom_xdot_args *a);
+void loom_xdot_x16_q5_k_avx512(const loom_xdot_args *a);
+void loom_xdot_x16_q2_k_avx512(const loom_xdot_args *a);
+void loom_xdot_x16_q3_k_avx512(const loom_xdot_args *a);
 extern const loom_dot_table loom_dot_avx2;
 extern const loom_dot_table loom_dot_avx512;
 #endif

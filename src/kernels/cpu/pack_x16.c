@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "kernels/cpu/dot_x86.h"
+#include "kernels/cpu/pack_x16_more.h"
 #include "kernels/cpu/rowops.h"
 
 #define Q4_K_SCALES 64 /* record offset of the unpacked scales; the mins follow, then the quants */
@@ -47,7 +48,16 @@ static void chunks_out(uint8_t *row, const uint8_t *rec, int r, size_t n) {
 }
 
 /* The record of one block of 16 rows <-> one row's own block (src / block = that row's block). */
+static int is_more(loom_dtype t) {
+    return t == LOOM_DTYPE_Q5_0 || t == LOOM_DTYPE_Q5_1 || t == LOOM_DTYPE_IQ4_NL || t == LOOM_DTYPE_IQ4_XS ||
+           t == LOOM_DTYPE_Q5_K || t == LOOM_DTYPE_Q2_K || t == LOOM_DTYPE_Q3_K;
+}
+
 static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *rec) {
+    if (is_more(t)) {
+        loom_x16_more_pack_row(t, src, r, rec);
+        return;
+    }
     if (t == LOOM_DTYPE_Q6_K) { /* llama.cpp's block: ql[128], qh[64], int8 scales[16], f16 d */
         memcpy(rec + 2 * r, src + 208, 2);
         for (int s = 0; s < 16; s++) rec[Q6_K_SCALES + 16 * s + r] = src[192 + s];
@@ -78,16 +88,11 @@ static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *re
     }
 }
 
-/* The 12 bytes of 6-bit scales and mins of a Q4_K super-block (the inverse of loom_q4_k_scale_min). */
-static void q4_k_encode_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t out[12]) {
-    for (int j = 0; j < 4; j++) {
-        out[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
-        out[j + 4] = (uint8_t)(mn[j] | (mn[j + 4] >> 4) << 6);
-        out[j + 8] = (uint8_t)((sc[j + 4] & 0x0f) | (mn[j + 4] & 0x0f) << 4);
-    }
-}
-
 static void unpack_record_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *block) {
+    if (is_more(t)) {
+        loom_x16_more_unpack_row(t, rec, r, block);
+        return;
+    }
     if (t == LOOM_DTYPE_Q6_K) {
         memcpy(block + 208, rec + 2 * r, 2);
         for (int s = 0; s < 16; s++) block[192 + s] = rec[Q6_K_SCALES + 16 * s + r];
@@ -103,7 +108,7 @@ static void unpack_record_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *
             sc[j] = rec[Q4_K_SCALES + 16 * j + r];
             mn[j] = rec[Q4_K_SCALES + 128 + 16 * j + r];
         }
-        q4_k_encode_scales(sc, mn, block + 4);
+        loom_q4_k_encode_scales(sc, mn, block + 4);
         chunks_out(block + 16, rec + Q4_K_QUANTS, r, 32);
         return;
     }

@@ -19,7 +19,8 @@
  * Every type is then unsigned weights u against signed activations x, per 32-element block:
  * w . x = d (u . q_x) + off d_x sum(q_x), with (d, off) = (d, -128 d) for Q8_0, (d, -8 d) for Q4_0, (d, m)
  * for Q4_1 and (d scale_j, -dmin min_j) for Q4_K sub-block j; Q6_K: per 16-element half,
- * d scale_h d_x (u . q_x - 32 sum(q_x)) with the half's integer activation sum. */
+ * d scale_h d_x (u . q_x - 32 sum(q_x)) with the half's integer activation sum. Q5_0 / Q5_1 / IQ4_NL / IQ4_XS /
+ * Q5_K / Q2_K / Q3_K: pack_x16_more.h. */
 #ifndef LOOM_KERNELS_CPU_PACK_X16_H
 #define LOOM_KERNELS_CPU_PACK_X16_H
 
@@ -42,6 +43,13 @@ static inline size_t loom_x16_record_bytes(loom_dtype t) {
     case LOOM_DTYPE_Q4_1: return 320;
     case LOOM_DTYPE_Q4_K: return 2368;
     case LOOM_DTYPE_Q6_K: return 3360;
+    case LOOM_DTYPE_Q5_0: return 352; /* these: pack_x16_more.h */
+    case LOOM_DTYPE_Q5_1: return 384;
+    case LOOM_DTYPE_IQ4_NL: return 288;
+    case LOOM_DTYPE_IQ4_XS: return 2208;
+    case LOOM_DTYPE_Q5_K: return 2880;
+    case LOOM_DTYPE_Q2_K: return 1344;
+    case LOOM_DTYPE_Q3_K: return 1824;
     default: return 0;
     }
 }

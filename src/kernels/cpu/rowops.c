@@ -5,17 +5,17 @@
 #include <string.h>
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/block_decode.h"
 #include "kernels/cpu/dot_x86.h"
 
 int loom_cpu_weight_dtype_supported(loom_dtype t) {
-    switch (t) {
-    case LOOM_DTYPE_F32: case LOOM_DTYPE_F16: case LOOM_DTYPE_BF16:
-    case LOOM_DTYPE_Q8_0: case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1:
-    case LOOM_DTYPE_Q4_K: case LOOM_DTYPE_Q6_K: case LOOM_DTYPE_FP8_E4M3:
-        return 1;
-    default:
-        return 0;
-    }
+    return t == LOOM_DTYPE_F32 || t == LOOM_DTYPE_F16 || t == LOOM_DTYPE_BF16 || t == LOOM_DTYPE_FP8_E4M3 ||
+           loom_block_decodable(t);
+}
+
+int loom_cpu_dtype_has_kernels(loom_dtype t) {
+    return t == LOOM_DTYPE_F32 || t == LOOM_DTYPE_F16 || t == LOOM_DTYPE_BF16 || t == LOOM_DTYPE_FP8_E4M3 ||
+           loom_dtype_takes_int8_x(t);
 }
 
 static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
@@ -28,73 +28,11 @@ static float dot_f32(const float *a, const float *b, int64_t n) {
     return s;
 }
 
-/* ---- block layouts (see core/tensor.h) ---- */
-
-/* Every integer weight layout read as 32-element sub-blocks: element j of sub-block s of a block is
- * d * scale[j / 16] * w[j] + m. Q8_0 / Q4_0 / Q4_1 blocks are one sub-block (scale 1); K super-blocks
- * hold 8. Both the dequantization and the int8-activation dot read weights through this one decoder. */
-typedef struct int_subblock {
-    int w[32];
-    int scale[2]; /* elements 0..15, 16..31 */
-    float d, m;
-} int_subblock;
-
-/* Q6_K super-block (llama.cpp layout, 210 bytes): ql[128] low nibbles, qh[64] high 2-bit pairs,
- * int8 scales[16] (one per 16 elements), f16 d. Each half of 128 elements uses 64 ql and 32 qh bytes:
- * element l + 32k (k = 0..3) takes the low (k even) or high (k odd) nibble of ql[l + 32(k&1)] and
- * bits 2k..2k+1 of qh[l]; q is 6-bit with offset 32; x = d * scale[(l/16) + 2k] * (q - 32). So
- * sub-block s = 4 half + k reads ql[64 half + 32(k&1) ..], qh[32 half ..], scales[8 half + 2k, +1]. */
-static void subblock_of(loom_dtype t, const uint8_t *blk, int s, int_subblock *o) {
-    o->scale[0] = o->scale[1] = 1;
-    o->m = 0;
-    switch (t) {
-    case LOOM_DTYPE_Q8_0:
-        o->d = loom_f16_to_f32(load_u16(blk));
-        for (int j = 0; j < 32; j++) o->w[j] = (int8_t)blk[2 + j];
-        return;
-    case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1: {
-        int q4_1 = t == LOOM_DTYPE_Q4_1, off = q4_1 ? 0 : 8;
-        const uint8_t *qs = blk + (q4_1 ? 4 : 2);
-        o->d = loom_f16_to_f32(load_u16(blk));
-        if (q4_1) o->m = loom_f16_to_f32(load_u16(blk + 2));
-        for (int j = 0; j < 16; j++) {
-            o->w[j] = (qs[j] & 0x0f) - off;
-            o->w[j + 16] = (qs[j] >> 4) - off;
-        }
-        return;
-    }
-    case LOOM_DTYPE_Q4_K: {
-        const uint8_t *qs = blk + 16 + 32 * (s / 2);
-        int sc, mn;
-        loom_q4_k_scale_min(blk + 4, s, &sc, &mn);
-        o->d = loom_f16_to_f32(load_u16(blk));
-        o->scale[0] = o->scale[1] = sc;
-        o->m = -loom_f16_to_f32(load_u16(blk + 2)) * (float)mn;
-        for (int j = 0; j < 32; j++) o->w[j] = s % 2 ? qs[j] >> 4 : qs[j] & 0x0f;
-        return;
-    }
-    case LOOM_DTYPE_Q6_K: {
-        int half = s / 4, k = s % 4;
-        const uint8_t *ql = blk + 64 * half + 32 * (k & 1), *qh = blk + 128 + 32 * half;
-        const int8_t *scales = (const int8_t *)(blk + 192) + 8 * half + 2 * k;
-        o->d = loom_f16_to_f32(load_u16(blk + 208));
-        o->scale[0] = scales[0];
-        o->scale[1] = scales[1];
-        for (int j = 0; j < 32; j++)
-            o->w[j] = (((k < 2 ? ql[j] : ql[j] >> 4) & 0x0f) | (((qh[j] >> (2 * k)) & 3) << 4)) - 32;
-        return;
-    }
-    default:
-        memset(o, 0, sizeof *o); /* unreachable: only the integer layouts come here */
-        return;
-    }
-}
-
 static void dequant_int_block(loom_dtype t, const uint8_t *blk, float *dst) {
-    int_subblock sb;
+    loom_subblock sb;
     for (int s = 0; s < loom_dtype_block_elems(t) / 32; s++, dst += 32) {
-        subblock_of(t, blk, s, &sb);
-        for (int j = 0; j < 32; j++) dst[j] = sb.d * (float)sb.scale[j / 16] * (float)sb.w[j] + sb.m;
+        loom_decode_subblock(t, blk, s, &sb);
+        for (int j = 0; j < 32; j++) dst[j] = sb.dh[j / 16] * (float)sb.w[j] + sb.m[j / 16];
     }
 }
 
@@ -113,15 +51,12 @@ void loom_dequant_row(loom_dtype t, const void *row, float *dst, int64_t n) {
     case LOOM_DTYPE_FP8_E4M3: /* 32 elements: f16 scale, e4m3 codes */
         for (int64_t b = 0; b < n / 32; b++) widen->widen_fp8(p + 34 * b + 2, loom_f16_to_f32(load_u16(p + 34 * b)), dst + 32 * b, 32);
         return;
-    case LOOM_DTYPE_Q8_0: case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1: case LOOM_DTYPE_Q4_K: case LOOM_DTYPE_Q6_K: {
+    default: { /* the block types (validated at load) */
         int64_t be = loom_dtype_block_elems(t);
         size_t bb = loom_dtype_block_bytes(t);
         for (int64_t b = 0; b < n / be; b++) dequant_int_block(t, p + bb * (size_t)b, dst + be * b);
         return;
     }
-    default:
-        memset(dst, 0, (size_t)n * sizeof(float)); /* unreachable: dtypes are validated at load */
-        return;
     }
 }
 
@@ -129,17 +64,19 @@ static float dot_f32_row(const void *row, const float *x, int64_t n) { return do
 
 /* ---- int8-activation dots: integer sums per block, scales applied per block ---- */
 
-/* sum_j (d scale[j/16] w[j] + m) * d_x q_x[j] = d d_x (scale[0] sum_lo + scale[1] sum_hi) + m dsum_x */
+/* sum_j (dh[j/16] w[j] + m[j/16]) * d_x q_x[j] = d_x (dh[0] sum_lo + dh[1] sum_hi + m[0] hsum_lo + m[1] hsum_hi),
+ * sum_* the integer sums of w q_x and hsum_* those of q_x (the activation block's half sums) */
 static float xdot_scalar_one(loom_dtype t, const uint8_t *row, const loom_xblock *x, int64_t nb) {
     int per_block = (int)(loom_dtype_block_elems(t) / LOOM_XBLOCK_ELEMS);
     size_t bytes = loom_dtype_block_bytes(t);
     float s = 0;
     for (int64_t b = 0; b < nb; b++) {
-        int_subblock sb;
-        subblock_of(t, row + (size_t)(b / per_block) * bytes, (int)(b % per_block), &sb);
+        loom_subblock sb;
+        loom_decode_subblock(t, row + (size_t)(b / per_block) * bytes, (int)(b % per_block), &sb);
         int isum[2] = {0, 0};
         for (int j = 0; j < 32; j++) isum[j / 16] += sb.w[j] * x[b].q[j];
-        s += sb.d * x[b].d * (float)(sb.scale[0] * isum[0] + sb.scale[1] * isum[1]) + sb.m * x[b].dsum;
+        s += x[b].d * (sb.dh[0] * (float)isum[0] + sb.dh[1] * (float)isum[1] + sb.m[0] * (float)x[b].half_sum[0] +
+                       sb.m[1] * (float)x[b].half_sum[1]);
     }
     return s;
 }
@@ -158,6 +95,13 @@ SCALAR_XDOT(q4_0, LOOM_DTYPE_Q4_0)
 SCALAR_XDOT(q4_1, LOOM_DTYPE_Q4_1)
 SCALAR_XDOT(q4_k, LOOM_DTYPE_Q4_K)
 SCALAR_XDOT(q6_k, LOOM_DTYPE_Q6_K)
+SCALAR_XDOT(q5_0, LOOM_DTYPE_Q5_0)
+SCALAR_XDOT(q5_1, LOOM_DTYPE_Q5_1)
+SCALAR_XDOT(q2_k, LOOM_DTYPE_Q2_K)
+SCALAR_XDOT(q3_k, LOOM_DTYPE_Q3_K)
+SCALAR_XDOT(q5_k, LOOM_DTYPE_Q5_K)
+SCALAR_XDOT(iq4_nl, LOOM_DTYPE_IQ4_NL)
+SCALAR_XDOT(iq4_xs, LOOM_DTYPE_IQ4_XS)
 #undef SCALAR_XDOT
 
 static void f32_tile(const float *const *w, const float *const *x, int64_t n, float *out) {
@@ -175,7 +119,9 @@ static void silu_mul(float *out, const float *gate, const float *up, int64_t n) 
 static const loom_dot_table dot_scalar = {
     "scalar", dot_f32_row, f32_tile, silu_mul, loom_quantize_x_row_portable,
     .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0, [LOOM_DTYPE_Q4_0] = xdot_q4_0, [LOOM_DTYPE_Q4_1] = xdot_q4_1,
-             [LOOM_DTYPE_Q4_K] = xdot_q4_k, [LOOM_DTYPE_Q6_K] = xdot_q6_k},
+             [LOOM_DTYPE_Q4_K] = xdot_q4_k, [LOOM_DTYPE_Q6_K] = xdot_q6_k, [LOOM_DTYPE_Q5_0] = xdot_q5_0,
+             [LOOM_DTYPE_Q5_1] = xdot_q5_1, [LOOM_DTYPE_Q2_K] = xdot_q2_k, [LOOM_DTYPE_Q3_K] = xdot_q3_k,
+             [LOOM_DTYPE_Q5_K] = xdot_q5_k, [LOOM_DTYPE_IQ4_NL] = xdot_iq4_nl, [LOOM_DTYPE_IQ4_XS] = xdot_iq4_xs},
 };
 
 /* The one mutable global: the dot table for this CPU, chosen once at start-up. LOOM_ISA=scalar|avx2|

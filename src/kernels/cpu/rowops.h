@@ -10,8 +10,11 @@
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/dot_x86.h"
 
-/* 1 when the CPU kernels accept weight matrices of this dtype. */
+/* 1 when the CPU kernels accept weight matrices of this dtype: every dtype they can dequantize. */
 int loom_cpu_weight_dtype_supported(loom_dtype t);
+/* 1 when matmuls run on weights of this dtype as stored; the others (IQ1/IQ2/IQ3, TQ, FP4, Q1_0/Q2_0) are
+ * converted at load (quant_load.h). */
+int loom_cpu_dtype_has_kernels(loom_dtype t);
 
 void loom_dequant_row(loom_dtype t, const void *row, float *dst, int64_t n);
 /* 1 when matmuls with this weight dtype run on int8-quantized activations (loom_xdot_row). */
