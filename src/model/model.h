@@ -41,6 +41,8 @@ loom_status loom_model_own(loom_model *m, void *p, loom_error *err);
  * the whole pages of it inside a mapped weight file from the resident set (they stay in the file and
  * would come back if read). */
 void loom_model_release(loom_model *m, const void *p, size_t n);
+/* The whole pages inside [p, p + n) dropped from the resident set when they belong to a file mapping. */
+void model_release_mapped_pages(const loom_model *m, const uint8_t *p, size_t n);
 /* Rearranges the weight matrices the CPU kernels have a faster layout for (kernels/cpu/pack_x16.h):
  * each gets an owned copy in that layout and its rows are released (a tied embedding shares the LM
  * head's copy: the lookup reads a row out of its group). */

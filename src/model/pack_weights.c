@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "kernels/cpu/pack_x16.h"
+#include "kernels/weight_prep.h"
 #include "model/model.h"
 
 #define HUGE_PAGE_BYTES (2u << 20)
@@ -14,22 +14,22 @@
 static size_t aligned_size(size_t n, size_t align) { return (n + align - 1) / align * align; }
 static size_t matrix_bytes(const loom_tensor *t) { return (size_t)loom_tensor_rows(t) * t->row_stride_bytes; }
 static size_t packed_bytes(const loom_tensor *t) {
-    return loom_x16_matrix_bytes(t->dtype, loom_tensor_rows(t), loom_tensor_row_len(t));
+    return weight_prep_packed_bytes(t->dtype, loom_tensor_rows(t), loom_tensor_row_len(t));
 }
 
 /* The matrices to pack (those the layout takes), in order: the LM head, then each layer's. */
 static size_t packable_matrices(loom_model *m, loom_tensor **out) {
     size_t n = 0;
     loom_weights *w = &m->w;
-    if (loom_x16_packable(&w->lm_head)) out[n++] = &w->lm_head;
+    if (weight_prep_packable(&w->lm_head)) out[n++] = &w->lm_head;
     for (int32_t l = m->shard.layer_begin; l < m->shard.layer_end; l++) {
         loom_tensor *mats[LOOM_LAYER_MATRICES];
         loom_layer_matrices(&w->layers[l], mats);
         for (int i = 0; i < LOOM_LAYER_MATRICES; i++)
-            if (loom_x16_packable(mats[i])) out[n++] = mats[i];
+            if (weight_prep_packable(mats[i])) out[n++] = mats[i];
         size_t first = n, n_moe = loom_moe_matrices(&w->layers[l].moe, m->cfg.moe.n_experts, out + first);
         for (size_t i = 0; i < n_moe; i++) /* kept in place, n <= first + i */
-            if (loom_x16_packable(out[first + i])) out[n++] = out[first + i];
+            if (weight_prep_packable(out[first + i])) out[n++] = out[first + i];
     }
     return n;
 }
@@ -54,7 +54,7 @@ loom_status loom_model_pack_weights(loom_model *m, loom_error *err) {
     for (size_t i = 0, off = 0; st == LOOM_OK && i < n; i++) {
         loom_tensor *t = mats[i];
         size_t packed = packed_bytes(t);
-        loom_x16_pack(t->dtype, t->data, arena + off, loom_tensor_rows(t), loom_tensor_row_len(t));
+        weight_prep_pack(t->dtype, t->data, arena + off, loom_tensor_rows(t), loom_tensor_row_len(t));
         loom_model_release(m, t->data, matrix_bytes(t)); /* rows no longer read: freed, or their pages dropped */
         t->data = arena + off;
         t->layout = LOOM_LAYOUT_X16;

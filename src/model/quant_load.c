@@ -1,10 +1,9 @@
+#include "kernels/weight_prep.h"
 #include "model/quant_load.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/quantize_row.h"
-#include "kernels/cpu/rowops.h"
 
 loom_dtype loom_quantization_dtype(loom_quantization q) {
     switch (q) {
@@ -25,7 +24,7 @@ loom_dtype loom_converted_dtype(loom_dtype to, int is_head, loom_dtype stored, i
 }
 
 loom_dtype loom_stored_dtype_for_compute(loom_dtype stored) {
-    return loom_cpu_dtype_has_kernels(stored) ? stored : LOOM_DTYPE_Q8_0;
+    return weight_prep_has_kernels(stored) ? stored : LOOM_DTYPE_Q8_0;
 }
 
 /* t -> an owned copy in its converted dtype (layer_to LOOM_DTYPE_COUNT: no conversion asked, only a dtype
@@ -53,8 +52,8 @@ static loom_status convert_matrix(loom_model *m, loom_tensor *t, loom_dtype laye
 }
 
 void loom_convert_row(loom_dtype from, const void *src, loom_dtype to, void *dst, float *scratch, int64_t n) {
-    loom_dequant_row(from, src, scratch, n);
-    loom_quantize_row(to, scratch, dst, n);
+    weight_prep_dequant_row(from, src, scratch, n);
+    weight_prep_quantize_row(to, scratch, dst, n);
 }
 
 loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error *err) {
@@ -104,8 +103,8 @@ loom_status loom_slice_columns(loom_dtype from, const uint8_t *src, int64_t rows
     float *row = malloc((size_t)full_cols * sizeof *row);
     if (!row) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory requantizing a column slice");
     for (int64_t r = 0; r < rows; r++) {
-        loom_dequant_row(from, src + (size_t)r * full_row_bytes, row, full_cols);
-        loom_quantize_row(to, row + col_begin, dst + (size_t)r * row_bytes, cols);
+        weight_prep_dequant_row(from, src + (size_t)r * full_row_bytes, row, full_cols);
+        weight_prep_quantize_row(to, row + col_begin, dst + (size_t)r * row_bytes, cols);
     }
     free(row);
     return LOOM_OK;

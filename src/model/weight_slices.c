@@ -1,9 +1,9 @@
+#include "kernels/weight_prep.h"
 #include "model/weight_slices.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/cpu/rowops.h"
 #include "model/quant_load.h"
 
 /* The checkpoint name of a weight: HF and GGUF spellings, with %d standing for the layer index. */
@@ -278,7 +278,7 @@ loom_status loom_weight_slice_check(const loom_weight_slice *s, const loom_tenso
     if (s->is_vector && e->dtype != LOOM_DTYPE_F32 && e->dtype != LOOM_DTYPE_F16 && e->dtype != LOOM_DTYPE_BF16)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "%s: vector '%s' has dtype %s (expected f32, f16 or bf16)", source,
                          s->name, loom_dtype_name(e->dtype));
-    if (!s->is_vector && !loom_cpu_weight_dtype_supported(e->dtype))
+    if (!s->is_vector && !weight_prep_dtype_supported(e->dtype))
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s, which loom cannot compute with yet",
                          source, s->name, loom_dtype_name(e->dtype));
     int64_t block = loom_dtype_block_elems(e->dtype);

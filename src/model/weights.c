@@ -6,24 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include "kernels/cpu/rowops.h"
+#include "kernels/weight_prep.h"
 #include "model/model.h"
 #include "model/quant_load.h"
 #include "model/weight_slices.h"
-
-loom_status loom_model_own(loom_model *m, void *p, loom_error *err) {
-    void **grown = realloc(m->owned, (m->n_owned + 1) * sizeof *grown);
-    if (!grown) {
-        free(p);
-        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    }
-    m->owned = grown;
-    m->owned[m->n_owned++] = p;
-    return LOOM_OK;
-}
 
 typedef struct binder {
     loom_model *m;
@@ -35,27 +23,6 @@ static loom_status owned_buffer(binder *b, size_t bytes, const char *name, void 
     *out = malloc(bytes ? bytes : 1);
     if (!*out) return loom_fail(b->err, LOOM_ERR_NO_MEMORY, "out of memory for tensor '%s'", name);
     return loom_model_own(b->m, *out, b->err);
-}
-
-/* Drops the whole pages inside [p, p + n) from the resident set when they belong to a file mapping:
- * the bytes stay in the file (and the page cache) and would come back if read again. */
-static void release_mapped_pages(const loom_model *m, const uint8_t *p, size_t n) {
-    int mapped = 0;
-    for (size_t i = 0; i < m->n_maps && !mapped; i++)
-        mapped = p >= m->maps[i].data && p + n <= m->maps[i].data + m->maps[i].size_bytes;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t begin = ((uintptr_t)p + page - 1) & ~(page - 1), end = ((uintptr_t)p + n) & ~(page - 1);
-    if (mapped && end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
-}
-
-void loom_model_release(loom_model *m, const void *p, size_t n) {
-    for (size_t i = 0; i < m->n_owned; i++) {
-        if (m->owned[i] != p) continue;
-        free(m->owned[i]);
-        m->owned[i] = m->owned[--m->n_owned];
-        return;
-    }
-    release_mapped_pages(m, p, n);
 }
 
 /* Dummy values of a matrix slice in the entry's dtype (F32, F16 or BF16: a config's torch_dtype), generated
@@ -84,7 +51,7 @@ static loom_status bind_vector(binder *b, const loom_weight_slice *s, const loom
     loom_status st = owned_buffer(b, (size_t)n * sizeof(float), s->name, (void **)&v);
     if (st != LOOM_OK) return st;
     if (b->m->dummy_weights) loom_dummy_fill(b->m->dummy_seed, e, 0, 1, col_begin, n, v);
-    else loom_dequant_row(e->dtype, e->data + loom_dtype_bytes(e->dtype, col_begin), v, n);
+    else weight_prep_dequant_row(e->dtype, e->data + loom_dtype_bytes(e->dtype, col_begin), v, n);
     if (s->is_norm && b->m->cfg.norm_weight_offset != 0)
         for (int64_t i = 0; i < n; i++) v[i] += b->m->cfg.norm_weight_offset;
     *s->dst = (loom_tensor){.data = v, .dtype = LOOM_DTYPE_F32, .n_dims = 1, .shape = {n}, .row_stride_bytes = (size_t)n * 4};
@@ -112,7 +79,7 @@ static loom_status bind_matrix(binder *b, const loom_weight_slice *s, const loom
         if ((st = owned_buffer(b, row_bytes * (size_t)rows, s->name, (void **)&copy)) != LOOM_OK) return st;
         st = loom_slice_columns(e->dtype, matrix, rows, s->cols, col_begin, cols, dtype, copy, b->err);
         if (st != LOOM_OK) return st;
-        release_mapped_pages(b->m, matrix, (size_t)s->rows * full_row_bytes);
+        model_release_mapped_pages(b->m, matrix, (size_t)s->rows * full_row_bytes);
         data = copy;
     } else {
         data = matrix + (size_t)row_begin * full_row_bytes;
