@@ -29,6 +29,13 @@ typedef struct loom_error {
 } loom_error;
 
 const char *loom_status_name(loom_status s);
+/* Fills err (when not NULL) with status and a printf-style message and returns status: how every loom
+ * function reports a failure, for callers of the library to use the same way. */
+loom_status loom_fail(loom_error *err, loom_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* ---- models ------------------------------------------------------------------------------------ */
 

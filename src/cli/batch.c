@@ -90,7 +90,7 @@ static json_t *sample_json(const batch_sample *s) {
 
 static loom_status write_outputs(const char *path, const batch_entry *entries, size_t n, loom_error *err) {
     FILE *f = fopen(path, "w");
-    if (!f) return cli_fail(err, LOOM_ERR_IO, "%s: cannot create", path);
+    if (!f) return loom_fail(err, LOOM_ERR_IO, "%s: cannot create", path);
     for (size_t i = 0; i < n; i++) {
         json_t *line;
         if (entries[i].n == 1) {
@@ -106,18 +106,18 @@ static loom_status write_outputs(const char *path, const batch_entry *entries, s
         if (!s || fprintf(f, "%s\n", s) < 0) {
             free(s);
             fclose(f);
-            return cli_fail(err, LOOM_ERR_IO, "%s: write failed", path);
+            return loom_fail(err, LOOM_ERR_IO, "%s: write failed", path);
         }
         free(s);
     }
-    return fclose(f) == 0 ? LOOM_OK : cli_fail(err, LOOM_ERR_IO, "%s: write failed", path);
+    return fclose(f) == 0 ? LOOM_OK : loom_fail(err, LOOM_ERR_IO, "%s: write failed", path);
 }
 
 static loom_status write_metrics_json(const char *path, const loom_engine_metrics *m, loom_error *err) {
     json_t *j = cli_metrics_json(m);
     int rc = json_dump_file(j, path, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     json_decref(j);
-    return rc ? cli_fail(err, LOOM_ERR_IO, "%s: cannot write", path) : LOOM_OK;
+    return rc ? loom_fail(err, LOOM_ERR_IO, "%s: cannot write", path) : LOOM_OK;
 }
 
 /* Reads every line, adds it to the engine, runs the engine until all are done. */
@@ -127,12 +127,12 @@ static loom_status run_batch(const batch_opts *o, loom_model *model, loom_engine
     loom_status st = batch_requests_read(o->input, model, &reqs, err);
     if (st != LOOM_OK) return st;
     batch_entry *entries = calloc(reqs.n ? reqs.n : 1, sizeof *entries);
-    if (!entries) st = cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    if (!entries) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     for (size_t i = 0; st == LOOM_OK && i < reqs.n; i++) {
         loom_request_params *rp = &reqs.items[i].params;
         entries[i].n = rp->n;
         entries[i].samples = calloc((size_t)rp->n, sizeof *entries[i].samples);
-        if (!entries[i].samples) st = cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+        if (!entries[i].samples) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
         for (int32_t k = 0; st == LOOM_OK && k < rp->n; k++) {
             entries[i].samples[k].ids = json_array();
             entries[i].samples[k].logprobs = json_array();

@@ -39,7 +39,7 @@ static loom_status parse_line(const char *line, loom_model *model, const loom_sa
                               batch_request *r, loom_error *err) {
     api_error e;
     if (api_request_parse(API_BATCH, line, strlen(line), defaults, 1, &r->req, &e))
-        return cli_fail(err, e.http_status == 503 ? LOOM_ERR_NO_MEMORY : LOOM_ERR_INVALID_ARG, "%s", e.message);
+        return loom_fail(err, e.http_status == 503 ? LOOM_ERR_NO_MEMORY : LOOM_ERR_INVALID_ARG, "%s", e.message);
     const api_prompt *p = &r->req.prompts[0];
     size_t n = p->n_ids;
     if (p->text) {
@@ -47,7 +47,7 @@ static loom_status parse_line(const char *line, loom_model *model, const loom_sa
         if (st != LOOM_OK) return st;
     } else {
         if (!(r->prompt_ids = malloc((n ? n : 1) * sizeof *r->prompt_ids)))
-            return cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+            return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
         memcpy(r->prompt_ids, p->ids, n * sizeof *r->prompt_ids);
     }
     r->params = r->req.params;
@@ -73,7 +73,7 @@ loom_status batch_requests_read(const char *path, loom_model *model, batch_reque
     loom_status st = loom_model_sampling_defaults(model, &defaults, err);
     if (st != LOOM_OK) return st;
     FILE *f = fopen(path, "r");
-    if (!f) return cli_fail(err, LOOM_ERR_IO, "%s: cannot open", path);
+    if (!f) return loom_fail(err, LOOM_ERR_IO, "%s: cannot open", path);
     char *line = NULL;
     size_t cap = 0, line_no = 0, items_cap = 0;
     warned_names warned = {0};
@@ -84,7 +84,7 @@ loom_status batch_requests_read(const char *path, loom_model *model, batch_reque
             items_cap = items_cap ? items_cap * 2 : 64;
             batch_request *p = realloc(out->items, items_cap * sizeof *p);
             if (!p) {
-                st = cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+                st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
                 break;
             }
             out->items = p;

@@ -71,7 +71,7 @@ static loom_status run_tokens(loom_context *ctx, const int32_t *tokens, int32_t 
     if (!pos || !seq) {
         free(pos);
         free(seq);
-        return cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     }
     for (int32_t i = 0; i < n; i++) pos[i] = start + i;
     loom_batch_input b = {.n_tokens = n, .tokens = tokens, .positions = pos, .seq_ids = seq, .want_logits = want_logits};
@@ -109,7 +109,7 @@ static loom_status bench_latency(const bench_opts *o, loom_error *err) {
     int32_t n_prompt = (int32_t)o->prompt_len, n_gen = (int32_t)o->gen_len;
     int32_t *prompt = malloc((size_t)n_prompt * sizeof *prompt);
     loom_status st = prompt ? open_model(o, n_prompt + n_gen, n_prompt, &model, &ctx, err)
-                            : cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+                            : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     double best_prefill = 0, best_decode = 0; /* tokens/s, best of the repetitions */
     loom_rank_stats before[MAX_RANKS], after[MAX_RANKS];
     int32_t n_ranks = st == LOOM_OK ? loom_context_rank_stats(ctx, before, MAX_RANKS) : 0;
@@ -144,7 +144,7 @@ static loom_status bench_latency(const bench_opts *o, loom_error *err) {
 
 static loom_status read_file(const char *path, char **text, size_t *len, loom_error *err) {
     FILE *f = fopen(path, "rb");
-    if (!f) return cli_fail(err, LOOM_ERR_IO, "%s: cannot open", path);
+    if (!f) return loom_fail(err, LOOM_ERR_IO, "%s: cannot open", path);
     size_t cap = 1 << 16, n = 0, got;
     char *buf = malloc(cap + 1);
     while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
@@ -157,7 +157,7 @@ static loom_status read_file(const char *path, char **text, size_t *len, loom_er
         }
     }
     fclose(f);
-    if (!buf) return cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory reading %s", path);
+    if (!buf) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory reading %s", path);
     buf[n] = 0;
     *text = buf;
     *len = n;
@@ -180,7 +180,7 @@ static loom_status bench_perplexity(const bench_opts *o, loom_error *err) {
     size_t text_len = 0, n_ids = 0;
     int32_t *ids = NULL, window = (int32_t)o->window;
     uint8_t *want = malloc((size_t)window);
-    loom_status st = want ? read_file(o->file, &text, &text_len, err) : cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status st = want ? read_file(o->file, &text, &text_len, err) : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     if (st == LOOM_OK) st = open_model(o, window, window, &model, &ctx, err);
     if (st == LOOM_OK) st = loom_tokenize(model, text, text_len, 0, &ids, &n_ids, err);
     if (st == LOOM_OK && n_ids > (size_t)o->max_tokens) n_ids = (size_t)o->max_tokens;

@@ -47,7 +47,7 @@ static void count_tokens(const loom_output *out, void *user) {
 static loom_status run_once(loom_engine *e, const throughput_opts *o, int32_t vocab, long long n, uint64_t seed,
                             int one_at_a_time, const loom_constraint *c, run_result *res, loom_error *err) {
     int32_t *prompt = malloc((size_t)o->input_len * sizeof *prompt);
-    if (!prompt) return cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    if (!prompt) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_engine_metrics before, after;
     loom_engine_get_metrics(e, &before);
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -149,7 +149,7 @@ static loom_status report_constrained(const throughput_opts *o, const run_result
                           "unconstrained_tokens", (json_int_t)without->output_tokens);
     int rc = json_dump_file(j, o->json_out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     json_decref(j);
-    return rc ? cli_fail(err, LOOM_ERR_IO, "%s: cannot write", o->json_out) : LOOM_OK;
+    return rc ? loom_fail(err, LOOM_ERR_IO, "%s: cannot write", o->json_out) : LOOM_OK;
 }
 
 static loom_status report(const throughput_opts *o, const run_result *batched, const run_result *single, loom_error *err) {
@@ -167,7 +167,7 @@ static loom_status report(const throughput_opts *o, const run_result *batched, c
                           "scheduling_overhead_pct", overhead, "batched_ms_per_step", batched->step_ms / (double)batched->steps);
     int rc = json_dump_file(j, o->json_out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     json_decref(j);
-    return rc ? cli_fail(err, LOOM_ERR_IO, "%s: cannot write", o->json_out) : LOOM_OK;
+    return rc ? loom_fail(err, LOOM_ERR_IO, "%s: cannot write", o->json_out) : LOOM_OK;
 }
 
 int cli_bench_throughput(int argc, char **argv) {

@@ -27,7 +27,7 @@ int cli_chat_template(int argc, char **argv) {
     char *messages = NULL, *text = NULL;
     FILE *f = fopen(messages_path, "rb");
     if (!f) {
-        cli_fail(&err, LOOM_ERR_IO, "%s: cannot open", messages_path);
+        loom_fail(&err, LOOM_ERR_IO, "%s: cannot open", messages_path);
         return cli_error(&err);
     }
     size_t cap = 1 << 16, n = 0;
@@ -39,7 +39,7 @@ int cli_chat_template(int argc, char **argv) {
     }
     fclose(f);
     if (!messages) {
-        cli_fail(&err, LOOM_ERR_NO_MEMORY, "out of memory");
+        loom_fail(&err, LOOM_ERR_NO_MEMORY, "out of memory");
         return cli_error(&err);
     }
     messages[n] = '\0';

@@ -26,8 +26,6 @@ int cli_error(const loom_error *err);
 /* Prints "loom CMD: FORMAT..." on stderr and returns exit status 2 (usage errors). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Fills err like the library does (the CLI sees only loom.h); returns status. */
-loom_status cli_fail(loom_error *err, loom_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Option values: each returns 0 and sets *out, or -1 when the text is not a valid value. */
 int cli_parse_int(const char *s, long long min, long long max, long long *out);

@@ -25,15 +25,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     return 2;
 }
 
-loom_status cli_fail(loom_error *err, loom_status status, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-    err->status = status;
-    return status;
-}
-
 int cli_parse_int(const char *s, long long min, long long max, long long *out) {
     char *end;
     errno = 0;

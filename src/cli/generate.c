@@ -153,15 +153,15 @@ static loom_status tokenize_prompt(gen_state *g, loom_error *err) {
     const gen_opts *o = g->o;
     if (o->ids) {
         if (cli_parse_ids(o->ids, &g->prompt, &g->n_prompt))
-            return cli_fail(err, LOOM_ERR_INVALID_ARG, "--ids must be a comma-separated list of token ids");
+            return loom_fail(err, LOOM_ERR_INVALID_ARG, "--ids must be a comma-separated list of token ids");
     } else {
         loom_status st = loom_tokenize(g->model, o->prompt, strlen(o->prompt), 1, &g->prompt, &g->n_prompt, err);
         if (st != LOOM_OK) return st;
     }
     const loom_model_info *info = loom_model_get_info(g->model);
-    if (g->n_prompt == 0) return cli_fail(err, LOOM_ERR_INVALID_ARG, "the prompt is empty");
+    if (g->n_prompt == 0) return loom_fail(err, LOOM_ERR_INVALID_ARG, "the prompt is empty");
     if (g->n_prompt >= (size_t)info->max_position_embeddings)
-        return cli_fail(err, LOOM_ERR_INVALID_ARG, "the prompt has %zu tokens; the model's context is %d", g->n_prompt,
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "the prompt has %zu tokens; the model's context is %d", g->n_prompt,
                         info->max_position_embeddings);
     return LOOM_OK;
 }
@@ -251,11 +251,11 @@ static loom_status setup(gen_state *g, loom_error *err) {
     loom_status st = cli_model_load(&o->load, &g->model, err);
     if (st == LOOM_OK) st = tokenize_prompt(g, err);
     if (st == LOOM_OK && o->req.n_stop > 0 && !loom_model_get_tokenizer(g->model))
-        st = cli_fail(err, LOOM_ERR_INVALID_ARG, "--stop needs the model's tokenizer");
+        st = loom_fail(err, LOOM_ERR_INVALID_ARG, "--stop needs the model's tokenizer");
     if (st == LOOM_OK) st = open_engine(g, err);
     if (st != LOOM_OK) return st;
     if (o->dump_logits && !(g->dump = fopen(o->dump_logits, "wb")))
-        return cli_fail(err, LOOM_ERR_IO, "%s: cannot create", o->dump_logits);
+        return loom_fail(err, LOOM_ERR_IO, "%s: cannot create", o->dump_logits);
     if (o->json) {
         g->ids = json_array();
         g->logprobs = json_array();
@@ -275,8 +275,8 @@ static loom_status run(gen_state *g, loom_error *err) {
     loom_status st = loom_engine_add_request(g->engine, &rp, NULL, err);
     while (st == LOOM_OK && loom_engine_has_work(g->engine)) st = loom_engine_step(g->engine, err);
     if (st == LOOM_OK && g->io_status != LOOM_OK)
-        st = cli_fail(err, g->io_status, "%s", g->io_status == LOOM_ERR_IO ? "writing --dump-logits failed" : "out of memory");
-    if (st == LOOM_OK && g->finish == LOOM_FINISH_ERROR) st = cli_fail(err, LOOM_ERR_INTERNAL, "the request failed");
+        st = loom_fail(err, g->io_status, "%s", g->io_status == LOOM_ERR_IO ? "writing --dump-logits failed" : "out of memory");
+    if (st == LOOM_OK && g->finish == LOOM_FINISH_ERROR) st = loom_fail(err, LOOM_ERR_INTERNAL, "the request failed");
     return st;
 }
 

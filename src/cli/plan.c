@@ -124,7 +124,7 @@ static rank_plan *plan_ranks(const plan_opts *o, const loom_model *model, int *n
     int pp = o->e.load.pipeline_parallel_size > 0 ? o->e.load.pipeline_parallel_size : 1;
     rank_plan *ranks = calloc((size_t)tp * pp, sizeof *ranks);
     if (!ranks) {
-        cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+        loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
         return NULL;
     }
     loom_status st = LOOM_OK;

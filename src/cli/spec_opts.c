@@ -40,11 +40,11 @@ loom_status cli_spec_prepare(const loom_model_params *target, const cli_spec_opt
                              loom_error *err) {
     if (o->draft_path && p->speculative_method == LOOM_SPEC_NONE) p->speculative_method = LOOM_SPEC_DRAFT_MODEL;
     if (p->speculative_method == LOOM_SPEC_DRAFT_MODEL && !o->draft_path)
-        return cli_fail(err, LOOM_ERR_INVALID_ARG, "--speculative-method draft_model needs --draft-model PATH");
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "--speculative-method draft_model needs --draft-model PATH");
     if (o->draft_path && p->speculative_method != LOOM_SPEC_DRAFT_MODEL)
-        return cli_fail(err, LOOM_ERR_INVALID_ARG, "--draft-model goes with --speculative-method draft_model");
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "--draft-model goes with --speculative-method draft_model");
     if (p->speculative_method != LOOM_SPEC_NONE && p->num_speculative_tokens == 0)
-        return cli_fail(err, LOOM_ERR_INVALID_ARG, "speculative decoding needs --num-speculative-tokens K (1..%d)",
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "speculative decoding needs --num-speculative-tokens K (1..%d)",
                         LOOM_MAX_SPEC_TOKENS);
     if (!o->draft_path) return LOOM_OK;
     loom_model_params mp = *target;

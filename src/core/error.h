@@ -5,9 +5,7 @@
 
 #include "loom.h" /* loom_status, loom_error */
 
-/* Formats the message into err (if non-NULL), sets err->status, returns status. */
-loom_status loom_fail(loom_error *err, loom_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* loom_fail (loom.h) fills an error the library returns. */
 
 /* Prefixes an existing message with "prefix: " (e.g. a file name); returns err->status. */
 loom_status loom_error_prefix(loom_error *err, const char *prefix);

@@ -8,7 +8,9 @@
 #include "core/error.h"
 #include "template/internal.h"
 
-typedef loom_status (*filter_fn)(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out);
+/* mode: the table entry's variant of a filter family (case: l/u/c; select_or_map: s/r/m), else 0 */
+typedef loom_status (*filter_fn)(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                                 tpl_value *out);
 
 static bool str_is(tpl_str s, const char *lit) { return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0; }
 
@@ -17,7 +19,7 @@ static tpl_value list_value(tpl_list *l) {
     return v;
 }
 
-static loom_status f_trim(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_trim(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     static const char *const p[] = {"chars"};
     tpl_value a, s;
     loom_status st = tpl_bind(r, at, "trim", args, p, 1, &a);
@@ -25,7 +27,7 @@ static loom_status f_trim(tpl_render *r, const tpl_node *at, tpl_value v, const 
     return st == LOOM_OK ? tpl_str_strip(r, at, s.u.s, a, true, true, out) : st;
 }
 
-static loom_status f_length(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_length(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     loom_status st = tpl_bind(r, at, "length", args, NULL, 0, NULL);
     if (st != LOOM_OK) return st;
     switch (v.kind) {
@@ -41,7 +43,7 @@ static loom_status f_length(tpl_render *r, const tpl_node *at, tpl_value v, cons
     return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "object of type '%s' has no len()", tv_type_name(v));
 }
 
-static loom_status f_tojson(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_tojson(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     static const char *const p[] = {"ensure_ascii", "indent", "separators", "sort_keys"};
     tpl_value a[4];
     loom_status st = tpl_bind(r, at, "tojson", args, p, 4, a);
@@ -90,29 +92,20 @@ static loom_status f_tojson(tpl_render *r, const tpl_node *at, tpl_value v, cons
     return st;
 }
 
-static loom_status f_string(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_string(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     loom_status st = tpl_bind(r, at, "string", args, NULL, 0, NULL);
     return st == LOOM_OK ? tpl_to_str(r, at, v, out) : st;
 }
 
-static loom_status change_case(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_case(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     tpl_value s;
     loom_status st = tpl_bind(r, at, "case filter", args, NULL, 0, NULL);
     if (st == LOOM_OK) st = tpl_to_str(r, at, v, &s);
     return st == LOOM_OK ? tpl_str_case(r, at, s.u.s, mode, out) : st;
 }
-static loom_status f_lower(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
-    return change_case(r, at, v, args, 'l', out);
-}
-static loom_status f_upper(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
-    return change_case(r, at, v, args, 'u', out);
-}
-static loom_status f_capitalize(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
-    return change_case(r, at, v, args, 'c', out);
-}
 
 /* Jinja's title filter: each word split at whitespace, -, (, {, [ or < gets an upper first letter. */
-static loom_status f_title(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_title(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     tpl_value s;
     loom_status st = tpl_bind(r, at, "title", args, NULL, 0, NULL);
     if (st == LOOM_OK) st = tpl_to_str(r, at, v, &s);
@@ -132,7 +125,7 @@ static loom_status f_title(tpl_render *r, const tpl_node *at, tpl_value v, const
     return LOOM_OK;
 }
 
-static loom_status f_first(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_first(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     tpl_list *l;
     loom_status st = tpl_bind(r, at, "first", args, NULL, 0, NULL);
     if (st == LOOM_OK) st = tpl_iterate(r, at, v, &l);
@@ -140,7 +133,7 @@ static loom_status f_first(tpl_render *r, const tpl_node *at, tpl_value v, const
     return st;
 }
 
-static loom_status f_last(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_last(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     tpl_list *l;
     loom_status st = tpl_bind(r, at, "last", args, NULL, 0, NULL);
     if (st == LOOM_OK && v.kind == TV_UNDEF) return tpl_undefined_error(r, at, v);
@@ -174,7 +167,7 @@ static loom_status get_path(tpl_render *r, const tpl_node *at, tpl_value v, tpl_
     return LOOM_OK;
 }
 
-static loom_status f_join(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_join(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     static const char *const p[] = {"d", "attribute"};
     tpl_value a[2], sep = tv_str("", 0);
     tpl_list *l;
@@ -196,7 +189,7 @@ static loom_status f_join(tpl_render *r, const tpl_node *at, tpl_value v, const 
     return st;
 }
 
-static loom_status f_default(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_default(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     static const char *const p[] = {"default_value", "boolean"};
     tpl_value a[2];
     loom_status st = tpl_bind(r, at, "default", args, p, 2, a);
@@ -206,7 +199,7 @@ static loom_status f_default(tpl_render *r, const tpl_node *at, tpl_value v, con
     return LOOM_OK;
 }
 
-static loom_status f_items(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_items(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     static const tpl_args none = {0};
     loom_status st = tpl_bind(r, at, "items", args, NULL, 0, NULL);
     if (st != LOOM_OK) return st;
@@ -221,7 +214,7 @@ static loom_status f_items(tpl_render *r, const tpl_node *at, tpl_value v, const
     return tpl_call_method(r, at, v, (tpl_str){"items", 5}, &none, &found, out);
 }
 
-static loom_status f_replace(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_replace(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     static const char *const p[] = {"old", "new", "count"};
     tpl_value a[3], s, o, n;
     loom_status st = tpl_bind(r, at, "replace", args, p, 3, a);
@@ -258,7 +251,7 @@ static bool clean_number(tpl_str s, bool want_int, char buf[128]) {
     return *end == '\0' && end != buf && !(want_int && (errno || !(buf[n - 1] >= '0' && buf[n - 1] <= '9')));
 }
 
-static loom_status f_int(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_int(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     static const char *const p[] = {"default", "base"};
     tpl_value a[2];
     loom_status st = tpl_bind(r, at, "int", args, p, 2, a);
@@ -279,7 +272,7 @@ static loom_status f_int(tpl_render *r, const tpl_node *at, tpl_value v, const t
     return LOOM_OK;
 }
 
-static loom_status f_float(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_float(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     static const char *const p[] = {"default"};
     tpl_value a;
     loom_status st = tpl_bind(r, at, "float", args, p, 1, &a);
@@ -291,7 +284,7 @@ static loom_status f_float(tpl_render *r, const tpl_node *at, tpl_value v, const
     return LOOM_OK;
 }
 
-static loom_status f_list(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
+static loom_status f_list(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
     tpl_list *l, *copy;
     loom_status st = tpl_bind(r, at, "list", args, NULL, 0, NULL);
     if (st == LOOM_OK) st = tpl_iterate(r, at, v, &l);
@@ -343,39 +336,32 @@ static loom_status select_or_map(tpl_render *r, const tpl_node *at, tpl_value v,
     *out = list_value(res);
     return st == LOOM_OK ? tpl_charge(r, at, l->n) : st;
 }
-static loom_status f_selectattr(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
-    return select_or_map(r, at, v, args, 's', out);
-}
-static loom_status f_rejectattr(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
-    return select_or_map(r, at, v, args, 'r', out);
-}
-static loom_status f_map(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, tpl_value *out) {
-    return select_or_map(r, at, v, args, 'm', out);
-}
 
 static const struct {
     const char *name;
     filter_fn fn;
+    int mode;
 } FILTERS[] = {
-    {"trim", f_trim}, {"length", f_length}, {"count", f_length}, {"tojson", f_tojson}, {"string", f_string},
-    {"lower", f_lower}, {"upper", f_upper}, {"capitalize", f_capitalize}, {"title", f_title}, {"first", f_first},
-    {"last", f_last}, {"join", f_join}, {"default", f_default}, {"d", f_default}, {"items", f_items},
-    {"replace", f_replace}, {"int", f_int}, {"float", f_float}, {"list", f_list}, {"selectattr", f_selectattr},
-    {"rejectattr", f_rejectattr}, {"map", f_map},
+    {"trim", f_trim, 0}, {"length", f_length, 0}, {"count", f_length, 0}, {"tojson", f_tojson, 0},
+    {"string", f_string, 0}, {"lower", f_case, 'l'}, {"upper", f_case, 'u'}, {"capitalize", f_case, 'c'},
+    {"title", f_title, 0}, {"first", f_first, 0}, {"last", f_last, 0}, {"join", f_join, 0}, {"default", f_default, 0},
+    {"d", f_default, 0}, {"items", f_items, 0}, {"replace", f_replace, 0}, {"int", f_int, 0}, {"float", f_float, 0},
+    {"list", f_list, 0}, {"selectattr", select_or_map, 's'}, {"rejectattr", select_or_map, 'r'},
+    {"map", select_or_map, 'm'},
 };
 
-static filter_fn find_filter(const char *name, size_t len) {
+static int find_filter(const char *name, size_t len) {
     for (size_t i = 0; i < sizeof FILTERS / sizeof *FILTERS; i++)
-        if (str_is((tpl_str){name, len}, FILTERS[i].name)) return FILTERS[i].fn;
-    return NULL;
+        if (str_is((tpl_str){name, len}, FILTERS[i].name)) return (int)i;
+    return -1;
 }
 
 loom_status tpl_apply_filter(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value subject, const tpl_args *args,
                              tpl_value *out) {
-    filter_fn fn = find_filter(name.p, name.len);
-    if (!fn) return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported filter '%.*s'", (int)name.len, name.p);
+    int i = find_filter(name.p, name.len);
+    if (i < 0) return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported filter '%.*s'", (int)name.len, name.p);
     *out = tv_undef();
-    return fn(r, at, subject, args, out);
+    return FILTERS[i].fn(r, at, subject, args, FILTERS[i].mode, out);
 }
 
 /* ---- tests -------------------------------------------------------------------------------- */
