@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/fp8.h"
 #include "core/tensor.h"
@@ -33,6 +34,23 @@ size_t loom_kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t hea
     return (size_t)n_layers * per_layer;
 }
 
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+/* bytes of zero pages, mapped lazily (a large cache costs nothing until written), starting on a 2 MiB
+ * boundary and advised onto transparent huge pages: a batched decode step reads a few KiB of each
+ * sequence's blocks in every layer, and with 4 KiB pages each of those reads is a TLB miss. *map /
+ * *map_bytes get what to munmap. */
+static uint8_t *map_zeroed(size_t bytes, void **map, size_t *map_bytes) {
+    size_t len = bytes + HUGE_PAGE_BYTES;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    uint8_t *start = (uint8_t *)(((uintptr_t)p + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1));
+    madvise(p, len, MADV_HUGEPAGE); /* a hint: may be refused */
+    *map = p;
+    *map_bytes = len;
+    return start;
+}
+
 loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim,
                                loom_kv_dtype dtype, int32_t n_blocks, int32_t block_size, loom_error *err) {
     memset(s, 0, sizeof *s);
@@ -54,7 +72,7 @@ loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_
         memset(s, 0, sizeof *s);
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "KV cache of %d blocks is too large", n_blocks);
     }
-    s->data = calloc(total, 1);
+    s->data = map_zeroed(total, &s->map, &s->map_bytes);
     if (!s->data) {
         memset(s, 0, sizeof *s);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for a KV cache of %zu bytes", total);
@@ -63,7 +81,7 @@ loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_
 }
 
 void loom_kv_store_destroy(loom_kv_store *s) {
-    free(s->data);
+    if (s->map) munmap(s->map, s->map_bytes);
     memset(s, 0, sizeof *s);
 }
 
