@@ -57,6 +57,8 @@ $(BUILD)/obj/src/kernels/%.o: CFLAGS += $(KERNEL_FLAGS)
 # ... except the intrinsic dots: their order of float additions is written out (a token's dot must not
 # depend on how many tokens share the call: batch invariance), so the compiler may not reassociate it
 $(BUILD)/obj/src/kernels/cpu/dot_x86.o $(BUILD)/obj/src/kernels/cpu/xdot_avx512.o $(BUILD)/obj/src/kernels/cpu/xdot_x16_avx512.o: CFLAGS += -fno-associative-math
+# The sampler's whole-vocabulary loops (argmax, softmax weights) are written to vectorize as they stand
+$(BUILD)/obj/src/sample/select.o: CFLAGS += -O3 -fno-trapping-math
 
 $(WEB_PAGE_C): src/server/web/index.html
 	@mkdir -p $(dir $@)
