@@ -263,6 +263,10 @@ void loom_context_copy_block(loom_context *ctx, int32_t src, int32_t dst) { ctx_
 void loom_context_read_block(const loom_context *ctx, int32_t block, void *dst) { ctx_par_read_block(ctx, block, dst); }
 void loom_context_write_block(loom_context *ctx, int32_t block, const void *src) { ctx_par_write_block(ctx, block, src); }
 
+void loom_context_parallel_for(loom_context *ctx, int64_t n_items, int64_t grain, loom_pool_fn fn, void *arg) {
+    ctx->backend->ops->parallel_for(ctx->backend, n_items, grain, fn, arg);
+}
+
 const float *loom_get_logits(const loom_context *ctx, int32_t i) {
     return ctx->logits + (size_t)i * (size_t)ctx->model->cfg.vocab_size;
 }

@@ -20,6 +20,8 @@ typedef struct engine_seq {
     loom_detokenizer *detok; /* NULL when the model has no tokenizer */
     loom_stop_matcher *stop; /* stop strings on the text; holds back what could start one */
     int32_t n_out;           /* generated tokens */
+    int drawn;               /* drawn_id is this step's token, drawn ahead (engine_seq_draw) */
+    int32_t drawn_id;
     double first_token_s, last_token_s;
     loom_finish_reason finish;
 } engine_seq;
@@ -79,6 +81,12 @@ loom_status engine_run_step(loom_engine *e, loom_error *err);
 /* engine_output.c: the sequence sampled from logits; emits its event and finishes it when a stop
  * condition holds. Forks the other samples of an n > 1 request on its first token. */
 loom_status engine_sample_request(loom_engine *e, engine_seq *es, const float *logits, loom_error *err);
+/* Whether es's next token comes from its own sampler alone (not the first token of an n > 1 request,
+ * whose samples fork from one set of logits); then engine_seq_draw may draw it ahead, on any thread (a
+ * sampler is its sequence's own, so the token does not depend on the thread), and
+ * engine_sample_request takes it. */
+int engine_seq_draws_alone(const engine_seq *es);
+void engine_seq_draw(engine_seq *es, const float *logits);
 /* Ends a sequence that has not finished yet with reason (abort, error): releases its KV, emits the event. */
 void engine_end_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason);
 /* Ends every unfinished sequence of the request (admitted or not) with reason. */

@@ -137,9 +137,20 @@ static loom_status new_text(engine_seq *es, int32_t id, int final, char **out, i
     return LOOM_OK;
 }
 
+int engine_seq_draws_alone(const engine_seq *es) {
+    const engine_request *r = es->req;
+    return r->n_samples == 1 || es->n_out > 0 || r->seqs[1].seq;
+}
+
+void engine_seq_draw(engine_seq *es, const float *logits) {
+    es->drawn_id = loom_sampler_sample(es->sampler, logits);
+    es->drawn = 1;
+}
+
 static loom_status sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
     engine_request *r = es->req;
-    int32_t id = loom_sampler_sample(es->sampler, logits);
+    int32_t id = es->drawn ? es->drawn_id : loom_sampler_sample(es->sampler, logits);
+    es->drawn = 0;
     loom_token_logprob lp = {.id = id};
     if (r->sampling.logprobs >= 0) {
         lp.n_top = r->sampling.logprobs;
@@ -193,7 +204,7 @@ static loom_status fork_samples(loom_engine *e, engine_request *r, loom_error *e
 
 loom_status engine_sample_request(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
     engine_request *r = es->req;
-    if (r->n_samples == 1 || es->n_out > 0 || r->seqs[1].seq) return sample_one(e, es, logits, err);
+    if (engine_seq_draws_alone(es)) return sample_one(e, es, logits, err);
     loom_status st = fork_samples(e, r, err);
     for (int32_t i = 0; i < r->n_samples && st == LOOM_OK; i++) st = sample_one(e, &r->seqs[i], logits, err);
     return st;

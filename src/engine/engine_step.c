@@ -117,6 +117,20 @@ static void fail_step(loom_engine *e, const loom_sched_step *step) {
     }
 }
 
+typedef struct draw_job {
+    loom_engine *e;
+    const loom_sched_step *step;
+} draw_job;
+
+static void draw_items(void *ctx, int64_t i0, int64_t i1, int thread_index) {
+    const draw_job *j = ctx;
+    for (int64_t i = i0; i < i1; i++) {
+        engine_seq *es = j->step->items[i].seq->owner;
+        int32_t row = j->e->logit_row_of_item[i];
+        if (row >= 0 && engine_seq_draws_alone(es)) engine_seq_draw(es, loom_get_logits(j->e->ctx, row));
+    }
+}
+
 loom_status engine_run_step(loom_engine *e, loom_error *err) {
     double t0 = engine_now_s(), forward_s = 0;
     loom_sched_step step = {0};
@@ -132,9 +146,14 @@ loom_status engine_run_step(loom_engine *e, loom_error *err) {
     }
     if (st == LOOM_OK && step.n_items > 0) {
         loom_sched_complete_step(e->sched, &step);
-        for (int32_t i = 0; i < step.n_items && st == LOOM_OK; i++)
-            if (e->logit_row_of_item[i] >= 0)
-                st = engine_sample_request(e, step.items[i].seq->owner, loom_get_logits(e->ctx, e->logit_row_of_item[i]), err);
+        draw_job draws = {e, &step}; /* every sequence's token drawn in parallel, then taken in order */
+        loom_context_parallel_for(e->ctx, step.n_items, 1, draw_items, &draws);
+        for (int32_t i = 0; i < step.n_items; i++) {
+            engine_seq *es = step.items[i].seq->owner;
+            if (st == LOOM_OK && e->logit_row_of_item[i] >= 0)
+                st = engine_sample_request(e, es, loom_get_logits(e->ctx, e->logit_row_of_item[i]), err);
+            es->drawn = 0; /* after an error, the tokens drawn for the rest are dropped */
+        }
     }
     double step_s = engine_now_s() - t0;
     pthread_mutex_lock(&e->lock);

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/tensor.h"
+#include "core/thread_pool.h"
 
 typedef struct loom_backend loom_backend;
 
@@ -68,6 +69,9 @@ typedef struct loom_backend_ops {
     /* y[t] = row ids[t] of the embedding table, as float32 */
     void (*embed)(loom_backend *b, float *y, const loom_tensor *table, const int32_t *ids, int64_t n_tok);
     void (*attention)(loom_backend *b, const loom_attention_args *args);
+    /* fn over items [0, n_items) in units of grain on the backend's host threads (loom_pool_run's contract):
+     * host work between forwards, such as drawing each sequence's token */
+    void (*parallel_for)(loom_backend *b, int64_t n_items, int64_t grain, loom_pool_fn fn, void *ctx);
 } loom_backend_ops;
 
 struct loom_backend {

@@ -317,6 +317,10 @@ static void cpu_attention(loom_backend *b, const loom_attention_args *args) {
     loom_cpu_attention_plan_free(&plan);
 }
 
+static void cpu_parallel_for(loom_backend *b, int64_t n_items, int64_t grain, loom_pool_fn fn, void *ctx) {
+    loom_pool_run(impl_of(b)->pool, n_items, grain, fn, ctx);
+}
+
 static const loom_backend_ops cpu_ops = {
     .name = "cpu",
     .reserve = cpu_reserve,
@@ -329,6 +333,7 @@ static const loom_backend_ops cpu_ops = {
     .add = cpu_add,
     .embed = cpu_embed,
     .attention = cpu_attention,
+    .parallel_for = cpu_parallel_for,
 };
 
 loom_status loom_backend_cpu_create(int n_threads, loom_backend **out, loom_error *err) {
