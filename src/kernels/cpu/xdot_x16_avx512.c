@@ -2,7 +2,9 @@
  * lane r of every vector is weight row r of a group of 16, so one token's 16 dots for a 32-element block
  * are 8 vpdpbusd (unsigned weight chunk x that token's 4 activation bytes, broadcast from memory), then
  * one conversion and two multiply-adds against the block's 16 scales and offsets. Tokens go in tiles of
- * up to 8 over each block, so a block is loaded (and for 4-bit types, unpacked) once per 8 tokens.
+ * up to 16 over each block, so a block is loaded (and for 4-bit types, unpacked) once per 16 tokens; a
+ * batch of decode rows (one token per sequence) or a prefill chunk reads each weight group once per 16
+ * tokens from L1.
  *
  * Batch invariant: each (row, token) is one lane of its own accumulator, which sums its blocks in order
  * with the same operations whatever the tile: a token's result is the same alone or in a batch. */
@@ -16,14 +18,13 @@
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
-#define MAX_TILE_TOKENS 8
+#define MAX_TILE_TOKENS 16
+#define MAX_INT_TILE_TOKENS 8 /* tokens per tile of the types other than Q6_K: 8 sums + 8 accumulators + 8 weight vectors */
 #define PREFETCH_AHEAD_BYTES 4096
 
-INLINE __m512i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
+/* 4 activation bytes to every lane; a plain load the compiler folds into vpdpbusd's broadcast operand
+ * (the bytes of an xblock are 4-aligned; the build has -fno-strict-aliasing) */
+INLINE __m512i bcast4(const int8_t *p) { return _mm512_set1_epi32(*(const int32_t *)(const void *)p); }
 
 /* 16 rows' bytes at p as floats */
 INLINE __m512 u8_ps(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
@@ -83,6 +84,7 @@ INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, __m512 *d,
 /* tokens [tok0, tok0 + NT) x the group's 16 rows, written to y rows [row0, row0 + 16) */
 INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args *a, int64_t row0, int tok0, int NT) {
     __m512 acc[MAX_TILE_TOKENS];
+#pragma GCC unroll 16
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
     int per_super = t == LOOM_DTYPE_Q4_K || t == LOOM_DTYPE_Q6_K ? 8 : 1; /* 32-element blocks per record */
     size_t block_bytes = loom_x16_record_bytes(t) / (size_t)per_super;
@@ -93,25 +95,50 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
         __m512 d, d_hi = _mm512_setzero_ps(), off = _mm512_setzero_ps();
         __m512i w[8];
         load_block(t, group, b, &d, &d_hi, &off, w);
-        for (int k = 0; k < NT; k++) {
-            const loom_xblock *x = a->x + (int64_t)(tok0 + k) * a->x_stride + b;
-            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512(); /* elements 0..15, 16..31 */
-            for (int c = 0; c < 4; c++) {
-                s0 = _mm512_dpbusd_epi32(s0, w[c], bcast4(x->q + 4 * c));
-                s1 = _mm512_dpbusd_epi32(s1, w[c + 4], bcast4(x->q + 16 + 4 * c));
-            }
-            if (t == LOOM_DTYPE_Q6_K) { /* (q - 32) . x per half, each half with its own scale */
-                s0 = _mm512_sub_epi32(s0, _mm512_set1_epi32(32 * x->half_sum[0]));
-                s1 = _mm512_sub_epi32(s1, _mm512_set1_epi32(32 * x->half_sum[1]));
+        if (t == LOOM_DTYPE_Q6_K) {
+#pragma GCC unroll 16 /* the accumulators stay in registers */
+            for (int k = 0; k < NT; k++) { /* (q - 32) . x per half, each half with its own scale */
+                const loom_xblock *x = a->x + (int64_t)(tok0 + k) * a->x_stride + b;
+                /* elements 0..15 and 16..31, each starting from its -32 sum(q_x) */
+                __m512i s0 = _mm512_set1_epi32(-32 * x->half_sum[0]), s1 = _mm512_set1_epi32(-32 * x->half_sum[1]);
+                for (int c = 0; c < 4; c++) {
+                    s0 = _mm512_dpbusd_epi32(s0, w[c], bcast4(x->q + 4 * c));
+                    s1 = _mm512_dpbusd_epi32(s1, w[c + 4], bcast4(x->q + 16 + 4 * c));
+                }
                 __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d_hi, _mm512_mul_ps(_mm512_cvtepi32_ps(s0), d));
                 acc[k] = _mm512_fmadd_ps(dot, _mm512_set1_ps(x->d), acc[k]);
-                continue;
             }
-            __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
-            acc[k] = _mm512_fmadd_ps(dot, _mm512_mul_ps(d, _mm512_set1_ps(x->d)), acc[k]);
-            acc[k] = _mm512_fmadd_ps(off, _mm512_set1_ps(x->dsum), acc[k]);
+            continue;
+        }
+        /* one integer sum per token over the block (exact, in any order): chunk-major, so each token's
+         * chain of vpdpbusd interleaves with the other tokens'; one or two tokens (decode) run two chains
+         * each and add them, halving the chain's latency */
+        const loom_xblock *x = a->x + (int64_t)tok0 * a->x_stride + b;
+        __m512i sum[MAX_INT_TILE_TOKENS];
+        if (NT <= 2) {
+            for (int k = 0; k < NT; k++) {
+                __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+                for (int c = 0; c < 4; c++) {
+                    lo = _mm512_dpbusd_epi32(lo, w[c], bcast4(x[k * a->x_stride].q + 4 * c));
+                    hi = _mm512_dpbusd_epi32(hi, w[c + 4], bcast4(x[k * a->x_stride].q + 16 + 4 * c));
+                }
+                sum[k] = _mm512_add_epi32(lo, hi);
+            }
+        } else {
+#pragma GCC unroll 16
+            for (int k = 0; k < NT; k++) sum[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast4(x[k * a->x_stride].q));
+#pragma GCC unroll 8
+            for (int c = 1; c < 8; c++)
+#pragma GCC unroll 16
+                for (int k = 0; k < NT; k++) sum[k] = _mm512_dpbusd_epi32(sum[k], w[c], bcast4(x[k * a->x_stride].q + 4 * c));
+        }
+#pragma GCC unroll 16
+        for (int k = 0; k < NT; k++) {
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[k]), _mm512_mul_ps(d, _mm512_set1_ps(x[k * a->x_stride].d)), acc[k]);
+            acc[k] = _mm512_fmadd_ps(off, _mm512_set1_ps(x[k * a->x_stride].dsum), acc[k]);
         }
     }
+#pragma GCC unroll 16
     for (int k = 0; k < NT; k++) _mm512_storeu_ps(a->y + (int64_t)(tok0 + k) * a->y_stride + row0, acc[k]);
 }
 
@@ -120,8 +147,10 @@ INLINE void x16_rows(loom_dtype t, const loom_xdot_args *a) {
     for (int64_t g = 0; g < a->n_rows / LOOM_X16_ROWS; g++) {
         const uint8_t *group = (const uint8_t *)a->rows + (size_t)g * group_bytes;
         int64_t row0 = g * LOOM_X16_ROWS;
-        int tok = 0;
-        for (; tok + MAX_TILE_TOKENS <= a->n_tok; tok += MAX_TILE_TOKENS) group_tile(t, group, a, row0, tok, MAX_TILE_TOKENS);
+        int tok = 0; /* tiles of 16 (Q6_K) or 8, then one of the rest */
+        if (t == LOOM_DTYPE_Q6_K)
+            for (; tok + MAX_TILE_TOKENS <= a->n_tok; tok += MAX_TILE_TOKENS) group_tile(t, group, a, row0, tok, MAX_TILE_TOKENS);
+        for (; tok + 8 <= a->n_tok; tok += 8) group_tile(t, group, a, row0, tok, 8);
         switch (a->n_tok - tok) {
         case 7: group_tile(t, group, a, row0, tok, 7); break;
         case 6: group_tile(t, group, a, row0, tok, 6); break;
