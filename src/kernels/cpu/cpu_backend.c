@@ -10,12 +10,24 @@
 #include "kernels/cpu/pack_x16.h"
 #include "kernels/cpu/rowops.h"
 
+/* cos and sin of every (token, frequency) of the last RoPE call's positions: a step's 2 x n_layers calls
+ * rotate the same positions, so they share one table (the same float values as computing them each time) */
+typedef struct rope_table {
+    int32_t *pos;          /* [n_tok] the positions it was made for */
+    float *cos_sin;        /* [n_tok][2][half]: cos then sin of pos x inv_freq[i] */
+    const float *inv_freq; /* and the frequencies */
+    int64_t n_tok, cap_tok;
+    size_t cap_floats;
+    int32_t half;
+} rope_table;
+
 typedef struct cpu_impl {
     loom_pool *pool;
     float **scratch;       /* per thread: one dequantized weight row */
     int64_t *scratch_len;  /* elements allocated per thread */
     loom_xblock *xq;       /* the current matmul's activations as int8 blocks */
     int64_t xq_blocks;     /* blocks allocated */
+    rope_table rope;
 } cpu_impl;
 
 static cpu_impl *impl_of(loom_backend *b) { return b->impl; }
@@ -231,34 +243,105 @@ typedef struct rope_job {
     const int32_t *pos;
     int32_t n_heads, head_dim;
     const float *inv_freq;
+    float *cos_sin; /* the table (rope_table): read by rope_tokens, written by rope_fill */
     int interleaved;
 } rope_job;
+
+/* cos and sin of pos x inv_freq[i], the values every RoPE path uses */
+static void rope_angle(int32_t pos, float inv_freq, float *cos_out, float *sin_out) {
+    float angle = (float)pos * inv_freq;
+    *cos_out = cosf(angle);
+    *sin_out = sinf(angle);
+}
+
+static void rope_fill(void *ctx, int64_t t0, int64_t t1, int ti) {
+    const rope_job *j = ctx;
+    int32_t half = j->head_dim / 2;
+    for (int64_t t = t0; t < t1; t++)
+        for (int32_t i = 0; i < half; i++)
+            rope_angle(j->pos[t], j->inv_freq[i], &j->cos_sin[(2 * t) * half + i], &j->cos_sin[(2 * t + 1) * half + i]);
+}
+
+/* rotates pair i of every head of token t by (c, s): elements (i, i + half), or (2i, 2i + 1) interleaved */
+static void rope_rotate(const rope_job *j, int64_t t, int32_t i, float c, float s) {
+    int32_t half = j->head_dim / 2, a = j->interleaved ? 2 * i : i, bi = j->interleaved ? 2 * i + 1 : i + half;
+    for (int32_t h = 0; h < j->n_heads; h++) {
+        float *v = j->x + (t * j->n_heads + h) * (int64_t)j->head_dim;
+        float v0 = v[a], v1 = v[bi];
+        v[a] = v0 * c - v1 * s;
+        v[bi] = v0 * s + v1 * c;
+    }
+}
 
 static void rope_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
     const rope_job *j = ctx;
     int32_t half = j->head_dim / 2;
     for (int64_t t = t0; t < t1; t++) {
-        for (int32_t i = 0; i < half; i++) {
-            float angle = (float)j->pos[t] * j->inv_freq[i];
-            float c = cosf(angle), s = sinf(angle);
-            for (int32_t h = 0; h < j->n_heads; h++) {
-                float *v = j->x + (t * j->n_heads + h) * (int64_t)j->head_dim;
-                int32_t a = j->interleaved ? 2 * i : i, bi = j->interleaved ? 2 * i + 1 : i + half;
-                float v0 = v[a], v1 = v[bi];
-                v[a] = v0 * c - v1 * s;
-                v[bi] = v0 * s + v1 * c;
+        if (!j->cos_sin) { /* no table (out of memory): the angles computed here, pair by pair */
+            for (int32_t i = 0; i < half; i++) {
+                float c, s;
+                rope_angle(j->pos[t], j->inv_freq[i], &c, &s);
+                rope_rotate(j, t, i, c, s);
             }
+            continue;
+        }
+        const float *c = j->cos_sin + 2 * t * half, *s = c + half;
+        for (int32_t h = 0; h < j->n_heads; h++) { /* the same operations as rope_rotate, a head at a time */
+            float *v = j->x + (t * j->n_heads + h) * (int64_t)j->head_dim;
+            if (j->interleaved)
+                for (int32_t i = 0; i < half; i++) {
+                    float v0 = v[2 * i], v1 = v[2 * i + 1];
+                    v[2 * i] = v0 * c[i] - v1 * s[i];
+                    v[2 * i + 1] = v0 * s[i] + v1 * c[i];
+                }
+            else
+                for (int32_t i = 0; i < half; i++) {
+                    float v0 = v[i], v1 = v[i + half];
+                    v[i] = v0 * c[i] - v1 * s[i];
+                    v[i + half] = v0 * s[i] + v1 * c[i];
+                }
         }
     }
 }
 
-static void cpu_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
-                     int32_t head_dim, const float *inv_freq, int interleaved) {
-    rope_job j = {x, pos, n_heads, head_dim, inv_freq, interleaved};
-    loom_pool_run(impl_of(b)->pool, n_tok, 4, rope_tokens, &j);
+/* The table for these positions: the last one when they match, else made anew; NULL when out of memory */
+static float *rope_cos_sin(cpu_impl *c, const int32_t *pos, int64_t n_tok, int32_t half, const float *inv_freq) {
+    rope_table *r = &c->rope;
+    if (r->cos_sin && r->inv_freq == inv_freq && r->half == half && r->n_tok == n_tok &&
+        memcmp(r->pos, pos, (size_t)n_tok * sizeof *pos) == 0)
+        return r->cos_sin;
+    size_t floats = (size_t)n_tok * 2 * (size_t)half;
+    if (n_tok > r->cap_tok || floats > r->cap_floats) {
+        free(r->pos);
+        free(r->cos_sin);
+        *r = (rope_table){.pos = malloc((size_t)n_tok * sizeof *pos), .cos_sin = malloc(floats * sizeof(float))};
+        if (!r->pos || !r->cos_sin) {
+            free(r->pos);
+            free(r->cos_sin);
+            *r = (rope_table){0};
+            return NULL;
+        }
+        r->cap_tok = n_tok, r->cap_floats = floats;
+    }
+    r->inv_freq = inv_freq, r->half = half, r->n_tok = n_tok;
+    memcpy(r->pos, pos, (size_t)n_tok * sizeof *pos);
+    rope_job fill = {.pos = pos, .head_dim = 2 * half, .inv_freq = inv_freq, .cos_sin = r->cos_sin};
+    loom_pool_run(c->pool, n_tok, 16, rope_fill, &fill);
+    return r->cos_sin;
 }
 
-/* ---- elementwise ---- */
+static void cpu_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
+                     int32_t head_dim, const float *inv_freq, int interleaved) {
+    cpu_impl *c = impl_of(b);
+    rope_job j = {.x = x, .pos = pos, .n_heads = n_heads, .head_dim = head_dim, .inv_freq = inv_freq,
+                  .cos_sin = rope_cos_sin(c, pos, n_tok, head_dim / 2, inv_freq), .interleaved = interleaved};
+    loom_pool_run(c->pool, n_tok, 4, rope_tokens, &j);
+}
+
+/* ---- elementwise: a batch split over the pool in runs of ELEMENTWISE_GRAIN elements (a decode token's
+ * rows stay on the calling thread) ---- */
+
+#define ELEMENTWISE_GRAIN 16384
 
 typedef struct silu_job {
     float *out;
@@ -270,28 +353,55 @@ static void silu_range(void *ctx, int64_t i0, int64_t i1, int ti) {
     loom_silu_mul(j->out + i0, j->gate + i0, j->up + i0, i1 - i0);
 }
 
-/* one decode token's FFN (a few thousand elements) stays on the calling thread; prefill splits */
 static void cpu_silu_mul(loom_backend *b, float *out, const float *gate, const float *up, int64_t n) {
     silu_job j = {out, gate, up};
-    loom_pool_run(impl_of(b)->pool, n, 16384, silu_range, &j);
+    loom_pool_run(impl_of(b)->pool, n, ELEMENTWISE_GRAIN, silu_range, &j);
+}
+
+typedef struct add_job {
+    float *y;
+    const float *x;
+    int64_t dim; /* > 0: x is a [dim] bias added to every row of y */
+} add_job;
+
+static void add_range(void *ctx, int64_t i0, int64_t i1, int ti) {
+    const add_job *j = ctx;
+    for (int64_t i = i0; i < i1;) { /* a run within one row (of the bias) at a time */
+        int64_t col = j->dim ? i % j->dim : i, run = j->dim && j->dim - col < i1 - i ? j->dim - col : i1 - i;
+        for (int64_t k = 0; k < run; k++) j->y[i + k] += j->x[col + k];
+        i += run;
+    }
 }
 
 static void cpu_add_bias(loom_backend *b, float *y, const loom_tensor *bias, int64_t n_tok, int64_t dim) {
-    const float *bv = bias->data;
-    for (int64_t t = 0; t < n_tok; t++)
-        for (int64_t i = 0; i < dim; i++) y[t * dim + i] += bv[i];
+    add_job j = {y, bias->data, dim};
+    loom_pool_run(impl_of(b)->pool, n_tok * dim, ELEMENTWISE_GRAIN, add_range, &j);
 }
 
 static void cpu_add(loom_backend *b, float *y, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+    add_job j = {y, x, 0};
+    loom_pool_run(impl_of(b)->pool, n, ELEMENTWISE_GRAIN, add_range, &j);
+}
+
+typedef struct embed_job {
+    float *y;
+    const loom_tensor *table;
+    const int32_t *ids;
+    int64_t dim;
+} embed_job;
+
+static void embed_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
+    const embed_job *j = ctx;
+    for (int64_t t = t0; t < t1; t++) {
+        float *y = j->y + t * j->dim;
+        const float *row = weight_row_f32(j->table, j->ids[t], j->dim, y);
+        if (row != y) memcpy(y, row, (size_t)j->dim * sizeof(float));
+    }
 }
 
 static void cpu_embed(loom_backend *b, float *y, const loom_tensor *table, const int32_t *ids, int64_t n_tok) {
-    int64_t dim = loom_tensor_row_len(table);
-    for (int64_t t = 0; t < n_tok; t++) {
-        const float *row = weight_row_f32(table, ids[t], dim, y + t * dim);
-        if (row != y + t * dim) memcpy(y + t * dim, row, (size_t)dim * sizeof(float));
-    }
+    embed_job j = {y, table, ids, loom_tensor_row_len(table)};
+    loom_pool_run(impl_of(b)->pool, n_tok, 4, embed_tokens, &j);
 }
 
 /* ---- attention ---- */
@@ -372,6 +482,8 @@ void loom_backend_free(loom_backend *b) {
         free(c->scratch);
         free(c->scratch_len);
         free(c->xq);
+        free(c->rope.pos);
+        free(c->rope.cos_sin);
         loom_pool_free(c->pool);
         free(c);
     }
