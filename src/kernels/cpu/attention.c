@@ -395,9 +395,13 @@ int loom_cpu_attention_plan_chunks(loom_attention_plan *p, const loom_attention_
 
 void loom_cpu_attention_plan(loom_attention_plan *p, const loom_attention_args *a, int n_threads) {
     int32_t max_pos = 0;
-    for (int64_t t = 0; t < a->n_tokens; t++)
+    int decode_rows = 1; /* every token the only query of its sequence (no query blocks to share tiles) */
+    for (int64_t t = 0; t < a->n_tokens; t++) {
         if (a->pos[t] > max_pos) max_pos = a->pos[t];
-    if (n_threads > 1 && (int64_t)a->n_tokens * a->n_kv_heads < 8 * (int64_t)n_threads && max_pos >= LOOM_ATTENTION_CHUNK)
+        if (t > 0 && a->seq_of_token[t] == a->seq_of_token[t - 1]) decode_rows = 0;
+    }
+    int few_pairs = (int64_t)a->n_tokens * a->n_kv_heads < 8 * (int64_t)n_threads;
+    if (n_threads > 1 && (few_pairs || decode_rows) && max_pos >= LOOM_ATTENTION_CHUNK)
         loom_cpu_attention_plan_chunks(p, a, n_threads);
     else
         loom_cpu_attention_plan_tokens(p, a, n_threads);
