@@ -243,19 +243,26 @@ __attribute__((target("avx512f,f16c"))) static float f32_avx512(const void *row,
  * n % 16 elements is a masked load */
 __attribute__((target("avx512f,f16c"))) static void f32_tile_avx512(const float *const *w, const float *const *x, int64_t n,
                                                                      float *out) {
-    __m512 acc[4][4];
+    __m512 acc[4][4]; /* fully unrolled, so the 16 accumulators live in registers */
+#pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
         for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         __m512 xv[4];
+#pragma GCC unroll 4
         for (int t = 0; t < 4; t++) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + i);
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             __m512 wv = _mm512_maskz_loadu_ps(m, w[r] + i);
+#pragma GCC unroll 4
             for (int t = 0; t < 4; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
         }
     }
+#pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
         for (int t = 0; t < 4; t++) out[r * 4 + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
