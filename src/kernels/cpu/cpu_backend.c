@@ -32,10 +32,12 @@ typedef struct cpu_impl {
 
 static cpu_impl *impl_of(loom_backend *b) { return b->impl; }
 
+#define F32_ROW_TILES 2 /* 4-row float tiles per pass over a batch's tokens (matmul_rows_f32) */
+
 static loom_status cpu_reserve(loom_backend *b, int64_t max_row_len, loom_error *err) {
     cpu_impl *c = impl_of(b);
     for (int ti = 0; ti < loom_pool_size(c->pool); ti++) {
-        int64_t need = LOOM_TILE * max_row_len; /* one dequantized tile of weight rows */
+        int64_t need = F32_ROW_TILES * LOOM_TILE * max_row_len; /* the float path's dequantized weight rows */
         if (c->scratch_len[ti] >= need) continue;
         float *p = realloc(c->scratch[ti], (size_t)need * sizeof(float));
         if (!p) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for kernel scratch");
@@ -106,40 +108,46 @@ static const float *weight_row_f32(const loom_tensor *w, int64_t row, int64_t co
     return buf;
 }
 
-/* Float path, 4 weight rows at a time. Several tokens: 4 x 4 tiles (the rows float32 in place or
- * dequantized into the thread's scratch, against 4 tokens); one token: the same sums, widening the rows
- * in registers where the ISA has that kernel (loom_dot_rows4), else dequantized + loom_dot_f32. Either
- * way a token's result is the same alone as in a batch; a short tile repeats its last row or token and
- * drops those results. */
+/* Float path. One token: 4 weight rows at a time, widened in registers where the ISA has that kernel
+ * (loom_dot_rows4), else dequantized + loom_dot_f32. Several tokens: 4 x 4 register tiles of rows (float32
+ * in place or dequantized into the thread's scratch) against tokens, F32_ROW_TILES tiles of rows per pass
+ * over the tokens, so each token quad's activations, loaded into L1 by the first tile, serve the others
+ * (the tokens' activations stream from L2 once per F32_ROW_TILES x 4 rows). Either way a token's result
+ * is the same alone as in a batch; a short tile repeats its last row or token and drops those results. */
 static void matmul_rows_f32(const matmul_job *j, float *y, const loom_tensor *w, int64_t r0, int64_t r1, int ti) {
     int64_t rows = loom_tensor_rows(w), cols = j->cols;
-    float *scratch = j->c->scratch[ti]; /* reserve() sized it for LOOM_TILE rows of the longest matrix */
-    for (int64_t r = r0; r < r1; r += LOOM_TILE) {
-        int nr = r1 - r < LOOM_TILE ? (int)(r1 - r) : LOOM_TILE;
-        if (j->n_tok == 1 && w->layout == LOOM_LAYOUT_ROWS) {
+    float *scratch = j->c->scratch[ti]; /* reserve() sized it for F32_ROW_TILES x LOOM_TILE rows */
+    for (int64_t r = r0; r < r1;) {
+        if (j->n_tok == 1) {
+            int nr = r1 - r < LOOM_TILE ? (int)(r1 - r) : LOOM_TILE;
             const void *stored[LOOM_TILE];
             float column[LOOM_TILE];
-            for (int k = 0; k < LOOM_TILE; k++) stored[k] = loom_tensor_row(w, r + (k < nr ? k : nr - 1));
-            if (loom_dot_rows4(w->dtype, stored, j->x, cols, column)) {
+            for (int k = 0; k < LOOM_TILE; k++) stored[k] = w->layout == LOOM_LAYOUT_ROWS ? loom_tensor_row(w, r + (k < nr ? k : nr - 1)) : NULL;
+            if (w->layout == LOOM_LAYOUT_ROWS && loom_dot_rows4(w->dtype, stored, j->x, cols, column)) {
                 for (int a = 0; a < nr; a++) y[r + a] = column[a];
-                continue;
+            } else {
+                for (int a = 0; a < nr; a++) y[r + a] = loom_dot_f32(weight_row_f32(w, r + a, cols, scratch), j->x, cols);
             }
-        }
-        const float *wr[LOOM_TILE];
-        for (int k = 0; k < LOOM_TILE; k++) wr[k] = weight_row_f32(w, r + (k < nr ? k : nr - 1), cols, scratch + k * cols);
-        if (j->n_tok == 1) {
-            for (int a = 0; a < nr; a++) y[r + a] = loom_dot_f32(wr[a], j->x, cols);
+            r += nr;
             continue;
         }
+        int nr = r1 - r < F32_ROW_TILES * LOOM_TILE ? (int)(r1 - r) : F32_ROW_TILES * LOOM_TILE;
+        int n_tiles = (nr + LOOM_TILE - 1) / LOOM_TILE;
+        const float *wr[F32_ROW_TILES * LOOM_TILE];
+        for (int k = 0; k < n_tiles * LOOM_TILE; k++)
+            wr[k] = k < nr ? weight_row_f32(w, r + k, cols, scratch + k * cols) : wr[nr - 1];
         for (int64_t t = 0; t < j->n_tok; t += LOOM_TILE) {
             int nt = j->n_tok - t < LOOM_TILE ? (int)(j->n_tok - t) : LOOM_TILE;
             const float *xt[LOOM_TILE];
             for (int k = 0; k < LOOM_TILE; k++) xt[k] = j->x + (t + (k < nt ? k : nt - 1)) * cols;
-            float out[LOOM_TILE * LOOM_TILE];
-            loom_dot_f32_tile(wr, xt, cols, out);
-            for (int a = 0; a < nr; a++)
-                for (int b = 0; b < nt; b++) y[(t + b) * rows + r + a] = out[a * LOOM_TILE + b];
+            for (int tile = 0; tile < n_tiles; tile++) {
+                float out[LOOM_TILE * LOOM_TILE];
+                loom_dot_f32_tile(wr + tile * LOOM_TILE, xt, cols, out);
+                for (int a = 0; a < LOOM_TILE && tile * LOOM_TILE + a < nr; a++)
+                    for (int b = 0; b < nt; b++) y[(t + b) * rows + r + tile * LOOM_TILE + a] = out[a * LOOM_TILE + b];
+            }
         }
+        r += nr;
     }
 }
 
