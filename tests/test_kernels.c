@@ -233,14 +233,15 @@ static void test_rope_batch(void) {
             for (int t = 0; t < T; t++)
                 for (int h = 0; h < H; h++)
                     for (int i = 0; i < D / 2; i++) {
-                        float *v = want + (t * H + h) * D, angle = (float)pos[t] * inv[i], c = cosf(angle), sn = sinf(angle);
+                        float *v = want + (t * H + h) * D, angle = (float)pos[t] * inv[i], c = cosf(angle),
+                              sn = sinf(angle);
                         int a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + D / 2;
                         float v0 = v[a], v1 = v[b];
                         v[a] = v0 * c - v1 * sn;
                         v[b] = v0 * sn + v1 * c;
                     }
-            CHECK_MSG(memcmp(got, want, sizeof got) == 0, "round %d, interleaved %d: RoPE differs from the formula", round,
-                      interleaved);
+            CHECK_MSG(memcmp(got, want, sizeof got) == 0, "round %d, interleaved %d: RoPE differs from the formula",
+                      round, interleaved);
         }
     }
     loom_backend_free(be);
@@ -266,7 +267,8 @@ static void test_elementwise_batch(void) {
     be->ops->add_bias(be, y, &b, T, DIM);
     for (int i = 0; i < T * DIM; i++) want[i] += bias[i % DIM];
     CHECK(memcmp(y, want, sizeof y) == 0);
-    loom_tensor e = {.data = table, .dtype = LOOM_DTYPE_F32, .n_dims = 2, .shape = {VOCAB, DIM}, .row_stride_bytes = DIM * 4};
+    loom_tensor e = {
+        .data = table, .dtype = LOOM_DTYPE_F32, .n_dims = 2, .shape = {VOCAB, DIM}, .row_stride_bytes = DIM * 4};
     be->ops->embed(be, y, &e, ids, T);
     for (int t = 0; t < T; t++) CHECK(memcmp(y + t * DIM, table + ids[t] * DIM, DIM * sizeof(float)) == 0);
     loom_backend_free(be);

@@ -390,7 +390,7 @@ static void test_argmax_edges(void) {
             for (int i = 0; i < n; i++) x[i] = (float)((i * 7) % 5) - 3.0f;
             x[at] = 9.0f;
             if (at + 2 < n) x[at + 2] = 9.0f; /* a later tie never wins */
-            if (at > 1) x[at - 1] = NAN;       /* NaNs are skipped (a NaN x[0] is tested below) */
+            if (at > 1) x[at - 1] = NAN;      /* NaNs are skipped (a NaN x[0] is tested below) */
             CHECK_MSG(loom_argmax(x, n) == at, "n %d: argmax %d, want %d", n, loom_argmax(x, n), at);
         }
     }
@@ -440,7 +440,7 @@ static void test_softmax_weights_and_draw(void) {
         int32_t got = loom_draw_index(w, N, total, (lo + hi) / 2);
         CHECK_MSG(got == i, "u in the middle of entry %d's share drew %d", i, got);
     }
-    CHECK(loom_draw_index(w, N, total, 0.0) == 1);                /* w[0] = 0: the first positive entry */
+    CHECK(loom_draw_index(w, N, total, 0.0) == 1); /* w[0] = 0: the first positive entry */
     CHECK(w[N - 1] > 0 && loom_draw_index(w, N, total, 1.0 - 1e-17) == N - 1);
 }
 

@@ -64,7 +64,10 @@ static loom_status run_once(loom_engine *e, const throughput_opts *o, int32_t vo
     loom_engine_metrics before, after;
     loom_engine_get_metrics(e, &before);
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1, tokens = 0;
-    loom_request_params rp = {.prompt_ids = prompt, .n_prompt = (size_t)o->input_len, .on_output = count_tokens, .user = &tokens,
+    loom_request_params rp = {.prompt_ids = prompt,
+                              .n_prompt = (size_t)o->input_len,
+                              .on_output = count_tokens,
+                              .user = &tokens,
                               .sampling = bench_sampling(o, o->output_len)};
     loom_status st = LOOM_OK;
     double t0 = wall_s();
@@ -97,16 +100,20 @@ static void count_started(const loom_output *out, void *user) {
 }
 
 /* Decode steps of n sequences: n requests of input_len random ids, stepped until every one has its first
- * token (prefill done), then output_len timed steps in which all n decode; then aborted. */
+ * token (prefill done), then output_len timed steps in which all n decode (each step's seconds to
+ * step_s[]); then aborted. */
 static loom_status run_decode_steps(loom_engine *e, const throughput_opts *o, int32_t vocab, long long n, uint64_t seed,
-                                    run_result *res, loom_error *err) {
+                                    run_result *res, double *step_s, loom_error *err) {
     int32_t *prompt = malloc((size_t)o->input_len * sizeof *prompt);
     uint64_t *ids = malloc((size_t)n * sizeof *ids);
     loom_status st = prompt && ids ? LOOM_OK : cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1, started = 0;
     /* the first sequences to finish prefill decode while the others prefill: room for those steps */
-    loom_request_params rp = {.prompt_ids = prompt, .n_prompt = (size_t)o->input_len, .on_output = count_started,
-                              .user = &started, .sampling = bench_sampling(o, o->output_len + 64)};
+    loom_request_params rp = {.prompt_ids = prompt,
+                              .n_prompt = (size_t)o->input_len,
+                              .on_output = count_started,
+                              .user = &started,
+                              .sampling = bench_sampling(o, o->output_len + 64)};
     for (long long i = 0; i < n && st == LOOM_OK; i++) {
         random_prompt(prompt, o->input_len, vocab, &rng);
         st = loom_engine_add_request(e, &rp, &ids[i], err);
@@ -115,7 +122,11 @@ static loom_status run_decode_steps(loom_engine *e, const throughput_opts *o, in
     while (st == LOOM_OK && started < (uint64_t)n) st = loom_engine_step(e, err); /* prefill, maybe chunked */
     loom_engine_get_metrics(e, &before);
     double t0 = wall_s();
-    for (long long s = 0; s < o->output_len && st == LOOM_OK; s++) st = loom_engine_step(e, err);
+    for (long long s = 0; s < o->output_len && st == LOOM_OK; s++) {
+        double s0 = wall_s();
+        st = loom_engine_step(e, err);
+        step_s[s] = wall_s() - s0;
+    }
     res->seconds = wall_s() - t0;
     loom_engine_get_metrics(e, &after);
     res->steps = after.steps_total - before.steps_total;
@@ -125,29 +136,45 @@ static loom_status run_decode_steps(loom_engine *e, const throughput_opts *o, in
     for (long long i = 0; i < n && st == LOOM_OK; i++) st = loom_engine_abort(e, ids[i], err);
     while (st == LOOM_OK && loom_engine_has_work(e)) st = loom_engine_step(e, err);
     if (st == LOOM_OK && res->output_tokens != (uint64_t)(n * o->output_len))
-        st = cli_fail(err, LOOM_ERR_INTERNAL, "%llu tokens in %llu steps, expected %lld decoding sequences per step "
-                      "(raise --max-num-seqs / --num-kv-blocks?)", (unsigned long long)res->output_tokens,
-                      (unsigned long long)res->steps, n);
+        st = cli_fail(err, LOOM_ERR_INTERNAL,
+                      "%llu tokens in %llu steps, expected %lld decoding sequences per step "
+                      "(raise --max-num-seqs / --num-kv-blocks?)",
+                      (unsigned long long)res->output_tokens, (unsigned long long)res->steps, n);
     free(prompt);
     free(ids);
     return st;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_ms(double *s, long long n) {
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    return s[n / 2] * 1e3;
+}
+
+/* The ratio is of the median steps (a shared machine's stalls land on a few steps); means beside them. */
 static loom_status report_decode_steps(const throughput_opts *o, const run_result *one, const run_result *many,
-                                       loom_error *err) {
-    double ms_one = one->seconds * 1e3 / (double)one->steps, ms_many = many->seconds * 1e3 / (double)many->steps;
-    printf("decode step: %lld sequences vs 1, after %lld-token prompts, %lld steps x %lld round(s)\n", o->batch,
-           o->input_len, o->output_len, o->rounds);
-    printf("  1 sequence:    %8.3f ms/step (forward %.3f, rest %.3f)\n", ms_one, one->forward_ms / (double)one->steps,
+                                       double *one_s, double *many_s, loom_error *err) {
+    long long n = o->rounds * o->output_len;
+    double med_one = median_ms(one_s, n), med_many = median_ms(many_s, n);
+    printf("decode step: %lld sequences vs 1, after %lld-token prompts, %lld steps x %lld round(s), alternating\n",
+           o->batch, o->input_len, o->output_len, o->rounds);
+    printf("  1 sequence:    median %8.3f ms/step; mean %.3f (forward %.3f, rest %.3f)\n", med_one,
+           one->seconds * 1e3 / (double)one->steps, one->forward_ms / (double)one->steps,
            (one->step_ms - one->forward_ms) / (double)one->steps);
-    printf("  %lld sequences: %8.3f ms/step (forward %.3f, rest %.3f), %.1f output tok/s\n", o->batch, ms_many,
-           many->forward_ms / (double)many->steps, (many->step_ms - many->forward_ms) / (double)many->steps,
-           (double)many->output_tokens / many->seconds);
-    printf("  step ratio: %.2fx (tokens per second %.2fx)\n", ms_many / ms_one, (double)o->batch * ms_one / ms_many);
+    printf("  %lld sequences: median %8.3f ms/step; mean %.3f (forward %.3f, rest %.3f), %.1f output tok/s\n", o->batch,
+           med_many, many->seconds * 1e3 / (double)many->steps, many->forward_ms / (double)many->steps,
+           (many->step_ms - many->forward_ms) / (double)many->steps, (double)many->output_tokens / many->seconds);
+    printf("  step ratio: %.2fx (tokens per second %.2fx)\n", med_many / med_one,
+           (double)o->batch * med_one / med_many);
     if (!o->json_out) return LOOM_OK;
-    json_t *j = json_pack("{s:I,s:f,s:f,s:f,s:f,s:f}", "batch", (json_int_t)o->batch, "ms_per_step_1", ms_one,
-                          "ms_per_step_batch", ms_many, "forward_ms_per_step_batch", many->forward_ms / (double)many->steps,
-                          "step_ratio", ms_many / ms_one, "batch_tok_s", (double)many->output_tokens / many->seconds);
+    json_t *j = json_pack("{s:I,s:f,s:f,s:f,s:f,s:f}", "batch", (json_int_t)o->batch, "median_ms_per_step_1", med_one,
+                          "median_ms_per_step_batch", med_many, "forward_ms_per_step_batch",
+                          many->forward_ms / (double)many->steps, "step_ratio", med_many / med_one, "batch_tok_s",
+                          (double)many->output_tokens / many->seconds);
     int rc = json_dump_file(j, o->json_out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     json_decref(j);
     return rc ? cli_fail(err, LOOM_ERR_IO, "%s: cannot write", o->json_out) : LOOM_OK;
@@ -155,30 +182,37 @@ static loom_status report_decode_steps(const throughput_opts *o, const run_resul
 
 static loom_status bench_decode_steps(loom_engine *e, const throughput_opts *o, int32_t vocab, loom_error *err) {
     run_result one = {0}, many = {0};
-    loom_status st = LOOM_OK;
+    double *one_s = malloc((size_t)(o->rounds * o->output_len) * sizeof *one_s);
+    double *many_s = malloc((size_t)(o->rounds * o->output_len) * sizeof *many_s);
+    loom_status st = one_s && many_s ? LOOM_OK : cli_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     for (long long r = 0; r < o->rounds && st == LOOM_OK; r++) {
         run_result a, b;
-        st = run_decode_steps(e, o, vocab, 1, (uint64_t)(o->seed + 2 * r), &a, err);
-        if (st == LOOM_OK) st = run_decode_steps(e, o, vocab, o->batch, (uint64_t)(o->seed + 2 * r + 1), &b, err);
+        st = run_decode_steps(e, o, vocab, 1, (uint64_t)(o->seed + 2 * r), &a, one_s + r * o->output_len, err);
+        if (st == LOOM_OK)
+            st = run_decode_steps(e, o, vocab, o->batch, (uint64_t)(o->seed + 2 * r + 1), &b,
+                                  many_s + r * o->output_len, err);
         if (st != LOOM_OK) break;
-        fprintf(stderr, "round %lld: 1 sequence %.3f ms/step, %lld sequences %.3f ms/step: %.2fx\n", r + 1,
-                a.seconds * 1e3 / (double)a.steps, o->batch, b.seconds * 1e3 / (double)b.steps,
-                (b.seconds / (double)b.steps) / (a.seconds / (double)a.steps));
+        fprintf(stderr, "round %lld: 1 sequence %.3f ms/step, %lld sequences %.3f ms/step (means)\n", r + 1,
+                a.seconds * 1e3 / (double)a.steps, o->batch, b.seconds * 1e3 / (double)b.steps);
         accumulate(&one, &a);
         accumulate(&many, &b);
     }
-    return st == LOOM_OK ? report_decode_steps(o, &one, &many, err) : st;
+    if (st == LOOM_OK) st = report_decode_steps(o, &one, &many, one_s, many_s, err);
+    free(one_s);
+    free(many_s);
+    return st;
 }
 
 static int parse_opts(int argc, char **argv, throughput_opts *o) {
     memset(o, 0, sizeof *o);
     cli_engine_opts_init(&o->engine);
-    o->num_prompts = 200, o->input_len = 128, o->output_len = 128, o->rounds = 1, o->baseline_prompts = -1, o->top_p = 1;
+    o->num_prompts = 200, o->input_len = 128, o->output_len = 128, o->rounds = 1, o->baseline_prompts = -1,
+    o->top_p = 1;
     enum { N_INT = 8 };
-    static const char *const names[] = {"--num-prompts", "--input-len", "--output-len", "--rounds", "--baseline-prompts",
-                                        "--seed", "--top-k", "--batch"};
-    long long *fields[N_INT] = {&o->num_prompts, &o->input_len, &o->output_len, &o->rounds, &o->baseline_prompts,
-                                &o->seed, &o->top_k, &o->batch};
+    static const char *const names[] = {"--num-prompts",      "--input-len", "--output-len", "--rounds",
+                                        "--baseline-prompts", "--seed",      "--top-k",      "--batch"};
+    long long *fields[N_INT] = {&o->num_prompts,      &o->input_len, &o->output_len, &o->rounds,
+                                &o->baseline_prompts, &o->seed,      &o->top_k,      &o->batch};
     for (int i = 1; i < argc; i++) {
         int r = cli_engine_option("bench throughput", argc, argv, &i, &o->engine);
         if (r < 0) return 2;
@@ -187,7 +221,8 @@ static int parse_opts(int argc, char **argv, throughput_opts *o) {
         size_t k = 0;
         while (k < N_INT && strcmp(a, names[k])) k++;
         int is_float = !strcmp(a, "--temperature") || !strcmp(a, "--top-p");
-        if (k == N_INT && strcmp(a, "--json") && !is_float) return cli_usage_error("bench throughput", "unknown option '%s'", a);
+        if (k == N_INT && strcmp(a, "--json") && !is_float)
+            return cli_usage_error("bench throughput", "unknown option '%s'", a);
         if (!v) return cli_usage_error("bench throughput", "%s needs a value", a);
         if (!strcmp(a, "--temperature")) {
             if (cli_parse_float(v, 0, 100, &o->temperature))

@@ -62,7 +62,8 @@ static double block_sum(const float *w, int32_t n) {
 
 double loom_weight_total(const float *w, int32_t n) {
     double total = 0;
-    for (int32_t b = 0; b < n; b += LOOM_DRAW_BLOCK) total += block_sum(w + b, n - b < LOOM_DRAW_BLOCK ? n - b : LOOM_DRAW_BLOCK);
+    for (int32_t b = 0; b < n; b += LOOM_DRAW_BLOCK)
+        total += block_sum(w + b, n - b < LOOM_DRAW_BLOCK ? n - b : LOOM_DRAW_BLOCK);
     return total;
 }
 

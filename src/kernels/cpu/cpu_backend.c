@@ -122,11 +122,13 @@ static void matmul_rows_f32(const matmul_job *j, float *y, const loom_tensor *w,
             int nr = r1 - r < LOOM_TILE ? (int)(r1 - r) : LOOM_TILE;
             const void *stored[LOOM_TILE];
             float column[LOOM_TILE];
-            for (int k = 0; k < LOOM_TILE; k++) stored[k] = w->layout == LOOM_LAYOUT_ROWS ? loom_tensor_row(w, r + (k < nr ? k : nr - 1)) : NULL;
+            for (int k = 0; k < LOOM_TILE; k++)
+                stored[k] = w->layout == LOOM_LAYOUT_ROWS ? loom_tensor_row(w, r + (k < nr ? k : nr - 1)) : NULL;
             if (w->layout == LOOM_LAYOUT_ROWS && loom_dot_rows4(w->dtype, stored, j->x, cols, column)) {
                 for (int a = 0; a < nr; a++) y[r + a] = column[a];
             } else {
-                for (int a = 0; a < nr; a++) y[r + a] = loom_dot_f32(weight_row_f32(w, r + a, cols, scratch), j->x, cols);
+                for (int a = 0; a < nr; a++)
+                    y[r + a] = loom_dot_f32(weight_row_f32(w, r + a, cols, scratch), j->x, cols);
             }
             r += nr;
             continue;
@@ -341,8 +343,13 @@ static float *rope_cos_sin(cpu_impl *c, const int32_t *pos, int64_t n_tok, int32
 static void cpu_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
                      int32_t head_dim, const float *inv_freq, int interleaved) {
     cpu_impl *c = impl_of(b);
-    rope_job j = {.x = x, .pos = pos, .n_heads = n_heads, .head_dim = head_dim, .inv_freq = inv_freq,
-                  .cos_sin = rope_cos_sin(c, pos, n_tok, head_dim / 2, inv_freq), .interleaved = interleaved};
+    rope_job j = {.x = x,
+                  .pos = pos,
+                  .n_heads = n_heads,
+                  .head_dim = head_dim,
+                  .inv_freq = inv_freq,
+                  .cos_sin = rope_cos_sin(c, pos, n_tok, head_dim / 2, inv_freq),
+                  .interleaved = interleaved};
     loom_pool_run(c->pool, n_tok, 4, rope_tokens, &j);
 }
 

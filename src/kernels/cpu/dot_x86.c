@@ -257,7 +257,8 @@ __attribute__((target("avx512f,f16c"))) static void f32_tile_avx512(const float 
             for (int k = 0; k < 4; k++) xv[k] = _mm512_loadu_ps(x[k] + i), wv[k] = _mm512_loadu_ps(w[k] + i);
         } else {
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) xv[k] = _mm512_maskz_loadu_ps(m, x[k] + i), wv[k] = _mm512_maskz_loadu_ps(m, w[k] + i);
+            for (int k = 0; k < 4; k++)
+                xv[k] = _mm512_maskz_loadu_ps(m, x[k] + i), wv[k] = _mm512_maskz_loadu_ps(m, w[k] + i);
         }
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++)

@@ -19,7 +19,8 @@
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 #define MAX_TILE_TOKENS 16
-#define MAX_INT_TILE_TOKENS 8 /* tokens per tile of the types other than Q6_K: 8 sums + 8 accumulators + 8 weight vectors */
+/* tokens per tile of the types other than Q6_K: 8 sums, 8 accumulators and 8 weight vectors in registers */
+#define MAX_INT_TILE_TOKENS 8
 #define PREFETCH_AHEAD_BYTES 4096
 
 /* 4 activation bytes to every lane; a plain load the compiler folds into vpdpbusd's broadcast operand
@@ -96,8 +97,9 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
         __m512i w[8];
         load_block(t, group, b, &d, &d_hi, &off, w);
         if (t == LOOM_DTYPE_Q6_K) {
-#pragma GCC unroll 16 /* the accumulators stay in registers */
-            for (int k = 0; k < NT; k++) { /* (q - 32) . x per half, each half with its own scale */
+            /* (q - 32) . x per half, each half with its own scale; unrolled: the accumulators stay in registers */
+#pragma GCC unroll 16
+            for (int k = 0; k < NT; k++) {
                 const loom_xblock *x = a->x + (int64_t)(tok0 + k) * a->x_stride + b;
                 /* elements 0..15 and 16..31, each starting from its -32 sum(q_x) */
                 __m512i s0 = _mm512_set1_epi32(-32 * x->half_sum[0]), s1 = _mm512_set1_epi32(-32 * x->half_sum[1]);
@@ -126,15 +128,18 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
             }
         } else {
 #pragma GCC unroll 16
-            for (int k = 0; k < NT; k++) sum[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast4(x[k * a->x_stride].q));
+            for (int k = 0; k < NT; k++)
+                sum[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast4(x[k * a->x_stride].q));
 #pragma GCC unroll 8
             for (int c = 1; c < 8; c++)
 #pragma GCC unroll 16
-                for (int k = 0; k < NT; k++) sum[k] = _mm512_dpbusd_epi32(sum[k], w[c], bcast4(x[k * a->x_stride].q + 4 * c));
+                for (int k = 0; k < NT; k++)
+                    sum[k] = _mm512_dpbusd_epi32(sum[k], w[c], bcast4(x[k * a->x_stride].q + 4 * c));
         }
 #pragma GCC unroll 16
         for (int k = 0; k < NT; k++) {
-            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[k]), _mm512_mul_ps(d, _mm512_set1_ps(x[k * a->x_stride].d)), acc[k]);
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[k]), _mm512_mul_ps(d, _mm512_set1_ps(x[k * a->x_stride].d)),
+                                     acc[k]);
             acc[k] = _mm512_fmadd_ps(off, _mm512_set1_ps(x[k * a->x_stride].dsum), acc[k]);
         }
     }
@@ -149,7 +154,8 @@ INLINE void x16_rows(loom_dtype t, const loom_xdot_args *a) {
         int64_t row0 = g * LOOM_X16_ROWS;
         int tok = 0; /* tiles of 16 (Q6_K) or 8, then one of the rest */
         if (t == LOOM_DTYPE_Q6_K)
-            for (; tok + MAX_TILE_TOKENS <= a->n_tok; tok += MAX_TILE_TOKENS) group_tile(t, group, a, row0, tok, MAX_TILE_TOKENS);
+            for (; tok + MAX_TILE_TOKENS <= a->n_tok; tok += MAX_TILE_TOKENS)
+                group_tile(t, group, a, row0, tok, MAX_TILE_TOKENS);
         for (; tok + 8 <= a->n_tok; tok += 8) group_tile(t, group, a, row0, tok, 8);
         switch (a->n_tok - tok) {
         case 7: group_tile(t, group, a, row0, tok, 7); break;
