@@ -44,7 +44,7 @@ CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
 
-.PHONY: all test setup fuzz clean tests run serve bench-sampler bench-kv bench-tokenizer
+.PHONY: all test setup fuzz clean tests run serve bench-sampler bench-kv bench-tokenizer bench-batch
 all: $(BUILD)/loom
 
 $(BUILD)/obj/%.o: %.c
@@ -106,6 +106,7 @@ fuzz: $(FUZZ_BINS)
 #   bench-sampler: the sampler on a 151936-entry vocabulary
 #   bench-kv: KV cache waste and paged attention vs naive
 #   bench-tokenizer: encode MB/s of 1 MB of text, loom vs HF `tokenizers` alternately
+#   bench-batch: the backend ops of a 135M-shaped decode step, 1 sequence vs 64, alternately
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libloom.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloom.a $(LDLIBS)
@@ -115,6 +116,9 @@ bench-sampler: $(BUILD)/bench/sampler_bench
 
 bench-kv: $(BUILD)/bench/kv_bench
 	$(BUILD)/bench/kv_bench
+
+bench-batch: $(BUILD)/bench/batch_decode_bench
+	$(BUILD)/bench/batch_decode_bench
 
 bench-tokenizer: $(BUILD)/bench/tokenizer_bench
 	$(PYTHON) bench/tokenizer_speed.py --bench $(BUILD)/bench/tokenizer_bench
