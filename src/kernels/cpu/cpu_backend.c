@@ -231,12 +231,14 @@ typedef struct rmsnorm_job {
 
 static void rmsnorm_rows(void *ctx, int64_t t0, int64_t t1, int ti) {
     rmsnorm_job *j = ctx;
+    const float *w = j->w; /* in locals: stores through y cannot change them (the loop vectorizes) */
+    int64_t dim = j->dim;
     for (int64_t t = t0; t < t1; t++) {
-        const float *x = j->x + t * j->dim;
-        float *y = j->y + t * j->dim;
-        float ss = loom_dot_f32(x, x, j->dim);
-        float inv = 1.0f / sqrtf(ss / (float)j->dim + j->eps);
-        for (int64_t i = 0; i < j->dim; i++) y[i] = j->w[i] * (inv * x[i]);
+        const float *x = j->x + t * dim;
+        float *y = j->y + t * dim;
+        float ss = loom_dot_f32(x, x, dim);
+        float inv = 1.0f / sqrtf(ss / (float)dim + j->eps);
+        for (int64_t i = 0; i < dim; i++) y[i] = w[i] * (inv * x[i]);
     }
 }
 
@@ -381,9 +383,12 @@ typedef struct add_job {
 
 static void add_range(void *ctx, int64_t i0, int64_t i1, int ti) {
     const add_job *j = ctx;
+    float *y = j->y; /* in locals: stores through y cannot change them (the loop vectorizes) */
+    const float *x = j->x;
+    int64_t dim = j->dim;
     for (int64_t i = i0; i < i1;) { /* a run within one row (of the bias) at a time */
-        int64_t col = j->dim ? i % j->dim : i, run = j->dim && j->dim - col < i1 - i ? j->dim - col : i1 - i;
-        for (int64_t k = 0; k < run; k++) j->y[i + k] += j->x[col + k];
+        int64_t col = dim ? i % dim : i, run = dim && dim - col < i1 - i ? dim - col : i1 - i;
+        for (int64_t k = 0; k < run; k++) y[i + k] += x[col + k];
         i += run;
     }
 }
