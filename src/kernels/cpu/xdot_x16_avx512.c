@@ -44,7 +44,8 @@ INLINE void load_q6_k_block(const uint8_t *group, int64_t b, __m512 *d, __m512 *
     *d_hi = _mm512_mul_ps(d16, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)))));
     const uint8_t *ql = rec + 288 + 1024 * h + 512 * (k % 2), *qh = rec + 2336 + 512 * h;
     for (int c = 0; c < 8; c++) {
-        __m512i lo = _mm512_loadu_si512((const void *)(ql + 64 * c)), hi = _mm512_loadu_si512((const void *)(qh + 64 * c));
+        __m512i lo = _mm512_loadu_si512((const void *)(ql + 64 * c));
+        __m512i hi = _mm512_loadu_si512((const void *)(qh + 64 * c));
         lo = _mm512_and_si512(k < 2 ? lo : _mm512_srli_epi16(lo, 4), low4);
         hi = _mm512_and_si512(_mm512_srli_epi16(hi, 2 * k), _mm512_set1_epi8(3));
         w[c] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4));
@@ -138,7 +139,8 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
         } else {
             __m512i w = quant_chunk(t, bq, 0);
 #pragma GCC unroll 16
-            for (int k = 0; k < NT; k++) sum[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, bcast4(x[k * a->x_stride].q));
+            for (int k = 0; k < NT; k++)
+                sum[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, bcast4(x[k * a->x_stride].q));
 #pragma GCC unroll 8
             for (int c = 1; c < 8; c++) {
                 w = quant_chunk(t, bq, c);
