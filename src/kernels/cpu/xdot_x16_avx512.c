@@ -2,9 +2,9 @@
  * lane r of every vector is weight row r of a group of 16, so one token's 16 dots for a 32-element block
  * are 8 vpdpbusd (unsigned weight chunk x that token's 4 activation bytes, broadcast from memory), then
  * one conversion and two multiply-adds against the block's 16 scales and offsets. Tokens go in tiles of
- * up to 16 over each block, so a block is loaded (and for 4-bit types, unpacked) once per 16 tokens; a
- * batch of decode rows (one token per sequence) or a prefill chunk reads each weight group once per 16
- * tokens from L1.
+ * up to 8 (Q6_K 16) over each block, so a block is loaded (and for 4-bit types, unpacked) once per tile;
+ * a batch of decode rows (one token per sequence) or a prefill chunk reads each weight group from memory
+ * once and from L1 for the other tiles.
  *
  * Batch invariant: each (row, token) is one lane of its own accumulator, which sums its blocks in order
  * with the same operations whatever the tile: a token's result is the same alone or in a batch. */
