@@ -26,7 +26,7 @@ static uint32_t next_u32(void) {
 }
 static float frand(void) { return (float)next_u32() / 2147483648.0f - 1.0f; }
 
-enum { HEAD_DIM = 40, N_KV_HEADS = 2, MAX_SEQS = 4, CHUNK = LOOM_ATTENTION_CHUNK, MAX_TOKENS = 2 * CHUNK + 44 };
+enum { HEAD_DIM = 40, N_KV_HEADS = 2, MAX_SEQS = 12, CHUNK = LOOM_ATTENTION_CHUNK, MAX_TOKENS = 2 * CHUNK + 44 };
 
 typedef struct layout {
     int32_t block_size, group, n_seqs, max_blocks;
@@ -175,10 +175,10 @@ static void test_ragged_gqa_block_sizes(void) {
     for (int b = 0; b < 3; b++)
         for (int g = 0; g < 4; g++) {
             int32_t bs = block_sizes[b];
-            int32_t lens[MAX_SEQS] = {CHUNK + 22, 2 * CHUNK + 34, 5, 2 * bs + 1}, n_new[MAX_SEQS] = {30, 1, 3, 1};
+            int32_t lens[4] = {CHUNK + 22, 2 * CHUNK + 34, 5, 2 * bs + 1}, n_new[4] = {30, 1, 3, 1};
             if (lens[3] > MAX_TOKENS) lens[3] = MAX_TOKENS;
             layout L;
-            int32_t n_blocks = make_layout(&L, bs, groups[g], lens, n_new, MAX_SEQS);
+            int32_t n_blocks = make_layout(&L, bs, groups[g], lens, n_new, 4);
             char what[64];
             snprintf(what, sizeof what, "block %d, gqa %d", bs, groups[g]);
             run_all_dtypes(&L, n_blocks, what);
@@ -332,11 +332,18 @@ static void check_backend_dense_f32(const int32_t *lens, const int32_t *n_new, i
     free(L.tables);
 }
 
-/* A prefill run with a decode token (tokens plan), then two long decodes (chunks plan). */
+/* A prefill run with a decode token (tokens plan), two long decodes (chunks plan), 12 decode rows of
+ * mixed lengths, one over 3 chunks (chunks plan: 24 pairs, but the threads share the long row's chunks),
+ * and the same rows all within one chunk (tokens plan). */
 static void test_backend_dense_f32(void) {
     int32_t mixed_lens[2] = {50, 20}, mixed_new[2] = {1, 20}, decode_lens[2] = {2 * CHUNK + 44, CHUNK / 2}, decode_new[2] = {1, 1};
     check_backend_dense_f32(mixed_lens, mixed_new, 2, 0);
     check_backend_dense_f32(decode_lens, decode_new, 2, 1);
+    int32_t rows_lens[MAX_SEQS], rows_new[MAX_SEQS], short_lens[MAX_SEQS];
+    for (int32_t s = 0; s < MAX_SEQS; s++) rows_lens[s] = short_lens[s] = 7 + 19 * s, rows_new[s] = 1;
+    rows_lens[5] = 2 * CHUNK + 40;
+    check_backend_dense_f32(rows_lens, rows_new, MAX_SEQS, 1);
+    check_backend_dense_f32(short_lens, rows_new, MAX_SEQS, 0);
 }
 
 int main(void) {

@@ -1,7 +1,9 @@
 """Continuous batching end to end through `loom batch` (issue 5 acceptance 1-3 and the seeded
-determinism check), on the real stories260K model (as stored, float32, and with --quantization fp8,
-whose weights take the float-activation matmul path) and on a random-weight model (--load-format dummy,
-a small config.json beside the stories tokenizer):
+determinism check), on the real stories260K model (as stored, float32; with --quantization fp8, whose
+weights take the float-activation matmul path; with --quantization int8, int8 activations against Q8_0
+rows, in the x16 layout on AVX-512 where the rows allow) and on a random-weight model (--load-format
+dummy, a small config.json beside the stories tokenizer; float32, and --quantization int4: every matrix
+Q4_1 in the x16 layout on AVX-512, so decode steps of up to 32 rows run its multi-token tiles):
   1. 32 prompts generated together give exactly the greedy ids of each prompt alone (`loom generate`,
      which runs the plain loom_decode path, not the engine);
   2. a KV pool made tiny with --num-kv-blocks forces preemptions (counter asserted) and changes
@@ -29,13 +31,13 @@ def prompts():
     return out
 
 
-@pytest.fixture(scope="module", params=["stories", "stories_fp8", "random"])
+@pytest.fixture(scope="module", params=["stories", "stories_fp8", "stories_int8", "random", "random_int4"])
 def model(request, shared_dir, tmp_path_factory):
     hf = os.path.join(shared_dir, "models", "stories260K", "hf")
     if request.param == "stories":
         return {"path": hf, "extra": []}
-    if request.param == "stories_fp8":
-        return {"path": hf, "extra": ["--quantization", "fp8"]}
+    if request.param in ("stories_fp8", "stories_int8"):
+        return {"path": hf, "extra": ["--quantization", request.param.split("_")[1]]}
     d = tmp_path_factory.mktemp("random_model")
     with open(os.path.join(hf, "config.json")) as f:
         cfg = json.load(f)
@@ -45,7 +47,8 @@ def model(request, shared_dir, tmp_path_factory):
         json.dump(cfg, f)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(hf, name), d / name)
-    return {"path": str(d), "extra": ["--load-format", "dummy"]}
+    quant = ["--quantization", "int4"] if request.param == "random_int4" else []
+    return {"path": str(d), "extra": ["--load-format", "dummy", *quant]}
 
 
 def run_batch(run_loom, model, tmp_path, lines, *flags, name="out"):

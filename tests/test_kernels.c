@@ -1,5 +1,7 @@
 /* CPU kernels against plain reference computations: dtype conversions, block dequantization,
- * fused dot products, matmul over the thread pool, RoPE layouts, and paged attention vs naive. */
+ * fused dot products, matmul over the thread pool, RoPE layouts, RoPE / residual add / bias / embedding
+ * of a batch over 2 threads (RoPE's per-step table of angles reused and remade as positions change),
+ * and paged attention vs naive. */
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -208,6 +210,70 @@ static void test_rope_layouts(void) {
     loom_backend_free(be);
 }
 
+/* RoPE of a batch of tokens on 2 threads, both layouts, bit for bit the per-element formula with cosf /
+ * sinf of pos x inv_freq; again with the same position array rewritten in place (the backend's table of
+ * angles must follow the positions, not the pointer) and with other frequencies. */
+static void test_rope_batch(void) {
+    enum { T = 37, H = 3, D = 64 };
+    static float x[T * H * D], got[T * H * D], want[T * H * D];
+    float inv_a[D / 2], inv_b[D / 2];
+    int32_t pos[T];
+    for (int i = 0; i < D / 2; i++) inv_a[i] = powf(10000.0f, -2.0f * i / D), inv_b[i] = powf(500000.0f, -2.0f * i / D);
+    for (int i = 0; i < T * H * D; i++) x[i] = frand();
+    loom_backend *be;
+    loom_error err;
+    CHECK(loom_backend_cpu_create(2, &be, &err) == LOOM_OK);
+    for (int round = 0; round < 4; round++) {
+        const float *inv = round == 3 ? inv_b : inv_a;
+        for (int t = 0; t < T; t++) pos[t] = round < 2 ? 3 * t + 1 : 700 - 11 * t; /* round 1 repeats round 0 */
+        for (int interleaved = 0; interleaved < 2; interleaved++) {
+            memcpy(got, x, sizeof x);
+            memcpy(want, x, sizeof x);
+            be->ops->rope(be, got, pos, T, H, D, inv, interleaved);
+            for (int t = 0; t < T; t++)
+                for (int h = 0; h < H; h++)
+                    for (int i = 0; i < D / 2; i++) {
+                        float *v = want + (t * H + h) * D, angle = (float)pos[t] * inv[i], c = cosf(angle),
+                              sn = sinf(angle);
+                        int a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + D / 2;
+                        float v0 = v[a], v1 = v[b];
+                        v[a] = v0 * c - v1 * sn;
+                        v[b] = v0 * sn + v1 * c;
+                    }
+            CHECK_MSG(memcmp(got, want, sizeof got) == 0, "round %d, interleaved %d: RoPE differs from the formula",
+                      round, interleaved);
+        }
+    }
+    loom_backend_free(be);
+}
+
+/* Residual add, bias add (rows longer than nothing divides: runs cut mid-row) and embedding lookup of a
+ * batch on 2 threads against plain loops. */
+static void test_elementwise_batch(void) {
+    enum { T = 41, DIM = 1000, VOCAB = 50 };
+    static float y[T * DIM], x[T * DIM], want[T * DIM], bias[DIM], table[VOCAB * DIM];
+    int32_t ids[T];
+    for (int i = 0; i < T * DIM; i++) y[i] = want[i] = frand(), x[i] = frand();
+    for (int i = 0; i < DIM; i++) bias[i] = frand();
+    for (int i = 0; i < VOCAB * DIM; i++) table[i] = frand();
+    for (int t = 0; t < T; t++) ids[t] = (t * 17) % VOCAB;
+    loom_backend *be;
+    loom_error err;
+    CHECK(loom_backend_cpu_create(2, &be, &err) == LOOM_OK);
+    be->ops->add(be, y, x, T * DIM);
+    for (int i = 0; i < T * DIM; i++) want[i] += x[i];
+    CHECK(memcmp(y, want, sizeof y) == 0);
+    loom_tensor b = {.data = bias, .dtype = LOOM_DTYPE_F32, .n_dims = 1, .shape = {DIM}, .row_stride_bytes = DIM * 4};
+    be->ops->add_bias(be, y, &b, T, DIM);
+    for (int i = 0; i < T * DIM; i++) want[i] += bias[i % DIM];
+    CHECK(memcmp(y, want, sizeof y) == 0);
+    loom_tensor e = {
+        .data = table, .dtype = LOOM_DTYPE_F32, .n_dims = 2, .shape = {VOCAB, DIM}, .row_stride_bytes = DIM * 4};
+    be->ops->embed(be, y, &e, ids, T);
+    for (int t = 0; t < T; t++) CHECK(memcmp(y + t * DIM, table + ids[t] * DIM, DIM * sizeof(float)) == 0);
+    loom_backend_free(be);
+}
+
 /* Paged attention with a scrambled block table == naive softmax attention over a contiguous copy. */
 static void test_paged_attention(void) {
     enum { BS = 4, NBLK = 8, HD = 8, NKV = 2, NH = 4, LEN = 13 };
@@ -295,6 +361,8 @@ int main(void) {
     RUN(test_dot_matches_dequant);
     RUN(test_matmul_threads);
     RUN(test_rope_layouts);
+    RUN(test_rope_batch);
+    RUN(test_elementwise_batch);
     RUN(test_paged_attention);
     RUN(test_thread_pool);
     return check_summary();

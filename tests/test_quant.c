@@ -307,7 +307,8 @@ static void test_quantize_x_paths(void) {
 
 static void test_x16_layout(void) {
     const loom_dtype *types = INT8_TYPES;
-    enum { ROWS = 256, COLS = 1024, T = 13 }; /* several pool units of 32 rows; tiles of 8 + 5 tokens */
+    /* several pool units of 32 rows; 77 tokens: the backend's chunk of 64 (tiles of 16) then 13 (8 + 4 + 1) */
+    enum { ROWS = 256, COLS = 1024, T = 77 };
     static uint8_t raw[ROWS * COLS * 2], packed[ROWS * COLS * 2]; /* >= any dtype's bytes */
     static float x[T * COLS], y_rows[T * ROWS], y_packed[T * ROWS], alone[ROWS], row[COLS], unpacked[COLS];
     for (int i = 0; i < T * COLS; i++) x[i] = frand();

@@ -3,28 +3,16 @@
  * and the scheduling overhead (step time outside the forward pass) as a share of step time.
  * With a constraint (--json-schema FILE, --grammar FILE, --regex RE, --choice JSON, --json-object) it
  * compares instead continuous batching with the constraint against the same without it, alternating
- * which goes first each round: the cost of structured outputs on decode. */
+ * which goes first each round: the cost of structured outputs on decode. With --batch N it times the
+ * decode step instead (bench_decode_steps.c). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cli/bench_throughput.h"
 #include "cli/cli.h"
-#include "cli/engine_opts.h"
 
-typedef struct throughput_opts {
-    cli_engine_opts engine;
-    long long num_prompts, input_len, output_len, rounds, baseline_prompts, seed;
-    const char *json_out;
-    loom_constraint constraint; /* none: batched vs one at a time; else constrained vs unconstrained */
-} throughput_opts;
-
-typedef struct run_result {
-    double seconds, cpu_seconds; /* wall, and CPU time of the whole process (all threads) */
-    uint64_t output_tokens, steps, ended_early; /* sequences that stopped before output_len */
-    double step_ms, forward_ms;
-} run_result;
-
-static double wall_s(void) {
+double bench_wall_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -42,8 +30,33 @@ static void count_tokens(const loom_output *out, void *user) {
     r->ended_early += out->finish_reason != LOOM_FINISH_NONE && out->finish_reason != LOOM_FINISH_LENGTH;
 }
 
+loom_request_params bench_request(const throughput_opts *o, long long max_tokens) {
+    loom_request_params rp = loom_request_default_params();
+    rp.sampling.temperature = (float)o->temperature;
+    rp.sampling.top_p = (float)o->top_p;
+    rp.sampling.top_k = (int32_t)o->top_k;
+    rp.sampling.has_seed = 1;
+    rp.sampling.seed = (uint64_t)o->seed;
+    rp.ignore_eos = 1;
+    rp.max_tokens = (int32_t)max_tokens;
+    return rp;
+}
+
+void bench_random_prompt(int32_t *prompt, long long n, int32_t vocab, uint64_t *rng) {
+    for (long long k = 0; k < n; k++) {
+        *rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+        prompt[k] = (int32_t)(*rng % (uint64_t)vocab);
+    }
+}
+
+void bench_step_counters(run_result *r, const loom_engine_metrics *before, const loom_engine_metrics *after) {
+    r->steps = after->steps_total - before->steps_total;
+    r->step_ms = after->step_time_ms_total - before->step_time_ms_total;
+    r->forward_ms = after->forward_time_ms_total - before->forward_time_ms_total;
+}
+
 /* n prompts of input_len random ids (a fresh set per run, so the prefix cache never serves an earlier
- * run), greedy, exactly output_len tokens each; all added at once, or each after the previous ended. */
+ * run), sampled as bench_request says, exactly output_len tokens each; all added at once, or each after the previous ended. */
 static loom_status run_once(loom_engine *e, const throughput_opts *o, int32_t vocab, long long n, uint64_t seed,
                             int one_at_a_time, const loom_constraint *c, run_result *res, loom_error *err) {
     int32_t *prompt = malloc((size_t)o->input_len * sizeof *prompt);
@@ -52,41 +65,37 @@ static loom_status run_once(loom_engine *e, const throughput_opts *o, int32_t vo
     loom_engine_get_metrics(e, &before);
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
     *res = (run_result){0};
-    loom_request_params rp = loom_request_default_params();
+    loom_request_params rp = bench_request(o, o->output_len);
     rp.prompt_ids = prompt;
     rp.n_prompt = (size_t)o->input_len;
     rp.on_output = count_tokens;
     rp.user = res;
-    rp.sampling.temperature = 0;
-    rp.ignore_eos = 1;
-    rp.max_tokens = (int32_t)o->output_len;
     if (c) rp.constraint = *c;
     loom_status st = LOOM_OK;
-    double t0 = wall_s(), c0 = cpu_s();
+    double t0 = bench_wall_s(), c0 = cpu_s();
     for (long long i = 0; i < n && st == LOOM_OK; i++) {
-        for (long long k = 0; k < o->input_len; k++) {
-            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-            prompt[k] = (int32_t)(rng % (uint64_t)vocab);
-        }
+        bench_random_prompt(prompt, o->input_len, vocab, &rng);
         st = loom_engine_add_request(e, &rp, NULL, err);
         while (st == LOOM_OK && (one_at_a_time || i == n - 1) && loom_engine_has_work(e)) st = loom_engine_step(e, err);
     }
-    res->seconds = wall_s() - t0;
+    res->seconds = bench_wall_s() - t0;
     res->cpu_seconds = cpu_s() - c0;
     free(prompt);
     loom_engine_get_metrics(e, &after);
-    res->steps = after.steps_total - before.steps_total;
-    res->step_ms = after.step_time_ms_total - before.step_time_ms_total;
-    res->forward_ms = after.forward_time_ms_total - before.forward_time_ms_total;
+    bench_step_counters(res, &before, &after);
     return st;
 }
 
 static int parse_opts(int argc, char **argv, throughput_opts *o) {
     memset(o, 0, sizeof *o);
     cli_engine_opts_init(&o->engine);
-    o->num_prompts = 200, o->input_len = 128, o->output_len = 128, o->rounds = 1, o->baseline_prompts = -1;
-    static const char *const names[] = {"--num-prompts", "--input-len", "--output-len", "--rounds", "--baseline-prompts", "--seed"};
-    long long *fields[] = {&o->num_prompts, &o->input_len, &o->output_len, &o->rounds, &o->baseline_prompts, &o->seed};
+    o->num_prompts = 200, o->input_len = 128, o->output_len = 128, o->rounds = 1, o->baseline_prompts = -1,
+    o->top_p = 1;
+    enum { N_INT = 8 };
+    static const char *const names[] = {"--num-prompts",      "--input-len", "--output-len", "--rounds",
+                                        "--baseline-prompts", "--seed",      "--top-k",      "--batch"};
+    long long *fields[N_INT] = {&o->num_prompts,      &o->input_len, &o->output_len, &o->rounds,
+                                &o->baseline_prompts, &o->seed,      &o->top_k,      &o->batch};
     for (int i = 1; i < argc; i++) {
         int r = cli_engine_option("bench throughput", argc, argv, &i, &o->engine);
         if (r < 0) return 2;
@@ -97,19 +106,29 @@ static int parse_opts(int argc, char **argv, throughput_opts *o) {
             continue;
         }
         size_t k = 0;
-        while (k < 6 && strcmp(a, names[k])) k++;
-        if (k == 6 && strcmp(a, "--json")) return cli_usage_error("bench throughput", "unknown option '%s'", a);
+        while (k < N_INT && strcmp(a, names[k])) k++;
+        int is_float = !strcmp(a, "--temperature") || !strcmp(a, "--top-p");
+        if (k == N_INT && strcmp(a, "--json") && !is_float)
+            return cli_usage_error("bench throughput", "unknown option '%s'", a);
         if (!v) return cli_usage_error("bench throughput", "%s needs a value", a);
-        if (k == 6) o->json_out = v;
-        else if (cli_parse_int(v, k == 5 ? 0 : 1, 1 << 24, fields[k]))
+        if (!strcmp(a, "--temperature")) {
+            if (cli_parse_float(v, 0, 100, &o->temperature))
+                return cli_usage_error("bench throughput", "--temperature needs a number in [0, 100], got '%s'", v);
+        } else if (!strcmp(a, "--top-p")) {
+            if (cli_parse_float(v, 1e-9, 1, &o->top_p))
+                return cli_usage_error("bench throughput", "--top-p needs a number in (0, 1], got '%s'", v);
+        } else if (k == N_INT) o->json_out = v;
+        else if (cli_parse_int(v, k == 5 || k == 6 ? 0 : 1, 1 << 24, fields[k]))
             return cli_usage_error("bench throughput", "%s needs a positive integer, got '%s'", a, v);
     }
     if (!o->engine.load.path) return cli_usage_error("bench throughput", "-m MODEL is required");
+    if (o->batch && o->constraint.kind != LOOM_CONSTRAINT_NONE)
+        return cli_usage_error("bench throughput", "--batch times unconstrained decode steps: drop the constraint");
     if (o->baseline_prompts < 0 || o->baseline_prompts > o->num_prompts) o->baseline_prompts = o->num_prompts;
     return 0;
 }
 
-static void accumulate(run_result *total, const run_result *r) {
+void bench_accumulate(run_result *total, const run_result *r) {
     total->seconds += r->seconds;
     total->cpu_seconds += r->cpu_seconds;
     total->output_tokens += r->output_tokens;
@@ -184,7 +203,8 @@ int cli_bench_throughput(int argc, char **argv) {
     run_result batched = {0}, single = {0};
     int32_t vocab = st == LOOM_OK ? loom_model_get_info(model)->vocab_size : 1;
     int constrained = o.constraint.kind != LOOM_CONSTRAINT_NONE;
-    for (long long r = 0; r < o.rounds && st == LOOM_OK; r++) {
+    if (st == LOOM_OK && o.batch) st = bench_decode_steps(e, &o, vocab, &err);
+    for (long long r = 0; r < o.rounds && st == LOOM_OK && !o.batch; r++) {
         run_result a, b;
         if (constrained) { /* a: with the constraint, b: without; the first one alternates */
             uint64_t seed = (uint64_t)(o.seed + 2 * r);
@@ -200,10 +220,10 @@ int cli_bench_throughput(int argc, char **argv) {
                 r + 1, constrained ? "constrained" : "continuous batching", a.output_tokens / a.seconds,
                 (unsigned long long)a.output_tokens, a.seconds, a.cpu_seconds, constrained ? "unconstrained" : "one at a time",
                 b.output_tokens / b.seconds, (unsigned long long)b.output_tokens, b.seconds, b.cpu_seconds);
-        accumulate(&batched, &a);
-        accumulate(&single, &b);
+        bench_accumulate(&batched, &a);
+        bench_accumulate(&single, &b);
     }
-    if (st == LOOM_OK) st = constrained ? report_constrained(&o, &batched, &single, &err) : report(&o, &batched, &single, &err);
+    if (st == LOOM_OK && !o.batch) st = constrained ? report_constrained(&o, &batched, &single, &err) : report(&o, &batched, &single, &err);
     cli_constraint_free(&o.constraint);
     cli_engine_close(&o.engine, &model, &e);
     return st == LOOM_OK ? 0 : cli_error(&err);

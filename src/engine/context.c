@@ -136,6 +136,10 @@ kv_mover ctx_kv_mover(loom_context *ctx) {
                       .read_block = mover_read, .write_block = mover_write};
 }
 
+void loom_context_parallel_for(loom_context *ctx, int64_t n_items, int64_t grain, loom_pool_fn fn, void *arg) {
+    ctx->backend->ops->parallel_for(ctx->backend, n_items, grain, fn, arg);
+}
+
 const float *loom_get_logits(const loom_context *ctx, int32_t i) {
     return ctx->logits + (size_t)i * (size_t)ctx->model->cfg.vocab_size;
 }

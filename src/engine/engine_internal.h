@@ -25,6 +25,8 @@ typedef struct engine_seq {
     loom_stop_matcher *stop; /* stop strings on the text; holds back what could start one */
     gram_matcher *matcher;   /* structured output (engine_grammar.c); NULL without a constraint */
     int32_t n_out;           /* generated tokens */
+    int drawn;               /* drawn_id is this step's token, drawn ahead (engine_seq_draw) */
+    int32_t drawn_id;
     double first_token_s, last_token_s;
     loom_finish_reason finish;
     spec_seq *spec;          /* speculative decoding state; NULL when the engine does not speculate */
@@ -97,6 +99,12 @@ loom_status engine_sample_one(loom_engine *e, engine_seq *es, const float *logit
  * sequence, detokenized, stop conditions checked (the sequence may finish), event emitted. The sampler's
  * history and the constraint's state are the caller's (loom_sampler_sample records its own draw). */
 loom_status engine_emit_token(loom_engine *e, engine_seq *es, int32_t id, const float *logits, loom_error *err);
+/* Whether es's next token may be drawn ahead by engine_seq_draw, on any thread: it comes from its own
+ * sampler alone (no constraint mask, not the first token of an n > 1 request, whose samples fork from
+ * one set of logits). A sampler is its sequence's own, so the token does not depend on the thread;
+ * engine_sample_one then takes it. */
+int engine_seq_draws_alone(const engine_seq *es);
+void engine_seq_draw(engine_seq *es, const float *logits);
 /* Ends a sequence that has not finished yet with reason (abort, error): releases its KV, emits the event. */
 void engine_end_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason);
 /* Ends every unfinished sequence of the request (admitted or not) with reason. */

@@ -166,6 +166,16 @@ static loom_status new_text(engine_seq *es, int32_t id, int final, int silent, c
     return LOOM_OK;
 }
 
+int engine_seq_draws_alone(const engine_seq *es) {
+    const engine_request *r = es->req;
+    return !es->matcher && (r->p.n == 1 || es->n_out > 0 || r->seqs[1].seq);
+}
+
+void engine_seq_draw(engine_seq *es, const float *logits) {
+    es->drawn_id = loom_sampler_sample(es->sampler, logits);
+    es->drawn = 1;
+}
+
 loom_status engine_emit_token(loom_engine *e, engine_seq *es, int32_t id, const float *logits, loom_error *err) {
     engine_request *r = es->req;
     loom_token_logprob lp = {.id = id};
@@ -210,6 +220,10 @@ loom_status engine_emit_token(loom_engine *e, engine_seq *es, int32_t id, const 
 }
 
 loom_status engine_sample_one(loom_engine *e, engine_seq *es, const float *logits, loom_error *err) {
+    if (es->drawn) {
+        es->drawn = 0;
+        return engine_emit_token(e, es, es->drawn_id, logits, err);
+    }
     const float *allowed = logits; /* with a constraint: the masked row (logprobs stay raw) */
     loom_status gst = engine_grammar_mask(e, es, logits, &allowed, err);
     int32_t id = gst == LOOM_OK ? loom_sampler_sample(es->sampler, allowed) : -1;

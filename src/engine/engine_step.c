@@ -133,6 +133,26 @@ static void fail_step(loom_engine *e, const loom_sched_step *step) {
     }
 }
 
+/* The logits row item i samples from: its last (a plain item has one). */
+static int32_t last_logit_row(const loom_engine *e, int32_t i) {
+    return e->first_logit_row[i] + e->n_logit_rows[i] - 1;
+}
+
+typedef struct draw_job {
+    loom_engine *e;
+    const loom_sched_step *step;
+} draw_job;
+
+static void draw_items(void *ctx, int64_t i0, int64_t i1, int thread_index) {
+    const draw_job *j = ctx;
+    for (int64_t i = i0; i < i1; i++) {
+        const loom_sched_item *it = &j->step->items[i];
+        engine_seq *es = it->seq->owner;
+        if (it->samples && it->n_spec == 0 && engine_seq_draws_alone(es))
+            engine_seq_draw(es, loom_get_logits(j->e->ctx, last_logit_row(j->e, (int32_t)i)));
+    }
+}
+
 loom_status engine_run_step(loom_engine *e, loom_error *err) {
     double t0 = engine_now_s(), forward_s = 0;
     loom_sched_step step = {0};
@@ -152,12 +172,17 @@ loom_status engine_run_step(loom_engine *e, loom_error *err) {
     }
     if (st == LOOM_OK && step.n_items > 0) {
         loom_sched_complete_step(e->sched, &step);
-        for (int32_t i = 0; i < step.n_items && st == LOOM_OK; i++) {
-            report_logits(e, &step.items[i], e->first_logit_row[i], e->n_logit_rows[i]);
-            if (step.items[i].n_spec > 0) st = spec_verify(e, &step.items[i], e->first_logit_row[i], err);
-            else if (step.items[i].samples)
-                st = engine_sample_request(e, step.items[i].seq->owner,
-                                           loom_get_logits(e->ctx, e->first_logit_row[i] + e->n_logit_rows[i] - 1), err);
+        draw_job draws = {e, &step}; /* plain sequences' tokens drawn in parallel, then taken in order */
+        loom_context_parallel_for(e->ctx, step.n_items, 1, draw_items, &draws);
+        for (int32_t i = 0; i < step.n_items; i++) {
+            engine_seq *es = step.items[i].seq->owner;
+            if (st == LOOM_OK) {
+                report_logits(e, &step.items[i], e->first_logit_row[i], e->n_logit_rows[i]);
+                if (step.items[i].n_spec > 0) st = spec_verify(e, &step.items[i], e->first_logit_row[i], err);
+                else if (step.items[i].samples)
+                    st = engine_sample_request(e, es, loom_get_logits(e->ctx, last_logit_row(e, i)), err);
+            }
+            es->drawn = 0; /* after an error, the tokens drawn for the rest are dropped */
         }
     }
     double step_s = engine_now_s() - t0;

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/tensor.h"
+#include "core/thread_pool.h"
 
 typedef struct loom_backend loom_backend;
 
@@ -99,6 +100,9 @@ typedef struct loom_backend_ops {
                         int64_t dim);
     /* y[t] += sigmoid(gate[t]) * x[t] for y, x [n_tok][dim] */
     void (*add_sigmoid_gated)(loom_backend *b, float *y, const float *x, const float *gate, int64_t n_tok, int64_t dim);
+    /* fn over items [0, n_items) in units of grain on the backend's host threads (loom_pool_run's contract):
+     * host work between forwards, such as drawing each sequence's token */
+    void (*parallel_for)(loom_backend *b, int64_t n_items, int64_t grain, loom_pool_fn fn, void *ctx);
 } loom_backend_ops;
 
 struct loom_backend {

@@ -39,6 +39,26 @@ size_t loom_kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t hea
     return (size_t)n_layers * per_layer;
 }
 
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+/* bytes of zero pages starting on a 2 MiB boundary, advised onto transparent huge pages (a batched decode
+ * step reads a few KiB of each sequence's blocks in every layer; with 4 KiB pages each of those reads is
+ * a TLB miss), then faulted in at once (the pool's memory is taken now, not as traffic grows). *map /
+ * *map_bytes get what to munmap. */
+static uint8_t *map_prefaulted(size_t bytes, void **map, size_t *map_bytes) {
+    size_t len = bytes + HUGE_PAGE_BYTES;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    uint8_t *start = (uint8_t *)(((uintptr_t)p + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1));
+    madvise(p, len, MADV_HUGEPAGE); /* a hint: may be refused */
+    /* a write per page, each its own short fault (MADV_POPULATE_WRITE would hold the address space's lock
+     * for the whole pool: the server's other threads stalled on their allocations for seconds) */
+    for (size_t i = 0; i < bytes; i += 4096) ((volatile uint8_t *)start)[i] = 0;
+    *map = p;
+    *map_bytes = len;
+    return start;
+}
+
 loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim,
                                loom_kv_dtype dtype, int32_t n_blocks, int32_t block_size, loom_error *err) {
     memset(s, 0, sizeof *s);
@@ -60,8 +80,8 @@ loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_
         memset(s, 0, sizeof *s);
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "KV cache of %d blocks is too large", n_blocks);
     }
-    /* the whole pool is touched now (MAP_POPULATE), so resident memory does not creep up under load and a
-     * pool the machine cannot hold fails here, named, instead of an OOM kill later */
+    /* the whole pool is touched now, so resident memory does not creep up under load and a pool the
+     * machine cannot hold fails here, named, instead of an OOM kill later */
     uint64_t available = sysmem_available_bytes();
     if (available && total > available) {
         memset(s, 0, sizeof *s);
@@ -70,17 +90,16 @@ loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_
                          "kv_cache_memory, num_kv_blocks or max_model_len",
                          (double)total / (1 << 30), n_blocks, (double)available / (1 << 30));
     }
-    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (p == MAP_FAILED) {
+    s->data = map_prefaulted(total, &s->map, &s->map_bytes);
+    if (!s->data) {
         memset(s, 0, sizeof *s);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for a KV cache of %zu bytes", total);
     }
-    s->data = p;
     return LOOM_OK;
 }
 
 void loom_kv_store_destroy(loom_kv_store *s) {
-    if (s->data) munmap(s->data, loom_kv_store_bytes(s));
+    if (s->map) munmap(s->map, s->map_bytes);
     memset(s, 0, sizeof *s);
 }
 

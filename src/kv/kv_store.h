@@ -25,6 +25,8 @@ typedef struct loom_kv_store {
     size_t layer_bytes;      /* one layer's K, V (and scales) within a block */
     size_t block_bytes;      /* n_layers x layer_bytes */
     uint8_t *data;           /* [n_blocks][block_bytes] */
+    void *map;               /* the mapping data lies in (loom_kv_store_destroy unmaps it) */
+    size_t map_bytes;
 } loom_kv_store;
 
 /* One layer's view: pointers into block 0; block b is at + b * block_stride_bytes. */

@@ -148,19 +148,13 @@ static int32_t top_p_prefix(const float *w, int32_t n, double top_p) {
     return kept;
 }
 
-static double sum(const float *w, int32_t n) {
-    double total = 0;
-    for (int32_t i = 0; i < n; i++) total += w[i];
-    return total;
-}
-
 /* The tokens that survive steps 4-7 of loom.h, with unnormalized weights: weights[j] belongs to
  * ids[j], or to id j when ids is NULL (the whole vocabulary); greedy_id >= 0 when greedy. */
 typedef struct distribution {
     const float *weights;
     const int32_t *ids;
     int32_t n, greedy_id;
-    double total; /* sum of weights[0..n) in index order */
+    double total; /* loom_weight_total(weights, n) */
 } distribution;
 
 /* top-k on: the k best ids (sorted), then min-p and top-p as prefixes of them. */
@@ -174,7 +168,7 @@ static distribution top_k_distribution(loom_sampler *s, const float *x, float ma
         s->weights[n] = w;
     }
     if (p->top_p < 1) n = top_p_prefix(s->weights, n, p->top_p);
-    return (distribution){s->weights, s->top_ids, n, -1, sum(s->weights, n)};
+    return (distribution){s->weights, s->top_ids, n, -1, loom_weight_total(s->weights, n)};
 }
 
 static distribution filtered_distribution(loom_sampler *s, const float *x) {
@@ -182,11 +176,7 @@ static distribution filtered_distribution(loom_sampler *s, const float *x) {
     int32_t best = loom_argmax(x, s->vocab);
     if (p->temperature < GREEDY_TEMPERATURE || !(x[best] > -INFINITY)) return (distribution){.greedy_id = best};
     if (top_k_on(s)) return top_k_distribution(s, x, x[best]);
-    double total = 0;
-    for (int32_t i = 0; i < s->vocab; i++) {
-        float w = expf((x[i] - x[best]) / p->temperature);
-        total += s->weights[i] = w < p->min_p ? 0 : w;
-    }
+    double total = loom_softmax_weights(x, s->vocab, x[best], p->temperature, p->min_p, s->weights);
     if (p->top_p < 1) total = loom_top_p_cut(x, s->weights, s->vocab, total, p->top_p, s->scratch);
     return (distribution){s->weights, NULL, s->vocab, -1, total};
 }

@@ -330,21 +330,25 @@ static void attend_block(const loom_attn_isa *isa, const loom_attention_args *a,
 }
 
 /* Tokens items: the tokens t with t x n_kv + h in [i0, i1), cut into blocks of one sequence's
- * consecutive positions. */
+ * consecutive positions, token-major: each block's KV heads one after the other, so a decode token
+ * (a block of one) reads its sequence's rows for every head while they are fresh in cache. Only the
+ * first and last token of the range can have some of their heads outside it. */
 static void run_token_items(const loom_attn_isa *isa, const loom_attention_args *a, int64_t i0, int64_t i1) {
     int64_t n_kv = a->n_kv_heads, group = a->n_heads / a->n_kv_heads;
     int64_t block_tokens = group >= LOOM_ATTENTION_BLOCK_HEADS ? 1 : LOOM_ATTENTION_BLOCK_HEADS / group;
     if (block_tokens > LOOM_ATTENTION_QUERY_BLOCK) block_tokens = LOOM_ATTENTION_QUERY_BLOCK;
-    for (int32_t h = 0; h < n_kv; h++) {
-        int64_t t = (i0 - h + n_kv - 1) / n_kv, t_end = (i1 - h + n_kv - 1) / n_kv;
-        while (t < t_end) {
-            int32_t n = 1;
-            while (n < block_tokens && t + n < t_end && a->seq_of_token[t + n] == a->seq_of_token[t] &&
-                   a->pos[t + n] == a->pos[t] + n)
-                n++;
-            attend_block(isa, a, (int32_t)t, n, h);
-            t += n;
+    for (int64_t t = i0 / n_kv, t_end = (i1 - 1) / n_kv + 1; t < t_end;) {
+        int32_t n = 1;
+        while (n < block_tokens && t + n < t_end && a->seq_of_token[t + n] == a->seq_of_token[t] &&
+               a->pos[t + n] == a->pos[t] + n)
+            n++;
+        for (int32_t h = 0; h < n_kv; h++) { /* the block's tokens whose item of head h is in the range */
+            int64_t lo = (i0 - h + n_kv - 1) / n_kv, hi = (i1 - h + n_kv - 1) / n_kv;
+            if (lo < t) lo = t;
+            if (hi > t + n) hi = t + n;
+            if (lo < hi) attend_block(isa, a, (int32_t)lo, (int32_t)(hi - lo), h);
         }
+        t += n;
     }
 }
 
@@ -432,9 +436,13 @@ int loom_cpu_attention_plan_chunks(loom_attention_plan *p, const loom_attention_
 
 void loom_cpu_attention_plan(loom_attention_plan *p, const loom_attention_args *a, int n_threads) {
     int32_t max_chunks = 0;
-    for (int64_t t = 0; t < a->n_tokens; t++)
+    int decode_rows = 1; /* every token the only query of its sequence (no query blocks to share tiles) */
+    for (int64_t t = 0; t < a->n_tokens; t++) {
         if (chunks_of(a, t) > max_chunks) max_chunks = chunks_of(a, t);
-    if (n_threads > 1 && (int64_t)a->n_tokens * a->n_kv_heads < 8 * (int64_t)n_threads && max_chunks > 1)
+        if (t > 0 && a->seq_of_token[t] == a->seq_of_token[t - 1]) decode_rows = 0;
+    }
+    int few_pairs = (int64_t)a->n_tokens * a->n_kv_heads < 8 * (int64_t)n_threads;
+    if (n_threads > 1 && (few_pairs || decode_rows) && max_chunks > 1)
         loom_cpu_attention_plan_chunks(p, a, n_threads);
     else
         loom_cpu_attention_plan_tokens(p, a, n_threads);

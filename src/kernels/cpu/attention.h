@@ -10,7 +10,7 @@
  *   whose tiles are loaded once for all their query heads (tokens x GQA group: decoded into a buffer;
  *   float32 read in place when one token reads them), and a block walks its chunks in order, merging as
  *   it goes;
- * - chunks (few tokens, long contexts: decode): item = one chunk of one (token, KV head); the chunk's
+ * - chunks (decode rows with long contexts): item = one chunk of one (token, KV head); the chunk's
  *   state goes to the plan's scratch and the last chunk of a (token, KV head) to finish merges them all.
  * A sliding window (args.window) starts a query's keys later: chunks wholly before it are skipped, the
  * tile holding its first key is entered at that key, so tile and chunk boundaries stay functions of the
@@ -70,8 +70,9 @@ typedef struct loom_attention_plan {
 void loom_cpu_attention_plan_tokens(loom_attention_plan *p, const loom_attention_args *a, int n_threads);
 /* Chunks; returns 0 (and makes a tokens plan) when their scratch cannot be allocated. */
 int loom_cpu_attention_plan_chunks(loom_attention_plan *p, const loom_attention_args *a, int n_threads);
-/* Chunks when there are fewer (token, KV head) pairs than about 8 per thread and a query has more than
- * one chunk; tokens otherwise. */
+/* Chunks when some query has more than one chunk and either there are fewer (token, KV head) pairs than
+ * about 8 per thread or every token is the only query of its sequence (decode rows of any lengths: the
+ * threads share the long ones' chunks instead of one thread running a long row alone); tokens otherwise. */
 void loom_cpu_attention_plan(loom_attention_plan *p, const loom_attention_args *a, int n_threads);
 void loom_cpu_attention_plan_free(loom_attention_plan *p);
 

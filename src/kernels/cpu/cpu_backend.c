@@ -12,20 +12,34 @@
 #include "kernels/cpu/rowops.h"
 #include "kernels/cpu/split_rmsnorm.h"
 
+/* cos and sin of every (token, frequency) of the last RoPE call's positions: a step's 2 x n_layers calls
+ * rotate the same positions, so they share one table (the same float values as computing them each time) */
+typedef struct rope_table {
+    int32_t *pos;          /* [n_tok] the positions it was made for */
+    float *cos_sin;        /* [n_tok][2][half]: cos then sin of pos x inv_freq[i] */
+    const float *inv_freq; /* and the frequencies */
+    int64_t n_tok, cap_tok;
+    size_t cap_floats;
+    int32_t half;
+} rope_table;
+
 typedef struct cpu_impl {
     loom_pool *pool;
     float **scratch;       /* per thread: one dequantized weight row */
     int64_t *scratch_len;  /* elements allocated per thread */
     loom_xblock *xq;       /* the current matmul's activations as int8 blocks */
     int64_t xq_blocks;     /* blocks allocated */
+    rope_table rope;
 } cpu_impl;
 
 static cpu_impl *impl_of(loom_backend *b) { return b->impl; }
 
+#define F32_ROW_TILES 2 /* 4-row float tiles per pass over a batch's tokens (matmul_rows_f32) */
+
 static loom_status cpu_reserve(loom_backend *b, int64_t max_row_len, loom_error *err) {
     cpu_impl *c = impl_of(b);
     for (int ti = 0; ti < loom_pool_size(c->pool); ti++) {
-        int64_t need = LOOM_TILE * max_row_len; /* one dequantized tile of weight rows */
+        int64_t need = F32_ROW_TILES * LOOM_TILE * max_row_len; /* the float path's dequantized weight rows */
         if (c->scratch_len[ti] >= need) continue;
         float *p = realloc(c->scratch[ti], (size_t)need * sizeof(float));
         if (!p) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for kernel scratch");
@@ -96,40 +110,48 @@ static const float *weight_row_f32(const loom_tensor *w, int64_t row, int64_t co
     return buf;
 }
 
-/* Float path, 4 weight rows at a time. Several tokens: 4 x 4 tiles (the rows float32 in place or
- * dequantized into the thread's scratch, against 4 tokens); one token: the same sums, widening the rows
- * in registers where the ISA has that kernel (loom_dot_rows4), else dequantized + loom_dot_f32. Either
- * way a token's result is the same alone as in a batch; a short tile repeats its last row or token and
- * drops those results. */
+/* Float path. One token: 4 weight rows at a time, widened in registers where the ISA has that kernel
+ * (loom_dot_rows4), else dequantized + loom_dot_f32. Several tokens: 4 x 4 register tiles of rows (float32
+ * in place or dequantized into the thread's scratch) against tokens, F32_ROW_TILES tiles of rows per pass
+ * over the tokens, so each token quad's activations, loaded into L1 by the first tile, serve the others
+ * (the tokens' activations stream from L2 once per F32_ROW_TILES x 4 rows). Either way a token's result
+ * is the same alone as in a batch; a short tile repeats its last row or token and drops those results. */
 static void matmul_rows_f32(const matmul_job *j, float *y, const loom_tensor *w, int64_t r0, int64_t r1, int ti) {
     int64_t rows = loom_tensor_rows(w), cols = j->cols;
-    float *scratch = j->c->scratch[ti]; /* reserve() sized it for LOOM_TILE rows of the longest matrix */
-    for (int64_t r = r0; r < r1; r += LOOM_TILE) {
-        int nr = r1 - r < LOOM_TILE ? (int)(r1 - r) : LOOM_TILE;
-        if (j->n_tok == 1 && w->layout == LOOM_LAYOUT_ROWS) {
+    float *scratch = j->c->scratch[ti]; /* reserve() sized it for F32_ROW_TILES x LOOM_TILE rows */
+    for (int64_t r = r0; r < r1;) {
+        if (j->n_tok == 1) {
+            int nr = r1 - r < LOOM_TILE ? (int)(r1 - r) : LOOM_TILE;
             const void *stored[LOOM_TILE];
             float column[LOOM_TILE];
-            for (int k = 0; k < LOOM_TILE; k++) stored[k] = loom_tensor_row(w, r + (k < nr ? k : nr - 1));
-            if (loom_dot_rows4(w->dtype, stored, j->x, cols, column)) {
+            for (int k = 0; k < LOOM_TILE; k++)
+                stored[k] = w->layout == LOOM_LAYOUT_ROWS ? loom_tensor_row(w, r + (k < nr ? k : nr - 1)) : NULL;
+            if (w->layout == LOOM_LAYOUT_ROWS && loom_dot_rows4(w->dtype, stored, j->x, cols, column)) {
                 for (int a = 0; a < nr; a++) y[r + a] = column[a];
-                continue;
+            } else {
+                for (int a = 0; a < nr; a++)
+                    y[r + a] = loom_dot_f32(weight_row_f32(w, r + a, cols, scratch), j->x, cols);
             }
-        }
-        const float *wr[LOOM_TILE];
-        for (int k = 0; k < LOOM_TILE; k++) wr[k] = weight_row_f32(w, r + (k < nr ? k : nr - 1), cols, scratch + k * cols);
-        if (j->n_tok == 1) {
-            for (int a = 0; a < nr; a++) y[r + a] = loom_dot_f32(wr[a], j->x, cols);
+            r += nr;
             continue;
         }
+        int nr = r1 - r < F32_ROW_TILES * LOOM_TILE ? (int)(r1 - r) : F32_ROW_TILES * LOOM_TILE;
+        int n_tiles = (nr + LOOM_TILE - 1) / LOOM_TILE;
+        const float *wr[F32_ROW_TILES * LOOM_TILE];
+        for (int k = 0; k < n_tiles * LOOM_TILE; k++)
+            wr[k] = k < nr ? weight_row_f32(w, r + k, cols, scratch + k * cols) : wr[nr - 1];
         for (int64_t t = 0; t < j->n_tok; t += LOOM_TILE) {
             int nt = j->n_tok - t < LOOM_TILE ? (int)(j->n_tok - t) : LOOM_TILE;
             const float *xt[LOOM_TILE];
             for (int k = 0; k < LOOM_TILE; k++) xt[k] = j->x + (t + (k < nt ? k : nt - 1)) * cols;
-            float out[LOOM_TILE * LOOM_TILE];
-            loom_dot_f32_tile(wr, xt, cols, out);
-            for (int a = 0; a < nr; a++)
-                for (int b = 0; b < nt; b++) y[(t + b) * rows + r + a] = out[a * LOOM_TILE + b];
+            for (int tile = 0; tile < n_tiles; tile++) {
+                float out[LOOM_TILE * LOOM_TILE];
+                loom_dot_f32_tile(wr + tile * LOOM_TILE, xt, cols, out);
+                for (int a = 0; a < LOOM_TILE && tile * LOOM_TILE + a < nr; a++)
+                    for (int b = 0; b < nt; b++) y[(t + b) * rows + r + tile * LOOM_TILE + a] = out[a * LOOM_TILE + b];
+            }
         }
+        r += nr;
     }
 }
 
@@ -211,12 +233,14 @@ typedef struct rmsnorm_job {
 
 static void rmsnorm_rows(void *ctx, int64_t t0, int64_t t1, int ti) {
     rmsnorm_job *j = ctx;
+    const float *w = j->w; /* in locals: stores through y cannot change them (the loop vectorizes) */
+    int64_t dim = j->dim;
     for (int64_t t = t0; t < t1; t++) {
-        const float *x = j->x + t * j->dim;
-        float *y = j->y + t * j->dim;
-        float ss = loom_dot_f32(x, x, j->dim);
-        float inv = 1.0f / sqrtf(ss / (float)j->dim + j->eps);
-        for (int64_t i = 0; i < j->dim; i++) y[i] = j->w[i] * (inv * x[i]);
+        const float *x = j->x + t * dim;
+        float *y = j->y + t * dim;
+        float ss = loom_dot_f32(x, x, dim);
+        float inv = 1.0f / sqrtf(ss / (float)dim + j->eps);
+        for (int64_t i = 0; i < dim; i++) y[i] = w[i] * (inv * x[i]);
     }
 }
 
@@ -233,34 +257,110 @@ typedef struct rope_job {
     const int32_t *pos;
     int32_t n_heads, head_dim;
     const float *inv_freq;
+    float *cos_sin; /* the table (rope_table): read by rope_tokens, written by rope_fill */
     int interleaved;
 } rope_job;
+
+/* cos and sin of pos x inv_freq[i], the values every RoPE path uses */
+static void rope_angle(int32_t pos, float inv_freq, float *cos_out, float *sin_out) {
+    float angle = (float)pos * inv_freq;
+    *cos_out = cosf(angle);
+    *sin_out = sinf(angle);
+}
+
+static void rope_fill(void *ctx, int64_t t0, int64_t t1, int ti) {
+    const rope_job *j = ctx;
+    int32_t half = j->head_dim / 2;
+    for (int64_t t = t0; t < t1; t++)
+        for (int32_t i = 0; i < half; i++)
+            rope_angle(j->pos[t], j->inv_freq[i], &j->cos_sin[(2 * t) * half + i], &j->cos_sin[(2 * t + 1) * half + i]);
+}
+
+/* rotates pair i of every head of token t by (c, s): elements (i, i + half), or (2i, 2i + 1) interleaved */
+static void rope_rotate(const rope_job *j, int64_t t, int32_t i, float c, float s) {
+    int32_t half = j->head_dim / 2, a = j->interleaved ? 2 * i : i, bi = j->interleaved ? 2 * i + 1 : i + half;
+    for (int32_t h = 0; h < j->n_heads; h++) {
+        float *v = j->x + (t * j->n_heads + h) * (int64_t)j->head_dim;
+        float v0 = v[a], v1 = v[bi];
+        v[a] = v0 * c - v1 * s;
+        v[bi] = v0 * s + v1 * c;
+    }
+}
 
 static void rope_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
     const rope_job *j = ctx;
     int32_t half = j->head_dim / 2;
     for (int64_t t = t0; t < t1; t++) {
-        for (int32_t i = 0; i < half; i++) {
-            float angle = (float)j->pos[t] * j->inv_freq[i];
-            float c = cosf(angle), s = sinf(angle);
-            for (int32_t h = 0; h < j->n_heads; h++) {
-                float *v = j->x + (t * j->n_heads + h) * (int64_t)j->head_dim;
-                int32_t a = j->interleaved ? 2 * i : i, bi = j->interleaved ? 2 * i + 1 : i + half;
-                float v0 = v[a], v1 = v[bi];
-                v[a] = v0 * c - v1 * s;
-                v[bi] = v0 * s + v1 * c;
+        if (!j->cos_sin) { /* no table (out of memory): the angles computed here, pair by pair */
+            for (int32_t i = 0; i < half; i++) {
+                float c, s;
+                rope_angle(j->pos[t], j->inv_freq[i], &c, &s);
+                rope_rotate(j, t, i, c, s);
             }
+            continue;
+        }
+        const float *c = j->cos_sin + 2 * t * half, *s = c + half;
+        for (int32_t h = 0; h < j->n_heads; h++) { /* the same operations as rope_rotate, a head at a time */
+            float *v = j->x + (t * j->n_heads + h) * (int64_t)j->head_dim;
+            if (j->interleaved)
+                for (int32_t i = 0; i < half; i++) {
+                    float v0 = v[2 * i], v1 = v[2 * i + 1];
+                    v[2 * i] = v0 * c[i] - v1 * s[i];
+                    v[2 * i + 1] = v0 * s[i] + v1 * c[i];
+                }
+            else
+                for (int32_t i = 0; i < half; i++) {
+                    float v0 = v[i], v1 = v[i + half];
+                    v[i] = v0 * c[i] - v1 * s[i];
+                    v[i + half] = v0 * s[i] + v1 * c[i];
+                }
         }
     }
 }
 
-static void cpu_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
-                     int32_t head_dim, const float *inv_freq, int interleaved) {
-    rope_job j = {x, pos, n_heads, head_dim, inv_freq, interleaved};
-    loom_pool_run(impl_of(b)->pool, n_tok, 4, rope_tokens, &j);
+/* The table for these positions: the last one when they match, else made anew; NULL when out of memory */
+static float *rope_cos_sin(cpu_impl *c, const int32_t *pos, int64_t n_tok, int32_t half, const float *inv_freq) {
+    rope_table *r = &c->rope;
+    if (r->cos_sin && r->inv_freq == inv_freq && r->half == half && r->n_tok == n_tok &&
+        memcmp(r->pos, pos, (size_t)n_tok * sizeof *pos) == 0)
+        return r->cos_sin;
+    size_t floats = (size_t)n_tok * 2 * (size_t)half;
+    if (n_tok > r->cap_tok || floats > r->cap_floats) {
+        free(r->pos);
+        free(r->cos_sin);
+        *r = (rope_table){.pos = malloc((size_t)n_tok * sizeof *pos), .cos_sin = malloc(floats * sizeof(float))};
+        if (!r->pos || !r->cos_sin) {
+            free(r->pos);
+            free(r->cos_sin);
+            *r = (rope_table){0};
+            return NULL;
+        }
+        r->cap_tok = n_tok, r->cap_floats = floats;
+    }
+    r->inv_freq = inv_freq, r->half = half, r->n_tok = n_tok;
+    memcpy(r->pos, pos, (size_t)n_tok * sizeof *pos);
+    rope_job fill = {.pos = pos, .head_dim = 2 * half, .inv_freq = inv_freq, .cos_sin = r->cos_sin};
+    loom_pool_run(c->pool, n_tok, 16, rope_fill, &fill);
+    return r->cos_sin;
 }
 
-/* ---- elementwise ---- */
+static void cpu_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
+                     int32_t head_dim, const float *inv_freq, int interleaved) {
+    cpu_impl *c = impl_of(b);
+    rope_job j = {.x = x,
+                  .pos = pos,
+                  .n_heads = n_heads,
+                  .head_dim = head_dim,
+                  .inv_freq = inv_freq,
+                  .cos_sin = rope_cos_sin(c, pos, n_tok, head_dim / 2, inv_freq),
+                  .interleaved = interleaved};
+    loom_pool_run(c->pool, n_tok, 4, rope_tokens, &j);
+}
+
+/* ---- elementwise: a batch split over the pool in runs of ELEMENTWISE_GRAIN elements (a decode token's
+ * rows stay on the calling thread) ---- */
+
+#define ELEMENTWISE_GRAIN 16384
 
 typedef struct gate_job {
     float *out;
@@ -272,10 +372,27 @@ static void silu_range(void *ctx, int64_t i0, int64_t i1, int ti) {
     loom_silu_mul(j->out + i0, j->gate + i0, j->up + i0, i1 - i0);
 }
 
-/* one decode token's FFN (a few thousand elements) stays on the calling thread; prefill splits */
 static void cpu_silu_mul(loom_backend *b, float *out, const float *gate, const float *up, int64_t n) {
     gate_job j = {out, gate, up};
-    loom_pool_run(impl_of(b)->pool, n, 16384, silu_range, &j);
+    loom_pool_run(impl_of(b)->pool, n, ELEMENTWISE_GRAIN, silu_range, &j);
+}
+
+typedef struct add_job {
+    float *y;
+    const float *x;
+    int64_t dim; /* > 0: x is a [dim] bias added to every row of y */
+} add_job;
+
+static void add_range(void *ctx, int64_t i0, int64_t i1, int ti) {
+    const add_job *j = ctx;
+    float *y = j->y; /* in locals: stores through y cannot change them (the loop vectorizes) */
+    const float *x = j->x;
+    int64_t dim = j->dim;
+    for (int64_t i = i0; i < i1;) { /* a run within one row (of the bias) at a time */
+        int64_t col = dim ? i % dim : i, run = dim && dim - col < i1 - i ? dim - col : i1 - i;
+        for (int64_t k = 0; k < run; k++) y[i + k] += x[col + k];
+        i += run;
+    }
 }
 
 /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as PyTorch's tanh approximation computes it */
@@ -290,7 +407,7 @@ static void gelu_tanh_range(void *ctx, int64_t i0, int64_t i1, int ti) {
 
 static void cpu_gelu_tanh_mul(loom_backend *b, float *out, const float *gate, const float *up, int64_t n) {
     gate_job j = {out, gate, up};
-    loom_pool_run(impl_of(b)->pool, n, 16384, gelu_tanh_range, &j);
+    loom_pool_run(impl_of(b)->pool, n, ELEMENTWISE_GRAIN, gelu_tanh_range, &j);
 }
 
 static void cpu_scale(loom_backend *b, float *y, float c, int64_t n) {
@@ -302,21 +419,34 @@ static void cpu_softcap(loom_backend *b, float *y, float cap, int64_t n) {
 }
 
 static void cpu_add_bias(loom_backend *b, float *y, const loom_tensor *bias, int64_t n_tok, int64_t dim) {
-    const float *bv = bias->data;
-    for (int64_t t = 0; t < n_tok; t++)
-        for (int64_t i = 0; i < dim; i++) y[t * dim + i] += bv[i];
+    add_job j = {y, bias->data, dim};
+    loom_pool_run(impl_of(b)->pool, n_tok * dim, ELEMENTWISE_GRAIN, add_range, &j);
 }
 
 static void cpu_add(loom_backend *b, float *y, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+    add_job j = {y, x, 0};
+    loom_pool_run(impl_of(b)->pool, n, ELEMENTWISE_GRAIN, add_range, &j);
+}
+
+typedef struct embed_job {
+    float *y;
+    const loom_tensor *table;
+    const int32_t *ids;
+    int64_t dim;
+} embed_job;
+
+static void embed_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
+    const embed_job *j = ctx;
+    for (int64_t t = t0; t < t1; t++) {
+        float *y = j->y + t * j->dim;
+        const float *row = weight_row_f32(j->table, j->ids[t], j->dim, y);
+        if (row != y) memcpy(y, row, (size_t)j->dim * sizeof(float));
+    }
 }
 
 static void cpu_embed(loom_backend *b, float *y, const loom_tensor *table, const int32_t *ids, int64_t n_tok) {
-    int64_t dim = loom_tensor_row_len(table);
-    for (int64_t t = 0; t < n_tok; t++) {
-        const float *row = weight_row_f32(table, ids[t], dim, y + t * dim);
-        if (row != y + t * dim) memcpy(y + t * dim, row, (size_t)dim * sizeof(float));
-    }
+    embed_job j = {y, table, ids, loom_tensor_row_len(table)};
+    loom_pool_run(impl_of(b)->pool, n_tok, 4, embed_tokens, &j);
 }
 
 /* ---- attention ---- */
@@ -368,6 +498,10 @@ static void cpu_rmsnorm_sums(loom_backend *b, float *y, const float *x, const lo
     loom_cpu_rmsnorm_given(impl_of(b)->pool, y, x, weight->data, sums, norm_dim, eps, n_tok, dim);
 }
 
+static void cpu_parallel_for(loom_backend *b, int64_t n_items, int64_t grain, loom_pool_fn fn, void *ctx) {
+    loom_pool_run(impl_of(b)->pool, n_items, grain, fn, ctx);
+}
+
 static const loom_backend_ops cpu_ops = {
     .name = "cpu",
     .max_head_dim = LOOM_ATTENTION_MAX_HEAD_DIM,
@@ -390,6 +524,7 @@ static const loom_backend_ops cpu_ops = {
     .moe_route = cpu_moe_route,
     .moe_combine = cpu_moe_combine,
     .add_sigmoid_gated = cpu_add_sigmoid_gated,
+    .parallel_for = cpu_parallel_for,
 };
 
 loom_status loom_backend_cpu_create(int n_threads, loom_backend **out, loom_error *err) {
@@ -428,6 +563,8 @@ void loom_backend_free(loom_backend *b) {
         free(c->scratch);
         free(c->scratch_len);
         free(c->xq);
+        free(c->rope.pos);
+        free(c->rope.cos_sin);
         loom_pool_free(c->pool);
         free(c);
     }

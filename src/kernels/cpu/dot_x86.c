@@ -249,19 +249,31 @@ __attribute__((target("avx512f,f16c"))) static float f32_avx512(const void *row,
  * n % 16 elements is a masked load */
 __attribute__((target("avx512f,f16c"))) static void f32_tile_avx512(const float *const *w, const float *const *x, int64_t n,
                                                                      float *out) {
-    __m512 acc[4][4];
+    __m512 acc[4][4]; /* fully unrolled, so the 16 accumulators live in registers */
+#pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
         for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_ps();
+    /* whole vectors with plain loads, then the tail masked (zeros past n): the same sums as masking all */
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-        __m512 xv[4];
-        for (int t = 0; t < 4; t++) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + i);
-        for (int r = 0; r < 4; r++) {
-            __m512 wv = _mm512_maskz_loadu_ps(m, w[r] + i);
-            for (int t = 0; t < 4; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+        __m512 xv[4], wv[4];
+        if (n - i >= 16) {
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) xv[k] = _mm512_loadu_ps(x[k] + i), wv[k] = _mm512_loadu_ps(w[k] + i);
+        } else {
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++)
+                xv[k] = _mm512_maskz_loadu_ps(m, x[k] + i), wv[k] = _mm512_maskz_loadu_ps(m, w[k] + i);
         }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; t++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv[t], acc[r][t]);
     }
+#pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
         for (int t = 0; t < 4; t++) out[r * 4 + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
