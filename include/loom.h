@@ -478,6 +478,8 @@ typedef enum loom_constraint_kind {
     LOOM_CONSTRAINT_REGEX,       /* spec: a regular expression the whole output matches */
     LOOM_CONSTRAINT_CHOICE,      /* spec: a JSON array of strings; the output is exactly one of them */
     LOOM_CONSTRAINT_GBNF,        /* spec: a llama.cpp GBNF grammar whose start rule is `root` */
+    LOOM_CONSTRAINT_STRUCTURAL_TAG, /* spec: XGrammar's structural tag JSON ({"type": "structural_tag",
+                                     * "format": ...}): tags, free text with triggers (src/grammar/structural_tag.c) */
 } loom_constraint_kind;
 
 typedef struct loom_constraint {
