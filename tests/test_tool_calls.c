@@ -49,7 +49,7 @@ static void apply(reading *r, const api_tool_delta *d) {
 /* Reads text pushed in pieces of `step` bytes (0: all at once). */
 static reading read_text(api_tool_format f, int opened, const char *text, size_t step) {
     reading r = {0};
-    api_tool_parser *p = api_tool_parser_create(f, opened, 42);
+    api_tool_parser *p = api_tool_parser_create(f, opened, 42, "[" WEATHER ", " TIME "]");
     size_t n = strlen(text), at = 0;
     do {
         size_t k = step && n - at > step ? step : n - at;
@@ -118,6 +118,19 @@ static void test_hermes_reading(void) {
     expect_reading(API_TOOLS_HERMES, 0, "No tools needed: a < b and <tool is fine.",
                    "No tools needed: a < b and <tool is fine.", 0, NULL, NULL, 0);
     expect_reading(API_TOOLS_HERMES, 0, "  \n", "  \n", 0, NULL, NULL, 0);
+    /* bare calls at the start (small models leave the tags out), then text or tagged calls */
+    const char *city[] = {"{\"city\": \"Paris\"}"};
+    expect_reading(API_TOOLS_HERMES, 0, "\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}", NULL, 1,
+                   names, city, 0);
+    const char *both_names[] = {"get_weather", "get_time"}, *both_args[] = {"{\"city\": \"Paris\"}", "{}"};
+    expect_reading(API_TOOLS_HERMES, 0,
+                   "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n{\"name\": \"get_time\"} done",
+                   "done", 2, both_names, both_args, 0);
+    /* a JSON answer that is not a call of one of the tools is content */
+    expect_reading(API_TOOLS_HERMES, 0, "{\"name\": \"John\", \"age\": 30}", "{\"name\": \"John\", \"age\": 30}", 0,
+                   NULL, NULL, 1);
+    expect_reading(API_TOOLS_HERMES, 0, "<tool_call>\n{\"name\": \"rm_rf\", \"arguments\": {}}\n</tool_call>",
+                   "<tool_call>\n{\"name\": \"rm_rf\", \"arguments\": {}}\n</tool_call>", 0, NULL, NULL, 1);
     /* malformed and cut off: the text comes back as content */
     expect_reading(API_TOOLS_HERMES, 0, "x <tool_call>\n{\"nam\": 1}\n</tool_call> y",
                    "x <tool_call>\n{\"nam\": 1}\n</tool_call> y", 0, NULL, NULL, 1);

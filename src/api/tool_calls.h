@@ -2,7 +2,8 @@
  * its tools (tool_calls.c), and the parser that reads the calls out of its text, whole or streamed
  * (tool_parser.c). Formats:
  *   hermes       Qwen2.5 / Hermes / ChatML models: <tool_call>\n{"name": N, "arguments": {...}}\n</tool_call>,
- *                any number, with text around them;
+ *                any number, with text around them; an answer that starts with bare {"name": ...} objects
+ *                (small models leave the tags out) is read as calls too;
  *   llama3_json  Llama 3.1 / 3.2: the answer is [<|python_tag|>]{"name": N, "parameters": {...}}, calls
  *                separated by "; " ("arguments" is read too); an answer not starting with '{' is text;
  *   mistral      Mistral v0.3: [TOOL_CALLS] [{"name": N, "arguments": {...}}, ...] after optional text
@@ -56,8 +57,10 @@ void api_tool_delta_clear(api_tool_delta *d);
 typedef struct api_tool_parser api_tool_parser;
 
 /* opened: the prompt already ends with the format's opener (api_tool_constraint's prompt_suffix).
- * id_seed makes the call ids (call_ + 24 letters and digits; mistral: 9, as its template requires). */
-api_tool_parser *api_tool_parser_create(api_tool_format f, int opened, uint64_t id_seed);
+ * id_seed makes the call ids (call_ + 24 letters and digits; mistral: 9, as its template requires).
+ * tools_json: the request's tools; a call naming another function is not a call (NULL: any name).
+ * NULL when out of memory. */
+api_tool_parser *api_tool_parser_create(api_tool_format f, int opened, uint64_t id_seed, const char *tools_json);
 void api_tool_parser_free(api_tool_parser *p);
 /* Feeds the next piece of the model's text; appends to *out what can be told so far. Text that may
  * still turn out to be part of a call is held back. 0, or -1 when out of memory. */

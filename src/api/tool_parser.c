@@ -36,7 +36,7 @@ static void buf_free(buf *b) { free(b->s); }
 
 typedef enum pstate {
     P_TEXT,      /* free text, watching for the opener (hermes, mistral) */
-    P_START,     /* llama3_json: before the answer's first non-space character */
+    P_START,     /* llama3_json, hermes: before the answer's first non-space character */
     P_ENDTEXT,   /* llama3_json: the answer is text */
     P_LIST_OPEN, /* mistral: after [TOOL_CALLS], before '[' */
     P_OBJ_OPEN,  /* before a call's '{' */
@@ -62,11 +62,14 @@ struct api_tool_parser {
     int32_t n_started; /* calls announced (index of the current one = n_calls) */
     int section_calls; /* calls announced in this section */
     int failed, oom;
-    int bad; /* the current call broke the format */
+    int bad;      /* the current call broke the format */
+    int bare;     /* hermes: calls written as bare objects at the start of the answer (no <tool_call>) */
+    char **names; /* the functions a call may name (NULL: any) */
+    size_t n_names;
     /* the object scanner */
     ostate os;
     vrole role;
-    int key_esc, args_seen, args_string; /* args_string: the arguments are a JSON string (decoded whole) */
+    int key_esc, args_seen, args_string;   /* args_string: the arguments are a JSON string (decoded whole) */
     int vdepth, v_in_str, v_esc, v_scalar; /* the current value */
 };
 
@@ -75,18 +78,33 @@ static const char hermes_close[] = "</tool_call>";
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-api_tool_parser *api_tool_parser_create(api_tool_format f, int opened, uint64_t id_seed) {
+api_tool_parser *api_tool_parser_create(api_tool_format f, int opened, uint64_t id_seed, const char *tools_json) {
     api_tool_parser *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->f = f;
     p->id_seed = id_seed;
-    p->st = f == API_TOOLS_LLAMA3_JSON ? P_START : P_TEXT;
+    p->st = f == API_TOOLS_MISTRAL ? P_TEXT : P_START;
     if (opened) p->st = f == API_TOOLS_MISTRAL ? P_LIST_OPEN : P_OBJ_OPEN;
+    json_t *tools = tools_json ? json_loads(tools_json, 0, NULL) : NULL;
+    size_t n = json_array_size(tools);
+    if (tools && !(p->names = calloc(n ? n : 1, sizeof *p->names))) p->oom = 1;
+    for (size_t i = 0; p->names && i < n; i++) {
+        const char *name =
+            json_string_value(json_object_get(json_object_get(json_array_get(tools, i), "function"), "name"));
+        if (name && !(p->names[p->n_names++] = strdup(name))) p->oom = 1;
+    }
+    json_decref(tools);
+    if (p->oom || (tools_json && !tools)) {
+        api_tool_parser_free(p);
+        return NULL;
+    }
     return p;
 }
 
 void api_tool_parser_free(api_tool_parser *p) {
     if (!p) return;
+    for (size_t i = 0; i < p->n_names; i++) free(p->names[i]);
+    free(p->names);
     buf *bufs[] = {&p->hold, &p->ws, &p->raw, &p->key, &p->name, &p->args};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
     free(p);
@@ -166,8 +184,10 @@ static void make_id(api_tool_parser *p, char *out) {
 /* The name is whole: announce the call, with any argument text read before it. */
 static void announce(api_tool_parser *p, api_tool_delta *d) {
     json_t *name = json_loadb(p->name.s, p->name.n, JSON_DECODE_ANY, NULL);
-    if (!json_is_string(name) || json_string_length(name) == 0) {
-        json_decref(name);
+    size_t k = 0;
+    while (json_is_string(name) && k < p->n_names && strcmp(p->names[k], json_string_value(name))) k++;
+    if (!json_is_string(name) || json_string_length(name) == 0 || (p->names && k == p->n_names)) {
+        json_decref(name); /* not a call of one of the tools */
         p->bad = 1;
         return;
     }
@@ -337,6 +357,7 @@ static void fail_section(api_tool_parser *p, api_tool_delta *d) {
     if (p->raw.n && !p->section_calls) content(p, d, p->raw.s, p->raw.n);
     buf_clear(&p->raw);
     p->st = p->f == API_TOOLS_LLAMA3_JSON ? P_ENDTEXT : P_TEXT;
+    p->bare = 0;
 }
 
 /* The longest tail of hold that begins the opener. */
@@ -369,7 +390,19 @@ static void text_byte(api_tool_parser *p, api_tool_delta *d, char c) {
     p->hold.n = keep;
 }
 
-/* llama3_json: the answer's first characters decide whether it is calls. */
+static void text_byte(api_tool_parser *p, api_tool_delta *d, char c);
+
+/* hermes: what was held at the start is free text after all. */
+static void start_as_text(api_tool_parser *p, api_tool_delta *d) {
+    buf held = p->hold;
+    p->hold = (buf){0};
+    p->st = P_TEXT;
+    for (size_t i = 0; i < held.n; i++) text_byte(p, d, held.s[i]);
+    buf_free(&held);
+}
+
+/* The answer's first characters decide whether it is calls: llama3_json's {...} or <|python_tag|>, and
+ * hermes calls written without <tool_call> (small models do: Qwen2.5-Coder-0.5B). */
 static void start_byte(api_tool_parser *p, api_tool_delta *d, char c) {
     if (buf_add(&p->hold, &c, 1)) {
         p->oom = 1;
@@ -380,7 +413,8 @@ static void start_byte(api_tool_parser *p, api_tool_delta *d, char c) {
     const char *rest = p->hold.s + k, *tag = openers[API_TOOLS_LLAMA3_JSON];
     size_t n = p->hold.n - k, tag_len = strlen(tag);
     if (n == 0) return;
-    if (n <= tag_len && !memcmp(rest, tag, n)) {
+    if (p->f == API_TOOLS_HERMES && rest[0] != '{') return start_as_text(p, d);
+    if (p->f == API_TOOLS_LLAMA3_JSON && n <= tag_len && !memcmp(rest, tag, n)) {
         if (n == tag_len) { /* <|python_tag|>: calls follow */
             if (buf_add(&p->raw, p->hold.s, p->hold.n)) p->oom = 1;
             buf_clear(&p->hold);
@@ -391,6 +425,8 @@ static void start_byte(api_tool_parser *p, api_tool_delta *d, char c) {
     if (rest[0] == '{') {
         if (buf_add(&p->raw, p->hold.s, p->hold.n)) p->oom = 1;
         buf_clear(&p->hold);
+        p->bare = p->f == API_TOOLS_HERMES;
+        p->section_calls = 0;
         begin_object(p);
         return;
     }
@@ -400,6 +436,14 @@ static void start_byte(api_tool_parser *p, api_tool_delta *d, char c) {
 }
 
 static void after_object(api_tool_parser *p, api_tool_delta *d, char c) {
+    if (p->bare) { /* more bare calls, or text from here on */
+        if (is_space(c)) return;
+        if (c == '{') return begin_object(p);
+        p->bare = 0;
+        p->st = P_TEXT;
+        buf_clear(&p->raw);
+        return text_byte(p, d, c);
+    }
     if (p->f == API_TOOLS_HERMES) {
         if (p->close_at == 0 && is_space(c)) return;
         if (c != hermes_close[p->close_at]) return fail_section(p, d);

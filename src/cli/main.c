@@ -29,7 +29,8 @@ static const struct {
     {"serve", cli_serve, CLI_ENGINE_USAGE "\n           [--host ADDR] [--port N] [--api-key KEY | --api-key-file F] [--served-model-name NAME]\n"
      "           [--max-body-bytes N] [--max-pending-requests N] [--max-tokens-default 2048]\n"
      "           [--allowed-origins '*'|A,B]"
-     " [--request-timeout 30] [--max-connections 2000] [--max-connections-per-ip 256] [--log-level info]"},
+     " [--request-timeout 30] [--max-connections 2000] [--max-connections-per-ip 256] [--log-level info]\n"
+     "           [--tool-call-parser auto|hermes|llama3_json|mistral] [--enable-auto-tool-choice]"},
     {"batch", cli_batch, CLI_ENGINE_USAGE "\n           --input PROMPTS.jsonl --output OUT.jsonl [--metrics-json FILE]"},
 };
 
