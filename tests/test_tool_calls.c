@@ -140,6 +140,19 @@ static void test_hermes_reading(void) {
     expect_reading(API_TOOLS_HERMES, 0, "<tool_call>\n{\"name\": \"get_time\"}", NULL, 1, names + 1, args + 1, 0);
 }
 
+/* A call announced, then broken, then another call: the stream never reuses the broken call's index
+ * (found by fuzz_tool_parser). */
+static void test_broken_call_keeps_its_index(void) {
+    const char *text = "<tool_call>\n{\"name\": \"get_time\", \"arguments\"\"x\": 1}</tool_call> and "
+                       "<tool_call>{\"name\": \"get_time\", \"arguments\": {\"tz\": 2}}</tool_call>";
+    for (size_t step = 0; step <= 5; step++) {
+        reading r = read_text(API_TOOLS_HERMES, 0, text, step);
+        CHECK_MSG(r.n == 2 && r.failed && !strcmp(r.args[1], "{\"tz\": 2}"), "step %zu: %d calls, '%s'", step, r.n,
+                  r.args[1]);
+        CHECK(strcmp(r.id[0], r.id[1]) != 0);
+    }
+}
+
 static void test_llama3_reading(void) {
     const char *names[] = {"get_weather", "get_time"};
     const char *args[] = {"{\"city\": \"Oslo\"}", "{\"tz\": 1}"};
@@ -270,6 +283,7 @@ static void test_detect(void) {
 
 int main(void) {
     RUN(test_hermes_reading);
+    RUN(test_broken_call_keeps_its_index);
     RUN(test_llama3_reading);
     RUN(test_mistral_reading);
     RUN(test_forced_grammars);

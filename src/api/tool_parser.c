@@ -59,7 +59,8 @@ struct api_tool_parser {
     buf args;          /* argument text not yet given out */
     size_t close_at;   /* hermes P_AFTER_OBJ: bytes of </tool_call> matched */
     int32_t n_calls;   /* calls completed */
-    int32_t n_started; /* calls announced (index of the current one = n_calls) */
+    int32_t n_started; /* calls announced: the current one's index is n_started - 1 once announced */
+    int cur_announced; /* the call object being read has been announced */
     int section_calls; /* calls announced in this section */
     int failed, oom;
     int bad;      /* the current call broke the format */
@@ -151,7 +152,7 @@ static void content(api_tool_parser *p, api_tool_delta *d, const char *s, size_t
 }
 
 static api_tool_call_delta *call_delta(api_tool_parser *p, api_tool_delta *d) {
-    int32_t index = p->n_calls;
+    int32_t index = p->n_started - 1;
     if (d->n_calls && d->calls[d->n_calls - 1].index == index) return &d->calls[d->n_calls - 1];
     if (d->n_calls == d->cap_calls) {
         size_t cap = d->cap_calls ? d->cap_calls * 2 : 4;
@@ -171,7 +172,7 @@ static api_tool_call_delta *call_delta(api_tool_parser *p, api_tool_delta *d) {
 
 static void make_id(api_tool_parser *p, char *out) {
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    uint64_t z = p->id_seed + 0x9e3779b97f4a7c15ull * (uint64_t)(p->n_calls + 1);
+    uint64_t z = p->id_seed + 0x9e3779b97f4a7c15ull * (uint64_t)(p->n_started + 1);
     int n = p->f == API_TOOLS_MISTRAL ? 9 : 24, at = 0;
     if (p->f != API_TOOLS_MISTRAL) memcpy(out, "call_", 5), at = 5;
     for (int i = 0; i < n; i++) {
@@ -191,19 +192,20 @@ static void announce(api_tool_parser *p, api_tool_delta *d) {
         p->bad = 1;
         return;
     }
-    api_tool_call_delta *c = call_delta(p, d);
     char id[40];
     make_id(p, id);
+    p->n_started++;
+    p->cur_announced = 1;
+    p->section_calls++;
+    api_tool_call_delta *c = call_delta(p, d);
     if (c) {
         append_str(p, &c->id, id, strlen(id));
         append_str(p, &c->name, json_string_value(name), json_string_length(name));
     }
     json_decref(name);
-    p->n_started++;
-    p->section_calls++;
 }
 
-static int announced(const api_tool_parser *p) { return p->n_started > p->n_calls; }
+static int announced(const api_tool_parser *p) { return p->cur_announced; }
 
 /* Argument text goes out once the call is announced (a string value only when whole: it is decoded). */
 static void flush_args(api_tool_parser *p, api_tool_delta *d, int whole) {
@@ -268,6 +270,7 @@ static void end_object(api_tool_parser *p, api_tool_delta *d) {
         if (c) append_str(p, &c->arguments, "{}", 2);
     }
     p->n_calls++;
+    p->cur_announced = 0;
     p->st = P_AFTER_OBJ;
     p->close_at = 0;
 }
@@ -344,7 +347,7 @@ static void object(api_tool_parser *p, api_tool_delta *d, char c) {
 static void begin_object(api_tool_parser *p) {
     p->st = P_OBJ;
     p->os = O_KEY_OR_END;
-    p->args_seen = p->bad = 0;
+    p->args_seen = p->bad = p->cur_announced = 0;
     buf_clear(&p->name);
     buf_clear(&p->args);
 }
@@ -353,7 +356,7 @@ static void begin_object(api_tool_parser *p) {
  * already (a stream cannot take them back; a whole-answer reader reports the whole text instead). */
 static void fail_section(api_tool_parser *p, api_tool_delta *d) {
     p->failed = 1;
-    if (p->n_started > p->n_calls) p->n_started = p->n_calls; /* the announced call stays unfinished */
+    p->cur_announced = 0; /* an announced call stays unfinished; the next one gets the next index */
     if (p->raw.n && !p->section_calls) content(p, d, p->raw.s, p->raw.n);
     buf_clear(&p->raw);
     p->st = p->f == API_TOOLS_LLAMA3_JSON ? P_ENDTEXT : P_TEXT;
