@@ -1,5 +1,5 @@
 /* libFuzzer: the input's first byte picks a constraint kind (JSON Schema, json_object, regex, choice,
- * GBNF: byte % 5), the rest is its text. A spec that does not compile must leave a message. One that
+ * GBNF, structural tag: byte % 6), the rest is its text. A spec that does not compile must leave a message. One that
  * compiles is run over a small vocabulary (the 256 bytes and a few multi-byte tokens): up to 48 steps,
  * each computing the mask, checking it against brute force (every token accepted and rolled back
  * from the state) and taking an allowed token chosen by the input's bytes; EOS only when accepting. */
@@ -67,7 +67,7 @@ static void run(gram_matcher *m, const uint8_t *choices, size_t n_choices) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1 || size > 4096) return 0;
-    gram_kind kind = (gram_kind)(data[0] % 5);
+    gram_kind kind = (gram_kind)(data[0] % 6);
     gram_grammar *g = NULL;
     loom_error err = {0};
     if (gram_compile(kind, (const char *)data + 1, size - 1, &g, &err) != LOOM_OK) {

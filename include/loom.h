@@ -181,9 +181,15 @@ typedef struct loom_chat_template_params {
      * {"enable_thinking": false} for Qwen3). They may not replace messages, tools, documents,
      * add_generation_prompt or continue_final_message (LOOM_ERR_INVALID_ARG naming the key). */
     const char *kwargs_json;
+    /* NULL, or a JSON array: the template's `tools` (OpenAI's [{"type": "function", "function": {"name",
+     * "description", "parameters"}}], as transformers passes them); NULL renders `tools` as none. */
+    const char *tools_json;
 } loom_chat_template_params;
 
 loom_chat_template_params loom_chat_template_default_params(void);
+/* The source of the template loom_apply_chat_template renders, malloc'd (the server reads which
+ * tool-call format it writes); LOOM_ERR_UNSUPPORTED when the model has none. */
+loom_status loom_model_chat_template(const loom_model *model, char **source_out, loom_error *err);
 loom_status loom_apply_chat_template_ex(const loom_model *model, const char *messages_json,
                                         const loom_chat_template_params *params, char **text_out, loom_error *err);
 
@@ -485,6 +491,8 @@ typedef enum loom_constraint_kind {
     LOOM_CONSTRAINT_REGEX,       /* spec: a regular expression the whole output matches */
     LOOM_CONSTRAINT_CHOICE,      /* spec: a JSON array of strings; the output is exactly one of them */
     LOOM_CONSTRAINT_GBNF,        /* spec: a llama.cpp GBNF grammar whose start rule is `root` */
+    LOOM_CONSTRAINT_STRUCTURAL_TAG, /* spec: XGrammar's structural tag JSON ({"type": "structural_tag",
+                                     * "format": ...}): tags, free text with triggers (src/grammar/structural_tag.c) */
 } loom_constraint_kind;
 
 typedef struct loom_constraint {

@@ -106,6 +106,9 @@ static void test_fixture_phi3(void) { run_fixture("phi3"); }
 static void test_fixture_gemma2(void) { run_fixture("gemma2"); }
 static void test_fixture_gemma3(void) { run_fixture("gemma3"); }
 static void test_fixture_olmo2(void) { run_fixture("olmo2"); }
+static void test_fixture_llama3_1(void) { run_fixture("llama3_1"); }         /* tools, "parameters" calls */
+static void test_fixture_mistral_nemo(void) { run_fixture("mistral_nemo"); } /* [TOOL_CALLS], 9-character ids */
+static void test_fixture_qwen2_5(void) { run_fixture("qwen2_5"); }           /* <tool_call>, Qwen2.5-Coder's */
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
@@ -272,6 +275,9 @@ int main(void) {
     RUN(test_fixture_gemma2);
     RUN(test_fixture_gemma3);
     RUN(test_fixture_olmo2);
+    RUN(test_fixture_llama3_1);
+    RUN(test_fixture_mistral_nemo);
+    RUN(test_fixture_qwen2_5);
     RUN(test_errors);
     RUN(test_limits);
     RUN(test_whitespace_control);

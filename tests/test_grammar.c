@@ -42,6 +42,8 @@ static void test_regex_classes(void) {
     CHECK(util_match(GRAM_REGEX, ".", "\xFF") == 0);
     CHECK(util_match(GRAM_REGEX, "\\d\\w\\s", "7z ") == 1);
     CHECK(util_match(GRAM_REGEX, "\\D\\W\\S", "a!x") == 1);
+    CHECK(util_match(GRAM_REGEX, "\\S", "\x1f") == 0); /* space to Python's re, not to ECMA's: left out */
+    CHECK(util_match(GRAM_REGEX, "\\S", "\x1b") == 1);
     CHECK(util_match(GRAM_REGEX, "\\D", "5") == 0);
     CHECK(util_match(GRAM_REGEX, "[\\d.]+", "3.14") == 1);
     CHECK(util_match(GRAM_REGEX, "[é-ê]", "\xC3\xAA") == 1);

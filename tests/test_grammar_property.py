@@ -256,3 +256,65 @@ def test_random_regexes(driver, tmp_path, seed):
         got = run(driver, tmp_path, "match", "regex", pattern, stdin="\n".join(json.dumps(p) for p in probes) + "\n")
         for probe, ok in zip(probes, got):
             assert ok == bool(compiled.fullmatch(probe)), f"{pattern!r} on {probe!r}: grammar {ok}"
+
+
+# ---- tool calls: structural tags around random parameter schemas ----
+
+def tool_tag(name, schema):
+    """A Hermes-style (Qwen2.5) tool call: the tag src/api/tool_calls.c builds for one function."""
+    return {"type": "tag", "begin": f'<tool_call>\n{{"name": "{name}", "arguments": ',
+            "content": {"type": "json_schema", "json_schema": schema}, "end": "}\n</tool_call>"}
+
+
+def parse_calls(text):
+    """The calls of a Hermes output, by an independent reading: `<tool_call>\\n`, one JSON object (read by
+    json's own decoder), `\\n</tool_call>`, calls separated by one newline. [(name, arguments), ...]"""
+    calls, i, decoder = [], 0, json.JSONDecoder()
+    while True:
+        assert text.startswith("<tool_call>\n", i), text[i:]
+        obj, i = decoder.raw_decode(text, i + len("<tool_call>\n"))
+        assert list(obj) == ["name", "arguments"], obj
+        calls.append((obj["name"], obj["arguments"]))
+        assert text.startswith("\n</tool_call>", i), text[i:]
+        i += len("\n</tool_call>")
+        if i == len(text):
+            return calls
+        assert text[i] == "\n"
+        i += 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_tool_call_tags(driver, tmp_path, seed):
+    """Required calls (tags_with_separator) sampled from random tools parse and validate against the
+    chosen tool's parameters; the same calls inside free text match the lazy form (triggered_tags), and
+    a call whose arguments break the schema does not."""
+    rng = random.Random(500 + seed)
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    n_calls = 0
+    for i in range(12):
+        tools = {}
+        for k in range(rng.randint(1, 3)):
+            defs = {}
+            schema = gen_object(rng, 1, defs)
+            tools[f"fn_{k}"] = {"$defs": defs, **schema} if defs else schema
+        tags = [tool_tag(name, schema) for name, schema in tools.items()]
+        required = {"type": "structural_tag", "format": {"type": "tags_with_separator", "tags": tags,
+                                                         "separator": "\n", "at_least_one": True}}
+        texts = [t for t in run(driver, tmp_path, "sample", "structural_tag", json.dumps(required), seed * 100 + i, 6)
+                 if t is not None]
+        for text in texts:
+            for name, args in parse_calls(text):
+                validator = jsonschema.Draft202012Validator(for_oracle(tools[name]), format_checker=checker)
+                errors = list(validator.iter_errors(args))
+                assert not errors, f"{text!r}: {errors[0].message} for {json.dumps(tools[name])}"
+                n_calls += 1
+        if not texts:
+            continue
+        lazy = {"type": "structural_tag", "format": {"type": "triggered_tags", "triggers": ["<tool_call>"],
+                                                     "tags": tags}}
+        probes = [f"Let me check. {t} Done <tool_ <tool_call" for t in texts]
+        probes += [t.replace('"arguments": ', '"arguments": {"\\u0000": [0]} ', 1) for t in texts]
+        got = run(driver, tmp_path, "match", "structural_tag", json.dumps(lazy),
+                  stdin="\n".join(json.dumps(p) for p in probes) + "\n")
+        assert got == [1] * len(texts) + [0] * len(texts), (probes, got)
+    assert n_calls >= 40, n_calls

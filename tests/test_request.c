@@ -156,12 +156,12 @@ static void test_max_completion_tokens_wins(void) {
 static void test_unknown_fields_are_ignored(void) {
     const char *body =
         "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"store\": true, \"metadata\": {\"a\": 1},"
-        " \"parallel_tool_calls\": false, \"service_tier\": \"auto\", \"user\": \"u\", \"reasoning_effort\": \"low\","
-        " \"temprature\": 0.2, \"stream_options\": null}";
+        " \"guided_decoding_backend\": \"xgrammar\", \"service_tier\": \"auto\", \"user\": \"u\", "
+        "\"reasoning_effort\": \"low\", \"temprature\": 0.2, \"stream_options\": null}";
     api_request r;
     if (parse_ok(API_CHAT, body, &r)) return;
-    static const char *const want[] = {"store", "metadata",         "parallel_tool_calls", "service_tier",
-                                       "user",  "reasoning_effort", "temprature"};
+    static const char *const want[] = {
+        "store", "metadata", "guided_decoding_backend", "service_tier", "user", "reasoning_effort", "temprature"};
     CHECK_MSG(r.n_ignored == 7, "%zu ignored", r.n_ignored);
     for (size_t i = 0; i < 7 && i < r.n_ignored; i++) CHECK_MSG(strcmp(r.ignored[i], want[i]) == 0, "%s", r.ignored[i]);
     CHECK(r.params.sampling.temperature == 1.0f); /* the typo changed nothing */
@@ -318,14 +318,8 @@ static void test_ranges_are_the_engines(void) {
 /* Known fields with values loom does not implement: 400 naming them; their neutral values pass. */
 static void test_known_but_unsupported(void) {
     static const char *const refused[][2] = {
-        {"\"tools\": [{\"type\": \"function\"}]", "tools"},
-        {"\"tool_choice\": \"auto\"", "tool_choice"},
-        {"\"response_format\": {\"type\": \"json_object\"}", "response_format"},
-        {"\"guided_json\": {\"type\": \"object\"}", "guided_json"},
-        {"\"guided_choice\": [\"a\", \"b\"]", "guided_choice"},
-        {"\"guided_regex\": \"a+\"", "guided_regex"},
-        {"\"structured_outputs\": {\"json\": {}}", "structured_outputs"},
         {"\"chat_template\": \"{{ messages }}\"", "chat_template"},
+        {"\"guided_whitespace_pattern\": \"[ ]?\"", "guided_whitespace_pattern"},
         {"\"use_beam_search\": true", "use_beam_search"},
         {"\"functions\": [{\"name\": \"f\"}]", "functions"},
     };
@@ -344,8 +338,213 @@ static void test_known_but_unsupported(void) {
                  " \"response_format\": {\"type\": \"text\"}, \"guided_json\": null, \"use_beam_search\": false}",
                  &r))
         return;
-    CHECK(r.n_ignored == 0);
+    CHECK(r.n_ignored == 0 && r.params.constraint.kind == LOOM_CONSTRAINT_NONE && r.tools.n_tools == 0);
     api_request_free(&r);
+}
+
+/* Every spelling of a structured output lands in params.constraint with its spec; constraint_field
+ * names where it came from. */
+static void test_structured_outputs(void) {
+    static const struct {
+        const char *field; /* a member of the body */
+        loom_constraint_kind kind;
+        const char *spec; /* NULL: none */
+        const char *from;
+    } cases[] = {
+        {"\"response_format\": {\"type\": \"json_object\"}", LOOM_CONSTRAINT_JSON_OBJECT, NULL, "response_format"},
+        {"\"response_format\": {\"type\": \"json_object\", \"schema\": {\"type\": \"integer\"}}",
+         LOOM_CONSTRAINT_JSON_SCHEMA, "{\"type\":\"integer\"}", "response_format"},
+        {"\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"n\", \"strict\": true, "
+         "\"schema\": {\"type\": \"object\"}}}",
+         LOOM_CONSTRAINT_JSON_SCHEMA, "{\"type\":\"object\"}", "response_format"},
+        {"\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"n\"}}",
+         LOOM_CONSTRAINT_JSON_OBJECT, NULL, "response_format"},
+        {"\"response_format\": {\"type\": \"structural_tag\", \"format\": {\"type\": \"any_text\"}}",
+         LOOM_CONSTRAINT_STRUCTURAL_TAG, "{\"type\":\"structural_tag\",\"format\":{\"type\":\"any_text\"}}",
+         "response_format"},
+        {"\"structured_outputs\": {\"json\": {\"type\": \"string\"}}", LOOM_CONSTRAINT_JSON_SCHEMA,
+         "{\"type\":\"string\"}", "structured_outputs"},
+        {"\"structured_outputs\": {\"json\": \"{\\\"type\\\": \\\"null\\\"}\"}", LOOM_CONSTRAINT_JSON_SCHEMA,
+         "{\"type\": \"null\"}", "structured_outputs"},
+        {"\"structured_outputs\": {\"regex\": \"a+\", \"json\": null}", LOOM_CONSTRAINT_REGEX, "a+",
+         "structured_outputs"},
+        {"\"structured_outputs\": {\"choice\": [\"y\", \"n\"]}", LOOM_CONSTRAINT_CHOICE, "[\"y\",\"n\"]",
+         "structured_outputs"},
+        {"\"structured_outputs\": {\"grammar\": \"root ::= \\\"x\\\"\"}", LOOM_CONSTRAINT_GBNF, "root ::= \"x\"",
+         "structured_outputs"},
+        {"\"structured_outputs\": {\"json_object\": true}", LOOM_CONSTRAINT_JSON_OBJECT, NULL, "structured_outputs"},
+        {"\"structured_outputs\": {\"json_object\": false}", LOOM_CONSTRAINT_NONE, NULL, NULL},
+        {"\"guided_json\": {\"type\": \"boolean\"}", LOOM_CONSTRAINT_JSON_SCHEMA, "{\"type\":\"boolean\"}",
+         "guided_json"},
+        {"\"guided_regex\": \"[0-9]+\"", LOOM_CONSTRAINT_REGEX, "[0-9]+", "guided_regex"},
+        {"\"guided_choice\": [\"a\", \"b\"]", LOOM_CONSTRAINT_CHOICE, "[\"a\",\"b\"]", "guided_choice"},
+        {"\"guided_grammar\": \"root ::= \\\"a\\\"\"", LOOM_CONSTRAINT_GBNF, "root ::= \"a\"", "guided_grammar"},
+        {"\"grammar\": \"root ::= [0-9]\"", LOOM_CONSTRAINT_GBNF, "root ::= [0-9]", "grammar"},
+        {"\"json_schema\": {\"type\": \"array\"}", LOOM_CONSTRAINT_JSON_SCHEMA, "{\"type\":\"array\"}", "json_schema"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        static const char *const heads[] = {"{\"prompt\": \"x\", ",
+                                            "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], ",
+                                            "{\"prompt_ids\": [1], "};
+        for (int shape = 0; shape < 3; shape++) {
+            char body[512];
+            snprintf(body, sizeof body, "%s%s}", heads[shape], cases[i].field);
+            api_request r;
+            if (parse_ok((api_shape)shape, body, &r)) continue;
+            const loom_constraint *c = &r.params.constraint;
+            CHECK_MSG(c->kind == cases[i].kind, "%s: kind %d", body, (int)c->kind);
+            CHECK_MSG(cases[i].spec ? c->spec && !strcmp(c->spec, cases[i].spec) : !c->spec, "%s: spec %s", body,
+                      c->spec ? c->spec : "(none)");
+            CHECK_MSG(cases[i].from ? r.constraint_field && !strcmp(r.constraint_field, cases[i].from)
+                                    : !r.constraint_field,
+                      "%s", body);
+            api_request_free(&r);
+        }
+    }
+    /* backend options of structured_outputs are ignored and listed */
+    api_request r;
+    if (!parse_ok(API_COMPLETIONS,
+                  "{\"prompt\": \"x\", \"structured_outputs\": {\"regex\": \"a\", \"disable_any_whitespace\": true}}",
+                  &r)) {
+        CHECK(r.n_ignored == 1 && !strcmp(r.ignored[0], "structured_outputs.disable_any_whitespace"));
+        api_request_free(&r);
+    }
+    static const char *const bad[][2] = {
+        {"\"response_format\": {\"type\": \"json_object\"}, \"guided_json\": {}", "guided_json"},
+        {"\"guided_regex\": \"a\", \"grammar\": \"root ::= \\\"a\\\"\"", "grammar"},
+        {"\"structured_outputs\": {\"regex\": \"a\", \"choice\": [\"a\"]}", "structured_outputs"},
+        {"\"response_format\": {\"type\": \"xml\"}", "response_format"},
+        {"\"response_format\": {\"json_schema\": {}}", "response_format"},
+        {"\"response_format\": {\"type\": \"json_schema\"}", "response_format"},
+        {"\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"schema\": 5}}", "response_format"},
+        {"\"guided_choice\": []", "guided_choice"},
+        {"\"guided_choice\": [1]", "guided_choice"},
+        {"\"guided_regex\": 5", "guided_regex"},
+        {"\"structured_outputs\": {\"json_object\": \"yes\"}", "structured_outputs"},
+        {"\"structured_outputs\": [\"json\"]", "structured_outputs"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char body[512];
+        snprintf(body, sizeof body, "{\"prompt\": \"x\", %s}", bad[i][0]);
+        expect_error(API_COMPLETIONS, body, 400, bad[i][1]);
+    }
+    /* both constraint names are in the message */
+    api_error e;
+    const char *two = "{\"prompt\": \"x\", \"guided_json\": {}, \"response_format\": {\"type\": \"json_object\"}}";
+    if (parse(API_COMPLETIONS, two, &r, &e) == -1)
+        CHECK_MSG(strstr(e.message, "guided_json") && strstr(e.message, "response_format"), "%s", e.message);
+    else api_request_free(&r);
+}
+
+/* A spec the grammar compiler refuses: a 400 naming the field it came in (the engine's message). */
+static void test_constraint_errors_name_the_field(void) {
+    static const char *const bad[][2] = {
+        {"\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"x\", \"schema\": "
+         "{\"type\": \"object\", \"not\": {}}}}",
+         "response_format"},
+        {"\"guided_regex\": \"(a\"", "guided_regex"},
+        {"\"structured_outputs\": {\"grammar\": \"x ::= \\\"a\\\"\"}", "structured_outputs"},
+        {"\"grammar\": \"root ::= [a\"", "grammar"},
+        {"\"response_format\": {\"type\": \"structural_tag\", \"format\": {\"type\": \"token\"}}", "response_format"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char body[512];
+        snprintf(body, sizeof body, "{\"prompt_ids\": [1, 2], %s}", bad[i][0]);
+        api_request r;
+        if (parse_ok(API_BATCH, body, &r)) continue;
+        loom_request_params p = r.params;
+        p.prompt_ids = r.prompts[0].ids;
+        p.n_prompt = r.prompts[0].n_ids;
+        uint64_t id;
+        loom_error err;
+        loom_status st = loom_engine_add_request(engine, &p, &id, &err);
+        CHECK_MSG(st == LOOM_ERR_INVALID_ARG, "%s: %d", body, (int)st);
+        if (st == LOOM_OK) loom_engine_abort(engine, id, &err);
+        api_error e;
+        api_fail_from_engine(&e, &r, st, err.message);
+        CHECK_MSG(e.http_status == 400 && !strcmp(e.param, bad[i][1]), "%s: %d '%s' (%s)", body, e.http_status, e.param,
+                  e.message);
+        api_request_free(&r);
+    }
+    while (loom_engine_has_work(engine)) {
+        loom_error err;
+        CHECK(loom_engine_step(engine, &err) == LOOM_OK);
+    }
+}
+
+#define TOOL_WEATHER                                                                                                   \
+    "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"parameters\": {\"type\": \"object\", "       \
+    "\"properties\": {\"city\": {\"type\": \"string\"}}}}}"
+#define USER_X "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]"
+
+static void test_tools(void) {
+    api_request r;
+    if (!parse_ok(API_CHAT, "{" USER_X ", \"tools\": [" TOOL_WEATHER "]}", &r)) {
+        CHECK(r.tools.n_tools == 1 && r.tools.choice == API_TOOL_CHOICE_AUTO && r.tools.parallel == 1);
+        CHECK(r.chat.tools_json == r.tools.tools_json && strstr(r.tools.tools_json, "get_weather"));
+        api_request_free(&r);
+    }
+    if (!parse_ok(API_CHAT,
+                  "{" USER_X ", \"tools\": [" TOOL_WEATHER "], \"tool_choice\": {\"type\": \"function\", \"function\": "
+                  "{\"name\": \"get_weather\"}}, \"parallel_tool_calls\": false}",
+                  &r)) {
+        CHECK(r.tools.choice == API_TOOL_CHOICE_NAMED && !strcmp(r.tools.named, "get_weather") && !r.tools.parallel);
+        api_request_free(&r);
+    }
+    if (!parse_ok(API_CHAT, "{" USER_X ", \"tools\": [" TOOL_WEATHER "], \"tool_choice\": \"required\"}", &r)) {
+        CHECK(r.tools.choice == API_TOOL_CHOICE_REQUIRED);
+        api_request_free(&r);
+    }
+    if (!parse_ok(API_CHAT, "{" USER_X ", \"tool_choice\": \"auto\"}", &r)) { /* no tools: nothing to choose */
+        CHECK(r.tools.choice == API_TOOL_CHOICE_NONE && !r.chat.tools_json);
+        api_request_free(&r);
+    }
+    static const char *const bad[][2] = {
+        {"\"tools\": {}", "tools"},
+        {"\"tools\": [{\"type\": \"retrieval\"}]", "tools"},
+        {"\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"a b\"}}]", "tools"},
+        {"\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": 3}}]", "tools"},
+        {"\"tools\": [" TOOL_WEATHER ", " TOOL_WEATHER "]", "tools"},
+        {"\"tool_choice\": \"required\"", "tool_choice"},
+        {"\"tools\": [" TOOL_WEATHER "], \"tool_choice\": \"sometimes\"", "tool_choice"},
+        {"\"tools\": [" TOOL_WEATHER "], \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"f\"}}",
+         "tool_choice"},
+        {"\"tools\": [" TOOL_WEATHER "], \"parallel_tool_calls\": 1", "parallel_tool_calls"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char body[512];
+        snprintf(body, sizeof body, "{" USER_X ", %s}", bad[i][0]);
+        expect_error(API_CHAT, body, 400, bad[i][1]);
+    }
+    if (!parse_ok(API_COMPLETIONS, "{\"prompt\": \"x\", \"tools\": [" TOOL_WEATHER "]}", &r)) { /* a chat field */
+        CHECK(r.n_ignored == 1 && !strcmp(r.ignored[0], "tools") && r.tools.n_tools == 0);
+        api_request_free(&r);
+    }
+}
+
+/* Assistant tool calls fed back: arguments become objects for the template; tool results pass as they are. */
+static void test_tool_messages(void) {
+    const char *body = "{\"messages\": [{\"role\": \"user\", \"content\": \"w?\"}, {\"role\": \"assistant\", "
+                       "\"content\": null, \"tool_calls\": [{\"id\": \"call_1\", \"type\": \"function\", \"function\": "
+                       "{\"name\": \"get_weather\", \"arguments\": \"{\\\"city\\\": \\\"Oslo\\\"}\"}}]}, {\"role\": "
+                       "\"tool\", \"tool_call_id\": \"call_1\", \"content\": \"12 C\"}]}";
+    api_request r;
+    if (parse_ok(API_CHAT, body, &r)) return;
+    json_t *m = json_loads(r.messages_json, 0, NULL);
+    json_t *args = json_object_get(
+        json_object_get(json_array_get(json_object_get(json_array_get(m, 1), "tool_calls"), 0), "function"),
+        "arguments");
+    CHECK(json_is_object(args) && !strcmp(json_string_value(json_object_get(args, "city")), "Oslo"));
+    CHECK(json_is_null(json_object_get(json_array_get(m, 1), "content")));
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(m, 2), "tool_call_id")), "call_1"));
+    json_decref(m);
+    api_request_free(&r);
+    expect_error(API_CHAT,
+                 "{\"messages\": [{\"role\": \"assistant\", \"tool_calls\": [{\"function\": {\"name\": \"f\", "
+                 "\"arguments\": \"{oops\"}}]}]}",
+                 400, "messages");
+    expect_error(API_CHAT, "{\"messages\": [{\"role\": \"assistant\", \"tool_calls\": [{\"function\": {}}]}]}", 400,
+                 "messages");
 }
 
 static void test_chat_errors(void) {
@@ -397,6 +596,10 @@ int main(void) {
     RUN(test_wrong_types);
     RUN(test_ranges_are_the_engines);
     RUN(test_known_but_unsupported);
+    RUN(test_structured_outputs);
+    RUN(test_constraint_errors_name_the_field);
+    RUN(test_tools);
+    RUN(test_tool_messages);
     RUN(test_chat_errors);
     loom_engine_free(engine);
     loom_model_free(model);

@@ -63,23 +63,22 @@ def test_models_retrieve(client):
 
 
 def test_fields_loom_has_no_use_for_are_ignored_and_listed(client):
-    """What real clients send (store, metadata, parallel_tool_calls, service_tier, user, reasoning_effort,
+    """What real clients send (store, metadata, service_tier, user, reasoning_effort, guided_decoding_backend,
     a typo) works, changes nothing and comes back in X-Loom-Ignored-Fields."""
     args = dict(model=MODEL_NAME, messages=CHAT, max_tokens=6, temperature=0)
     plain = client.chat.completions.create(**args).choices[0].message.content
     raw = client.chat.completions.with_raw_response.create(
-        store=False, metadata={"k": "v"}, parallel_tool_calls=False, service_tier="auto", user="u-1",
-        reasoning_effort="low", extra_body={"temprature": 1.5}, **args)
+        store=False, metadata={"k": "v"}, service_tier="auto", user="u-1", reasoning_effort="low",
+        extra_body={"temprature": 1.5, "guided_decoding_backend": "xgrammar"}, **args)
     assert raw.parse().choices[0].message.content == plain
     ignored = [f.strip() for f in raw.headers["x-loom-ignored-fields"].split(",")]
-    assert sorted(ignored) == sorted(["store", "metadata", "parallel_tool_calls", "service_tier", "user",
-                                      "reasoning_effort", "temprature"])
+    assert sorted(ignored) == sorted(["store", "metadata", "service_tier", "user", "reasoning_effort", "temprature",
+                                      "guided_decoding_backend"])
     raw = client.chat.completions.with_raw_response.create(**args)
     assert "x-loom-ignored-fields" not in raw.headers
     # known fields with values loom does not implement stay errors naming the field
-    for bad, param in [(dict(tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]), "tools"),
-                       (dict(response_format={"type": "json_object"}), "response_format"),
-                       (dict(extra_body={"guided_json": {"type": "object"}}), "guided_json")]:
+    for bad, param in [(dict(extra_body={"guided_whitespace_pattern": "[ ]?"}), "guided_whitespace_pattern"),
+                       (dict(extra_body={"use_beam_search": True}), "use_beam_search")]:
         with pytest.raises(openai.BadRequestError) as e:
             client.chat.completions.create(**args, **bad)
         assert e.value.body["param"] == param

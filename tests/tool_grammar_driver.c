@@ -7,7 +7,7 @@
  *                                                         can end), or null when a walk exceeded 20000 bytes
  *   tool_grammar_driver match KIND SPEC_FILE           -> reads JSON strings (one per line) from stdin, prints
  *                                                         1 or 0 per line: a whole sentence or not
- * KIND: json_schema, json_object, regex, choice, gbnf. A spec that does not compile prints
+ * KIND: json_schema, json_object, regex, choice, gbnf, structural_tag. A spec that does not compile prints
  * "error: MESSAGE" and exits 3. */
 #include <jansson.h>
 #include <stdint.h>
@@ -26,8 +26,8 @@ static uint64_t next_random(void) { /* splitmix64 */
 }
 
 static int parse_kind(const char *s, gram_kind *k) {
-    static const char *names[] = {"json_schema", "json_object", "regex", "choice", "gbnf"};
-    for (int i = 0; i < 5; i++)
+    static const char *names[] = {"json_schema", "json_object", "regex", "choice", "gbnf", "structural_tag"};
+    for (int i = 0; i < 6; i++)
         if (!strcmp(s, names[i])) {
             *k = (gram_kind)i;
             return 0;

@@ -8,49 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/request.h"
+#include "api/request_internal.h"
 
 enum { C = 1 << API_COMPLETIONS, H = 1 << API_CHAT, B = 1 << API_BATCH, ALL = C | H | B };
-typedef enum field_kind { F_FLOAT, F_INT32, F_BOOL, F_CUSTOM } field_kind;
-
-/* What the parsers need beyond api_request: values whose meaning depends on other fields. */
-typedef struct parse_state {
-    api_request *r;
-    size_t max_prompts;   /* in one completions request */
-    int64_t best_of;      /* -1 = not given */
-    int chat_logprobs;    /* chat: "logprobs": true */
-    int32_t top_logprobs; /* chat: -1 = not given */
-    int add_generation_prompt_given;
-    int max_completion_tokens_given;
-    int stream_options_given;
-} parse_state;
-
-typedef struct field field;
-typedef int (*field_parser)(parse_state *ps, const field *f, json_t *v, api_error *e);
-
-struct field {
-    const char *name;
-    int shapes;
-    field_kind kind;
-    size_t offset;       /* into api_request, for F_FLOAT (float), F_INT32 (int32_t), F_BOOL (int) */
-    field_parser parse;  /* F_CUSTOM; for the others an optional follow-up */
-    const char *neutral; /* for unsupported(): the JSON of the one accepted non-empty value, or NULL */
-};
 
 #define PARAMS(member) (offsetof(api_request, params) + offsetof(loom_request_params, member))
 #define SAMPLING(member) (PARAMS(sampling) + offsetof(loom_sampling_params, member))
 #define REQ(member) offsetof(api_request, member)
 
-static int oom(api_error *e) { return api_fail(e, 503, NULL, "out of memory"); }
+int api_oom(api_error *e) { return api_fail(e, 503, NULL, "out of memory"); }
 
 static char *dup_string(json_t *v) { return strndup(json_string_value(v), json_string_length(v)); }
 
 static int parse_model(parse_state *ps, const field *f, json_t *v, api_error *e) {
     if (!json_is_string(v)) return api_fail(e, 400, "model", "model must be a string");
-    return (ps->r->model = dup_string(v)) ? 0 : oom(e);
+    return (ps->r->model = dup_string(v)) ? 0 : api_oom(e);
 }
 
-static int add_ignored(api_request *r, const char *name) {
+int api_add_ignored(api_request *r, const char *name) {
     char **grown = realloc(r->ignored, (r->n_ignored + 1) * sizeof *grown);
     if (!grown) return -1;
     r->ignored = grown;
@@ -67,7 +42,7 @@ static int parse_stream_options(parse_state *ps, const field *f, json_t *v, api_
         if (strcmp(key, "include_usage") != 0 && strcmp(key, "continuous_usage_stats") != 0) {
             char name[160];
             snprintf(name, sizeof name, "stream_options.%.128s", key);
-            if (add_ignored(ps->r, name)) return oom(e);
+            if (api_add_ignored(ps->r, name)) return api_oom(e);
         } else if (!json_is_boolean(x) && !json_is_null(x)) {
             return api_fail(e, 400, "stream_options", "stream_options.%s must be a boolean", key);
         }
@@ -114,7 +89,7 @@ static int parse_stop(parse_state *ps, const field *f, json_t *v, api_error *e) 
     for (size_t i = 0; i < n; i++) {
         json_t *s = one ? one : json_array_get(v, i);
         if (!json_is_string(s)) return api_fail(e, 400, "stop", "stop must be a string or a list of strings");
-        if (!(r->stop_storage[i] = dup_string(s))) return oom(e);
+        if (!(r->stop_storage[i] = dup_string(s))) return api_oom(e);
         r->params.stop[i] = r->stop_storage[i];
         r->params.n_stop = (int32_t)(i + 1);
     }
@@ -149,7 +124,7 @@ static int parse_logit_bias(parse_state *ps, const field *f, json_t *v, api_erro
     api_request *r = ps->r;
     if (!json_is_object(v)) return api_fail(e, 400, "logit_bias", "logit_bias must be an object {\"token id\": bias}");
     size_t n = json_object_size(v);
-    if (!(r->logit_bias_storage = calloc(n ? n : 1, sizeof *r->logit_bias_storage))) return oom(e);
+    if (!(r->logit_bias_storage = calloc(n ? n : 1, sizeof *r->logit_bias_storage))) return api_oom(e);
     const char *key;
     json_t *x;
     int32_t k = 0;
@@ -189,7 +164,7 @@ static int generation_prompt_given(parse_state *ps, const field *f, json_t *v, a
 
 static int parse_chat_template_kwargs(parse_state *ps, const field *f, json_t *v, api_error *e) {
     if (!json_is_object(v)) return api_fail(e, 400, f->name, "chat_template_kwargs must be an object");
-    return (ps->r->chat_kwargs_json = json_dumps(v, JSON_COMPACT)) ? 0 : oom(e);
+    return (ps->r->chat_kwargs_json = json_dumps(v, JSON_COMPACT)) ? 0 : api_oom(e);
 }
 
 /* A known field loom does not implement: only its neutral value is accepted. */
@@ -215,7 +190,7 @@ static int add_prompt(api_request *r, api_prompt p) {
 static int ids_prompt(api_request *r, json_t *arr, const char *param, api_error *e) {
     size_t n = json_array_size(arr);
     api_prompt p = {.n_ids = n};
-    if (!(p.ids = malloc((n ? n : 1) * sizeof *p.ids))) return oom(e);
+    if (!(p.ids = malloc((n ? n : 1) * sizeof *p.ids))) return api_oom(e);
     add_prompt(r, p);
     for (size_t i = 0; i < n; i++)
         if (token_id(json_array_get(arr, i), param, &p.ids[i], e)) return -1;
@@ -224,14 +199,14 @@ static int ids_prompt(api_request *r, json_t *arr, const char *param, api_error 
 
 static int text_prompt(api_request *r, json_t *s, api_error *e) {
     api_prompt p = {.text_len = json_string_length(s)};
-    if (!(p.text = malloc(p.text_len + 1))) return oom(e);
+    if (!(p.text = malloc(p.text_len + 1))) return api_oom(e);
     memcpy(p.text, json_string_value(s), p.text_len + 1);
     return add_prompt(r, p);
 }
 
 static int alloc_prompts(api_request *r, size_t n, api_error *e) {
     if (r->prompts) return api_fail(e, 400, "prompt", "give either 'prompt' or 'prompt_ids', not both");
-    return (r->prompts = calloc(n ? n : 1, sizeof *r->prompts)) ? 0 : oom(e);
+    return (r->prompts = calloc(n ? n : 1, sizeof *r->prompts)) ? 0 : api_oom(e);
 }
 
 /* prompt: "text" | ["text", ...] | [id, ...] | [[id, ...], ...] */
@@ -278,7 +253,7 @@ static json_t *flatten_content(json_t *content, api_error *e) {
         total += json_string_length(text) + 1;
     }
     char *joined = malloc(total + 1), *w = joined;
-    if (!joined) return oom(e), NULL;
+    if (!joined) return api_oom(e), NULL;
     for (size_t i = 0; i < n; i++) {
         json_t *text = json_object_get(json_array_get(content, i), "text");
         if (i) *w++ = '\n';
@@ -294,7 +269,7 @@ static int parse_messages(parse_state *ps, const field *f, json_t *v, api_error 
     size_t n = json_array_size(v);
     if (!json_is_array(v) || n == 0) return api_fail(e, 400, "messages", "messages must be a non-empty list");
     json_t *out = json_array();
-    int rc = out ? 0 : oom(e);
+    int rc = out ? 0 : api_oom(e);
     for (size_t i = 0; i < n && rc == 0; i++) {
         json_t *m = json_array_get(v, i), *role = json_object_get(m, "role");
         if (!json_is_object(m) || !json_is_string(role) || json_string_length(role) == 0) {
@@ -304,11 +279,12 @@ static int parse_messages(parse_state *ps, const field *f, json_t *v, api_error 
         json_t *content =
             flatten_content(json_object_get(m, "content") ? json_object_get(m, "content") : json_null(), e);
         json_t *copy = content ? json_copy(m) : NULL;
-        if (!copy || json_object_set_new(copy, "content", content) || json_array_append_new(out, copy))
-            rc = content ? oom(e) : -1;
+        if (!copy || json_object_set_new(copy, "content", content)) rc = content ? api_oom(e) : -1;
+        else if (!(rc = api_message_tool_calls(copy, i, e)) && json_array_append(out, copy)) rc = api_oom(e);
         if (!copy) json_decref(content);
+        json_decref(copy);
     }
-    if (rc == 0 && !(ps->r->messages_json = json_dumps(out, JSON_COMPACT))) rc = oom(e);
+    if (rc == 0 && !(ps->r->messages_json = json_dumps(out, JSON_COMPACT))) rc = api_oom(e);
     json_decref(out);
     return rc;
 }
@@ -348,26 +324,30 @@ static const field fields[] = {
     {"add_generation_prompt", H, F_BOOL, REQ(chat.add_generation_prompt), generation_prompt_given, NULL},
     {"continue_final_message", H, F_BOOL, REQ(chat.continue_final_message), NULL, NULL},
     {"chat_template_kwargs", H, F_CUSTOM, 0, parse_chat_template_kwargs, NULL},
+    /* structured outputs (request_constraint.c) */
+    {"response_format", ALL, F_CUSTOM, 0, api_parse_response_format, NULL},
+    {"structured_outputs", ALL, F_CUSTOM, 0, api_parse_structured_outputs, NULL},
+    {"guided_json", ALL, F_CUSTOM, 0, api_parse_guided, NULL},
+    {"guided_regex", ALL, F_CUSTOM, 0, api_parse_guided, NULL},
+    {"guided_choice", ALL, F_CUSTOM, 0, api_parse_guided, NULL},
+    {"guided_grammar", ALL, F_CUSTOM, 0, api_parse_guided, NULL},
+    {"grammar", ALL, F_CUSTOM, 0, api_parse_guided, NULL},
+    {"json_schema", ALL, F_CUSTOM, 0, api_parse_guided, NULL},
+    /* tools (request_tools.c) */
+    {"tools", H, F_CUSTOM, 0, api_parse_tools, NULL},
+    {"tool_choice", H, F_CUSTOM, 0, api_parse_tool_choice, NULL},
+    {"parallel_tool_calls", H, F_BOOL, REQ(tools.parallel), NULL, NULL},
     /* known, not implemented: only the neutral value passes */
     {"echo", C | B, F_CUSTOM, 0, unsupported, NULL},
     {"suffix", C, F_CUSTOM, 0, unsupported, NULL},
     {"chat_template", H, F_CUSTOM, 0, unsupported, NULL},
-    {"response_format", C | H, F_CUSTOM, 0, unsupported, "{\"type\": \"text\"}"},
-    {"tools", H, F_CUSTOM, 0, unsupported, NULL},
-    {"tool_choice", H, F_CUSTOM, 0, unsupported, "\"none\""},
     {"functions", H, F_CUSTOM, 0, unsupported, NULL},
     {"function_call", H, F_CUSTOM, 0, unsupported, "\"none\""},
     {"modalities", H, F_CUSTOM, 0, unsupported, "[\"text\"]"},
     {"audio", H, F_CUSTOM, 0, unsupported, NULL},
     {"prediction", H, F_CUSTOM, 0, unsupported, NULL},
     {"web_search_options", H, F_CUSTOM, 0, unsupported, NULL},
-    {"guided_json", ALL, F_CUSTOM, 0, unsupported, NULL},
-    {"guided_regex", ALL, F_CUSTOM, 0, unsupported, NULL},
-    {"guided_choice", ALL, F_CUSTOM, 0, unsupported, NULL},
-    {"guided_grammar", ALL, F_CUSTOM, 0, unsupported, NULL},
     {"guided_whitespace_pattern", ALL, F_CUSTOM, 0, unsupported, NULL},
-    {"guided_decoding_backend", ALL, F_CUSTOM, 0, unsupported, NULL},
-    {"structured_outputs", ALL, F_CUSTOM, 0, unsupported, NULL},
     {"use_beam_search", ALL, F_CUSTOM, 0, unsupported, NULL},
     {"truncate_prompt_tokens", ALL, F_CUSTOM, 0, unsupported, NULL},
     {"bad_words", ALL, F_CUSTOM, 0, unsupported, NULL},
@@ -434,6 +414,8 @@ static int check_request(parse_state *ps, api_error *e) {
             r->chat.add_generation_prompt = 0; /* left out: continuing the last message implies it */
         }
         r->chat.kwargs_json = r->chat_kwargs_json;
+        r->chat.tools_json = r->tools.tools_json;
+        if (api_check_tools(ps, e)) return -1;
     }
     return 0;
 }
@@ -447,6 +429,7 @@ static void init_request(api_request *r, api_shape shape, const loom_sampling_pa
     r->params.sampling.n_logit_bias = 0;
     r->chat = loom_chat_template_default_params();
     r->add_special_tokens = shape != API_CHAT;
+    r->tools.parallel = 1;
 }
 
 int api_request_parse(api_shape shape, const char *body, size_t len, const loom_sampling_params *defaults,
@@ -467,7 +450,7 @@ int api_request_parse(api_shape shape, const char *body, size_t len, const loom_
     if (rc == 0) json_object_foreach(root, key, v) {
             const field *f = find_field(key, shape);
             if (f && !json_is_null(v)) rc = parse_field(&ps, f, v, e);
-            else if (!f && !(rc = wrong_prompt_field(shape, key, e)) && add_ignored(r, key)) rc = oom(e);
+            else if (!f && !(rc = wrong_prompt_field(shape, key, e)) && api_add_ignored(r, key)) rc = api_oom(e);
             if (rc) break;
         }
     json_decref(root);
@@ -487,6 +470,9 @@ void api_request_free(api_request *r) {
     free(r->chat_kwargs_json);
     for (int i = 0; i < LOOM_MAX_STOP_STRINGS; i++) free(r->stop_storage[i]);
     free(r->logit_bias_storage);
+    free(r->constraint_spec);
+    free(r->tools.tools_json);
+    free(r->tools.named);
     for (size_t i = 0; i < r->n_ignored; i++) free(r->ignored[i]);
     free(r->ignored);
     memset(r, 0, sizeof *r);
@@ -524,6 +510,15 @@ const char *api_suggest_field(api_shape shape, const char *name) {
     return best;
 }
 
+/* A message of the grammar compilers (src/grammar/) or the engine's constraint checks. */
+static int is_constraint_message(const char *message) {
+    static const char *const prefixes[] = {"json schema:", "regex:",     "choice:",           "gbnf:",
+                                           "structural tag:", "constraint:", "structured outputs", "grammar"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (!strncmp(message, prefixes[i], strlen(prefixes[i]))) return 1;
+    return 0;
+}
+
 int api_fail_from_engine(api_error *e, const api_request *r, loom_status status, const char *message) {
     int http = status == LOOM_ERR_INVALID_ARG || status == LOOM_ERR_UNSUPPORTED ? 400
         : status == LOOM_ERR_NO_MEMORY                                          ? 503
@@ -531,7 +526,8 @@ int api_fail_from_engine(api_error *e, const api_request *r, loom_status status,
     char name[64];
     snprintf(name, sizeof name, "%.*s", (int)strspn(message, "abcdefghijklmnopqrstuvwxyz_"), message);
     const char *param = name;
-    if (strcmp(name, "max_tokens") == 0 && r->max_tokens_field) param = r->max_tokens_field;
+    if (r->constraint_field && is_constraint_message(message)) param = r->constraint_field;
+    else if (strcmp(name, "max_tokens") == 0 && r->max_tokens_field) param = r->max_tokens_field;
     else if (r->shape == API_CHAT && strcmp(name, "prompt") == 0) param = "messages";
     else if (r->shape == API_CHAT && strcmp(name, "logprobs") == 0) param = "top_logprobs";
     if (!find_field(param, r->shape)) param = NULL;

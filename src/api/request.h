@@ -3,8 +3,9 @@
  * prompt (text, token ids, or chat messages). Depends on loom.h and jansson only, like the front-ends.
  *
  * What is checked where: the parser checks types (a number where a number belongs, a token id that fits
- * an int32, at most LOOM_MAX_STOP_STRINGS stop strings ...) and refuses known fields whose value loom
- * does not support (tools, guided decoding, echo ...); every range (temperature >= 0, n in [1, 128],
+ * an int32, at most LOOM_MAX_STOP_STRINGS stop strings ...), reads structured outputs into
+ * params.constraint (one per request) and tools into `tools`, and refuses known fields whose value loom
+ * does not support (echo, beam search ...); every range (temperature >= 0, n in [1, 128],
  * token ids inside the vocabulary ...) is loom_engine_add_request's, whose message names the field:
  * api_fail_from_engine turns it into a 400 with that param. A field the schema does not know is ignored
  * and listed in api_request.ignored (vLLM's rule), except the prompt field of another shape ("messages"
@@ -23,6 +24,22 @@ typedef enum api_shape {
     API_CHAT,            /* POST /v1/chat/completions */
     API_BATCH,           /* a `loom batch` line: completions fields plus "prompt_ids" and one prompt */
 } api_shape;
+
+/* Chat tools: what tool_choice asks for. */
+typedef enum api_tool_choice {
+    API_TOOL_CHOICE_NONE = 0, /* no tools, or "none": the output is not read for tool calls */
+    API_TOOL_CHOICE_AUTO,     /* the default with tools: the model may call them */
+    API_TOOL_CHOICE_REQUIRED, /* at least one call */
+    API_TOOL_CHOICE_NAMED,    /* {"type": "function", "function": {"name"}}: a call of that function */
+} api_tool_choice;
+
+typedef struct api_tools {
+    char *tools_json; /* the request's tools (JSON array of {"type": "function", "function": {...}}), or NULL */
+    size_t n_tools;
+    api_tool_choice choice;
+    char *named;  /* API_TOOL_CHOICE_NAMED: the function's name */
+    int parallel; /* parallel_tool_calls: more than one call in an answer (default 1) */
+} api_tools;
 
 /* One prompt: text, or token ids given by the client (then text is NULL). */
 typedef struct api_prompt {
@@ -45,6 +62,9 @@ typedef struct api_request {
     const char *max_tokens_field;   /* the name it came by: "max_tokens" or "max_completion_tokens" */
     int stream, include_usage;
     loom_request_params params; /* all but the prompt; stop and logit_bias point into the storage below */
+    char *constraint_spec;        /* params.constraint.spec */
+    const char *constraint_field; /* the field the constraint came from (an error's param), NULL: none */
+    api_tools tools;              /* chat */
     char *stop_storage[LOOM_MAX_STOP_STRINGS];
     loom_logit_bias *logit_bias_storage;
     char **ignored; /* the fields ignored, in body order (nested ones as "a.b") */

@@ -139,7 +139,8 @@ static loom_status run_batch(const batch_opts *o, loom_model *model, loom_engine
         }
         rp->on_output = on_output;
         rp->user = &entries[i];
-        if (st == LOOM_OK) st = loom_engine_add_request(engine, rp, NULL, err);
+        if (st == LOOM_OK && (st = loom_engine_add_request(engine, rp, NULL, err)) != LOOM_OK)
+            batch_error_name_field(&reqs.items[i].req, err);
         if (st != LOOM_OK) batch_error_at_line(err, reqs.items[i].line);
     }
     while (st == LOOM_OK && loom_engine_has_work(engine)) st = loom_engine_step(engine, err);

@@ -1,12 +1,24 @@
 /* JSONL request lines -> engine requests through the shared request schema (src/api/request.h): the
  * same fields, types and defaults as the server's completions endpoint, plus "prompt_ids"; ranges are
  * checked by the engine when the request is added. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/batch_request.h"
 #include "cli/cli.h"
+
+void batch_error_name_field(const api_request *r, loom_error *err) {
+    api_error e;
+    api_fail_from_engine(&e, r, err->status, err->message);
+    size_t n = strlen(e.param);
+    if (!n || (!strncmp(err->message, e.param, n) && !isalnum((unsigned char)err->message[n]) && err->message[n] != '_'))
+        return; /* no field, or the message starts with it already */
+    char msg[sizeof err->message];
+    snprintf(msg, sizeof msg, "%s: %.440s", e.param, err->message);
+    memcpy(err->message, msg, sizeof msg);
+}
 
 void batch_error_at_line(loom_error *err, size_t line) {
     char msg[sizeof err->message];

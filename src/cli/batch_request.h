@@ -26,6 +26,9 @@ typedef struct batch_request_list {
  * model's tokenizer (BOS as the tokenizer config says, unless "add_special_tokens": false). */
 loom_status batch_requests_read(const char *path, loom_model *model, batch_request_list *out, loom_error *err);
 void batch_requests_free(batch_request_list *l);
+/* An error of loom_engine_add_request about r: its message prefixed with the request field it is about
+ * ("response_format: json schema: ..."), unless it starts with that field already. */
+void batch_error_name_field(const api_request *r, loom_error *err);
 /* Prefixes err's message with "input line N: ". */
 void batch_error_at_line(loom_error *err, size_t line);
 

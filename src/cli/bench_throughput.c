@@ -1,10 +1,10 @@
 /* loom bench throughput: the same requests through continuous batching and one at a time on the same
  * engine, alternating, `--rounds` times each; reports aggregate output tokens/s of both, their ratio,
  * and the scheduling overhead (step time outside the forward pass) as a share of step time.
- * With a constraint (--json-schema FILE, --grammar FILE, --regex RE, --choice JSON, --json-object) it
- * compares instead continuous batching with the constraint against the same without it, alternating
- * which goes first each round: the cost of structured outputs on decode. With --batch N it times the
- * decode step instead (bench_decode_steps.c). */
+ * With a constraint (--json-schema FILE, --grammar FILE, --regex RE, --choice JSON, --json-object,
+ * --structural-tag FILE) it compares instead continuous batching with the constraint against the same
+ * without it, alternating which goes first each round: the cost of structured outputs on decode. With
+ * --batch N it times the decode step instead (bench_decode_steps.c). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

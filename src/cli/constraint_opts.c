@@ -1,5 +1,6 @@
 /* The structured-output options of `loom generate` and `loom bench throughput`:
- *   --json-schema FILE | --grammar FILE (GBNF) | --regex RE | --choice JSON_ARRAY | --json-object */
+ *   --json-schema FILE | --grammar FILE (GBNF) | --regex RE | --choice JSON_ARRAY | --json-object |
+ *   --structural-tag FILE (XGrammar's structural tag JSON) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +46,13 @@ int cli_constraint_option(const char *cmd, const char *a, const char *v, loom_co
         {"--regex", LOOM_CONSTRAINT_REGEX, 0},
         {"--choice", LOOM_CONSTRAINT_CHOICE, 0},
         {"--json-object", LOOM_CONSTRAINT_JSON_OBJECT, 0},
+        {"--structural-tag", LOOM_CONSTRAINT_STRUCTURAL_TAG, 1},
     };
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
         if (strcmp(a, opts[i].name)) continue;
         if (c->kind != LOOM_CONSTRAINT_NONE) {
-            cli_usage_error(cmd, "give at most one of --json-schema, --grammar, --regex, --choice, --json-object");
+            cli_usage_error(cmd, "give at most one of --json-schema, --grammar, --regex, --choice, --json-object, "
+                                   "--structural-tag");
             return -1;
         }
         c->kind = opts[i].kind;

@@ -61,7 +61,7 @@ static int is_known(const char *a) {
                                         "--tensor-parallel-size", "--pipeline-parallel-size", "--enable-expert-parallel",
                                         "--repetition-penalty", "--presence-penalty", "--frequency-penalty",
                                         "--stop", "--n", "--kv-cache-dtype", "--json-schema", "--grammar", "--regex",
-                                        "--choice", "--json-object"};
+                                        "--choice", "--json-object", "--structural-tag"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(a, names[i])) return 1;
     return 0;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "api/tool_calls.h"
 #include "cli/engine_opts.h"
 #include "server/server.h"
 
@@ -29,6 +30,7 @@ static const char *const server_options[] = {"--host",
                                              "--max-connections",
                                              "--max-connections-per-ip",
                                              "--max-tokens-default",
+                                             "--tool-call-parser",
                                              "--log-level"};
 
 static const char *const level_names[] = {"debug", "info", "warning"};
@@ -57,6 +59,11 @@ static int text_option(const char *a, const char *v, serve_opts *o, int *bad) {
     else if (!strcmp(a, "--api-key-file")) o->api_key_file = v;
     else if (!strcmp(a, "--served-model-name")) o->srv.served_model_name = v;
     else if (!strcmp(a, "--allowed-origins")) o->srv.allowed_origins = v;
+    else if (!strcmp(a, "--tool-call-parser")) {
+        if (strcmp(v, "auto") && api_tool_format_parse(v) < 0)
+            *bad = cli_usage_error("serve", "--tool-call-parser is auto, hermes, llama3_json or mistral, not '%s'", v);
+        else o->srv.tool_call_parser = v;
+    }
     else if (!strcmp(a, "--request-timeout")) {
         double t;
         if (cli_parse_float(v, 0.1, 86400, &t))
@@ -104,6 +111,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o) {
         if (r < 0) return 2;
         if (r > 0) continue;
         const char *a = argv[i], *v;
+        if (!strcmp(a, "--enable-auto-tool-choice")) continue; /* vLLM's switch: tool_choice auto is always on */
         if (!is_server_option(a)) return cli_usage_error("serve", "unknown option '%s'", a);
         if (!(v = cli_option_value(argc, argv, &i))) return cli_usage_error("serve", "%s needs a value", a);
         if ((r = server_option(a, v, o)) != 0) return r;

@@ -30,7 +30,8 @@ static const gram_kind kinds[] = {[LOOM_CONSTRAINT_JSON_SCHEMA] = GRAM_JSON_SCHE
                                   [LOOM_CONSTRAINT_JSON_OBJECT] = GRAM_JSON_OBJECT,
                                   [LOOM_CONSTRAINT_REGEX] = GRAM_REGEX,
                                   [LOOM_CONSTRAINT_CHOICE] = GRAM_CHOICE,
-                                  [LOOM_CONSTRAINT_GBNF] = GRAM_GBNF};
+                                  [LOOM_CONSTRAINT_GBNF] = GRAM_GBNF,
+                                  [LOOM_CONSTRAINT_STRUCTURAL_TAG] = GRAM_STRUCTURAL_TAG};
 
 static loom_status model_vocab(const loom_model *model, gram_vocab **out, loom_error *err) {
     const loom_tokenizer *t = loom_model_get_tokenizer(model);
@@ -40,7 +41,7 @@ static loom_status model_vocab(const loom_model *model, gram_vocab **out, loom_e
 }
 
 static loom_status compile(const loom_constraint *c, const gram_vocab *v, gram_automaton **out, loom_error *err) {
-    if (c->kind <= LOOM_CONSTRAINT_NONE || c->kind > LOOM_CONSTRAINT_GBNF)
+    if (c->kind <= LOOM_CONSTRAINT_NONE || c->kind > LOOM_CONSTRAINT_STRUCTURAL_TAG)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "constraint: unknown kind %d", (int)c->kind);
     const char *spec = c->spec ? c->spec : "";
     if (!c->spec && c->kind != LOOM_CONSTRAINT_JSON_OBJECT)

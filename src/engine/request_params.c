@@ -46,7 +46,7 @@ loom_status engine_request_validate(const loom_request_params *r, int32_t vocab,
     if (r->prompt_logprobs < -1 || r->prompt_logprobs > most)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "prompt_logprobs must be in [0, %d] (the engine's max_logprobs)",
                          most);
-    if (r->constraint.kind < LOOM_CONSTRAINT_NONE || r->constraint.kind > LOOM_CONSTRAINT_GBNF)
+    if (r->constraint.kind < LOOM_CONSTRAINT_NONE || r->constraint.kind > LOOM_CONSTRAINT_STRUCTURAL_TAG)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "constraint: unknown kind %d", (int)r->constraint.kind);
     if (r->constraint.kind != LOOM_CONSTRAINT_NONE && r->constraint.kind != LOOM_CONSTRAINT_JSON_OBJECT &&
         !r->constraint.spec)

@@ -142,7 +142,7 @@ int32_t gram_x_ref(gram_builder *b, int32_t rule) {
 }
 
 int32_t gram_rule_find(const gram_builder *b, const char *name, size_t name_len) {
-    for (int32_t i = 0; i < b->n_rules; i++)
+    for (int32_t i = b->rule_scope; i < b->n_rules; i++)
         if (strlen(b->rules[i].name) == name_len && !memcmp(b->rules[i].name, name, name_len)) return i;
     return -1;
 }

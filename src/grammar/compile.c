@@ -55,6 +55,7 @@ loom_status gram_compile(gram_kind kind, const char *spec, size_t len, gram_gram
         case GRAM_REGEX: st = regex_root(&b, spec, len, &root, err); break;
         case GRAM_CHOICE: st = gram_choice_compile(&b, spec, len, &root, err); break;
         case GRAM_GBNF: st = gram_gbnf_compile(&b, spec, len, &root, err); break;
+        case GRAM_STRUCTURAL_TAG: st = gram_structural_tag_compile(&b, spec, len, &root, err); break;
         default: st = loom_fail(err, LOOM_ERR_INVALID_ARG, "grammar: unknown constraint kind %d", (int)kind);
     }
     if (st == LOOM_OK) st = gram_lower(&b, root, out, err);

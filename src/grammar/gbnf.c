@@ -274,6 +274,8 @@ static int32_t alternates(gp *p, int nested) {
 
 loom_status gram_gbnf_compile(gram_builder *b, const char *text, size_t len, int32_t *root, loom_error *err) {
     gp p = {.b = b, .s = text, .n = len, .err = err};
+    int32_t outer_scope = b->rule_scope;
+    b->rule_scope = b->n_rules; /* names are this grammar's own */
     for (;;) {
         skip_space(&p, 1);
         if (p.i >= p.n) break;
@@ -309,9 +311,10 @@ loom_status gram_gbnf_compile(gram_builder *b, const char *text, size_t len, int
         }
     }
     free(p.defined);
+    int32_t r = gram_rule_find(b, "root", 4);
+    b->rule_scope = outer_scope;
     if (p.st != LOOM_OK) return p.st;
     if (b->oom) return loom_fail(err, LOOM_ERR_NO_MEMORY, "gbnf: out of memory");
-    int32_t r = gram_rule_find(b, "root", 4);
     if (r < 0) return loom_fail(err, LOOM_ERR_INVALID_ARG, "gbnf: no 'root' rule");
     *root = r;
     return LOOM_OK;

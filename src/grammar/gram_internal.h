@@ -56,7 +56,9 @@ typedef struct gram_builder {
     gram_rule_def *rules;
     int32_t n_rules;
     size_t cap_rules;
-    int oom; /* an allocation failed: every constructor then returns -1 */
+    int32_t rule_scope; /* gram_rule_find sees rules from this index on: a grammar compiled inside another
+                         * (GBNF in a structural tag) sets it, so its names never meet the host's rules */
+    int oom;            /* an allocation failed: every constructor then returns -1 */
 } gram_builder;
 
 void gram_builder_free(gram_builder *b);
@@ -156,6 +158,7 @@ loom_status gram_gbnf_compile(gram_builder *b, const char *text, size_t len, int
 loom_status gram_json_schema_compile(gram_builder *b, const char *text, size_t len, int32_t *root, loom_error *err);
 loom_status gram_json_object_compile(gram_builder *b, int32_t *root, loom_error *err);
 loom_status gram_choice_compile(gram_builder *b, const char *text, size_t len, int32_t *root, loom_error *err);
+loom_status gram_structural_tag_compile(gram_builder *b, const char *text, size_t len, int32_t *root, loom_error *err);
 /* Numbers in a range (json_number.c). A bound is given as value + inclusive flag; has_*: bounded on that
  * side. Integers: any bounds (rounded inward). Numbers (decimal text without exponent): integer-valued
  * bounds only (others are refused: no exact grammar is built for them). Magnitudes above 1e15 are

@@ -26,6 +26,7 @@ typedef enum gram_kind {
     GRAM_REGEX,       /* a regular expression the whole output must match */
     GRAM_CHOICE,      /* a JSON array of strings: the output is exactly one of them */
     GRAM_GBNF,        /* llama.cpp's GBNF; the start rule is `root` */
+    GRAM_STRUCTURAL_TAG, /* XGrammar's structural tag JSON (structural_tag.c): tagged and free-text formats */
 } gram_kind;
 
 typedef struct gram_grammar gram_grammar;

@@ -5,9 +5,9 @@
  * ^ at the start and $ at the end of a top-level alternative.
  *
  * Where the two dialects disagree, the grammar generates only strings both accept: \d \w \s are ASCII,
- * and their negations \D \W \S (also inside classes) match ASCII characters only; . matches any
- * character but \n, \r, U+2028, U+2029. Lookaround, backreferences, \b, \p{..} and flags are refused
- * with a message giving the offset. */
+ * and their negations \D \W \S (also inside classes) match ASCII characters only (\S not \x1c-\x1f, which
+ * Python counts as space); . matches any character but \n, \r, U+2028, U+2029. Lookaround,
+ * backreferences, \b, \p{..} and flags are refused with a message giving the offset. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +40,12 @@ static int add_shorthand(gram_cps *c, char e) {
             break;
         case 's': rc = gram_cps_add(&t, '\t', '\r') || gram_cps_add(&t, ' ', ' '); break;
     }
-    if (!rc && e >= 'A' && e <= 'Z') rc = gram_cps_complement(&t, 0x7F);
+    /* Python's \s also has \x1c-\x1f (ECMA's has not): \S leaves them out too, so both dialects agree */
+    if (!rc && e == 'S') rc = gram_cps_add(&t, 0x1c, 0x1f);
+    if (!rc && e >= 'A' && e <= 'Z') {
+        gram_cps_normalize(&t);
+        rc = gram_cps_complement(&t, 0x7F);
+    }
     for (int32_t i = 0; i < t.n && !rc; i++) rc = gram_cps_add(c, t.r[i].lo, t.r[i].hi);
     free(t.r);
     return rc;

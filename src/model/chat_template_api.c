@@ -141,15 +141,25 @@ static json_t *render_context(const loom_model *m, json_t *messages, const loom_
     int32_t eos = loom_tokenizer_eos_id(m->tok) >= 0 ? loom_tokenizer_eos_id(m->tok)
         : m->info.n_eos_ids > 0                      ? m->info.eos_ids[0]
                                                      : -1;
+    json_t *tools = p->tools_json ? json_loads(p->tools_json, 0, NULL) : json_null();
+    if (!json_is_array(tools) && !json_is_null(tools)) {
+        json_decref(tools);
+        loom_fail(err, LOOM_ERR_INVALID_ARG, "tools must be a JSON array");
+        return NULL;
+    }
     json_t *ctx =
-        json_pack("{s:O, s:b, s:o, s:o, s:n}", "messages", messages, "add_generation_prompt", p->add_generation_prompt,
-                  "bos_token", token_text(m, m->info.bos_id), "eos_token", token_text(m, eos), "tools");
+        json_pack("{s:O, s:b, s:o, s:o, s:o}", "messages", messages, "add_generation_prompt", p->add_generation_prompt,
+                  "bos_token", token_text(m, m->info.bos_id), "eos_token", token_text(m, eos), "tools", tools);
     if (!ctx) loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     else if (add_kwargs(ctx, p->kwargs_json, err) != LOOM_OK) {
         json_decref(ctx);
         ctx = NULL;
     }
     return ctx;
+}
+
+loom_status loom_model_chat_template(const loom_model *m, char **source_out, loom_error *err) {
+    return find_template(m, source_out, err);
 }
 
 loom_chat_template_params loom_chat_template_default_params(void) {

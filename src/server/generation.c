@@ -53,6 +53,9 @@ typedef struct gen {
     int done;
     int whole_json; /* the non-streamed answer, sent through the stream reader (after a FIN) */
     double last_write_s;
+    int tools_on;              /* chat with tools (tool_choice not none): answers are read for tool calls */
+    int tools_opened;          /* the prompt ends with the format's opener (forced mistral calls) */
+    api_tool_parser **parsers; /* per choice, when streaming with tools */
 } gen;
 
 typedef enum peer_state { PEER_HERE = 0, PEER_FIN, PEER_GONE } peer_state;
@@ -73,6 +76,8 @@ static void gen_free(gen *g) {
         free(g->acc[i].stop_reason);
     }
     free(g->acc);
+    for (int32_t i = 0; g->parsers && i < g->n_choices; i++) api_tool_parser_free(g->parsers[i]);
+    free(g->parsers);
     free(g->text_offsets);
     free(g->buf);
     api_request_free(&g->req);
@@ -110,7 +115,7 @@ static int tokenize_prompt(srv_server *s, const api_prompt *p, int add_special, 
 }
 
 int srv_chat_prompt_ids(srv_server *s, const char *messages_json, const loom_chat_template_params *tp, int add_special,
-                        int32_t **ids, size_t *n_ids, api_error *e) {
+                        const char *suffix, int32_t **ids, size_t *n_ids, api_error *e) {
     loom_error err;
     char *text = NULL;
     loom_status st = loom_apply_chat_template_ex(s->model, messages_json, tp, &text, &err);
@@ -120,6 +125,16 @@ int srv_chat_prompt_ids(srv_server *s, const char *messages_json, const loom_cha
             : strncmp(err.message, "continue_final_message", 22) == 0             ? "continue_final_message"
                                                                                   : "messages";
         return api_fail(e, client ? 400 : 500, param, "chat template: %s", err.message);
+    }
+    if (suffix) {
+        size_t n = strlen(text), k = strlen(suffix);
+        char *grown = realloc(text, n + k + 1);
+        if (!grown) {
+            free(text);
+            return api_fail(e, 503, NULL, "out of memory");
+        }
+        memcpy(grown + n, suffix, k + 1);
+        text = grown;
     }
     api_prompt p = {.text = text, .text_len = strlen(text)};
     int rc = tokenize_prompt(s, &p, add_special, ids, n_ids, e);
@@ -145,10 +160,16 @@ static int build_prompts(gen *g, api_error *e) {
     g->n_prompt_ids = calloc(g->n_prompts, sizeof *g->n_prompt_ids);
     if (!g->prompt_ids || !g->n_prompt_ids) return api_fail(e, 503, NULL, "out of memory");
     int32_t limit = g->s->max_model_len_tokens, cap = g->s->cfg.max_tokens_default;
-    const char *prompt_param = r->shape == API_CHAT ? "messages" : "prompt";
+    const char *prompt_param = r->shape == API_CHAT ? "messages" : "prompt", *suffix = NULL;
+    if (r->shape == API_CHAT && r->tools.choice != API_TOOL_CHOICE_NONE) {
+        if (api_tool_constraint(r, g->s->tool_format, &suffix, e)) return -1;
+        g->tools_on = 1;
+        g->tools_opened = suffix != NULL;
+        if (g->s->tool_format == API_TOOLS_MISTRAL) r->params.skip_special_tokens = 0; /* [TOOL_CALLS] is one */
+    }
     for (size_t i = 0; i < g->n_prompts; i++) {
         int rc = r->shape == API_CHAT
-            ? srv_chat_prompt_ids(g->s, r->messages_json, &r->chat, r->add_special_tokens, &g->prompt_ids[i],
+            ? srv_chat_prompt_ids(g->s, r->messages_json, &r->chat, r->add_special_tokens, suffix, &g->prompt_ids[i],
                                   &g->n_prompt_ids[i], e)
             : tokenize_prompt(g->s, &r->prompts[i], r->add_special_tokens, &g->prompt_ids[i], &g->n_prompt_ids[i], e);
         if (rc) return rc;
@@ -190,6 +211,10 @@ static int submit(gen *g, api_error *e) {
     }
     g->n_choices = (int32_t)g->n_prompts * g->req.params.n;
     g->text_offsets = calloc((size_t)g->n_choices, sizeof *g->text_offsets);
+    if (g->tools_on && !(g->parsers = calloc((size_t)g->n_choices, sizeof *g->parsers))) {
+        atomic_fetch_sub(&s->pending_requests, 1);
+        return api_fail(e, 503, NULL, "out of memory");
+    }
     g->job = g->text_offsets ? srv_job_create(s->engine, g->n_prompts, g->req.params.n) : NULL;
     if (!g->job) {
         atomic_fetch_sub(&s->pending_requests, 1);
@@ -258,13 +283,44 @@ static int collect(gen *g, api_error *e) {
     }
 }
 
+/* Different call ids in every choice of every response. */
+static uint64_t tool_id_seed(const gen *g, int32_t choice) {
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = g->id; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    return h ^ ((uint64_t)choice << 32);
+}
+
+/* A whole answer's tool calls into its choice: content outside them, the calls, finish_reason
+ * "tool_calls"; an answer whose calls do not read as the format says is all content (vLLM's rule). */
+static void whole_answer_tools(gen *g, int32_t i, json_t *choice) {
+    const choice_acc *a = &g->acc[i];
+    api_tool_parser *p =
+        api_tool_parser_create(g->s->tool_format, g->tools_opened, tool_id_seed(g, i), g->req.tools.tools_json);
+    api_tool_delta d = {0};
+    int ok = p && api_tool_parser_push(p, a->text ? a->text : "", a->len, &d) == 0 &&
+        api_tool_parser_finish(p, &d) == 0 && !api_tool_parser_failed(p);
+    json_t *calls = ok && d.n_calls ? json_array() : NULL;
+    for (size_t k = 0; calls && k < d.n_calls; k++) {
+        const api_tool_call_delta *c = &d.calls[k];
+        if (c->name) /* a call's first delta; whole text gives one delta per call */
+            json_array_append_new(calls,
+                                  json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", c->id, "type", "function", "function",
+                                            "name", c->name, "arguments", c->arguments));
+    }
+    const char *content = ok ? d.content : a->text;
+    srv_fmt_set_tool_calls(choice, content, calls, calls && a->finish == LOOM_FINISH_STOP);
+    api_tool_delta_clear(&d);
+    api_tool_parser_free(p);
+}
+
 static json_t *full_response(gen *g) {
     json_t *choices = json_array();
     for (int32_t i = 0; i < g->n_choices; i++) {
         choice_acc *a = &g->acc[i];
-        json_array_append_new(choices,
-                              srv_fmt_choice(&g->meta, i, a->text ? a->text : "", json_incref(a->logprobs), a->finish,
-                                             a->stop_reason, a->stop_token_id, 0));
+        json_t *choice = srv_fmt_choice(&g->meta, i, a->text ? a->text : "", json_incref(a->logprobs), a->finish,
+                                        a->stop_reason, a->stop_token_id, 0);
+        if (g->tools_on && choice) whole_answer_tools(g, i, choice);
+        json_array_append_new(choices, choice);
     }
     json_t *resp = srv_fmt_envelope(&g->meta, choices);
     json_object_set_new(resp, "usage", srv_fmt_usage(g->prompt_tokens, g->completion_tokens));
@@ -329,11 +385,39 @@ static void append_end(gen *g, int failed) {
     g->done = 1;
 }
 
+/* A streamed event of a chat with tools: the content and tool-call deltas its text gives (a chunk only
+ * when there is something to say). */
+static void append_tool_event(gen *g, const srv_event *ev) {
+    api_tool_parser **p = &g->parsers[ev->choice];
+    if (!*p)
+        *p = api_tool_parser_create(g->s->tool_format, g->tools_opened, tool_id_seed(g, ev->choice),
+                                    g->req.tools.tools_json);
+    if (!*p) return;
+    api_tool_delta d = {0};
+    int rc = api_tool_parser_push(*p, ev->text, strlen(ev->text), &d);
+    if (rc == 0 && ev->finish != LOOM_FINISH_NONE) rc = api_tool_parser_finish(*p, &d);
+    json_t *lp = event_logprobs(g, ev);
+    if (rc == 0 && (d.content || d.n_calls || lp || ev->finish != LOOM_FINISH_NONE)) {
+        json_t *choice =
+            srv_fmt_choice(&g->meta, ev->choice, "", lp, ev->finish, ev->stop_reason, ev->stop_token_id, 0);
+        int called = ev->finish == LOOM_FINISH_STOP && api_tool_parser_calls(*p) > 0;
+        if (choice) srv_fmt_set_tool_calls(choice, d.content, srv_fmt_tool_call_deltas(&d), called);
+        append_choice_chunk(g, choice);
+    } else {
+        json_decref(lp);
+    }
+    api_tool_delta_clear(&d);
+}
+
 static void take_into_stream(gen *g) {
     int finished, failed;
     srv_event *list = srv_job_take(g->job, WAIT_INTERVAL_MS, &finished, &failed);
     for (srv_event *ev = list; ev; ev = ev->next) {
         g->completion_tokens += ev->n_new;
+        if (g->tools_on) {
+            append_tool_event(g, ev);
+            continue;
+        }
         append_choice_chunk(g,
                             srv_fmt_choice(&g->meta, ev->choice, ev->text, event_logprobs(g, ev), ev->finish,
                                            ev->stop_reason, ev->stop_token_id, 0));

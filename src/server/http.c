@@ -55,7 +55,8 @@ srv_config srv_default_config(void) {
                         .max_tokens_default = 2048,
                         .request_timeout_s = 30,
                         .max_connections = 2000,
-                        .max_connections_per_ip = 256};
+                        .max_connections_per_ip = 256,
+                        .tool_call_parser = "auto"};
 }
 
 int srv_reply_text(srv_reply *r, int status, const char *content_type, char *text) {
@@ -427,6 +428,23 @@ loom_status srv_set_ready(srv_server *s, loom_model *model, loom_engine *engine,
                           loom_error *err) {
     loom_status st = loom_model_sampling_defaults(model, &s->sampling_defaults, err);
     if (st != LOOM_OK) return st;
+    const char *parser = s->cfg.tool_call_parser ? s->cfg.tool_call_parser : "auto";
+    if (strcmp(parser, "auto") != 0) {
+        int f = api_tool_format_parse(parser);
+        if (f < 0) {
+            err->status = LOOM_ERR_INVALID_ARG;
+            snprintf(err->message, sizeof err->message, "unknown tool-call parser '%.64s'", parser);
+            return err->status;
+        }
+        s->tool_format = (api_tool_format)f;
+    } else { /* the format the template writes calls in; a model without a template gets hermes */
+        char *src = NULL;
+        loom_error ignored;
+        s->tool_format = api_tool_format_detect(loom_model_chat_template(model, &src, &ignored) == LOOM_OK ? src : NULL);
+        free(src);
+    }
+    srv_log(s, SRV_LOG_INFO, "tool calls: the %s format%s", api_tool_format_name(s->tool_format),
+            strcmp(parser, "auto") ? "" : " (--tool-call-parser auto: from the chat template)");
     s->model = model;
     s->engine = engine;
     s->max_model_len_tokens = max_model_len_tokens;

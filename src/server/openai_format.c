@@ -112,3 +112,32 @@ json_t *srv_fmt_usage(long long prompt_tokens, long long completion_tokens) {
     return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt_tokens, "completion_tokens",
                      (json_int_t)completion_tokens, "total_tokens", (json_int_t)(prompt_tokens + completion_tokens));
 }
+
+void srv_fmt_set_tool_calls(json_t *choice, const char *content, json_t *tool_calls, int called) {
+    json_t *message = json_object_get(choice, "delta");
+    int chunk = message != NULL;
+    if (!chunk) message = json_object_get(choice, "message");
+    if (content) json_object_set_new(message, "content", json_string(content));
+    else if (chunk) json_object_del(message, "content");
+    else json_object_set_new(message, "content", json_null());
+    if (tool_calls) json_object_set_new(message, "tool_calls", tool_calls);
+    if (called) json_object_set_new(choice, "finish_reason", json_string("tool_calls"));
+}
+
+json_t *srv_fmt_tool_call_deltas(const api_tool_delta *d) {
+    if (!d->n_calls) return NULL;
+    json_t *calls = json_array();
+    for (size_t i = 0; calls && i < d->n_calls; i++) {
+        const api_tool_call_delta *c = &d->calls[i];
+        json_t *fn = json_pack("{s:s}", "arguments", c->arguments ? c->arguments : "");
+        json_t *call = json_pack("{s:i}", "index", c->index);
+        if (c->name) {
+            json_object_set_new(call, "id", json_string(c->id));
+            json_object_set_new(call, "type", json_string("function"));
+            json_object_set_new(fn, "name", json_string(c->name));
+        }
+        json_object_set_new(call, "function", fn);
+        json_array_append_new(calls, call);
+    }
+    return calls;
+}

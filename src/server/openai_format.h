@@ -4,8 +4,9 @@
 
 #include <jansson.h>
 
-#include "server/job.h"
 #include "api/request.h"
+#include "api/tool_calls.h"
+#include "server/job.h"
 
 typedef struct srv_reply_meta {
     api_shape endpoint;
@@ -31,5 +32,13 @@ json_t *srv_fmt_logprobs(const loom_model *m, api_shape endpoint, const srv_even
 void srv_fmt_logprobs_extend(json_t *acc, const json_t *part);
 
 json_t *srv_fmt_usage(long long prompt_tokens, long long completion_tokens);
+
+/* Tool calls in a chat choice made by srv_fmt_choice: its message (or delta) gets `content` (NULL: null
+ * in a message, left out of a delta) and `tool_calls` (stolen; NULL: none), and finish_reason becomes
+ * "tool_calls" when called is set. */
+void srv_fmt_set_tool_calls(json_t *choice, const char *content, json_t *tool_calls, int called);
+/* A stream's tool_calls deltas ([{"index", "id", "type", "function": {"name", "arguments"}}], id, type
+ * and name only in a call's first), or NULL when d has none. */
+json_t *srv_fmt_tool_call_deltas(const api_tool_delta *d);
 
 #endif

@@ -98,7 +98,7 @@ int srv_route_tokenize(srv_server *s, srv_conn *c, srv_reply *r) {
         : 0;
     if (rc) e.code = "model_not_found";
     else if (shape == API_CHAT)
-        rc = srv_chat_prompt_ids(s, req.messages_json, &req.chat, req.add_special_tokens, &ids, &n, &e);
+        rc = srv_chat_prompt_ids(s, req.messages_json, &req.chat, req.add_special_tokens, NULL, &ids, &n, &e);
     else if (!req.prompts[0].text) rc = api_fail(&e, 400, "prompt", "prompt must be a string");
     else {
         loom_error err;

@@ -28,6 +28,7 @@ typedef struct srv_config {
     double request_timeout_s;       /* a request's headers and body must arrive within this */
     int32_t max_connections;        /* open connections in all */
     int32_t max_connections_per_ip; /* open connections from one client address */
+    const char *tool_call_parser;   /* "auto" (from the chat template), "hermes", "llama3_json", "mistral" */
     srv_log_fn log;                 /* NULL = silent */
     void *log_user;
 } srv_config;

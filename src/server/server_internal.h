@@ -11,6 +11,7 @@
 
 #include "api/api_error.h"
 #include "api/request.h"
+#include "api/tool_calls.h"
 #include "server/server.h"
 
 typedef struct srv_listener srv_listener;
@@ -26,6 +27,7 @@ struct srv_server {
     loom_engine *engine;
     int32_t max_model_len_tokens, vocab_size;
     loom_sampling_params sampling_defaults; /* for request fields left out (loom_model_sampling_defaults) */
+    api_tool_format tool_format;            /* how the model writes tool calls (cfg.tool_call_parser) */
     atomic_int ready, stopping;
     atomic_int pending_requests; /* generation requests in flight */
     atomic_ullong next_id;       /* completion ids */
@@ -88,9 +90,9 @@ int srv_route_completions(srv_server *s, srv_conn *c, srv_reply *r);
 int srv_route_chat(srv_server *s, srv_conn *c, srv_reply *r);
 
 /* Chat messages (JSON text) -> prompt ids through the model's template with the request's template
- * options; fails with a 400 for a template that rejects them or a model without one. *ids is malloc'd. */
+ * options, suffix (NULL: none) appended to the rendered text; fails with a 400 for a template that rejects them or a model without one. *ids is malloc'd. */
 int srv_chat_prompt_ids(srv_server *s, const char *messages_json, const loom_chat_template_params *tp, int add_special,
-                        int32_t **ids, size_t *n_ids, api_error *e);
+                        const char *suffix, int32_t **ids, size_t *n_ids, api_error *e);
 
 /* The text of one token for logprobs output, malloc'd ("" for a piece of a UTF-8 character). */
 char *srv_token_piece(const loom_model *m, int32_t id);
