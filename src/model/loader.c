@@ -65,6 +65,7 @@ loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_ra
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "no model path given");
     const char *path = params->path;
     loom_model *m = calloc(1, sizeof *m);
+    if (m) pthread_mutex_init(&m->chat_lock, NULL);
     if (!m) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status st;
     m->shard = (loom_shard){.tp_rank = tp_rank, .tp_size = parallel_size(params->tensor_parallel_size),
@@ -105,6 +106,9 @@ void loom_model_free(loom_model *m) {
     free(m->owned);
     free(m->w.layers);
     free(m->source_path);
+    free(m->chat_source);
+    loom_template_free(m->chat_template);
+    pthread_mutex_destroy(&m->chat_lock);
     free(m);
 }
 

@@ -2,6 +2,8 @@
 #ifndef LOOM_MODEL_MODEL_H
 #define LOOM_MODEL_MODEL_H
 
+#include <pthread.h>
+
 #include "loom.h"
 #include "core/file_map.h"
 #include "formats/gguf.h"
@@ -9,6 +11,7 @@
 #include "model/config.h"
 #include "model/shard.h"
 #include "model/weights.h"
+#include "template/template.h"
 #include "tokenizer/tokenizer.h"
 
 /* How checkpoint tensor names map onto the weights struct. */
@@ -28,6 +31,10 @@ struct loom_model {
     size_t n_owned;
     loom_model_info info;
     char *source_path;         /* what loom_model_load was given (chat_template_api.c reads beside it) */
+    /* the chat template's source and parse, read on first use and kept (engine/chat_template_api.c) */
+    pthread_mutex_t chat_lock;
+    char *chat_source;
+    loom_template *chat_template;
     int metadata_only;         /* no weight data: sizes only (loom_model_params.metadata_only) */
     loom_tensor_naming naming; /* how the checkpoint names its tensors (set by loom_weights_bind) */
     int dummy_weights;         /* --load-format dummy: tensor entries have no data; the bound slices are

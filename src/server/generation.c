@@ -100,48 +100,6 @@ static peer_state peer(int fd) {
 
 /* ---- prompts ---- */
 
-static int tokenize_prompt(srv_server *s, const api_prompt *p, int add_special, int32_t **ids, size_t *n,
-                           api_error *e) {
-    if (!p->text) {
-        if (!(*ids = malloc((p->n_ids ? p->n_ids : 1) * sizeof **ids))) return api_fail(e, 503, NULL, "out of memory");
-        memcpy(*ids, p->ids, p->n_ids * sizeof **ids);
-        *n = p->n_ids;
-        return 0;
-    }
-    loom_error err;
-    loom_status st = loom_tokenize(s->model, p->text, p->text_len, add_special, ids, n, &err);
-    if (st == LOOM_OK) return 0;
-    return api_fail(e, st == LOOM_ERR_INVALID_ARG ? 400 : 500, "prompt", "cannot tokenize the prompt: %s", err.message);
-}
-
-int srv_chat_prompt_ids(srv_server *s, const char *messages_json, const loom_chat_template_params *tp, int add_special,
-                        const char *suffix, int32_t **ids, size_t *n_ids, api_error *e) {
-    loom_error err;
-    char *text = NULL;
-    loom_status st = loom_apply_chat_template_ex(s->model, messages_json, tp, &text, &err);
-    if (st != LOOM_OK) {
-        int client = st == LOOM_ERR_INVALID_ARG || st == LOOM_ERR_UNSUPPORTED;
-        const char *param = strncmp(err.message, "chat_template_kwargs", 20) == 0 ? "chat_template_kwargs"
-            : strncmp(err.message, "continue_final_message", 22) == 0             ? "continue_final_message"
-                                                                                  : "messages";
-        return api_fail(e, client ? 400 : 500, param, "chat template: %s", err.message);
-    }
-    if (suffix) {
-        size_t n = strlen(text), k = strlen(suffix);
-        char *grown = realloc(text, n + k + 1);
-        if (!grown) {
-            free(text);
-            return api_fail(e, 503, NULL, "out of memory");
-        }
-        memcpy(grown + n, suffix, k + 1);
-        text = grown;
-    }
-    api_prompt p = {.text = text, .text_len = strlen(text)};
-    int rc = tokenize_prompt(s, &p, add_special, ids, n_ids, e);
-    free(text);
-    return rc;
-}
-
 /* The engine's request for prompt i. */
 static loom_request_params prompt_params(const gen *g, size_t i) {
     loom_request_params rp = g->req.params;
@@ -171,7 +129,7 @@ static int build_prompts(gen *g, api_error *e) {
         int rc = r->shape == API_CHAT
             ? srv_chat_prompt_ids(g->s, r->messages_json, &r->chat, r->add_special_tokens, suffix, &g->prompt_ids[i],
                                   &g->n_prompt_ids[i], e)
-            : tokenize_prompt(g->s, &r->prompts[i], r->add_special_tokens, &g->prompt_ids[i], &g->n_prompt_ids[i], e);
+            : srv_prompt_ids(g->s, &r->prompts[i], r->add_special_tokens, &g->prompt_ids[i], &g->n_prompt_ids[i], e);
         if (rc) return rc;
         size_t n = g->n_prompt_ids[i];
         if (n >= (size_t)limit && n > 0)

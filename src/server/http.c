@@ -59,32 +59,6 @@ srv_config srv_default_config(void) {
                         .tool_call_parser = "auto"};
 }
 
-int srv_reply_text(srv_reply *r, int status, const char *content_type, char *text) {
-    r->status = status;
-    r->content_type = content_type;
-    r->body = text;
-    return 0;
-}
-
-int srv_reply_json(srv_reply *r, int status, json_t *v) {
-    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    return srv_reply_text(r, status, "application/json", text);
-}
-
-int srv_reply_error(srv_reply *r, const api_error *e) {
-    return srv_reply_text(r, e->http_status, "application/json", api_error_body(e));
-}
-
-json_t *srv_body_object(const srv_conn *c, api_error *e) {
-    json_error_t jerr;
-    json_t *v = json_loadb(c->body ? c->body : "", c->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!v) return api_fail(e, 400, NULL, "the body is not valid JSON: %s", jerr.text), NULL;
-    if (json_is_object(v)) return v;
-    json_decref(v);
-    return api_fail(e, 400, NULL, "the body must be a JSON object"), NULL;
-}
-
 /* Compares without an early exit, so the time taken says nothing about where a guess went wrong. */
 static int same_secret(const char *given, const char *key) {
     size_t n = strlen(key), m = strlen(given);
@@ -275,14 +249,6 @@ static enum MHD_Result refuse_now(struct MHD_Connection *mc, const srv_server *s
     return queue_reply(s, mc, &r);
 }
 
-static unsigned idle_timeout_s(const srv_server *s) {
-    return s->cfg.request_timeout_s < 1 ? 1u : (unsigned)(s->cfg.request_timeout_s + 0.999);
-}
-
-void srv_idle_timeout(const srv_server *s, struct MHD_Connection *mc, int on) {
-    MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, on ? idle_timeout_s(s) : 0u);
-}
-
 static srv_conn *open_request(srv_server *s, struct MHD_Connection *mc) {
     srv_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -402,7 +368,7 @@ loom_status srv_start(const srv_config *cfg, srv_server **out, loom_error *err) 
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 idle_timeout_s(s), MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + 16u,
+                                 srv_idle_timeout_s(s), MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + 16u,
                                  MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
     if (!s->daemon) {
         free_server(s);

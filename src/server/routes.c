@@ -117,44 +117,6 @@ int srv_route_tokenize(srv_server *s, srv_conn *c, srv_reply *r) {
                                     "tokens", tokens));
 }
 
-/* Decodes ids with a fresh incremental detokenizer (special tokens kept). *text is malloc'd. */
-static loom_status decode_ids(const loom_model *m, const int32_t *ids, size_t n, char **text, loom_error *err) {
-    loom_detokenizer *d;
-    *text = NULL;
-    loom_status st = loom_detokenizer_create(m, 0, &d, err);
-    if (st != LOOM_OK) return st;
-    size_t len = 0;
-    char *piece = NULL;
-    for (size_t i = 0; i <= n && st == LOOM_OK; i++) {
-        st = i < n ? loom_detokenizer_push(d, ids[i], &piece, err) : loom_detokenizer_flush(d, &piece, err);
-        size_t add = piece ? strlen(piece) : 0;
-        char *grown = st == LOOM_OK ? realloc(*text, len + add + 1) : NULL;
-        if (grown) {
-            if (add) memcpy(grown + len, piece, add);
-            len += add;
-            grown[len] = '\0';
-            *text = grown;
-        } else if (st == LOOM_OK) {
-            st = LOOM_ERR_NO_MEMORY;
-        }
-        free(piece);
-        piece = NULL;
-    }
-    loom_detokenizer_free(d);
-    if (st != LOOM_OK) {
-        free(*text);
-        *text = NULL;
-    }
-    return st;
-}
-
-char *srv_token_piece(const loom_model *m, int32_t id) {
-    char *text = NULL;
-    loom_error ignored;
-    decode_ids(m, &id, 1, &text, &ignored);
-    return text;
-}
-
 /* {"tokens": [ids]} -> {"prompt": "text"}; other fields are ignored (and listed) as everywhere. */
 int srv_route_detokenize(srv_server *s, srv_conn *c, srv_reply *r) {
     api_error e;
@@ -188,7 +150,7 @@ int srv_route_detokenize(srv_server *s, srv_conn *c, srv_reply *r) {
     json_decref(body);
     char *text = NULL;
     loom_error err;
-    loom_status st = decode_ids(s->model, ids, n, &text, &err);
+    loom_status st = srv_decode_ids(s->model, ids, n, &text, &err);
     free(ids);
     if (st != LOOM_OK) return srv_reply_error(r, (api_fail(&e, 500, NULL, "cannot detokenize: %s", err.message), &e));
     json_t *prompt = json_string(text);

@@ -59,7 +59,7 @@ typedef struct srv_reply {
     char *ignored_fields;        /* malloc'd X-Loom-Ignored-Fields value, or NULL */
 } srv_reply;
 
-/* Reply helpers: a JSON value (stolen), an error, or text. Each returns 0. */
+/* reply.c. Reply helpers: a JSON value (stolen), an error, or text. Each returns 0. */
 int srv_reply_json(srv_reply *r, int status, json_t *v);
 int srv_reply_error(srv_reply *r, const api_error *e);
 int srv_reply_text(srv_reply *r, int status, const char *content_type, char *text);
@@ -71,6 +71,8 @@ json_t *srv_body_object(const srv_conn *c, api_error *e);
  * Off while the connection's thread waits for the engine (nothing is idle then but us), on again when
  * it has bytes to send: its clock restarts then. */
 void srv_idle_timeout(const srv_server *s, struct MHD_Connection *mc, int on);
+/* request_timeout_s as libmicrohttpd's whole seconds (at least 1) */
+unsigned srv_idle_timeout_s(const srv_server *s);
 
 /* Logging through cfg.log (printf-style; nothing when no logger is set). */
 void srv_log(srv_server *s, srv_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -89,11 +91,16 @@ int srv_route_web_page(srv_server *s, srv_conn *c, srv_reply *r);
 int srv_route_completions(srv_server *s, srv_conn *c, srv_reply *r);
 int srv_route_chat(srv_server *s, srv_conn *c, srv_reply *r);
 
+/* prompt.c. A prompt's ids: its own, or its text tokenized (add_special: BOS and the like). *ids is
+ * malloc'd; 400 for text the tokenizer refuses. */
+int srv_prompt_ids(srv_server *s, const api_prompt *p, int add_special, int32_t **ids, size_t *n, api_error *e);
 /* Chat messages (JSON text) -> prompt ids through the model's template with the request's template
  * options, suffix (NULL: none) appended to the rendered text; fails with a 400 for a template that rejects them or a model without one. *ids is malloc'd. */
 int srv_chat_prompt_ids(srv_server *s, const char *messages_json, const loom_chat_template_params *tp, int add_special,
                         const char *suffix, int32_t **ids, size_t *n_ids, api_error *e);
 
+/* Decodes ids with a fresh incremental detokenizer (special tokens kept). *text is malloc'd. */
+loom_status srv_decode_ids(const loom_model *m, const int32_t *ids, size_t n, char **text, loom_error *err);
 /* The text of one token for logprobs output, malloc'd ("" for a piece of a UTF-8 character). */
 char *srv_token_piece(const loom_model *m, int32_t id);
 

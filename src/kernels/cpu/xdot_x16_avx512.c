@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/dot_x86.h"
 #include "kernels/cpu/pack_x16.h"
+#include "kernels/cpu/x16_tiles.h"
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
@@ -161,29 +162,8 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
 }
 
 INLINE void x16_rows(loom_dtype t, const loom_xdot_args *a) {
-    size_t group_bytes = loom_x16_group_bytes(t, a->n_blocks * 32);
-    for (int64_t g = 0; g < a->n_rows / LOOM_X16_ROWS; g++) {
-        const uint8_t *group = (const uint8_t *)a->rows + (size_t)g * group_bytes;
-        int64_t row0 = g * LOOM_X16_ROWS;
-        int tok = 0; /* whole tiles, then a tile of 8, then one of the rest */
-        if (t == LOOM_DTYPE_Q6_K)
-            for (; tok + MAX_TILE_TOKENS <= a->n_tok; tok += MAX_TILE_TOKENS)
-                group_tile(t, group, a, row0, tok, MAX_TILE_TOKENS);
-        else
-            for (; tok + MAX_INT_TILE_TOKENS <= a->n_tok; tok += MAX_INT_TILE_TOKENS)
-                group_tile(t, group, a, row0, tok, MAX_INT_TILE_TOKENS);
-        for (; tok + 8 <= a->n_tok; tok += 8) group_tile(t, group, a, row0, tok, 8);
-        switch (a->n_tok - tok) {
-        case 7: group_tile(t, group, a, row0, tok, 7); break;
-        case 6: group_tile(t, group, a, row0, tok, 6); break;
-        case 5: group_tile(t, group, a, row0, tok, 5); break;
-        case 4: group_tile(t, group, a, row0, tok, 4); break;
-        case 3: group_tile(t, group, a, row0, tok, 3); break;
-        case 2: group_tile(t, group, a, row0, tok, 2); break;
-        case 1: group_tile(t, group, a, row0, tok, 1); break;
-        default: break;
-        }
-    }
+    if (t == LOOM_DTYPE_Q6_K) X16_GROUPS_BY_TILES(group_tile, t, a, MAX_TILE_TOKENS);
+    else X16_GROUPS_BY_TILES(group_tile, t, a, MAX_INT_TILE_TOKENS);
 }
 
 TARGET void loom_xdot_x16_q8_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q8_0, a); }

@@ -15,6 +15,7 @@
 #include "kernels/cpu/block_decode.h"
 #include "kernels/cpu/dot_x86.h"
 #include "kernels/cpu/pack_x16.h"
+#include "kernels/cpu/x16_tiles.h"
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
@@ -181,26 +182,7 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
     for (int k = 0; k < NT; k++) _mm512_storeu_ps(a->y + (int64_t)(tok0 + k) * a->y_stride + row0, acc[k]);
 }
 
-INLINE void x16_rows(loom_dtype t, const loom_xdot_args *a) {
-    size_t group_bytes = loom_x16_group_bytes(t, a->n_blocks * 32);
-    for (int64_t g = 0; g < a->n_rows / LOOM_X16_ROWS; g++) {
-        const uint8_t *group = (const uint8_t *)a->rows + (size_t)g * group_bytes;
-        int64_t row0 = g * LOOM_X16_ROWS;
-        int tok = 0;
-        for (; tok + MAX_TILE_TOKENS <= a->n_tok; tok += MAX_TILE_TOKENS)
-            group_tile(t, group, a, row0, tok, MAX_TILE_TOKENS);
-        switch (a->n_tok - tok) {
-            case 7: group_tile(t, group, a, row0, tok, 7); break;
-            case 6: group_tile(t, group, a, row0, tok, 6); break;
-            case 5: group_tile(t, group, a, row0, tok, 5); break;
-            case 4: group_tile(t, group, a, row0, tok, 4); break;
-            case 3: group_tile(t, group, a, row0, tok, 3); break;
-            case 2: group_tile(t, group, a, row0, tok, 2); break;
-            case 1: group_tile(t, group, a, row0, tok, 1); break;
-            default: break;
-        }
-    }
-}
+INLINE void x16_rows(loom_dtype t, const loom_xdot_args *a) { X16_GROUPS_BY_TILES(group_tile, t, a, MAX_TILE_TOKENS); }
 
 TARGET void loom_xdot_x16_q5_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q5_0, a); }
 TARGET void loom_xdot_x16_q5_1_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q5_1, a); }

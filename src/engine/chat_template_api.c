@@ -1,5 +1,6 @@
 /* loom_apply_chat_template: finds the model's chat template (GGUF metadata, or the HF directory's
- * tokenizer_config.json / chat_template.jinja) and renders it with the variables transformers passes. */
+ * tokenizer_config.json / chat_template.jinja; read and parsed once, then kept on the model) and renders
+ * it with the variables transformers passes. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,26 @@ static loom_status find_template(const loom_model *m, char **out, loom_error *er
         if (st != LOOM_OK || *out) return st;
     }
     return loom_fail(err, LOOM_ERR_UNSUPPORTED, "this model has no chat template");
+}
+
+/* The model's template, read and parsed on its first use and kept on the model (it is const to its
+ * users; the lock makes the first use once): source and parse, or an error (then not kept). */
+static loom_status model_template(const loom_model *cm, const char **src, const loom_template **t, loom_error *err) {
+    loom_model *m = (loom_model *)cm;
+    pthread_mutex_lock(&m->chat_lock);
+    loom_status st = LOOM_OK;
+    if (!m->chat_template) {
+        char *source = NULL;
+        loom_template *parsed = NULL;
+        st = find_template(m, &source, err);
+        if (st == LOOM_OK) st = loom_template_parse(source, strlen(source), &parsed, err);
+        if (st == LOOM_OK) m->chat_source = source, m->chat_template = parsed;
+        else free(source);
+    }
+    *src = m->chat_source;
+    *t = m->chat_template;
+    pthread_mutex_unlock(&m->chat_lock);
+    return st;
 }
 
 /* The text of a special token (bos_token / eos_token), or "" when the model has none. */
@@ -159,7 +180,11 @@ static json_t *render_context(const loom_model *m, json_t *messages, const loom_
 }
 
 loom_status loom_model_chat_template(const loom_model *m, char **source_out, loom_error *err) {
-    return find_template(m, source_out, err);
+    const char *src;
+    const loom_template *t;
+    loom_status st = model_template(m, &src, &t, err);
+    *source_out = st == LOOM_OK ? strdup(src) : NULL;
+    return st != LOOM_OK || *source_out ? st : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
 }
 
 loom_chat_template_params loom_chat_template_default_params(void) {
@@ -178,10 +203,10 @@ loom_status loom_apply_chat_template_ex(const loom_model *m, const char *message
         json_decref(messages);
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "chat messages must be a JSON array");
     }
-    char *src = NULL, *final_text = NULL;
-    loom_status st = find_template(m, &src, err);
-    loom_template *t = NULL;
-    if (st == LOOM_OK) st = loom_template_parse(src, strlen(src), &t, err);
+    char *final_text = NULL;
+    const char *src;
+    const loom_template *t;
+    loom_status st = model_template(m, &src, &t, err);
     if (st == LOOM_OK && p->continue_final_message) st = tag_final_message(messages, src, &final_text, err);
     json_t *ctx = st == LOOM_OK ? render_context(m, messages, p, err) : NULL;
     if (st == LOOM_OK && !ctx) st = err->status;
@@ -194,9 +219,7 @@ loom_status loom_apply_chat_template_ex(const loom_model *m, const char *message
     }
     json_decref(ctx);
     json_decref(messages);
-    loom_template_free(t);
     free(final_text);
-    free(src);
     return st;
 }
 
