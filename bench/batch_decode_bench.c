@@ -42,7 +42,7 @@ static void *checked(void *p) {
 
 /* rows x cols of random blocks with f16 scales (and Q4_1 mins) of 2^-7, packed x16 when possible */
 static loom_tensor random_matrix(loom_dtype dt, int64_t rows, int64_t cols) {
-    size_t row_bytes = loom_dtype_bytes(dt, cols), bytes = row_bytes * (size_t)rows, block = loom_dtype_block_bytes(dt);
+    size_t row_bytes = dtype_bytes(dt, cols), bytes = row_bytes * (size_t)rows, block = dtype_block_bytes(dt);
     uint8_t *p = checked(malloc(bytes));
     for (size_t i = 0; i < bytes; i++) p[i] = (uint8_t)next_u32();
     uint16_t scale = 0x2000;
@@ -51,9 +51,9 @@ static loom_tensor random_matrix(loom_dtype dt, int64_t rows, int64_t cols) {
         if (dt == LOOM_DTYPE_Q4_1) memcpy(p + b * block + 2, &scale, 2);
     }
     loom_tensor t = {.data = p, .dtype = dt, .n_dims = 2, .shape = {rows, cols}, .row_stride_bytes = row_bytes};
-    if (!loom_x16_packable(&t)) return t;
-    void *packed = checked(aligned_alloc(64, (loom_x16_matrix_bytes(dt, rows, cols) + 63) / 64 * 64));
-    loom_x16_pack(dt, p, packed, rows, cols);
+    if (!x16_packable(&t)) return t;
+    void *packed = checked(aligned_alloc(64, (x16_matrix_bytes(dt, rows, cols) + 63) / 64 * 64));
+    x16_pack(dt, p, packed, rows, cols);
     free(p);
     t.data = packed;
     t.layout = LOOM_LAYOUT_X16;
@@ -92,7 +92,7 @@ static void step_init(step *s, int32_t n, int32_t keys, loom_kv_dtype dtype) {
     }
     for (int32_t i = 0; i < n; i++) s->pos[i] = keys - 1, s->seq[i] = i;
     loom_error err;
-    if (loom_kv_store_init(&s->kv, LAYERS, KV_HEADS, HEAD_DIM, dtype, n_blocks, BLOCK, &err) != LOOM_OK) {
+    if (kv_store_init(&s->kv, LAYERS, KV_HEADS, HEAD_DIM, dtype, n_blocks, BLOCK, &err) != LOOM_OK) {
         fprintf(stderr, "%s\n", err.message);
         exit(1);
     }
@@ -101,7 +101,7 @@ static void step_init(step *s, int32_t n, int32_t keys, loom_kv_dtype dtype) {
         for (int32_t i = 0; i < n; i++)
             for (int32_t p = 0; p < keys; p++) {
                 for (int c = 0; c < KV_DIM; c++) k[c] = frand(), v[c] = frand();
-                loom_kv_store_write(&s->kv, l, s->table[i * per_seq + p / BLOCK] * BLOCK + p % BLOCK, k, v);
+                kv_store_write(&s->kv, l, s->table[i * per_seq + p / BLOCK] * BLOCK + p % BLOCK, k, v);
             }
 }
 
@@ -124,7 +124,7 @@ static void run_step(loom_backend *be, const model *m, step *s, double *t) {
         op->rope(be, s->q, s->pos, n, HEADS, HEAD_DIM, m->inv_freq, 0);
         op->rope(be, s->k, s->pos, n, KV_HEADS, HEAD_DIM, m->inv_freq, 0);
         t[SMALL] += now_s() - t0, t0 = now_s();
-        loom_kv_layer c = loom_kv_layer_view(&s->kv, l);
+        loom_kv_layer c = kv_layer_view(&s->kv, l);
         loom_attention_args a = {.q = s->q,
                                  .out = s->att,
                                  .k_cache = c.k,
@@ -205,7 +205,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < HEAD_DIM / 2; i++) m.inv_freq[i] = powf(10000.0f, -2.0f * (float)i / HEAD_DIM);
     loom_backend *be;
     loom_error err;
-    if (loom_backend_cpu_create(threads, &be, &err) != LOOM_OK || be->ops->reserve(be, FFN, &err) != LOOM_OK) {
+    if (backend_cpu_create(threads, &be, &err) != LOOM_OK || be->ops->reserve(be, FFN, &err) != LOOM_OK) {
         fprintf(stderr, "batch_decode_bench: %s\n", err.message);
         return 1;
     }
@@ -229,6 +229,6 @@ int main(int argc, char **argv) {
         printf("%-10s %10.3f %10.3f %7.2fx\n", g < N_GROUPS ? group_names[g] : "step", a, b, b / a);
     }
     printf("(N = %d)\n", n);
-    loom_backend_free(be);
+    backend_free(be);
     return 0;
 }

@@ -22,7 +22,7 @@ static double now_s(void) {
 
 /* rows x cols of random blocks with f16 scales (and Q4_1 mins) of 2^-7 */
 static loom_tensor random_matrix(loom_dtype dt, int64_t rows, int64_t cols, size_t *total_bytes) {
-    size_t row_bytes = loom_dtype_bytes(dt, cols), bytes = row_bytes * (size_t)rows, block = loom_dtype_block_bytes(dt);
+    size_t row_bytes = dtype_bytes(dt, cols), bytes = row_bytes * (size_t)rows, block = dtype_block_bytes(dt);
     uint8_t *p = malloc(bytes);
     if (!p) {
         fprintf(stderr, "decode_matmuls_bench: out of memory\n");
@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     loom_tensor head = random_matrix(LOOM_DTYPE_Q8_0, VOCAB, HIDDEN, &total);
     loom_backend *be;
     loom_error err;
-    if (loom_backend_cpu_create(threads, &be, &err) != LOOM_OK || be->ops->reserve(be, FFN, &err) != LOOM_OK) {
+    if (backend_cpu_create(threads, &be, &err) != LOOM_OK || be->ops->reserve(be, FFN, &err) != LOOM_OK) {
         fprintf(stderr, "decode_matmuls_bench: %s\n", err.message);
         return 1;
     }
@@ -78,6 +78,6 @@ int main(int argc, char **argv) {
     }
     printf("threads %d: %.0f MB of weights per token, best of %d: %.3f ms = %.0f tokens/s, %.1f GB/s\n", threads,
            (double)total / 1e6, TOKENS, best * 1e3, 1.0 / best, (double)total / best / 1e9);
-    loom_backend_free(be);
+    backend_free(be);
     return 0;
 }

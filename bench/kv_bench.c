@@ -48,7 +48,7 @@ static void bench_waste(void) {
     }
     loom_block_manager *bm;
     loom_error err;
-    if (loom_bm_create(N_REQ * (MAX_MODEL_LEN / BLOCK), BLOCK, 0, &bm, &err) != LOOM_OK) {
+    if (bm_create(N_REQ * (MAX_MODEL_LEN / BLOCK), BLOCK, 0, &bm, &err) != LOOM_OK) {
         fprintf(stderr, "%s\n", err.message);
         exit(1);
     }
@@ -64,7 +64,7 @@ static void bench_waste(void) {
                 done++;
                 continue;
             }
-            if (loom_bm_allocate(bm, &tables[i], len) != 0) exit(1);
+            if (bm_allocate(bm, &tables[i], len) != 0) exit(1);
             used += len;
             allocated += (int64_t)tables[i].n_blocks * BLOCK;
             active++;
@@ -76,13 +76,13 @@ static void bench_waste(void) {
         contiguous_sum += 1.0 - (double)used / ((double)active * MAX_MODEL_LEN);
         steps++;
         for (int i = 0; i < N_REQ; i++)
-            if (step + 1 == output[i]) loom_bm_release(bm, &tables[i]); /* finished after this step */
+            if (step + 1 == output[i]) bm_release(bm, &tables[i]); /* finished after this step */
     }
     printf("kv waste: %d requests, block %d, %d steps: paged %.2f%% (time-average), %.2f%% (worst step); "
            "contiguous max_model_len=%d reservation %.1f%%\n",
            N_REQ, BLOCK, steps, 100 * waste_sum / steps, 100 * waste_max, MAX_MODEL_LEN, 100 * contiguous_sum / steps);
-    for (int i = 0; i < N_REQ; i++) loom_block_table_free(&tables[i]);
-    loom_bm_free(bm);
+    for (int i = 0; i < N_REQ; i++) block_table_free(&tables[i]);
+    bm_free(bm);
 }
 
 enum { HEADS = 32, KV_HEADS = 8, HEAD_DIM = 128 };
@@ -93,36 +93,36 @@ static void bench_attention(loom_kv_dtype dtype, int32_t n_queries, int32_t n_ke
     for (int32_t i = 0; i < n_blocks; i++) table[i] = n_blocks - 1 - i; /* reversed: not contiguous */
     loom_kv_store store;
     loom_error err;
-    if (loom_kv_store_init(&store, 1, KV_HEADS, HEAD_DIM, dtype, n_blocks, BLOCK, &err) != LOOM_OK) exit(1);
+    if (kv_store_init(&store, 1, KV_HEADS, HEAD_DIM, dtype, n_blocks, BLOCK, &err) != LOOM_OK) exit(1);
     float kv_row[KV_HEADS * HEAD_DIM], kv_row2[KV_HEADS * HEAD_DIM];
     for (int32_t p = 0; p < n_keys; p++) {
         for (int i = 0; i < KV_HEADS * HEAD_DIM; i++) kv_row[i] = (float)next_u32() / 4294967296.0f - 0.5f,
                                                      kv_row2[i] = (float)next_u32() / 4294967296.0f - 0.5f;
-        loom_kv_store_write(&store, 0, (int64_t)table[p / BLOCK] * BLOCK + p % BLOCK, kv_row, kv_row2);
+        kv_store_write(&store, 0, (int64_t)table[p / BLOCK] * BLOCK + p % BLOCK, kv_row, kv_row2);
     }
     size_t n_q = (size_t)n_queries * HEADS * HEAD_DIM;
     float *q = malloc(n_q * sizeof *q), *out = malloc(n_q * sizeof *q);
     int32_t *pos = malloc((size_t)n_queries * sizeof *pos), *seq = calloc((size_t)n_queries, sizeof *seq);
     for (size_t i = 0; i < n_q; i++) q[i] = (float)next_u32() / 4294967296.0f - 0.5f;
     for (int32_t t = 0; t < n_queries; t++) pos[t] = n_keys - n_queries + t;
-    loom_kv_layer c = loom_kv_layer_view(&store, 0);
+    loom_kv_layer c = kv_layer_view(&store, 0);
     loom_attention_args a = {.q = q, .out = out, .k_cache = c.k, .v_cache = c.v, .k_scales = c.k_scales,
                              .v_scales = c.v_scales, .block_stride_bytes = c.block_stride_bytes, .kv_dtype = dtype,
                              .pos = pos, .seq_of_token = seq, .block_tables = table, .max_blocks_per_seq = n_blocks,
                              .block_size = BLOCK, .n_tokens = n_queries, .n_heads = HEADS, .n_kv_heads = KV_HEADS,
                              .head_dim = HEAD_DIM, .scale = 0.08838835f};
-    const loom_attn_isa *isa = loom_attention_isa_named(loom_cpu_isa());
+    const loom_attn_isa *isa = attention_isa_named(cpu_isa());
     loom_attention_plan tokens, chunks;
-    loom_cpu_attention_plan_tokens(&tokens, &a, 1);
-    if (!loom_cpu_attention_plan_chunks(&chunks, &a, 1)) exit(1);
+    cpu_attention_plan_tokens(&tokens, &a, 1);
+    if (!cpu_attention_plan_chunks(&chunks, &a, 1)) exit(1);
     double tiled_ms = 0, chunked_ms = 0, naive_ms = 0;
     for (int rep = 0; rep < 3; rep++) {
         double t0 = now_ms();
-        loom_cpu_attention_items(isa, &a, &tokens, 0, tokens.n_items);
+        cpu_attention_items(isa, &a, &tokens, 0, tokens.n_items);
         double t1 = now_ms();
-        loom_cpu_attention_naive(&a);
+        cpu_attention_naive(&a);
         double t2 = now_ms();
-        if (n_queries == 1) loom_cpu_attention_items(isa, &a, &chunks, 0, chunks.n_items);
+        if (n_queries == 1) cpu_attention_items(isa, &a, &chunks, 0, chunks.n_items);
         tiled_ms += t1 - t0;
         naive_ms += t2 - t1;
         chunked_ms += now_ms() - t2;
@@ -131,14 +131,14 @@ static void bench_attention(loom_kv_dtype dtype, int32_t n_queries, int32_t n_ke
            n_queries == 1 ? "decode " : "prefill", tiled_ms / 3, naive_ms / 3, naive_ms / tiled_ms);
     if (n_queries == 1) printf("; chunk items %.3f ms", chunked_ms / 3);
     printf(" (%s, 1 thread)\n", isa->isa);
-    loom_cpu_attention_plan_free(&tokens);
-    loom_cpu_attention_plan_free(&chunks);
+    cpu_attention_plan_free(&tokens);
+    cpu_attention_plan_free(&chunks);
     free(q);
     free(out);
     free(pos);
     free(seq);
     free(table);
-    loom_kv_store_destroy(&store);
+    kv_store_destroy(&store);
 }
 
 enum { DEC_LAYERS = 30, DEC_HEADS = 9, DEC_KV_HEADS = 3, DEC_HEAD_DIM = 64, DEC_KEYS = 640, DEC_ROUNDS = 200 };
@@ -149,8 +149,8 @@ static void bench_backend_decode(loom_kv_dtype dtype) {
     loom_kv_store store;
     loom_backend *be;
     loom_error err;
-    if (loom_kv_store_init(&store, DEC_LAYERS, DEC_KV_HEADS, DEC_HEAD_DIM, dtype, n_blocks, BLOCK, &err) != LOOM_OK ||
-        loom_backend_cpu_create(2, &be, &err) != LOOM_OK) {
+    if (kv_store_init(&store, DEC_LAYERS, DEC_KV_HEADS, DEC_HEAD_DIM, dtype, n_blocks, BLOCK, &err) != LOOM_OK ||
+        backend_cpu_create(2, &be, &err) != LOOM_OK) {
         fprintf(stderr, "%s\n", err.message);
         exit(1);
     }
@@ -160,13 +160,13 @@ static void bench_backend_decode(loom_kv_dtype dtype) {
         for (int32_t slot = 0; slot < DEC_KEYS; slot++) {
             for (int i = 0; i < DEC_KV_HEADS * DEC_HEAD_DIM; i++)
                 k[i] = (float)next_u32() / 4294967296.0f - 0.5f, v[i] = (float)next_u32() / 4294967296.0f - 0.5f;
-            loom_kv_store_write(&store, l, slot, k, v);
+            kv_store_write(&store, l, slot, k, v);
         }
     double best_ms = 1e30;
     for (int round = 0; round < DEC_ROUNDS; round++) {
         double t0 = now_ms();
         for (int32_t l = 0; l < DEC_LAYERS; l++) {
-            loom_kv_layer c = loom_kv_layer_view(&store, l);
+            loom_kv_layer c = kv_layer_view(&store, l);
             loom_attention_args a = {.q = q, .out = out, .k_cache = c.k, .v_cache = c.v, .k_scales = c.k_scales,
                                      .v_scales = c.v_scales, .block_stride_bytes = c.block_stride_bytes, .kv_dtype = dtype,
                                      .pos = &pos, .seq_of_token = &seq, .block_tables = table, .max_blocks_per_seq = n_blocks,
@@ -178,8 +178,8 @@ static void bench_backend_decode(loom_kv_dtype dtype) {
     }
     printf("attention decode 1x%d %-5s x %d layers, backend, 2 threads: %.3f ms per token (best of %d)\n", DEC_KEYS,
            loom_kv_dtype_name(dtype), DEC_LAYERS, best_ms, DEC_ROUNDS);
-    loom_backend_free(be);
-    loom_kv_store_destroy(&store);
+    backend_free(be);
+    kv_store_destroy(&store);
 }
 
 int main(void) {

@@ -21,9 +21,9 @@ static void exercise_array(const loom_gguf_kv *kv) {
         size_t len;
         int64_t v;
         double f;
-        if (loom_gguf_arr_string(kv, j, &s, &len) && len) sink += (uint8_t)s[len - 1];
-        if (loom_gguf_arr_int(kv, j, &v)) sink += (uint64_t)v;
-        if (loom_gguf_arr_float(kv, j, &f)) sink += f == f;
+        if (gguf_arr_string(kv, j, &s, &len) && len) sink += (uint8_t)s[len - 1];
+        if (gguf_arr_int(kv, j, &v)) sink += (uint64_t)v;
+        if (gguf_arr_float(kv, j, &f)) sink += f == f;
     }
 }
 
@@ -33,17 +33,17 @@ static void exercise_kv(const loom_gguf *g, const loom_gguf_kv *kv) {
     int64_t v;
     double f;
     int b;
-    if (loom_gguf_get_string(g, kv->key, &s, &len) && len) sink += (uint8_t)s[len - 1];
-    if (loom_gguf_get_int(g, kv->key, &v)) sink += (uint64_t)v;
-    if (loom_gguf_get_float(g, kv->key, &f)) sink += f == f;
-    if (loom_gguf_get_bool(g, kv->key, &b)) sink += (uint64_t)b;
+    if (gguf_get_string(g, kv->key, &s, &len) && len) sink += (uint8_t)s[len - 1];
+    if (gguf_get_int(g, kv->key, &v)) sink += (uint64_t)v;
+    if (gguf_get_float(g, kv->key, &f)) sink += f == f;
+    if (gguf_get_bool(g, kv->key, &b)) sink += (uint64_t)b;
     if (kv->type == LOOM_GGUF_ARRAY) exercise_array(kv);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     loom_gguf g;
     loom_error err = {0};
-    if (loom_gguf_parse(data, size, &g, &err) != LOOM_OK) return 0;
+    if (gguf_parse(data, size, &g, &err) != LOOM_OK) return 0;
     /* Getters look keys up linearly: exercise a bounded number so huge kv counts stay fast. */
     for (size_t i = 0; i < g.n_kvs && i < 256; i++) exercise_kv(&g, &g.kvs[i]);
     for (size_t i = 0; i < g.tensors.count; i++) {
@@ -51,12 +51,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (e->size_bytes) sink += e->data[0] ^ e->data[e->size_bytes - 1];
         if (e->data < data + g.data_offset) __builtin_trap();
         int64_t row_len = e->n_dims ? e->shape[e->n_dims - 1] : 0;
-        if (loom_block_decodable(e->dtype) && row_len > 0 && row_len <= MAX_ROW_ELEMS && e->size_bytes) {
+        if (block_decodable(e->dtype) && row_len > 0 && row_len <= MAX_ROW_ELEMS && e->size_bytes) {
             static float row[MAX_ROW_ELEMS];
-            loom_dequant_row(e->dtype, e->data, row, row_len);
+            dequant_row(e->dtype, e->data, row, row_len);
             sink += row[row_len - 1] == row[row_len - 1];
         }
     }
-    loom_gguf_free(&g);
+    gguf_free(&g);
     return 0;
 }

@@ -12,7 +12,7 @@ static volatile uint8_t sink;
 static void parse_checkpoint(const uint8_t *data, size_t size) {
     loom_tensor_table t;
     loom_error err = {0};
-    if (loom_pytorch_parse(data, size, &t, &err) != LOOM_OK) {
+    if (pytorch_parse(data, size, &t, &err) != LOOM_OK) {
         if (err.message[0] == '\0') __builtin_trap();
         return;
     }
@@ -22,15 +22,15 @@ static void parse_checkpoint(const uint8_t *data, size_t size) {
         if (e->size_bytes) sink ^= e->data[0] ^ e->data[e->size_bytes - 1];
         int64_t n = 1;
         for (int d = 0; d < e->n_dims; d++) n *= e->shape[d];
-        if (loom_dtype_bytes(e->dtype, n) != e->size_bytes) __builtin_trap();
+        if (dtype_bytes(e->dtype, n) != e->size_bytes) __builtin_trap();
     }
-    loom_tensor_table_free(&t);
+    tensor_table_free(&t);
 }
 
 static void unpickle(const uint8_t *data, size_t size) {
     loom_pickle p;
     loom_error err = {0};
-    if (loom_pickle_load(data, size, &p, &err) != LOOM_OK) {
+    if (pickle_load(data, size, &p, &err) != LOOM_OK) {
         if (err.message[0] == '\0') __builtin_trap();
         return;
     }
@@ -41,7 +41,7 @@ static void unpickle(const uint8_t *data, size_t size) {
         if (v->len) sink ^= (uint8_t)(v->str[0] ^ v->str[v->len - 1]);
         if (v->depth > LOOM_PICKLE_MAX_DEPTH) __builtin_trap();
     }
-    loom_pickle_free(&p);
+    pickle_free(&p);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

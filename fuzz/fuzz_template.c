@@ -21,14 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!context) context = json_loads(CONTEXT, 0, NULL);
     loom_template *t;
     loom_error err;
-    if (loom_template_parse((const char *)data, size, &t, &err) != LOOM_OK) return 0;
-    loom_template_limits limits = loom_template_default_limits();
+    if (template_parse((const char *)data, size, &t, &err) != LOOM_OK) return 0;
+    loom_template_limits limits = template_default_limits();
     limits.max_output_bytes = 1 << 16;
     limits.max_memory_bytes = 8 << 20;
     limits.max_steps = 200000;
     char *out;
     size_t len;
-    if (loom_template_render(t, context, &limits, &out, &len, &err) == LOOM_OK) free(out);
-    loom_template_free(t);
+    if (template_render(t, context, &limits, &out, &len, &err) == LOOM_OK) free(out);
+    template_free(t);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "tokenizer/tok_internal.h"
 
 static loom_tokenizer *g_tok[3]; /* loaded once, read-only afterwards */
@@ -18,7 +19,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         char path[1024];
         loom_error err = {0};
         snprintf(path, sizeof path, "%s/%s", shared, rel[i]);
-        if (loom_tokenizer_load_hf(path, &g_tok[i], &err) != LOOM_OK) {
+        if (tokenizer_load_hf(path, &g_tok[i], &err) != LOOM_OK) {
             fprintf(stderr, "fuzz_tokenize: %s\n", err.message);
             abort();
         }
@@ -32,7 +33,7 @@ static void check(const loom_tokenizer *t, const uint8_t *data, size_t size, int
     loom_error err = {0};
     loom_status st = loom_tokenizer_encode(t, (const char *)data, size, 1, &ids, &n, &err);
     if (st != LOOM_OK) {
-        if (st != LOOM_ERR_INVALID_ARG || tok_utf8_valid((const char *)data, size)) abort();
+        if (st != LOOM_ERR_INVALID_ARG || utf8_valid((const char *)data, size)) abort();
         return;
     }
     char *whole = NULL, *piece = NULL;
@@ -40,15 +41,15 @@ static void check(const loom_tokenizer *t, const uint8_t *data, size_t size, int
     if (loom_tokenizer_decode(t, ids, n, 0, &whole, &len, &err) != LOOM_OK) abort();
     if (must_round_trip && (len != size || memcmp(whole, data, size))) abort();
     loom_detok *d = NULL;
-    if (loom_detok_create(t, 0, &d, &err) != LOOM_OK) abort();
+    if (detok_create(t, 0, &d, &err) != LOOM_OK) abort();
     for (size_t i = 0; i <= n; i++) {
-        if ((i < n ? loom_detok_push(d, ids[i], &piece, &plen, &err) : loom_detok_flush(d, &piece, &plen, &err)) != LOOM_OK) abort();
+        if ((i < n ? detok_push(d, ids[i], &piece, &plen, &err) : detok_flush(d, &piece, &plen, &err)) != LOOM_OK) abort();
         if (streamed + plen > len || memcmp(whole + streamed, piece, plen)) abort();
         streamed += plen;
         free(piece);
     }
     if (streamed != len) abort();
-    loom_detok_free(d);
+    detok_free(d);
     free(whole);
     free(ids);
 }

@@ -9,14 +9,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     loom_gguf g;
     loom_error err = {0};
-    if (loom_gguf_parse(data, size, &g, &err) != LOOM_OK) return 0;
+    if (gguf_parse(data, size, &g, &err) != LOOM_OK) return 0;
     loom_tokenizer *t = NULL;
-    if (loom_tokenizer_from_gguf(&g, &t, &err) != LOOM_OK) {
+    if (tokenizer_from_gguf(&g, &t, &err) != LOOM_OK) {
         if (!err.message[0]) abort();
-        loom_gguf_free(&g);
+        gguf_free(&g);
         return 0;
     }
-    loom_gguf_free(&g); /* the tokenizer keeps copies of everything it uses */
+    gguf_free(&g); /* the tokenizer keeps copies of everything it uses */
     fuzz_check_encode_decode(t);
     loom_tokenizer_free(t);
     return 0;

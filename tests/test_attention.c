@@ -88,14 +88,14 @@ static void fill_caches(const layout *L, loom_kv_store *store, loom_kv_store *re
                 v[i] = frand();
             }
             int64_t slot = (int64_t)L->tables[s * L->max_blocks + p / L->block_size] * L->block_size + p % L->block_size;
-            loom_kv_store_write(store, 0, slot, k, v);
-            loom_kv_store_write(ref_store, 0, slot, k, v);
+            kv_store_write(store, 0, slot, k, v);
+            kv_store_write(ref_store, 0, slot, k, v);
         }
 }
 
 /* Attention over layer 0 of store for the layout's tokens. */
 static loom_attention_args args_for(const layout *L, const loom_kv_store *store, const float *q, float *out) {
-    loom_kv_layer c = loom_kv_layer_view(store, 0);
+    loom_kv_layer c = kv_layer_view(store, 0);
     return (loom_attention_args){
         .q = q, .out = out, .k_cache = c.k, .v_cache = c.v, .k_scales = c.k_scales, .v_scales = c.v_scales,
         .block_stride_bytes = c.block_stride_bytes, .kv_dtype = store->dtype, .pos = L->pos, .seq_of_token = L->seq_of,
@@ -108,12 +108,12 @@ static loom_attention_args args_for(const layout *L, const loom_kv_store *store,
 /* Items [0, n_items) of a tokens plan (chunks = 0) or a chunks plan, in ranges of range_items. */
 static void run_plan(const loom_attn_isa *isa, const loom_attention_args *a, int chunks, int64_t range_items) {
     loom_attention_plan plan;
-    if (chunks) CHECK(loom_cpu_attention_plan_chunks(&plan, a, 2) == 1);
-    else loom_cpu_attention_plan_tokens(&plan, a, 2);
+    if (chunks) CHECK(cpu_attention_plan_chunks(&plan, a, 2) == 1);
+    else cpu_attention_plan_tokens(&plan, a, 2);
     CHECK(plan.n_items >= (int64_t)a->n_tokens * a->n_kv_heads);
     for (int64_t i0 = 0; i0 < plan.n_items; i0 += range_items)
-        loom_cpu_attention_items(isa, a, &plan, i0, i0 + range_items < plan.n_items ? i0 + range_items : plan.n_items);
-    loom_cpu_attention_plan_free(&plan);
+        cpu_attention_items(isa, a, &plan, i0, i0 + range_items < plan.n_items ? i0 + range_items : plan.n_items);
+    cpu_attention_plan_free(&plan);
 }
 
 /* Runs one layout for one dtype on every ISA; checks kernel == naive and naive(dtype) ~ naive(f32). Keys
@@ -122,27 +122,27 @@ static void check_layout(const layout *L, int32_t n_blocks, loom_kv_dtype dtype,
     int32_t n_heads = N_KV_HEADS * L->group, q_dim = n_heads * HEAD_DIM;
     loom_kv_store store, ref_store;
     loom_error err;
-    CHECK(loom_kv_store_init(&store, 1, N_KV_HEADS, HEAD_DIM, dtype, n_blocks, L->block_size, &err) == LOOM_OK);
-    CHECK(loom_kv_store_init(&ref_store, 1, N_KV_HEADS, HEAD_DIM, LOOM_KV_F32, n_blocks, L->block_size, &err) == LOOM_OK);
+    CHECK(kv_store_init(&store, 1, N_KV_HEADS, HEAD_DIM, dtype, n_blocks, L->block_size, &err) == LOOM_OK);
+    CHECK(kv_store_init(&ref_store, 1, N_KV_HEADS, HEAD_DIM, LOOM_KV_F32, n_blocks, L->block_size, &err) == LOOM_OK);
     fill_caches(L, &store, &ref_store, key_outlier);
     size_t n_out = (size_t)L->n_tokens * (size_t)q_dim;
     float *q = malloc(n_out * sizeof *q), *naive = malloc(n_out * sizeof *q), *exact = malloc(n_out * sizeof *q),
           *out = malloc(n_out * sizeof *q);
     for (size_t i = 0; i < n_out; i++) q[i] = frand();
-    loom_kv_layer rc = loom_kv_layer_view(&ref_store, 0);
+    loom_kv_layer rc = kv_layer_view(&ref_store, 0);
     loom_attention_args a = args_for(L, &store, q, naive);
-    loom_cpu_attention_naive(&a);
+    cpu_attention_naive(&a);
     loom_attention_args ra = a;
     ra.out = exact;
     ra.k_cache = rc.k, ra.v_cache = rc.v, ra.k_scales = ra.v_scales = NULL;
     ra.block_stride_bytes = rc.block_stride_bytes, ra.kv_dtype = LOOM_KV_F32;
-    loom_cpu_attention_naive(&ra);
+    cpu_attention_naive(&ra);
     double dq = max_abs_diff(naive, exact, n_out);
     CHECK_MSG(dq <= dtype_vs_f32_tol[dtype], "%s %s: |dtype - f32| = %.3g", what, loom_kv_dtype_name(dtype), dq);
     static const char *const isas[] = {"scalar", "avx2", "avx512"};
     for (int i = 0; i < 3; i++)
         for (int chunks = 0; chunks < 2; chunks++) {
-            const loom_attn_isa *isa = loom_attention_isa_named(isas[i]);
+            const loom_attn_isa *isa = attention_isa_named(isas[i]);
             CHECK_MSG(strcmp(isa->isa, isas[i]) == 0, "this CPU cannot run the %s path", isas[i]);
             a.out = out;
             memset(out, 0xff, n_out * sizeof *out); /* NaN: every output must be written */
@@ -155,8 +155,8 @@ static void check_layout(const layout *L, int32_t n_blocks, loom_kv_dtype dtype,
     free(naive);
     free(exact);
     free(out);
-    loom_kv_store_destroy(&store);
-    loom_kv_store_destroy(&ref_store);
+    kv_store_destroy(&store);
+    kv_store_destroy(&ref_store);
 }
 
 static void run_all_dtypes(const layout *L, int32_t n_blocks, const char *what) {
@@ -214,11 +214,11 @@ static void check_batch_invariance(int32_t window, float softcap) {
     for (int t = LOOM_KV_F32; t <= LOOM_KV_FP8_E4M3; t++) {
         loom_kv_store store, unused;
         loom_error err;
-        CHECK(loom_kv_store_init(&store, 1, N_KV_HEADS, HEAD_DIM, (loom_kv_dtype)t, n_blocks, 16, &err) == LOOM_OK);
-        CHECK(loom_kv_store_init(&unused, 1, N_KV_HEADS, HEAD_DIM, LOOM_KV_F32, n_blocks, 16, &err) == LOOM_OK);
+        CHECK(kv_store_init(&store, 1, N_KV_HEADS, HEAD_DIM, (loom_kv_dtype)t, n_blocks, 16, &err) == LOOM_OK);
+        CHECK(kv_store_init(&unused, 1, N_KV_HEADS, HEAD_DIM, LOOM_KV_F32, n_blocks, 16, &err) == LOOM_OK);
         fill_caches(&L, &store, &unused, 8.0f);
         for (int i = 0; i < 3; i++) {
-            const loom_attn_isa *isa = loom_attention_isa_named(isas[i]);
+            const loom_attn_isa *isa = attention_isa_named(isas[i]);
             loom_attention_args a = args_for(&L, &store, q, alone);
             for (int32_t tok = 0; tok < L.n_tokens; tok++) {
                 loom_attention_args one = a;
@@ -238,8 +238,8 @@ static void check_batch_invariance(int32_t window, float softcap) {
                           (long long)range);
             }
         }
-        loom_kv_store_destroy(&store);
-        loom_kv_store_destroy(&unused);
+        kv_store_destroy(&store);
+        kv_store_destroy(&unused);
     }
     free(q);
     free(alone);
@@ -285,11 +285,11 @@ static void test_widen_fp8_every_code(void) {
     float got[256 + 3];
     for (int i = 0; i < 256 + 3; i++) codes[i] = (uint8_t)(i * 7 + 3);
     for (int i = 0; i < 3; i++) {
-        const loom_attn_isa *isa = loom_attention_isa_named(isas[i]);
+        const loom_attn_isa *isa = attention_isa_named(isas[i]);
         for (int32_t n = 256; n <= 256 + 3; n++) {
             isa->widen_fp8(codes, 0.375f, got, n);
             for (int32_t j = 0; j < n; j++) {
-                float want = 0.375f * loom_fp8_e4m3_to_f32(codes[j]);
+                float want = 0.375f * fp8_e4m3_to_f32(codes[j]);
                 CHECK_MSG(isnan(want) ? isnan(got[j]) : memcmp(&want, &got[j], sizeof want) == 0,
                           "%s: code 0x%02x widens to %g, want %g", isas[i], codes[j], got[j], want);
             }
@@ -312,18 +312,18 @@ static void check_backend_dense_f32(const int32_t *lens, const int32_t *n_new, i
                              .block_tables = L.tables, .max_blocks_per_seq = L.max_blocks, .block_size = 16,
                              .n_tokens = L.n_tokens, .n_heads = n_heads, .n_kv_heads = N_KV_HEADS, .head_dim = HEAD_DIM,
                              .scale = 1.0f / sqrtf((float)HEAD_DIM)};
-    loom_cpu_attention_naive(&a);
+    cpu_attention_naive(&a);
     a.out = out;
     loom_attention_plan plan;
-    loom_cpu_attention_plan(&plan, &a, 2);
+    cpu_attention_plan(&plan, &a, 2);
     CHECK((plan.chunk_item != NULL) == chunks);
-    loom_cpu_attention_plan_free(&plan);
+    cpu_attention_plan_free(&plan);
     loom_backend *be;
     loom_error err;
-    CHECK(loom_backend_cpu_create(2, &be, &err) == LOOM_OK);
+    CHECK(backend_cpu_create(2, &be, &err) == LOOM_OK);
     be->ops->attention(be, &a);
     CHECK(max_abs_diff(out, ref, n_out) <= 2e-5);
-    loom_backend_free(be);
+    backend_free(be);
     free(kc);
     free(vc);
     free(q);

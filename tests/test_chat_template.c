@@ -13,13 +13,13 @@
 static char *render_with(const char *src, const char *context_json, const loom_template_limits *limits, loom_error *err) {
     loom_template *t;
     memset(err, 0, sizeof *err);
-    if (loom_template_parse(src, strlen(src), &t, err) != LOOM_OK) return NULL;
+    if (template_parse(src, strlen(src), &t, err) != LOOM_OK) return NULL;
     json_t *ctx = json_loads(context_json ? context_json : "{}", 0, NULL);
     char *out = NULL;
     size_t len;
-    if (loom_template_render(t, ctx, limits, &out, &len, err) != LOOM_OK) out = NULL;
+    if (template_render(t, ctx, limits, &out, &len, err) != LOOM_OK) out = NULL;
     json_decref(ctx);
-    loom_template_free(t);
+    template_free(t);
     return out;
 }
 
@@ -68,7 +68,7 @@ static void run_fixture(const char *name) {
     const char *src = json_string_value(json_object_get(fx, "template"));
     loom_template *t = NULL;
     loom_error err = {0};
-    CHECK_MSG(src && loom_template_parse(src, strlen(src), &t, &err) == LOOM_OK, "%s: %s", name, err.message);
+    CHECK_MSG(src && template_parse(src, strlen(src), &t, &err) == LOOM_OK, "%s: %s", name, err.message);
     json_t *cases = json_object_get(fx, "cases");
     size_t passed = 0, i;
     json_t *c;
@@ -82,7 +82,7 @@ static void run_fixture(const char *name) {
         const char *want = json_string_value(json_object_get(c, "expected"));
         char *got = NULL;
         size_t len = 0;
-        loom_status st = loom_template_render(t, ctx, NULL, &got, &len, &err);
+        loom_status st = template_render(t, ctx, NULL, &got, &len, &err);
         CHECK_MSG(st == LOOM_OK, "%s case %zu: %s", name, i, err.message);
         if (st == LOOM_OK && len == strlen(want) && memcmp(got, want, len) == 0) passed++;
         else if (st == LOOM_OK) {
@@ -94,7 +94,7 @@ static void run_fixture(const char *name) {
     }
     printf("  %s: %zu/%zu cases match transformers\n", name, passed, json_array_size(cases));
     CHECK(json_array_size(cases) > 0);
-    loom_template_free(t);
+    template_free(t);
     json_decref(fx);
 }
 
@@ -144,7 +144,7 @@ static void test_errors(void) {
 }
 
 static void test_limits(void) {
-    loom_template_limits small = loom_template_default_limits();
+    loom_template_limits small = template_default_limits();
     small.max_output_bytes = 1000;
     small.max_steps = 100000;
     loom_error e;

@@ -30,9 +30,9 @@ static void test_world_shape(void) {
     CHECK(size == (launched ? atoi(launched) : 1));
     CHECK(rank >= 0 && rank < size);
 #ifdef LOOM_HAVE_MPI
-    CHECK(loom_parallel_built_with_mpi() == 1);
+    CHECK(parallel_built_with_mpi() == 1);
 #else
-    CHECK(loom_parallel_built_with_mpi() == 0);
+    CHECK(parallel_built_with_mpi() == 0);
 #endif
     loom_error err = {0};
     loom_status st = comm_init(NULL, NULL, &err); /* idempotent */
@@ -45,7 +45,7 @@ static void test_allreduce_sum_f32(void) {
         size_t n = lengths[k];
         float *buf = malloc((n + 1) * sizeof *buf);
         for (size_t i = 0; i < n; i++) buf[i] = sum_term(rank, i);
-        loom_comm_allreduce_sum_f32(world, buf, n);
+        comm_allreduce_sum_f32(world, buf, n);
         size_t wrong = 0;
         for (size_t i = 0; i < n; i++) {
             float expected = 0;
@@ -65,7 +65,7 @@ static void test_allreduce_identical_on_every_rank(void) {
         size_t n = lengths[k];
         float *buf = malloc(n * sizeof *buf), *all = malloc((size_t)size * n * sizeof *all);
         for (size_t i = 0; i < n; i++) buf[i] = sinf((float)(i * 7 + (size_t)rank * 13 + 1)) * 1e3f / (float)(rank + 3);
-        loom_comm_allreduce_sum_f32(world, buf, n);
+        comm_allreduce_sum_f32(world, buf, n);
         size_t far = 0;
         for (size_t i = 0; i < n; i++) {
             double want = 0;
@@ -73,7 +73,7 @@ static void test_allreduce_identical_on_every_rank(void) {
             far += fabs(buf[i] - want) > 1e-4 * size;
         }
         CHECK_MSG(far == 0, "n=%zu: %zu sums off the float64 reference by more than 1e-4 x ranks", n, far);
-        loom_comm_gather(world, buf, n * sizeof *buf, all, 0);
+        comm_gather(world, buf, n * sizeof *buf, all, 0);
         if (rank == 0)
             for (int r = 1; r < size; r++)
                 CHECK_MSG(memcmp(all, all + (size_t)r * n, n * sizeof *buf) == 0, "n=%zu: rank %d differs from rank 0", n, r);
@@ -86,8 +86,8 @@ static void test_allreduce_min_max_i64(void) {
     enum { N = 257 };
     int64_t lo[N], hi[N];
     for (size_t i = 0; i < N; i++) lo[i] = hi[i] = minmax_term(rank, i);
-    loom_comm_allreduce_min_i64(world, lo, N);
-    loom_comm_allreduce_max_i64(world, hi, N);
+    comm_allreduce_min_i64(world, lo, N);
+    comm_allreduce_max_i64(world, hi, N);
     int wrong = 0;
     for (size_t i = 0; i < N; i++) {
         int64_t want_lo = minmax_term(0, i), want_hi = want_lo;
@@ -108,7 +108,7 @@ static void test_bcast_from_every_root(void) {
         uint8_t *buf = malloc(n);
         for (int root = 0; root < size; root++) {
             for (size_t i = 0; i < n; i++) buf[i] = rank == root ? byte_term(root, i) : 0xEE;
-            loom_comm_bcast(world, buf, n, root);
+            comm_bcast(world, buf, n, root);
             size_t wrong = 0;
             for (size_t i = 0; i < n; i++) wrong += buf[i] != byte_term(root, i);
             CHECK_MSG(wrong == 0, "root %d, %zu bytes: %zu wrong", root, n, wrong);
@@ -124,7 +124,7 @@ static void test_gather_in_rank_order(void) {
         uint8_t send[BYTES], *recv = malloc((size_t)size * BYTES);
         memset(recv, 0xEE, (size_t)size * BYTES);
         for (size_t i = 0; i < BYTES; i++) send[i] = byte_term(rank, i);
-        loom_comm_gather(world, send, BYTES, recv, roots[k]);
+        comm_gather(world, send, BYTES, recv, roots[k]);
         if (rank == roots[k]) {
             int wrong = 0;
             for (int r = 0; r < size; r++)
@@ -145,9 +145,9 @@ static void test_send_recv_ring(void) {
     int next = (rank + 1) % size, prev = (rank + size - 1) % size;
     uint8_t *out = malloc(N), *in = malloc(N);
     for (size_t i = 0; i < N; i++) out[i] = byte_term(rank, i);
-    loom_comm_req *req = loom_comm_isend(world, out, N, next, 7);
-    loom_comm_recv(world, in, N, prev, 7);
-    loom_comm_wait(req);
+    loom_comm_req *req = comm_isend(world, out, N, next, 7);
+    comm_recv(world, in, N, prev, 7);
+    comm_wait(req);
     size_t wrong = 0;
     for (size_t i = 0; i < N; i++) wrong += in[i] != byte_term(prev, i);
     CHECK_MSG(wrong == 0, "%zu bytes from rank %d wrong", wrong, prev);
@@ -163,14 +163,14 @@ static void test_tags_and_ordering(void) {
     const int tags[5] = {2, 1, 3, 3, 3};
     if (rank == 0) {
         loom_comm_req *reqs[5];
-        for (int k = 0; k < 5; k++) reqs[k] = loom_comm_isend(world, &values[k], sizeof values[k], 1, tags[k]);
-        for (int k = 4; k >= 0; k--) loom_comm_wait(reqs[k]);
+        for (int k = 0; k < 5; k++) reqs[k] = comm_isend(world, &values[k], sizeof values[k], 1, tags[k]);
+        for (int k = 4; k >= 0; k--) comm_wait(reqs[k]);
         return;
     }
     int32_t got[5];
-    loom_comm_recv(world, &got[1], sizeof got[1], 0, 1);
-    loom_comm_recv(world, &got[0], sizeof got[0], 0, 2);
-    for (int k = 2; k < 5; k++) loom_comm_recv(world, &got[k], sizeof got[k], 0, 3);
+    comm_recv(world, &got[1], sizeof got[1], 0, 1);
+    comm_recv(world, &got[0], sizeof got[0], 0, 2);
+    for (int k = 2; k < 5; k++) comm_recv(world, &got[k], sizeof got[k], 0, 3);
     for (int k = 0; k < 5; k++) CHECK_MSG(got[k] == values[k], "message %d: %d, expected %d", k, got[k], values[k]);
 }
 
@@ -179,64 +179,64 @@ static void test_tags_and_ordering(void) {
 static void test_split_groups(void) {
     loom_error err = {0};
     loom_comm *pairs = NULL, *parity = NULL;
-    CHECK(loom_comm_split(world, rank / 2, rank, &pairs, &err) == LOOM_OK);
-    CHECK(loom_comm_split(world, rank % 2, -rank, &parity, &err) == LOOM_OK);
+    CHECK(comm_split(world, rank / 2, rank, &pairs, &err) == LOOM_OK);
+    CHECK(comm_split(world, rank % 2, -rank, &parity, &err) == LOOM_OK);
     if (!pairs || !parity) return;
 
     int pair_size = size - rank / 2 * 2 < 2 ? 1 : 2;
-    CHECK(loom_comm_size(pairs) == pair_size);
-    CHECK(loom_comm_rank(pairs) == rank % 2);
+    CHECK(comm_size(pairs) == pair_size);
+    CHECK(comm_rank(pairs) == rank % 2);
     float member_sum = (float)rank;
-    loom_comm_allreduce_sum_f32(pairs, &member_sum, 1);
+    comm_allreduce_sum_f32(pairs, &member_sum, 1);
     float want = 0;
     for (int r = rank / 2 * 2; r < rank / 2 * 2 + pair_size; r++) want += (float)r;
     CHECK_NEAR(member_sum, want, 0);
 
     int parity_size = (size - rank % 2 + 1) / 2;
-    CHECK(loom_comm_size(parity) == parity_size);
-    CHECK(loom_comm_rank(parity) == (size - 1 - rank) / 2);
+    CHECK(comm_size(parity) == parity_size);
+    CHECK(comm_rank(parity) == (size - 1 - rank) / 2);
     int32_t *ranks = malloc((size_t)parity_size * sizeof *ranks), mine = rank;
-    loom_comm_gather(parity, &mine, sizeof mine, ranks, 0);
-    if (loom_comm_rank(parity) == 0) {
+    comm_gather(parity, &mine, sizeof mine, ranks, 0);
+    if (comm_rank(parity) == 0) {
         int wrong = 0, expected = size - 1 - ((size - 1 - rank % 2) % 2); /* highest rank of my parity */
         for (int k = 0; k < parity_size; k++, expected -= 2) wrong += ranks[k] != expected;
         CHECK_MSG(wrong == 0, "parity group order wrong at %d places", wrong);
     }
     free(ranks);
-    loom_comm_free(pairs);
-    loom_comm_free(parity);
+    comm_free(pairs);
+    comm_free(parity);
 }
 
 static void test_negative_color_refused(void) {
     loom_error err = {0};
     loom_comm *g = NULL;
-    CHECK(loom_comm_split(world, -1, 0, &g, &err) == LOOM_ERR_INVALID_ARG);
+    CHECK(comm_split(world, -1, 0, &g, &err) == LOOM_ERR_INVALID_ARG);
     CHECK(g == NULL);
     CHECK(strstr(err.message, "color -1") != NULL);
 }
 
-/* Rank 0 arrives 100 ms late at a barrier: the others wait, and that time shows in loom_comm_seconds. */
+/* Rank 0 arrives 100 ms late at a barrier: the others wait, and that time shows in comm_seconds. */
 static void test_seconds_accounting(void) {
-    double before = loom_comm_seconds();
+    double before = comm_seconds();
     if (rank == 0) nanosleep(&(struct timespec){0, 100000000L}, NULL);
-    loom_comm_barrier(world);
-    double waited = loom_comm_seconds() - before;
+    comm_barrier(world);
+    double waited = comm_seconds() - before;
     CHECK(waited >= 0);
     if (rank != 0) CHECK_MSG(waited >= 0.08, "waited %.3f s inside the barrier", waited);
 }
 
-/* A follower idles in loom_comm_bcast_idle past the deadline of ordinary operations (0.5 s here) while
+/* A follower idles in comm_bcast_idle past the deadline of ordinary operations (0.5 s here) while
  * rank 0 takes 1 s to send the next command: no abort, the value arrives, and the idle time is not
  * counted as communication. */
 static void test_bcast_idle_has_no_deadline(void) {
-    loom_comm_set_timeout(0.5);
+    comm_set_timeout(0.5);
     int64_t command = rank == 0 ? 424242 : -1;
-    double before = loom_comm_seconds();
+    double before = comm_seconds();
     if (rank == 0) nanosleep(&(struct timespec){1, 0}, NULL);
-    loom_comm_bcast_idle(world, &command, sizeof command, 0);
+    comm_bcast_idle(world, &command, sizeof command, 0);
     CHECK(command == 424242);
-    CHECK_MSG(loom_comm_seconds() - before < 0.25, "%.3f s counted", loom_comm_seconds() - before);
-    loom_comm_set_timeout(60);
+    CHECK_MSG(comm_seconds() - before < 0.25, "%.3f s counted", comm_seconds() - before);
+    comm_set_timeout(60);
 }
 
 static void test_bad_timeout_env_refused(void) {
@@ -259,7 +259,7 @@ static void test_send_without_peer_aborts(void) {
     if (pid == 0) {
         dup2(pipe_fds[1], STDERR_FILENO);
         char byte = 1;
-        loom_comm_send(world, &byte, 1, 0, 5);
+        comm_send(world, &byte, 1, 0, 5);
         _exit(0); /* not reached when the send aborts as it must */
     }
     close(pipe_fds[1]);
@@ -293,9 +293,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "loom_parallel_init: %s\n", err.message);
         return 1;
     }
-    world = loom_comm_world();
-    rank = loom_comm_rank(world);
-    size = loom_comm_size(world);
+    world = comm_world();
+    rank = comm_rank(world);
+    size = comm_size(world);
     RUN(test_world_shape);
     RUN(test_allreduce_sum_f32);
     inject_fault();

@@ -14,7 +14,7 @@ static int map_shared(const char *rel, loom_file_map *m) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", check_shared_dir(), rel);
     loom_error err = {0};
-    loom_status st = loom_file_map_open(m, path, &err);
+    loom_status st = file_map_open(m, path, &err);
     CHECK_MSG(st == LOOM_OK, "shared asset missing: %s (set LOOM_SHARED or provide ../shared)", err.message);
     return st == LOOM_OK;
 }
@@ -36,7 +36,7 @@ static void check_shape2(const loom_tensor_entry *e, loom_dtype dtype, int64_t r
     CHECK(e->n_dims == 2);
     CHECK(e->shape[0] == rows);
     CHECK(e->shape[1] == cols);
-    CHECK(e->size_bytes == loom_dtype_bytes(dtype, rows * cols));
+    CHECK(e->size_bytes == dtype_bytes(dtype, rows * cols));
 }
 
 static void test_safetensors_stories(void) {
@@ -44,15 +44,15 @@ static void test_safetensors_stories(void) {
     if (!map_shared("models/stories260K/hf/model.safetensors", &m)) return;
     loom_tensor_table t;
     loom_error err = {0};
-    CHECK_MSG(loom_safetensors_parse(m.data, m.size_bytes, &t, &err) == LOOM_OK, "%s", err.message);
+    CHECK_MSG(safetensors_parse(m.data, m.size_bytes, &t, &err) == LOOM_OK, "%s", err.message);
     CHECK(t.count == 47); /* 5 layers x 9 + embeddings + final norm; __metadata__ skipped */
-    const loom_tensor_entry *emb = loom_tensor_table_find(&t, "model.embed_tokens.weight");
+    const loom_tensor_entry *emb = tensor_table_find(&t, "model.embed_tokens.weight");
     check_shape2(emb, LOOM_DTYPE_F32, 512, 64);
-    check_shape2(loom_tensor_table_find(&t, "model.layers.0.self_attn.k_proj.weight"), LOOM_DTYPE_F32, 32, 64);
-    check_shape2(loom_tensor_table_find(&t, "model.layers.4.mlp.down_proj.weight"), LOOM_DTYPE_F32, 64, 172);
-    const loom_tensor_entry *norm = loom_tensor_table_find(&t, "model.norm.weight");
+    check_shape2(tensor_table_find(&t, "model.layers.0.self_attn.k_proj.weight"), LOOM_DTYPE_F32, 32, 64);
+    check_shape2(tensor_table_find(&t, "model.layers.4.mlp.down_proj.weight"), LOOM_DTYPE_F32, 64, 172);
+    const loom_tensor_entry *norm = tensor_table_find(&t, "model.norm.weight");
     CHECK(norm && norm->n_dims == 1 && norm->shape[0] == 64);
-    CHECK(loom_tensor_table_find(&t, "__metadata__") == NULL);
+    CHECK(tensor_table_find(&t, "__metadata__") == NULL);
     if (emb && norm) {
         /* Expected values from numpy: np.frombuffer(buf[8+4904:], '<f4') at those element indices. */
         CHECK(emb->data == m.data + 8 + 4904);
@@ -62,8 +62,8 @@ static void test_safetensors_stories(void) {
         CHECK(f32_at(emb, 511 * 64 + 63) == -0.4240326f);
         CHECK(f32_at(norm, 0) == 2.458309f);
     }
-    loom_tensor_table_free(&t);
-    loom_file_map_close(&m);
+    tensor_table_free(&t);
+    file_map_close(&m);
 }
 
 static void test_gguf_stories(void) {
@@ -71,47 +71,47 @@ static void test_gguf_stories(void) {
     if (!map_shared("models/stories260K/gguf/stories260K.f32.gguf", &m)) return;
     loom_gguf g;
     loom_error err = {0};
-    CHECK_MSG(loom_gguf_parse(m.data, m.size_bytes, &g, &err) == LOOM_OK, "%s", err.message);
+    CHECK_MSG(gguf_parse(m.data, m.size_bytes, &g, &err) == LOOM_OK, "%s", err.message);
     CHECK(g.version == 3);
     CHECK(g.n_kvs == 21);
     CHECK(g.alignment == 32);
     CHECK(g.data_offset == 14176); /* 14160 bytes of header and infos, padded to 32 */
     const char *s;
     size_t len;
-    CHECK(loom_gguf_get_string(&g, "general.architecture", &s, &len) && str_eq(s, len, "llama"));
+    CHECK(gguf_get_string(&g, "general.architecture", &s, &len) && str_eq(s, len, "llama"));
     int64_t v = 0;
-    CHECK(loom_gguf_get_int(&g, "llama.embedding_length", &v) && v == 64);
-    CHECK(loom_gguf_get_int(&g, "llama.attention.head_count_kv", &v) && v == 4);
+    CHECK(gguf_get_int(&g, "llama.embedding_length", &v) && v == 64);
+    CHECK(gguf_get_int(&g, "llama.attention.head_count_kv", &v) && v == 4);
     double eps = 0;
-    CHECK(loom_gguf_get_float(&g, "llama.attention.layer_norm_rms_epsilon", &eps) && fabs(eps - 1e-5) < 1e-9);
+    CHECK(gguf_get_float(&g, "llama.attention.layer_norm_rms_epsilon", &eps) && fabs(eps - 1e-5) < 1e-9);
     int b = 0;
-    CHECK(loom_gguf_get_bool(&g, "tokenizer.ggml.add_bos_token", &b) && b == 1);
-    CHECK(loom_gguf_get_bool(&g, "tokenizer.ggml.add_eos_token", &b) && b == 0);
-    CHECK(!loom_gguf_get_string(&g, "llama.embedding_length", &s, &len)); /* wrong type */
-    CHECK(!loom_gguf_get_int(&g, "no.such.key", &v));
-    const loom_gguf_kv *tokens = loom_gguf_find(&g, "tokenizer.ggml.tokens");
+    CHECK(gguf_get_bool(&g, "tokenizer.ggml.add_bos_token", &b) && b == 1);
+    CHECK(gguf_get_bool(&g, "tokenizer.ggml.add_eos_token", &b) && b == 0);
+    CHECK(!gguf_get_string(&g, "llama.embedding_length", &s, &len)); /* wrong type */
+    CHECK(!gguf_get_int(&g, "no.such.key", &v));
+    const loom_gguf_kv *tokens = gguf_find(&g, "tokenizer.ggml.tokens");
     CHECK(tokens && tokens->type == LOOM_GGUF_ARRAY && tokens->elem_type == LOOM_GGUF_STRING && tokens->n_elems == 512);
-    CHECK(loom_gguf_arr_string(tokens, 1, &s, &len) && str_eq(s, len, "<s>"));
-    CHECK(!loom_gguf_arr_string(tokens, 512, &s, &len));
-    CHECK(!loom_gguf_arr_int(tokens, 0, &v));
-    CHECK(loom_gguf_arr_int(loom_gguf_find(&g, "tokenizer.ggml.token_type"), 0, &v) && v == 2);
-    CHECK(loom_gguf_arr_float(loom_gguf_find(&g, "tokenizer.ggml.scores"), 0, &eps) && eps == 0.0);
+    CHECK(gguf_arr_string(tokens, 1, &s, &len) && str_eq(s, len, "<s>"));
+    CHECK(!gguf_arr_string(tokens, 512, &s, &len));
+    CHECK(!gguf_arr_int(tokens, 0, &v));
+    CHECK(gguf_arr_int(gguf_find(&g, "tokenizer.ggml.token_type"), 0, &v) && v == 2);
+    CHECK(gguf_arr_float(gguf_find(&g, "tokenizer.ggml.scores"), 0, &eps) && eps == 0.0);
 
     CHECK(g.tensors.count == 47);
-    const loom_tensor_entry *emb = loom_tensor_table_find(&g.tensors, "token_embd.weight");
+    const loom_tensor_entry *emb = tensor_table_find(&g.tensors, "token_embd.weight");
     check_shape2(emb, LOOM_DTYPE_F32, 512, 64);     /* ne = [64, 512] reversed */
-    check_shape2(loom_tensor_table_find(&g.tensors, "blk.0.attn_k.weight"), LOOM_DTYPE_F32, 32, 64);
+    check_shape2(tensor_table_find(&g.tensors, "blk.0.attn_k.weight"), LOOM_DTYPE_F32, 32, 64);
 
     /* The same embedding as model.safetensors, byte for byte (same weights, same row-major layout). */
     loom_file_map st_map;
     if (emb && map_shared("models/stories260K/hf/model.safetensors", &st_map)) {
         CHECK(emb->data == m.data + 14176);
         CHECK(memcmp(emb->data, st_map.data + 8 + 4904, 131072) == 0);
-        loom_file_map_close(&st_map);
+        file_map_close(&st_map);
     }
-    loom_gguf_free(&g);
+    gguf_free(&g);
     CHECK(g.kvs == NULL && g.n_kvs == 0 && g.tensors.count == 0);
-    loom_file_map_close(&m);
+    file_map_close(&m);
 }
 
 static void test_gguf_tiny_random_f16(void) {
@@ -119,17 +119,17 @@ static void test_gguf_tiny_random_f16(void) {
     if (!map_shared("models/llama-2-tiny-random/llama-2-tiny-random.gguf", &m)) return;
     loom_gguf g;
     loom_error err = {0};
-    CHECK_MSG(loom_gguf_parse(m.data, m.size_bytes, &g, &err) == LOOM_OK, "%s", err.message);
+    CHECK_MSG(gguf_parse(m.data, m.size_bytes, &g, &err) == LOOM_OK, "%s", err.message);
     CHECK(g.tensors.count == 12);
-    check_shape2(loom_tensor_table_find(&g.tensors, "token_embd.weight"), LOOM_DTYPE_F16, 32000, 8);
-    check_shape2(loom_tensor_table_find(&g.tensors, "blk.0.ffn_gate.weight"), LOOM_DTYPE_F16, 32, 8);
-    const loom_gguf_kv *tokens = loom_gguf_find(&g, "tokenizer.ggml.tokens");
+    check_shape2(tensor_table_find(&g.tensors, "token_embd.weight"), LOOM_DTYPE_F16, 32000, 8);
+    check_shape2(tensor_table_find(&g.tensors, "blk.0.ffn_gate.weight"), LOOM_DTYPE_F16, 32, 8);
+    const loom_gguf_kv *tokens = gguf_find(&g, "tokenizer.ggml.tokens");
     CHECK(tokens && tokens->n_elems == 32000);
     const char *s;
     size_t len;
-    CHECK(loom_gguf_arr_string(tokens, 2, &s, &len) && str_eq(s, len, "</s>"));
-    loom_gguf_free(&g);
-    loom_file_map_close(&m);
+    CHECK(gguf_arr_string(tokens, 2, &s, &len) && str_eq(s, len, "</s>"));
+    gguf_free(&g);
+    file_map_close(&m);
 }
 
 /* Every vocab-only GGUF parses: zero tensors, big string arrays, no trailing padding. */
@@ -143,21 +143,21 @@ static void test_gguf_vocab_files(void) {
         if (!map_shared(rel, &m)) continue;
         loom_gguf g;
         loom_error err = {0};
-        CHECK_MSG(loom_gguf_parse(m.data, m.size_bytes, &g, &err) == LOOM_OK, "%s: %s", rel, err.message);
+        CHECK_MSG(gguf_parse(m.data, m.size_bytes, &g, &err) == LOOM_OK, "%s: %s", rel, err.message);
         CHECK(g.tensors.count == 0);
         CHECK(g.data_offset == m.size_bytes);
-        const loom_gguf_kv *tokens = loom_gguf_find(&g, "tokenizer.ggml.tokens");
+        const loom_gguf_kv *tokens = gguf_find(&g, "tokenizer.ggml.tokens");
         CHECK_MSG(tokens && tokens->n_elems > 1000, "%s: no token array", rel);
         if (strcmp(names[i], "llama-spm") == 0 && tokens) {
             /* Values from a Python struct walk of the file. */
             const char *s;
             size_t len;
             CHECK(tokens->n_elems == 32000);
-            CHECK(loom_gguf_arr_string(tokens, 29871, &s, &len) && str_eq(s, len, "\xe2\x96\x81"));
-            CHECK(loom_gguf_arr_string(tokens, 31999, &s, &len) && str_eq(s, len, "\xe7\xbb\x99"));
+            CHECK(gguf_arr_string(tokens, 29871, &s, &len) && str_eq(s, len, "\xe2\x96\x81"));
+            CHECK(gguf_arr_string(tokens, 31999, &s, &len) && str_eq(s, len, "\xe7\xbb\x99"));
         }
-        loom_gguf_free(&g);
-        loom_file_map_close(&m);
+        gguf_free(&g);
+        file_map_close(&m);
     }
 }
 
@@ -210,9 +210,9 @@ static bytes make_st(const char *json, size_t data_len) {
 
 static loom_status parse_st(const bytes *b, loom_error *err) {
     loom_tensor_table t;
-    loom_status st = loom_safetensors_parse(b->p, b->n, &t, err);
+    loom_status st = safetensors_parse(b->p, b->n, &t, err);
     if (st != LOOM_OK) CHECK(t.count == 0 && t.entries == NULL);
-    loom_tensor_table_free(&t);
+    tensor_table_free(&t);
     return st;
 }
 
@@ -236,14 +236,14 @@ static void test_safetensors_valid_small(void) {
     bytes b = make_st(json, 24);
     loom_tensor_table t;
     loom_error err = {0};
-    CHECK_MSG(loom_safetensors_parse(b.p, b.n, &t, &err) == LOOM_OK, "%s", err.message);
+    CHECK_MSG(safetensors_parse(b.p, b.n, &t, &err) == LOOM_OK, "%s", err.message);
     CHECK(t.count == 4);
-    const loom_tensor_entry *a = loom_tensor_table_find(&t, "a"), *bf = loom_tensor_table_find(&t, "b");
-    const loom_tensor_entry *sc = loom_tensor_table_find(&t, "scalar");
+    const loom_tensor_entry *a = tensor_table_find(&t, "a"), *bf = tensor_table_find(&t, "b");
+    const loom_tensor_entry *sc = tensor_table_find(&t, "scalar");
     CHECK(a && a->dtype == LOOM_DTYPE_F16 && a->n_dims == 2 && a->shape[1] == 3 && a->size_bytes == 12);
     CHECK(bf && bf->dtype == LOOM_DTYPE_BF16 && bf->data == b.p + 8 + strlen(json) + 12);
     CHECK(sc && sc->n_dims == 0 && sc->size_bytes == 4);
-    loom_tensor_table_free(&t);
+    tensor_table_free(&t);
     free(b.p);
 }
 
@@ -253,11 +253,11 @@ static void test_safetensors_malformed(void) {
     bytes b = make_st(ok, 8);
     loom_error err = {0};
     loom_tensor_table t;
-    CHECK(loom_safetensors_parse(b.p, 5, &t, &err) == LOOM_ERR_FORMAT && err.message[0]);
-    CHECK(loom_safetensors_parse(b.p, 8 + strlen(ok) - 1, &t, &err) == LOOM_ERR_FORMAT && strstr(err.message, "past"));
-    CHECK(loom_safetensors_parse(NULL, 0, &t, &err) == LOOM_ERR_FORMAT); /* an empty mapped file */
+    CHECK(safetensors_parse(b.p, 5, &t, &err) == LOOM_ERR_FORMAT && err.message[0]);
+    CHECK(safetensors_parse(b.p, 8 + strlen(ok) - 1, &t, &err) == LOOM_ERR_FORMAT && strstr(err.message, "past"));
+    CHECK(safetensors_parse(NULL, 0, &t, &err) == LOOM_ERR_FORMAT); /* an empty mapped file */
     uint8_t huge[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, '{', '}'};
-    CHECK(loom_safetensors_parse(huge, sizeof huge, &t, &err) == LOOM_ERR_FORMAT && err.message[0]);
+    CHECK(safetensors_parse(huge, sizeof huge, &t, &err) == LOOM_ERR_FORMAT && err.message[0]);
     free(b.p);
 
     expect_st("{\"t\":{\"dtype\":", 0, LOOM_ERR_FORMAT, "JSON");
@@ -292,9 +292,9 @@ static void test_safetensors_every_truncation(void) {
     for (size_t n = 0; n < b.n; n++) {
         loom_error err = {0};
         loom_tensor_table t;
-        loom_status st = loom_safetensors_parse(b.p, n, &t, &err);
+        loom_status st = safetensors_parse(b.p, n, &t, &err);
         CHECK_MSG(st == LOOM_ERR_FORMAT && err.message[0], "cut at %zu: status %d", n, st);
-        loom_tensor_table_free(&t);
+        tensor_table_free(&t);
     }
     free(b.p);
 }
@@ -344,9 +344,9 @@ static bytes make_gguf_tensor(uint32_t n_dims, const uint64_t *ne, uint32_t type
 
 static loom_status parse_gguf(const uint8_t *p, size_t n, loom_error *err) {
     loom_gguf g;
-    loom_status st = loom_gguf_parse(p, n, &g, err);
+    loom_status st = gguf_parse(p, n, &g, err);
     if (st != LOOM_OK) CHECK(g.kvs == NULL && g.n_kvs == 0 && g.tensors.count == 0);
-    loom_gguf_free(&g);
+    gguf_free(&g);
     return st;
 }
 
@@ -385,41 +385,41 @@ static void test_gguf_valid_small(void) {
 
     loom_gguf g;
     loom_error err = {0};
-    CHECK_MSG(loom_gguf_parse(b.p, b.n, &g, &err) == LOOM_OK, "%s", err.message);
+    CHECK_MSG(gguf_parse(b.p, b.n, &g, &err) == LOOM_OK, "%s", err.message);
     CHECK(g.version == 2 && g.alignment == 64 && g.data_offset == data_offset && g.n_kvs == 9);
     int64_t v;
     double f;
     int yes;
-    CHECK(loom_gguf_get_int(&g, "i8", &v) && v == -2);
-    CHECK(loom_gguf_get_int(&g, "i16", &v) && v == -32768);
-    CHECK(!loom_gguf_get_int(&g, "u64", &v));
-    CHECK(loom_gguf_get_float(&g, "f64", &f) && f == 1.5);
-    CHECK(loom_gguf_get_float(&g, "i8", &f) && f == -2.0);
-    CHECK(!loom_gguf_get_int(&g, "f64", &v));
-    CHECK(loom_gguf_get_bool(&g, "yes", &yes) && yes == 1);
-    CHECK(loom_gguf_get_int(&g, "yes", &v) && v == 1);
-    CHECK(!loom_gguf_get_bool(&g, "i8", &yes));
-    const loom_gguf_kv *ints = loom_gguf_find(&g, "ints");
-    CHECK(loom_gguf_arr_int(ints, 1, &v) && v == -9);
-    CHECK(loom_gguf_arr_float(ints, 2, &f) && f == 11.0);
-    CHECK(!loom_gguf_arr_int(ints, 3, &v));
+    CHECK(gguf_get_int(&g, "i8", &v) && v == -2);
+    CHECK(gguf_get_int(&g, "i16", &v) && v == -32768);
+    CHECK(!gguf_get_int(&g, "u64", &v));
+    CHECK(gguf_get_float(&g, "f64", &f) && f == 1.5);
+    CHECK(gguf_get_float(&g, "i8", &f) && f == -2.0);
+    CHECK(!gguf_get_int(&g, "f64", &v));
+    CHECK(gguf_get_bool(&g, "yes", &yes) && yes == 1);
+    CHECK(gguf_get_int(&g, "yes", &v) && v == 1);
+    CHECK(!gguf_get_bool(&g, "i8", &yes));
+    const loom_gguf_kv *ints = gguf_find(&g, "ints");
+    CHECK(gguf_arr_int(ints, 1, &v) && v == -9);
+    CHECK(gguf_arr_float(ints, 2, &f) && f == 11.0);
+    CHECK(!gguf_arr_int(ints, 3, &v));
     const char *s;
     size_t len;
-    CHECK(!loom_gguf_arr_string(ints, 0, &s, &len));
-    const loom_gguf_kv *strs = loom_gguf_find(&g, "strs");
-    CHECK(loom_gguf_arr_string(strs, 0, &s, &len) && len == 0);
-    CHECK(loom_gguf_arr_string(strs, 1, &s, &len) && str_eq(s, len, "two"));
-    CHECK(!loom_gguf_arr_float(strs, 0, &f));
-    const loom_gguf_kv *nested = loom_gguf_find(&g, "nested");
+    CHECK(!gguf_arr_string(ints, 0, &s, &len));
+    const loom_gguf_kv *strs = gguf_find(&g, "strs");
+    CHECK(gguf_arr_string(strs, 0, &s, &len) && len == 0);
+    CHECK(gguf_arr_string(strs, 1, &s, &len) && str_eq(s, len, "two"));
+    CHECK(!gguf_arr_float(strs, 0, &f));
+    const loom_gguf_kv *nested = gguf_find(&g, "nested");
     CHECK(nested && nested->elem_type == LOOM_GGUF_ARRAY && nested->n_elems == 2);
-    CHECK(!loom_gguf_arr_int(nested, 0, &v) && !loom_gguf_arr_string(nested, 0, &s, &len));
-    CHECK(!loom_gguf_arr_int(NULL, 0, &v));
-    const loom_tensor_entry *q = loom_tensor_table_find(&g.tensors, "q");
+    CHECK(!gguf_arr_int(nested, 0, &v) && !gguf_arr_string(nested, 0, &s, &len));
+    CHECK(!gguf_arr_int(NULL, 0, &v));
+    const loom_tensor_entry *q = tensor_table_find(&g.tensors, "q");
     CHECK(q && q->dtype == LOOM_DTYPE_Q8_0 && q->n_dims == 3 && q->shape[0] == 3 && q->shape[1] == 2 &&
           q->shape[2] == 32 && q->size_bytes == 204 && q->data == b.p + data_offset);
-    const loom_tensor_entry *vt = loom_tensor_table_find(&g.tensors, "v");
+    const loom_tensor_entry *vt = tensor_table_find(&g.tensors, "v");
     CHECK(vt && vt->dtype == LOOM_DTYPE_F16 && vt->size_bytes == 128 && vt->data == b.p + data_offset + 256);
-    loom_gguf_free(&g);
+    gguf_free(&g);
     free(b.p);
 }
 
@@ -436,11 +436,11 @@ static void test_gguf_big_string_array(void) {
     }
     loom_gguf g;
     loom_error err = {0};
-    CHECK_MSG(loom_gguf_parse(b.p, b.n, &g, &err) == LOOM_OK, "%s", err.message);
+    CHECK_MSG(gguf_parse(b.p, b.n, &g, &err) == LOOM_OK, "%s", err.message);
     const char *s;
     size_t len;
-    CHECK(loom_gguf_arr_string(loom_gguf_find(&g, "tokenizer.ggml.tokens"), N - 1, &s, &len) && str_eq(s, len, "t199999"));
-    loom_gguf_free(&g);
+    CHECK(gguf_arr_string(gguf_find(&g, "tokenizer.ggml.tokens"), N - 1, &s, &len) && str_eq(s, len, "t199999"));
+    gguf_free(&g);
     free(b.p);
 }
 

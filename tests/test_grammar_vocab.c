@@ -27,7 +27,7 @@ static void test_token_bytes_match_decoder(void) {
         char *bytes;
         uint32_t *off, *len;
         uint8_t *special;
-        CHECK(loom_tokenizer_token_bytes(t, &bytes, &off, &len, &special, &err) == LOOM_OK);
+        CHECK(tokenizer_token_bytes(t, &bytes, &off, &len, &special, &err) == LOOM_OK);
         int32_t *ids = NULL;
         size_t n = 0;
         CHECK(loom_tokenizer_encode(t, text, strlen(text), 0, &ids, &n, &err) == LOOM_OK);

@@ -19,35 +19,35 @@ static float frand(void) { /* uniform [-1, 1) */
 }
 
 static void test_f16_roundtrip(void) {
-    CHECK(loom_f16_to_f32(0x3c00) == 1.0f);
-    CHECK(loom_f16_to_f32(0xc000) == -2.0f);
-    CHECK(loom_f16_to_f32(0x0001) == 5.9604644775390625e-08f); /* smallest subnormal */
-    CHECK(loom_f16_to_f32(0x7bff) == 65504.0f);
-    CHECK(isinf(loom_f16_to_f32(0x7c00)));
-    CHECK(loom_f32_to_f16(1.0f) == 0x3c00);
-    CHECK(loom_f32_to_f16(65504.0f) == 0x7bff);
-    CHECK(loom_f32_to_f16(1e6f) == 0x7c00);
-    CHECK(loom_f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00);       /* tie rounds to even */
-    CHECK(loom_f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02);       /* tie rounds to even (up) */
-    for (uint32_t h = 0; h < 0x7c00; h++) CHECK(loom_f32_to_f16(loom_f16_to_f32((uint16_t)h)) == h);
-    CHECK(loom_bf16_to_f32(0x3f80) == 1.0f);
-    CHECK(loom_f32_to_bf16(1.0f) == 0x3f80);
-    CHECK(loom_f32_to_bf16(1.00390625f) == 0x3f80); /* 1 + 2^-8: tie to even */
+    CHECK(f16_to_f32(0x3c00) == 1.0f);
+    CHECK(f16_to_f32(0xc000) == -2.0f);
+    CHECK(f16_to_f32(0x0001) == 5.9604644775390625e-08f); /* smallest subnormal */
+    CHECK(f16_to_f32(0x7bff) == 65504.0f);
+    CHECK(isinf(f16_to_f32(0x7c00)));
+    CHECK(f32_to_f16(1.0f) == 0x3c00);
+    CHECK(f32_to_f16(65504.0f) == 0x7bff);
+    CHECK(f32_to_f16(1e6f) == 0x7c00);
+    CHECK(f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00);       /* tie rounds to even */
+    CHECK(f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02);       /* tie rounds to even (up) */
+    for (uint32_t h = 0; h < 0x7c00; h++) CHECK(f32_to_f16(f16_to_f32((uint16_t)h)) == h);
+    CHECK(bf16_to_f32(0x3f80) == 1.0f);
+    CHECK(f32_to_bf16(1.0f) == 0x3f80);
+    CHECK(f32_to_bf16(1.00390625f) == 0x3f80); /* 1 + 2^-8: tie to even */
 }
 
 /* Builds one block of each quantized type by hand and checks every dequantized element. */
 static void test_dequant_blocks(void) {
     uint8_t q8[34], q40[18], q41[20];
     float out[32];
-    uint16_t d = loom_f32_to_f16(0.5f), m = loom_f32_to_f16(-1.0f);
+    uint16_t d = f32_to_f16(0.5f), m = f32_to_f16(-1.0f);
     memcpy(q8, &d, 2);
     for (int j = 0; j < 32; j++) q8[2 + j] = (uint8_t)(int8_t)(j - 16);
-    loom_dequant_row(LOOM_DTYPE_Q8_0, q8, out, 32);
+    dequant_row(LOOM_DTYPE_Q8_0, q8, out, 32);
     for (int j = 0; j < 32; j++) CHECK(out[j] == 0.5f * (j - 16));
 
     memcpy(q40, &d, 2);
     for (int j = 0; j < 16; j++) q40[2 + j] = (uint8_t)((j & 15) | ((15 - j) << 4));
-    loom_dequant_row(LOOM_DTYPE_Q4_0, q40, out, 32);
+    dequant_row(LOOM_DTYPE_Q4_0, q40, out, 32);
     for (int j = 0; j < 16; j++) {
         CHECK(out[j] == 0.5f * (j - 8));
         CHECK(out[j + 16] == 0.5f * ((15 - j) - 8));
@@ -56,7 +56,7 @@ static void test_dequant_blocks(void) {
     memcpy(q41, &d, 2);
     memcpy(q41 + 2, &m, 2);
     for (int j = 0; j < 16; j++) q41[4 + j] = (uint8_t)(j | ((15 - j) << 4));
-    loom_dequant_row(LOOM_DTYPE_Q4_1, q41, out, 32);
+    dequant_row(LOOM_DTYPE_Q4_1, q41, out, 32);
     for (int j = 0; j < 16; j++) {
         CHECK(out[j] == 0.5f * j - 1.0f);
         CHECK(out[j + 16] == 0.5f * (15 - j) - 1.0f);
@@ -68,7 +68,7 @@ static void test_dequant_blocks(void) {
  * of small integers and f16-exact scales, so float32 holds them exactly). */
 static void test_dequant_k_blocks(void) {
     float out[256];
-    uint16_t dh = loom_f32_to_f16(0.5f), dminh = loom_f32_to_f16(0.25f);
+    uint16_t dh = f32_to_f16(0.5f), dminh = f32_to_f16(0.25f);
 
     /* Q4_K: d, dmin, 12 bytes of 6-bit (scale, min) pairs for 8 sub-blocks, 128 bytes of nibbles */
     uint8_t q4k[144] = {0};
@@ -87,7 +87,7 @@ static void test_dequant_k_blocks(void) {
     for (int i = 0; i < 256; i++) q[i] = (i * 7 + i / 32) % 16;
     for (int pair = 0; pair < 4; pair++) /* 32 bytes per 64 elements: low nibble first 32, high nibble next 32 */
         for (int l = 0; l < 32; l++) q4k[16 + 32 * pair + l] = (uint8_t)(q[64 * pair + l] | (q[64 * pair + 32 + l] << 4));
-    loom_dequant_row(LOOM_DTYPE_Q4_K, q4k, out, 256);
+    dequant_row(LOOM_DTYPE_Q4_K, q4k, out, 256);
     for (int i = 0; i < 256; i++)
         CHECK_MSG(out[i] == 0.5f * sc[i / 32] * q[i] - 0.25f * mn[i / 32], "q4_k elem %d: %g", i, out[i]);
 
@@ -108,7 +108,7 @@ static void test_dequant_k_blocks(void) {
         }
     memcpy(q6k + 192, scales, 16);
     memcpy(q6k + 208, &dh, 2);
-    loom_dequant_row(LOOM_DTYPE_Q6_K, q6k, out, 256);
+    dequant_row(LOOM_DTYPE_Q6_K, q6k, out, 256);
     for (int i = 0; i < 256; i++) {
         int ip = i / 128, l = i % 32, k = i % 128 / 32;
         CHECK_MSG(out[i] == 0.5f * scales[8 * ip + l / 16 + 2 * k] * (q[i] - 32), "q6_k elem %d: %g", i, out[i]);
@@ -124,26 +124,26 @@ static void test_dot_matches_dequant(void) {
     float x[N], row[N];
     loom_backend *be;
     loom_error err;
-    CHECK(loom_backend_cpu_create(1, &be, &err) == LOOM_OK && be->ops->reserve(be, N, &err) == LOOM_OK);
+    CHECK(backend_cpu_create(1, &be, &err) == LOOM_OK && be->ops->reserve(be, N, &err) == LOOM_OK);
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         if (types[k] == LOOM_DTYPE_F32)
             for (int i = 0; i < N; i++) ((float *)raw)[i] = frand();
         else
             for (int i = 0; i < N; i++) {
-                uint16_t h = types[k] == LOOM_DTYPE_F16 ? loom_f32_to_f16(frand()) : loom_f32_to_bf16(frand());
+                uint16_t h = types[k] == LOOM_DTYPE_F16 ? f32_to_f16(frand()) : f32_to_bf16(frand());
                 memcpy(raw + 2 * i, &h, 2);
             }
         for (int i = 0; i < N; i++) x[i] = frand();
-        loom_dequant_row(types[k], raw, row, N);
+        dequant_row(types[k], raw, row, N);
         double ref = 0;
         for (int i = 0; i < N; i++) ref += (double)row[i] * x[i];
         loom_tensor w = {.data = raw, .dtype = types[k], .n_dims = 2, .shape = {1, N},
-                         .row_stride_bytes = loom_dtype_bytes(types[k], N)};
+                         .row_stride_bytes = dtype_bytes(types[k], N)};
         float got;
         be->ops->matmul(be, &got, &w, x, 1);
-        CHECK_MSG(fabs(got - ref) <= 1e-4 * (1 + fabs(ref)), "%s: %g vs %g", loom_dtype_name(types[k]), got, ref);
+        CHECK_MSG(fabs(got - ref) <= 1e-4 * (1 + fabs(ref)), "%s: %g vs %g", dtype_name(types[k]), got, ref);
     }
-    loom_backend_free(be);
+    backend_free(be);
 }
 
 static void test_matmul_threads(void) {
@@ -154,8 +154,8 @@ static void test_matmul_threads(void) {
     loom_tensor t = {.data = w, .dtype = LOOM_DTYPE_F32, .n_dims = 2, .shape = {ROWS, COLS}, .row_stride_bytes = COLS * 4};
     loom_backend *b1, *b2;
     loom_error err;
-    CHECK(loom_backend_cpu_create(1, &b1, &err) == LOOM_OK);
-    CHECK(loom_backend_cpu_create(3, &b2, &err) == LOOM_OK);
+    CHECK(backend_cpu_create(1, &b1, &err) == LOOM_OK);
+    CHECK(backend_cpu_create(3, &b2, &err) == LOOM_OK);
     CHECK(b1->ops->reserve(b1, COLS, &err) == LOOM_OK && b2->ops->reserve(b2, COLS, &err) == LOOM_OK);
     for (int n_tok = 1; n_tok <= T; n_tok += T - 1) {
         b1->ops->matmul(b1, y1, &t, x, n_tok);
@@ -176,8 +176,8 @@ static void test_matmul_threads(void) {
         b1->ops->matmul(b1, alone, &t, x + tk * COLS, 1);
         for (int r = 0; r < ROWS; r++) CHECK_MSG(alone[r] == y2[tk * ROWS + r], "token %d row %d", tk, r);
     }
-    loom_backend_free(b1);
-    loom_backend_free(b2);
+    backend_free(b1);
+    backend_free(b2);
 }
 
 /* Interleaved RoPE on a vector equals rotate-half RoPE on the same vector with its pairs permuted. */
@@ -195,7 +195,7 @@ static void test_rope_layouts(void) {
     }
     loom_backend *be;
     loom_error err;
-    CHECK(loom_backend_cpu_create(1, &be, &err) == LOOM_OK);
+    CHECK(backend_cpu_create(1, &be, &err) == LOOM_OK);
     int32_t pos = 7;
     be->ops->rope(be, a, &pos, 1, 1, D, inv, 1);
     be->ops->rope(be, b, &pos, 1, 1, D, inv, 0);
@@ -207,7 +207,7 @@ static void test_rope_layouts(void) {
     float x0 = orig[0], x1 = orig[1], angle = (float)pos * inv[0];
     CHECK_NEAR(b[0], x0 * cosf(angle) - x1 * sinf(angle), 1e-6);
     CHECK_NEAR(b[D / 2], x0 * sinf(angle) + x1 * cosf(angle), 1e-6);
-    loom_backend_free(be);
+    backend_free(be);
 }
 
 /* RoPE of a batch of tokens on 2 threads, both layouts, bit for bit the per-element formula with cosf /
@@ -222,7 +222,7 @@ static void test_rope_batch(void) {
     for (int i = 0; i < T * H * D; i++) x[i] = frand();
     loom_backend *be;
     loom_error err;
-    CHECK(loom_backend_cpu_create(2, &be, &err) == LOOM_OK);
+    CHECK(backend_cpu_create(2, &be, &err) == LOOM_OK);
     for (int round = 0; round < 4; round++) {
         const float *inv = round == 3 ? inv_b : inv_a;
         for (int t = 0; t < T; t++) pos[t] = round < 2 ? 3 * t + 1 : 700 - 11 * t; /* round 1 repeats round 0 */
@@ -244,7 +244,7 @@ static void test_rope_batch(void) {
                       round, interleaved);
         }
     }
-    loom_backend_free(be);
+    backend_free(be);
 }
 
 /* Residual add, bias add (rows longer than nothing divides: runs cut mid-row) and embedding lookup of a
@@ -259,7 +259,7 @@ static void test_elementwise_batch(void) {
     for (int t = 0; t < T; t++) ids[t] = (t * 17) % VOCAB;
     loom_backend *be;
     loom_error err;
-    CHECK(loom_backend_cpu_create(2, &be, &err) == LOOM_OK);
+    CHECK(backend_cpu_create(2, &be, &err) == LOOM_OK);
     be->ops->add(be, y, x, T * DIM);
     for (int i = 0; i < T * DIM; i++) want[i] += x[i];
     CHECK(memcmp(y, want, sizeof y) == 0);
@@ -271,7 +271,7 @@ static void test_elementwise_batch(void) {
         .data = table, .dtype = LOOM_DTYPE_F32, .n_dims = 2, .shape = {VOCAB, DIM}, .row_stride_bytes = DIM * 4};
     be->ops->embed(be, y, &e, ids, T);
     for (int t = 0; t < T; t++) CHECK(memcmp(y + t * DIM, table + ids[t] * DIM, DIM * sizeof(float)) == 0);
-    loom_backend_free(be);
+    backend_free(be);
 }
 
 /* Paged attention with a scrambled block table == naive softmax attention over a contiguous copy. */
@@ -291,7 +291,7 @@ static void test_paged_attention(void) {
                              .n_heads = NH, .n_kv_heads = NKV, .head_dim = HD, .scale = 1.0f / sqrtf(HD)};
     loom_backend *be;
     loom_error err;
-    CHECK(loom_backend_cpu_create(2, &be, &err) == LOOM_OK);
+    CHECK(backend_cpu_create(2, &be, &err) == LOOM_OK);
     be->ops->attention(be, &a);
     for (int h = 0; h < NH; h++) {
         int kvh = h / (NH / NKV);
@@ -310,7 +310,7 @@ static void test_paged_attention(void) {
             CHECK_NEAR(out[h * HD + i], ref, 1e-5);
         }
     }
-    loom_backend_free(be);
+    backend_free(be);
 }
 
 typedef struct {
@@ -335,13 +335,13 @@ static void test_thread_pool(void) {
     static unsigned char seen[4096];
     loom_pool *p;
     loom_error err;
-    CHECK(loom_pool_create(3, &p, &err) == LOOM_OK);
+    CHECK(pool_create(3, &p, &err) == LOOM_OK);
     int helped = 0;
     for (int rep = 0; rep < 1200; rep++) {
         int64_t n = rep < 1000 ? 1000 + rep : rep % 7, grain = rep % 5 + 1;
         memset(seen, 0, sizeof seen);
         pool_acc a = {.seen = seen};
-        loom_pool_run(p, n, rep < 1000 ? 7 : grain, pool_sum, &a);
+        pool_run(p, n, rep < 1000 ? 7 : grain, pool_sum, &a);
         CHECK(a.sum == n * (n - 1) / 2);
         for (int64_t i = 0; i < n; i++) CHECK_MSG(seen[i] == 1, "rep %d item %lld ran %d times", rep, (long long)i, seen[i]);
         helped += a.hits[1] + a.hits[2] > 0;
@@ -351,7 +351,7 @@ static void test_thread_pool(void) {
         }
     }
     CHECK_MSG(helped > 0, "the workers never ran a chunk");
-    loom_pool_free(p);
+    pool_free(p);
 }
 
 int main(void) {

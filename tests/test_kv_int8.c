@@ -26,7 +26,7 @@ static float frand(void) { /* uniform in [-1, 1) */
 static float f16_at(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
-    return loom_f16_to_f32(h);
+    return f16_to_f32(h);
 }
 
 enum { BLOCK = 16, CHANNELS = 24 };
@@ -39,7 +39,7 @@ static void test_keys_within_their_channel_grid(void) {
         for (int r = 0; r < BLOCK; r++)
             for (int c = 0; c < CHANNELS; c++) /* offsets up to 60, spreads from 1/8 to 4 */
                 x[r][c] = (c % 3 == 0 ? 60.0f : c % 3 == 1 ? -3.0f : 0.0f) + frand() * ldexpf(1.0f, c % 6 - 3);
-        for (int r = 0; r < BLOCK; r++) loom_kv_int8_append_channels(x[r], CHANNELS, r, codes, CHANNELS, scales, zeros);
+        for (int r = 0; r < BLOCK; r++) kv_int8_append_channels(x[r], CHANNELS, r, codes, CHANNELS, scales, zeros);
         double worst_steps = 0;
         for (int c = 0; c < CHANNELS; c++) {
             float scale = f16_at(scales + 2 * c), zero = f16_at(zeros + 2 * c), lo = x[0][c], hi = x[0][c];
@@ -65,33 +65,33 @@ static void write_token(const loom_kv_store *s, int64_t slot, int seed) {
             k[i] = (float)((seed * 31 + i * 17 + layer) % 23) - 11.0f + 0.01f * (float)seed;
             v[i] = (float)((seed * 7 + i * 5 + layer) % 13) * 0.1f;
         }
-        loom_kv_store_write(s, layer, slot, k, v);
+        kv_store_write(s, layer, slot, k, v);
     }
 }
 
 static void test_partial_block_copied_as_bytes_continues_identically(void) {
     loom_kv_store s;
     loom_error err;
-    CHECK(loom_kv_store_init(&s, 2, 2, 8, LOOM_KV_INT8, 3, BLOCK, &err) == LOOM_OK);
+    CHECK(kv_store_init(&s, 2, 2, 8, LOOM_KV_INT8, 3, BLOCK, &err) == LOOM_OK);
     /* block 0 and block 2 get the same first 7 tokens; block 0's bytes are copied into block 1 */
     for (int t = 0; t < 7; t++) write_token(&s, t, t), write_token(&s, 2 * BLOCK + t, t);
-    memcpy(loom_kv_block(&s, 1), loom_kv_block(&s, 0), s.block_bytes);
+    memcpy(kv_block(&s, 1), kv_block(&s, 0), s.block_bytes);
     /* the copy and block 2 continue with the same 9 tokens (some widen channel ranges); block 0 differs */
     for (int t = 7; t < BLOCK; t++) {
         write_token(&s, BLOCK + t, 100 + t);
         write_token(&s, 2 * BLOCK + t, 100 + t);
         write_token(&s, t, 200 + t);
     }
-    CHECK(memcmp(loom_kv_block(&s, 1), loom_kv_block(&s, 2), s.block_bytes) == 0);
-    CHECK(memcmp(loom_kv_block(&s, 0), loom_kv_block(&s, 2), s.block_bytes) != 0);
-    loom_kv_store_destroy(&s);
+    CHECK(memcmp(kv_block(&s, 1), kv_block(&s, 2), s.block_bytes) == 0);
+    CHECK(memcmp(kv_block(&s, 0), kv_block(&s, 2), s.block_bytes) != 0);
+    kv_store_destroy(&s);
 }
 
 /* Encodes one row; checks every finite value against half a step of the stored grid. */
 static void check_group(const float *x, int n, const char *what) {
     int8_t codes[16];
     uint8_t scale_bytes[2], zero_bytes[2];
-    loom_kv_int8_encode_group(x, n, codes, scale_bytes, zero_bytes);
+    kv_int8_encode_group(x, n, codes, scale_bytes, zero_bytes);
     float scale = f16_at(scale_bytes), zero = f16_at(zero_bytes);
     CHECK_MSG(isfinite(scale) && isfinite(zero) && scale >= 0, "%s: scale %g zero %g", what, scale, zero);
     for (int i = 0; i < n; i++) {
@@ -123,7 +123,7 @@ static void test_float16_parameters_cover_the_range(void) {
     const float path[] = {5.0f, 5.0f, 5.0f, -300.0f, 5.01f, 4.99f, 200.0f, 0.0f};
     int8_t codes[8];
     uint8_t scale_bytes[2], zero_bytes[2];
-    for (int r = 0; r < 8; r++) loom_kv_int8_append_channels(&path[r], 1, r, codes, 1, scale_bytes, zero_bytes);
+    for (int r = 0; r < 8; r++) kv_int8_append_channels(&path[r], 1, r, codes, 1, scale_bytes, zero_bytes);
     float scale = f16_at(scale_bytes), zero = f16_at(zero_bytes);
     for (int r = 0; r < 8; r++) CHECK_NEAR(scale * codes[r] + zero, path[r], 2 * scale);
 }

@@ -19,7 +19,7 @@
 
 static int map_file(const char *path, loom_file_map *m) {
     loom_error err = {0};
-    loom_status st = loom_file_map_open(m, path, &err);
+    loom_status st = file_map_open(m, path, &err);
     CHECK_MSG(st == LOOM_OK, "%s", err.message);
     return st == LOOM_OK;
 }
@@ -27,9 +27,9 @@ static int map_file(const char *path, loom_file_map *m) {
 static int parse_file(const char *path, loom_file_map *m, loom_tensor_table *t) {
     if (!map_file(path, m)) return 0;
     loom_error err = {0};
-    loom_status st = loom_pytorch_parse(m->data, m->size_bytes, t, &err);
+    loom_status st = pytorch_parse(m->data, m->size_bytes, t, &err);
     CHECK_MSG(st == LOOM_OK, "%s: %s", path, err.message);
-    if (st != LOOM_OK) loom_file_map_close(m);
+    if (st != LOOM_OK) file_map_close(m);
     return st == LOOM_OK;
 }
 
@@ -39,7 +39,7 @@ static int load_reference(loom_file_map *m, loom_tensor_table *t) {
     snprintf(path, sizeof path, "%s/models/stories260K/hf/model.safetensors", check_shared_dir());
     if (!map_file(path, m)) return 0;
     loom_error err = {0};
-    loom_status st = loom_safetensors_parse(m->data, m->size_bytes, t, &err);
+    loom_status st = safetensors_parse(m->data, m->size_bytes, t, &err);
     CHECK_MSG(st == LOOM_OK, "%s", err.message);
     return st == LOOM_OK;
 }
@@ -53,7 +53,7 @@ static void expect_status(loom_status st, const loom_error *err, loom_status wan
 static void expect_parse(const uint8_t *data, size_t size, loom_status want, const char *needle) {
     loom_tensor_table t;
     loom_error err = {0};
-    loom_status st = loom_pytorch_parse(data, size, &t, &err);
+    loom_status st = pytorch_parse(data, size, &t, &err);
     expect_status(st, &err, want, needle);
     CHECK(t.count == 0 && t.entries == NULL);
 }
@@ -61,7 +61,7 @@ static void expect_parse(const uint8_t *data, size_t size, loom_status want, con
 static void expect_unpickle(const uint8_t *data, size_t size, loom_status want, const char *needle) {
     loom_pickle p;
     loom_error err = {0};
-    loom_status st = loom_pickle_load(data, size, &p, &err);
+    loom_status st = pickle_load(data, size, &p, &err);
     expect_status(st, &err, want, needle);
     CHECK(p.root == NULL && p.chunks == NULL);
 }
@@ -237,7 +237,7 @@ static void test_fixture_f32_matches_safetensors(void) {
     if (load_reference(&sm, &st)) {
         CHECK_MSG(pt.count == st.count, "%zu tensors vs %zu", pt.count, st.count);
         for (size_t i = 0; i < st.count; i++) {
-            const loom_tensor_entry *want = &st.entries[i], *got = loom_tensor_table_find(&pt, want->name);
+            const loom_tensor_entry *want = &st.entries[i], *got = tensor_table_find(&pt, want->name);
             CHECK_MSG(got != NULL, "missing %s", want->name);
             if (!got) continue;
             CHECK(got->dtype == LOOM_DTYPE_F32);
@@ -246,11 +246,11 @@ static void test_fixture_f32_matches_safetensors(void) {
             CHECK_MSG(memcmp(got->data, want->data, want->size_bytes) == 0, "%s differs", want->name);
             CHECK(got->data >= pm.data && got->data + got->size_bytes <= pm.data + pm.size_bytes);
         }
-        loom_tensor_table_free(&st);
-        loom_file_map_close(&sm);
+        tensor_table_free(&st);
+        file_map_close(&sm);
     }
-    loom_tensor_table_free(&pt);
-    loom_file_map_close(&pm);
+    tensor_table_free(&pt);
+    file_map_close(&pm);
 }
 
 static void check_bf16_matches(const loom_tensor_entry *got, const loom_tensor_entry *want) {
@@ -263,7 +263,7 @@ static void check_bf16_matches(const loom_tensor_entry *got, const loom_tensor_e
         uint16_t h;
         memcpy(&f, want->data + 4 * j, 4);
         memcpy(&h, got->data + 2 * j, 2);
-        mismatches += h != loom_f32_to_bf16(f) || loom_bf16_to_f32(h) != loom_bf16_to_f32(loom_f32_to_bf16(f));
+        mismatches += h != f32_to_bf16(f) || bf16_to_f32(h) != bf16_to_f32(f32_to_bf16(f));
     }
     CHECK_MSG(mismatches == 0, "%s: %zu values differ", want->name, mismatches);
 }
@@ -296,17 +296,17 @@ static void test_fixture_sharded_bf16_matches_safetensors(void) {
         for (size_t i = 0; i < st.count; i++) {
             int s = shard_of(index, st.entries[i].name, SHARDS, 2);
             CHECK_MSG(s >= 0, "index lacks %s", st.entries[i].name);
-            const loom_tensor_entry *got = s >= 0 ? loom_tensor_table_find(&tables[s], st.entries[i].name) : NULL;
+            const loom_tensor_entry *got = s >= 0 ? tensor_table_find(&tables[s], st.entries[i].name) : NULL;
             CHECK_MSG(got != NULL, "shard lacks %s", st.entries[i].name);
             if (got) check_bf16_matches(got, &st.entries[i]);
         }
-        loom_tensor_table_free(&st);
-        loom_file_map_close(&sm);
+        tensor_table_free(&st);
+        file_map_close(&sm);
     }
     for (int i = 0; i < 2; i++) {
         if (!parsed[i]) continue;
-        loom_tensor_table_free(&tables[i]);
-        loom_file_map_close(&maps[i]);
+        tensor_table_free(&tables[i]);
+        file_map_close(&maps[i]);
     }
     json_decref(index);
 }
@@ -333,7 +333,7 @@ static void test_evil_pickles_are_refused(void) {
         loom_file_map m;
         if (!map_file(path, &m)) continue;
         expect_parse(m.data, m.size_bytes, LOOM_ERR_UNSUPPORTED, EVIL[i].global);
-        loom_file_map_close(&m);
+        file_map_close(&m);
     }
     CHECK_MSG(before == 0, "a /tmp/loom_pwned_* file predates this test: something ran an evil pickle");
     CHECK(pwned_files() == 0);
@@ -344,8 +344,8 @@ static void test_evil_pickles_are_refused(void) {
 static void check_good_tensor(const buf *zip) {
     loom_tensor_table t;
     loom_error err = {0};
-    CHECK_MSG(loom_pytorch_parse(zip->p, zip->n, &t, &err) == LOOM_OK, "%s", err.message);
-    const loom_tensor_entry *e = loom_tensor_table_find(&t, "w");
+    CHECK_MSG(pytorch_parse(zip->p, zip->n, &t, &err) == LOOM_OK, "%s", err.message);
+    const loom_tensor_entry *e = tensor_table_find(&t, "w");
     CHECK(t.count == 1 && e != NULL);
     if (e) {
         CHECK(e->dtype == LOOM_DTYPE_F32 && e->n_dims == 2 && e->shape[0] == 2 && e->shape[1] == 3);
@@ -354,7 +354,7 @@ static void check_good_tensor(const buf *zip) {
         memcpy(&first, e->data, 4);
         CHECK(first == 3.0f); /* element offset 2 */
     }
-    loom_tensor_table_free(&t);
+    tensor_table_free(&t);
 }
 
 static void test_in_memory_checkpoint(void) {
@@ -389,14 +389,14 @@ static void test_f16_parameter_and_ordered_dict(void) {
     buf zip = checkpoint(&b, 0);
     loom_tensor_table tab;
     loom_error err = {0};
-    CHECK_MSG(loom_pytorch_parse(zip.p, zip.n, &tab, &err) == LOOM_OK, "%s", err.message);
-    const loom_tensor_entry *a = loom_tensor_table_find(&tab, "a"), *bb = loom_tensor_table_find(&tab, "b");
+    CHECK_MSG(pytorch_parse(zip.p, zip.n, &tab, &err) == LOOM_OK, "%s", err.message);
+    const loom_tensor_entry *a = tensor_table_find(&tab, "a"), *bb = tensor_table_find(&tab, "b");
     CHECK(tab.count == 2 && a && bb);
     if (a && bb) {
         CHECK(a->dtype == LOOM_DTYPE_F16 && a->n_dims == 1 && a->shape[0] == 16 && a->size_bytes == 32);
         CHECK(bb->dtype == LOOM_DTYPE_F16 && bb->data == a->data + 8 && bb->size_bytes == 8);
     }
-    loom_tensor_table_free(&tab);
+    tensor_table_free(&tab);
     free(zip.p);
     free(b.p);
 }
@@ -575,7 +575,7 @@ static void test_pickle_values(void) {
                             "\x8d\x01\x00\x00\x00\x00\x00\x00\x00" "ze.";
     loom_pickle p;
     loom_error err = {0};
-    CHECK_MSG(loom_pickle_load((const uint8_t *)P, sizeof P - 1, &p, &err) == LOOM_OK, "%s", err.message);
+    CHECK_MSG(pickle_load((const uint8_t *)P, sizeof P - 1, &p, &err) == LOOM_OK, "%s", err.message);
     const loom_pickle_value *l = p.root;
     CHECK(l && l->kind == LOOM_PICKLE_LIST && l->n_items == 7);
     if (l && l->n_items == 7) {
@@ -587,7 +587,7 @@ static void test_pickle_values(void) {
         CHECK(l->items[5]->kind == LOOM_PICKLE_BYTES && l->items[5]->len == 2 && memcmp(l->items[5]->str, "hi", 2) == 0);
         CHECK(l->items[6]->kind == LOOM_PICKLE_STRING && l->items[6]->len == 1 && l->items[6]->str[0] == 'z');
     }
-    loom_pickle_free(&p);
+    pickle_free(&p);
 }
 
 /* Inputs the fuzzer found (fuzz/README.md, ## pickle). */
@@ -602,12 +602,12 @@ static void test_fixture_pickle_every_truncation(void) {
     if (!map_file(FIXTURES "/stories260K-pt/pytorch_model.bin", &m)) return;
     loom_zip z;
     loom_error err = {0};
-    CHECK_MSG(loom_zip_open(m.data, m.size_bytes, &z, &err) == LOOM_OK, "%s", err.message);
-    const loom_zip_entry *pkl = loom_zip_find(&z, "pytorch_model/data.pkl", 22);
+    CHECK_MSG(zip_open(m.data, m.size_bytes, &z, &err) == LOOM_OK, "%s", err.message);
+    const loom_zip_entry *pkl = zip_find(&z, "pytorch_model/data.pkl", 22);
     CHECK(pkl != NULL);
     for (size_t n = 0; pkl && n < pkl->size_bytes; n++) expect_unpickle(pkl->data, n, LOOM_ERR_FORMAT, NULL);
-    loom_zip_free(&z);
-    loom_file_map_close(&m);
+    zip_free(&z);
+    file_map_close(&m);
 }
 
 int main(void) {

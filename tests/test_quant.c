@@ -38,7 +38,7 @@ static float frand(void) { /* uniform [-1, 1) */
 
 /* random blocks of a block-quantized dtype with finite, varied scales */
 static void random_row(loom_dtype t, uint8_t *raw, int64_t n) {
-    size_t bytes = loom_dtype_bytes(t, n), bb = loom_dtype_block_bytes(t);
+    size_t bytes = dtype_bytes(t, n), bb = dtype_block_bytes(t);
     for (size_t i = 0; i < bytes; i++) raw[i] = (uint8_t)(frand() * 127 + 128);
     if (t == LOOM_DTYPE_F32)
         for (int64_t i = 0; i < n; i++) {
@@ -47,12 +47,12 @@ static void random_row(loom_dtype t, uint8_t *raw, int64_t n) {
         }
     if (t == LOOM_DTYPE_F16 || t == LOOM_DTYPE_BF16)
         for (int64_t i = 0; i < n; i++) {
-            uint16_t h = t == LOOM_DTYPE_F16 ? loom_f32_to_f16(frand()) : loom_f32_to_bf16(frand());
+            uint16_t h = t == LOOM_DTYPE_F16 ? f32_to_f16(frand()) : f32_to_bf16(frand());
             memcpy(raw + 2 * i, &h, 2);
         }
-    for (int64_t b = 0; b < n / loom_dtype_block_elems(t) && loom_dtype_block_elems(t) > 1; b++) {
+    for (int64_t b = 0; b < n / dtype_block_elems(t) && dtype_block_elems(t) > 1; b++) {
         uint8_t *blk = raw + b * bb;
-        uint16_t d = loom_f32_to_f16(0.002f + 0.01f * fabsf(frand())), m = loom_f32_to_f16(-0.05f * fabsf(frand()));
+        uint16_t d = f32_to_f16(0.002f + 0.01f * fabsf(frand())), m = f32_to_f16(-0.05f * fabsf(frand()));
         /* the f16 scale (and min) fields: d at 0 but for Q6_K / Q2_K / Q3_K, the second one after it */
         size_t d_at = t == LOOM_DTYPE_Q6_K ? 208 : t == LOOM_DTYPE_Q2_K ? 80 : t == LOOM_DTYPE_Q3_K ? 108 : 0;
         memcpy(blk + d_at, &d, 2);
@@ -77,7 +77,7 @@ static void test_xdot(void) {
     static float x[T * N], w[N], xd[T * N];
     static loom_xblock xq[T * NB];
     for (int i = 0; i < T * N; i++) x[i] = frand() * (i % 7 == 0 ? 4.0f : 1.0f);
-    for (int t = 0; t < T; t++) loom_quantize_x_row(x + t * N, xq + t * NB, N);
+    for (int t = 0; t < T; t++) quantize_x_row(x + t * N, xq + t * NB, N);
     for (int t = 0; t < T; t++)
         for (int b = 0; b < NB; b++) {
             int sum = 0;
@@ -90,12 +90,12 @@ static void test_xdot(void) {
             CHECK_NEAR(xq[t * NB + b].dsum, xq[t * NB + b].d * sum, 1e-5);
         }
     for (size_t k = 0; k < N_INT8_TYPES; k++) {
-        CHECK_MSG(loom_dtype_takes_int8_x(types[k]), "%s on %s", loom_dtype_name(types[k]), loom_cpu_isa());
+        CHECK_MSG(dtype_takes_int8_x(types[k]), "%s on %s", dtype_name(types[k]), cpu_isa());
         random_row(types[k], raw, N);
-        loom_dequant_row(types[k], raw, w, N);
+        dequant_row(types[k], raw, w, N);
         for (int n_tok = 1; n_tok <= T; n_tok++) {
             float out[T];
-            loom_xdot_row(types[k], raw, xq, NB, NB, n_tok, out);
+            xdot_row(types[k], raw, xq, NB, NB, n_tok, out);
             for (int t = 0; t < n_tok; t++) {
                 double exact = 0, mag = 0, fdot = 0, bound = 0;
                 for (int i = 0; i < N; i++) {
@@ -109,9 +109,9 @@ static void test_xdot(void) {
                     bound += 0.5 * xq[t * NB + b].d * sw;
                 }
                 CHECK_MSG(fabs(out[t] - exact) <= 1e-5 * mag + 1e-6, "%s n_tok=%d t=%d: %g vs %g",
-                          loom_dtype_name(types[k]), n_tok, t, out[t], exact);
+                          dtype_name(types[k]), n_tok, t, out[t], exact);
                 CHECK_MSG(fabs(out[t] - fdot) <= bound * 1.001 + 1e-5, "%s: %g vs float %g (bound %g)",
-                          loom_dtype_name(types[k]), out[t], fdot, bound);
+                          dtype_name(types[k]), out[t], fdot, bound);
             }
         }
     }
@@ -131,10 +131,10 @@ static void test_quantized_batch_invariance(void) {
     for (int i = 0; i < T * COLS; i++) x[i] = frand();
     loom_backend *be1, *be2;
     loom_error err;
-    CHECK(loom_backend_cpu_create(1, &be1, &err) == LOOM_OK && loom_backend_cpu_create(2, &be2, &err) == LOOM_OK);
+    CHECK(backend_cpu_create(1, &be1, &err) == LOOM_OK && backend_cpu_create(2, &be2, &err) == LOOM_OK);
     CHECK(be1->ops->reserve(be1, COLS, &err) == LOOM_OK && be2->ops->reserve(be2, COLS, &err) == LOOM_OK);
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
-        size_t row_bytes = loom_dtype_bytes(types[k], COLS);
+        size_t row_bytes = dtype_bytes(types[k], COLS);
         for (int r = 0; r < ROWS; r++) random_row(types[k], raw + r * row_bytes, COLS);
         loom_tensor w = {.data = raw, .dtype = types[k], .n_dims = 2, .shape = {ROWS, COLS}, .row_stride_bytes = row_bytes};
         be2->ops->matmul(be2, together, &w, x, T);
@@ -142,11 +142,11 @@ static void test_quantized_batch_invariance(void) {
             be1->ops->matmul(be1, alone, &w, x + t * COLS, 1);
             for (int r = 0; r < ROWS; r++)
                 CHECK_MSG(alone[r] == together[t * ROWS + r], "%s token %d row %d: %.9g alone, %.9g among %d",
-                          loom_dtype_name(types[k]), t, r, alone[r], together[t * ROWS + r], T);
+                          dtype_name(types[k]), t, r, alone[r], together[t * ROWS + r], T);
         }
     }
-    loom_backend_free(be1);
-    loom_backend_free(be2);
+    backend_free(be1);
+    backend_free(be2);
 }
 
 /* One token against 4 float-type rows (the decode path of F32 / F16 / BF16 / FP8 weights): each equals the
@@ -157,23 +157,23 @@ static void test_float_activation_dots(void) {
     enum { N = 520 }; /* not a multiple of 16: the F32 / F16 / BF16 tails */
     static uint8_t raw[4][N * 4];
     static float x[N], w[N];
-    int has_kernel = strcmp(loom_cpu_isa(), "scalar") != 0;
+    int has_kernel = strcmp(cpu_isa(), "scalar") != 0;
     for (int i = 0; i < N; i++) x[i] = frand();
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         int64_t n = types[k] == LOOM_DTYPE_F32 || types[k] == LOOM_DTYPE_F16 || types[k] == LOOM_DTYPE_BF16 ? N : 512;
         const void *rows[4] = {raw[0], raw[1], raw[2], raw[3]};
         float out[4];
         for (int r = 0; r < 4; r++) random_row(types[k], raw[r], n);
-        int took = loom_dot_rows4(types[k], rows, x, n, out);
-        CHECK_MSG(took == (has_kernel && types[k] != LOOM_DTYPE_Q8_0), "%s on %s", loom_dtype_name(types[k]), loom_cpu_isa());
+        int took = dot_rows4(types[k], rows, x, n, out);
+        CHECK_MSG(took == (has_kernel && types[k] != LOOM_DTYPE_Q8_0), "%s on %s", dtype_name(types[k]), cpu_isa());
         for (int r = 0; took && r < 4; r++) {
-            loom_dequant_row(types[k], raw[r], w, n);
+            dequant_row(types[k], raw[r], w, n);
             double ref = 0, mag = 0;
             for (int i = 0; i < n; i++) {
                 ref += (double)w[i] * x[i];
                 mag += fabs((double)w[i] * x[i]);
             }
-            CHECK_MSG(fabs(out[r] - ref) <= 1e-5 * mag + 1e-6, "%s row %d: %g vs %g", loom_dtype_name(types[k]), r, out[r], ref);
+            CHECK_MSG(fabs(out[r] - ref) <= 1e-5 * mag + 1e-6, "%s row %d: %g vs %g", dtype_name(types[k]), r, out[r], ref);
         }
     }
 }
@@ -181,13 +181,13 @@ static void test_float_activation_dots(void) {
 static void test_fp8_codes(void) {
     for (int c = 0; c < 256; c++) {
         if ((c & 0x7f) == 0x7f) continue; /* NaN */
-        float v = loom_fp8_e4m3_to_f32((uint8_t)c);
-        CHECK_MSG(loom_f32_to_fp8_e4m3(v) == c || (v == 0 && (c & 0x7f) == 0), "code %d", c);
+        float v = fp8_e4m3_to_f32((uint8_t)c);
+        CHECK_MSG(f32_to_fp8_e4m3(v) == c || (v == 0 && (c & 0x7f) == 0), "code %d", c);
     }
     for (int i = 0; i < 10000; i++) {
         float v = frand() * 400.0f;
         if (fabsf(v) < 0.02f) continue; /* subnormals have absolute, not relative, steps */
-        CHECK(fabsf(loom_fp8_e4m3_to_f32(loom_f32_to_fp8_e4m3(v)) - v) <= fabsf(v) / 16);
+        CHECK(fabsf(fp8_e4m3_to_f32(f32_to_fp8_e4m3(v)) - v) <= fabsf(v) / 16);
     }
 }
 
@@ -195,10 +195,10 @@ static void test_fp8_codes(void) {
 static double fp8_plain_scale_error(const float *x) {
     float amax = 0;
     for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-    float d = loom_f16_to_f32(loom_f32_to_f16(amax / LOOM_FP8_E4M3_MAX));
+    float d = f16_to_f32(f32_to_f16(amax / LOOM_FP8_E4M3_MAX));
     double err = 0;
     for (int j = 0; j < 32; j++) {
-        double e = x[j] - d * loom_fp8_e4m3_to_f32(loom_f32_to_fp8_e4m3(x[j] / d));
+        double e = x[j] - d * fp8_e4m3_to_f32(f32_to_fp8_e4m3(x[j] / d));
         err += e * e;
     }
     return err;
@@ -209,13 +209,13 @@ static void test_fp8_weight_quantization(void) {
     static float x[N], back[N];
     static uint8_t q[N / 32 * 34];
     for (int i = 0; i < N; i++) x[i] = frand() * (i / 32 % 5 == 0 ? 3.0f : 0.05f);
-    loom_quantize_row(LOOM_DTYPE_FP8_E4M3, x, q, N);
-    loom_dequant_row(LOOM_DTYPE_FP8_E4M3, q, back, N);
+    quantize_row(LOOM_DTYPE_FP8_E4M3, x, q, N);
+    dequant_row(LOOM_DTYPE_FP8_E4M3, q, back, N);
     double total = 0, total_plain = 0;
     for (int b = 0; b < N / 32; b++) {
         uint16_t dh;
         memcpy(&dh, q + 34 * b, 2);
-        float d = loom_f16_to_f32(dh);
+        float d = f16_to_f32(dh);
         double err = 0;
         for (int j = 32 * b; j < 32 * b + 32; j++) {
             CHECK_MSG(fabsf(back[j] - x[j]) <= fabsf(x[j]) / 16 + d * 0x1p-9f, "elem %d: %g vs %g", j, back[j], x[j]);
@@ -237,15 +237,15 @@ static void check_fused_matmul(const loom_dtype types[3]) {
     static float x[T * COLS], fused[3][T * 96], single[3][T * 96];
     loom_tensor w[3];
     for (int m = 0; m < 3; m++) {
-        for (int64_t r = 0; r < rows[m]; r++) random_row(types[m], raw[m] + r * loom_dtype_bytes(types[m], COLS), COLS);
+        for (int64_t r = 0; r < rows[m]; r++) random_row(types[m], raw[m] + r * dtype_bytes(types[m], COLS), COLS);
         w[m] = (loom_tensor){.data = raw[m], .dtype = types[m], .n_dims = 2, .shape = {rows[m], COLS},
-                             .row_stride_bytes = loom_dtype_bytes(types[m], COLS)};
+                             .row_stride_bytes = dtype_bytes(types[m], COLS)};
     }
     for (int i = 0; i < T * COLS; i++) x[i] = frand();
     for (int threads = 1; threads <= 3; threads += 2) {
         loom_backend *be;
         loom_error err;
-        CHECK(loom_backend_cpu_create(threads, &be, &err) == LOOM_OK);
+        CHECK(backend_cpu_create(threads, &be, &err) == LOOM_OK);
         CHECK(be->ops->reserve(be, COLS, &err) == LOOM_OK);
         for (int n_tok = 1; n_tok <= T; n_tok += T - 1) {
             float *ys[3] = {fused[0], fused[1], fused[2]};
@@ -257,7 +257,7 @@ static void check_fused_matmul(const loom_dtype types[3]) {
                 float row[COLS];
                 for (int t = 0; t < n_tok; t++) /* and near the float reference: int8 activations */
                     for (int64_t r = 0; r < rows[m]; r++) {
-                        loom_dequant_row(types[m], loom_tensor_row(&w[m], r), row, COLS);
+                        dequant_row(types[m], tensor_row(&w[m], r), row, COLS);
                         double ref = 0, mag = 0;
                         for (int c = 0; c < COLS; c++) {
                             ref += (double)row[c] * x[t * COLS + c];
@@ -267,7 +267,7 @@ static void check_fused_matmul(const loom_dtype types[3]) {
                     }
             }
         }
-        loom_backend_free(be);
+        backend_free(be);
     }
 }
 
@@ -293,9 +293,9 @@ static void test_quantize_x_paths(void) {
     for (int i = 0; i < N; i++) x[i] = frand() * (i % 5 == 0 ? 30.0f : 1.0f);
     for (int j = 0; j < 32; j++) x[32 + j] = 0.0f;
     for (int j = 0; j < 32; j++) x[64 + j] = j == 0 ? 127.0f : (float)(j % 9) - 4.5f; /* amax 127: scale 1 */
-    loom_quantize_x_row_portable(x, a, N);
-    if (strcmp(loom_cpu_isa(), "avx512") != 0) return;
-    loom_quantize_x_row_avx512(x, b, N);
+    quantize_x_row_portable(x, a, N);
+    if (strcmp(cpu_isa(), "avx512") != 0) return;
+    quantize_x_row_avx512(x, b, N);
     CHECK(memcmp(a, b, sizeof a) == 0);
     CHECK(a[2].q[1] == -4 && a[2].q[2] == -2 && a[1].d == 0.0f); /* -3.5 -> -4, -2.5 -> -2 */
     for (int k = 0; k < N / 32; k++) {
@@ -312,31 +312,31 @@ static void test_x16_layout(void) {
     static uint8_t raw[ROWS * COLS * 2], packed[ROWS * COLS * 2]; /* >= any dtype's bytes */
     static float x[T * COLS], y_rows[T * ROWS], y_packed[T * ROWS], alone[ROWS], row[COLS], unpacked[COLS];
     for (int i = 0; i < T * COLS; i++) x[i] = frand();
-    int expect = strcmp(loom_cpu_isa(), "avx512") == 0; /* the layout's only kernels so far */
+    int expect = strcmp(cpu_isa(), "avx512") == 0; /* the layout's only kernels so far */
     loom_backend *be1, *be2;
     loom_error err;
-    CHECK(loom_backend_cpu_create(1, &be1, &err) == LOOM_OK && loom_backend_cpu_create(2, &be2, &err) == LOOM_OK);
+    CHECK(backend_cpu_create(1, &be1, &err) == LOOM_OK && backend_cpu_create(2, &be2, &err) == LOOM_OK);
     CHECK(be1->ops->reserve(be1, COLS, &err) == LOOM_OK && be2->ops->reserve(be2, COLS, &err) == LOOM_OK);
     for (size_t k = 0; k < N_INT8_TYPES; k++) {
         loom_dtype t = types[k];
-        size_t row_bytes = loom_dtype_bytes(t, COLS);
+        size_t row_bytes = dtype_bytes(t, COLS);
         for (int r = 0; r < ROWS; r++) random_row(t, raw + r * row_bytes, COLS);
         loom_tensor w = {.data = raw, .dtype = t, .n_dims = 2, .shape = {ROWS, COLS}, .row_stride_bytes = row_bytes};
         loom_tensor odd = w;
         odd.shape[0] = ROWS - 5;
-        CHECK_MSG(loom_x16_packable(&w) == expect && !loom_x16_packable(&odd), "%s on %s", loom_dtype_name(t), loom_cpu_isa());
+        CHECK_MSG(x16_packable(&w) == expect && !x16_packable(&odd), "%s on %s", dtype_name(t), cpu_isa());
         if (!expect) continue;
-        loom_x16_pack(t, raw, packed, ROWS, COLS);
+        x16_pack(t, raw, packed, ROWS, COLS);
         loom_tensor p = w;
         p.data = packed;
         p.layout = LOOM_LAYOUT_X16;
-        CHECK(!loom_x16_packable(&p));
+        CHECK(!x16_packable(&p));
         be2->ops->matmul(be2, y_rows, &w, x, T);
         be2->ops->matmul(be2, y_packed, &p, x, T);
         for (int r = 0; r < ROWS; r++) {
-            loom_dequant_row(t, raw + r * row_bytes, row, COLS);
-            loom_x16_dequant_row(t, packed, r, COLS, unpacked);
-            CHECK_MSG(memcmp(row, unpacked, sizeof row) == 0, "%s row %d unpacks differently", loom_dtype_name(t), r);
+            dequant_row(t, raw + r * row_bytes, row, COLS);
+            x16_dequant_row(t, packed, r, COLS, unpacked);
+            CHECK_MSG(memcmp(row, unpacked, sizeof row) == 0, "%s row %d unpacks differently", dtype_name(t), r);
             for (int tok = 0; tok < T; tok++) {
                 double mag = 0;
                 for (int c = 0; c < COLS; c++) mag += fabs((double)row[c] * x[tok * COLS + c]);
@@ -347,11 +347,11 @@ static void test_x16_layout(void) {
             be1->ops->matmul(be1, alone, &p, x + tok * COLS, 1);
             for (int r = 0; r < ROWS; r++)
                 CHECK_MSG(alone[r] == y_packed[tok * ROWS + r], "%s token %d row %d: %.9g alone, %.9g among %d",
-                          loom_dtype_name(t), tok, r, alone[r], y_packed[tok * ROWS + r], T);
+                          dtype_name(t), tok, r, alone[r], y_packed[tok * ROWS + r], T);
         }
     }
-    loom_backend_free(be1);
-    loom_backend_free(be2);
+    backend_free(be1);
+    backend_free(be2);
 }
 
 /* Tensor-parallel column slices (quant_load.h): on the dtype's block boundaries the slice keeps the dtype and
@@ -367,27 +367,27 @@ static void test_column_slices(void) {
     loom_error err;
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         loom_dtype t = types[k];
-        int64_t block = loom_dtype_block_elems(t);
-        size_t row_bytes = loom_dtype_bytes(t, COLS);
+        int64_t block = dtype_block_elems(t);
+        size_t row_bytes = dtype_bytes(t, COLS);
         for (int r = 0; r < ROWS; r++) random_row(t, raw + r * row_bytes, COLS);
-        CHECK(loom_column_slice_dtype(t, BEGIN + 1, COUNT) == LOOM_DTYPE_COUNT);
-        CHECK(loom_column_slice_dtype(t, block, COLS - block) == t);
-        CHECK(loom_slice_columns(t, raw, ROWS, COLS, block, COLS - block, t, sliced, &err) == LOOM_OK);
+        CHECK(column_slice_dtype(t, BEGIN + 1, COUNT) == LOOM_DTYPE_COUNT);
+        CHECK(column_slice_dtype(t, block, COLS - block) == t);
+        CHECK(slice_columns(t, raw, ROWS, COLS, block, COLS - block, t, sliced, &err) == LOOM_OK);
         for (int r = 0; r < ROWS; r++)
-            CHECK(memcmp(sliced + r * loom_dtype_bytes(t, COLS - block), raw + r * row_bytes + loom_dtype_block_bytes(t),
-                         loom_dtype_bytes(t, COLS - block)) == 0);
-        loom_dtype to = loom_column_slice_dtype(t, BEGIN, COUNT);
-        CHECK_MSG(to == (block == 32 ? t : LOOM_DTYPE_Q8_0), "%s", loom_dtype_name(t));
-        CHECK(loom_slice_columns(t, raw, ROWS, COLS, BEGIN, COUNT, to, sliced, &err) == LOOM_OK);
+            CHECK(memcmp(sliced + r * dtype_bytes(t, COLS - block), raw + r * row_bytes + dtype_block_bytes(t),
+                         dtype_bytes(t, COLS - block)) == 0);
+        loom_dtype to = column_slice_dtype(t, BEGIN, COUNT);
+        CHECK_MSG(to == (block == 32 ? t : LOOM_DTYPE_Q8_0), "%s", dtype_name(t));
+        CHECK(slice_columns(t, raw, ROWS, COLS, BEGIN, COUNT, to, sliced, &err) == LOOM_OK);
         for (int r = 0; r < ROWS; r++) {
-            loom_dequant_row(t, raw + r * row_bytes, full, COLS);
-            loom_dequant_row(to, sliced + r * loom_dtype_bytes(to, COUNT), part, COUNT);
+            dequant_row(t, raw + r * row_bytes, full, COLS);
+            dequant_row(to, sliced + r * dtype_bytes(to, COUNT), part, COUNT);
             for (int b = 0; b < COUNT / 32; b++) {
                 float amax = 0;
                 for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(full[BEGIN + 32 * b + j]));
                 for (int j = 0; j < 32; j++)
                     CHECK_MSG(fabsf(part[32 * b + j] - full[BEGIN + 32 * b + j]) <= amax * (1.0f / 254 + 1.0f / 1024) + 1e-7f,
-                              "%s row %d elem %d: %g vs %g", loom_dtype_name(t), r, 32 * b + j, part[32 * b + j],
+                              "%s row %d elem %d: %g vs %g", dtype_name(t), r, 32 * b + j, part[32 * b + j],
                               full[BEGIN + 32 * b + j]);
             }
         }
@@ -404,14 +404,14 @@ static void test_silu_mul(void) {
         u[i] = frand() * 3.0f;
     }
     for (int n = 1; n <= N; n += n < 40 ? 1 : 97) {
-        loom_silu_mul(out, g, u, n);
+        silu_mul(out, g, u, n);
         for (int i = 0; i < n; i++) {
             double ref = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
             CHECK_MSG(fabs(out[i] - ref) <= 1e-6 * fabs(ref) + 1e-30, "n=%d g=%g u=%g: %g vs %g", n, g[i], u[i], out[i], ref);
         }
     }
     memcpy(out, g, sizeof g);
-    loom_silu_mul(out, out, u, N);
+    silu_mul(out, out, u, N);
     for (int i = 0; i < N; i++) CHECK_NEAR(out[i], g[i] / (1.0 + exp(-(double)g[i])) * u[i], 1e-6 * fabs(out[i]) + 1e-30);
 }
 
@@ -420,11 +420,11 @@ static void test_forced_isa(void) {
     const char *want = getenv("LOOM_ISA");
     int has = strcmp(want, "scalar") == 0 || (strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2")) ||
               (strcmp(want, "avx512") == 0 && __builtin_cpu_supports("avx512vnni"));
-    CHECK_MSG(!has || strcmp(loom_cpu_isa(), want) == 0, "LOOM_ISA=%s runs %s", want, loom_cpu_isa());
+    CHECK_MSG(!has || strcmp(cpu_isa(), want) == 0, "LOOM_ISA=%s runs %s", want, cpu_isa());
 }
 
 static int run_all(void) {
-    printf("isa: %s\n", loom_cpu_isa());
+    printf("isa: %s\n", cpu_isa());
     RUN(test_forced_isa);
     RUN(test_xdot);
     RUN(test_quantized_batch_invariance);

@@ -73,7 +73,7 @@ def test_greedy_matches_llama_cpp(model, tmp_path):
 
 def test_tensor_parallel_answers_paris(model):
     """Tensor parallel size 2: ffn_down's 4864 Q4_K / Q6_K columns split at 2432, not a multiple of 256, so each
-    rank's half is requantized to Q8_0 (quant_load.h: loom_column_slice_dtype); the answer still names Paris."""
+    rank's half is requantized to Q8_0 (quant_load.h: column_slice_dtype); the answer still names Paris."""
     from mpi_util import mpirun_cmd
     argv = [os.path.join(BUILD, "loom"), "generate", "-m", model, "--prompt", "The capital of France is", "-n", "8",
             "--temperature", "0", "--tensor-parallel-size", "2", "--threads", "1"]

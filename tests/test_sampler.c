@@ -337,7 +337,7 @@ static void test_large_vocab_against_full_sort(void) {
     qsort(sorted, V, sizeof *sorted, cmp_desc);
     const int32_t ks[3] = {1, 50, 5000};
     for (int j = 0; j < 3; j++) {
-        loom_top_k_ids(l, V, ks[j], ids);
+        top_k_ids(l, V, ks[j], ids);
         int same = 1;
         for (int i = 0; i < ks[j]; i++) same &= ids[i] == sorted[i].id;
         CHECK_MSG(same, "top-%d differs from the full sort", ks[j]);
@@ -378,7 +378,7 @@ static void test_logprobs(void) {
     CHECK_NEAR(lps[2], logits[5] - log(z), 1e-6);
 }
 
-/* loom_argmax against the first-strictly-greater scan, on rows whose length is not a multiple of the
+/* argmax against the first-strictly-greater scan, on rows whose length is not a multiple of the
  * vector lanes, with the maximum in the body, in the tail, tied, NaNs, and -0 / +0. */
 static void test_argmax_edges(void) {
     float x[53];
@@ -388,17 +388,17 @@ static void test_argmax_edges(void) {
             x[at] = 9.0f;
             if (at + 2 < n) x[at + 2] = 9.0f; /* a later tie never wins */
             if (at > 1) x[at - 1] = NAN;      /* NaNs are skipped (a NaN x[0] is tested below) */
-            CHECK_MSG(loom_argmax(x, n) == at, "n %d: argmax %d, want %d", n, loom_argmax(x, n), at);
+            CHECK_MSG(argmax(x, n) == at, "n %d: argmax %d, want %d", n, argmax(x, n), at);
         }
     }
     float nan_first[20] = {NAN, 1, 2, 3};
-    CHECK(loom_argmax(nan_first, 20) == 0); /* as the scan: a NaN x[0] is never beaten */
+    CHECK(argmax(nan_first, 20) == 0); /* as the scan: a NaN x[0] is never beaten */
     float zeros[20] = {-0.0f, 0.0f, -1.0f};
     for (int i = 3; i < 20; i++) zeros[i] = -2.0f;
-    CHECK(loom_argmax(zeros, 20) == 0);
+    CHECK(argmax(zeros, 20) == 0);
     float all_neg_inf[17];
     for (int i = 0; i < 17; i++) all_neg_inf[i] = -INFINITY;
-    CHECK(loom_argmax(all_neg_inf, 17) == 0);
+    CHECK(argmax(all_neg_inf, 17) == 0);
 }
 
 /* The vectorized softmax weights against double exp (relative error, every range of x, masked -inf
@@ -409,7 +409,7 @@ static void test_softmax_weights_and_draw(void) {
     static float x[N], w[N];
     for (int i = 0; i < N; i++) x[i] = 4.0f - (float)i * 0.11f; /* exp down to e^-110: past the cutoff */
     x[7] = -INFINITY;
-    double total = loom_softmax_weights(x, N, 4.0f, 1.0f, 0.0f, w), worst = 0, sum = 0;
+    double total = softmax_weights(x, N, 4.0f, 1.0f, 0.0f, w), worst = 0, sum = 0;
     for (int i = 0; i < N; i++) {
         double want = exp((double)x[i] - 4.0);
         if (want > 1e-37) worst = fmax(worst, fabs(w[i] - want) / want);
@@ -419,26 +419,26 @@ static void test_softmax_weights_and_draw(void) {
     CHECK(w[7] == 0.0f && w[0] == 1.0f);
     CHECK_MSG(worst < 4e-7, "softmax weights: worst relative error %.3g", worst);
     CHECK_NEAR(total, sum, 1e-12 * sum);
-    CHECK(total == loom_weight_total(w, N));
-    double t2 = loom_softmax_weights(x, N, 4.0f, 0.5f, 0.01f, w); /* min_p at temperature 0.5 */
+    CHECK(total == weight_total(w, N));
+    double t2 = softmax_weights(x, N, 4.0f, 0.5f, 0.01f, w); /* min_p at temperature 0.5 */
     for (int i = 0; i < N; i++) {
         double want = exp(((double)x[i] - 4.0) / 0.5);
         CHECK(want < 0.0099 ? w[i] == 0.0f : want > 0.0101 ? w[i] > 0.0f : 1);
     }
-    CHECK(t2 == loom_weight_total(w, N));
+    CHECK(t2 == weight_total(w, N));
     /* the draw: for u just below and above each entry's cumulative share, the entry (or its successor) */
     for (int i = 0; i < N; i++) w[i] = (float)((i * 37) % 11) * ((i % 9) == 4 ? 0.0f : 1.0f);
-    total = loom_weight_total(w, N);
+    total = weight_total(w, N);
     double run = 0;
     for (int i = 0; i < N; i++) {
         if (!(w[i] > 0)) continue;
         double lo = run / total, hi = (run + w[i]) / total;
         run += w[i];
-        int32_t got = loom_draw_index(w, N, total, (lo + hi) / 2);
+        int32_t got = draw_index(w, N, total, (lo + hi) / 2);
         CHECK_MSG(got == i, "u in the middle of entry %d's share drew %d", i, got);
     }
-    CHECK(loom_draw_index(w, N, total, 0.0) == 1); /* w[0] = 0: the first positive entry */
-    CHECK(w[N - 1] > 0 && loom_draw_index(w, N, total, 1.0 - 1e-17) == N - 1);
+    CHECK(draw_index(w, N, total, 0.0) == 1); /* w[0] = 0: the first positive entry */
+    CHECK(w[N - 1] > 0 && draw_index(w, N, total, 1.0 - 1e-17) == N - 1);
 }
 
 static void test_bad_params(void) {

@@ -25,7 +25,7 @@ static void fake_read(void *ctx, int32_t block, void *dst) {
     fake_kv *kv = ctx;
     memcpy(dst, kv->slot_token + block * BS, BS * sizeof(int32_t));
     /* a swapped-out block's KV is gone, unless another sequence (a forked sample) still holds the block */
-    if (loom_bm_ref_count(kv->bm, block) == 1) memset(kv->slot_token + block * BS, 0xff, BS * sizeof(int32_t));
+    if (bm_ref_count(kv->bm, block) == 1) memset(kv->slot_token + block * BS, 0xff, BS * sizeof(int32_t));
 }
 static void fake_write(void *ctx, int32_t block, const void *src) {
     fake_kv *kv = ctx;
@@ -56,12 +56,12 @@ static void world_init(world *w, int32_t n_blocks, loom_sched_config cfg, int pr
     CHECK(kvm_init(&w->kvm, n_blocks, BS, prefix_caching, &mover, &err) == LOOM_OK);
     w->bm = w->kvm.bm;
     w->kv.bm = w->bm;
-    CHECK(loom_sched_create(&cfg, &w->kvm, &w->sched, &err) == LOOM_OK);
+    CHECK(sched_create(&cfg, &w->kvm, &w->sched, &err) == LOOM_OK);
 }
 
 static void world_free(world *w) {
-    loom_sched_free(w->sched);
-    for (int i = 0; i < w->n_seqs; i++) loom_seq_destroy(w->seqs[i]);
+    sched_free(w->sched);
+    for (int i = 0; i < w->n_seqs; i++) seq_destroy(w->seqs[i]);
     kvm_destroy(&w->kvm);
     free(w->kv.slot_token);
 }
@@ -73,14 +73,14 @@ static loom_seq *add_seq(world *w, int32_t n_prompt, int32_t n_gen, int32_t prio
     for (int32_t i = 0; i < n_prompt; i++) prompt[i] = 1000 * (k + 1) + i;
     loom_error err = {0};
     loom_seq *s = NULL;
-    CHECK(loom_seq_create((uint64_t)k, 0, prompt, n_prompt, n_prompt + n_gen, &s, &err) == LOOM_OK);
+    CHECK(seq_create((uint64_t)k, 0, prompt, n_prompt, n_prompt + n_gen, &s, &err) == LOOM_OK);
     s->priority = priority;
     s->arrival = (uint64_t)k;
     w->seqs[k] = s;
     w->max_total[k] = n_prompt + n_gen;
     w->admitted_step[k] = -1;
     w->n_seqs++;
-    CHECK(loom_sched_add(w->sched, s, &err) == LOOM_OK);
+    CHECK(sched_add(w->sched, s, &err) == LOOM_OK);
     return s;
 }
 
@@ -97,7 +97,7 @@ static int32_t true_token(int k, int32_t p) { return 7 * k + p; }
  * wrong by a fixed pattern (about one in three wrong). */
 static void fake_propose(world *w) {
     int32_t n;
-    loom_seq *const *running = loom_sched_running(w->sched, &n);
+    loom_seq *const *running = sched_running(w->sched, &n);
     for (int32_t i = 0; i < n; i++) {
         loom_seq *s = running[i];
         int k = index_of(w, s);
@@ -106,7 +106,7 @@ static void fake_propose(world *w) {
         if (m > w->spec_k) m = w->spec_k;
         for (int32_t j = 0; j < m; j++) {
             int32_t p = s->n_tokens;
-            CHECK(loom_seq_append(s, true_token(k, p) + ((p * 31 + w->step) % 3 == 0)) == 0);
+            CHECK(seq_append(s, true_token(k, p) + ((p * 31 + w->step) % 3 == 0)) == 0);
             s->n_spec++;
         }
     }
@@ -120,12 +120,12 @@ static void fake_verify(world *w, loom_seq *s, int32_t n_spec) {
     memcpy(proposals, s->tokens + s->n_tokens - n_spec, (size_t)n_spec * sizeof *proposals);
     loom_seq_drop_spec(s, n_spec);
     while (n_accepted < n_spec && proposals[n_accepted] == true_token(k, s->n_tokens)) {
-        CHECK(loom_seq_append(s, proposals[n_accepted++]) == 0);
+        CHECK(seq_append(s, proposals[n_accepted++]) == 0);
     }
     w->proposed += n_spec;
     w->accepted += n_accepted;
-    CHECK(loom_seq_append(s, true_token(k, s->n_tokens)) == 0);
-    if (s->n_tokens < w->max_total[k]) loom_sched_accept_spec(w->sched, s, n_accepted);
+    CHECK(seq_append(s, true_token(k, s->n_tokens)) == 0);
+    if (s->n_tokens < w->max_total[k]) sched_accept_spec(w->sched, s, n_accepted);
 }
 
 /* One fake step; returns the number of scheduled items. */
@@ -133,7 +133,7 @@ static int fake_step(world *w, loom_sched_step *out) {
     loom_error err = {0};
     loom_sched_step st;
     if (w->spec_k > 0) fake_propose(w);
-    CHECK(loom_sched_schedule(w->sched, &st, &err) == LOOM_OK);
+    CHECK(sched_schedule(w->sched, &st, &err) == LOOM_OK);
     if (st.n_batched_tokens > w->cfg.max_num_batched_tokens) w->budget_violations++;
     if (st.n_items > w->cfg.max_num_seqs) w->seat_violations++;
     for (int32_t i = 0; i < st.n_items; i++) {
@@ -147,15 +147,15 @@ static int fake_step(world *w, loom_sched_step *out) {
             if (p >= it->start) w->kv.slot_token[slot] = s->tokens[p];
         }
     }
-    loom_sched_complete_step(w->sched, &st);
+    sched_complete_step(w->sched, &st);
     for (int32_t i = 0; i < st.n_items; i++) {
         loom_seq *s = st.items[i].seq;
         if (!st.items[i].samples) continue;
         int k = index_of(w, s);
         if (st.items[i].n_spec > 0) fake_verify(w, s, st.items[i].n_spec);
-        else CHECK(loom_seq_append(s, true_token(k, s->n_tokens)) == 0);
+        else CHECK(seq_append(s, true_token(k, s->n_tokens)) == 0);
         if (s->n_tokens == w->max_total[k]) {
-            loom_sched_finish(w->sched, s);
+            sched_finish(w->sched, s);
             w->finished++;
         }
     }
@@ -165,8 +165,8 @@ static int fake_step(world *w, loom_sched_step *out) {
 }
 
 static int run_to_end(world *w, int max_steps) {
-    while (loom_sched_has_work(w->sched) && w->step < max_steps) fake_step(w, NULL);
-    return !loom_sched_has_work(w->sched);
+    while (sched_has_work(w->sched) && w->step < max_steps) fake_step(w, NULL);
+    return !sched_has_work(w->sched);
 }
 
 static loom_sched_config config(int32_t seqs, int32_t tokens) {
@@ -186,7 +186,7 @@ static void test_admission_order_is_fcfs(void) {
     CHECK(w.finished == 4);
     CHECK(w.admitted_step[2] > w.admitted_step[1] && w.admitted_step[3] >= w.admitted_step[2]);
     CHECK(w.kv_errors == 0);
-    CHECK(loom_bm_num_free(w.bm) == 64);
+    CHECK(bm_num_free(w.bm) == 64);
     world_free(&w);
 }
 
@@ -199,7 +199,7 @@ static void test_budget_respected_every_step(void) {
     CHECK(w.budget_violations == 0);
     CHECK(w.seat_violations == 0);
     CHECK(w.kv_errors == 0);
-    CHECK(loom_bm_num_free(w.bm) == 256);
+    CHECK(bm_num_free(w.bm) == 256);
     world_free(&w);
 }
 
@@ -213,7 +213,7 @@ static void test_long_prompt_is_not_starved(void) {
     loom_seq *lng = add_seq(&w, 200, 2, 0);
     int long_index = w.n_seqs - 1;
     int prefill_done_step = -1;
-    for (int t = 0; t < 200 && loom_sched_has_work(w.sched); t++) {
+    for (int t = 0; t < 200 && sched_has_work(w.sched); t++) {
         if (t % 2 == 0 && w.n_seqs < 40) add_seq(&w, 4, 3, 0);
         fake_step(&w, NULL);
         if (prefill_done_step < 0 && lng->n_computed >= 200) prefill_done_step = w.step;
@@ -253,18 +253,18 @@ static void preemption_case(loom_preemption_mode mode) {
     add_seq(&w, 6, 14, 0);
     add_seq(&w, 6, 14, 1);
     int first_victim = -1;
-    while (loom_sched_has_work(w.sched) && w.step < 500) {
+    while (sched_has_work(w.sched) && w.step < 500) {
         loom_sched_counts before;
-        loom_sched_get_counts(w.sched, &before);
+        sched_get_counts(w.sched, &before);
         fake_step(&w, NULL);
         loom_sched_counts after;
-        loom_sched_get_counts(w.sched, &after);
+        sched_get_counts(w.sched, &after);
         if (after.preemptions_total > before.preemptions_total && first_victim < 0)
             for (int i = 0; i < w.n_seqs; i++)
                 if (w.seqs[i]->n_preemptions > 0) first_victim = i;
     }
     loom_sched_counts c;
-    loom_sched_get_counts(w.sched, &c);
+    sched_get_counts(w.sched, &c);
     CHECK(w.finished == 4);
     CHECK(c.preemptions_total >= 1);
     CHECK_MSG(first_victim == 3 || (w.seqs[3]->n_preemptions > 0 && first_victim == 2),
@@ -273,7 +273,7 @@ static void preemption_case(loom_preemption_mode mode) {
     else CHECK(c.swap_outs_total == 0);
     CHECK(w.kv_errors == 0);
     CHECK(w.budget_violations == 0);
-    CHECK(loom_bm_num_free(w.bm) == 12);
+    CHECK(bm_num_free(w.bm) == 12);
     world_free(&w);
 }
 
@@ -320,10 +320,10 @@ static void test_fork_copy_on_write(void) {
     fake_step(&w, NULL); /* prefill; the fake samples the parent's first token */
     loom_error err = {0};
     loom_seq *child = NULL;
-    CHECK(loom_seq_create(99, 1, parent->tokens, 6, 10, &child, &err) == LOOM_OK);
-    CHECK(loom_sched_fork(w.sched, parent, child, &err) == LOOM_OK);
+    CHECK(seq_create(99, 1, parent->tokens, 6, 10, &child, &err) == LOOM_OK);
+    CHECK(sched_fork(w.sched, parent, child, &err) == LOOM_OK);
     CHECK(child->status == LOOM_SEQ_WAITING && child->n_computed == parent->n_computed);
-    CHECK(loom_seq_append(child, 555) == 0);
+    CHECK(seq_append(child, 555) == 0);
     w.seqs[w.n_seqs] = child;
     w.max_total[w.n_seqs] = 10;
     w.admitted_step[w.n_seqs++] = -1;
@@ -332,7 +332,7 @@ static void test_fork_copy_on_write(void) {
     CHECK(w.kv.copies >= 1);
     CHECK(w.kv_errors == 0);
     CHECK(w.finished == 2);
-    CHECK(loom_bm_num_free(w.bm) == 32);
+    CHECK(bm_num_free(w.bm) == 32);
     world_free(&w);
 }
 
@@ -346,9 +346,9 @@ static void test_fork_beyond_seats(void) {
     loom_error err = {0};
     for (int k = 1; k <= 5; k++) {
         loom_seq *child = NULL;
-        CHECK(loom_seq_create(99, k, parent->tokens, 6, 9, &child, &err) == LOOM_OK);
-        CHECK(loom_sched_fork(w.sched, parent, child, &err) == LOOM_OK);
-        CHECK(loom_seq_append(child, 600 + k) == 0);
+        CHECK(seq_create(99, k, parent->tokens, 6, 9, &child, &err) == LOOM_OK);
+        CHECK(sched_fork(w.sched, parent, child, &err) == LOOM_OK);
+        CHECK(seq_append(child, 600 + k) == 0);
         w.seqs[w.n_seqs] = child;
         w.max_total[w.n_seqs] = 9;
         w.admitted_step[w.n_seqs++] = -1;
@@ -356,7 +356,7 @@ static void test_fork_beyond_seats(void) {
     CHECK(run_to_end(&w, 100));
     CHECK(w.seat_violations == 0 && w.kv_errors == 0);
     CHECK(w.finished == 6);
-    CHECK(loom_bm_num_free(w.bm) == 64);
+    CHECK(bm_num_free(w.bm) == 64);
     world_free(&w);
 }
 
@@ -373,16 +373,16 @@ static void test_swap_with_forked_samples_finishes(void) {
     loom_error err = {0};
     for (int k = 1; k <= 2; k++) {
         loom_seq *child = NULL;
-        CHECK(loom_seq_create(99, k, parent->tokens, 9, 21, &child, &err) == LOOM_OK);
-        CHECK(loom_sched_fork(w.sched, parent, child, &err) == LOOM_OK);
-        CHECK(loom_seq_append(child, 700 + k) == 0);
+        CHECK(seq_create(99, k, parent->tokens, 9, 21, &child, &err) == LOOM_OK);
+        CHECK(sched_fork(w.sched, parent, child, &err) == LOOM_OK);
+        CHECK(seq_append(child, 700 + k) == 0);
         w.seqs[w.n_seqs] = child;
         w.max_total[w.n_seqs] = 21;
         w.admitted_step[w.n_seqs++] = -1;
     }
     CHECK(run_to_end(&w, 500));
     CHECK_MSG(w.finished == 3 && w.kv_errors == 0, "finished %d, kv errors %d", w.finished, w.kv_errors);
-    CHECK(loom_bm_num_free(w.bm) == 7);
+    CHECK(bm_num_free(w.bm) == 7);
     world_free(&w);
 }
 
@@ -399,7 +399,7 @@ static void spec_case(loom_preemption_mode mode, int32_t budget) {
     for (int i = 0; i < 6; i++) add_seq(&w, 3 + (i * 5) % 9, 12 + i, i % 2);
     CHECK(run_to_end(&w, 1000));
     loom_sched_counts c;
-    loom_sched_get_counts(w.sched, &c);
+    sched_get_counts(w.sched, &c);
     CHECK(w.finished == 6);
     if (budget >= 64) CHECK_MSG(c.preemptions_total >= 1, "the pool of 14 blocks of 4 should preempt");
     CHECK(w.accepted > 0 && w.accepted < w.proposed);
@@ -408,7 +408,7 @@ static void spec_case(loom_preemption_mode mode, int32_t budget) {
             CHECK(w.seqs[k]->tokens[p] == true_token(k, p));
     CHECK(w.kv_errors == 0);
     CHECK(w.budget_violations == 0);
-    CHECK(loom_bm_num_free(w.bm) == 14);
+    CHECK(bm_num_free(w.bm) == 14);
     world_free(&w);
 }
 
@@ -429,7 +429,7 @@ static void test_spec_rollback_frees_and_never_caches(void) {
     int32_t proposals[6];
     for (int32_t j = 0; j < 6; j++) {
         proposals[j] = j < 2 ? true_token(0, 11 + j) : 900 + j;
-        CHECK(loom_seq_append(s, proposals[j]) == 0);
+        CHECK(seq_append(s, proposals[j]) == 0);
     }
     s->n_spec = 6;
     loom_sched_step st;
@@ -438,21 +438,21 @@ static void test_spec_rollback_frees_and_never_caches(void) {
     CHECK(s->n_tokens == 14 && s->n_computed == 13 && s->n_spec == 0);
     CHECK(s->tokens[11] == proposals[0] && s->tokens[12] == proposals[1] && s->tokens[13] == true_token(0, 13));
     CHECK(s->table.n_blocks == 4);                /* 14 tokens: block 4 (positions 16..19) was released */
-    CHECK(loom_bm_num_free(w.bm) == 16 - 4);
-    CHECK(loom_bm_is_cached(w.bm, s->table.blocks[2]));  /* 8..11: prompt, first token, a kept proposal */
-    CHECK(!loom_bm_is_cached(w.bm, s->table.blocks[3])); /* 12..15: holds rejected proposals' KV */
+    CHECK(bm_num_free(w.bm) == 16 - 4);
+    CHECK(bm_is_cached(w.bm, s->table.blocks[2]));  /* 8..11: prompt, first token, a kept proposal */
+    CHECK(!bm_is_cached(w.bm, s->table.blocks[3])); /* 12..15: holds rejected proposals' KV */
     int32_t other[20];
     memcpy(other, s->tokens, 12 * sizeof(int32_t));
     memcpy(other + 12, proposals + 1, 5 * sizeof(int32_t)); /* what the rejected proposals would have made */
     for (int32_t p = 17; p < 20; p++) other[p] = 1;
     loom_block_table t = {0};
-    CHECK(loom_bm_match_prefix(w.bm, other, 20, &t) == 12);
-    loom_bm_release(w.bm, &t);
-    loom_block_table_free(&t);
+    CHECK(bm_match_prefix(w.bm, other, 20, &t) == 12);
+    bm_release(w.bm, &t);
+    block_table_free(&t);
     CHECK(run_to_end(&w, 100));
     for (int32_t p = 10; p < s->n_tokens; p++) CHECK(s->tokens[p] == true_token(0, p));
     CHECK(w.kv_errors == 0);
-    CHECK(loom_bm_num_free(w.bm) == 16);
+    CHECK(bm_num_free(w.bm) == 16);
     world_free(&w);
 }
 
@@ -463,7 +463,7 @@ static void test_spec_budget_drops_proposals(void) {
     world_init(&w, 64, config(2, 3), 0);
     loom_seq *a = add_seq(&w, 2, 10, 0), *b = add_seq(&w, 1, 10, 0);
     fake_step(&w, NULL); /* both prefills (3 tokens) */
-    for (int32_t j = 0; j < 4; j++) CHECK(loom_seq_append(a, true_token(0, a->n_tokens)) == 0);
+    for (int32_t j = 0; j < 4; j++) CHECK(seq_append(a, true_token(0, a->n_tokens)) == 0);
     a->n_spec = 4;
     loom_sched_step st;
     fake_step(&w, &st); /* budget 3: a gets its token + 2 of its 4 proposals, b waits a step */

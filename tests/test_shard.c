@@ -1,5 +1,5 @@
 /* Sharded weight loading (issue 9). Every rank of a tensor x pipeline layout is loaded in this one process
- * (loom_model_load_shard, no MPI) and compared byte for byte with the whole model loaded as always:
+ * (model_load_shard, no MPI) and compared byte for byte with the whole model loaded as always:
  * each bound tensor is exactly the whole tensor's rows / columns that the Megatron layout gives that
  * rank (worked out here independently of src/model/shard.c), the ranks together cover every element
  * once (norms once per tensor rank), layers outside a stage are NULL, and shard_weight_bytes equals
@@ -37,7 +37,7 @@ typedef struct expect {
 /* Stage boundary b: the layer count (at least one layer per stage) whose weights come nearest to b/pp of
  * all the weights a token passes through, the LM head (vocab x hidden) counted after the last layer. */
 static int32_t expected_boundary(const loom_config *c, int pp, int b) {
-    double h = c->hidden_size, per_layer = h * loom_config_q_dim(c) * 2 + h * loom_config_kv_dim(c) * 2 +
+    double h = c->hidden_size, per_layer = h * config_q_dim(c) * 2 + h * config_kv_dim(c) * 2 +
                                            3 * h * c->intermediate_size;
     double target = (per_layer * c->n_layers + (double)c->vocab_size * h) * b / pp;
     int32_t best = 0, prev = b > 1 ? expected_boundary(c, pp, b - 1) : 0;
@@ -76,14 +76,14 @@ static int is_slice(const loom_tensor *w, const loom_tensor *s, int64_t r0, int6
     if (s->n_dims == 1)
         return s->shape[0] == nc && memcmp((const float *)w->data + c0, s->data, (size_t)nc * sizeof(float)) == 0;
     if (s->shape[0] != nr || s->shape[1] != nc) return 0;
-    size_t row_bytes = loom_dtype_bytes(s->dtype, nc), col_offset = loom_dtype_bytes(s->dtype, c0);
+    size_t row_bytes = dtype_bytes(s->dtype, nc), col_offset = dtype_bytes(s->dtype, c0);
     for (int64_t r = 0; r < nr; r++)
-        if (memcmp(loom_tensor_row(s, r), (const uint8_t *)loom_tensor_row(w, r0 + r) + col_offset, row_bytes)) return 0;
+        if (memcmp(tensor_row(s, r), (const uint8_t *)tensor_row(w, r0 + r) + col_offset, row_bytes)) return 0;
     return 1;
 }
 
 static uint64_t tensor_bytes(const loom_tensor *t) {
-    return t->data ? (uint64_t)loom_tensor_rows(t) * loom_dtype_bytes(t->dtype, loom_tensor_row_len(t)) : 0;
+    return t->data ? (uint64_t)tensor_rows(t) * dtype_bytes(t->dtype, tensor_row_len(t)) : 0;
 }
 
 typedef enum split { REPLICATED, Q_ROWS, KV_ROWS, Q_COLS, FFN_ROWS, FFN_COLS, Q_NORM, K_NORM } split;
@@ -157,7 +157,7 @@ static uint64_t check_rank(const loom_model *whole, const loom_model *m, const e
             slice_of(split_of(c, f), e, w, &r0, &nr, &c0, &nc);
             CHECK_MSG(is_slice(w, s, r0, nr, c0, nc), "layer %d field %zu: not rows [%lld,+%lld) x cols [%lld,+%lld)", l,
                       f, (long long)r0, (long long)nr, (long long)c0, (long long)nc);
-            cov->layer[l * N_FIELDS + f] += loom_tensor_n_elems(s);
+            cov->layer[l * N_FIELDS + f] += tensor_n_elems(s);
             bytes += tensor_bytes(s);
         }
     }
@@ -166,14 +166,14 @@ static uint64_t check_rank(const loom_model *whole, const loom_model *m, const e
     if (embeds) {
         CHECK(is_slice(&whole->w.tok_embed, &m->w.tok_embed, e->vocab_begin, e->vocab_count, 0, hidden));
         bytes += tensor_bytes(&m->w.tok_embed);
-        if (e->first) cov->embed += loom_tensor_n_elems(&m->w.tok_embed);
+        if (e->first) cov->embed += tensor_n_elems(&m->w.tok_embed);
     } else {
         CHECK(m->w.tok_embed.data == NULL);
     }
     if (e->last) {
         CHECK(is_slice(&whole->w.lm_head, &m->w.lm_head, e->vocab_begin, e->vocab_count, 0, hidden));
         CHECK(is_slice(&whole->w.final_norm, &m->w.final_norm, 0, 1, 0, hidden));
-        cov->head += loom_tensor_n_elems(&m->w.lm_head);
+        cov->head += tensor_n_elems(&m->w.lm_head);
         if (c->tie_word_embeddings) CHECK(m->w.lm_head.data == m->w.tok_embed.data);
         else bytes += tensor_bytes(&m->w.lm_head);
         bytes += tensor_bytes(&m->w.final_norm);
@@ -193,7 +193,7 @@ static loom_model *load(const char *path, loom_load_format fmt, loom_quantizatio
     mp.pipeline_parallel_size = pp;
     mp.keep_row_layout = 1; /* compared byte for byte as rows */
     loom_model *m = NULL;
-    loom_status st = tp * pp == 1 ? loom_model_load(&mp, &m, err) : loom_model_load_shard(&mp, t, p, &m, err);
+    loom_status st = tp * pp == 1 ? loom_model_load(&mp, &m, err) : model_load_shard(&mp, t, p, &m, err);
     return st == LOOM_OK ? m : NULL;
 }
 
@@ -238,7 +238,7 @@ static void check_layout(const char *path, loom_load_format fmt, loom_quantizati
             const loom_tensor *w = field(&whole->w.layers[l], f);
             split how = split_of(c, f);
             int64_t copies = how == REPLICATED ? tp : how == KV_ROWS ? kv_replicas(c, tp) : 1;
-            int64_t want = w->data ? loom_tensor_n_elems(w) * copies : 0;
+            int64_t want = w->data ? tensor_n_elems(w) * copies : 0;
             CHECK_MSG(cov.layer[l * N_FIELDS + f] == want, "layer %d field %zu: covered %lld of %lld", l, f,
                       (long long)cov.layer[l * N_FIELDS + f], (long long)want);
         }

@@ -27,7 +27,7 @@ static void check_exact(const float *p, const float *q, int32_t point, uint64_t 
     loom_error err = {0};
     CHECK(loom_sampler_create(&sp, V, &s, &err) == LOOM_OK);
     loom_rng rng;
-    loom_rng_seed(&rng, seed ^ 0x1234);
+    rng_seed(&rng, seed ^ 0x1234);
     double qt = 0, accept_expected = 0;
     for (int i = 0; i < V; i++) qt += q ? q[i] : 0;
     for (int i = 0; i < V; i++) accept_expected += q ? (p[i] < q[i] ? p[i] : q[i]) : 0;
@@ -35,7 +35,7 @@ static void check_exact(const float *p, const float *q, int32_t point, uint64_t 
     long counts[V] = {0}, accepted_total = 0;
     float residual[V];
     for (int t = 0; t < TRIALS; t++) {
-        int32_t d = q ? loom_draw_index(q, V, qt, loom_rng_uniform(&rng)) : point;
+        int32_t d = q ? draw_index(q, V, qt, rng_uniform(&rng)) : point;
         int accepted;
         int32_t id = rejection_verify(s, p, q, V, d, residual, &accepted);
         CHECK(id >= 0 && id < V);

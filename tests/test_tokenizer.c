@@ -15,7 +15,7 @@ static loom_tokenizer *load_hf(const char *rel) {
     shared_path(path, sizeof path, rel);
     loom_tokenizer *t = NULL;
     loom_error err = {0};
-    CHECK_MSG(loom_tokenizer_load_hf(path, &t, &err) == LOOM_OK, "cannot load tokenizer (missing shared asset?): %s", err.message);
+    CHECK_MSG(tokenizer_load_hf(path, &t, &err) == LOOM_OK, "cannot load tokenizer (missing shared asset?): %s", err.message);
     return t;
 }
 
@@ -25,17 +25,17 @@ static loom_tokenizer *load_gguf(const char *path) {
     loom_gguf g;
     loom_error err = {0};
     loom_tokenizer *t = NULL;
-    if (loom_file_map_open(&m, path, &err)) {
+    if (file_map_open(&m, path, &err)) {
         CHECK_MSG(0, "GGUF missing: %s", err.message);
         return NULL;
     }
-    if (loom_gguf_parse(m.data, m.size_bytes, &g, &err) == LOOM_OK) {
-        CHECK_MSG(loom_tokenizer_from_gguf(&g, &t, &err) == LOOM_OK, "%s: %s", path, err.message);
-        loom_gguf_free(&g);
+    if (gguf_parse(m.data, m.size_bytes, &g, &err) == LOOM_OK) {
+        CHECK_MSG(tokenizer_from_gguf(&g, &t, &err) == LOOM_OK, "%s: %s", path, err.message);
+        gguf_free(&g);
     } else {
         CHECK_MSG(0, "%s: %s", path, err.message);
     }
-    loom_file_map_close(&m);
+    file_map_close(&m);
     return t;
 }
 
@@ -60,13 +60,13 @@ static void check_encode(const loom_tokenizer *t, const char *text, int add_spec
 static char *stream_decode(const loom_tokenizer *t, const int32_t *ids, size_t n, int skip_special) {
     loom_detok *d = NULL;
     loom_error err = {0};
-    CHECK(loom_detok_create(t, skip_special, &d, &err) == LOOM_OK);
+    CHECK(detok_create(t, skip_special, &d, &err) == LOOM_OK);
     char *acc = calloc(1, 1);
     size_t len = 0;
     for (size_t i = 0; d && i <= n; i++) {
         char *p = NULL;
         size_t l = 0;
-        loom_status st = i < n ? loom_detok_push(d, ids[i], &p, &l, &err) : loom_detok_flush(d, &p, &l, &err);
+        loom_status st = i < n ? detok_push(d, ids[i], &p, &l, &err) : detok_flush(d, &p, &l, &err);
         CHECK_MSG(st == LOOM_OK, "%s", err.message);
         if (st) break;
         for (size_t k = 0; k < l;) { /* a piece never ends inside a character */
@@ -81,7 +81,7 @@ static char *stream_decode(const loom_tokenizer *t, const int32_t *ids, size_t n
         acc[len] = 0;
         free(p);
     }
-    loom_detok_free(d);
+    detok_free(d);
     char *whole = NULL;
     size_t wl = 0;
     CHECK(loom_tokenizer_decode(t, ids, n, skip_special, &whole, &wl, &err) == LOOM_OK);
@@ -122,7 +122,7 @@ static void check_reference_decode(const loom_tokenizer *t) {
     char *want = NULL;
     size_t want_len = 0;
     loom_error err = {0};
-    CHECK_MSG(loom_read_file(path, &want, &want_len, &err) == LOOM_OK, "reference text missing: %s", err.message);
+    CHECK_MSG(read_file(path, &want, &want_len, &err) == LOOM_OK, "reference text missing: %s", err.message);
     if (root && want) {
         json_t *lists[2] = {json_object_get(root, "prompt_ids"), json_object_get(root, "generated_ids")};
         size_t n = json_array_size(lists[0]) + json_array_size(lists[1]), k = 0;
@@ -200,7 +200,7 @@ static void test_smollm_gguf(void) {
     loom_tokenizer_free(t);
 }
 
-/* The other sources of loom_tokenizer_load_hf: a SentencePiece tokenizer.model (expected ids from
+/* The other sources of tokenizer_load_hf: a SentencePiece tokenizer.model (expected ids from
  * sentencepiece.SentencePieceProcessor(model_file=...).encode; no BOS without a tokenizer_config.json,
  * as transformers 5), and vocab.json + merges.txt (expected ids from transformers.AutoTokenizer). */
 static void test_other_sources(void) {
@@ -240,7 +240,7 @@ static void test_errors(void) {
     CHECK(loom_tokenizer_decode(t, &bad, 1, 0, &text, &len, &err) == LOOM_ERR_INVALID_ARG && text == NULL);
     loom_tokenizer_free(t);
     loom_tokenizer *none = NULL;
-    CHECK(loom_tokenizer_load_hf("/nonexistent/dir", &none, &err) != LOOM_OK && strstr(err.message, "/nonexistent/dir"));
+    CHECK(tokenizer_load_hf("/nonexistent/dir", &none, &err) != LOOM_OK && strstr(err.message, "/nonexistent/dir"));
     CHECK(none == NULL);
 }
 
@@ -255,7 +255,7 @@ static loom_tokenizer *load_json_text(const char *json) {
     fclose(f);
     loom_tokenizer *t = NULL;
     loom_error err = {0};
-    CHECK_MSG(loom_tokenizer_load_hf(path, &t, &err) == LOOM_OK, "%s", err.message);
+    CHECK_MSG(tokenizer_load_hf(path, &t, &err) == LOOM_OK, "%s", err.message);
     remove(path);
     return t;
 }
@@ -288,12 +288,12 @@ static loom_status gguf_with_pre(const char *pre, loom_error *err) {
     g_kv_strs(&b, "tokenizer.ggml.tokens", tokens, 4);
     g_kv_strs(&b, "tokenizer.ggml.merges", merges, 1);
     loom_gguf g;
-    loom_status st = loom_gguf_parse(b.data, b.len, &g, err);
+    loom_status st = gguf_parse(b.data, b.len, &g, err);
     CHECK_MSG(st == LOOM_OK, "%s", err->message);
     if (st) return st;
     loom_tokenizer *t = NULL;
-    st = loom_tokenizer_from_gguf(&g, &t, err);
-    loom_gguf_free(&g);
+    st = tokenizer_from_gguf(&g, &t, err);
+    gguf_free(&g);
     if (t) {
         static const int32_t want[] = {2, 3, 2};
         check_encode(t, "ab ab", 1, want, 3);

@@ -33,22 +33,22 @@ static loom_tokenizer *load(const char *kind, const char *rel) {
     loom_error err = {0};
     loom_tokenizer *t = NULL;
     if (!strcmp(kind, "hf")) {
-        CHECK_MSG(loom_tokenizer_load_hf(path, &t, &err) == LOOM_OK, "%s", err.message);
+        CHECK_MSG(tokenizer_load_hf(path, &t, &err) == LOOM_OK, "%s", err.message);
         return t;
     }
     loom_file_map m;
     loom_gguf g;
-    if (loom_file_map_open(&m, path, &err)) {
+    if (file_map_open(&m, path, &err)) {
         CHECK_MSG(0, "shared asset missing: %s", err.message);
         return NULL;
     }
-    if (loom_gguf_parse(m.data, m.size_bytes, &g, &err) == LOOM_OK) {
-        CHECK_MSG(loom_tokenizer_from_gguf(&g, &t, &err) == LOOM_OK, "%s: %s", path, err.message);
-        loom_gguf_free(&g);
+    if (gguf_parse(m.data, m.size_bytes, &g, &err) == LOOM_OK) {
+        CHECK_MSG(tokenizer_from_gguf(&g, &t, &err) == LOOM_OK, "%s: %s", path, err.message);
+        gguf_free(&g);
     } else {
         CHECK_MSG(0, "%s: %s", path, err.message);
     }
-    loom_file_map_close(&m);
+    file_map_close(&m);
     return t;
 }
 
@@ -71,8 +71,8 @@ static void check_vocab(const char *name, const char *kind, const char *tok_rel)
     char *inp = NULL, *out = NULL;
     size_t inp_len, out_len;
     loom_error err = {0};
-    CHECK_MSG(loom_read_file(inp_path, &inp, &inp_len, &err) == LOOM_OK, "shared asset missing: %s", err.message);
-    CHECK_MSG(loom_read_file(out_path, &out, &out_len, &err) == LOOM_OK, "shared asset missing: %s", err.message);
+    CHECK_MSG(read_file(inp_path, &inp, &inp_len, &err) == LOOM_OK, "shared asset missing: %s", err.message);
+    CHECK_MSG(read_file(out_path, &out, &out_len, &err) == LOOM_OK, "shared asset missing: %s", err.message);
     loom_tokenizer *t = inp && out ? load(kind, tok_rel) : NULL;
     size_t total = 0, enc_ok = 0, dec_ok = 0;
     const char *p = inp, *line = out;
@@ -119,7 +119,7 @@ static void check_round_trip(const char *name) {
     char *inp = NULL;
     size_t inp_len, total = 0, ok = 0;
     loom_error err = {0};
-    CHECK_MSG(loom_read_file(inp_path, &inp, &inp_len, &err) == LOOM_OK, "shared asset missing: %s", err.message);
+    CHECK_MSG(read_file(inp_path, &inp, &inp_len, &err) == LOOM_OK, "shared asset missing: %s", err.message);
     loom_tokenizer *t = inp ? load("gguf", tok_rel) : NULL;
     for (const char *p = inp, *end; t && (end = strstr(p, SEP)); p = end + sizeof SEP - 1) {
         size_t len = (size_t)(end - p), n = 0, tl = 0;

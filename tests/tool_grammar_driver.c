@@ -35,7 +35,7 @@ static int parse_kind(const char *s, gram_kind *k) {
     return -1;
 }
 
-static char *read_file(const char *path, size_t *len) {
+static char *read_input_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     size_t spec_len;
-    char *spec = read_file(argv[3], &spec_len);
+    char *spec = read_input_file(argv[3], &spec_len);
     if (!spec) return 2;
     loom_error err;
     gram_grammar *g = NULL;

@@ -1,7 +1,7 @@
 /* Quantized-matrix driver for tests/test_quant_types.py: `tool_quant_driver FILE.gguf X.f32 T OUT.bin`.
  * For every 2-D block-quantized tensor of FILE whose rows are as long as X's (X.f32: T tokens of float32
  * activations), in file order, appends to OUT.bin (float32):
- *   its dequantized rows [rows][cols] (loom_dequant_row),
+ *   its dequantized rows [rows][cols] (dequant_row),
  *   y = W x for the T tokens: [T][rows], through
  *   the CPU backend's matmul on the matrix as the loader prepares it (a dtype without kernels converted to
  *   Q8_0 first), and the same on the x16 layout when the matrix can take it;
@@ -23,7 +23,7 @@ static int fail(const char *what, const loom_error *err) {
 }
 
 static int matmul_to(FILE *out, loom_backend *be, const loom_tensor *w, const float *x, int64_t n_tok) {
-    int64_t rows = loom_tensor_rows(w);
+    int64_t rows = tensor_rows(w);
     float *y = malloc((size_t)(rows * n_tok) * sizeof *y);
     if (!y) return 0;
     be->ops->matmul(be, y, w, x, n_tok);
@@ -35,24 +35,24 @@ static int matmul_to(FILE *out, loom_backend *be, const loom_tensor *w, const fl
 /* one tensor's three outputs; 0 on failure */
 static int run_tensor(FILE *out, loom_backend *be, const loom_tensor_entry *e, const float *x, int64_t n_tok) {
     int64_t rows = e->shape[0], cols = e->shape[1];
-    loom_dtype compute = loom_stored_dtype_for_compute(e->dtype);
-    size_t row_bytes = loom_dtype_bytes(compute, cols);
+    loom_dtype compute = stored_dtype_for_compute(e->dtype);
+    size_t row_bytes = dtype_bytes(compute, cols);
     float *deq = malloc((size_t)(rows * cols) * sizeof *deq);
     float *scratch = malloc((size_t)cols * sizeof *scratch);
-    uint8_t *conv = malloc(row_bytes * (size_t)rows), *packed = malloc(loom_x16_matrix_bytes(compute, rows, cols) + 1);
+    uint8_t *conv = malloc(row_bytes * (size_t)rows), *packed = malloc(x16_matrix_bytes(compute, rows, cols) + 1);
     int ok = deq && scratch && conv && packed;
     for (int64_t r = 0; ok && r < rows; r++) {
-        const uint8_t *src = e->data + (size_t)r * loom_dtype_bytes(e->dtype, cols);
-        loom_dequant_row(e->dtype, src, deq + r * cols, cols);
+        const uint8_t *src = e->data + (size_t)r * dtype_bytes(e->dtype, cols);
+        dequant_row(e->dtype, src, deq + r * cols, cols);
         if (compute == e->dtype) memcpy(conv + (size_t)r * row_bytes, src, row_bytes);
-        else loom_convert_row(e->dtype, src, compute, conv + (size_t)r * row_bytes, scratch, cols);
+        else convert_row(e->dtype, src, compute, conv + (size_t)r * row_bytes, scratch, cols);
     }
     ok = ok && fwrite(deq, sizeof *deq, (size_t)(rows * cols), out) == (size_t)(rows * cols);
     loom_tensor w = {.data = conv, .dtype = compute, .n_dims = 2, .shape = {rows, cols}, .row_stride_bytes = row_bytes};
     ok = ok && matmul_to(out, be, &w, x, n_tok);
-    int x16 = ok && loom_x16_packable(&w);
+    int x16 = ok && x16_packable(&w);
     if (x16) {
-        loom_x16_pack(compute, conv, packed, rows, cols);
+        x16_pack(compute, conv, packed, rows, cols);
         w.data = packed;
         w.layout = LOOM_LAYOUT_X16;
         ok = matmul_to(out, be, &w, x, n_tok);
@@ -60,7 +60,7 @@ static int run_tensor(FILE *out, loom_backend *be, const loom_tensor_entry *e, c
     if (ok)
         printf(
             "{\"name\": \"%s\", \"dtype\": \"%s\", \"compute\": \"%s\", \"rows\": %lld, \"cols\": %lld, \"x16\": %s}\n",
-            e->name, loom_dtype_name(e->dtype), loom_dtype_name(compute), (long long)rows, (long long)cols,
+            e->name, dtype_name(e->dtype), dtype_name(compute), (long long)rows, (long long)cols,
             x16 ? "true" : "false");
     free(deq);
     free(scratch);
@@ -80,24 +80,24 @@ int main(int argc, char **argv) {
     char *xbuf = NULL;
     size_t xsize = 0;
     int64_t n_tok = atoll(argv[3]);
-    if (loom_file_map_open(&map, argv[1], &err)) return fail(argv[1], &err);
-    if (loom_gguf_parse(map.data, map.size_bytes, &g, &err)) return fail(argv[1], &err);
-    if (loom_read_file(argv[2], &xbuf, &xsize, &err)) return fail(argv[2], &err);
+    if (file_map_open(&map, argv[1], &err)) return fail(argv[1], &err);
+    if (gguf_parse(map.data, map.size_bytes, &g, &err)) return fail(argv[1], &err);
+    if (read_file(argv[2], &xbuf, &xsize, &err)) return fail(argv[2], &err);
     loom_backend *be;
-    if (loom_backend_cpu_create(1, &be, &err)) return fail("backend", &err);
+    if (backend_cpu_create(1, &be, &err)) return fail("backend", &err);
     FILE *out = fopen(argv[4], "wb");
     int ok = out != NULL;
     for (size_t i = 0; ok && i < g.tensors.count; i++) {
         const loom_tensor_entry *e = &g.tensors.entries[i];
-        if (e->n_dims != 2 || loom_dtype_block_elems(e->dtype) == 1 ||
+        if (e->n_dims != 2 || dtype_block_elems(e->dtype) == 1 ||
             xsize != (size_t)(n_tok * e->shape[1]) * sizeof(float))
             continue;
         ok = be->ops->reserve(be, e->shape[1], &err) == LOOM_OK && run_tensor(out, be, e, (const float *)xbuf, n_tok);
     }
     if (out && fclose(out)) ok = 0;
-    loom_backend_free(be);
+    backend_free(be);
     free(xbuf);
-    loom_gguf_free(&g);
-    loom_file_map_close(&map);
+    gguf_free(&g);
+    file_map_close(&map);
     return ok ? 0 : fail("failed", NULL);
 }

@@ -12,21 +12,21 @@
 static int stream_matches(const loom_tokenizer *t, const int32_t *ids, size_t n, const char *whole, size_t whole_len) {
     loom_error err;
     loom_detok *d;
-    if (loom_detok_create(t, 0, &d, &err)) return 0;
+    if (detok_create(t, 0, &d, &err)) return 0;
     char *acc = malloc(whole_len * 4 + 16);
     size_t len = 0;
     int ok = acc != NULL;
     for (size_t i = 0; i <= n && ok; i++) {
         char *p;
         size_t l;
-        ok = !(i < n ? loom_detok_push(d, ids[i], &p, &l, &err) : loom_detok_flush(d, &p, &l, &err));
+        ok = !(i < n ? detok_push(d, ids[i], &p, &l, &err) : detok_flush(d, &p, &l, &err));
         if (ok && len + l <= whole_len) memcpy(acc + len, p, l);
         if (ok) len += l;
         if (ok) free(p);
     }
     ok = ok && len == whole_len && !memcmp(acc, whole, len);
     free(acc);
-    loom_detok_free(d);
+    detok_free(d);
     return ok;
 }
 
@@ -43,10 +43,10 @@ int main(int argc, char **argv) {
     loom_file_map m = {0};
     loom_gguf g = {0};
     if (hf) {
-        if (loom_tokenizer_load_hf(hf, &t, &err)) { fprintf(stderr, "%s\n", err.message); return 1; }
+        if (tokenizer_load_hf(hf, &t, &err)) { fprintf(stderr, "%s\n", err.message); return 1; }
     } else if (gguf) {
-        if (loom_file_map_open(&m, gguf, &err) || loom_gguf_parse(m.data, m.size_bytes, &g, &err) ||
-            loom_tokenizer_from_gguf(&g, &t, &err)) {
+        if (file_map_open(&m, gguf, &err) || gguf_parse(m.data, m.size_bytes, &g, &err) ||
+            tokenizer_from_gguf(&g, &t, &err)) {
             fprintf(stderr, "%s: %s\n", gguf, err.message);
             return 1;
         }
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
     json_decref(in);
     json_decref(out);
     loom_tokenizer_free(t);
-    loom_gguf_free(&g);
-    loom_file_map_close(&m);
+    gguf_free(&g);
+    file_map_close(&m);
     return 0;
 }

@@ -142,7 +142,7 @@ static loom_status bench_latency(const bench_opts *o, loom_error *err) {
     return st;
 }
 
-static loom_status read_file(const char *path, char **text, size_t *len, loom_error *err) {
+static loom_status read_text_file(const char *path, char **text, size_t *len, loom_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return loom_fail(err, LOOM_ERR_IO, "%s: cannot open", path);
     size_t cap = 1 << 16, n = 0, got;
@@ -180,7 +180,7 @@ static loom_status bench_perplexity(const bench_opts *o, loom_error *err) {
     size_t text_len = 0, n_ids = 0;
     int32_t *ids = NULL, window = (int32_t)o->window;
     uint8_t *want = malloc((size_t)window);
-    loom_status st = want ? read_file(o->file, &text, &text_len, err) : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status st = want ? read_text_file(o->file, &text, &text_len, err) : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     if (st == LOOM_OK) st = open_model(o, window, window, &model, &ctx, err);
     if (st == LOOM_OK) st = loom_tokenize(model, text, text_len, 0, &ids, &n_ids, err);
     if (st == LOOM_OK && n_ids > (size_t)o->max_tokens) n_ids = (size_t)o->max_tokens;

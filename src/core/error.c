@@ -15,7 +15,7 @@ loom_status loom_fail(loom_error *err, loom_status status, const char *fmt, ...)
     return status;
 }
 
-loom_status loom_error_prefix(loom_error *err, const char *prefix) {
+loom_status error_prefix(loom_error *err, const char *prefix) {
     if (!err) return LOOM_ERR_INTERNAL;
     char tmp[sizeof err->message];
     size_t n = strlen(prefix);

@@ -8,6 +8,6 @@
 /* loom_fail (loom.h) fills an error the library returns. */
 
 /* Prefixes an existing message with "prefix: " (e.g. a file name); returns err->status. */
-loom_status loom_error_prefix(loom_error *err, const char *prefix);
+loom_status error_prefix(loom_error *err, const char *prefix);
 
 #endif

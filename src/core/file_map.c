@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-loom_status loom_file_map_open(loom_file_map *m, const char *path, loom_error *err) {
+loom_status file_map_open(loom_file_map *m, const char *path, loom_error *err) {
     memset(m, 0, sizeof *m);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return loom_fail(err, LOOM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -30,19 +30,19 @@ loom_status loom_file_map_open(loom_file_map *m, const char *path, loom_error *e
     close(fd);
     m->path = strdup(path);
     if (!m->path) {
-        loom_file_map_close(m);
+        file_map_close(m);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "%s: out of memory", path);
     }
     return LOOM_OK;
 }
 
-void loom_file_map_close(loom_file_map *m) {
+void file_map_close(loom_file_map *m) {
     if (m->data) munmap((void *)m->data, m->size_bytes);
     free(m->path);
     memset(m, 0, sizeof *m);
 }
 
-loom_status loom_read_file(const char *path, char **data_out, size_t *size_out, loom_error *err) {
+loom_status read_file(const char *path, char **data_out, size_t *size_out, loom_error *err) {
     *data_out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return loom_fail(err, LOOM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -69,17 +69,17 @@ loom_status loom_read_file(const char *path, char **data_out, size_t *size_out, 
     return LOOM_OK;
 }
 
-int loom_path_exists(const char *path) {
+int path_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-int loom_path_is_dir(const char *path) {
+int path_is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-char *loom_path_join(const char *dir, const char *name) {
+char *path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *s = malloc(a + b + 2);
     if (!s) return NULL;

@@ -14,15 +14,15 @@ typedef struct loom_file_map {
 } loom_file_map;
 
 /* Errors name the path ("PATH: cannot open: No such file or directory"). */
-loom_status loom_file_map_open(loom_file_map *m, const char *path, loom_error *err);
-void loom_file_map_close(loom_file_map *m);
+loom_status file_map_open(loom_file_map *m, const char *path, loom_error *err);
+void file_map_close(loom_file_map *m);
 
 /* Reads a whole (small) file into a NUL-terminated heap buffer; *size_out excludes the NUL. */
-loom_status loom_read_file(const char *path, char **data_out, size_t *size_out, loom_error *err);
+loom_status read_file(const char *path, char **data_out, size_t *size_out, loom_error *err);
 
-int loom_path_exists(const char *path);
-int loom_path_is_dir(const char *path);
+int path_exists(const char *path);
+int path_is_dir(const char *path);
 /* Returns a heap string "dir/name". */
-char *loom_path_join(const char *dir, const char *name);
+char *path_join(const char *dir, const char *name);
 
 #endif

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-float loom_fp8_e4m3_to_f32(uint8_t v) {
+float fp8_e4m3_to_f32(uint8_t v) {
     uint32_t sign = (uint32_t)(v & 0x80) << 24, e = (v >> 3) & 15, m = v & 7;
     if (e == 15 && m == 7) return NAN;
     float out;
@@ -20,7 +20,7 @@ float loom_fp8_e4m3_to_f32(uint8_t v) {
     return out;
 }
 
-uint8_t loom_f32_to_fp8_e4m3(float f) {
+uint8_t f32_to_fp8_e4m3(float f) {
     uint8_t sign = signbit(f) ? 0x80 : 0;
     float a = fabsf(f);
     if (isnan(f)) return 0x7f;

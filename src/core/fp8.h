@@ -7,8 +7,8 @@
 
 #define LOOM_FP8_E4M3_MAX 448.0f
 
-float loom_fp8_e4m3_to_f32(uint8_t v);
+float fp8_e4m3_to_f32(uint8_t v);
 /* Round to nearest even; magnitudes above 448 saturate to 448 (never NaN for finite input). */
-uint8_t loom_f32_to_fp8_e4m3(float f);
+uint8_t f32_to_fp8_e4m3(float f);
 
 #endif

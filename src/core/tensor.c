@@ -24,41 +24,41 @@ static const struct {
     [LOOM_DTYPE_Q1_0] = {"q1_0", 128, 18}, [LOOM_DTYPE_Q2_0] = {"q2_0", 64, 18},
 };
 
-const char *loom_dtype_name(loom_dtype t) {
+const char *dtype_name(loom_dtype t) {
     return (unsigned)t < LOOM_DTYPE_COUNT ? dtype_info[t].name : "invalid";
 }
 
-int64_t loom_dtype_block_elems(loom_dtype t) {
+int64_t dtype_block_elems(loom_dtype t) {
     return (unsigned)t < LOOM_DTYPE_COUNT ? dtype_info[t].block_elems : 0;
 }
 
-size_t loom_dtype_block_bytes(loom_dtype t) {
+size_t dtype_block_bytes(loom_dtype t) {
     return (unsigned)t < LOOM_DTYPE_COUNT ? dtype_info[t].block_bytes : 0;
 }
 
-size_t loom_dtype_bytes(loom_dtype t, int64_t n_elems) {
-    int64_t be = loom_dtype_block_elems(t);
+size_t dtype_bytes(loom_dtype t, int64_t n_elems) {
+    int64_t be = dtype_block_elems(t);
     if (be <= 0 || n_elems < 0 || n_elems % be != 0) return 0;
-    return (size_t)(n_elems / be) * loom_dtype_block_bytes(t);
+    return (size_t)(n_elems / be) * dtype_block_bytes(t);
 }
 
-int64_t loom_tensor_n_elems(const loom_tensor *t) {
+int64_t tensor_n_elems(const loom_tensor *t) {
     int64_t n = 1;
     for (int i = 0; i < t->n_dims; i++) n *= t->shape[i];
     return n;
 }
 
-int64_t loom_tensor_rows(const loom_tensor *t) {
+int64_t tensor_rows(const loom_tensor *t) {
     int64_t n = 1;
     for (int i = 0; i + 1 < t->n_dims; i++) n *= t->shape[i];
     return n;
 }
 
-int64_t loom_tensor_row_len(const loom_tensor *t) {
+int64_t tensor_row_len(const loom_tensor *t) {
     return t->n_dims > 0 ? t->shape[t->n_dims - 1] : 1;
 }
 
-const void *loom_tensor_row(const loom_tensor *t, int64_t row) {
+const void *tensor_row(const loom_tensor *t, int64_t row) {
     return (const uint8_t *)t->data + (size_t)row * t->row_stride_bytes;
 }
 
@@ -74,7 +74,7 @@ static float bits_f32(uint32_t u) {
     return f;
 }
 
-float loom_f16_to_f32(uint16_t h) {
+float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
     if (exp == 0) {
@@ -86,7 +86,7 @@ float loom_f16_to_f32(uint16_t h) {
     return bits_f32(sign | ((exp + 112) << 23) | (mant << 13));
 }
 
-uint16_t loom_f32_to_f16(float f) {
+uint16_t f32_to_f16(float f) {
     uint32_t u = f32_bits(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
     uint32_t abs = u & 0x7fffffffu;
@@ -107,9 +107,9 @@ uint16_t loom_f32_to_f16(float f) {
     return sign | (uint16_t)half;
 }
 
-float loom_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+float bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
 
-uint16_t loom_f32_to_bf16(float f) {
+uint16_t f32_to_bf16(float f) {
     uint32_t u = f32_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet nan */
     u += 0x7fff + ((u >> 16) & 1);

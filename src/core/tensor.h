@@ -50,7 +50,7 @@ typedef enum loom_dtype {
 #define LOOM_MAX_DIMS 4
 
 /* How a matrix's bytes are arranged: row after row (as in the checkpoint), or in the CPU kernels'
- * interleaved groups of 16 rows (kernels/cpu/pack_x16.h; loom_tensor_row does not apply). */
+ * interleaved groups of 16 rows (kernels/cpu/pack_x16.h; tensor_row does not apply). */
 typedef enum loom_layout { LOOM_LAYOUT_ROWS = 0, LOOM_LAYOUT_X16 } loom_layout;
 
 typedef struct loom_tensor {
@@ -62,21 +62,21 @@ typedef struct loom_tensor {
     loom_layout layout;
 } loom_tensor;
 
-const char *loom_dtype_name(loom_dtype t);
-int64_t loom_dtype_block_elems(loom_dtype t);  /* 1 for plain types */
-size_t loom_dtype_block_bytes(loom_dtype t);   /* bytes of one block (or one element) */
+const char *dtype_name(loom_dtype t);
+int64_t dtype_block_elems(loom_dtype t);  /* 1 for plain types */
+size_t dtype_block_bytes(loom_dtype t);   /* bytes of one block (or one element) */
 /* Bytes of n elements; returns 0 when n is not a multiple of the block size. */
-size_t loom_dtype_bytes(loom_dtype t, int64_t n_elems);
+size_t dtype_bytes(loom_dtype t, int64_t n_elems);
 
-int64_t loom_tensor_n_elems(const loom_tensor *t);
-int64_t loom_tensor_rows(const loom_tensor *t);    /* product of all dims but the last */
-int64_t loom_tensor_row_len(const loom_tensor *t); /* last dim */
-const void *loom_tensor_row(const loom_tensor *t, int64_t row); /* row layout only */
+int64_t tensor_n_elems(const loom_tensor *t);
+int64_t tensor_rows(const loom_tensor *t);    /* product of all dims but the last */
+int64_t tensor_row_len(const loom_tensor *t); /* last dim */
+const void *tensor_row(const loom_tensor *t, int64_t row); /* row layout only */
 
 /* fp16 / bf16 <-> f32 conversions (exact, round-to-nearest-even on the way down). */
-float loom_f16_to_f32(uint16_t h);
-uint16_t loom_f32_to_f16(float f);
-float loom_bf16_to_f32(uint16_t h);
-uint16_t loom_f32_to_bf16(float f);
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+float bf16_to_f32(uint16_t h);
+uint16_t f32_to_bf16(float f);
 
 #endif

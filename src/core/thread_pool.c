@@ -154,7 +154,7 @@ static void *worker_main(void *arg) {
     }
 }
 
-int loom_cpu_count(void) {
+int cpu_count(void) {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -167,8 +167,8 @@ static void *alloc_lines(size_t bytes) {
     return p;
 }
 
-loom_status loom_pool_create(int n_threads, loom_pool **out, loom_error *err) {
-    if (n_threads <= 0) n_threads = loom_cpu_count();
+loom_status pool_create(int n_threads, loom_pool **out, loom_error *err) {
+    if (n_threads <= 0) n_threads = cpu_count();
     if (n_threads > 512) return loom_fail(err, LOOM_ERR_INVALID_ARG, "too many threads (%d)", n_threads);
     loom_pool *p = alloc_lines(sizeof *p);
     if (!p) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory creating thread pool");
@@ -177,7 +177,7 @@ loom_status loom_pool_create(int n_threads, loom_pool **out, loom_error *err) {
     p->ranges = alloc_lines((size_t)n_threads * sizeof *p->ranges);
     if (!p->threads || !p->ranges) {
         p->n_threads = 1; /* no workers to stop */
-        loom_pool_free(p);
+        pool_free(p);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory creating thread pool");
     }
     for (int i = 1; i < n_threads; i++) {
@@ -186,7 +186,7 @@ loom_status loom_pool_create(int n_threads, loom_pool **out, loom_error *err) {
         if (!wa || pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) {
             free(wa);
             p->n_threads = i; /* only threads 1..i-1 exist */
-            loom_pool_free(p);
+            pool_free(p);
             return loom_fail(err, LOOM_ERR_INTERNAL, "cannot start worker thread %d", i);
         }
     }
@@ -194,7 +194,7 @@ loom_status loom_pool_create(int n_threads, loom_pool **out, loom_error *err) {
     return LOOM_OK;
 }
 
-void loom_pool_free(loom_pool *p) {
+void pool_free(loom_pool *p) {
     if (!p) return;
     atomic_store(&p->stop, 1);
     atomic_fetch_add(&p->futex_gen, 1); /* a sleeper re-checks `stop` after waking */
@@ -205,9 +205,9 @@ void loom_pool_free(loom_pool *p) {
     free(p);
 }
 
-int loom_pool_size(const loom_pool *p) { return p->n_threads; }
+int pool_size(const loom_pool *p) { return p->n_threads; }
 
-void loom_pool_run(loom_pool *p, int64_t n_items, int64_t grain, loom_pool_fn fn, void *ctx) {
+void pool_run(loom_pool *p, int64_t n_items, int64_t grain, loom_pool_fn fn, void *ctx) {
     if (n_items <= 0) return;
     if (grain < 1) grain = 1;
     if ((n_items + grain - 1) / grain > MAX_UNITS) grain = (n_items + MAX_UNITS - 1) / MAX_UNITS;

@@ -11,9 +11,9 @@
 /* tokenizer_config.json's chat_template: a string, or a list of {"name", "template"} (the "default"
  * one is used). *out is malloc'd; NULL when the file has none. */
 static loom_status template_from_config(const char *dir, char **out, loom_error *err) {
-    char *path = loom_path_join(dir, "tokenizer_config.json"), *text = NULL;
+    char *path = path_join(dir, "tokenizer_config.json"), *text = NULL;
     if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    loom_status st = loom_path_exists(path) ? loom_read_file(path, &text, NULL, err) : LOOM_OK;
+    loom_status st = path_exists(path) ? read_file(path, &text, NULL, err) : LOOM_OK;
     /* integers as reals: transformers writes model_max_length 1e30 as an integer jansson cannot hold */
     json_t *root = text ? json_loads(text, JSON_DECODE_INT_AS_REAL, NULL) : NULL;
     json_t *t = root ? json_object_get(root, "chat_template") : NULL;
@@ -37,12 +37,12 @@ static loom_status find_template(const loom_model *m, char **out, loom_error *er
     const char *s;
     size_t len;
     if (m->gguf) {
-        if (loom_gguf_get_string(m->gguf, "tokenizer.chat_template", &s, &len) && (*out = strndup(s, len)))
+        if (gguf_get_string(m->gguf, "tokenizer.chat_template", &s, &len) && (*out = strndup(s, len)))
             return LOOM_OK;
-    } else if (m->source_path && loom_path_is_dir(m->source_path)) {
-        char *jinja = loom_path_join(m->source_path, "chat_template.jinja");
+    } else if (m->source_path && path_is_dir(m->source_path)) {
+        char *jinja = path_join(m->source_path, "chat_template.jinja");
         loom_status st = !jinja       ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory")
-            : loom_path_exists(jinja) ? loom_read_file(jinja, out, NULL, err)
+            : path_exists(jinja) ? read_file(jinja, out, NULL, err)
                                       : template_from_config(m->source_path, out, err);
         free(jinja);
         if (st != LOOM_OK || *out) return st;
@@ -60,7 +60,7 @@ static loom_status model_template(const loom_model *cm, const char **src, const 
         char *source = NULL;
         loom_template *parsed = NULL;
         st = find_template(m, &source, err);
-        if (st == LOOM_OK) st = loom_template_parse(source, strlen(source), &parsed, err);
+        if (st == LOOM_OK) st = template_parse(source, strlen(source), &parsed, err);
         if (st == LOOM_OK) m->chat_source = source, m->chat_template = parsed;
         else free(source);
     }
@@ -211,7 +211,7 @@ loom_status loom_apply_chat_template_ex(const loom_model *m, const char *message
     json_t *ctx = st == LOOM_OK ? render_context(m, messages, p, err) : NULL;
     if (st == LOOM_OK && !ctx) st = err->status;
     size_t len;
-    if (st == LOOM_OK) st = loom_template_render(t, ctx, NULL, text_out, &len, err);
+    if (st == LOOM_OK) st = template_render(t, ctx, NULL, text_out, &len, err);
     if (st == LOOM_OK && p->continue_final_message) st = cut_at_tag(*text_out, &len, final_text, err);
     if (st != LOOM_OK) {
         free(*text_out);

@@ -17,9 +17,9 @@ void loom_context_free(loom_context *ctx) {
     if (!ctx) return;
     ctx_par_free(ctx);
     ctx_decode_state_free(ctx);
-    loom_backend_free(ctx->backend);
-    loom_kv_store_destroy(&ctx->kv);
-    loom_workspace_destroy(&ctx->ws);
+    backend_free(ctx->backend);
+    kv_store_destroy(&ctx->kv);
+    workspace_destroy(&ctx->ws);
     free(ctx->logits);
     free(ctx);
 }
@@ -27,7 +27,7 @@ void loom_context_free(loom_context *ctx) {
 static int64_t max_row_len(const loom_config *c) {
     int64_t m = c->hidden_size;
     if (c->intermediate_size > m) m = c->intermediate_size;
-    if (loom_config_q_dim(c) > m) m = loom_config_q_dim(c);
+    if (config_q_dim(c) > m) m = config_q_dim(c);
     if (c->moe.expert_intermediate > m) m = c->moe.expert_intermediate; /* experts' down_proj rows */
     if (c->moe.shared_intermediate > m) m = c->moe.shared_intermediate;
     return m;
@@ -64,7 +64,7 @@ static loom_status create_local(loom_model *model, const loom_context_params *p,
     ctx->params = *p;
     ctx->follower = follower;
     const loom_shard *shard = &model->shard;
-    loom_status st = loom_backend_cpu_create(p->n_threads, &ctx->backend, err);
+    loom_status st = backend_cpu_create(p->n_threads, &ctx->backend, err);
     const loom_backend_ops *ops = st == LOOM_OK ? ctx->backend->ops : NULL;
     if (ops && (c->head_dim > ops->max_head_dim || c->n_heads / c->n_kv_heads > ops->max_group))
         st = loom_fail(err, LOOM_ERR_UNSUPPORTED, "the %s backend's attention supports head_dim <= %d and <= %d query heads "
@@ -72,9 +72,9 @@ static loom_status create_local(loom_model *model, const loom_context_params *p,
                        c->head_dim, c->n_heads / c->n_kv_heads);
     if (st == LOOM_OK) st = ops->reserve(ctx->backend, max_row_len(c), err);
     if (st == LOOM_OK)
-        st = loom_kv_store_init(&ctx->kv, shard->layer_end - shard->layer_begin, shard->n_kv_heads, c->head_dim,
+        st = kv_store_init(&ctx->kv, shard->layer_end - shard->layer_begin, shard->n_kv_heads, c->head_dim,
                                 (loom_kv_dtype)p->kv_cache_dtype, p->num_kv_blocks, p->block_size, err);
-    if (st == LOOM_OK) st = loom_workspace_init(&ctx->ws, &model->local, p->max_batch_tokens, err);
+    if (st == LOOM_OK) st = workspace_init(&ctx->ws, &model->local, p->max_batch_tokens, err);
     if (st != LOOM_OK) {
         loom_context_free(ctx);
         return st;
@@ -100,7 +100,7 @@ loom_status loom_context_create(loom_model *model, const loom_context_params *pa
     return ctx_create(model, params, 0, out, err);
 }
 
-uint64_t loom_context_kv_bytes(const loom_context *ctx) { return loom_kv_store_bytes(&ctx->kv); }
+uint64_t loom_context_kv_bytes(const loom_context *ctx) { return kv_store_bytes(&ctx->kv); }
 
 static loom_status reserve_logits(loom_context *ctx, int32_t n, loom_error *err) {
     size_t need = (size_t)n * (size_t)ctx->model->cfg.vocab_size;
@@ -114,7 +114,7 @@ static loom_status reserve_logits(loom_context *ctx, int32_t n, loom_error *err)
 
 /* ---- context_internal.h ---- */
 
-loom_status loom_context_forward(loom_context *ctx, const loom_forward_batch *b, loom_error *err) {
+loom_status context_forward(loom_context *ctx, const loom_forward_batch *b, loom_error *err) {
     if (b->n_tokens <= 0 || b->n_tokens > ctx->params.max_batch_tokens)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "batch of %d tokens (allowed 1..%d)", b->n_tokens,
                          ctx->params.max_batch_tokens);
@@ -124,8 +124,8 @@ loom_status loom_context_forward(loom_context *ctx, const loom_forward_batch *b,
     return LOOM_OK;
 }
 
-int32_t loom_context_num_kv_blocks(const loom_context *ctx) { return ctx->kv.n_blocks; }
-int32_t loom_context_block_size(const loom_context *ctx) { return ctx->kv.block_size; }
+int32_t context_num_kv_blocks(const loom_context *ctx) { return ctx->kv.n_blocks; }
+int32_t context_block_size(const loom_context *ctx) { return ctx->kv.block_size; }
 
 static void mover_copy(void *ctx, int32_t src, int32_t dst) { ctx_par_copy_block(ctx, src, dst); }
 static void mover_read(void *ctx, int32_t block, void *dst) { ctx_par_read_block(ctx, block, dst); }
@@ -136,7 +136,7 @@ kv_mover ctx_kv_mover(loom_context *ctx) {
                       .read_block = mover_read, .write_block = mover_write};
 }
 
-void loom_context_parallel_for(loom_context *ctx, int64_t n_items, int64_t grain, loom_pool_fn fn, void *arg) {
+void context_parallel_for(loom_context *ctx, int64_t n_items, int64_t grain, loom_pool_fn fn, void *arg) {
     ctx->backend->ops->parallel_for(ctx->backend, n_items, grain, fn, arg);
 }
 

@@ -19,35 +19,35 @@ typedef struct wire_header {
     int32_t a, b;                              /* block ids */
 } wire_header;
 
-static int sharded(const loom_model *m) { return !loom_shard_is_whole(&m->shard); }
-static int is_rank0(void) { return loom_comm_rank(loom_comm_world()) == 0; }
+static int sharded(const loom_model *m) { return !shard_is_whole(&m->shard); }
+static int is_rank0(void) { return comm_rank(comm_world()) == 0; }
 
-static void tell(const wire_header *h) { loom_comm_bcast(loom_comm_world(), (void *)h, sizeof *h, 0); }
+static void tell(const wire_header *h) { comm_bcast(comm_world(), (void *)h, sizeof *h, 0); }
 
 void ctx_par_announce(const loom_model *model, const loom_context_params *resolved) {
     if (!sharded(model)) return;
     wire_header h = {.cmd = CMD_CREATE};
     tell(&h);
-    loom_comm_bcast(loom_comm_world(), (void *)resolved, sizeof *resolved, 0);
+    comm_bcast(comm_world(), (void *)resolved, sizeof *resolved, 0);
 }
 
 loom_status ctx_par_attach(loom_model *model, loom_context **out, loom_status local, loom_error *err) {
     if (!sharded(model)) return local;
-    loom_comm *world = loom_comm_world();
+    loom_comm *world = comm_world();
     int64_t failed = local != LOOM_OK;
-    loom_comm_allreduce_max_i64(world, &failed, 1);
+    comm_allreduce_max_i64(world, &failed, 1);
     loom_context *ctx = *out;
     loom_status st = local;
     if (failed && st == LOOM_OK)
         st = loom_fail(err, LOOM_ERR_NO_MEMORY, "another rank could not create its part of the context (KV cache)");
-    if (st == LOOM_OK) st = loom_dist_create(model, &ctx->dist, err);
-    int n = loom_comm_size(world);
+    if (st == LOOM_OK) st = dist_create(model, &ctx->dist, err);
+    int n = comm_size(world);
     uint64_t mine = ctx ? ctx->kv.block_bytes : 0, *all = NULL;
     if (st == LOOM_OK && is_rank0() && !(all = malloc((size_t)n * sizeof *all)))
-        loom_comm_abort("out of memory");
-    if (st == LOOM_OK) loom_comm_gather(world, &mine, sizeof mine, all, 0);
+        comm_abort("out of memory");
+    if (st == LOOM_OK) comm_gather(world, &mine, sizeof mine, all, 0);
     if (st == LOOM_OK && all) {
-        if (!(ctx->rank_block_bytes = malloc((size_t)n * sizeof(size_t)))) loom_comm_abort("out of memory");
+        if (!(ctx->rank_block_bytes = malloc((size_t)n * sizeof(size_t)))) comm_abort("out of memory");
         for (int r = 0; r < n; r++) ctx->all_block_bytes += ctx->rank_block_bytes[r] = (size_t)all[r];
     }
     free(all);
@@ -64,7 +64,7 @@ void ctx_par_free(loom_context *ctx) {
         wire_header h = {.cmd = CMD_FREE};
         tell(&h);
     }
-    loom_dist_free(ctx->dist);
+    dist_free(ctx->dist);
     free(ctx->rank_block_bytes);
     free(ctx->wire);
 }
@@ -72,7 +72,7 @@ void ctx_par_free(loom_context *ctx) {
 static int32_t *wire_space(loom_context *ctx, size_t n) {
     if (n > ctx->wire_cap) {
         int32_t *p = realloc(ctx->wire, n * sizeof *p);
-        if (!p) loom_comm_abort("out of memory for a forward batch of %zu ints", n);
+        if (!p) comm_abort("out of memory for a forward batch of %zu ints", n);
         ctx->wire = p;
         ctx->wire_cap = n;
     }
@@ -102,12 +102,12 @@ static void send_batch(loom_context *ctx, const loom_forward_batch *b) {
         memcpy(tables + (size_t)r * h.width, b->block_tables + (size_t)r * b->max_blocks_per_seq,
                (size_t)h.width * sizeof *w);
     tell(&h);
-    loom_comm_bcast(loom_comm_world(), w, payload_ints(&h) * sizeof *w, 0);
+    comm_bcast(comm_world(), w, payload_ints(&h) * sizeof *w, 0);
 }
 
 static loom_forward_batch receive_batch(loom_context *ctx, const wire_header *h) {
     int32_t *w = wire_space(ctx, payload_ints(h)), n = h->n_tokens;
-    loom_comm_bcast(loom_comm_world(), w, payload_ints(h) * sizeof *w, 0);
+    comm_bcast(comm_world(), w, payload_ints(h) * sizeof *w, 0);
     return (loom_forward_batch){.n_tokens = n, .tokens = w, .pos = w + n, .seq_of_token = w + 2 * n,
                                 .slots = w + 3 * n, .n_logits = h->n_logits, .logit_tokens = w + 4 * n,
                                 .block_tables = w + 4 * n + h->n_logits, .max_blocks_per_seq = h->width};
@@ -115,11 +115,11 @@ static loom_forward_batch receive_batch(loom_context *ctx, const wire_header *h)
 
 void ctx_par_forward(loom_context *ctx, const loom_forward_batch *b) {
     if (!ctx->dist) {
-        loom_forward(ctx->model, ctx->backend, &ctx->kv, &ctx->ws, b, ctx->logits);
+        forward_run(ctx->model, ctx->backend, &ctx->kv, &ctx->ws, b, ctx->logits);
         return;
     }
     if (!ctx->follower) send_batch(ctx, b);
-    loom_dist_forward(ctx->dist, ctx->model, ctx->backend, &ctx->kv, &ctx->ws, b, ctx->logits);
+    dist_forward(ctx->dist, ctx->model, ctx->backend, &ctx->kv, &ctx->ws, b, ctx->logits);
 }
 
 void ctx_par_copy_block(loom_context *ctx, int32_t src, int32_t dst) {
@@ -127,7 +127,7 @@ void ctx_par_copy_block(loom_context *ctx, int32_t src, int32_t dst) {
         wire_header h = {.cmd = CMD_COPY_BLOCK, .a = src, .b = dst};
         tell(&h);
     }
-    memcpy(loom_kv_block(&ctx->kv, dst), loom_kv_block(&ctx->kv, src), ctx->kv.block_bytes);
+    memcpy(kv_block(&ctx->kv, dst), kv_block(&ctx->kv, src), ctx->kv.block_bytes);
 }
 
 size_t ctx_par_block_bytes(const loom_context *ctx) { return ctx->dist ? ctx->all_block_bytes : ctx->kv.block_bytes; }
@@ -139,13 +139,13 @@ void ctx_par_read_block(const loom_context *ctx, int32_t block, void *dst) {
         tell(&h);
     }
     if (ctx->follower) {
-        loom_comm_send(loom_comm_world(), loom_kv_block(&ctx->kv, block), ctx->kv.block_bytes, 0, TAG_BLOCK);
+        comm_send(comm_world(), kv_block(&ctx->kv, block), ctx->kv.block_bytes, 0, TAG_BLOCK);
         return;
     }
-    memcpy(dst, loom_kv_block(&ctx->kv, block), ctx->kv.block_bytes);
+    memcpy(dst, kv_block(&ctx->kv, block), ctx->kv.block_bytes);
     size_t at = ctx->kv.block_bytes;
-    for (int r = 1; ctx->dist && r < loom_comm_size(loom_comm_world()); r++) {
-        loom_comm_recv(loom_comm_world(), (uint8_t *)dst + at, ctx->rank_block_bytes[r], r, TAG_BLOCK);
+    for (int r = 1; ctx->dist && r < comm_size(comm_world()); r++) {
+        comm_recv(comm_world(), (uint8_t *)dst + at, ctx->rank_block_bytes[r], r, TAG_BLOCK);
         at += ctx->rank_block_bytes[r];
     }
 }
@@ -156,13 +156,13 @@ void ctx_par_write_block(loom_context *ctx, int32_t block, const void *src) {
         tell(&h);
     }
     if (ctx->follower) {
-        loom_comm_recv(loom_comm_world(), loom_kv_block(&ctx->kv, block), ctx->kv.block_bytes, 0, TAG_BLOCK);
+        comm_recv(comm_world(), kv_block(&ctx->kv, block), ctx->kv.block_bytes, 0, TAG_BLOCK);
         return;
     }
-    memcpy(loom_kv_block(&ctx->kv, block), src, ctx->kv.block_bytes);
+    memcpy(kv_block(&ctx->kv, block), src, ctx->kv.block_bytes);
     size_t at = ctx->kv.block_bytes;
-    for (int r = 1; ctx->dist && r < loom_comm_size(loom_comm_world()); r++) {
-        loom_comm_send(loom_comm_world(), (const uint8_t *)src + at, ctx->rank_block_bytes[r], r, TAG_BLOCK);
+    for (int r = 1; ctx->dist && r < comm_size(comm_world()); r++) {
+        comm_send(comm_world(), (const uint8_t *)src + at, ctx->rank_block_bytes[r], r, TAG_BLOCK);
         at += ctx->rank_block_bytes[r];
     }
 }
@@ -177,10 +177,10 @@ static uint64_t resident_bytes(void) {
 
 static loom_rank_stats my_stats(const loom_context *ctx) {
     const loom_shard *s = &ctx->model->shard;
-    return (loom_rank_stats){.rank = loom_comm_rank(loom_comm_world()), .tp_rank = s->tp_rank, .pp_rank = s->pp_rank,
+    return (loom_rank_stats){.rank = comm_rank(comm_world()), .tp_rank = s->tp_rank, .pp_rank = s->pp_rank,
                              .weight_bytes = loom_model_get_info(ctx->model)->shard_weight_bytes,
-                             .kv_bytes = loom_kv_store_bytes(&ctx->kv), .rss_bytes = resident_bytes(),
-                             .comm_seconds = loom_comm_seconds()};
+                             .kv_bytes = kv_store_bytes(&ctx->kv), .rss_bytes = resident_bytes(),
+                             .comm_seconds = comm_seconds()};
 }
 
 /* Every rank's figures, gathered at rank 0 (all into `all` there, [world size]). */
@@ -190,15 +190,15 @@ static void gather_stats(loom_context *ctx, loom_rank_stats *all) {
         tell(&h);
     }
     loom_rank_stats mine = my_stats(ctx);
-    loom_comm_gather(loom_comm_world(), &mine, sizeof mine, all, 0);
+    comm_gather(comm_world(), &mine, sizeof mine, all, 0);
 }
 
 /* ---- loom.h ---- */
 
 int32_t loom_context_rank_stats(loom_context *ctx, loom_rank_stats *out, int32_t cap) {
-    int32_t n = ctx->dist ? loom_comm_size(loom_comm_world()) : 1;
+    int32_t n = ctx->dist ? comm_size(comm_world()) : 1;
     loom_rank_stats *all = malloc((size_t)n * sizeof *all);
-    if (!all) loom_comm_abort("out of memory");
+    if (!all) comm_abort("out of memory");
     if (ctx->dist) gather_stats(ctx, all);
     else all[0] = my_stats(ctx);
     memcpy(out, all, (size_t)(n < cap ? n : cap) * sizeof *out);
@@ -214,8 +214,8 @@ void ctx_par_release_followers(void) {
 static void follow_create(loom_model *model, loom_context **ctx) {
     loom_context_params p;
     loom_error ignored;
-    loom_comm_bcast(loom_comm_world(), &p, sizeof p, 0);
-    if (*ctx) loom_comm_abort("rank 0 created a second context while one is alive");
+    comm_bcast(comm_world(), &p, sizeof p, 0);
+    if (*ctx) comm_abort("rank 0 created a second context while one is alive");
     /* a failure here reaches rank 0 through ctx_par_attach's agreement */
     ctx_create(model, &p, 1, ctx, &ignored);
 }
@@ -224,13 +224,13 @@ void ctx_par_follow(loom_model *model) {
     loom_context *ctx = NULL;
     for (;;) {
         wire_header h;
-        loom_comm_bcast_idle(loom_comm_world(), &h, sizeof h, 0);
+        comm_bcast_idle(comm_world(), &h, sizeof h, 0);
         if (h.cmd == CMD_EXIT) break;
         if (h.cmd == CMD_CREATE) {
             follow_create(model, &ctx);
             continue;
         }
-        if (!ctx) loom_comm_abort("rank 0 sent command %d but no context exists here", h.cmd);
+        if (!ctx) comm_abort("rank 0 sent command %d but no context exists here", h.cmd);
         switch (h.cmd) {
         case CMD_FORWARD: {
             loom_forward_batch b = receive_batch(ctx, &h);
@@ -245,7 +245,7 @@ void ctx_par_follow(loom_model *model) {
             loom_context_free(ctx);
             ctx = NULL;
             break;
-        default: loom_comm_abort("unknown command %d from rank 0", h.cmd);
+        default: comm_abort("unknown command %d from rank 0", h.cmd);
         }
     }
     loom_context_free(ctx);

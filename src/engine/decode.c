@@ -21,7 +21,7 @@ struct decode_state {
 void ctx_decode_state_free(loom_context *ctx) {
     decode_state *d = ctx->seqs;
     if (!d) return;
-    for (int32_t s = 0; d->tables && s < ctx->params.max_seqs; s++) loom_block_table_free(&d->tables[s]);
+    for (int32_t s = 0; d->tables && s < ctx->params.max_seqs; s++) block_table_free(&d->tables[s]);
     kvm_destroy(&d->kvm);
     free(d->tables);
     free(d->block_tables);
@@ -65,7 +65,7 @@ void loom_seq_clear(loom_context *ctx, int32_t seq) {
     loom_error err;
     decode_state *d = state(ctx, &err);
     if (!d || seq < 0 || seq >= ctx->params.max_seqs) return;
-    loom_bm_release(d->kvm.bm, &d->tables[seq]);
+    bm_release(d->kvm.bm, &d->tables[seq]);
     d->seq_len[seq] = 0;
 }
 
@@ -75,7 +75,7 @@ loom_status loom_seq_fork(loom_context *ctx, int32_t src, int32_t dst, loom_erro
     if (src < 0 || src >= ctx->params.max_seqs || dst < 0 || dst >= ctx->params.max_seqs || src == dst)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "cannot fork sequence %d into %d", src, dst);
     loom_seq_clear(ctx, dst);
-    loom_status st = loom_bm_fork(d->kvm.bm, &d->tables[src], &d->tables[dst], err);
+    loom_status st = bm_fork(d->kvm.bm, &d->tables[src], &d->tables[dst], err);
     if (st != LOOM_OK) return st;
     memcpy(tokens_of(ctx, dst), tokens_of(ctx, src), (size_t)d->seq_len[src] * sizeof(int32_t));
     d->seq_len[dst] = d->seq_len[src];
@@ -87,7 +87,7 @@ int32_t loom_seq_reuse_prefix(loom_context *ctx, int32_t seq, const int32_t *tok
     decode_state *d = state(ctx, &err);
     if (!d || seq < 0 || seq >= ctx->params.max_seqs || d->seq_len[seq] != 0 || n_tokens <= 0) return 0;
     if (n_tokens > ctx->params.max_tokens_per_seq) n_tokens = ctx->params.max_tokens_per_seq;
-    int32_t hit = loom_bm_match_prefix(d->kvm.bm, tokens, n_tokens, &d->tables[seq]);
+    int32_t hit = bm_match_prefix(d->kvm.bm, tokens, n_tokens, &d->tables[seq]);
     memcpy(tokens_of(ctx, seq), tokens, (size_t)hit * sizeof(int32_t));
     d->seq_len[seq] = hit;
     return hit;
@@ -128,7 +128,7 @@ static loom_status assign_slots(loom_context *ctx, const loom_batch_input *b, lo
         int32_t first = b->positions[t], n = end - t;
         if (kvm_reserve(&d->kvm, &d->tables[s], first, first + n) != 0)
             return loom_fail(err, LOOM_ERR_NO_MEMORY, "KV cache is full (%d blocks of %d tokens)",
-                             loom_bm_num_blocks(d->kvm.bm), d->kvm.block_size);
+                             bm_num_blocks(d->kvm.bm), d->kvm.block_size);
         kvm_slots(&d->kvm, &d->tables[s], first, n, d->slots + t);
         memcpy(tokens_of(ctx, s) + first, b->tokens + t, (size_t)n * sizeof(int32_t));
         memcpy(d->block_tables + (size_t)s * d->max_blocks_per_seq, d->tables[s].blocks,
@@ -158,13 +158,13 @@ loom_status loom_decode(loom_context *ctx, const loom_batch_input *b, loom_error
         .slots = d->slots, .block_tables = d->block_tables, .max_blocks_per_seq = d->max_blocks_per_seq,
         .n_logits = select_logits(d, b), .logit_tokens = d->logit_tokens,
     };
-    if ((st = loom_context_forward(ctx, &fb, err)) != LOOM_OK) return st;
+    if ((st = context_forward(ctx, &fb, err)) != LOOM_OK) return st;
     memcpy(d->seq_len, d->next_pos, (size_t)ctx->params.max_seqs * sizeof(int32_t));
     /* full blocks join the prefix cache */
     for (int32_t t = 0; t < b->n_tokens; t++) {
         int32_t s = b->seq_ids[t];
         if (t == b->n_tokens - 1 || b->seq_ids[t + 1] != s)
-            loom_bm_commit(d->kvm.bm, &d->tables[s], tokens_of(ctx, s), d->seq_len[s]);
+            bm_commit(d->kvm.bm, &d->tables[s], tokens_of(ctx, s), d->seq_len[s]);
     }
     return LOOM_OK;
 }

@@ -54,7 +54,7 @@ static loom_status create_kv(loom_engine *e, loom_error *err) {
     cp.kv_cache_dtype = (int)plan.kv_cache_dtype;
     if ((st = loom_context_create(e->model, &cp, &e->ctx, err)) != LOOM_OK) return st;
     kv_mover mover = ctx_kv_mover(e->ctx);
-    if ((st = kvm_init(&e->kvm, loom_context_num_kv_blocks(e->ctx), loom_context_block_size(e->ctx),
+    if ((st = kvm_init(&e->kvm, context_num_kv_blocks(e->ctx), context_block_size(e->ctx),
                        e->params.enable_prefix_caching, &mover, err)) != LOOM_OK)
         return st;
     loom_sched_config sc = {.max_num_seqs = e->params.max_num_seqs,
@@ -62,7 +62,7 @@ static loom_status create_kv(loom_engine *e, loom_error *err) {
                             .enable_chunked_prefill = e->params.enable_chunked_prefill,
                             .preemption_mode = e->params.preemption_mode,
                             .swap_space_bytes = e->params.swap_space_bytes};
-    return loom_sched_create(&sc, &e->kvm, &e->sched, err);
+    return sched_create(&sc, &e->kvm, &e->sched, err);
 }
 
 static loom_status alloc_batch(loom_engine *e, loom_error *err) {
@@ -74,7 +74,7 @@ static loom_status alloc_batch(loom_engine *e, loom_error *err) {
     e->logit_tokens = malloc(nt * sizeof(int32_t));
     e->first_logit_row = malloc(ns * sizeof(int32_t));
     e->n_logit_rows = malloc(ns * sizeof(int32_t));
-    e->block_tables_width = (e->max_model_len + loom_context_block_size(e->ctx) - 1) / loom_context_block_size(e->ctx);
+    e->block_tables_width = (e->max_model_len + context_block_size(e->ctx) - 1) / context_block_size(e->ctx);
     e->block_tables = malloc(ns * (size_t)e->block_tables_width * sizeof(int32_t));
     if (!e->tokens || !e->positions || !e->seq_of_token || !e->slots || !e->logit_tokens || !e->first_logit_row ||
         !e->n_logit_rows || !e->block_tables)
@@ -126,7 +126,7 @@ void loom_engine_free(loom_engine *e) {
         e->requests = next;
     }
     spec_free(e);
-    loom_sched_free(e->sched);
+    sched_free(e->sched);
     kvm_destroy(&e->kvm);
     loom_context_free(e->ctx);
     free(e->tokens);
@@ -158,9 +158,9 @@ static loom_status check_request(const loom_engine *e, const loom_request_params
     *max_total = (int32_t)req->n_prompt + (req->max_tokens < room ? req->max_tokens : room);
     /* the planner already fits max_model_len in the pool; a request that never fits would stall the queue */
     int32_t bs = e->kvm.block_size, blocks = (*max_total + bs - 1) / bs;
-    if (blocks > loom_bm_num_blocks(e->kvm.bm))
+    if (blocks > bm_num_blocks(e->kvm.bm))
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_tokens: prompt + max_tokens = %d tokens needs %d KV blocks; the pool has %d",
-                         *max_total, blocks, loom_bm_num_blocks(e->kvm.bm));
+                         *max_total, blocks, bm_num_blocks(e->kvm.bm));
     if (!e->params.enable_chunked_prefill && *max_total > e->params.max_num_batched_tokens)
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
                          "max_tokens: prompt + max_tokens = %d tokens exceeds max_num_batched_tokens (%d) with chunked prefill off",

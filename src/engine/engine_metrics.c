@@ -29,8 +29,8 @@ void engine_metrics_observe(uint64_t *buckets, double *sum, uint64_t *count, dou
 void engine_metrics_refresh_gauges(loom_engine *e) {
     loom_sched_counts c;
     loom_block_manager_stats bs;
-    loom_sched_get_counts(e->sched, &c);
-    loom_bm_get_stats(e->kvm.bm, &bs);
+    sched_get_counts(e->sched, &c);
+    bm_get_stats(e->kvm.bm, &bs);
     loom_engine_metrics *m = &e->metrics;
     m->num_running = c.n_running;
     m->num_waiting = c.n_waiting + c.n_swapped;

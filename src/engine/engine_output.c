@@ -28,7 +28,7 @@ loom_status engine_seq_init(loom_engine *e, engine_request *r, int32_t index, lo
     const loom_request_params *p = &r->p;
     loom_sampling_params sp = p->sampling;
     if (sp.has_seed) sp.seed += (uint64_t)index; /* each sample its own stream; sample 0 keeps the seed */
-    loom_status st = loom_seq_create(r->id, index, p->prompt_ids, (int32_t)p->n_prompt, r->max_total_tokens, &es->seq, err);
+    loom_status st = seq_create(r->id, index, p->prompt_ids, (int32_t)p->n_prompt, r->max_total_tokens, &es->seq, err);
     if (st == LOOM_OK) st = loom_sampler_create(&sp, e->info->vocab_size, &es->sampler, err);
     if (st == LOOM_OK) st = loom_sampler_set_prompt(es->sampler, p->prompt_ids, p->n_prompt, err);
     if (st == LOOM_OK) st = suppress_early_stops(e, p, es->sampler, err);
@@ -49,7 +49,7 @@ loom_status engine_seq_init(loom_engine *e, engine_request *r, int32_t index, lo
 }
 
 void engine_seq_destroy(engine_seq *es) {
-    loom_seq_destroy(es->seq);
+    seq_destroy(es->seq);
     loom_sampler_free(es->sampler);
     loom_detokenizer_free(es->detok);
     loom_stop_matcher_free(es->stop);
@@ -75,7 +75,7 @@ static void emit(const loom_engine *e, const engine_seq *es, const int32_t *ids,
 
 /* Marks the sequence finished, frees its KV, records its time per output token. */
 static void finish_seq(loom_engine *e, engine_seq *es, loom_finish_reason reason) {
-    if (es->seq) loom_sched_finish(e->sched, es->seq);
+    if (es->seq) sched_finish(e->sched, es->seq);
     if (es->spec) spec_seq_release(e, es);
     es->finish = reason;
     es->req->n_unfinished--;
@@ -185,7 +185,7 @@ loom_status engine_emit_token(loom_engine *e, engine_seq *es, int32_t id, const 
         lp.top_logprobs = e->lp_top_logprobs;
         loom_logprobs(logits, e->info->vocab_size, id, lp.n_top, &lp.logprob, e->lp_top_ids, e->lp_top_logprobs);
     }
-    if (loom_seq_append(es->seq, id)) return loom_fail(err, LOOM_ERR_INTERNAL, "sequence sampled past its length");
+    if (seq_append(es->seq, id)) return loom_fail(err, LOOM_ERR_INTERNAL, "sequence sampled past its length");
     double now = engine_now_s();
     if (es->n_out++ == 0) es->first_token_s = now;
     es->last_token_s = now;
@@ -241,7 +241,7 @@ static loom_status fork_samples(loom_engine *e, engine_request *r, loom_error *e
     loom_seq *parent = r->seqs[0].seq;
     for (int32_t i = 1; i < r->p.n; i++) {
         loom_status st = engine_seq_init(e, r, i, err);
-        if (st == LOOM_OK) st = loom_sched_fork(e->sched, parent, r->seqs[i].seq, err);
+        if (st == LOOM_OK) st = sched_fork(e->sched, parent, r->seqs[i].seq, err);
         if (st != LOOM_OK) return st;
     }
     return LOOM_OK;

@@ -20,7 +20,7 @@ static loom_status admit(loom_engine *e, engine_request *r, loom_error *err) {
         for (int32_t i = 0; i < r->p.n; i++) engine_end_seq(e, &r->seqs[i], LOOM_FINISH_LENGTH);
         return LOOM_OK;
     }
-    return loom_sched_add(e->sched, seq, err);
+    return sched_add(e->sched, seq, err);
 }
 
 /* Requests added or aborted since the last step. The list is read under the lock; the work (which
@@ -160,20 +160,20 @@ loom_status engine_run_step(loom_engine *e, loom_error *err) {
     double p0 = engine_now_s();
     if (st == LOOM_OK) st = spec_propose(e, err);
     forward_s = engine_now_s() - p0; /* the draft model's forwards count as model time */
-    if (st == LOOM_OK) st = loom_sched_schedule(e->sched, &step, err);
+    if (st == LOOM_OK) st = sched_schedule(e->sched, &step, err);
     if (st == LOOM_OK) engine_metrics_mark_scheduled(&step, engine_now_s());
     if (st == LOOM_OK && step.n_items > 0) {
         loom_forward_batch fb;
         build_batch(e, &step, &fb);
         double f0 = engine_now_s();
-        st = loom_context_forward(e->ctx, &fb, err);
+        st = context_forward(e->ctx, &fb, err);
         forward_s += engine_now_s() - f0;
         if (st != LOOM_OK) fail_step(e, &step);
     }
     if (st == LOOM_OK && step.n_items > 0) {
-        loom_sched_complete_step(e->sched, &step);
+        sched_complete_step(e->sched, &step);
         draw_job draws = {e, &step}; /* plain sequences' tokens drawn in parallel, then taken in order */
-        loom_context_parallel_for(e->ctx, step.n_items, 1, draw_items, &draws);
+        context_parallel_for(e->ctx, step.n_items, 1, draw_items, &draws);
         for (int32_t i = 0; i < step.n_items; i++) {
             engine_seq *es = step.items[i].seq->owner;
             if (st == LOOM_OK) {

@@ -7,7 +7,7 @@
  *                 K/V and KV head (8 x layers x kv_heads), for int8 a float16 scale and zero per layer and
  *                 KV head for V (4 x layers x kv_heads) and per layer, block and K channel, spread over the
  *                 block's tokens (layers x ceil(4 x kv_heads x head_dim / block_size)); block_size x KV /
- *                 token is exactly one block's bytes (loom_kv_bytes_per_token, kv/kv_store.h)
+ *                 token is exactly one block's bytes (kv_bytes_per_token, kv/kv_store.h)
  *   KV budget   = kv_cache_memory_bytes if given, else what max_num_seqs sequences of max_model_len tokens
  *                 need, at most 4 GiB (vLLM CPU's default KV space); never more than the memory limit
  *                 (default 0.9 x physical RAM) leaves after weights and activations. The pool is
@@ -53,7 +53,7 @@ loom_status loom_memory_plan_compute_for(const loom_model_info *info, const loom
     int32_t kv_layers = sharded ? info->shard_layer_end - info->shard_layer_begin : info->n_layers;
     int32_t kv_heads = sharded ? info->shard_n_kv_heads : info->n_kv_heads;
     p.kv_bytes_per_token =
-        loom_kv_bytes_per_token(kv_layers, kv_heads, info->head_dim, p.kv_cache_dtype, p.block_size);
+        kv_bytes_per_token(kv_layers, kv_heads, info->head_dim, p.kv_cache_dtype, p.block_size);
     p.memory_limit_bytes = params->memory_limit_bytes
                                ? params->memory_limit_bytes
                                : (uint64_t)(DEFAULT_MEMORY_FRACTION * (double)sysmem_physical_bytes());

@@ -75,7 +75,7 @@ void spec_seq_destroy(engine_seq *es) {
     spec_seq *ss = es->spec;
     if (!ss) return;
     free(ss->q);
-    loom_block_table_free(&ss->table);
+    block_table_free(&ss->table);
     free(ss->computed);
     loom_sampler_free(ss->sampler);
     free(ss);
@@ -97,7 +97,7 @@ static void propose_ngram(spec_engine *sp, int32_t n_cands) {
     for (int32_t c = 0; c < n_cands; c++) {
         loom_seq *seq = sp->cands[c]->seq;
         int32_t m = ngram_propose(seq->tokens, seq->n_tokens, sp->ngram_min, sp->ngram_max, sp->cand_k[c], ids);
-        for (int32_t i = 0; i < m; i++) loom_seq_append(seq, ids[i]);
+        for (int32_t i = 0; i < m; i++) seq_append(seq, ids[i]);
         seq->n_spec = m;
         sp->cands[c]->spec->q_valid = 0;
     }
@@ -107,7 +107,7 @@ loom_status spec_propose(loom_engine *e, loom_error *err) {
     spec_engine *sp = e->spec;
     if (!sp) return LOOM_OK;
     int32_t n_running, n_cands = 0;
-    loom_seq *const *running = loom_sched_running(e->sched, &n_running);
+    loom_seq *const *running = sched_running(e->sched, &n_running);
     for (int32_t i = 0; i < n_running; i++) {
         int32_t k = proposals_allowed(sp, running[i]);
         if (k <= 0) continue;
@@ -164,7 +164,7 @@ loom_status spec_verify(loom_engine *e, const loom_sched_item *it, int32_t first
     }
     if (accepted && st == LOOM_OK && es->finish == LOOM_FINISH_NONE) /* every proposal kept: one more token */
         st = engine_sample_one(e, es, loom_get_logits(e->ctx, first_row + k), err);
-    if (st == LOOM_OK && es->finish == LOOM_FINISH_NONE) loom_sched_accept_spec(e->sched, seq, n_accepted);
+    if (st == LOOM_OK && es->finish == LOOM_FINISH_NONE) sched_accept_spec(e->sched, seq, n_accepted);
     count(e, k, n_accepted);
     return st;
 }

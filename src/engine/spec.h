@@ -9,7 +9,7 @@
  *      one drawn at the first rejection (or after the last proposal when all are kept), goes through the
  *      engine's per-token output (stop strings, min_tokens, logprobs of the target, finish); then the
  *      scheduler counts the kept proposals' KV as computed and frees blocks past the tokens
- *      (loom_sched_accept_spec).
+ *      (sched_accept_spec).
  * Structured output: each position's distribution is masked by the sequence's matcher in the state the
  * tokens kept before it reached (engine_grammar_mask), so a proposal the constraint forbids has p = 0 and
  * is rejected, and at verification the matcher accepts only emitted tokens. The draft model's proposals

@@ -102,12 +102,12 @@ static loom_status create_context(loom_engine *e, spec_draft *d, loom_error *err
     cp.max_tokens_per_seq = e->max_model_len;
     cp.max_batch_tokens = p->max_num_batched_tokens;
     cp.block_size = bs;
-    cp.num_kv_blocks = loom_bm_num_blocks(e->kvm.bm) + p->max_num_seqs * ((p->num_speculative_tokens + bs) / bs + 1);
+    cp.num_kv_blocks = bm_num_blocks(e->kvm.bm) + p->max_num_seqs * ((p->num_speculative_tokens + bs) / bs + 1);
     cp.kv_cache_dtype = (int)p->kv_cache_dtype;
     loom_status st = loom_context_create(d->model, &cp, &d->ctx, err);
     if (st != LOOM_OK) return st;
     kv_mover mover = ctx_kv_mover(d->ctx);
-    return kvm_init(&d->kvm, loom_context_num_kv_blocks(d->ctx), bs, 0, &mover, err);
+    return kvm_init(&d->kvm, context_num_kv_blocks(d->ctx), bs, 0, &mover, err);
 }
 
 loom_status spec_draft_create(loom_engine *e, spec_draft **out, loom_error *err) {
@@ -151,13 +151,13 @@ loom_status spec_draft_seq_init(loom_engine *e, engine_seq *es, loom_error *err)
     loom_status st = loom_sampler_create(&sp, e->info->vocab_size, &ss->sampler, err);
     if (st == LOOM_OK) st = loom_sampler_set_prompt(ss->sampler, p->prompt_ids, p->n_prompt, err);
     /* proposals have their own stream: the target's draws stay the sequence's */
-    loom_rng_seed(&ss->rng,
+    rng_seed(&ss->rng,
                   sp.has_seed ? sp.seed ^ 0x6a09e667f3bcc909ull : (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ss);
     return st;
 }
 
 void spec_draft_seq_release(spec_draft *d, spec_seq *ss) {
-    loom_bm_release(d->kvm.bm, &ss->table);
+    bm_release(d->kvm.bm, &ss->table);
     ss->n_computed = 0;
 }
 
@@ -194,14 +194,14 @@ static int propose_one(loom_engine *e, engine_seq *es, const float *logits, loom
     if (engine_grammar_mask(e, es, logits, &allowed, err) != LOOM_OK) return 0;
     loom_sampler_probs(ss->sampler, allowed, q);
     int32_t id;
-    if (sampler_is_greedy(es->sampler)) id = loom_argmax(q, sp->vocab);
+    if (sampler_is_greedy(es->sampler)) id = argmax(q, sp->vocab);
     else {
         double total = 0;
         for (int32_t j = 0; j < sp->vocab; j++) total += q[j];
-        id = loom_draw_index(q, sp->vocab, total, loom_rng_uniform(&ss->rng));
+        id = draw_index(q, sp->vocab, total, rng_uniform(&ss->rng));
     }
     if (es->matcher && gram_matcher_accept_token(es->matcher, id, err) != 1) return 0;
-    loom_seq_append(seq, id);
+    seq_append(seq, id);
     seq->n_spec++;
     return 1;
 }
@@ -260,7 +260,7 @@ loom_status spec_draft_propose(loom_engine *e, int32_t n_cands, loom_error *err)
     for (int any = 1; any;) {
         loom_forward_batch fb;
         if (build_round(d, sp, n_cands, &fb) == 0) break;
-        if ((st = loom_context_forward(d->ctx, &fb, err)) != LOOM_OK) break;
+        if ((st = context_forward(d->ctx, &fb, err)) != LOOM_OK) break;
         any = 0;
         for (int32_t c = 0; c < n_cands; c++) {
             engine_seq *es = sp->cands[c];

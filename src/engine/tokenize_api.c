@@ -24,7 +24,7 @@ loom_status loom_detokenizer_create(const loom_model *m, int skip_special, loom_
     if (st) return st;
     loom_detokenizer *d = calloc(1, sizeof *d);
     if (!d) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    if ((st = loom_detok_create(m->tok, skip_special, &d->d, err)) != LOOM_OK) {
+    if ((st = detok_create(m->tok, skip_special, &d->d, err)) != LOOM_OK) {
         free(d);
         return st;
     }
@@ -48,13 +48,13 @@ static loom_status terminate(loom_status st, char **text, size_t len, loom_error
 
 loom_status loom_detokenizer_push(loom_detokenizer *d, int32_t id, char **text_out, loom_error *err) {
     size_t len = 0;
-    loom_status st = loom_detok_push(d->d, id, text_out, &len, err);
+    loom_status st = detok_push(d->d, id, text_out, &len, err);
     return terminate(st, text_out, len, err);
 }
 
 loom_status loom_detokenizer_flush(loom_detokenizer *d, char **text_out, loom_error *err) {
     size_t len = 0;
-    loom_status st = loom_detok_flush(d->d, text_out, &len, err);
+    loom_status st = detok_flush(d->d, text_out, &len, err);
     return terminate(st, text_out, len, err);
 }
 
@@ -62,7 +62,7 @@ loom_status loom_detokenizer_prime(loom_detokenizer *d, const int32_t *ids, size
     for (size_t i = 0; i < n; i++) {
         char *text = NULL;
         size_t len;
-        loom_status st = loom_detok_push(d->d, ids[i], &text, &len, err);
+        loom_status st = detok_push(d->d, ids[i], &text, &len, err);
         free(text);
         if (st != LOOM_OK) return st;
     }
@@ -71,7 +71,7 @@ loom_status loom_detokenizer_prime(loom_detokenizer *d, const int32_t *ids, size
 
 void loom_detokenizer_free(loom_detokenizer *d) {
     if (!d) return;
-    loom_detok_free(d->d);
+    detok_free(d->d);
     free(d);
 }
 

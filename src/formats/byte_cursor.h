@@ -15,13 +15,13 @@ typedef struct loom_cursor {
 } loom_cursor;
 
 /* A cursor at pos (overrun already set when pos > size). */
-loom_cursor loom_cursor_at(const uint8_t *data, size_t size, size_t pos);
-size_t loom_cursor_left(const loom_cursor *c);
+loom_cursor cursor_at(const uint8_t *data, size_t size, size_t pos);
+size_t cursor_left(const loom_cursor *c);
 /* Returns a pointer to the next n bytes and advances, or NULL (and sets overrun). */
-const uint8_t *loom_cursor_take(loom_cursor *c, size_t n);
-uint8_t loom_cursor_u8(loom_cursor *c);
-uint16_t loom_cursor_u16(loom_cursor *c);
-uint32_t loom_cursor_u32(loom_cursor *c);
-uint64_t loom_cursor_u64(loom_cursor *c);
+const uint8_t *cursor_take(loom_cursor *c, size_t n);
+uint8_t cursor_u8(loom_cursor *c);
+uint16_t cursor_u16(loom_cursor *c);
+uint32_t cursor_u32(loom_cursor *c);
+uint64_t cursor_u64(loom_cursor *c);
 
 #endif

@@ -98,7 +98,7 @@ static loom_status add_context(loom_status st, loom_error *err, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    loom_error_prefix(err, prefix);
+    error_prefix(err, prefix);
     return st;
 }
 
@@ -147,7 +147,7 @@ static size_t scalar_size(uint32_t type) {
     }
 }
 
-size_t loom_gguf_scalar_bytes(loom_gguf_type type) { return scalar_size(type); }
+size_t gguf_scalar_bytes(loom_gguf_type type) { return scalar_size(type); }
 
 static int decode_int(loom_gguf_type type, const uint8_t *p, int64_t *out) {
     uint64_t u = le_uint(p, scalar_size(type));
@@ -276,7 +276,7 @@ static loom_status parse_kvs(cursor *c, loom_gguf *g, uint64_t n_kvs) {
     name_set keys;
     if ((st = name_set_init(&keys, (size_t)n_kvs, c->err)) != LOOM_OK) return st;
     for (size_t i = 0; i < n_kvs && st == LOOM_OK; i++) {
-        loom_gguf_kv *kv = &g->kvs[g->n_kvs++]; /* counted now so that loom_gguf_free releases it */
+        loom_gguf_kv *kv = &g->kvs[g->n_kvs++]; /* counted now so that gguf_free releases it */
         st = add_context(read_name(c, "key", &kv->key), c->err, "metadata entry %zu", i);
         if (st == LOOM_OK) st = add_context(parse_kv(c, kv, &keys), c->err, "metadata key '%.128s'", kv->key);
     }
@@ -287,9 +287,9 @@ static loom_status parse_kvs(cursor *c, loom_gguf *g, uint64_t n_kvs) {
 /* general.alignment: a positive power of two, default 32. */
 static loom_status resolve_alignment(loom_gguf *g, loom_error *err) {
     g->alignment = GGUF_DEFAULT_ALIGNMENT;
-    if (!loom_gguf_find(g, "general.alignment")) return LOOM_OK;
+    if (!gguf_find(g, "general.alignment")) return LOOM_OK;
     int64_t a;
-    if (!loom_gguf_get_int(g, "general.alignment", &a) || a <= 0 || (a & (a - 1)) != 0)
+    if (!gguf_get_int(g, "general.alignment", &a) || a <= 0 || (a & (a - 1)) != 0)
         return loom_fail(err, LOOM_ERR_FORMAT, "general.alignment is not a positive power of two");
     g->alignment = (size_t)a;
     return LOOM_OK;
@@ -321,7 +321,7 @@ static const struct {
 };
 #define N_GGML_TYPES (sizeof GGML_TYPES / sizeof GGML_TYPES[0])
 
-uint32_t loom_gguf_type_id(loom_dtype t) {
+uint32_t gguf_type_id(loom_dtype t) {
     for (size_t i = 0; i < N_GGML_TYPES; i++)
         if (GGML_TYPES[i].dtype == t) return GGML_TYPES[i].id;
     return UINT32_MAX;
@@ -361,13 +361,13 @@ static loom_status read_shape(cursor *c, loom_tensor_entry *e, int64_t *n_elems)
 
 /* Rows never split a block; the byte size must fit in the file (which also rules out overflow). */
 static loom_status compute_size(cursor *c, loom_tensor_entry *e, int64_t n_elems) {
-    int64_t block = loom_dtype_block_elems(e->dtype);
+    int64_t block = dtype_block_elems(e->dtype);
     int64_t row_len = e->n_dims ? e->shape[e->n_dims - 1] : 1;
     if (row_len % block != 0)
         return loom_fail(c->err, LOOM_ERR_FORMAT, "row length %lld is not a multiple of the %s block size %lld",
-                         (long long)row_len, loom_dtype_name(e->dtype), (long long)block);
+                         (long long)row_len, dtype_name(e->dtype), (long long)block);
     uint64_t n_blocks = (uint64_t)(n_elems / block);
-    size_t block_bytes = loom_dtype_block_bytes(e->dtype);
+    size_t block_bytes = dtype_block_bytes(e->dtype);
     if (n_blocks > c->size / block_bytes)
         return loom_fail(c->err, LOOM_ERR_FORMAT, "%lld elements cannot fit in the file (truncated?)", (long long)n_elems);
     e->size_bytes = (size_t)n_blocks * block_bytes;
@@ -389,7 +389,7 @@ static loom_status parse_tensor_info(cursor *c, const char *name, size_t alignme
     if (*offset % alignment != 0)
         return loom_fail(c->err, LOOM_ERR_FORMAT, "offset %llu is not a multiple of the alignment %zu",
                          (unsigned long long)*offset, alignment);
-    return loom_tensor_table_add(t, &e, c->err);
+    return tensor_table_add(t, &e, c->err);
 }
 
 static loom_status parse_tensor_infos(cursor *c, loom_gguf *g, uint64_t n_tensors, uint64_t *offsets) {
@@ -463,57 +463,57 @@ static loom_status parse_all(cursor *c, loom_gguf *g) {
     return parse_tensors(c, g, n_tensors);
 }
 
-loom_status loom_gguf_parse(const uint8_t *data, size_t size_bytes, loom_gguf *out, loom_error *err) {
+loom_status gguf_parse(const uint8_t *data, size_t size_bytes, loom_gguf *out, loom_error *err) {
     *out = (loom_gguf){0};
     cursor c = {data, size_bytes, 0, err};
     loom_status st = parse_all(&c, out);
-    if (st != LOOM_OK) loom_gguf_free(out);
+    if (st != LOOM_OK) gguf_free(out);
     return st;
 }
 
-void loom_gguf_free(loom_gguf *g) {
+void gguf_free(loom_gguf *g) {
     for (size_t i = 0; i < g->n_kvs; i++) {
         free(g->kvs[i].key);
         free(g->kvs[i].str_elems);
     }
     free(g->kvs);
-    loom_tensor_table_free(&g->tensors);
+    tensor_table_free(&g->tensors);
     *g = (loom_gguf){0};
 }
 
 /* ---- getters ---------------------------------------------------------------------------------- */
 
-const loom_gguf_kv *loom_gguf_find(const loom_gguf *g, const char *key) {
+const loom_gguf_kv *gguf_find(const loom_gguf *g, const char *key) {
     for (size_t i = 0; i < g->n_kvs; i++)
         if (strcmp(g->kvs[i].key, key) == 0) return &g->kvs[i];
     return NULL;
 }
 
-int loom_gguf_get_int(const loom_gguf *g, const char *key, int64_t *out) {
-    const loom_gguf_kv *kv = loom_gguf_find(g, key);
+int gguf_get_int(const loom_gguf *g, const char *key, int64_t *out) {
+    const loom_gguf_kv *kv = gguf_find(g, key);
     return kv && decode_int(kv->type, kv->value, out);
 }
 
-int loom_gguf_get_float(const loom_gguf *g, const char *key, double *out) {
-    const loom_gguf_kv *kv = loom_gguf_find(g, key);
+int gguf_get_float(const loom_gguf *g, const char *key, double *out) {
+    const loom_gguf_kv *kv = gguf_find(g, key);
     return kv && decode_float(kv->type, kv->value, out);
 }
 
-int loom_gguf_get_bool(const loom_gguf *g, const char *key, int *out) {
-    const loom_gguf_kv *kv = loom_gguf_find(g, key);
+int gguf_get_bool(const loom_gguf *g, const char *key, int *out) {
+    const loom_gguf_kv *kv = gguf_find(g, key);
     if (!kv || kv->type != LOOM_GGUF_BOOL) return 0;
     *out = kv->value[0] != 0;
     return 1;
 }
 
-int loom_gguf_get_string(const loom_gguf *g, const char *key, const char **s, size_t *len) {
-    const loom_gguf_kv *kv = loom_gguf_find(g, key);
+int gguf_get_string(const loom_gguf *g, const char *key, const char **s, size_t *len) {
+    const loom_gguf_kv *kv = gguf_find(g, key);
     if (!kv || kv->type != LOOM_GGUF_STRING) return 0;
     decode_string(kv->value, s, len);
     return 1;
 }
 
-int loom_gguf_arr_string(const loom_gguf_kv *kv, uint64_t i, const char **s, size_t *len) {
+int gguf_arr_string(const loom_gguf_kv *kv, uint64_t i, const char **s, size_t *len) {
     if (!kv || kv->type != LOOM_GGUF_ARRAY || kv->elem_type != LOOM_GGUF_STRING || i >= kv->n_elems) return 0;
     decode_string(kv->str_elems[i], s, len);
     return 1;
@@ -525,12 +525,12 @@ static const uint8_t *fixed_elem(const loom_gguf_kv *kv, uint64_t i) {
     return kv->value + i * scalar_size(kv->elem_type);
 }
 
-int loom_gguf_arr_int(const loom_gguf_kv *kv, uint64_t i, int64_t *out) {
+int gguf_arr_int(const loom_gguf_kv *kv, uint64_t i, int64_t *out) {
     const uint8_t *p = fixed_elem(kv, i);
     return p && decode_int(kv->elem_type, p, out);
 }
 
-int loom_gguf_arr_float(const loom_gguf_kv *kv, uint64_t i, double *out) {
+int gguf_arr_float(const loom_gguf_kv *kv, uint64_t i, double *out) {
     const uint8_t *p = fixed_elem(kv, i);
     return p && decode_float(kv->elem_type, p, out);
 }

@@ -17,7 +17,7 @@ typedef enum loom_gguf_type {
  * (src/model/gguf_quantize.c); far above llama.cpp's ids, which llama.cpp rejects. */
 #define LOOM_GGUF_TYPE_FP8_E4M3 1024u
 /* The ggml type id a dtype is stored as in GGUF (UINT32_MAX: none, e.g. I32). */
-uint32_t loom_gguf_type_id(loom_dtype t);
+uint32_t gguf_type_id(loom_dtype t);
 
 typedef struct loom_gguf_kv {
     char *key;                  /* owned */
@@ -40,22 +40,22 @@ typedef struct loom_gguf {
 /* Parses a whole mapped file; validates every length and offset against size_bytes, rejects unknown
  * or unsupported ggml types (LOOM_ERR_UNSUPPORTED naming the tensor and type id), tensors whose data
  * runs past EOF, misaligned offsets, duplicate names. Caller prefixes the file name. */
-loom_status loom_gguf_parse(const uint8_t *data, size_t size_bytes, loom_gguf *out, loom_error *err);
-void loom_gguf_free(loom_gguf *g);
+loom_status gguf_parse(const uint8_t *data, size_t size_bytes, loom_gguf *out, loom_error *err);
+void gguf_free(loom_gguf *g);
 
 /* Bytes of a fixed-size value type; 0 for strings and arrays. */
-size_t loom_gguf_scalar_bytes(loom_gguf_type type);
-const loom_gguf_kv *loom_gguf_find(const loom_gguf *g, const char *key);
+size_t gguf_scalar_bytes(loom_gguf_type type);
+const loom_gguf_kv *gguf_find(const loom_gguf *g, const char *key);
 /* Typed getters: return 1 and set *out when the key exists with a compatible type, else 0.
  * get_int accepts any integer type (and bool); get_float accepts F32/F64 and integers. */
-int loom_gguf_get_int(const loom_gguf *g, const char *key, int64_t *out);
-int loom_gguf_get_float(const loom_gguf *g, const char *key, double *out);
-int loom_gguf_get_bool(const loom_gguf *g, const char *key, int *out);
+int gguf_get_int(const loom_gguf *g, const char *key, int64_t *out);
+int gguf_get_float(const loom_gguf *g, const char *key, double *out);
+int gguf_get_bool(const loom_gguf *g, const char *key, int *out);
 /* Strings are not NUL-terminated inside the file: pointer + length. */
-int loom_gguf_get_string(const loom_gguf *g, const char *key, const char **s, size_t *len);
+int gguf_get_string(const loom_gguf *g, const char *key, const char **s, size_t *len);
 /* Array element access (index < kv->n_elems, checked): */
-int loom_gguf_arr_string(const loom_gguf_kv *kv, uint64_t i, const char **s, size_t *len);
-int loom_gguf_arr_int(const loom_gguf_kv *kv, uint64_t i, int64_t *out);
-int loom_gguf_arr_float(const loom_gguf_kv *kv, uint64_t i, double *out);
+int gguf_arr_string(const loom_gguf_kv *kv, uint64_t i, const char **s, size_t *len);
+int gguf_arr_int(const loom_gguf_kv *kv, uint64_t i, int64_t *out);
+int gguf_arr_float(const loom_gguf_kv *kv, uint64_t i, double *out);
 
 #endif

@@ -227,13 +227,13 @@ static loom_status push_global(unpickler *u, const char *module, size_t module_l
 
 /* One '\n'-terminated line of a GLOBAL argument (without the newline). */
 static int read_line(unpickler *u, const char **line, size_t *len) {
-    size_t left = loom_cursor_left(&u->in);
+    size_t left = cursor_left(&u->in);
     const uint8_t *start = u->in.data + u->in.pos;
     const uint8_t *nl = memchr(start, '\n', left < MAX_GLOBAL_LINE ? left : MAX_GLOBAL_LINE);
     if (!nl) return 0;
     *line = (const char *)start;
     *len = (size_t)(nl - start);
-    loom_cursor_take(&u->in, *len + 1);
+    cursor_take(&u->in, *len + 1);
     return 1;
 }
 
@@ -353,8 +353,8 @@ static loom_status push_int(unpickler *u, loom_pickle_kind kind, int64_t i) {
 }
 
 static loom_status op_long1(unpickler *u) {
-    uint8_t n = loom_cursor_u8(&u->in);
-    const uint8_t *b = loom_cursor_take(&u->in, n);
+    uint8_t n = cursor_u8(&u->in);
+    const uint8_t *b = cursor_take(&u->in, n);
     if (!b) return truncated(u);
     if (n > 8) return fail(u, LOOM_ERR_UNSUPPORTED, "has an integer of %u bytes, wider than 64 bits", (unsigned)n);
     uint64_t v = 0;
@@ -364,7 +364,7 @@ static loom_status op_long1(unpickler *u) {
 }
 
 static loom_status op_binfloat(unpickler *u) {
-    const uint8_t *b = loom_cursor_take(&u->in, 8);
+    const uint8_t *b = cursor_take(&u->in, 8);
     if (!b) return truncated(u);
     uint64_t bits = 0;
     for (int i = 0; i < 8; i++) bits = bits << 8 | b[i]; /* big-endian */
@@ -375,7 +375,7 @@ static loom_status op_binfloat(unpickler *u) {
 }
 
 static loom_status push_string(unpickler *u, loom_pickle_kind kind, uint64_t len) {
-    const uint8_t *s = len > loom_cursor_left(&u->in) ? NULL : loom_cursor_take(&u->in, (size_t)len);
+    const uint8_t *s = len > cursor_left(&u->in) ? NULL : cursor_take(&u->in, (size_t)len);
     if (!s) return truncated(u);
     loom_pickle_value *v = NULL;
     loom_status st = push_new(u, kind, &v);
@@ -387,7 +387,7 @@ static loom_status push_string(unpickler *u, loom_pickle_kind kind, uint64_t len
 }
 
 static loom_status op_proto(unpickler *u) {
-    uint8_t version = loom_cursor_u8(&u->in);
+    uint8_t version = cursor_u8(&u->in);
     if (u->in.overrun) return truncated(u);
     if (version < 2 || version > 5) return fail(u, LOOM_ERR_UNSUPPORTED, "protocol %u is not supported (only 2-5)", (unsigned)version);
     return LOOM_OK;
@@ -395,8 +395,8 @@ static loom_status op_proto(unpickler *u) {
 
 /* FRAME only groups opcodes for buffered readers; its length must fit what is left. */
 static loom_status op_frame(unpickler *u) {
-    uint64_t len = loom_cursor_u64(&u->in);
-    if (u->in.overrun || len > loom_cursor_left(&u->in)) return truncated(u);
+    uint64_t len = cursor_u64(&u->in);
+    if (u->in.overrun || len > cursor_left(&u->in)) return truncated(u);
     return LOOM_OK;
 }
 
@@ -426,24 +426,24 @@ static loom_status step(unpickler *u) {
     case OP_TUPLE1: return op_tuple_n(u, 1);
     case OP_TUPLE2: return op_tuple_n(u, 2);
     case OP_TUPLE3: return op_tuple_n(u, 3);
-    case OP_BININT: return with_arg(u, loom_cursor_u32(in), push_signed32);
-    case OP_BININT1: return with_arg(u, loom_cursor_u8(in), push_plain_int);
-    case OP_BININT2: return with_arg(u, loom_cursor_u16(in), push_plain_int);
+    case OP_BININT: return with_arg(u, cursor_u32(in), push_signed32);
+    case OP_BININT1: return with_arg(u, cursor_u8(in), push_plain_int);
+    case OP_BININT2: return with_arg(u, cursor_u16(in), push_plain_int);
     case OP_LONG1: return op_long1(u);
     case OP_BINFLOAT: return op_binfloat(u);
     case OP_NONE: return push_new(u, LOOM_PICKLE_NONE, &v);
     case OP_NEWTRUE: return push_int(u, LOOM_PICKLE_BOOL, 1);
     case OP_NEWFALSE: return push_int(u, LOOM_PICKLE_BOOL, 0);
-    case OP_SHORT_BINUNICODE: return with_arg(u, loom_cursor_u8(in), push_unicode);
-    case OP_BINUNICODE: return with_arg(u, loom_cursor_u32(in), push_unicode);
-    case OP_BINUNICODE8: return with_arg(u, loom_cursor_u64(in), push_unicode);
-    case OP_SHORT_BINBYTES: return with_arg(u, loom_cursor_u8(in), push_bytes);
-    case OP_BINBYTES: return with_arg(u, loom_cursor_u32(in), push_bytes);
-    case OP_BINPUT: return with_arg(u, loom_cursor_u8(in), memo_put);
-    case OP_LONG_BINPUT: return with_arg(u, loom_cursor_u32(in), memo_put);
+    case OP_SHORT_BINUNICODE: return with_arg(u, cursor_u8(in), push_unicode);
+    case OP_BINUNICODE: return with_arg(u, cursor_u32(in), push_unicode);
+    case OP_BINUNICODE8: return with_arg(u, cursor_u64(in), push_unicode);
+    case OP_SHORT_BINBYTES: return with_arg(u, cursor_u8(in), push_bytes);
+    case OP_BINBYTES: return with_arg(u, cursor_u32(in), push_bytes);
+    case OP_BINPUT: return with_arg(u, cursor_u8(in), memo_put);
+    case OP_LONG_BINPUT: return with_arg(u, cursor_u32(in), memo_put);
     case OP_MEMOIZE: return memo_put(u, u->memo_used);
-    case OP_BINGET: return with_arg(u, loom_cursor_u8(in), memo_get);
-    case OP_LONG_BINGET: return with_arg(u, loom_cursor_u32(in), memo_get);
+    case OP_BINGET: return with_arg(u, cursor_u8(in), memo_get);
+    case OP_LONG_BINGET: return with_arg(u, cursor_u32(in), memo_get);
     case OP_SETITEM: return op_add(u, LOOM_PICKLE_DICT, 2);
     case OP_SETITEMS: return op_add_marked(u, LOOM_PICKLE_DICT);
     case OP_APPEND: return op_add(u, LOOM_PICKLE_LIST, 1);
@@ -461,7 +461,7 @@ static loom_status step(unpickler *u) {
 static loom_status run(unpickler *u) {
     for (;;) {
         u->op_pos = u->in.pos;
-        u->op = loom_cursor_u8(&u->in);
+        u->op = cursor_u8(&u->in);
         if (u->in.overrun) return loom_fail(u->err, LOOM_ERR_FORMAT, "pickle ends at offset %zu without STOP", u->op_pos);
         if (u->op == OP_STOP) break;
         loom_status st = step(u);
@@ -473,18 +473,18 @@ static loom_status run(unpickler *u) {
     return st;
 }
 
-loom_status loom_pickle_load(const uint8_t *data, size_t size_bytes, loom_pickle *out, loom_error *err) {
+loom_status pickle_load(const uint8_t *data, size_t size_bytes, loom_pickle *out, loom_error *err) {
     memset(out, 0, sizeof *out);
-    unpickler u = {.in = loom_cursor_at(data, size_bytes, 0), .out = out, .err = err, .stack_cap = 64};
+    unpickler u = {.in = cursor_at(data, size_bytes, 0), .out = out, .err = err, .stack_cap = 64};
     u.stack = malloc(u.stack_cap * sizeof *u.stack); /* never NULL while running: marks index into it */
     loom_status st = u.stack ? run(&u) : loom_fail(err, LOOM_ERR_NO_MEMORY, "pickle reader ran out of memory");
     free(u.stack);
     free(u.memo);
-    if (st != LOOM_OK) loom_pickle_free(out);
+    if (st != LOOM_OK) pickle_free(out);
     return st;
 }
 
-void loom_pickle_free(loom_pickle *p) {
+void pickle_free(loom_pickle *p) {
     while (p->chunks) {
         struct loom_pickle_chunk *next = p->chunks->next;
         for (size_t i = 0; i < p->chunks->used; i++) free(p->chunks->values[i].items);

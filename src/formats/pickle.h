@@ -57,7 +57,7 @@ typedef struct loom_pickle_value {
 } loom_pickle_value;
 
 /* Owns every value of one unpickled buffer. Values (and their strings) stay valid until
- * loom_pickle_free; strings point into the pickle buffer, which must outlive them too. A container
+ * pickle_free; strings point into the pickle buffer, which must outlive them too. A container
  * cannot change once nested in another (torch's pickles fill each container before nesting it), so
  * values never form a cycle and depth is exact; but values may be shared through the memo, which
  * makes a naive recursive walk exponential: read them with a fixed schema. */
@@ -69,7 +69,7 @@ typedef struct loom_pickle {
 } loom_pickle;
 
 /* Unpickles data[0..size) up to its STOP. On error *out is left empty (nothing to free). */
-loom_status loom_pickle_load(const uint8_t *data, size_t size_bytes, loom_pickle *out, loom_error *err);
-void loom_pickle_free(loom_pickle *p);
+loom_status pickle_load(const uint8_t *data, size_t size_bytes, loom_pickle *out, loom_error *err);
+void pickle_free(loom_pickle *p);
 
 #endif

@@ -189,7 +189,7 @@ static loom_status make_entry(const archive *a, name_ref name, const tensor_ref 
     if (!storage)
         return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': storage 'data/%.*s' is not in the archive", name.len, name.s,
                          (int)(r->key_len < SHOWN ? r->key_len : SHOWN), r->key);
-    size_t elem = loom_dtype_block_bytes(e->dtype);
+    size_t elem = dtype_block_bytes(e->dtype);
     if ((uint64_t)r->storage_numel > storage->size_bytes / elem)
         return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': storage of %lld elements does not fit its %zu-byte member", name.len,
                          name.s, (long long)r->storage_numel, storage->size_bytes);
@@ -217,10 +217,10 @@ static loom_status add_tensor(const archive *a, const loom_pickle_value *key, co
     if (st != LOOM_OK) return st;
     e.name = strndup(key->str, key->len);
     if (!e.name) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory copying a tensor name");
-    if (loom_tensor_table_find(out, e.name))
+    if (tensor_table_find(out, e.name))
         st = loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s' appears twice", name.len, name.s);
     else
-        st = loom_tensor_table_add(out, &e, err);
+        st = tensor_table_add(out, &e, err);
     free(e.name);
     return st;
 }
@@ -238,20 +238,20 @@ static loom_status parse_archive(archive *a, loom_tensor_table *out, loom_error 
     loom_status st = check_byteorder(a, err);
     if (st != LOOM_OK) return st;
     loom_pickle p;
-    st = loom_pickle_load(pkl->data, pkl->size_bytes, &p, err);
+    st = pickle_load(pkl->data, pkl->size_bytes, &p, err);
     if (st != LOOM_OK) return st;
     st = add_state_dict(a, p.root, out, err);
-    loom_pickle_free(&p);
+    pickle_free(&p);
     return st;
 }
 
-loom_status loom_pytorch_parse(const uint8_t *data, size_t size_bytes, loom_tensor_table *out, loom_error *err) {
+loom_status pytorch_parse(const uint8_t *data, size_t size_bytes, loom_tensor_table *out, loom_error *err) {
     memset(out, 0, sizeof *out);
     archive a = {0};
-    loom_status st = loom_zip_open(data, size_bytes, &a.zip, err);
+    loom_status st = zip_open(data, size_bytes, &a.zip, err);
     if (st != LOOM_OK) return st;
     st = parse_archive(&a, out, err);
-    loom_zip_free(&a.zip);
-    if (st != LOOM_OK) loom_tensor_table_free(out);
+    zip_free(&a.zip);
+    if (st != LOOM_OK) tensor_table_free(out);
     return st;
 }

@@ -83,13 +83,13 @@ static loom_status add_entry(const char *name, json_t *entry, const st_buffer *b
     if (st == LOOM_OK) st = parse_shape(name, entry, &e, &n_elems, err);
     if (st == LOOM_OK) st = parse_offsets(name, entry, buf, &begin, &end, err);
     if (st != LOOM_OK) return st;
-    size_t elem_bytes = loom_dtype_block_bytes(e.dtype); /* block of 1 element for F32/F16/BF16 */
+    size_t elem_bytes = dtype_block_bytes(e.dtype); /* block of 1 element for F32/F16/BF16 */
     if ((uint64_t)n_elems > (end - begin) / elem_bytes || (uint64_t)n_elems * elem_bytes != end - begin)
         return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': shape holds %lld elements but data_offsets span %llu bytes",
                          name, (long long)n_elems, (unsigned long long)(end - begin));
     e.data = buf->base + begin;
     e.size_bytes = (size_t)(end - begin);
-    return loom_tensor_table_add(out, &e, err);
+    return tensor_table_add(out, &e, err);
 }
 
 static int cmp_by_data(const void *a, const void *b) {
@@ -137,7 +137,7 @@ static loom_status parse_header(const uint8_t *json, size_t len, json_t **root, 
     return LOOM_OK;
 }
 
-loom_status loom_safetensors_parse(const uint8_t *data, size_t size_bytes, loom_tensor_table *out,
+loom_status safetensors_parse(const uint8_t *data, size_t size_bytes, loom_tensor_table *out,
                                    loom_error *err) {
     *out = (loom_tensor_table){0};
     if (size_bytes < 8)
@@ -151,6 +151,6 @@ loom_status loom_safetensors_parse(const uint8_t *data, size_t size_bytes, loom_
     loom_status st = parse_header(data + 8, (size_t)header_len, &root, err);
     if (st == LOOM_OK) st = add_entries(root, &buf, out, err);
     json_decref(root);
-    if (st != LOOM_OK) loom_tensor_table_free(out);
+    if (st != LOOM_OK) tensor_table_free(out);
     return st;
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-loom_status loom_tensor_table_add(loom_tensor_table *t, const loom_tensor_entry *e, loom_error *err) {
+loom_status tensor_table_add(loom_tensor_table *t, const loom_tensor_entry *e, loom_error *err) {
     if (grow(&t->entries, &t->capacity, t->count, sizeof *t->entries, 64))
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory growing tensor table");
     loom_tensor_entry copy = *e;
@@ -14,13 +14,13 @@ loom_status loom_tensor_table_add(loom_tensor_table *t, const loom_tensor_entry 
     return LOOM_OK;
 }
 
-const loom_tensor_entry *loom_tensor_table_find(const loom_tensor_table *t, const char *name) {
+const loom_tensor_entry *tensor_table_find(const loom_tensor_table *t, const char *name) {
     for (size_t i = 0; i < t->count; i++)
         if (strcmp(t->entries[i].name, name) == 0) return &t->entries[i];
     return NULL;
 }
 
-void loom_tensor_table_free(loom_tensor_table *t) {
+void tensor_table_free(loom_tensor_table *t) {
     for (size_t i = 0; i < t->count; i++) free(t->entries[i].name);
     free(t->entries);
     t->entries = NULL;

@@ -16,7 +16,7 @@ typedef struct loom_tensor_entry {
     int n_dims;          /* 0..LOOM_MAX_DIMS */
     int64_t shape[LOOM_MAX_DIMS];
     const uint8_t *data; /* into the caller's buffer; validated: data + size_bytes <= buffer end */
-    size_t size_bytes;   /* == loom_dtype_bytes(dtype, product of shape) */
+    size_t size_bytes;   /* == dtype_bytes(dtype, product of shape) */
 } loom_tensor_entry;
 
 typedef struct loom_tensor_table {
@@ -26,8 +26,8 @@ typedef struct loom_tensor_table {
 } loom_tensor_table;
 
 /* Appends a copy of e (name is duplicated); LOOM_ERR_NO_MEMORY on failure. */
-loom_status loom_tensor_table_add(loom_tensor_table *t, const loom_tensor_entry *e, loom_error *err);
-const loom_tensor_entry *loom_tensor_table_find(const loom_tensor_table *t, const char *name);
-void loom_tensor_table_free(loom_tensor_table *t);
+loom_status tensor_table_add(loom_tensor_table *t, const loom_tensor_entry *e, loom_error *err);
+const loom_tensor_entry *tensor_table_find(const loom_tensor_table *t, const char *name);
+void tensor_table_free(loom_tensor_table *t);
 
 #endif

@@ -27,9 +27,9 @@ typedef struct loom_zip {
 
 /* Reads the directory of a whole zip file in memory. Entries point into data (no copy). On error *out
  * is left empty; messages name the offending member where there is one. */
-loom_status loom_zip_open(const uint8_t *data, size_t size_bytes, loom_zip *out, loom_error *err);
+loom_status zip_open(const uint8_t *data, size_t size_bytes, loom_zip *out, loom_error *err);
 /* The member whose name is exactly name[0..name_len), or NULL. */
-const loom_zip_entry *loom_zip_find(const loom_zip *z, const char *name, size_t name_len);
-void loom_zip_free(loom_zip *z);
+const loom_zip_entry *zip_find(const loom_zip *z, const char *name, size_t name_len);
+void zip_free(loom_zip *z);
 
 #endif

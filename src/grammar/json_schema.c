@@ -81,7 +81,7 @@ int32_t js_rule(js_ctx *c, const char *prefix, int32_t x) {
     return gram_x_ref(c->b, r);
 }
 
-static void path_join(char *out, size_t cap, const char *path, const char *key) {
+static void json_path_join(char *out, size_t cap, const char *path, const char *key) {
     snprintf(out, cap, "%s/%s", path, key);
 }
 
@@ -321,7 +321,7 @@ static int32_t array_expr(js_ctx *c, json_t *s, const char *path) {
     if (json_is_false(rest) || rmax == 0) tail = rmin > 0 ? gram_x_nothing(b) : gram_x_empty(b);
     else {
         char sub[256];
-        path_join(sub, sizeof sub, path, "items");
+        json_path_join(sub, sizeof sub, path, "items");
         int32_t item = js_rule(c, "item", gram_x_seq2(b, js_schema(c, rest ? rest : json_true(), sub), ws));
         int32_t more = gram_x_seq2(b, comma, item);
         if (n_prefix > 0) tail = gram_x_repeat(b, more, (int32_t)rmin, (int32_t)rmax);
@@ -335,7 +335,7 @@ static int32_t array_expr(js_ctx *c, json_t *s, const char *path) {
     for (int64_t k = n_prefix - 1; k >= 0 && c->st == LOOM_OK; k--) {
         char sub[256], idx[32];
         snprintf(idx, sizeof idx, "prefixItems/%lld", (long long)k);
-        path_join(sub, sizeof sub, path, idx);
+        json_path_join(sub, sizeof sub, path, idx);
         int32_t item = gram_x_seq2(b, js_schema(c, json_array_get(prefix, (size_t)k), sub), ws);
         int32_t step = gram_x_seq2(b, k > 0 ? gram_x_seq2(b, comma, item) : item, tail);
         tail = js_rule(c, "prefix", k + 1 > min ? gram_x_alt2(b, gram_x_empty(b), step) : step);
@@ -405,7 +405,7 @@ static int32_t branches(js_ctx *c, json_t *s, const char *key, const char *path)
     json_array_foreach(list, i, branch) {
         char sub[256], idx[48];
         snprintf(idx, sizeof idx, "%s/%zu", key, i);
-        path_join(sub, sizeof sub, path, idx);
+        json_path_join(sub, sizeof sub, path, idx);
         if (siblings) {
             json_t *parts = json_pack("[O]", branch);
             json_t *merged = parts ? js_merge_all(c, siblings, parts, sub) : NULL;

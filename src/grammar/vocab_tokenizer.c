@@ -9,7 +9,7 @@ loom_status gram_vocab_from_tokenizer(const loom_tokenizer *t, int32_t n_ids, co
     char *bytes = NULL;
     uint32_t *off = NULL, *len = NULL;
     uint8_t *special = NULL;
-    loom_status st = loom_tokenizer_token_bytes(t, &bytes, &off, &len, &special, err);
+    loom_status st = tokenizer_token_bytes(t, &bytes, &off, &len, &special, err);
     if (st != LOOM_OK) return st;
     int32_t n_tok = loom_tokenizer_vocab_size(t);
     if (n_ids < n_tok) n_ids = n_tok;

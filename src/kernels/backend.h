@@ -100,7 +100,7 @@ typedef struct loom_backend_ops {
                         int64_t dim);
     /* y[t] += sigmoid(gate[t]) * x[t] for y, x [n_tok][dim] */
     void (*add_sigmoid_gated)(loom_backend *b, float *y, const float *x, const float *gate, int64_t n_tok, int64_t dim);
-    /* fn over items [0, n_items) in units of grain on the backend's host threads (loom_pool_run's contract):
+    /* fn over items [0, n_items) in units of grain on the backend's host threads (pool_run's contract):
      * host work between forwards, such as drawing each sequence's token */
     void (*parallel_for)(loom_backend *b, int64_t n_items, int64_t grain, loom_pool_fn fn, void *ctx);
 } loom_backend_ops;
@@ -111,7 +111,7 @@ struct loom_backend {
 };
 
 /* The CPU backend with n_threads workers (0 = all CPUs). */
-loom_status loom_backend_cpu_create(int n_threads, loom_backend **out, loom_error *err);
-void loom_backend_free(loom_backend *b);
+loom_status backend_cpu_create(int n_threads, loom_backend **out, loom_error *err);
+void backend_free(loom_backend *b);
 
 #endif

@@ -35,7 +35,7 @@ struct loom_block_manager {
     uint64_t prefix_query_tokens, prefix_hit_tokens, evictions;
 };
 
-void loom_block_table_free(loom_block_table *t) {
+void block_table_free(loom_block_table *t) {
     free(t->blocks);
     memset(t, 0, sizeof *t);
 }
@@ -47,7 +47,7 @@ static uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-uint64_t loom_bm_default_hash(uint64_t parent_hash, const int32_t *tokens, int32_t n) {
+uint64_t bm_default_hash(uint64_t parent_hash, const int32_t *tokens, int32_t n) {
     uint64_t h = mix64(parent_hash + 0x9e3779b97f4a7c15ull);
     for (int32_t i = 0; i < n; i++) h = mix64(h ^ ((uint64_t)(uint32_t)tokens[i] + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)));
     return h;
@@ -152,7 +152,7 @@ static int reserve_table(loom_block_table *t, int32_t n_blocks) {
 
 /* ---- public ---- */
 
-loom_status loom_bm_create(int32_t n_blocks, int32_t block_size, int enable_prefix_caching,
+loom_status bm_create(int32_t n_blocks, int32_t block_size, int enable_prefix_caching,
                            loom_block_manager **out, loom_error *err) {
     *out = NULL;
     if (n_blocks <= 0 || block_size <= 0 || block_size > 4096 || n_blocks > (1 << 28))
@@ -165,7 +165,7 @@ loom_status loom_bm_create(int32_t n_blocks, int32_t block_size, int enable_pref
     bm->n_blocks = n_blocks;
     bm->block_size = block_size;
     bm->enable_prefix_caching = enable_prefix_caching;
-    bm->hash_fn = loom_bm_default_hash;
+    bm->hash_fn = bm_default_hash;
     bm->bucket_mask = n_buckets - 1;
     bm->ref_count = calloc(n, sizeof *bm->ref_count);
     bm->generation = calloc(n, sizeof *bm->generation);
@@ -181,7 +181,7 @@ loom_status loom_bm_create(int32_t n_blocks, int32_t block_size, int enable_pref
     bm->bucket_next = malloc(n * sizeof *bm->bucket_next);
     if (!bm->ref_count || !bm->generation || !bm->prev || !bm->next || !bm->cached || !bm->committed || !bm->hash ||
         !bm->parent || !bm->parent_gen || (enable_prefix_caching && !bm->tokens) || !bm->bucket_head || !bm->bucket_next) {
-        loom_bm_free(bm);
+        bm_free(bm);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for a block manager of %d blocks", n_blocks);
     }
     for (size_t k = 0; k < n_buckets; k++) bm->bucket_head[k] = NONE;
@@ -191,7 +191,7 @@ loom_status loom_bm_create(int32_t n_blocks, int32_t block_size, int enable_pref
     return LOOM_OK;
 }
 
-void loom_bm_free(loom_block_manager *bm) {
+void bm_free(loom_block_manager *bm) {
     if (!bm) return;
     free(bm->ref_count);
     free(bm->generation);
@@ -208,14 +208,14 @@ void loom_bm_free(loom_block_manager *bm) {
     free(bm);
 }
 
-void loom_bm_set_hash_fn(loom_block_manager *bm, loom_bm_hash_fn fn) { bm->hash_fn = fn ? fn : loom_bm_default_hash; }
-int32_t loom_bm_block_size(const loom_block_manager *bm) { return bm->block_size; }
-int32_t loom_bm_num_blocks(const loom_block_manager *bm) { return bm->n_blocks; }
-int32_t loom_bm_num_free(const loom_block_manager *bm) { return bm->n_free; }
-int32_t loom_bm_ref_count(const loom_block_manager *bm, int32_t block) { return bm->ref_count[block]; }
-int loom_bm_is_cached(const loom_block_manager *bm, int32_t block) { return bm->cached[block]; }
+void bm_set_hash_fn(loom_block_manager *bm, loom_bm_hash_fn fn) { bm->hash_fn = fn ? fn : bm_default_hash; }
+int32_t bm_block_size(const loom_block_manager *bm) { return bm->block_size; }
+int32_t bm_num_blocks(const loom_block_manager *bm) { return bm->n_blocks; }
+int32_t bm_num_free(const loom_block_manager *bm) { return bm->n_free; }
+int32_t bm_ref_count(const loom_block_manager *bm, int32_t block) { return bm->ref_count[block]; }
+int bm_is_cached(const loom_block_manager *bm, int32_t block) { return bm->cached[block]; }
 
-void loom_bm_get_stats(const loom_block_manager *bm, loom_block_manager_stats *out) {
+void bm_get_stats(const loom_block_manager *bm, loom_block_manager_stats *out) {
     *out = (loom_block_manager_stats){
         .n_blocks_total = bm->n_blocks, .n_blocks_free = bm->n_free, .n_blocks_cached = bm->n_cached,
         .prefix_query_tokens = bm->prefix_query_tokens, .prefix_hit_tokens = bm->prefix_hit_tokens,
@@ -223,7 +223,7 @@ void loom_bm_get_stats(const loom_block_manager *bm, loom_block_manager_stats *o
     };
 }
 
-int32_t loom_bm_match_prefix(loom_block_manager *bm, const int32_t *tokens, int32_t n, loom_block_table *t) {
+int32_t bm_match_prefix(loom_block_manager *bm, const int32_t *tokens, int32_t n, loom_block_table *t) {
     if (!bm->enable_prefix_caching || n <= 0 || t->n_blocks != 0) return 0;
     bm->prefix_query_tokens += (uint64_t)n;
     int32_t bs = bm->block_size, max_blocks = (n - 1) / bs, parent = NONE;
@@ -243,20 +243,20 @@ int32_t loom_bm_match_prefix(loom_block_manager *bm, const int32_t *tokens, int3
     return hit;
 }
 
-int32_t loom_bm_blocks_needed(const loom_block_manager *bm, const loom_block_table *t, int32_t n_tokens) {
+int32_t bm_blocks_needed(const loom_block_manager *bm, const loom_block_table *t, int32_t n_tokens) {
     int32_t want = (int32_t)(((int64_t)n_tokens + bm->block_size - 1) / bm->block_size);
     return want > t->n_blocks ? want - t->n_blocks : 0;
 }
 
-int loom_bm_allocate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens) {
-    int32_t need = loom_bm_blocks_needed(bm, t, n_tokens);
+int bm_allocate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens) {
+    int32_t need = bm_blocks_needed(bm, t, n_tokens);
     if (need == 0) return 0;
     if (need > bm->n_free || reserve_table(t, t->n_blocks + need) != 0) return -1;
     for (int32_t i = 0; i < need; i++) t->blocks[t->n_blocks++] = take_fresh_block(bm);
     return 0;
 }
 
-int loom_bm_prepare_write(loom_block_manager *bm, loom_block_table *t, int32_t pos, int32_t *src, int32_t *dst) {
+int bm_prepare_write(loom_block_manager *bm, loom_block_table *t, int32_t pos, int32_t *src, int32_t *dst) {
     int32_t bi = pos / bm->block_size;
     if (bi < 0 || bi >= t->n_blocks) return 0;
     int32_t b = t->blocks[bi];
@@ -276,7 +276,7 @@ int loom_bm_prepare_write(loom_block_manager *bm, loom_block_table *t, int32_t p
     return 1;
 }
 
-void loom_bm_commit(loom_block_manager *bm, loom_block_table *t, const int32_t *tokens, int32_t n_computed) {
+void bm_commit(loom_block_manager *bm, loom_block_table *t, const int32_t *tokens, int32_t n_computed) {
     if (!bm->enable_prefix_caching) return;
     int32_t bs = bm->block_size, full = n_computed / bs;
     if (full > t->n_blocks) full = t->n_blocks;
@@ -299,7 +299,7 @@ void loom_bm_commit(loom_block_manager *bm, loom_block_table *t, const int32_t *
     }
 }
 
-loom_status loom_bm_fork(loom_block_manager *bm, const loom_block_table *parent, loom_block_table *child,
+loom_status bm_fork(loom_block_manager *bm, const loom_block_table *parent, loom_block_table *child,
                          loom_error *err) {
     if (child->n_blocks != 0) return loom_fail(err, LOOM_ERR_INVALID_ARG, "fork target block table is not empty");
     if (reserve_table(child, parent->n_blocks) != 0)
@@ -312,12 +312,12 @@ loom_status loom_bm_fork(loom_block_manager *bm, const loom_block_table *parent,
     return LOOM_OK;
 }
 
-void loom_bm_truncate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens) {
+void bm_truncate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens) {
     int32_t keep = (int32_t)(((int64_t)n_tokens + bm->block_size - 1) / bm->block_size);
     while (t->n_blocks > keep) drop_ref(bm, t->blocks[--t->n_blocks]);
 }
 
-void loom_bm_release(loom_block_manager *bm, loom_block_table *t) {
+void bm_release(loom_block_manager *bm, loom_block_table *t) {
     for (int32_t i = t->n_blocks - 1; i >= 0; i--) drop_ref(bm, t->blocks[i]);
     t->n_blocks = 0;
 }

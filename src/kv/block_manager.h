@@ -20,71 +20,71 @@ typedef struct loom_block_manager loom_block_manager;
 
 /* One sequence's blocks: blocks[i] holds token positions [i*block_size, (i+1)*block_size). */
 typedef struct loom_block_table {
-    int32_t *blocks;   /* owned by the table (loom_block_table_free) */
+    int32_t *blocks;   /* owned by the table (block_table_free) */
     int32_t n_blocks;
     int32_t capacity;
 } loom_block_table;
 
-void loom_block_table_free(loom_block_table *t);
+void block_table_free(loom_block_table *t);
 
 typedef struct loom_block_manager_stats {
     int32_t n_blocks_total;
     int32_t n_blocks_free;        /* ref count 0: truly empty or cached-but-evictable */
     int32_t n_blocks_cached;      /* holding a prefix hash (in use or evictable) */
-    uint64_t prefix_query_tokens; /* tokens looked up by loom_bm_match_prefix */
+    uint64_t prefix_query_tokens; /* tokens looked up by bm_match_prefix */
     uint64_t prefix_hit_tokens;   /* of those, served from the cache */
     uint64_t evictions;
 } loom_block_manager_stats;
 
-loom_status loom_bm_create(int32_t n_blocks, int32_t block_size, int enable_prefix_caching,
+loom_status bm_create(int32_t n_blocks, int32_t block_size, int enable_prefix_caching,
                            loom_block_manager **out, loom_error *err);
-void loom_bm_free(loom_block_manager *bm);
-int32_t loom_bm_block_size(const loom_block_manager *bm);
-int32_t loom_bm_num_free(const loom_block_manager *bm);
-void loom_bm_get_stats(const loom_block_manager *bm, loom_block_manager_stats *out);
+void bm_free(loom_block_manager *bm);
+int32_t bm_block_size(const loom_block_manager *bm);
+int32_t bm_num_free(const loom_block_manager *bm);
+void bm_get_stats(const loom_block_manager *bm, loom_block_manager_stats *out);
 
 /* For an empty table: appends (and references) the longest run of cached full blocks matching
  * tokens[0 .. n). Returns the number of tokens covered, a multiple of block_size, never n itself (at
  * least one token is always left to compute so the caller gets logits). 0 when caching is off. */
-int32_t loom_bm_match_prefix(loom_block_manager *bm, const int32_t *tokens, int32_t n, loom_block_table *t);
+int32_t bm_match_prefix(loom_block_manager *bm, const int32_t *tokens, int32_t n, loom_block_table *t);
 
 /* Grows t to hold n_tokens tokens in total. All-or-nothing: returns 0 on success, -1 (t unchanged)
  * when the pool cannot supply the blocks even after evicting every evictable cached block. */
-int loom_bm_allocate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens);
+int bm_allocate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens);
 /* How many more blocks t needs to hold n_tokens (0 if it already can). */
-int32_t loom_bm_blocks_needed(const loom_block_manager *bm, const loom_block_table *t, int32_t n_tokens);
+int32_t bm_blocks_needed(const loom_block_manager *bm, const loom_block_table *t, int32_t n_tokens);
 
 /* Copy-on-write: before tokens are written at positions [pos, ...) of block index pos/block_size,
  * a block shared with another table (ref count > 1) is replaced in t by a fresh private block.
  * Returns 0 when no copy is needed, 1 with *src and *dst set when the caller must copy the KV of block
  * src into dst before writing, -1 when no free block exists. */
-int loom_bm_prepare_write(loom_block_manager *bm, loom_block_table *t, int32_t pos, int32_t *src, int32_t *dst);
+int bm_prepare_write(loom_block_manager *bm, loom_block_table *t, int32_t pos, int32_t *src, int32_t *dst);
 
 /* After tokens [0, n_computed) of the sequence are in KV: registers each newly FULL block in the
  * prefix cache (hash chained from the previous block). Idempotent for blocks already registered. */
-void loom_bm_commit(loom_block_manager *bm, loom_block_table *t, const int32_t *tokens, int32_t n_computed);
+void bm_commit(loom_block_manager *bm, loom_block_table *t, const int32_t *tokens, int32_t n_computed);
 
 /* child = a new table sharing every block of parent (ref counts + 1). child must be empty. */
-loom_status loom_bm_fork(loom_block_manager *bm, const loom_block_table *parent, loom_block_table *child,
+loom_status bm_fork(loom_block_manager *bm, const loom_block_table *parent, loom_block_table *child,
                          loom_error *err);
 
 /* Drops the references of t's blocks past those n_tokens tokens need (speculative tokens rejected). */
-void loom_bm_truncate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens);
+void bm_truncate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens);
 
 /* Drops t's references (last block first, so a sequence's tail is evicted before its shared prefix)
  * and empties t. */
-void loom_bm_release(loom_block_manager *bm, loom_block_table *t);
+void bm_release(loom_block_manager *bm, loom_block_table *t);
 
 /* ---- extensions: introspection and a hash hook (tests force collisions with it) ---- */
 
 /* The chained block hash: hash of a full block given its parent's hash (0 for the first block). */
 typedef uint64_t (*loom_bm_hash_fn)(uint64_t parent_hash, const int32_t *tokens, int32_t n);
-uint64_t loom_bm_default_hash(uint64_t parent_hash, const int32_t *tokens, int32_t n);
+uint64_t bm_default_hash(uint64_t parent_hash, const int32_t *tokens, int32_t n);
 /* Replaces the hash function (NULL restores the default); call before any commit. */
-void loom_bm_set_hash_fn(loom_block_manager *bm, loom_bm_hash_fn fn);
-int32_t loom_bm_num_blocks(const loom_block_manager *bm);
-int32_t loom_bm_ref_count(const loom_block_manager *bm, int32_t block);
+void bm_set_hash_fn(loom_block_manager *bm, loom_bm_hash_fn fn);
+int32_t bm_num_blocks(const loom_block_manager *bm);
+int32_t bm_ref_count(const loom_block_manager *bm, int32_t block);
 /* 1 while the block is in the prefix cache (in use or evictable). */
-int loom_bm_is_cached(const loom_block_manager *bm, int32_t block);
+int bm_is_cached(const loom_block_manager *bm, int32_t block);
 
 #endif

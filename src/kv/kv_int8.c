@@ -16,7 +16,7 @@ static float clampf(float x, float lo, float hi) { return x >= lo ? (x <= hi ? x
 static float f16_at(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, sizeof h);
-    return loom_f16_to_f32(h);
+    return f16_to_f32(h);
 }
 
 /* The float16 scale and zero whose grid zero + scale x (-128..127), as stored, covers [lo, hi]: zero is the
@@ -25,12 +25,12 @@ static float f16_at(const uint8_t *p) {
 static void params_for_range(float lo, float hi, uint8_t *scale_dst, uint8_t *zero_dst, float *scale, float *zero) {
     lo = clampf(lo, -F16_MAX, F16_MAX);
     hi = clampf(hi, lo, F16_MAX);
-    uint16_t zero_h = loom_f32_to_f16(lo + 128.0f * ((hi - lo) / 255.0f));
-    *zero = loom_f16_to_f32(zero_h);
+    uint16_t zero_h = f32_to_f16(lo + 128.0f * ((hi - lo) / 255.0f));
+    *zero = f16_to_f32(zero_h);
     float need = clampf(max_of((hi - *zero) / 127.0f, (*zero - lo) / 128.0f), 0.0f, F16_MAX);
-    uint16_t scale_h = loom_f32_to_f16(need);
-    *scale = loom_f16_to_f32(scale_h);
-    if (*scale < need) *scale = loom_f16_to_f32(++scale_h); /* round up: the next float16 (positive) */
+    uint16_t scale_h = f32_to_f16(need);
+    *scale = f16_to_f32(scale_h);
+    if (*scale < need) *scale = f16_to_f32(++scale_h); /* round up: the next float16 (positive) */
     memcpy(scale_dst, &scale_h, sizeof scale_h);
     memcpy(zero_dst, &zero_h, sizeof zero_h);
 }
@@ -40,7 +40,7 @@ static int8_t quantize(float x, float inv, float zero) { return (int8_t)clampf(r
 
 static float inverse(float scale) { return scale > 0 ? 1.0f / scale : 0.0f; }
 
-void loom_kv_int8_encode_group(const float *x, int32_t n, int8_t *codes, uint8_t *scale_dst, uint8_t *zero_dst) {
+void kv_int8_encode_group(const float *x, int32_t n, int8_t *codes, uint8_t *scale_dst, uint8_t *zero_dst) {
     float lo = INFINITY, hi = -INFINITY, scale, zero;
     for (int32_t i = 0; i < n; i++) lo = min_of(lo, x[i]), hi = max_of(hi, x[i]);
     params_for_range(lo, hi, scale_dst, zero_dst, &scale, &zero);
@@ -48,7 +48,7 @@ void loom_kv_int8_encode_group(const float *x, int32_t n, int8_t *codes, uint8_t
     for (int32_t i = 0; i < n; i++) codes[i] = quantize(x[i], inv, zero);
 }
 
-void loom_kv_int8_append_channels(const float *x, int32_t n_channels, int32_t offset, int8_t *codes,
+void kv_int8_append_channels(const float *x, int32_t n_channels, int32_t offset, int8_t *codes,
                                   size_t row_stride, uint8_t *scales, uint8_t *zeros) {
     for (int32_t c = 0; c < n_channels; c++) {
         uint8_t *scale_at = scales + 2 * (size_t)c, *zero_at = zeros + 2 * (size_t)c;

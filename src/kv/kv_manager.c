@@ -7,19 +7,19 @@ loom_status kvm_init(kv_manager *m, int32_t n_blocks, int32_t block_size, int en
     memset(m, 0, sizeof *m);
     m->mover = *mover;
     m->block_size = block_size;
-    return loom_bm_create(n_blocks, block_size, enable_prefix_caching, &m->bm, err);
+    return bm_create(n_blocks, block_size, enable_prefix_caching, &m->bm, err);
 }
 
 void kvm_destroy(kv_manager *m) {
-    loom_bm_free(m->bm);
+    bm_free(m->bm);
     memset(m, 0, sizeof *m);
 }
 
 int kvm_reserve(kv_manager *m, loom_block_table *t, int32_t first, int32_t end) {
-    if (loom_bm_allocate(m->bm, t, end)) return -1;
+    if (bm_allocate(m->bm, t, end)) return -1;
     for (int32_t pos = first; pos < end; pos = (pos / m->block_size + 1) * m->block_size) {
         int32_t src, dst;
-        int r = loom_bm_prepare_write(m->bm, t, pos, &src, &dst);
+        int r = bm_prepare_write(m->bm, t, pos, &src, &dst);
         if (r < 0) return -1;
         if (r == 1) m->mover.copy_block(m->mover.ctx, src, dst);
     }

@@ -31,7 +31,7 @@ int loom_kv_dtype_parse(const char *s) {
     return -2;
 }
 
-size_t loom_kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t,
+size_t kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t,
                                int32_t block_size) {
     size_t kv_dim = (size_t)n_kv_heads * (size_t)head_dim, per_block = kv_dim * kv_types[t].channel_bytes;
     size_t per_layer = 2 * kv_dim * kv_types[t].bytes + (size_t)n_kv_heads * kv_types[t].token_scale_bytes +
@@ -59,7 +59,7 @@ static uint8_t *map_prefaulted(size_t bytes, void **map, size_t *map_bytes) {
     return start;
 }
 
-loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim,
+loom_status kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim,
                                loom_kv_dtype dtype, int32_t n_blocks, int32_t block_size, loom_error *err) {
     memset(s, 0, sizeof *s);
     if ((unsigned)dtype > LOOM_KV_FP8_E4M3) return loom_fail(err, LOOM_ERR_INVALID_ARG, "unknown KV cache dtype %d", (int)dtype);
@@ -73,7 +73,7 @@ loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_
     s->kv_dim = n_kv_heads * head_dim;
     s->dtype = dtype;
     s->elem_bytes = kv_types[dtype].bytes;
-    s->layer_bytes = (size_t)block_size * loom_kv_bytes_per_token(1, n_kv_heads, head_dim, dtype, block_size);
+    s->layer_bytes = (size_t)block_size * kv_bytes_per_token(1, n_kv_heads, head_dim, dtype, block_size);
     s->block_bytes = s->layer_bytes * (size_t)n_layers;
     size_t total = s->block_bytes * (size_t)n_blocks;
     if (total / (size_t)n_blocks != s->block_bytes || total > ((size_t)1 << 42)) {
@@ -98,16 +98,16 @@ loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_
     return LOOM_OK;
 }
 
-void loom_kv_store_destroy(loom_kv_store *s) {
+void kv_store_destroy(loom_kv_store *s) {
     if (s->map) munmap(s->map, s->map_bytes);
     memset(s, 0, sizeof *s);
 }
 
-size_t loom_kv_store_bytes(const loom_kv_store *s) { return s->block_bytes * (size_t)s->n_blocks; }
+size_t kv_store_bytes(const loom_kv_store *s) { return s->block_bytes * (size_t)s->n_blocks; }
 
-uint8_t *loom_kv_block(const loom_kv_store *s, int32_t block) { return s->data + (size_t)block * s->block_bytes; }
+uint8_t *kv_block(const loom_kv_store *s, int32_t block) { return s->data + (size_t)block * s->block_bytes; }
 
-loom_kv_layer loom_kv_layer_view(const loom_kv_store *s, int32_t layer) {
+loom_kv_layer kv_layer_view(const loom_kv_store *s, int32_t layer) {
     uint8_t *base = s->data + (size_t)layer * s->layer_bytes;
     size_t rows_bytes = (size_t)s->block_size * (size_t)s->kv_dim * s->elem_bytes;
     loom_kv_layer L = {.k = base, .v = base + rows_bytes, .block_stride_bytes = s->block_bytes};
@@ -131,7 +131,7 @@ static void encode_token_head(loom_kv_dtype t, const float *x, int32_t n, uint8_
     case LOOM_KV_F16:
     case LOOM_KV_BF16:
         for (int32_t i = 0; i < n; i++) {
-            uint16_t h = t == LOOM_KV_F16 ? loom_f32_to_f16(x[i]) : loom_f32_to_bf16(x[i]);
+            uint16_t h = t == LOOM_KV_F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
             memcpy(dst + 2 * i, &h, 2);
         }
         return;
@@ -139,7 +139,7 @@ static void encode_token_head(loom_kv_dtype t, const float *x, int32_t n, uint8_
         for (int32_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
         scale = amax / LOOM_FP8_E4M3_MAX;
         inv = scale > 0 ? 1.0f / scale : 0;
-        for (int32_t i = 0; i < n; i++) dst[i] = loom_f32_to_fp8_e4m3(x[i] * inv);
+        for (int32_t i = 0; i < n; i++) dst[i] = f32_to_fp8_e4m3(x[i] * inv);
         memcpy(scale_dst, &scale, sizeof scale);
         return;
     }
@@ -150,17 +150,17 @@ static void write_int8(const loom_kv_store *s, const loom_kv_layer *L, size_t bl
                        const float *v) {
     size_t kv_dim = (size_t)s->kv_dim, hd = (size_t)s->head_dim;
     uint8_t *k_scales = L->k_scales + block_at, *v_scales = L->v_scales + block_at;
-    loom_kv_int8_append_channels(k, s->kv_dim, offset, (int8_t *)(L->k + block_at), kv_dim, k_scales, k_scales + 2 * kv_dim);
+    kv_int8_append_channels(k, s->kv_dim, offset, (int8_t *)(L->k + block_at), kv_dim, k_scales, k_scales + 2 * kv_dim);
     int8_t *v_row = (int8_t *)(L->v + block_at) + (size_t)offset * kv_dim;
     size_t v_zeros_at = 2 * (size_t)s->block_size * (size_t)s->n_kv_heads;
     for (int32_t h = 0; h < s->n_kv_heads; h++) {
         size_t at = 2 * ((size_t)h * (size_t)s->block_size + (size_t)offset); /* [n_kv_heads][block_size] */
-        loom_kv_int8_encode_group(v + h * hd, s->head_dim, v_row + h * hd, v_scales + at, v_scales + v_zeros_at + at);
+        kv_int8_encode_group(v + h * hd, s->head_dim, v_row + h * hd, v_scales + at, v_scales + v_zeros_at + at);
     }
 }
 
-void loom_kv_store_write(const loom_kv_store *s, int32_t layer, int64_t slot, const float *k, const float *v) {
-    loom_kv_layer L = loom_kv_layer_view(s, layer);
+void kv_store_write(const loom_kv_store *s, int32_t layer, int64_t slot, const float *k, const float *v) {
+    loom_kv_layer L = kv_layer_view(s, layer);
     int32_t offset = (int32_t)(slot % s->block_size);
     size_t block_at = (size_t)(slot / s->block_size) * L.block_stride_bytes;
     if (s->dtype == LOOM_KV_INT8) {

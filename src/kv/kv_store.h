@@ -25,7 +25,7 @@ typedef struct loom_kv_store {
     size_t layer_bytes;      /* one layer's K, V (and scales) within a block */
     size_t block_bytes;      /* n_layers x layer_bytes */
     uint8_t *data;           /* [n_blocks][block_bytes] */
-    void *map;               /* the mapping data lies in (loom_kv_store_destroy unmaps it) */
+    void *map;               /* the mapping data lies in (kv_store_destroy unmaps it) */
     size_t map_bytes;
 } loom_kv_store;
 
@@ -42,18 +42,18 @@ typedef struct loom_kv_layer {
  * per-token scale bytes: int8 4 (the V parameter), fp8 8 (K and V scales), floats 0;
  * per-block channel bytes: int8 4 (the K parameter of each channel), others 0.
  * The block size times this is exactly the bytes of one block (loom_kv_store.block_bytes). */
-size_t loom_kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t,
+size_t kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t,
                                int32_t block_size);
 
-loom_status loom_kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim,
+loom_status kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim,
                                loom_kv_dtype dtype, int32_t n_blocks, int32_t block_size, loom_error *err);
-void loom_kv_store_destroy(loom_kv_store *s);
+void kv_store_destroy(loom_kv_store *s);
 /* Bytes allocated for KV: n_blocks x block_bytes. */
-size_t loom_kv_store_bytes(const loom_kv_store *s);
-loom_kv_layer loom_kv_layer_view(const loom_kv_store *s, int32_t layer);
+size_t kv_store_bytes(const loom_kv_store *s);
+loom_kv_layer kv_layer_view(const loom_kv_store *s, int32_t layer);
 /* Encodes one token's K and V rows ([kv_dim] float32 each) into slot `slot` of layer `layer`. Tokens of a
  * block are written in order (int8 keys extend the block's channel ranges; offset 0 starts a block). */
-void loom_kv_store_write(const loom_kv_store *s, int32_t layer, int64_t slot, const float *k, const float *v);
-uint8_t *loom_kv_block(const loom_kv_store *s, int32_t block);
+void kv_store_write(const loom_kv_store *s, int32_t layer, int64_t slot, const float *k, const float *v);
+uint8_t *kv_block(const loom_kv_store *s, int32_t block);
 
 #endif

@@ -7,16 +7,16 @@
 #include "core/file_map.h"
 #include "model/families.h"
 
-const char *loom_arch_name(loom_arch a) {
-    const loom_family *f = loom_family_of(a);
+const char *arch_name(loom_arch a) {
+    const loom_family *f = family_of(a);
     return f ? f->name : "unknown";
 }
 
-int32_t loom_config_q_dim(const loom_config *cfg) { return cfg->n_heads * cfg->head_dim; }
-int32_t loom_config_kv_dim(const loom_config *cfg) { return cfg->n_kv_heads * cfg->head_dim; }
-int loom_config_is_moe(const loom_config *cfg) { return cfg->moe.n_experts > 0; }
+int32_t config_q_dim(const loom_config *cfg) { return cfg->n_heads * cfg->head_dim; }
+int32_t config_kv_dim(const loom_config *cfg) { return cfg->n_kv_heads * cfg->head_dim; }
+int config_is_moe(const loom_config *cfg) { return cfg->moe.n_experts > 0; }
 
-int loom_config_layer_sliding(const loom_config *cfg, int32_t layer) {
+int config_layer_sliding(const loom_config *cfg, int32_t layer) {
     return cfg->sliding_window > 0 && layer >= 0 && layer < LOOM_MAX_LAYERS &&
         (cfg->sliding_layers[layer / 64] >> (layer % 64) & 1);
 }
@@ -101,14 +101,14 @@ static loom_status read_arch(json_reader *r, loom_config *cfg, const loom_family
     const char *name = NULL;
     if (json_is_array(archs) && json_array_size(archs) > 0) name = json_string_value(json_array_get(archs, 0));
     const char *model_type = json_string_value(json_object_get(r->root, "model_type"));
-    const loom_family *f = loom_family_from_hf(name, model_type, &cfg->hf_text_model);
+    const loom_family *f = family_from_hf(name, model_type, &cfg->hf_text_model);
     if (f) {
-        loom_family_apply(f, 0, cfg);
+        family_apply(f, 0, cfg);
         *family = f;
         return LOOM_OK;
     }
     char supported[512];
-    loom_family_list(1, supported, sizeof supported);
+    family_list(1, supported, sizeof supported);
     const char *given = name ? name : model_type ? model_type : "(none given)";
     return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: unsupported architecture '%s' (supported: %s)", r->path, given,
                      supported);
@@ -400,7 +400,7 @@ static loom_status read_moe(json_reader *r, loom_config *cfg) {
     return r->status;
 }
 
-loom_status loom_config_from_json(const char *json_text, const char *path, loom_config *cfg, loom_error *err) {
+loom_status config_from_json(const char *json_text, const char *path, loom_config *cfg, loom_error *err) {
     config_defaults(cfg);
     json_error_t jerr;
     json_t *root = json_loads(json_text, 0, &jerr);
@@ -438,8 +438,8 @@ loom_status loom_config_from_json(const char *json_text, const char *path, loom_
     if (st == LOOM_OK) st = read_moe(&r, cfg);
     json_decref(params);
     json_decref(root);
-    if (st == LOOM_OK) st = loom_config_validate(cfg, err);
-    if (st != LOOM_OK && err && strncmp(err->message, path, strlen(path)) != 0) loom_error_prefix(err, path);
+    if (st == LOOM_OK) st = config_validate(cfg, err);
+    if (st != LOOM_OK && err && strncmp(err->message, path, strlen(path)) != 0) error_prefix(err, path);
     return st;
 }
 
@@ -448,13 +448,13 @@ loom_status loom_config_from_json(const char *json_text, const char *path, loom_
 static int gguf_arch_int(const loom_gguf *g, const char *arch, const char *suffix, int64_t *out) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    return loom_gguf_get_int(g, key, out);
+    return gguf_get_int(g, key, out);
 }
 
 static int gguf_arch_float(const loom_gguf *g, const char *arch, const char *suffix, double *out) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    return loom_gguf_get_float(g, key, out);
+    return gguf_get_float(g, key, out);
 }
 
 static loom_status gguf_required(const loom_gguf *g, const char *arch, const char *suffix, int32_t *out,
@@ -479,12 +479,12 @@ static loom_status gguf_sliding(const loom_gguf *g, const char *arch, const loom
         return loom_fail(err, LOOM_ERR_FORMAT, "metadata '%s.attention.sliding_window' out of range", arch);
     char key[128];
     snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", arch);
-    const loom_gguf_kv *per_layer = loom_gguf_find(g, key);
+    const loom_gguf_kv *per_layer = gguf_find(g, key);
     if (per_layer && per_layer->type == LOOM_GGUF_ARRAY) {
         if (per_layer->n_elems != (uint64_t)cfg->n_layers)
             return loom_fail(err, LOOM_ERR_FORMAT, "metadata '%s' must have one entry per layer", key);
         for (int32_t l = 0; l < cfg->n_layers; l++)
-            if (loom_gguf_arr_int(per_layer, (uint64_t)l, &on) && on) set_sliding(cfg, l);
+            if (gguf_arr_int(per_layer, (uint64_t)l, &on) && on) set_sliding(cfg, l);
     } else if (f->sliding == LOOM_SLIDING_PATTERN) {
         gguf_arch_int(g, arch, "attention.sliding_window_pattern", &pattern);
         if (pattern < 0 || pattern > INT32_MAX)
@@ -505,8 +505,8 @@ static loom_status gguf_rope_scaling(const loom_gguf *g, const char *arch, loom_
     const char *s;
     size_t n;
     char type[32] = "none";
-    if (loom_gguf_get_string(g, key, &s, &n)) snprintf(type, sizeof type, "%.*s", (int)(n < 31 ? n : 31), s);
-    if (loom_tensor_table_find(&g->tensors, "rope_factors_long.weight")) snprintf(type, sizeof type, "longrope");
+    if (gguf_get_string(g, key, &s, &n)) snprintf(type, sizeof type, "%.*s", (int)(n < 31 ? n : 31), s);
+    if (tensor_table_find(&g->tensors, "rope_factors_long.weight")) snprintf(type, sizeof type, "longrope");
     double factor = 0, attn_factor = 0, beta;
     int64_t original = 0;
     gguf_arch_float(g, arch, "rope.scaling.factor", &factor);
@@ -568,25 +568,25 @@ static loom_status gguf_moe(const loom_gguf *g, const char *arch, loom_config *c
     char key[128];
     snprintf(key, sizeof key, "%s.expert_weights_norm", arch);
     int norm;
-    if (loom_gguf_get_bool(g, key, &norm)) moe->norm_topk_prob = norm != 0;
+    if (gguf_get_bool(g, key, &norm)) moe->norm_topk_prob = norm != 0;
     return LOOM_OK;
 }
 
-loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_error *err) {
+loom_status config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_error *err) {
     config_defaults(cfg);
     const char *s;
     size_t n;
-    if (!loom_gguf_get_string(g, "general.architecture", &s, &n))
+    if (!gguf_get_string(g, "general.architecture", &s, &n))
         return loom_fail(err, LOOM_ERR_FORMAT, "missing metadata key 'general.architecture'");
     char arch[64];
     snprintf(arch, sizeof arch, "%.*s", (int)(n < 63 ? n : 63), s);
-    const loom_family *family = loom_family_from_gguf(arch);
+    const loom_family *family = family_from_gguf(arch);
     if (!family) {
         char supported[256];
-        loom_family_list(0, supported, sizeof supported);
+        family_list(0, supported, sizeof supported);
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "unsupported architecture '%s' (supported: %s)", arch, supported);
     }
-    loom_family_apply(family, 1, cfg); /* llama.cpp stores llama Q/K rows permuted for interleaved RoPE */
+    family_apply(family, 1, cfg); /* llama.cpp stores llama Q/K rows permuted for interleaved RoPE */
     loom_status st;
     if ((st = gguf_required(g, arch, "embedding_length", &cfg->hidden_size, err)) ||
         (st = gguf_required(g, arch, "feed_forward_length", &cfg->intermediate_size, err)) ||
@@ -600,13 +600,13 @@ loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_err
     if (gguf_arch_int(g, arch, "context_length", &v)) cfg->max_position_embeddings = (int32_t)v;
     if (gguf_arch_float(g, arch, "attention.layer_norm_rms_epsilon", &d)) cfg->rms_norm_eps = (float)d;
     if (gguf_arch_float(g, arch, "rope.freq_base", &d)) cfg->rope_theta = (float)d;
-    const loom_gguf_kv *tokens = loom_gguf_find(g, "tokenizer.ggml.tokens");
+    const loom_gguf_kv *tokens = gguf_find(g, "tokenizer.ggml.tokens");
     if (gguf_arch_int(g, arch, "vocab_size", &v)) cfg->vocab_size = (int32_t)v;
     else if (tokens) cfg->vocab_size = (int32_t)tokens->n_elems;
-    cfg->tie_word_embeddings = loom_tensor_table_find(&g->tensors, "output.weight") == NULL;
-    if (loom_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &v)) cfg->bos_id = (int32_t)v;
-    if (loom_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &v)) cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)v;
-    if (loom_gguf_get_int(g, "tokenizer.ggml.eot_token_id", &v) && (cfg->n_eos_ids == 0 || cfg->eos_ids[0] != v))
+    cfg->tie_word_embeddings = tensor_table_find(&g->tensors, "output.weight") == NULL;
+    if (gguf_get_int(g, "tokenizer.ggml.bos_token_id", &v)) cfg->bos_id = (int32_t)v;
+    if (gguf_get_int(g, "tokenizer.ggml.eos_token_id", &v)) cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)v;
+    if (gguf_get_int(g, "tokenizer.ggml.eot_token_id", &v) && (cfg->n_eos_ids == 0 || cfg->eos_ids[0] != v))
         cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)v;
     if ((st = gguf_sliding(g, arch, family, cfg, err)) || (st = gguf_rope_scaling(g, arch, cfg, err))) return st;
     if (gguf_arch_float(g, arch, "attn_logit_softcapping", &d)) cfg->attn_softcap = (float)d;
@@ -619,14 +619,14 @@ loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_err
         int big = cfg->n_layers == (cfg->arch == LOOM_ARCH_GEMMA2 ? 46 : 62);
         cfg->attn_scale = 1.0f / sqrtf((float)(big ? cfg->hidden_size / cfg->n_heads : cfg->head_dim));
     }
-    const loom_tensor_entry *embed = loom_tensor_table_find(&g->tensors, "token_embd.weight");
-    int all_f32 = loom_gguf_get_int(g, "general.file_type", &v) ? v == 0 : embed && embed->dtype == LOOM_DTYPE_F32;
+    const loom_tensor_entry *embed = tensor_table_find(&g->tensors, "token_embd.weight");
+    int all_f32 = gguf_get_int(g, "general.file_type", &v) ? v == 0 : embed && embed->dtype == LOOM_DTYPE_F32;
     cfg->dtype = all_f32 ? LOOM_DTYPE_F32 : LOOM_DTYPE_F16;
     if ((st = gguf_moe(g, arch, cfg, err)) != LOOM_OK) return st;
-    return loom_config_validate(cfg, err);
+    return config_validate(cfg, err);
 }
 
-loom_status loom_config_validate(const loom_config *cfg, loom_error *err) {
+loom_status config_validate(const loom_config *cfg, loom_error *err) {
     struct { const char *name; int32_t v; } pos[] = {
         {"vocab_size", cfg->vocab_size}, {"hidden_size", cfg->hidden_size},
         {"intermediate_size", cfg->intermediate_size}, {"num_hidden_layers", cfg->n_layers},
@@ -672,11 +672,11 @@ loom_status loom_config_validate(const loom_config *cfg, loom_error *err) {
     return LOOM_OK;
 }
 
-loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err) {
-    char *path = loom_path_join(dir, "config.json"), *text = NULL;
+loom_status read_hf_config(const char *dir, loom_config *cfg, loom_error *err) {
+    char *path = path_join(dir, "config.json"), *text = NULL;
     if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    loom_status st = loom_read_file(path, &text, NULL, err);
-    if (st == LOOM_OK) st = loom_config_from_json(text, path, cfg, err);
+    loom_status st = read_file(path, &text, NULL, err);
+    if (st == LOOM_OK) st = config_from_json(text, path, cfg, err);
     free(text);
     free(path);
     return st;

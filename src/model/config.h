@@ -123,18 +123,18 @@ typedef struct loom_config {
 } loom_config;
 
 /* Parses config.json text. `path` is used in error messages only. */
-loom_status loom_config_from_json(const char *json_text, const char *path, loom_config *cfg, loom_error *err);
+loom_status config_from_json(const char *json_text, const char *path, loom_config *cfg, loom_error *err);
 /* Reads DIR/config.json into cfg. */
-loom_status loom_read_hf_config(const char *dir, loom_config *cfg, loom_error *err);
+loom_status read_hf_config(const char *dir, loom_config *cfg, loom_error *err);
 /* Reads general.architecture and the ARCH.* keys of a parsed GGUF. */
-loom_status loom_config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_error *err);
+loom_status config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_error *err);
 /* Checks the invariants the forward pass relies on (positive sizes, head divisibility, ...). */
-loom_status loom_config_validate(const loom_config *cfg, loom_error *err);
+loom_status config_validate(const loom_config *cfg, loom_error *err);
 
-const char *loom_arch_name(loom_arch a);
-int32_t loom_config_q_dim(const loom_config *cfg);  /* n_heads * head_dim */
-int32_t loom_config_kv_dim(const loom_config *cfg); /* n_kv_heads * head_dim */
-int loom_config_is_moe(const loom_config *cfg);      /* moe.n_experts > 0 */
-int loom_config_layer_sliding(const loom_config *cfg, int32_t layer);
+const char *arch_name(loom_arch a);
+int32_t config_q_dim(const loom_config *cfg);  /* n_heads * head_dim */
+int32_t config_kv_dim(const loom_config *cfg); /* n_kv_heads * head_dim */
+int config_is_moe(const loom_config *cfg);      /* moe.n_experts > 0 */
+int config_layer_sliding(const loom_config *cfg, int32_t layer);
 
 #endif

@@ -12,12 +12,12 @@
 typedef struct loom_dist loom_dist;
 
 /* Collective over the world: every rank calls it with its own shard. */
-loom_status loom_dist_create(const loom_model *m, loom_dist **out, loom_error *err);
-void loom_dist_free(loom_dist *d);
+loom_status dist_create(const loom_model *m, loom_dist **out, loom_error *err);
+void dist_free(loom_dist *d);
 
 /* Every rank calls it with the same batch. Afterwards rank 0 has logits [n_logits][vocab] (the whole
  * vocabulary, gathered from the last stage's vocab slices); other ranks' `logits` are not touched. */
-void loom_dist_forward(loom_dist *d, const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
+void dist_forward(loom_dist *d, const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
                        const loom_forward_batch *b, float *logits);
 
 #endif

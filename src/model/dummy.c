@@ -12,8 +12,8 @@
 static loom_status add_dummy(loom_model *m, const char *name, int64_t rows, int64_t cols, loom_error *err) {
     int64_t n = rows ? rows * cols : cols;
     loom_tensor_entry e = {.name = (char *)name, .dtype = m->cfg.dtype, .n_dims = rows ? 2 : 1,
-                           .shape = {rows ? rows : cols, rows ? cols : 0}, .size_bytes = loom_dtype_bytes(m->cfg.dtype, n)};
-    return loom_tensor_table_add(&m->tensors, &e, err);
+                           .shape = {rows ? rows : cols, rows ? cols : 0}, .size_bytes = dtype_bytes(m->cfg.dtype, n)};
+    return tensor_table_add(&m->tensors, &e, err);
 }
 
 typedef struct dummy_table {
@@ -25,25 +25,25 @@ typedef struct dummy_table {
  * is listed once per part; optional ones, the biases a config has none of, are left out). */
 static loom_status add_listed(void *ctx, const loom_weight_slice *s) {
     dummy_table *t = ctx;
-    if (s->optional || loom_tensor_table_find(&t->m->tensors, s->name)) return LOOM_OK;
+    if (s->optional || tensor_table_find(&t->m->tensors, s->name)) return LOOM_OK;
     return add_dummy(t->m, s->name, s->is_vector ? 0 : s->rows, s->cols, t->err);
 }
 
-loom_status loom_load_dummy(loom_model *m, const char *path, uint64_t seed, loom_error *err) {
-    loom_status st = loom_read_hf_config(path, &m->cfg, err);
-    if (st == LOOM_OK) st = loom_model_init_shard(m, err);
+loom_status load_dummy(loom_model *m, const char *path, uint64_t seed, loom_error *err) {
+    loom_status st = read_hf_config(path, &m->cfg, err);
+    if (st == LOOM_OK) st = model_init_shard(m, err);
     if (st != LOOM_OK) return st;
     const loom_config *c = &m->cfg;
     m->dummy_weights = 1;
     m->dummy_seed = seed;
     dummy_table table = {m, err};
-    loom_shard whole = loom_shard_whole(c);
-    st = loom_shard_for_each_weight(c, &whole, NULL, LOOM_NAMES_HF, NULL, add_listed, &table);
+    loom_shard whole = shard_whole(c);
+    st = shard_for_each_weight(c, &whole, NULL, LOOM_NAMES_HF, NULL, add_listed, &table);
     if (st != LOOM_OK || m->metadata_only) return st;
     /* a tokenizer is optional for dummy models: without one, prompts must be given as ids */
-    char *tok_path = loom_path_join(path, "tokenizer.json");
-    int has_tokenizer = tok_path && loom_path_exists(tok_path);
+    char *tok_path = path_join(path, "tokenizer.json");
+    int has_tokenizer = tok_path && path_exists(tok_path);
     free(tok_path);
-    if (has_tokenizer && (st = loom_tokenizer_load_hf(path, &m->tok, err)) != LOOM_OK) return st;
-    return loom_weights_bind(m, LOOM_NAMES_HF, path, err);
+    if (has_tokenizer && (st = tokenizer_load_hf(path, &m->tok, err)) != LOOM_OK) return st;
+    return weights_bind(m, LOOM_NAMES_HF, path, err);
 }

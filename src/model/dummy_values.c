@@ -26,7 +26,7 @@ static fill_kind fill_of(const char *name) {
     return strstr(name, "norm.") ? FILL_ONES : FILL_RANDOM;
 }
 
-void loom_dummy_fill(uint64_t seed, const loom_tensor_entry *e, int64_t row_begin, int64_t n_rows, int64_t col_begin,
+void dummy_fill(uint64_t seed, const loom_tensor_entry *e, int64_t row_begin, int64_t n_rows, int64_t col_begin,
                      int64_t n_cols, float *out) {
     fill_kind fill = fill_of(e->name);
     uint64_t key = tensor_key(seed, e->name);

@@ -114,7 +114,7 @@ static const loom_family FAMILIES[] = {
 
 static const char *gguf_name(const loom_family *f) { return f->gguf_name ? f->gguf_name : f->name; }
 
-const loom_family *loom_family_from_hf(const char *hf_class, const char *model_type, int *multimodal) {
+const loom_family *family_from_hf(const char *hf_class, const char *model_type, int *multimodal) {
     for (size_t i = 0; i < N_FAMILIES; i++) {
         const loom_family *f = &FAMILIES[i];
         for (int k = 0; k < 2 && hf_class; k++)
@@ -130,19 +130,19 @@ const loom_family *loom_family_from_hf(const char *hf_class, const char *model_t
     return NULL;
 }
 
-const loom_family *loom_family_from_gguf(const char *arch) {
+const loom_family *family_from_gguf(const char *arch) {
     for (size_t i = 0; i < N_FAMILIES; i++)
         if (gguf_name(&FAMILIES[i])[0] && strcmp(arch, gguf_name(&FAMILIES[i])) == 0) return &FAMILIES[i];
     return NULL;
 }
 
-const loom_family *loom_family_of(loom_arch arch) {
+const loom_family *family_of(loom_arch arch) {
     for (size_t i = 0; i < N_FAMILIES; i++)
         if (FAMILIES[i].arch == arch) return &FAMILIES[i];
     return NULL;
 }
 
-void loom_family_list(int hf, char *out, size_t size) {
+void family_list(int hf, char *out, size_t size) {
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; i < N_FAMILIES; i++)
@@ -155,7 +155,7 @@ void loom_family_list(int hf, char *out, size_t size) {
         }
 }
 
-void loom_family_apply(const loom_family *f, int gguf, loom_config *cfg) {
+void family_apply(const loom_family *f, int gguf, loom_config *cfg) {
     cfg->arch = f->arch;
     cfg->max_position_embeddings = f->max_position;
     cfg->attention_bias = f->attention_bias;

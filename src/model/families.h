@@ -41,14 +41,14 @@ enum {
 
 /* The family of a config.json (architectures[0], else model_type), or NULL; *multimodal (may be NULL) tells
 whether the class is the family's image-text one. */
-const loom_family *loom_family_from_hf(const char *hf_class, const char *model_type, int *multimodal);
+const loom_family *family_from_hf(const char *hf_class, const char *model_type, int *multimodal);
 /* The family of a GGUF general.architecture, or NULL. */
-const loom_family *loom_family_from_gguf(const char *arch);
-const loom_family *loom_family_of(loom_arch arch);
+const loom_family *family_from_gguf(const char *arch);
+const loom_family *family_of(loom_arch arch);
 /* The supported names for an error message: HF classes (hf = 1) or GGUF architectures, comma-separated. */
-void loom_family_list(int hf, char *out, size_t size);
+void family_list(int hf, char *out, size_t size);
 /* Sets cfg's arch and block traits (norms, q/k norm, fused projections, Gemma's scalings, rope layout
  * for gguf = 1) to the family's, and its defaults for what the checkpoint may override. */
-void loom_family_apply(const loom_family *f, int gguf, loom_config *cfg);
+void family_apply(const loom_family *f, int gguf, loom_config *cfg);
 
 #endif

@@ -19,40 +19,40 @@
 
 /* The FFN width the gate / up buffers need: the dense MLP's, or the widest expert's. */
 static size_t ffn_width(const loom_config *c) {
-    if (!loom_config_is_moe(c)) return (size_t)c->intermediate_size;
+    if (!config_is_moe(c)) return (size_t)c->intermediate_size;
     int32_t e = c->moe.expert_intermediate, s = c->moe.shared_intermediate;
     return (size_t)(e > s ? e : s);
 }
 
-size_t loom_workspace_bytes(const loom_config *c, int32_t max_tokens) {
-    size_t per_token = 3 * (size_t)c->hidden_size + 2 * (size_t)loom_config_q_dim(c) +
-                       2 * (size_t)loom_config_kv_dim(c) + 2 * ffn_width(c);
-    return per_token * (size_t)max_tokens * sizeof(float) + loom_moe_scratch_bytes(c, max_tokens);
+size_t workspace_bytes(const loom_config *c, int32_t max_tokens) {
+    size_t per_token = 3 * (size_t)c->hidden_size + 2 * (size_t)config_q_dim(c) +
+                       2 * (size_t)config_kv_dim(c) + 2 * ffn_width(c);
+    return per_token * (size_t)max_tokens * sizeof(float) + moe_scratch_bytes(c, max_tokens);
 }
 
-loom_status loom_workspace_init(loom_workspace *ws, const loom_config *c, int32_t max_tokens, loom_error *err) {
+loom_status workspace_init(loom_workspace *ws, const loom_config *c, int32_t max_tokens, loom_error *err) {
     memset(ws, 0, sizeof *ws);
     ws->max_tokens = max_tokens;
     size_t n = (size_t)max_tokens;
     ws->x = malloc(n * c->hidden_size * sizeof(float));
     ws->xn = malloc(n * c->hidden_size * sizeof(float));
     ws->proj = malloc(n * c->hidden_size * sizeof(float));
-    ws->q = malloc(n * loom_config_q_dim(c) * sizeof(float));
-    ws->att = malloc(n * loom_config_q_dim(c) * sizeof(float));
-    ws->k = malloc(n * loom_config_kv_dim(c) * sizeof(float));
-    ws->v = malloc(n * loom_config_kv_dim(c) * sizeof(float));
+    ws->q = malloc(n * config_q_dim(c) * sizeof(float));
+    ws->att = malloc(n * config_q_dim(c) * sizeof(float));
+    ws->k = malloc(n * config_kv_dim(c) * sizeof(float));
+    ws->v = malloc(n * config_kv_dim(c) * sizeof(float));
     ws->gate = malloc(n * ffn_width(c) * sizeof(float));
     ws->up = malloc(n * ffn_width(c) * sizeof(float));
     if (!ws->x || !ws->xn || !ws->proj || !ws->q || !ws->att || !ws->k || !ws->v || !ws->gate || !ws->up) {
-        loom_workspace_destroy(ws);
+        workspace_destroy(ws);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for activations of %d tokens", max_tokens);
     }
-    loom_status st = loom_moe_scratch_create(c, max_tokens, &ws->moe, err);
-    if (st != LOOM_OK) loom_workspace_destroy(ws);
+    loom_status st = moe_scratch_create(c, max_tokens, &ws->moe, err);
+    if (st != LOOM_OK) workspace_destroy(ws);
     return st;
 }
 
-void loom_workspace_destroy(loom_workspace *ws) {
+void workspace_destroy(loom_workspace *ws) {
     free(ws->x);
     free(ws->xn);
     free(ws->proj);
@@ -62,20 +62,20 @@ void loom_workspace_destroy(loom_workspace *ws) {
     free(ws->v);
     free(ws->gate);
     free(ws->up);
-    loom_moe_scratch_free(ws->moe);
+    moe_scratch_free(ws->moe);
     memset(ws, 0, sizeof *ws);
 }
 
 /* Encodes this step's K and V rows into their slots of the layer's cache (in the cache's dtype). */
 static void store_kv(const loom_kv_store *kv, int32_t kv_layer, const loom_workspace *ws, const loom_forward_batch *b) {
     for (int32_t t = 0; t < b->n_tokens; t++)
-        loom_kv_store_write(kv, kv_layer, b->slots[t], ws->k + (size_t)t * kv->kv_dim, ws->v + (size_t)t * kv->kv_dim);
+        kv_store_write(kv, kv_layer, b->slots[t], ws->k + (size_t)t * kv->kv_dim, ws->v + (size_t)t * kv->kv_dim);
 }
 
 /* Under tensor parallelism o_proj / down_proj / the embedding give partial sums over this rank's heads,
  * intermediate columns or vocab rows; the group adds them up. */
 static void reduce_partial(loom_comm *tp, float *x, size_t n) {
-    if (tp) loom_comm_allreduce_sum_f32(tp, x, n);
+    if (tp) comm_allreduce_sum_f32(tp, x, n);
 }
 
 /* The input of a sub-layer: x RMSNormed into xn, or x itself for post-norm-only blocks (OLMo 2). */
@@ -93,14 +93,14 @@ static void qk_norm_split(loom_backend *be, const loom_model *m, loom_workspace 
                           int32_t n, loom_comm *tp) {
     const loom_config *c = &m->local, *whole = &m->cfg;
     float *sums = ws->att, kv_replicas = (float)(m->shard.tp_size * c->n_kv_heads) / (float)whole->n_kv_heads;
-    be->ops->sum_squares(be, sums, ws->q, n, loom_config_q_dim(c));
-    be->ops->sum_squares(be, sums + n, ws->k, n, loom_config_kv_dim(c));
+    be->ops->sum_squares(be, sums, ws->q, n, config_q_dim(c));
+    be->ops->sum_squares(be, sums + n, ws->k, n, config_kv_dim(c));
     for (int32_t t = 0; t < n; t++) sums[n + t] /= kv_replicas;
-    loom_comm_allreduce_sum_f32(tp, sums, 2 * (size_t)n);
-    be->ops->rmsnorm_sums(be, ws->q, ws->q, &L->q_norm, sums, c->rms_norm_eps, n, loom_config_q_dim(c),
-                          loom_config_q_dim(whole));
-    be->ops->rmsnorm_sums(be, ws->k, ws->k, &L->k_norm, sums + n, c->rms_norm_eps, n, loom_config_kv_dim(c),
-                          loom_config_kv_dim(whole));
+    comm_allreduce_sum_f32(tp, sums, 2 * (size_t)n);
+    be->ops->rmsnorm_sums(be, ws->q, ws->q, &L->q_norm, sums, c->rms_norm_eps, n, config_q_dim(c),
+                          config_q_dim(whole));
+    be->ops->rmsnorm_sums(be, ws->k, ws->k, &L->k_norm, sums + n, c->rms_norm_eps, n, config_kv_dim(c),
+                          config_kv_dim(whole));
 }
 
 /* q/k RMSNorm before RoPE (Qwen3, Gemma 3: each head over head_dim; OLMo 2: each token's whole row). */
@@ -114,16 +114,16 @@ static void qk_norm(loom_backend *be, const loom_model *m, loom_workspace *ws, c
     int per_head = c->qk_norm == LOOM_QK_NORM_HEAD;
     int64_t q_rows = per_head ? (int64_t)n * c->n_heads : n, k_rows = per_head ? (int64_t)n * c->n_kv_heads : n;
     be->ops->rmsnorm(be, ws->q, ws->q, &L->q_norm, c->rms_norm_eps, q_rows,
-                     per_head ? c->head_dim : loom_config_q_dim(c));
+                     per_head ? c->head_dim : config_q_dim(c));
     be->ops->rmsnorm(be, ws->k, ws->k, &L->k_norm, c->rms_norm_eps, k_rows,
-                     per_head ? c->head_dim : loom_config_kv_dim(c));
+                     per_head ? c->head_dim : config_kv_dim(c));
 }
 
 /* Layer l's RoPE table, sliding window and score scale (RoPE's attention factor applies to the scaled
  * table: q and k would each carry it). */
 static const float *layer_attention(const loom_model *m, int32_t l, int32_t *window, float *scale) {
     const loom_config *c = &m->cfg;
-    int sliding = loom_config_layer_sliding(c, l), local_table = sliding && m->w.rope_inv_freq_local;
+    int sliding = config_layer_sliding(c, l), local_table = sliding && m->w.rope_inv_freq_local;
     float factor = c->rope_attn_factor > 0 && !local_table ? c->rope_attn_factor : 1.0f;
     *window = sliding ? c->sliding_window : 0;
     *scale = (c->attn_scale > 0 ? c->attn_scale : 1.0f / sqrtf((float)c->head_dim)) * factor * factor;
@@ -135,7 +135,7 @@ static void attention_block(const loom_model *m, loom_backend *be, const loom_kv
     const loom_config *c = &m->local; /* this rank's heads */
     const loom_layer_weights *L = &m->w.layers[l];
     const loom_backend_ops *op = be->ops;
-    int32_t n = b->n_tokens, q_dim = loom_config_q_dim(c), kv_dim = loom_config_kv_dim(c);
+    int32_t n = b->n_tokens, q_dim = config_q_dim(c), kv_dim = config_kv_dim(c);
     int32_t kv_layer = l - m->shard.layer_begin, window;
     float scale;
     const float *inv_freq = layer_attention(m, l, &window, &scale);
@@ -155,7 +155,7 @@ static void attention_block(const loom_model *m, loom_backend *be, const loom_kv
     op->rope(be, ws->k, b->pos, n, c->n_kv_heads, c->head_dim, inv_freq, interleaved);
     store_kv(kv, kv_layer, ws, b);
 
-    loom_kv_layer cache = loom_kv_layer_view(kv, kv_layer);
+    loom_kv_layer cache = kv_layer_view(kv, kv_layer);
     loom_attention_args args = {
         .q = ws->q, .out = ws->att, .k_cache = cache.k, .v_cache = cache.v, .k_scales = cache.k_scales,
         .v_scales = cache.v_scales, .block_stride_bytes = cache.block_stride_bytes, .kv_dtype = kv->dtype,
@@ -177,8 +177,8 @@ static void mlp_block(const loom_model *m, loom_backend *be, loom_workspace *ws,
     const loom_layer_weights *L = &m->w.layers[l];
     const loom_backend_ops *op = be->ops;
     const float *in = sublayer_input(be, c, ws, &L->ffn_norm, n);
-    if (loom_config_is_moe(c)) {
-        loom_moe_ffn(m, be, ws->moe, l, in, n, ws->gate, ws->up, ws->proj);
+    if (config_is_moe(c)) {
+        moe_ffn(m, be, ws->moe, l, in, n, ws->gate, ws->up, ws->proj);
     } else {
         float *gate_up[] = {ws->gate, ws->up};
         const loom_tensor *w_gate_up[] = {&L->w_gate, &L->w_up};
@@ -194,7 +194,7 @@ static void mlp_block(const loom_model *m, loom_backend *be, loom_workspace *ws,
     op->add(be, ws->x, ws->proj, (int64_t)n * c->hidden_size);
 }
 
-void loom_forward_embed(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
+void forward_embed(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
                         loom_comm *tp) {
     const loom_shard *s = &m->shard;
     int32_t hidden = m->cfg.hidden_size;
@@ -213,7 +213,7 @@ void loom_forward_embed(const loom_model *m, loom_backend *be, loom_workspace *w
     if (m->cfg.embed_scale > 0) be->ops->scale(be, ws->x, m->cfg.embed_scale, (int64_t)b->n_tokens * hidden);
 }
 
-void loom_forward_layers(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
+void forward_layers(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
                          const loom_forward_batch *b, loom_comm *tp) {
     for (int32_t l = m->shard.layer_begin; l < m->shard.layer_end; l++) {
         attention_block(m, be, kv, ws, b, l, tp);
@@ -221,7 +221,7 @@ void loom_forward_layers(const loom_model *m, loom_backend *be, const loom_kv_st
     }
 }
 
-void loom_forward_head(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
+void forward_head(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
                        float *logits) {
     const loom_config *c = &m->cfg;
     const loom_backend_ops *op = be->ops;
@@ -234,9 +234,9 @@ void loom_forward_head(const loom_model *m, loom_backend *be, loom_workspace *ws
     if (c->final_softcap > 0) op->softcap(be, logits, c->final_softcap, (int64_t)b->n_logits * m->local.vocab_size);
 }
 
-void loom_forward(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
+void forward_run(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
                   const loom_forward_batch *b, float *logits) {
-    loom_forward_embed(m, be, ws, b, NULL);
-    loom_forward_layers(m, be, kv, ws, b, NULL);
-    loom_forward_head(m, be, ws, b, logits);
+    forward_embed(m, be, ws, b, NULL);
+    forward_layers(m, be, kv, ws, b, NULL);
+    forward_head(m, be, ws, b, logits);
 }

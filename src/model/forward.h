@@ -35,12 +35,12 @@ typedef struct loom_workspace {
     struct loom_moe_scratch *moe; /* mixture-of-experts models (model/moe.h); NULL when dense */
 } loom_workspace;
 
-size_t loom_workspace_bytes(const loom_config *cfg, int32_t max_tokens);
-loom_status loom_workspace_init(loom_workspace *ws, const loom_config *cfg, int32_t max_tokens, loom_error *err);
-void loom_workspace_destroy(loom_workspace *ws);
+size_t workspace_bytes(const loom_config *cfg, int32_t max_tokens);
+loom_status workspace_init(loom_workspace *ws, const loom_config *cfg, int32_t max_tokens, loom_error *err);
+void workspace_destroy(loom_workspace *ws);
 
 /* Runs the whole model; writes logits [n_logits][vocab] to logits. The caller has validated the batch. */
-void loom_forward(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
+void forward_run(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
                   const loom_forward_batch *b, float *logits);
 
 /* The same in the three parts a sharded model runs (src/model/dist_forward.c): ws->x = embedding of
@@ -48,11 +48,11 @@ void loom_forward(const loom_model *m, loom_backend *be, const loom_kv_store *kv
  * store layer 0 = shard.layer_begin); logits [n_logits][shard vocab_size] of this rank's vocab rows (last
  * stage). tp is this rank's tensor-parallel group (NULL without tensor parallelism): the partial sums of
  * the vocab-split embedding, o_proj and down_proj are all-reduced over it. */
-void loom_forward_embed(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
+void forward_embed(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
                         loom_comm *tp);
-void loom_forward_layers(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
+void forward_layers(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
                          const loom_forward_batch *b, loom_comm *tp);
-void loom_forward_head(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
+void forward_head(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
                        float *logits);
 
 #endif

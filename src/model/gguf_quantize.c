@@ -3,7 +3,7 @@
  * Output format: GGUF v3, alignment 32. Every metadata entry of the input is copied byte for byte except
  * general.file_type and general.alignment; general.file_type is rewritten (llama.cpp's LLAMA_FTYPE of the
  * layer type; absent for fp8) and loom.quantize.type (string: the --type given) is added. Tensors keep
- * their names, shapes and order; their dtypes follow loom_converted_dtype (quant_load.h), the rule
+ * their names, shapes and order; their dtypes follow converted_dtype (quant_load.h), the rule
  * load-time quantization uses, so loading the output as stored gives the weights `--quantization MODE`
  * gives on the input:
  *   layer matrices blk.N.{attn_q,attn_k,attn_v,attn_qkv,attn_output,ffn_gate,ffn_up,ffn_down}.weight -> the type;
@@ -77,7 +77,7 @@ static size_t value_bytes(const loom_gguf_kv *kv) {
         const uint8_t *last = kv->str_elems[kv->n_elems - 1];
         return (size_t)(last - kv->value) + 8 + (size_t)load_u64(last);
     }
-    return loom_gguf_scalar_bytes(t) * (size_t)kv->n_elems;
+    return gguf_scalar_bytes(t) * (size_t)kv->n_elems;
 }
 
 static int is_copied_key(const char *key) {
@@ -130,11 +130,11 @@ static int matrix_role(const loom_tensor_entry *e) {
 
 static loom_dtype output_dtype(const loom_tensor_entry *e, loom_dtype to) {
     int role = matrix_role(e);
-    return role == 0 ? e->dtype : loom_converted_dtype(to, role == 2, e->dtype, e->shape[1]);
+    return role == 0 ? e->dtype : converted_dtype(to, role == 2, e->dtype, e->shape[1]);
 }
 
 static size_t output_bytes(const loom_tensor_entry *e, loom_dtype to) {
-    return e->n_dims == 2 ? (size_t)e->shape[0] * loom_dtype_bytes(output_dtype(e, to), e->shape[1]) : e->size_bytes;
+    return e->n_dims == 2 ? (size_t)e->shape[0] * dtype_bytes(output_dtype(e, to), e->shape[1]) : e->size_bytes;
 }
 
 static void put_tensor_infos(writer *w, const loom_gguf *g, loom_dtype to) {
@@ -144,7 +144,7 @@ static void put_tensor_infos(writer *w, const loom_gguf *g, loom_dtype to) {
         put_str(w, e->name);
         put_u32(w, (uint32_t)e->n_dims);
         for (int d = e->n_dims - 1; d >= 0; d--) put_u64(w, (uint64_t)e->shape[d]); /* GGUF: innermost first */
-        put_u32(w, loom_gguf_type_id(output_dtype(e, to)));
+        put_u32(w, gguf_type_id(output_dtype(e, to)));
         put_u64(w, offset);
         offset += output_bytes(e, to) + pad_to_alignment(output_bytes(e, to));
     }
@@ -155,11 +155,11 @@ static void put_tensor_data(writer *w, const loom_tensor_entry *e, loom_dtype to
     if (out == e->dtype) {
         put(w, e->data, e->size_bytes);
     } else { /* a 2-D matrix */
-        size_t in_row = loom_dtype_bytes(e->dtype, e->shape[1]), out_row = loom_dtype_bytes(out, e->shape[1]);
+        size_t in_row = dtype_bytes(e->dtype, e->shape[1]), out_row = dtype_bytes(out, e->shape[1]);
         uint8_t *row = malloc(out_row);
         if (!row) w->st = loom_fail(w->err, LOOM_ERR_NO_MEMORY, "out of memory converting '%.128s'", e->name);
         for (int64_t r = 0; row && r < e->shape[0] && w->st == LOOM_OK; r++) {
-            loom_convert_row(e->dtype, e->data + (size_t)r * in_row, out, row, scratch, e->shape[1]);
+            convert_row(e->dtype, e->data + (size_t)r * in_row, out, row, scratch, e->shape[1]);
             put(w, row, out_row);
         }
         free(row);
@@ -202,12 +202,12 @@ loom_status loom_quantize_gguf_file(const char *in_path, const char *out_path, c
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "unknown quantization type '%.64s' (int8, int4, fp8, q8_0, q4_0, q4_1)", type_name);
     if (!strcmp(in_path, out_path)) return loom_fail(err, LOOM_ERR_INVALID_ARG, "%s: the output would overwrite the input", out_path);
     loom_file_map map;
-    loom_status st = loom_file_map_open(&map, in_path, err);
+    loom_status st = file_map_open(&map, in_path, err);
     if (st != LOOM_OK) return st;
     loom_gguf g;
-    st = loom_gguf_parse(map.data, map.size_bytes, &g, err);
-    if (st != LOOM_OK) st = loom_error_prefix(err, in_path);
-    else st = write_gguf(&g, out_path, type, err), loom_gguf_free(&g);
-    loom_file_map_close(&map);
+    st = gguf_parse(map.data, map.size_bytes, &g, err);
+    if (st != LOOM_OK) st = error_prefix(err, in_path);
+    else st = write_gguf(&g, out_path, type, err), gguf_free(&g);
+    file_map_close(&map);
     return st;
 }

@@ -16,25 +16,25 @@ static loom_status add_weight_file(loom_model *m, const char *path, table_parser
     if (!grown) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     m->maps = grown;
     loom_file_map *map = &m->maps[m->n_maps];
-    loom_status st = loom_file_map_open(map, path, err);
+    loom_status st = file_map_open(map, path, err);
     if (st != LOOM_OK) return st;
     m->n_maps++;
     loom_tensor_table table = {0};
     st = parse(map->data, map->size_bytes, &table, err);
-    if (st != LOOM_OK) return loom_error_prefix(err, path);
+    if (st != LOOM_OK) return error_prefix(err, path);
     for (size_t i = 0; i < table.count && st == LOOM_OK; i++) {
-        if (loom_tensor_table_find(&m->tensors, table.entries[i].name))
+        if (tensor_table_find(&m->tensors, table.entries[i].name))
             st = loom_fail(err, LOOM_ERR_FORMAT, "%s: tensor '%s' also appears in another shard", path, table.entries[i].name);
         else
-            st = loom_tensor_table_add(&m->tensors, &table.entries[i], err);
+            st = tensor_table_add(&m->tensors, &table.entries[i], err);
     }
-    loom_tensor_table_free(&table);
+    tensor_table_free(&table);
     return st;
 }
 
 static int has_file(const char *dir, const char *name) {
-    char *p = loom_path_join(dir, name);
-    int ok = p && loom_path_exists(p);
+    char *p = path_join(dir, name);
+    int ok = p && path_exists(p);
     free(p);
     return ok;
 }
@@ -47,9 +47,9 @@ static int safe_shard_name(const char *s) {
 /* Reads an index's weight_map, loads every distinct shard, and checks each listed tensor is in it. */
 static loom_status load_sharded(loom_model *m, const char *dir, const char *index_name, table_parser parse,
                                 loom_error *err) {
-    char *index_path = loom_path_join(dir, index_name), *text = NULL;
+    char *index_path = path_join(dir, index_name), *text = NULL;
     if (!index_path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    loom_status st = loom_read_file(index_path, &text, NULL, err);
+    loom_status st = read_file(index_path, &text, NULL, err);
     json_t *root = NULL;
     if (st == LOOM_OK) {
         json_error_t jerr;
@@ -75,7 +75,7 @@ static loom_status load_sharded(loom_model *m, const char *dir, const char *inde
             for (size_t i = 0; i < n_loaded && !seen; i++) seen = strcmp(loaded[i], fname) == 0;
             if (seen) continue;
             char **grown = realloc(loaded, (n_loaded + 1) * sizeof *grown);
-            char *shard = grown ? loom_path_join(dir, fname) : NULL;
+            char *shard = grown ? path_join(dir, fname) : NULL;
             if (grown) loaded = grown;
             if (!shard) {
                 st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
@@ -89,7 +89,7 @@ static loom_status load_sharded(loom_model *m, const char *dir, const char *inde
     }
     if (st == LOOM_OK) {
         json_object_foreach(map, name, file) {
-            if (!loom_tensor_table_find(&m->tensors, name)) {
+            if (!tensor_table_find(&m->tensors, name)) {
                 st = loom_fail(err, LOOM_ERR_FORMAT, "%s: tensor '%s' is listed but not found in '%s'", index_path, name,
                                json_string_value(file));
                 break;
@@ -104,7 +104,7 @@ static loom_status load_sharded(loom_model *m, const char *dir, const char *inde
 }
 
 static loom_status load_single(loom_model *m, const char *dir, const char *file_name, table_parser parse, loom_error *err) {
-    char *path = loom_path_join(dir, file_name);
+    char *path = path_join(dir, file_name);
     if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status st = add_weight_file(m, path, parse, err);
     free(path);
@@ -114,10 +114,10 @@ static loom_status load_single(loom_model *m, const char *dir, const char *file_
 /* Returns the name of the file that best identifies the weights in error messages. */
 static loom_status load_weight_files(loom_model *m, const char *dir, const char **source, loom_error *err) {
     static const struct { const char *file; int sharded; table_parser parse; } layouts[] = {
-        {"model.safetensors.index.json", 1, loom_safetensors_parse},
-        {"model.safetensors", 0, loom_safetensors_parse},
-        {"pytorch_model.bin.index.json", 1, loom_pytorch_parse},
-        {"pytorch_model.bin", 0, loom_pytorch_parse},
+        {"model.safetensors.index.json", 1, safetensors_parse},
+        {"model.safetensors", 0, safetensors_parse},
+        {"pytorch_model.bin.index.json", 1, pytorch_parse},
+        {"pytorch_model.bin", 0, pytorch_parse},
     };
     for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
         if (!has_file(dir, layouts[i].file)) continue;
@@ -162,17 +162,17 @@ static loom_status keep_text_model(loom_tensor_table *t, loom_error *err) {
     return st;
 }
 
-loom_status loom_load_hf_dir(loom_model *m, const char *dir, loom_error *err) {
-    loom_status st = loom_read_hf_config(dir, &m->cfg, err);
+loom_status load_hf_dir(loom_model *m, const char *dir, loom_error *err) {
+    loom_status st = read_hf_config(dir, &m->cfg, err);
     const char *source = NULL;
-    if (st == LOOM_OK) st = loom_model_init_shard(m, err);
+    if (st == LOOM_OK) st = model_init_shard(m, err);
     if (st == LOOM_OK) st = load_weight_files(m, dir, &source, err);
     if (st == LOOM_OK && m->cfg.hf_text_model) st = keep_text_model(&m->tensors, err);
-    if (st == LOOM_OK) st = loom_tokenizer_load_hf(dir, &m->tok, err);
+    if (st == LOOM_OK) st = tokenizer_load_hf(dir, &m->tok, err);
     if (st != LOOM_OK) return st;
-    char *source_path = loom_path_join(dir, source);
+    char *source_path = path_join(dir, source);
     if (!source_path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    st = loom_weights_bind(m, LOOM_NAMES_HF, source_path, err);
+    st = weights_bind(m, LOOM_NAMES_HF, source_path, err);
     free(source_path);
     return st;
 }

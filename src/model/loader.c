@@ -21,11 +21,11 @@ static void fill_shard_info(loom_model_info *i, const loom_shard *s) {
     i->shard_layer_begin = s->layer_begin, i->shard_layer_end = s->layer_end, i->shard_n_kv_heads = s->n_kv_heads;
 }
 
-/* Everything but shard_weight_bytes, which binding adds up (or loom_shard_weight_bytes gives). */
+/* Everything but shard_weight_bytes, which binding adds up (or shard_weight_bytes gives). */
 static void fill_info(loom_model *m) {
     const loom_config *c = &m->cfg;
     loom_model_info *i = &m->info;
-    i->architecture = loom_arch_name(c->arch);
+    i->architecture = arch_name(c->arch);
     i->vocab_size = c->vocab_size;
     i->n_layers = c->n_layers;
     i->hidden_size = c->hidden_size;
@@ -36,7 +36,7 @@ static void fill_info(loom_model *m) {
     i->bos_id = c->bos_id;
     i->eos_ids = c->eos_ids;
     i->n_eos_ids = c->n_eos_ids;
-    i->activation_bytes_per_token = loom_workspace_bytes(c, 1);
+    i->activation_bytes_per_token = workspace_bytes(c, 1);
     i->kv_dtype_auto = c->dtype == LOOM_DTYPE_BF16 ? LOOM_KV_BF16 : c->dtype == LOOM_DTYPE_F16 ? LOOM_KV_F16 : LOOM_KV_F32;
     for (size_t k = 0; k < m->tensors.count; k++) {
         i->weight_bytes += m->tensors.entries[k].size_bytes;
@@ -58,7 +58,7 @@ static void merge_special_ids(loom_model *m) {
 
 static int32_t parallel_size(int32_t n) { return n > 0 ? n : 1; }
 
-loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_rank, int32_t pp_rank, loom_model **out,
+loom_status model_load_shard(const loom_model_params *params, int32_t tp_rank, int32_t pp_rank, loom_model **out,
                                   loom_error *err) {
     *out = NULL;
     if (!params || !params->path || !params->path[0])
@@ -73,14 +73,14 @@ loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_ra
                             .expert_parallel = params->enable_expert_parallel != 0};
     m->metadata_only = params->load_format == LOOM_LOAD_DUMMY && params->metadata_only;
     if (!(m->source_path = strdup(path))) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    else if (params->load_format == LOOM_LOAD_DUMMY) st = loom_load_dummy(m, path, params->dummy_seed, err);
-    else if (loom_path_is_dir(path)) st = loom_load_hf_dir(m, path, err);
-    else if (ends_with(path, ".gguf") || loom_path_exists(path)) st = loom_load_gguf(m, path, err);
+    else if (params->load_format == LOOM_LOAD_DUMMY) st = load_dummy(m, path, params->dummy_seed, err);
+    else if (path_is_dir(path)) st = load_hf_dir(m, path, err);
+    else if (ends_with(path, ".gguf") || path_exists(path)) st = load_gguf(m, path, err);
     else st = loom_fail(err, LOOM_ERR_IO, "%s: no such file or directory", path);
-    if (st == LOOM_OK && !m->metadata_only) st = loom_quantize_weights(m, params->quantization, err);
-    if (st == LOOM_OK && !m->metadata_only && !params->keep_row_layout) st = loom_model_pack_weights(m, err);
+    if (st == LOOM_OK && !m->metadata_only) st = quantize_weights(m, params->quantization, err);
+    if (st == LOOM_OK && !m->metadata_only && !params->keep_row_layout) st = model_pack_weights(m, err);
     if (st == LOOM_OK && m->metadata_only)
-        st = loom_shard_weight_bytes(&m->tensors, m->naming, &m->cfg, &m->shard, path, &m->info.shard_weight_bytes, err);
+        st = shard_weight_bytes(&m->tensors, m->naming, &m->cfg, &m->shard, path, &m->info.shard_weight_bytes, err);
     if (st == LOOM_OK && m->tok && loom_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)
         st = loom_fail(err, LOOM_ERR_FORMAT, "%s: tokenizer has %d tokens but the model's vocab_size is %d", path,
                        loom_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
@@ -97,17 +97,17 @@ loom_status loom_model_load_shard(const loom_model_params *params, int32_t tp_ra
 void loom_model_free(loom_model *m) {
     if (!m) return;
     loom_tokenizer_free(m->tok);
-    loom_tensor_table_free(&m->tensors);
-    if (m->gguf) loom_gguf_free(m->gguf);
+    tensor_table_free(&m->tensors);
+    if (m->gguf) gguf_free(m->gguf);
     free(m->gguf);
-    for (size_t i = 0; i < m->n_maps; i++) loom_file_map_close(&m->maps[i]);
+    for (size_t i = 0; i < m->n_maps; i++) file_map_close(&m->maps[i]);
     free(m->maps);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->w.layers);
     free(m->source_path);
     free(m->chat_source);
-    loom_template_free(m->chat_template);
+    template_free(m->chat_template);
     pthread_mutex_destroy(&m->chat_lock);
     free(m);
 }
@@ -118,8 +118,8 @@ loom_status loom_model_shard_info(const loom_model *m, int32_t tp_rank, int32_t 
                                   int32_t pp_size, loom_model_info *out, loom_error *err) {
     loom_shard s;
     uint64_t bytes = 0;
-    loom_status st = loom_shard_init_ep(&s, &m->cfg, tp_rank, tp_size, pp_rank, pp_size, m->shard.expert_parallel, err);
-    if (st == LOOM_OK) st = loom_shard_weight_bytes(&m->tensors, m->naming, &m->cfg, &s, m->source_path, &bytes, err);
+    loom_status st = shard_init_ep(&s, &m->cfg, tp_rank, tp_size, pp_rank, pp_size, m->shard.expert_parallel, err);
+    if (st == LOOM_OK) st = shard_weight_bytes(&m->tensors, m->naming, &m->cfg, &s, m->source_path, &bytes, err);
     if (st != LOOM_OK) return st;
     *out = m->info;
     fill_shard_info(out, &s);

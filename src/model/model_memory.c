@@ -7,7 +7,7 @@
 
 #include "model/model.h"
 
-loom_status loom_model_own(loom_model *m, void *p, loom_error *err) {
+loom_status model_own(loom_model *m, void *p, loom_error *err) {
     void **grown = realloc(m->owned, (m->n_owned + 1) * sizeof *grown);
     if (!grown) {
         free(p);
@@ -29,7 +29,7 @@ void model_release_mapped_pages(const loom_model *m, const uint8_t *p, size_t n)
     if (mapped && end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
 }
 
-void loom_model_release(loom_model *m, const void *p, size_t n) {
+void model_release(loom_model *m, const void *p, size_t n) {
     for (size_t i = 0; i < m->n_owned; i++) {
         if (m->owned[i] != p) continue;
         free(m->owned[i]);

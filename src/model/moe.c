@@ -15,14 +15,14 @@ struct loom_moe_scratch {
     float *shared_gate; /* [max_tokens] the shared expert's gate logits */
 };
 
-size_t loom_moe_scratch_bytes(const loom_config *c, int32_t max_tokens) {
-    if (!loom_config_is_moe(c)) return 0;
+size_t moe_scratch_bytes(const loom_config *c, int32_t max_tokens) {
+    if (!config_is_moe(c)) return 0;
     size_t n = (size_t)max_tokens, k = (size_t)c->moe.top_k, e = (size_t)c->moe.n_experts, h = (size_t)c->hidden_size;
     return n * e * sizeof(float) + n * k * (2 * sizeof(int32_t) + sizeof(float)) + (e + 1) * sizeof(int32_t) +
         n * (2 * h + k * h + 1) * sizeof(float);
 }
 
-void loom_moe_scratch_free(loom_moe_scratch *s) {
+void moe_scratch_free(loom_moe_scratch *s) {
     if (!s) return;
     free(s->logits);
     free(s->ids);
@@ -36,9 +36,9 @@ void loom_moe_scratch_free(loom_moe_scratch *s) {
     free(s);
 }
 
-loom_status loom_moe_scratch_create(const loom_config *c, int32_t max_tokens, loom_moe_scratch **out, loom_error *err) {
+loom_status moe_scratch_create(const loom_config *c, int32_t max_tokens, loom_moe_scratch **out, loom_error *err) {
     *out = NULL;
-    if (!loom_config_is_moe(c)) return LOOM_OK;
+    if (!config_is_moe(c)) return LOOM_OK;
     size_t n = (size_t)max_tokens, k = (size_t)c->moe.top_k, e = (size_t)c->moe.n_experts, h = (size_t)c->hidden_size;
     loom_moe_scratch *s = calloc(1, sizeof *s);
     if (s) {
@@ -54,7 +54,7 @@ loom_status loom_moe_scratch_create(const loom_config *c, int32_t max_tokens, lo
     }
     if (!s || !s->logits || !s->ids || !s->weights || !s->first || !s->slots || !s->rows_in || !s->rows_out ||
         !s->slot_out || !s->shared_gate) {
-        loom_moe_scratch_free(s);
+        moe_scratch_free(s);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the experts' activations of %d tokens",
                          max_tokens);
     }
@@ -89,7 +89,7 @@ static void run_expert(loom_backend *be, const loom_expert_weights *w, const flo
     op->matmul(be, y, &w->down, gate, n);
 }
 
-void loom_moe_ffn(const loom_model *m, loom_backend *be, loom_moe_scratch *s, int32_t l, const float *xn, int32_t n,
+void moe_ffn(const loom_model *m, loom_backend *be, loom_moe_scratch *s, int32_t l, const float *xn, int32_t n,
                   float *gate, float *up, float *y) {
     const loom_config *c = &m->local;
     const loom_moe_weights *w = &m->w.layers[l].moe;

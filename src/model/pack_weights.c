@@ -1,4 +1,4 @@
-/* loom_model_pack_weights: the weight matrices in the CPU kernels' interleaved layout, once at load.
+/* model_pack_weights: the weight matrices in the CPU kernels' interleaved layout, once at load.
  * All packed matrices share one arena on 2 MiB pages where the kernel grants them (transparent huge
  * pages in madvise mode): a decode step streams every weight once, and with 4 KiB pages that is a TLB
  * miss every 4 KiB. */
@@ -12,9 +12,9 @@
 #define MATRIX_ALIGN 64
 
 static size_t aligned_size(size_t n, size_t align) { return (n + align - 1) / align * align; }
-static size_t matrix_bytes(const loom_tensor *t) { return (size_t)loom_tensor_rows(t) * t->row_stride_bytes; }
+static size_t matrix_bytes(const loom_tensor *t) { return (size_t)tensor_rows(t) * t->row_stride_bytes; }
 static size_t packed_bytes(const loom_tensor *t) {
-    return weight_prep_packed_bytes(t->dtype, loom_tensor_rows(t), loom_tensor_row_len(t));
+    return weight_prep_packed_bytes(t->dtype, tensor_rows(t), tensor_row_len(t));
 }
 
 /* The matrices to pack (those the layout takes), in order: the LM head, then each layer's. */
@@ -34,7 +34,7 @@ static size_t packable_matrices(loom_model *m, loom_tensor **out) {
     return n;
 }
 
-loom_status loom_model_pack_weights(loom_model *m, loom_error *err) {
+loom_status model_pack_weights(loom_model *m, loom_error *err) {
     int32_t n_layers = m->shard.layer_end - m->shard.layer_begin;
     size_t per_layer = LOOM_LAYER_MATRICES + LOOM_MOE_MATRICES(m->cfg.moe.n_experts);
     loom_tensor **mats = malloc((1 + per_layer * (size_t)(n_layers > 0 ? n_layers : 0)) * sizeof *mats);
@@ -46,7 +46,7 @@ loom_status loom_model_pack_weights(loom_model *m, loom_error *err) {
         return LOOM_OK;
     }
     uint8_t *arena = aligned_alloc(HUGE_PAGE_BYTES, aligned_size(total, HUGE_PAGE_BYTES));
-    loom_status st = arena ? loom_model_own(m, arena, err)
+    loom_status st = arena ? model_own(m, arena, err)
                            : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory repacking %zu bytes of weights", total);
     if (st == LOOM_OK) madvise(arena, aligned_size(total, HUGE_PAGE_BYTES), MADV_HUGEPAGE); /* a hint: may be refused */
     loom_weights *w = &m->w;
@@ -54,8 +54,8 @@ loom_status loom_model_pack_weights(loom_model *m, loom_error *err) {
     for (size_t i = 0, off = 0; st == LOOM_OK && i < n; i++) {
         loom_tensor *t = mats[i];
         size_t packed = packed_bytes(t);
-        weight_prep_pack(t->dtype, t->data, arena + off, loom_tensor_rows(t), loom_tensor_row_len(t));
-        loom_model_release(m, t->data, matrix_bytes(t)); /* rows no longer read: freed, or their pages dropped */
+        weight_prep_pack(t->dtype, t->data, arena + off, tensor_rows(t), tensor_row_len(t));
+        model_release(m, t->data, matrix_bytes(t)); /* rows no longer read: freed, or their pages dropped */
         t->data = arena + off;
         t->layout = LOOM_LAYOUT_X16;
         off += aligned_size(packed, MATRIX_ALIGN);

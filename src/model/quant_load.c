@@ -5,7 +5,7 @@
 #include <string.h>
 
 
-loom_dtype loom_quantization_dtype(loom_quantization q) {
+loom_dtype quantization_dtype(loom_quantization q) {
     switch (q) {
     case LOOM_QUANT_INT8: return LOOM_DTYPE_Q8_0;
     case LOOM_QUANT_INT4: return LOOM_DTYPE_Q4_1;
@@ -14,16 +14,16 @@ loom_dtype loom_quantization_dtype(loom_quantization q) {
     }
 }
 
-loom_dtype loom_converted_dtype(loom_dtype to, int is_head, loom_dtype stored, int64_t row_len) {
+loom_dtype converted_dtype(loom_dtype to, int is_head, loom_dtype stored, int64_t row_len) {
     if (is_head && to != LOOM_DTYPE_F32) {
         int is_float = stored == LOOM_DTYPE_F32 || stored == LOOM_DTYPE_F16 || stored == LOOM_DTYPE_BF16;
         to = is_float ? LOOM_DTYPE_Q8_0 : stored;
     }
-    loom_dtype out = loom_dtype_bytes(to, row_len) == 0 ? stored : to;
-    return loom_stored_dtype_for_compute(out);
+    loom_dtype out = dtype_bytes(to, row_len) == 0 ? stored : to;
+    return stored_dtype_for_compute(out);
 }
 
-loom_dtype loom_stored_dtype_for_compute(loom_dtype stored) {
+loom_dtype stored_dtype_for_compute(loom_dtype stored) {
     return weight_prep_has_kernels(stored) ? stored : LOOM_DTYPE_Q8_0;
 }
 
@@ -33,31 +33,31 @@ loom_dtype loom_stored_dtype_for_compute(loom_dtype stored) {
 static loom_status convert_matrix(loom_model *m, loom_tensor *t, loom_dtype layer_to, int is_head, float *row,
                                   loom_error *err) {
     if (!t->data) return LOOM_OK;
-    int64_t rows = loom_tensor_rows(t), cols = loom_tensor_row_len(t);
-    loom_dtype to = layer_to == LOOM_DTYPE_COUNT ? loom_stored_dtype_for_compute(t->dtype)
-                                                 : loom_converted_dtype(layer_to, is_head, t->dtype, cols);
+    int64_t rows = tensor_rows(t), cols = tensor_row_len(t);
+    loom_dtype to = layer_to == LOOM_DTYPE_COUNT ? stored_dtype_for_compute(t->dtype)
+                                                 : converted_dtype(layer_to, is_head, t->dtype, cols);
     if (t->dtype == to) return LOOM_OK;
-    size_t row_bytes = loom_dtype_bytes(to, cols);
+    size_t row_bytes = dtype_bytes(to, cols);
     uint8_t *dst = malloc(row_bytes * (size_t)rows);
-    if (!dst) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory converting weights to %s", loom_dtype_name(to));
-    loom_status st = loom_model_own(m, dst, err);
+    if (!dst) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory converting weights to %s", dtype_name(to));
+    loom_status st = model_own(m, dst, err);
     if (st != LOOM_OK) return st;
     for (int64_t r = 0; r < rows; r++)
-        loom_convert_row(t->dtype, loom_tensor_row(t, r), to, dst + (size_t)r * row_bytes, row, cols);
-    loom_model_release(m, t->data, (size_t)rows * t->row_stride_bytes);
+        convert_row(t->dtype, tensor_row(t, r), to, dst + (size_t)r * row_bytes, row, cols);
+    model_release(m, t->data, (size_t)rows * t->row_stride_bytes);
     t->data = dst;
     t->dtype = to;
     t->row_stride_bytes = row_bytes;
     return LOOM_OK;
 }
 
-void loom_convert_row(loom_dtype from, const void *src, loom_dtype to, void *dst, float *scratch, int64_t n) {
+void convert_row(loom_dtype from, const void *src, loom_dtype to, void *dst, float *scratch, int64_t n) {
     weight_prep_dequant_row(from, src, scratch, n);
     weight_prep_quantize_row(to, scratch, dst, n);
 }
 
-loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error *err) {
-    loom_dtype to = q == LOOM_QUANT_NONE ? LOOM_DTYPE_COUNT : loom_quantization_dtype(q);
+loom_status quantize_weights(loom_model *m, loom_quantization q, loom_error *err) {
+    loom_dtype to = q == LOOM_QUANT_NONE ? LOOM_DTYPE_COUNT : quantization_dtype(q);
     const loom_config *c = &m->cfg;
     int64_t longest = c->hidden_size;
     int32_t ffn_dims[] = {c->intermediate_size, c->moe.expert_intermediate, c->moe.shared_intermediate};
@@ -85,17 +85,17 @@ loom_status loom_quantize_weights(loom_model *m, loom_quantization q, loom_error
     return st;
 }
 
-loom_dtype loom_column_slice_dtype(loom_dtype stored, int64_t col_begin, int64_t cols) {
-    int64_t block = loom_dtype_block_elems(stored);
+loom_dtype column_slice_dtype(loom_dtype stored, int64_t col_begin, int64_t cols) {
+    int64_t block = dtype_block_elems(stored);
     if (col_begin % block == 0 && cols % block == 0) return stored;
     return col_begin % 32 == 0 && cols % 32 == 0 ? LOOM_DTYPE_Q8_0 : LOOM_DTYPE_COUNT;
 }
 
-loom_status loom_slice_columns(loom_dtype from, const uint8_t *src, int64_t rows, int64_t full_cols, int64_t col_begin,
+loom_status slice_columns(loom_dtype from, const uint8_t *src, int64_t rows, int64_t full_cols, int64_t col_begin,
                                int64_t cols, loom_dtype to, uint8_t *dst, loom_error *err) {
-    size_t full_row_bytes = loom_dtype_bytes(from, full_cols), row_bytes = loom_dtype_bytes(to, cols);
+    size_t full_row_bytes = dtype_bytes(from, full_cols), row_bytes = dtype_bytes(to, cols);
     if (to == from) {
-        size_t col_offset = loom_dtype_bytes(from, col_begin);
+        size_t col_offset = dtype_bytes(from, col_begin);
         for (int64_t r = 0; r < rows; r++)
             memcpy(dst + (size_t)r * row_bytes, src + (size_t)r * full_row_bytes + col_offset, row_bytes);
         return LOOM_OK;

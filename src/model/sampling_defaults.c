@@ -42,9 +42,9 @@ static loom_status refail(loom_error *err, const char *where) {
 }
 
 static loom_status from_generation_config(const char *dir, loom_sampling_params *p, loom_error *err) {
-    char *path = loom_path_join(dir, "generation_config.json"), *text = NULL;
+    char *path = path_join(dir, "generation_config.json"), *text = NULL;
     if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    loom_status st = loom_path_exists(path) ? loom_read_file(path, &text, NULL, err) : LOOM_OK;
+    loom_status st = path_exists(path) ? read_file(path, &text, NULL, err) : LOOM_OK;
     json_t *root = text ? json_loads(text, 0, NULL) : NULL;
     if (text && !json_is_object(root)) st = loom_fail(err, LOOM_ERR_FORMAT, "%s: not a JSON object", path);
     for (size_t i = 0; st == LOOM_OK && root && i < sizeof hf_floats / sizeof hf_floats[0]; i++) {
@@ -72,9 +72,9 @@ static loom_status from_gguf(const loom_gguf *g, loom_sampling_params *p, loom_e
     double d;
     int64_t k;
     for (size_t i = 0; i < sizeof gguf_floats / sizeof gguf_floats[0]; i++)
-        if (loom_gguf_get_float(g, gguf_floats[i].file_key, &d))
+        if (gguf_get_float(g, gguf_floats[i].file_key, &d))
             *(float *)((char *)p + gguf_floats[i].offset) = (float)d;
-    if (loom_gguf_get_int(g, "general.sampling.top_k", &k)) {
+    if (gguf_get_int(g, "general.sampling.top_k", &k)) {
         if (k < -1 || k > INT32_MAX)
             return loom_fail(err, LOOM_ERR_FORMAT, "GGUF general.sampling.top_k must be >= -1");
         p->top_k = (int32_t)k;
@@ -86,6 +86,6 @@ static loom_status from_gguf(const loom_gguf *g, loom_sampling_params *p, loom_e
 loom_status loom_model_sampling_defaults(const loom_model *m, loom_sampling_params *out, loom_error *err) {
     *out = llama_server_defaults();
     if (m->gguf) return from_gguf(m->gguf, out, err);
-    if (m->source_path && loom_path_is_dir(m->source_path)) return from_generation_config(m->source_path, out, err);
+    if (m->source_path && path_is_dir(m->source_path)) return from_generation_config(m->source_path, out, err);
     return LOOM_OK;
 }

@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-loom_shard loom_shard_whole(const loom_config *c) {
+loom_shard shard_whole(const loom_config *c) {
     return (loom_shard){.tp_rank = 0, .tp_size = 1, .pp_rank = 0, .pp_size = 1, .layer_begin = 0,
                         .layer_end = c->n_layers, .head_begin = 0, .n_heads = c->n_heads, .kv_head_begin = 0,
                         .n_kv_heads = c->n_kv_heads, .ffn_begin = 0, .ffn_size = c->intermediate_size,
@@ -16,7 +16,7 @@ loom_shard loom_shard_whole(const loom_config *c) {
 /* Weights of one layer's FFN that a token passes through: its top_k experts, the shared one, the router. */
 static double ffn_weights_per_token(const loom_config *c) {
     double h = c->hidden_size;
-    if (!loom_config_is_moe(c)) return 3 * h * c->intermediate_size;
+    if (!config_is_moe(c)) return 3 * h * c->intermediate_size;
     const loom_moe_config *moe = &c->moe;
     return 3 * h * ((double)moe->top_k * moe->expert_intermediate + moe->shared_intermediate) + h * moe->n_experts;
 }
@@ -26,7 +26,7 @@ static double ffn_weights_per_token(const loom_config *c) {
  * head weighs several layers, so an even layer split would leave the last stage the slowest). Boundary s
  * is the layer count nearest to s/P of the total, keeping at least one layer per stage. */
 static int32_t stage_boundary(const loom_config *c, int32_t pp, int32_t stage) {
-    double h = c->hidden_size, q = loom_config_q_dim(c), kv = loom_config_kv_dim(c);
+    double h = c->hidden_size, q = config_q_dim(c), kv = config_kv_dim(c);
     double layer = h * (q + 2 * kv) + q * h + ffn_weights_per_token(c), head = (double)c->vocab_size * h;
     double total = layer * c->n_layers + head;
     int32_t at = 0;
@@ -38,9 +38,9 @@ static int32_t stage_boundary(const loom_config *c, int32_t pp, int32_t stage) {
     return at;
 }
 
-loom_status loom_shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
+loom_status shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
                             int32_t pp_size, loom_error *err) {
-    return loom_shard_init_ep(s, c, tp_rank, tp_size, pp_rank, pp_size, 0, err);
+    return shard_init_ep(s, c, tp_rank, tp_size, pp_rank, pp_size, 0, err);
 }
 
 /* Experts under expert parallelism: tensor rank r of T gets experts [E r / T, E (r + 1) / T), whole. */
@@ -54,7 +54,7 @@ static loom_status split_experts(loom_shard *s, const loom_config *c, loom_error
     return LOOM_OK;
 }
 
-loom_status loom_shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
+loom_status shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
                                int32_t pp_size, int expert_parallel, loom_error *err) {
     if (tp_size < 1 || pp_size < 1 || tp_rank < 0 || tp_rank >= tp_size || pp_rank < 0 || pp_rank >= pp_size)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "rank (%d, %d) outside a %d x %d tensor x pipeline layout", tp_rank,
@@ -67,10 +67,10 @@ loom_status loom_shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_r
                          "tensor parallel size %d must divide the number of KV heads (%d) or be a multiple of it "
                          "(the KV heads are then replicated)",
                          tp_size, c->n_kv_heads);
-    if (!loom_config_is_moe(c) && c->intermediate_size % tp_size)
+    if (!config_is_moe(c) && c->intermediate_size % tp_size)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "tensor parallel size %d must divide intermediate_size %d", tp_size,
                          c->intermediate_size);
-    int split_experts_ffn = loom_config_is_moe(c) && !expert_parallel;
+    int split_experts_ffn = config_is_moe(c) && !expert_parallel;
     if ((split_experts_ffn && c->moe.expert_intermediate % tp_size) || c->moe.shared_intermediate % tp_size)
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
                          "tensor parallel size %d must divide the experts' intermediate size %d (or use "
@@ -79,7 +79,7 @@ loom_status loom_shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_r
     if (pp_size > c->n_layers)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "pipeline parallel size %d exceeds the number of layers (%d)", pp_size,
                          c->n_layers);
-    *s = loom_shard_whole(c);
+    *s = shard_whole(c);
     s->tp_rank = tp_rank;
     s->tp_size = tp_size;
     s->pp_rank = pp_rank;
@@ -104,17 +104,17 @@ loom_status loom_shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_r
     s->shared_ffn_size = c->moe.shared_intermediate / tp_size;
     s->shared_ffn_begin = tp_rank * s->shared_ffn_size;
     s->expert_parallel = expert_parallel;
-    if (!split_experts_ffn) return loom_config_is_moe(c) ? split_experts(s, c, err) : LOOM_OK;
+    if (!split_experts_ffn) return config_is_moe(c) ? split_experts(s, c, err) : LOOM_OK;
     s->expert_ffn_size = c->moe.expert_intermediate / tp_size;
     s->expert_ffn_begin = tp_rank * s->expert_ffn_size;
     return LOOM_OK;
 }
 
-int loom_shard_is_whole(const loom_shard *s) { return s->tp_size == 1 && s->pp_size == 1; }
-int loom_shard_first_stage(const loom_shard *s) { return s->pp_rank == 0; }
-int loom_shard_last_stage(const loom_shard *s) { return s->pp_rank == s->pp_size - 1; }
+int shard_is_whole(const loom_shard *s) { return s->tp_size == 1 && s->pp_size == 1; }
+int shard_first_stage(const loom_shard *s) { return s->pp_rank == 0; }
+int shard_last_stage(const loom_shard *s) { return s->pp_rank == s->pp_size - 1; }
 
-loom_config loom_shard_local_config(const loom_shard *s, const loom_config *c) {
+loom_config shard_local_config(const loom_shard *s, const loom_config *c) {
     loom_config local = *c;
     local.n_heads = s->n_heads;
     local.n_kv_heads = s->n_kv_heads;
@@ -125,10 +125,10 @@ loom_config loom_shard_local_config(const loom_shard *s, const loom_config *c) {
     return local;
 }
 
-loom_status loom_model_init_shard(loom_model *m, loom_error *err) {
+loom_status model_init_shard(loom_model *m, loom_error *err) {
     loom_shard *s = &m->shard;
     loom_status st =
-        loom_shard_init_ep(s, &m->cfg, s->tp_rank, s->tp_size, s->pp_rank, s->pp_size, s->expert_parallel, err);
-    if (st == LOOM_OK) m->local = loom_shard_local_config(s, &m->cfg);
+        shard_init_ep(s, &m->cfg, s->tp_rank, s->tp_size, s->pp_rank, s->pp_size, s->expert_parallel, err);
+    if (st == LOOM_OK) m->local = shard_local_config(s, &m->cfg);
     return st;
 }

@@ -24,7 +24,7 @@ typedef struct loom_shard {
                                        * last stage (head), but computed for all */
     /* Mixture of experts: this rank holds experts [expert_begin, +n_local_experts), of each the FFN
      * columns [expert_ffn_begin, +expert_ffn_size): under tensor parallelism every expert, split like a
-     * dense MLP; under expert parallelism (loom_shard_init_ep) a contiguous share of the
+     * dense MLP; under expert parallelism (shard_init_ep) a contiguous share of the
      * experts, whole. The shared expert and the attention stay tensor-parallel either way; the router
      * is replicated. */
     int expert_parallel;
@@ -34,23 +34,23 @@ typedef struct loom_shard {
 } loom_shard;
 
 /* The whole model (T = P = 1). */
-loom_shard loom_shard_whole(const loom_config *c);
+loom_shard shard_whole(const loom_config *c);
 /* Rank (tp_rank, pp_rank) of a T x P layout. With fewer KV heads than T (T a multiple of n_kv_heads), each
  * rank holds the one KV head its query heads read, replicated on T / n_kv_heads ranks. Fails, naming what
  * does not divide, when n_heads is not a multiple of T, n_kv_heads neither a multiple nor a divisor of T,
  * intermediate_size / T is not a whole number, or P > n_layers. */
-loom_status loom_shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
+loom_status shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
                             int32_t pp_size, loom_error *err);
 /* The same with expert parallelism chosen (--enable-expert-parallel): a mixture-of-experts model's tensor
  * rank r of T holds experts [E r / T, E (r + 1) / T) whole instead of every expert's slice; fails when T
  * exceeds the number of experts. A dense model is split as without it (the flag is kept). */
-loom_status loom_shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
+loom_status shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
                                int32_t pp_size, int expert_parallel, loom_error *err);
-int loom_shard_is_whole(const loom_shard *s);
-int loom_shard_first_stage(const loom_shard *s);
-int loom_shard_last_stage(const loom_shard *s);
+int shard_is_whole(const loom_shard *s);
+int shard_first_stage(const loom_shard *s);
+int shard_last_stage(const loom_shard *s);
 /* The config this rank computes with: n_heads, n_kv_heads, intermediate_size, vocab_size and the expert
  * FFN sizes replaced by the local counts (hidden_size, head_dim, n_layers, n_experts unchanged). */
-loom_config loom_shard_local_config(const loom_shard *s, const loom_config *c);
+loom_config shard_local_config(const loom_shard *s, const loom_config *c);
 
 #endif

@@ -110,7 +110,7 @@ static const weight_name NAME_SHARED_EXPERT_GATE = {"model.layers.%d.mlp.shared_
 static int stacked_experts(const slicer *v, int layer) {
     char name[64];
     snprintf(name, sizeof name, NAME_GATE_EXPS.gguf, layer);
-    return v->naming == LOOM_NAMES_GGUF && v->table && loom_tensor_table_find(v->table, name);
+    return v->naming == LOOM_NAMES_GGUF && v->table && tensor_table_find(v->table, name);
 }
 
 static loom_status visit_moe(const slicer *v, const loom_config *c, const loom_shard *s, loom_moe_weights *w, int l) {
@@ -160,7 +160,7 @@ enum { SPEC_ATTN_NORM, SPEC_WQ, SPEC_WK, SPEC_WV, SPEC_BQ, SPEC_BK, SPEC_BV, SPE
 static loom_status visit_layer_variant(const slicer *v, const loom_config *c, const loom_shard *s,
                                        loom_layer_weights *L, const slice_spec llama[N_LLAMA_SPECS], int l) {
     int64_t hidden = c->hidden_size, hd = c->head_dim, ffn = c->intermediate_size;
-    int64_t q_dim = loom_config_q_dim(c), kv_dim = loom_config_kv_dim(c);
+    int64_t q_dim = config_q_dim(c), kv_dim = config_kv_dim(c);
     slice_spec specs[N_LLAMA_SPECS + 4];
     memcpy(specs, llama, N_LLAMA_SPECS * sizeof *specs);
     size_t n = N_LLAMA_SPECS;
@@ -190,7 +190,7 @@ static loom_status visit_layer_variant(const slicer *v, const loom_config *c, co
         specs[SPEC_FFN_NORM].name = &NAME_FFN_PRE_NORM;
     }
     loom_status st = LOOM_OK;
-    int moe = loom_config_is_moe(c); /* the experts replace the dense MLP (visit_moe) */
+    int moe = config_is_moe(c); /* the experts replace the dense MLP (visit_moe) */
     for (size_t i = 0; i < n && st == LOOM_OK; i++) {
         if (c->norms == LOOM_NORMS_POST && (i == SPEC_ATTN_NORM || i == SPEC_FFN_NORM)) continue;
         if (moe && i >= SPEC_GATE && i <= SPEC_DOWN) continue;
@@ -201,7 +201,7 @@ static loom_status visit_layer_variant(const slicer *v, const loom_config *c, co
 
 static loom_status visit_layer(const slicer *v, const loom_config *c, const loom_shard *s, loom_layer_weights *L, int l) {
     int64_t hidden = c->hidden_size, hd = c->head_dim, ffn = c->intermediate_size;
-    int64_t q_dim = loom_config_q_dim(c), kv_dim = loom_config_kv_dim(c);
+    int64_t q_dim = config_q_dim(c), kv_dim = config_kv_dim(c);
     int64_t q_begin = s->head_begin * hd, q_count = s->n_heads * hd;
     int64_t kv_begin = s->kv_head_begin * hd, kv_count = s->n_kv_heads * hd;
     int no_bias = !c->attention_bias;
@@ -222,15 +222,15 @@ static loom_status visit_layer(const slicer *v, const loom_config *c, const loom
     _Static_assert(sizeof specs / sizeof specs[0] == N_LLAMA_SPECS, "specs in the order of the SPEC_ slots");
     loom_status st = c->norms != LOOM_NORMS_PRE || c->qk_norm != LOOM_QK_NORM_NONE || c->fused_projections
                          ? visit_layer_variant(v, c, s, L, specs, l)
-                         : visit_all(v, specs, N_LLAMA_SPECS - (loom_config_is_moe(c) ? 3 : 0), l, 0); /* MLP last */
-    if (st == LOOM_OK && loom_config_is_moe(c)) st = visit_moe(v, c, s, DST(L, moe), l);
+                         : visit_all(v, specs, N_LLAMA_SPECS - (config_is_moe(c) ? 3 : 0), l, 0); /* MLP last */
+    if (st == LOOM_OK && config_is_moe(c)) st = visit_moe(v, c, s, DST(L, moe), l);
     return st;
 }
 
-loom_status loom_shard_for_each_weight(const loom_config *c, const loom_shard *s, const loom_tensor_table *t,
+loom_status shard_for_each_weight(const loom_config *c, const loom_shard *s, const loom_tensor_table *t,
                                        loom_tensor_naming naming, loom_weights *w, loom_weight_slice_fn fn, void *ctx) {
     const slicer v = {t, naming, fn, ctx};
-    int first = loom_shard_first_stage(s), last = loom_shard_last_stage(s);
+    int first = shard_first_stage(s), last = shard_last_stage(s);
     int64_t hidden = c->hidden_size, vocab = c->vocab_size;
     const slice_spec embed = {&NAME_EMBED, MATRIX(DST(w, tok_embed), vocab, hidden, LOOM_SLICE_ROWS, s->vocab_begin,
                                                   s->vocab_size)};
@@ -246,7 +246,7 @@ loom_status loom_shard_for_each_weight(const loom_config *c, const loom_shard *s
     return st;
 }
 
-void loom_weight_slice_bounds(const loom_weight_slice *s, int64_t *row_begin, int64_t *n_rows, int64_t *col_begin,
+void weight_slice_bounds(const loom_weight_slice *s, int64_t *row_begin, int64_t *n_rows, int64_t *col_begin,
                               int64_t *n_cols) {
     int by_cols = s->is_vector || s->axis == LOOM_SLICE_COLS;
     *row_begin = by_cols ? 0 : s->begin;
@@ -267,7 +267,7 @@ static loom_status shape_error(const loom_weight_slice *s, const loom_tensor_ent
     return loom_fail(err, LOOM_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected [%s]", source, s->name, got, want);
 }
 
-loom_status loom_weight_slice_check(const loom_weight_slice *s, const loom_tensor_entry *e, const char *source,
+loom_status weight_slice_check(const loom_weight_slice *s, const loom_tensor_entry *e, const char *source,
                                     int32_t tp_size, size_t *kept_bytes, loom_error *err) {
     int shape_ok = s->is_vector  ? e->n_dims == 1 && e->shape[0] == s->cols
                    : s->n_slabs ? e->n_dims == 3 && e->shape[0] == s->n_slabs && e->shape[1] == s->rows &&
@@ -277,21 +277,21 @@ loom_status loom_weight_slice_check(const loom_weight_slice *s, const loom_tenso
     if (!shape_ok) return shape_error(s, e, source, err);
     if (s->is_vector && e->dtype != LOOM_DTYPE_F32 && e->dtype != LOOM_DTYPE_F16 && e->dtype != LOOM_DTYPE_BF16)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "%s: vector '%s' has dtype %s (expected f32, f16 or bf16)", source,
-                         s->name, loom_dtype_name(e->dtype));
+                         s->name, dtype_name(e->dtype));
     if (!s->is_vector && !weight_prep_dtype_supported(e->dtype))
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s, which loom cannot compute with yet",
-                         source, s->name, loom_dtype_name(e->dtype));
-    int64_t block = loom_dtype_block_elems(e->dtype);
-    loom_dtype kept = s->axis == LOOM_SLICE_COLS ? loom_column_slice_dtype(e->dtype, s->begin, s->count) : e->dtype;
+                         source, s->name, dtype_name(e->dtype));
+    int64_t block = dtype_block_elems(e->dtype);
+    loom_dtype kept = s->axis == LOOM_SLICE_COLS ? column_slice_dtype(e->dtype, s->begin, s->count) : e->dtype;
     if (kept == LOOM_DTYPE_COUNT)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED,
                          "%s: tensor '%s' (%s, blocks of %lld columns) cannot be split for tensor parallel size %d: its "
                          "columns [%lld, %lld) do not start and end on block boundaries, not even of 32 columns",
-                         source, s->name, loom_dtype_name(e->dtype), (long long)block, tp_size, (long long)s->begin,
+                         source, s->name, dtype_name(e->dtype), (long long)block, tp_size, (long long)s->begin,
                          (long long)(s->begin + s->count));
     int64_t row_begin, n_rows, col_begin, n_cols;
-    loom_weight_slice_bounds(s, &row_begin, &n_rows, &col_begin, &n_cols);
-    *kept_bytes = (size_t)n_rows * loom_dtype_bytes(kept, n_cols);
+    weight_slice_bounds(s, &row_begin, &n_rows, &col_begin, &n_cols);
+    *kept_bytes = (size_t)n_rows * dtype_bytes(kept, n_cols);
     return LOOM_OK;
 }
 
@@ -305,19 +305,19 @@ typedef struct byte_counter {
 
 static loom_status count_slice(void *ctx, const loom_weight_slice *s) {
     byte_counter *b = ctx;
-    const loom_tensor_entry *e = loom_tensor_table_find(b->table, s->name);
+    const loom_tensor_entry *e = tensor_table_find(b->table, s->name);
     if (!e)
         return s->optional ? LOOM_OK : loom_fail(b->err, LOOM_ERR_FORMAT, "%s: missing tensor '%s'", b->source, s->name);
     size_t kept = 0;
-    loom_status st = loom_weight_slice_check(s, e, b->source, b->tp_size, &kept, b->err);
+    loom_status st = weight_slice_check(s, e, b->source, b->tp_size, &kept, b->err);
     b->bytes += kept;
     return st;
 }
 
-loom_status loom_shard_weight_bytes(const loom_tensor_table *t, loom_tensor_naming naming, const loom_config *c,
+loom_status shard_weight_bytes(const loom_tensor_table *t, loom_tensor_naming naming, const loom_config *c,
                                     const loom_shard *s, const char *source, uint64_t *bytes, loom_error *err) {
     byte_counter b = {t, source, s->tp_size, 0, err};
-    loom_status st = loom_shard_for_each_weight(c, s, t, naming, NULL, count_slice, &b);
+    loom_status st = shard_for_each_weight(c, s, t, naming, NULL, count_slice, &b);
     *bytes = st == LOOM_OK ? b.bytes : 0;
     return st;
 }

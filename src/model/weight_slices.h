@@ -41,24 +41,24 @@ typedef loom_status (*loom_weight_slice_fn)(void *ctx, const loom_weight_slice *
  * point into (w->layers allocated for every layer, with moe.experts [n_experts] in MoE models), or NULL.
  * t: the checkpoint's tensors, only looked at to tell stacked experts (GGUF's ffn_*_exps) from
  * per-expert matrices. */
-loom_status loom_shard_for_each_weight(const loom_config *c, const loom_shard *s, const loom_tensor_table *t,
+loom_status shard_for_each_weight(const loom_config *c, const loom_shard *s, const loom_tensor_table *t,
                                        loom_tensor_naming naming, loom_weights *w, loom_weight_slice_fn fn, void *ctx);
 
 /* Checks checkpoint tensor e against the slice: the full shape, a dtype loom computes with, and, for
  * a column slice of a block-quantized dtype, that the columns start and end on block boundaries
  * (tp_size only names the cause in that error). *kept_bytes = bytes of the kept part as stored. */
-loom_status loom_weight_slice_check(const loom_weight_slice *slice, const loom_tensor_entry *e, const char *source,
+loom_status weight_slice_check(const loom_weight_slice *slice, const loom_tensor_entry *e, const char *source,
                                     int32_t tp_size, size_t *kept_bytes, loom_error *err);
 
 /* The rows [*row_begin, +*n_rows) and columns [*col_begin, +*n_cols) of the kept part (a vector is one
  * row of cols elements). */
-void loom_weight_slice_bounds(const loom_weight_slice *slice, int64_t *row_begin, int64_t *n_rows, int64_t *col_begin,
+void weight_slice_bounds(const loom_weight_slice *slice, int64_t *row_begin, int64_t *n_rows, int64_t *col_begin,
                               int64_t *n_cols);
 
 /* Bytes of the checkpoint slices shard s holds, as stored, from the tensor table alone (no weight data
  * is read): what binding that shard adds up to in loom_model_info.shard_weight_bytes. Fails as binding
  * would (a missing tensor, a wrong shape, a misaligned block split). */
-loom_status loom_shard_weight_bytes(const loom_tensor_table *t, loom_tensor_naming naming, const loom_config *c,
+loom_status shard_weight_bytes(const loom_tensor_table *t, loom_tensor_naming naming, const loom_config *c,
                                     const loom_shard *s, const char *source, uint64_t *bytes, loom_error *err);
 
 #endif

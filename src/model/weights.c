@@ -22,7 +22,7 @@ typedef struct binder {
 static loom_status owned_buffer(binder *b, size_t bytes, const char *name, void **out) {
     *out = malloc(bytes ? bytes : 1);
     if (!*out) return loom_fail(b->err, LOOM_ERR_NO_MEMORY, "out of memory for tensor '%s'", name);
-    return loom_model_own(b->m, *out, b->err);
+    return model_own(b->m, *out, b->err);
 }
 
 /* Dummy values of a matrix slice in the entry's dtype (F32, F16 or BF16: a config's torch_dtype), generated
@@ -34,10 +34,10 @@ static loom_status dummy_rows(binder *b, const loom_tensor_entry *e, int64_t row
         return loom_fail(b->err, LOOM_ERR_NO_MEMORY, "out of memory for dummy weights of %s", e->name);
     for (int64_t r = 0; r < rows; r++) {
         float *dst = row ? row : (float *)out + r * cols;
-        loom_dummy_fill(b->m->dummy_seed, e, row_begin + r, 1, col_begin, cols, dst);
+        dummy_fill(b->m->dummy_seed, e, row_begin + r, 1, col_begin, cols, dst);
         uint16_t *half = (uint16_t *)out + r * cols;
         for (int64_t c = 0; row && c < cols; c++)
-            half[c] = e->dtype == LOOM_DTYPE_BF16 ? loom_f32_to_bf16(row[c]) : loom_f32_to_f16(row[c]);
+            half[c] = e->dtype == LOOM_DTYPE_BF16 ? f32_to_bf16(row[c]) : f32_to_f16(row[c]);
     }
     free(row);
     return LOOM_OK;
@@ -46,12 +46,12 @@ static loom_status dummy_rows(binder *b, const loom_tensor_entry *e, int64_t row
 /* A norm or bias: the kept elements as an owned float32 vector. */
 static loom_status bind_vector(binder *b, const loom_weight_slice *s, const loom_tensor_entry *e) {
     int64_t row_begin, n_rows, col_begin, n;
-    loom_weight_slice_bounds(s, &row_begin, &n_rows, &col_begin, &n);
+    weight_slice_bounds(s, &row_begin, &n_rows, &col_begin, &n);
     float *v;
     loom_status st = owned_buffer(b, (size_t)n * sizeof(float), s->name, (void **)&v);
     if (st != LOOM_OK) return st;
-    if (b->m->dummy_weights) loom_dummy_fill(b->m->dummy_seed, e, 0, 1, col_begin, n, v);
-    else weight_prep_dequant_row(e->dtype, e->data + loom_dtype_bytes(e->dtype, col_begin), v, n);
+    if (b->m->dummy_weights) dummy_fill(b->m->dummy_seed, e, 0, 1, col_begin, n, v);
+    else weight_prep_dequant_row(e->dtype, e->data + dtype_bytes(e->dtype, col_begin), v, n);
     if (s->is_norm && b->m->cfg.norm_weight_offset != 0)
         for (int64_t i = 0; i < n; i++) v[i] += b->m->cfg.norm_weight_offset;
     *s->dst = (loom_tensor){.data = v, .dtype = LOOM_DTYPE_F32, .n_dims = 1, .shape = {n}, .row_stride_bytes = (size_t)n * 4};
@@ -61,9 +61,9 @@ static loom_status bind_vector(binder *b, const loom_weight_slice *s, const loom
 /* A weight matrix of any dtype the kernels support, in the kept part's shape. */
 static loom_status bind_matrix(binder *b, const loom_weight_slice *s, const loom_tensor_entry *e) {
     int64_t row_begin, rows, col_begin, cols;
-    loom_weight_slice_bounds(s, &row_begin, &rows, &col_begin, &cols);
+    weight_slice_bounds(s, &row_begin, &rows, &col_begin, &cols);
     loom_dtype dtype = e->dtype;
-    size_t row_bytes = loom_dtype_bytes(dtype, cols), full_row_bytes = loom_dtype_bytes(dtype, s->cols);
+    size_t row_bytes = dtype_bytes(dtype, cols), full_row_bytes = dtype_bytes(dtype, s->cols);
     int64_t slab_row = s->slab * s->rows; /* the slice's matrix inside a stacked tensor (0 otherwise) */
     const uint8_t *data, *matrix = b->m->dummy_weights ? NULL : e->data + (size_t)slab_row * full_row_bytes;
     loom_status st = LOOM_OK;
@@ -74,10 +74,10 @@ static loom_status bind_matrix(binder *b, const loom_weight_slice *s, const loom
         data = values;
     } else if (s->axis == LOOM_SLICE_COLS) { /* a copy, requantized when the slice splits blocks (quant_load.h) */
         uint8_t *copy;
-        dtype = loom_column_slice_dtype(e->dtype, col_begin, cols);
-        row_bytes = loom_dtype_bytes(dtype, cols);
+        dtype = column_slice_dtype(e->dtype, col_begin, cols);
+        row_bytes = dtype_bytes(dtype, cols);
         if ((st = owned_buffer(b, row_bytes * (size_t)rows, s->name, (void **)&copy)) != LOOM_OK) return st;
-        st = loom_slice_columns(e->dtype, matrix, rows, s->cols, col_begin, cols, dtype, copy, b->err);
+        st = slice_columns(e->dtype, matrix, rows, s->cols, col_begin, cols, dtype, copy, b->err);
         if (st != LOOM_OK) return st;
         model_release_mapped_pages(b->m, matrix, (size_t)s->rows * full_row_bytes);
         data = copy;
@@ -91,10 +91,10 @@ static loom_status bind_matrix(binder *b, const loom_weight_slice *s, const loom
 static loom_status bind_slice(void *ctx, const loom_weight_slice *s) {
     binder *b = ctx;
     memset(s->dst, 0, sizeof *s->dst);
-    const loom_tensor_entry *e = loom_tensor_table_find(&b->m->tensors, s->name);
+    const loom_tensor_entry *e = tensor_table_find(&b->m->tensors, s->name);
     if (!e) return s->optional ? LOOM_OK : loom_fail(b->err, LOOM_ERR_FORMAT, "%s: missing tensor '%s'", b->source, s->name);
     size_t kept_bytes = 0;
-    loom_status st = loom_weight_slice_check(s, e, b->source, b->m->shard.tp_size, &kept_bytes, b->err);
+    loom_status st = weight_slice_check(s, e, b->source, b->m->shard.tp_size, &kept_bytes, b->err);
     if (st != LOOM_OK) return st;
     b->m->info.shard_weight_bytes += kept_bytes;
     return s->is_vector ? bind_vector(b, s, e) : bind_matrix(b, s, e);
@@ -103,7 +103,7 @@ static loom_status bind_slice(void *ctx, const loom_weight_slice *s) {
 /* A GGUF vector of per-pair RoPE factors (rope_freqs: llama3; rope_factors_long/short: LongRoPE), or NULL. */
 static loom_status rope_factor_tensor(binder *b, const char *name, const float **out) {
     int32_t half = b->m->cfg.head_dim / 2;
-    const loom_tensor_entry *f = b->m->naming == LOOM_NAMES_GGUF ? loom_tensor_table_find(&b->m->tensors, name) : NULL;
+    const loom_tensor_entry *f = b->m->naming == LOOM_NAMES_GGUF ? tensor_table_find(&b->m->tensors, name) : NULL;
     *out = NULL;
     if (!f) return LOOM_OK;
     if (f->dtype != LOOM_DTYPE_F32 || f->n_dims != 1 || f->shape[0] != half)
@@ -146,7 +146,7 @@ static loom_status rope_table(binder *b, float theta, float **out) {
     int32_t half = c->head_dim / 2;
     float *inv = malloc((size_t)half * sizeof(float));
     if (!inv) return loom_fail(b->err, LOOM_ERR_NO_MEMORY, "out of memory");
-    loom_status st = loom_model_own(b->m, inv, b->err);
+    loom_status st = model_own(b->m, inv, b->err);
     if (st != LOOM_OK) return st;
     for (int32_t i = 0; i < half; i++) inv[i] = 1.0f / rope_base_power(c, theta, i);
     *out = inv;
@@ -198,7 +198,7 @@ static loom_status bind_rope(binder *b) {
     return LOOM_OK;
 }
 
-loom_status loom_weights_bind(loom_model *m, loom_tensor_naming naming, const char *source, loom_error *err) {
+loom_status weights_bind(loom_model *m, loom_tensor_naming naming, const char *source, loom_error *err) {
     binder b = {m, source, err};
     const loom_config *c = &m->cfg;
     loom_weights *w = &m->w;
@@ -212,8 +212,8 @@ loom_status loom_weights_bind(loom_model *m, loom_tensor_naming naming, const ch
         st = owned_buffer(&b, experts_bytes, "experts", (void **)&w->layers[l].moe.experts);
         if (st == LOOM_OK) memset(w->layers[l].moe.experts, 0, experts_bytes); /* experts not held stay empty */
     }
-    if (st == LOOM_OK) st = loom_shard_for_each_weight(c, &m->shard, &m->tensors, naming, w, bind_slice, &b);
+    if (st == LOOM_OK) st = shard_for_each_weight(c, &m->shard, &m->tensors, naming, w, bind_slice, &b);
     if (st != LOOM_OK) return st;
-    if (c->tie_word_embeddings && loom_shard_last_stage(&m->shard)) w->lm_head = w->tok_embed;
+    if (c->tie_word_embeddings && shard_last_stage(&m->shard)) w->lm_head = w->tok_embed;
     return bind_rope(&b);
 }

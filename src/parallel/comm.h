@@ -2,7 +2,7 @@
  * TCP between hosts). Narrow on purpose, so a GPU build can implement the same calls with NCCL.
  *
  * Failure model: a dead or hung rank must never leave the others waiting forever. Every operation is
- * started non-blocking and polled against a deadline (loom_comm_set_timeout, default 60 s); on timeout
+ * started non-blocking and polled against a deadline (comm_set_timeout, default 60 s); on timeout
  * or an MPI error the calling rank prints one line "loom: rank R: <op> with rank P timed out after S s
  * (a rank died or hangs); aborting the job" and brings the whole job down (MPI_Abort). So these calls
  * return only on success. Built without MPI (no mpicc), or started without a launcher, the world is
@@ -26,42 +26,42 @@ loom_status comm_init(int *argc, char ***argv, loom_error *err);
 /* MPI_Finalize when comm_init started MPI; safe to call always. */
 void comm_finalize(void);
 /* 1 when this build can run more than one rank. */
-int loom_parallel_built_with_mpi(void);
+int parallel_built_with_mpi(void);
 
 /* The world group (all ranks). Valid after comm_init; before it, a world of one. */
-loom_comm *loom_comm_world(void);
-int loom_comm_rank(const loom_comm *c);
-int loom_comm_size(const loom_comm *c);
+loom_comm *comm_world(void);
+int comm_rank(const loom_comm *c);
+int comm_size(const loom_comm *c);
 /* Ranks with the same color form one group, ordered by key (MPI_Comm_split); collective over parent. */
-loom_status loom_comm_split(loom_comm *parent, int color, int key, loom_comm **out, loom_error *err);
-void loom_comm_free(loom_comm *c); /* not the world */
+loom_status comm_split(loom_comm *parent, int color, int key, loom_comm **out, loom_error *err);
+void comm_free(loom_comm *c); /* not the world */
 
 /* Deadline of every operation below, in seconds (also LOOM_COMM_TIMEOUT_S in the environment). */
-void loom_comm_set_timeout(double seconds);
+void comm_set_timeout(double seconds);
 
 /* Collectives: every rank of c calls them in the same order. */
-void loom_comm_allreduce_sum_f32(loom_comm *c, float *buf, size_t n);
-void loom_comm_allreduce_min_i64(loom_comm *c, int64_t *buf, size_t n);
-void loom_comm_allreduce_max_i64(loom_comm *c, int64_t *buf, size_t n);
-void loom_comm_bcast(loom_comm *c, void *buf, size_t bytes, int root);
-/* loom_comm_bcast without a deadline, polling gently (sleeping between polls when nothing comes for a
+void comm_allreduce_sum_f32(loom_comm *c, float *buf, size_t n);
+void comm_allreduce_min_i64(loom_comm *c, int64_t *buf, size_t n);
+void comm_allreduce_max_i64(loom_comm *c, int64_t *buf, size_t n);
+void comm_bcast(loom_comm *c, void *buf, size_t bytes, int root);
+/* comm_bcast without a deadline, polling gently (sleeping between polls when nothing comes for a
  * while): a follower rank idling until rank 0's next command, which may be minutes away in a server. */
-void loom_comm_bcast_idle(loom_comm *c, void *buf, size_t bytes, int root);
+void comm_bcast_idle(loom_comm *c, void *buf, size_t bytes, int root);
 /* recv (significant at root only) gets each rank's `bytes` bytes in rank order. */
-void loom_comm_gather(loom_comm *c, const void *send, size_t bytes, void *recv, int root);
-void loom_comm_barrier(loom_comm *c);
+void comm_gather(loom_comm *c, const void *send, size_t bytes, void *recv, int root);
+void comm_barrier(loom_comm *c);
 
 /* Point to point (tags >= 0). */
-void loom_comm_send(loom_comm *c, const void *buf, size_t bytes, int dst, int tag);
-void loom_comm_recv(loom_comm *c, void *buf, size_t bytes, int src, int tag);
-/* Starts a send; buf must stay untouched until loom_comm_wait(req) returns (which frees req). */
-loom_comm_req *loom_comm_isend(loom_comm *c, const void *buf, size_t bytes, int dst, int tag);
-void loom_comm_wait(loom_comm_req *req);
+void comm_send(loom_comm *c, const void *buf, size_t bytes, int dst, int tag);
+void comm_recv(loom_comm *c, void *buf, size_t bytes, int src, int tag);
+/* Starts a send; buf must stay untouched until comm_wait(req) returns (which frees req). */
+loom_comm_req *comm_isend(loom_comm *c, const void *buf, size_t bytes, int dst, int tag);
+void comm_wait(loom_comm_req *req);
 
 /* Ends the whole job after printing "loom: rank R: MESSAGE" (used when a rank cannot go on). */
-void loom_comm_abort(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void comm_abort(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* Wall seconds this process has spent inside the calls above since start (benchmarks report it). */
-double loom_comm_seconds(void);
+double comm_seconds(void);
 
 #endif

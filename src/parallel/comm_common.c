@@ -20,7 +20,7 @@ double comm_now_s(void) {
 
 double comm_timeout_s(void) { return g_timeout_s; }
 
-void loom_comm_set_timeout(double seconds) {
+void comm_set_timeout(double seconds) {
     if (seconds > 0) g_timeout_s = seconds;
 }
 
@@ -44,7 +44,7 @@ loom_status comm_check_color(int color, loom_error *err) {
 
 void comm_account_since(double start_s) { g_inside_comm_s += comm_now_s() - start_s; }
 
-double loom_comm_seconds(void) { return g_inside_comm_s; }
+double comm_seconds(void) { return g_inside_comm_s; }
 
 void comm_report(int rank, const char *fmt, va_list ap) {
     char line[1024];

@@ -25,7 +25,7 @@
 #define COMM_SPIN_S_PER_BYTE 1e-9
 #define COMM_YIELD_S 2e-3
 #define COMM_SLEEP_NS 50000L
-/* An idle wait (loom_comm_bcast_idle) quiet for this long naps 1 ms: an idle follower costs next to no
+/* An idle wait (comm_bcast_idle) quiet for this long naps 1 ms: an idle follower costs next to no
  * CPU. */
 #define COMM_IDLE_AFTER_S 0.1
 #define COMM_IDLE_SLEEP_NS 1000000L
@@ -71,7 +71,7 @@ static void on_sigterm(int signo) {
     _exit(1);
 }
 
-void loom_comm_abort(const char *fmt, ...) {
+void comm_abort(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     comm_report(g_world.rank, fmt, ap);
@@ -107,7 +107,7 @@ static void comm_fail_mpi(const comm_op *op, int rc) {
     int reason_len = 0;
     comm_describe(op, what, sizeof what);
     if (MPI_Error_string(rc, reason, &reason_len) != MPI_SUCCESS) snprintf(reason, sizeof reason, "code %d", rc);
-    loom_comm_abort("%s failed: %s; aborting the job", what, reason);
+    comm_abort("%s failed: %s; aborting the job", what, reason);
 }
 
 static void comm_check(const comm_op *op, int rc) {
@@ -119,7 +119,7 @@ static int comm_count(const comm_op *op, size_t n) {
     if (n > (size_t)INT_MAX) {
         char what[160];
         comm_describe(op, what, sizeof what);
-        loom_comm_abort("%s: %zu elements exceed MPI's count limit of %d", what, n, INT_MAX);
+        comm_abort("%s: %zu elements exceed MPI's count limit of %d", what, n, INT_MAX);
     }
     return (int)n;
 }
@@ -138,7 +138,7 @@ static void comm_poll_until(int count, MPI_Request *reqs, MPI_Status *statuses, 
         if (!idle && waited_s > timeout_s) {
             char what[160];
             comm_describe(op, what, sizeof what);
-            loom_comm_abort("%s timed out after %g s (a rank died or hangs); aborting the job", what, timeout_s);
+            comm_abort("%s timed out after %g s (a rank died or hangs); aborting the job", what, timeout_s);
         }
         if (waited_s < spin_s + COMM_YIELD_S) sched_yield();
         else nanosleep(idle && waited_s > COMM_IDLE_AFTER_S ? &idle_nap : &nap, NULL);
@@ -195,20 +195,20 @@ loom_status comm_init(int *argc, char ***argv, loom_error *err) {
 
 void comm_finalize(void) {
     if (!g_mpi_started || g_mpi_finalized) return;
-    loom_comm_barrier(&g_world); /* with a deadline: MPI_Finalize itself would wait for a hung rank */
+    comm_barrier(&g_world); /* with a deadline: MPI_Finalize itself would wait for a hung rank */
     signal(SIGTERM, SIG_DFL);
     comm_release(&g_world);
     MPI_Finalize();
     g_mpi_finalized = 1;
 }
 
-int loom_parallel_built_with_mpi(void) { return 1; }
+int parallel_built_with_mpi(void) { return 1; }
 
-loom_comm *loom_comm_world(void) { return &g_world; }
-int loom_comm_rank(const loom_comm *c) { return c->rank; }
-int loom_comm_size(const loom_comm *c) { return c->size; }
+loom_comm *comm_world(void) { return &g_world; }
+int comm_rank(const loom_comm *c) { return c->rank; }
+int comm_size(const loom_comm *c) { return c->size; }
 
-loom_status loom_comm_split(loom_comm *parent, int color, int key, loom_comm **out, loom_error *err) {
+loom_status comm_split(loom_comm *parent, int color, int key, loom_comm **out, loom_error *err) {
     loom_status st = comm_check_color(color, err);
     if (st != LOOM_OK) return st;
     loom_comm *c = calloc(1, sizeof *c);
@@ -216,7 +216,7 @@ loom_status loom_comm_split(loom_comm *parent, int color, int key, loom_comm **o
     *c = (loom_comm){MPI_COMM_NULL, MPI_COMM_NULL, 0, 1, NULL, 0};
     if (parent->mpi != MPI_COMM_NULL) {
         /* MPI_Comm_split and _dup block: meet every rank first under the deadline. */
-        loom_comm_barrier(parent);
+        comm_barrier(parent);
         double start_s = comm_now_s();
         comm_op op = {"split", parent, -1, 0, 0};
         MPI_Comm mpi;
@@ -228,7 +228,7 @@ loom_status loom_comm_split(loom_comm *parent, int color, int key, loom_comm **o
     return LOOM_OK;
 }
 
-void loom_comm_free(loom_comm *c) {
+void comm_free(loom_comm *c) {
     if (!c || c == &g_world) return;
     comm_release(c);
     if (c->mpi != MPI_COMM_NULL && !g_mpi_finalized) MPI_Comm_free(&c->mpi);
@@ -261,7 +261,7 @@ static void comm_reserve_scratch(loom_comm *c, size_t bytes) {
     free(c->scratch);
     c->scratch = malloc(bytes);
     c->scratch_bytes = bytes;
-    if (!c->scratch) loom_comm_abort("out of memory for %zu bytes of all-reduce buffer", bytes);
+    if (!c->scratch) comm_abort("out of memory for %zu bytes of all-reduce buffer", bytes);
 }
 
 /* Small all-reduce: every rank sends its buffer to every other rank, then combines the contributions in
@@ -303,24 +303,24 @@ static void comm_allreduce(loom_comm *c, void *buf, size_t n, MPI_Datatype type,
     comm_account_since(start_s);
 }
 
-void loom_comm_allreduce_sum_f32(loom_comm *c, float *buf, size_t n) {
+void comm_allreduce_sum_f32(loom_comm *c, float *buf, size_t n) {
     comm_allreduce(c, buf, n, MPI_FLOAT, MPI_SUM, combine_sum_f32, "allreduce_sum_f32");
 }
 
-void loom_comm_allreduce_min_i64(loom_comm *c, int64_t *buf, size_t n) {
+void comm_allreduce_min_i64(loom_comm *c, int64_t *buf, size_t n) {
     comm_allreduce(c, buf, n, MPI_INT64_T, MPI_MIN, combine_min_i64, "allreduce_min_i64");
 }
 
-void loom_comm_allreduce_max_i64(loom_comm *c, int64_t *buf, size_t n) {
+void comm_allreduce_max_i64(loom_comm *c, int64_t *buf, size_t n) {
     comm_allreduce(c, buf, n, MPI_INT64_T, MPI_MAX, combine_max_i64, "allreduce_max_i64");
 }
 
 static void comm_check_root(const comm_op *op, int root) {
     if (root < 0 || root >= op->comm->size)
-        loom_comm_abort("%s from root %d in a group of %d ranks", op->name, root, op->comm->size);
+        comm_abort("%s from root %d in a group of %d ranks", op->name, root, op->comm->size);
 }
 
-static void comm_bcast(loom_comm *c, void *buf, size_t bytes, int root, int idle) {
+static void bcast_with_deadline(loom_comm *c, void *buf, size_t bytes, int root, int idle) {
     comm_op op = {"bcast", c, -1, 0, bytes};
     comm_check_root(&op, root);
     if (c->size == 1) return;
@@ -331,11 +331,11 @@ static void comm_bcast(loom_comm *c, void *buf, size_t bytes, int root, int idle
     if (!idle) comm_account_since(start_s); /* waiting idle for a command is not communication time */
 }
 
-void loom_comm_bcast(loom_comm *c, void *buf, size_t bytes, int root) { comm_bcast(c, buf, bytes, root, 0); }
+void comm_bcast(loom_comm *c, void *buf, size_t bytes, int root) { bcast_with_deadline(c, buf, bytes, root, 0); }
 
-void loom_comm_bcast_idle(loom_comm *c, void *buf, size_t bytes, int root) { comm_bcast(c, buf, bytes, root, 1); }
+void comm_bcast_idle(loom_comm *c, void *buf, size_t bytes, int root) { bcast_with_deadline(c, buf, bytes, root, 1); }
 
-void loom_comm_gather(loom_comm *c, const void *send, size_t bytes, void *recv, int root) {
+void comm_gather(loom_comm *c, const void *send, size_t bytes, void *recv, int root) {
     comm_op op = {"gather", c, -1, 0, bytes};
     comm_check_root(&op, root);
     if (c->size == 1) {
@@ -349,7 +349,7 @@ void loom_comm_gather(loom_comm *c, const void *send, size_t bytes, void *recv, 
     comm_account_since(start_s);
 }
 
-void loom_comm_barrier(loom_comm *c) {
+void comm_barrier(loom_comm *c) {
     if (c->size == 1) return;
     double start_s = comm_now_s();
     comm_op op = {"barrier", c, -1, 0, 0};
@@ -361,25 +361,25 @@ void loom_comm_barrier(loom_comm *c) {
 /* Point to point needs a peer: a world of one started without a launcher has none. */
 static void comm_check_peer(const comm_op *op) {
     if (op->comm->mpi == MPI_COMM_NULL)
-        loom_comm_abort("%s with rank %d (tag %d) in a group of one: no other rank exists", op->name, op->peer, op->tag);
+        comm_abort("%s with rank %d (tag %d) in a group of one: no other rank exists", op->name, op->peer, op->tag);
     if (op->peer < 0 || op->peer >= op->comm->size || op->tag < 0)
-        loom_comm_abort("%s with rank %d (tag %d) in a group of %d ranks: no such rank or negative tag", op->name,
+        comm_abort("%s with rank %d (tag %d) in a group of %d ranks: no such rank or negative tag", op->name,
                         op->peer, op->tag, op->comm->size);
 }
 
-loom_comm_req *loom_comm_isend(loom_comm *c, const void *buf, size_t bytes, int dst, int tag) {
+loom_comm_req *comm_isend(loom_comm *c, const void *buf, size_t bytes, int dst, int tag) {
     comm_op op = {"send", c, dst, tag, bytes};
     comm_check_peer(&op);
     double start_s = comm_now_s();
     loom_comm_req *req = malloc(sizeof *req);
-    if (!req) loom_comm_abort("out of memory for a send request");
+    if (!req) comm_abort("out of memory for a send request");
     *req = (loom_comm_req){c, MPI_REQUEST_NULL, dst, tag, bytes};
     comm_check(&op, MPI_Isend(buf, comm_count(&op, bytes), MPI_BYTE, dst, tag, c->mpi, &req->mpi));
     comm_account_since(start_s);
     return req;
 }
 
-void loom_comm_wait(loom_comm_req *req) {
+void comm_wait(loom_comm_req *req) {
     double start_s = comm_now_s();
     comm_op op = {"send", req->comm, req->dst, req->tag, req->bytes};
     comm_poll(&req->mpi, NULL, &op);
@@ -387,11 +387,11 @@ void loom_comm_wait(loom_comm_req *req) {
     comm_account_since(start_s);
 }
 
-void loom_comm_send(loom_comm *c, const void *buf, size_t bytes, int dst, int tag) {
-    loom_comm_wait(loom_comm_isend(c, buf, bytes, dst, tag));
+void comm_send(loom_comm *c, const void *buf, size_t bytes, int dst, int tag) {
+    comm_wait(comm_isend(c, buf, bytes, dst, tag));
 }
 
-void loom_comm_recv(loom_comm *c, void *buf, size_t bytes, int src, int tag) {
+void comm_recv(loom_comm *c, void *buf, size_t bytes, int src, int tag) {
     comm_op op = {"recv", c, src, tag, bytes};
     comm_check_peer(&op);
     double start_s = comm_now_s();
@@ -404,7 +404,7 @@ void loom_comm_recv(loom_comm *c, void *buf, size_t bytes, int src, int tag) {
     if ((size_t)got != bytes) {
         char what[160];
         comm_describe(&op, what, sizeof what);
-        loom_comm_abort("%s: received %d bytes, expected %zu (the ranks disagree on the message); aborting the job",
+        comm_abort("%s: received %d bytes, expected %zu (the ranks disagree on the message); aborting the job",
                         what, got, bytes);
     }
     comm_account_since(start_s);

@@ -24,13 +24,13 @@ loom_status comm_init(int *argc, char ***argv, loom_error *err) {
 
 void comm_finalize(void) {}
 
-int loom_parallel_built_with_mpi(void) { return 0; }
+int parallel_built_with_mpi(void) { return 0; }
 
-loom_comm *loom_comm_world(void) { return &g_world; }
-int loom_comm_rank(const loom_comm *c) { return 0; }
-int loom_comm_size(const loom_comm *c) { return 1; }
+loom_comm *comm_world(void) { return &g_world; }
+int comm_rank(const loom_comm *c) { return 0; }
+int comm_size(const loom_comm *c) { return 1; }
 
-loom_status loom_comm_split(loom_comm *parent, int color, int key, loom_comm **out, loom_error *err) {
+loom_status comm_split(loom_comm *parent, int color, int key, loom_comm **out, loom_error *err) {
     loom_status st = comm_check_color(color, err);
     if (st != LOOM_OK) return st;
     loom_comm *c = calloc(1, sizeof *c);
@@ -39,42 +39,42 @@ loom_status loom_comm_split(loom_comm *parent, int color, int key, loom_comm **o
     return LOOM_OK;
 }
 
-void loom_comm_free(loom_comm *c) {
+void comm_free(loom_comm *c) {
     if (c != &g_world) free(c);
 }
 
-void loom_comm_allreduce_sum_f32(loom_comm *c, float *buf, size_t n) {}
-void loom_comm_allreduce_min_i64(loom_comm *c, int64_t *buf, size_t n) {}
-void loom_comm_allreduce_max_i64(loom_comm *c, int64_t *buf, size_t n) {}
-void loom_comm_barrier(loom_comm *c) {}
+void comm_allreduce_sum_f32(loom_comm *c, float *buf, size_t n) {}
+void comm_allreduce_min_i64(loom_comm *c, int64_t *buf, size_t n) {}
+void comm_allreduce_max_i64(loom_comm *c, int64_t *buf, size_t n) {}
+void comm_barrier(loom_comm *c) {}
 
-void loom_comm_bcast(loom_comm *c, void *buf, size_t bytes, int root) {
-    if (root != 0) loom_comm_abort("broadcast from rank %d in a group of one", root);
+void comm_bcast(loom_comm *c, void *buf, size_t bytes, int root) {
+    if (root != 0) comm_abort("broadcast from rank %d in a group of one", root);
 }
 
-void loom_comm_bcast_idle(loom_comm *c, void *buf, size_t bytes, int root) { loom_comm_bcast(c, buf, bytes, root); }
+void comm_bcast_idle(loom_comm *c, void *buf, size_t bytes, int root) { comm_bcast(c, buf, bytes, root); }
 
-void loom_comm_gather(loom_comm *c, const void *send, size_t bytes, void *recv, int root) {
-    if (root != 0) loom_comm_abort("gather to rank %d in a group of one", root);
+void comm_gather(loom_comm *c, const void *send, size_t bytes, void *recv, int root) {
+    if (root != 0) comm_abort("gather to rank %d in a group of one", root);
     if (recv != send) memmove(recv, send, bytes);
 }
 
-void loom_comm_send(loom_comm *c, const void *buf, size_t bytes, int dst, int tag) {
-    loom_comm_abort("send to rank %d (tag %d) in a group of one: no other rank exists", dst, tag);
+void comm_send(loom_comm *c, const void *buf, size_t bytes, int dst, int tag) {
+    comm_abort("send to rank %d (tag %d) in a group of one: no other rank exists", dst, tag);
 }
 
-void loom_comm_recv(loom_comm *c, void *buf, size_t bytes, int src, int tag) {
-    loom_comm_abort("receive from rank %d (tag %d) in a group of one: no other rank exists", src, tag);
+void comm_recv(loom_comm *c, void *buf, size_t bytes, int src, int tag) {
+    comm_abort("receive from rank %d (tag %d) in a group of one: no other rank exists", src, tag);
 }
 
-loom_comm_req *loom_comm_isend(loom_comm *c, const void *buf, size_t bytes, int dst, int tag) {
-    loom_comm_send(c, buf, bytes, dst, tag);
+loom_comm_req *comm_isend(loom_comm *c, const void *buf, size_t bytes, int dst, int tag) {
+    comm_send(c, buf, bytes, dst, tag);
     return NULL;
 }
 
-void loom_comm_wait(loom_comm_req *req) {}
+void comm_wait(loom_comm_req *req) {}
 
-void loom_comm_abort(const char *fmt, ...) {
+void comm_abort(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     comm_report(0, fmt, ap);

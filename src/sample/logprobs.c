@@ -6,12 +6,12 @@
 
 void loom_logprobs(const float *logits, int32_t n, int32_t chosen, int32_t k, float *chosen_logprob,
                    int32_t *top_ids, float *top_logprobs) {
-    float max = logits[loom_argmax(logits, n)];
+    float max = logits[argmax(logits, n)];
     double sum = 0;
     for (int32_t i = 0; i < n; i++) sum += exp((double)logits[i] - max);
     double log_z = max + log(sum);
     if (chosen_logprob) *chosen_logprob = (float)(logits[chosen] - log_z);
     if (k > n) k = n;
-    loom_top_k_ids(logits, n, k, top_ids);
+    top_k_ids(logits, n, k, top_ids);
     for (int32_t j = 0; j < k; j++) top_logprobs[j] = (float)(logits[top_ids[j]] - log_z);
 }

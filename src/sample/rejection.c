@@ -22,5 +22,5 @@ int32_t rejection_verify(loom_sampler *s, const float *p, const float *q, int32_
         total = 0;
         for (int32_t i = 0; i < vocab; i++) total += p[i];
     }
-    return loom_draw_index(from, vocab, total, sampler_uniform(s));
+    return draw_index(from, vocab, total, sampler_uniform(s));
 }

@@ -7,13 +7,13 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
-void loom_rng_seed(loom_rng *r, uint64_t seed) {
+void rng_seed(loom_rng *r, uint64_t seed) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
 }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-uint64_t loom_rng_next(loom_rng *r) {
+uint64_t rng_next(loom_rng *r) {
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0];
@@ -25,4 +25,4 @@ uint64_t loom_rng_next(loom_rng *r) {
     return result;
 }
 
-double loom_rng_uniform(loom_rng *r) { return (double)(loom_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+double rng_uniform(loom_rng *r) { return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }

@@ -9,9 +9,9 @@ typedef struct loom_rng {
     uint64_t s[4];
 } loom_rng;
 
-void loom_rng_seed(loom_rng *r, uint64_t seed);
-uint64_t loom_rng_next(loom_rng *r);
+void rng_seed(loom_rng *r, uint64_t seed);
+uint64_t rng_next(loom_rng *r);
 /* Uniform in [0, 1) with 53 random bits. */
-double loom_rng_uniform(loom_rng *r);
+double rng_uniform(loom_rng *r);
 
 #endif

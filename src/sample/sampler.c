@@ -63,7 +63,7 @@ loom_status loom_sampler_create(const loom_sampling_params *params, int32_t voca
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the sampler (vocabulary %d)", vocab);
     }
     s->p.logit_bias = s->bias;
-    loom_rng_seed(&s->rng, p.has_seed ? p.seed : (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)s);
+    rng_seed(&s->rng, p.has_seed ? p.seed : (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)s);
     *out = s;
     return LOOM_OK;
 }
@@ -154,13 +154,13 @@ typedef struct distribution {
     const float *weights;
     const int32_t *ids;
     int32_t n, greedy_id;
-    double total; /* loom_weight_total(weights, n) */
+    double total; /* weight_total(weights, n) */
 } distribution;
 
 /* top-k on: the k best ids (sorted), then min-p and top-p as prefixes of them. */
 static distribution top_k_distribution(loom_sampler *s, const float *x, float max) {
     const loom_sampling_params *p = &s->p;
-    loom_top_k_ids(x, s->vocab, p->top_k, s->top_ids);
+    top_k_ids(x, s->vocab, p->top_k, s->top_ids);
     int32_t n = 0;
     for (; n < p->top_k; n++) {
         float w = expf((x[s->top_ids[n]] - max) / p->temperature);
@@ -168,16 +168,16 @@ static distribution top_k_distribution(loom_sampler *s, const float *x, float ma
         s->weights[n] = w;
     }
     if (p->top_p < 1) n = top_p_prefix(s->weights, n, p->top_p);
-    return (distribution){s->weights, s->top_ids, n, -1, loom_weight_total(s->weights, n)};
+    return (distribution){s->weights, s->top_ids, n, -1, weight_total(s->weights, n)};
 }
 
 static distribution filtered_distribution(loom_sampler *s, const float *x) {
     const loom_sampling_params *p = &s->p;
-    int32_t best = loom_argmax(x, s->vocab);
+    int32_t best = argmax(x, s->vocab);
     if (p->temperature < GREEDY_TEMPERATURE || !(x[best] > -INFINITY)) return (distribution){.greedy_id = best};
     if (top_k_on(s)) return top_k_distribution(s, x, x[best]);
-    double total = loom_softmax_weights(x, s->vocab, x[best], p->temperature, p->min_p, s->weights);
-    if (p->top_p < 1) total = loom_top_p_cut(x, s->weights, s->vocab, total, p->top_p, s->scratch);
+    double total = softmax_weights(x, s->vocab, x[best], p->temperature, p->min_p, s->weights);
+    if (p->top_p < 1) total = top_p_cut(x, s->weights, s->vocab, total, p->top_p, s->scratch);
     return (distribution){s->weights, NULL, s->vocab, -1, total};
 }
 
@@ -192,7 +192,7 @@ int32_t loom_sampler_sample(loom_sampler *s, const float *logits) {
     distribution d = filtered_distribution(s, processed_logits(s, logits));
     int32_t id = d.greedy_id;
     if (id < 0) {
-        int32_t j = loom_draw_index(d.weights, d.n, d.total, loom_rng_uniform(&s->rng));
+        int32_t j = draw_index(d.weights, d.n, d.total, rng_uniform(&s->rng));
         id = d.ids ? d.ids[j] : j;
     }
     sampler_record(s, id);
@@ -205,6 +205,6 @@ void sampler_record(loom_sampler *s, int32_t id) {
     s->n_output++;
 }
 
-double sampler_uniform(loom_sampler *s) { return loom_rng_uniform(&s->rng); }
+double sampler_uniform(loom_sampler *s) { return rng_uniform(&s->rng); }
 
 int sampler_is_greedy(const loom_sampler *s) { return s->p.temperature < GREEDY_TEMPERATURE; }

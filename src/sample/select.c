@@ -8,7 +8,7 @@
 
 enum { LANES = 16 };
 
-int32_t loom_argmax(const float *x, int32_t n) {
+int32_t argmax(const float *x, int32_t n) {
     /* the largest value, as a scan keeping x[0] and each strictly greater value finds it (NaN x[0]: NaN,
      * other NaNs never win): per lane, then across lanes; then the first index holding it */
     float lane[LANES], best = x[0];
@@ -45,12 +45,12 @@ static inline float exp_nonpositive(float x) {
     return x < -87.0f ? 0.0f : y * scale;
 }
 
-double loom_softmax_weights(const float *x, int32_t n, float max, float temperature, float min_p, float *w) {
+double softmax_weights(const float *x, int32_t n, float max, float temperature, float min_p, float *w) {
     for (int32_t i = 0; i < n; i++) {
         float v = exp_nonpositive((x[i] - max) / temperature);
         w[i] = v < min_p ? 0.0f : v;
     }
-    return loom_weight_total(w, n);
+    return weight_total(w, n);
 }
 
 /* w[0..n) added in index order, in double (n <= LOOM_DRAW_BLOCK) */
@@ -60,7 +60,7 @@ static double block_sum(const float *w, int32_t n) {
     return s;
 }
 
-double loom_weight_total(const float *w, int32_t n) {
+double weight_total(const float *w, int32_t n) {
     double total = 0;
     for (int32_t b = 0; b < n; b += LOOM_DRAW_BLOCK)
         total += block_sum(w + b, n - b < LOOM_DRAW_BLOCK ? n - b : LOOM_DRAW_BLOCK);
@@ -84,7 +84,7 @@ static void sift_down(const float *x, int32_t *heap, int32_t size, int32_t i) {
     }
 }
 
-void loom_top_k_ids(const float *x, int32_t n, int32_t k, int32_t *heap) {
+void top_k_ids(const float *x, int32_t n, int32_t k, int32_t *heap) {
     if (k <= 0) return;
     for (int32_t i = 0; i < k; i++) heap[i] = i;
     for (int32_t i = k / 2 - 1; i >= 0; i--) sift_down(x, heap, k, i);
@@ -109,7 +109,7 @@ static int cmp_candidate(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
-void loom_sort_candidates(loom_candidate *c, int32_t n) { qsort(c, (size_t)n, sizeof *c, cmp_candidate); }
+void sort_candidates(loom_candidate *c, int32_t n) { qsort(c, (size_t)n, sizeof *c, cmp_candidate); }
 
 enum { BUCKET_SHIFT = 19, N_BUCKETS = 0x3f800000 >> BUCKET_SHIFT }; /* 1.0f's bits: bucket 0 */
 
@@ -121,7 +121,7 @@ static int32_t bucket_of(float w) {
     return b < N_BUCKETS ? b : N_BUCKETS - 1;
 }
 
-double loom_top_p_cut(const float *x, float *w, int32_t n, double total, double top_p, loom_candidate *scratch) {
+double top_p_cut(const float *x, float *w, int32_t n, double total, double top_p, loom_candidate *scratch) {
     double mass[N_BUCKETS] = {0};
     for (int32_t i = 0; i < n; i++)
         if (w[i] > 0) mass[bucket_of(w[i])] += w[i];
@@ -137,13 +137,13 @@ double loom_top_p_cut(const float *x, float *w, int32_t n, double total, double 
     int32_t m = 0;
     for (int32_t i = 0; i < n; i++)
         if (w[i] > 0 && bucket_of(w[i]) == crossing) scratch[m++] = (loom_candidate){x[i], i};
-    loom_sort_candidates(scratch, m);
+    sort_candidates(scratch, m);
     int32_t kept = 0;
     while (kept < m && before < target) before += w[scratch[kept++].id];
     for (int32_t j = kept; j < m; j++) w[scratch[j].id] = 0;
     for (int32_t i = 0; i < n; i++)
         if (w[i] > 0 && bucket_of(w[i]) > crossing) w[i] = 0;
-    return loom_weight_total(w, n);
+    return weight_total(w, n);
 }
 
 /* the last positive entry of w[0..n), or 0 */
@@ -152,7 +152,7 @@ static int32_t last_positive(const float *w, int32_t n) {
     return n > 0 ? n - 1 : 0;
 }
 
-int32_t loom_draw_index(const float *w, int32_t n, double total, double u) {
+int32_t draw_index(const float *w, int32_t n, double total, double u) {
     double target = u * total, run = 0;
     for (int32_t b = 0; b < n; b += LOOM_DRAW_BLOCK) {
         int32_t m = n - b < LOOM_DRAW_BLOCK ? n - b : LOOM_DRAW_BLOCK;

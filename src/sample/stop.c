@@ -17,7 +17,7 @@ struct loom_stop_matcher {
     int finished;
 };
 
-int32_t loom_stop_find(const char *text, size_t len, size_t min_end, const char *const *stops, const size_t *stop_lens,
+int32_t stop_find(const char *text, size_t len, size_t min_end, const char *const *stops, const size_t *stop_lens,
                        int32_t n_stops, size_t *start, size_t *end) {
     int32_t found = -1;
     for (int32_t i = 0; i < n_stops; i++) {
@@ -35,7 +35,7 @@ int32_t loom_stop_find(const char *text, size_t len, size_t min_end, const char 
     return found;
 }
 
-size_t loom_stop_hold_len(const char *text, size_t len, const char *const *stops, const size_t *stop_lens,
+size_t stop_hold_len(const char *text, size_t len, const char *const *stops, const size_t *stop_lens,
                           int32_t n_stops) {
     size_t best = 0;
     for (int32_t i = 0; i < n_stops; i++)
@@ -110,14 +110,14 @@ loom_status loom_stop_matcher_push(loom_stop_matcher *m, const char *delta, size
     if (len) memcpy(m->buf + old, delta, len);
     const char *const *stops = (const char *const *)m->stops;
     size_t start = 0, end = 0;
-    int32_t hit = check_stop ? loom_stop_find(m->buf, total, old, stops, m->stop_lens, m->n_stops, &start, &end) : -1;
+    int32_t hit = check_stop ? stop_find(m->buf, total, old, stops, m->stop_lens, m->n_stops, &start, &end) : -1;
     if (hit >= 0) {
         m->finished = 1;
         m->held_len = 0;
         release(m, m->include_stop ? end : start, hit, out);
         return LOOM_OK;
     }
-    m->held_len = loom_stop_hold_len(m->buf, total, stops, m->stop_lens, m->n_stops);
+    m->held_len = stop_hold_len(m->buf, total, stops, m->stop_lens, m->n_stops);
     release(m, total - m->held_len, -1, out);
     return LOOM_OK;
 }

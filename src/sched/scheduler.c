@@ -14,7 +14,7 @@ struct loom_sched {
     uint64_t preemptions_total, swap_outs_total, swap_ins_total;
 };
 
-loom_status loom_sched_create(const loom_sched_config *cfg, kv_manager *kvm, loom_sched **out, loom_error *err) {
+loom_status sched_create(const loom_sched_config *cfg, kv_manager *kvm, loom_sched **out, loom_error *err) {
     *out = NULL;
     if (cfg->max_num_seqs < 1 || cfg->max_num_batched_tokens < cfg->max_num_seqs)
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
@@ -28,9 +28,9 @@ loom_status loom_sched_create(const loom_sched_config *cfg, kv_manager *kvm, loo
     s->cfg = *cfg;
     s->kvm = kvm;
     uint64_t swap_bytes = cfg->preemption_mode == LOOM_PREEMPT_SWAP ? cfg->swap_space_bytes : 0;
-    loom_status st = loom_swap_area_init(&s->swap, swap_bytes, kvm->mover.block_bytes, err);
+    loom_status st = swap_area_init(&s->swap, swap_bytes, kvm->mover.block_bytes, err);
     if (st != LOOM_OK) {
-        loom_sched_free(s);
+        sched_free(s);
         return st;
     }
     *out = s;
@@ -38,28 +38,28 @@ loom_status loom_sched_create(const loom_sched_config *cfg, kv_manager *kvm, loo
 }
 
 static void release_kv(loom_sched *s, loom_seq *seq) {
-    loom_bm_release(s->kvm->bm, &seq->table);
-    if (seq->swap_slots) loom_swap_area_give_back(&s->swap, seq->swap_slots, seq->swap_n_blocks);
+    bm_release(s->kvm->bm, &seq->table);
+    if (seq->swap_slots) swap_area_give_back(&s->swap, seq->swap_slots, seq->swap_n_blocks);
     free(seq->swap_slots);
     seq->swap_slots = NULL;
     seq->swap_n_blocks = 0;
 }
 
-void loom_sched_free(loom_sched *s) {
+void sched_free(loom_sched *s) {
     if (!s) return;
     loom_seq_queue *queues[] = {&s->running, &s->waiting, &s->swapped};
     for (int q = 0; q < 3; q++) {
         for (int32_t i = 0; i < queues[q]->n; i++) release_kv(s, queues[q]->items[i]);
-        loom_seq_queue_free(queues[q]);
+        seq_queue_free(queues[q]);
     }
-    loom_swap_area_destroy(&s->swap);
+    swap_area_destroy(&s->swap);
     free(s->items);
     free(s);
 }
 
-loom_status loom_sched_add(loom_sched *s, loom_seq *seq, loom_error *err) {
+loom_status sched_add(loom_sched *s, loom_seq *seq, loom_error *err) {
     seq->status = LOOM_SEQ_WAITING;
-    if (loom_seq_queue_insert_sorted(&s->waiting, seq))
+    if (seq_queue_insert_sorted(&s->waiting, seq))
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the waiting queue");
     return LOOM_OK;
 }
@@ -71,15 +71,15 @@ static int reserve_blocks(loom_sched *s, loom_seq *seq, int32_t n) {
 
 /* Copies the sequence's computed blocks to the swap area; -1 (nothing done) when it has no room. */
 static int swap_out(loom_sched *s, loom_seq *seq) {
-    int32_t bs = loom_bm_block_size(s->kvm->bm), n = (seq->n_computed + bs - 1) / bs;
+    int32_t bs = bm_block_size(s->kvm->bm), n = (seq->n_computed + bs - 1) / bs;
     int32_t *slots = malloc((size_t)(n ? n : 1) * sizeof *slots);
-    if (!slots || n == 0 || loom_swap_area_take(&s->swap, n, slots)) {
+    if (!slots || n == 0 || swap_area_take(&s->swap, n, slots)) {
         free(slots);
         return -1;
     }
     for (int32_t i = 0; i < n; i++)
         s->kvm->mover.read_block(s->kvm->mover.ctx, seq->table.blocks[i], loom_swap_area_slot(&s->swap, slots[i]));
-    loom_bm_release(s->kvm->bm, &seq->table);
+    bm_release(s->kvm->bm, &seq->table);
     seq->swap_slots = slots;
     seq->swap_n_blocks = n;
     s->swap_outs_total++;
@@ -87,19 +87,19 @@ static int swap_out(loom_sched *s, loom_seq *seq) {
 }
 
 static loom_status preempt(loom_sched *s, loom_seq *victim, loom_error *err) {
-    loom_seq_queue_remove(&s->running, victim);
+    seq_queue_remove(&s->running, victim);
     loom_seq_drop_spec(victim, victim->n_spec); /* proposals are made again when it runs */
     victim->n_preemptions++;
     s->preemptions_total++;
     if (s->cfg.preemption_mode == LOOM_PREEMPT_SWAP && swap_out(s, victim) == 0) {
         victim->status = LOOM_SEQ_SWAPPED;
-        if (loom_seq_queue_insert_sorted(&s->swapped, victim))
+        if (seq_queue_insert_sorted(&s->swapped, victim))
             return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the swapped queue");
         return LOOM_OK;
     }
-    loom_bm_release(s->kvm->bm, &victim->table);
+    bm_release(s->kvm->bm, &victim->table);
     victim->n_computed = 0;
-    return loom_sched_add(s, victim, err);
+    return sched_add(s, victim, err);
 }
 
 static void add_item(loom_sched *s, loom_sched_step *st, loom_seq *seq, int32_t n) {
@@ -111,7 +111,7 @@ static void add_item(loom_sched *s, loom_sched_step *st, loom_seq *seq, int32_t 
 
 /* Pass 1: every running sequence, best first, preempting from the tail when blocks run out. */
 static loom_status schedule_running(loom_sched *s, loom_sched_step *st, int32_t *budget, loom_error *err) {
-    loom_seq_queue_sort(&s->running);
+    seq_queue_sort(&s->running);
     for (int32_t i = 0; i < s->running.n && *budget > 0; i++) {
         loom_seq *seq = s->running.items[i];
         int32_t n = loom_seq_pending_tokens(seq);
@@ -155,17 +155,17 @@ static loom_status schedule_swapped(loom_sched *s, loom_sched_step *st, int32_t 
         loom_seq *seq = s->swapped.items[0];
         int32_t n = admit_tokens(s, seq, *budget);
         if (n == 0 || s->running.n >= s->cfg.max_num_seqs) break;
-        if (loom_bm_allocate(s->kvm->bm, &seq->table, seq->n_computed + n)) break;
+        if (bm_allocate(s->kvm->bm, &seq->table, seq->n_computed + n)) break;
         for (int32_t i = 0; i < seq->swap_n_blocks; i++)
             s->kvm->mover.write_block(s->kvm->mover.ctx, seq->table.blocks[i], loom_swap_area_slot(&s->swap, seq->swap_slots[i]));
-        loom_swap_area_give_back(&s->swap, seq->swap_slots, seq->swap_n_blocks);
+        swap_area_give_back(&s->swap, seq->swap_slots, seq->swap_n_blocks);
         free(seq->swap_slots);
         seq->swap_slots = NULL;
         seq->swap_n_blocks = 0;
         s->swap_ins_total++;
-        loom_seq_queue_remove(&s->swapped, seq);
+        seq_queue_remove(&s->swapped, seq);
         seq->status = LOOM_SEQ_RUNNING;
-        if (loom_seq_queue_push(&s->running, seq)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
+        if (seq_queue_push(&s->running, seq)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
         add_item(s, st, seq, n);
         *budget -= n;
     }
@@ -179,27 +179,27 @@ static loom_status schedule_waiting(loom_sched *s, loom_sched_step *st, int32_t 
         if (s->running.n >= s->cfg.max_num_seqs) break;
         int fresh = seq->n_computed == 0 && seq->table.n_blocks == 0;
         if (fresh) {
-            seq->n_computed = loom_bm_match_prefix(s->kvm->bm, seq->tokens, seq->n_tokens, &seq->table);
+            seq->n_computed = bm_match_prefix(s->kvm->bm, seq->tokens, seq->n_tokens, &seq->table);
             if (seq->n_preemptions == 0) seq->n_cached_prompt = seq->n_computed < seq->n_prompt ? seq->n_computed : seq->n_prompt;
         }
         int32_t n = admit_tokens(s, seq, *budget);
         if (n == 0 || reserve_blocks(s, seq, n)) {
             if (fresh) { /* give the prefix back: the next attempt matches again */
-                loom_bm_release(s->kvm->bm, &seq->table);
+                bm_release(s->kvm->bm, &seq->table);
                 seq->n_computed = 0;
             }
             break;
         }
-        loom_seq_queue_remove(&s->waiting, seq);
+        seq_queue_remove(&s->waiting, seq);
         seq->status = LOOM_SEQ_RUNNING;
-        if (loom_seq_queue_push(&s->running, seq)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
+        if (seq_queue_push(&s->running, seq)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
         add_item(s, st, seq, n);
         *budget -= n;
     }
     return LOOM_OK;
 }
 
-loom_status loom_sched_schedule(loom_sched *s, loom_sched_step *out, loom_error *err) {
+loom_status sched_schedule(loom_sched *s, loom_sched_step *out, loom_error *err) {
     *out = (loom_sched_step){.items = s->items};
     int32_t budget = s->cfg.max_num_batched_tokens;
     loom_status st = schedule_running(s, out, &budget, err);
@@ -212,52 +212,52 @@ loom_status loom_sched_schedule(loom_sched *s, loom_sched_step *out, loom_error 
     return st;
 }
 
-void loom_sched_complete_step(loom_sched *s, const loom_sched_step *step) {
+void sched_complete_step(loom_sched *s, const loom_sched_step *step) {
     for (int32_t i = 0; i < step->n_items; i++) {
         loom_seq *seq = step->items[i].seq;
         seq->n_computed = step->items[i].start + step->items[i].n_tokens - step->items[i].n_spec;
-        loom_bm_commit(s->kvm->bm, &seq->table, seq->tokens, seq->n_computed);
+        bm_commit(s->kvm->bm, &seq->table, seq->tokens, seq->n_computed);
     }
 }
 
-void loom_sched_accept_spec(loom_sched *s, loom_seq *seq, int32_t n_accepted) {
+void sched_accept_spec(loom_sched *s, loom_seq *seq, int32_t n_accepted) {
     seq->n_computed += n_accepted;
-    loom_bm_commit(s->kvm->bm, &seq->table, seq->tokens, seq->n_computed);
-    loom_bm_truncate(s->kvm->bm, &seq->table, seq->n_tokens);
+    bm_commit(s->kvm->bm, &seq->table, seq->tokens, seq->n_computed);
+    bm_truncate(s->kvm->bm, &seq->table, seq->n_tokens);
 }
 
-loom_seq *const *loom_sched_running(const loom_sched *s, int32_t *n) {
+loom_seq *const *sched_running(const loom_sched *s, int32_t *n) {
     *n = s->running.n;
     return s->running.items;
 }
 
-loom_status loom_sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, loom_error *err) {
-    loom_status st = loom_bm_fork(s->kvm->bm, &parent->table, &child->table, err);
+loom_status sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, loom_error *err) {
+    loom_status st = bm_fork(s->kvm->bm, &parent->table, &child->table, err);
     if (st != LOOM_OK) return st;
     child->n_computed = parent->n_computed;
     child->priority = parent->priority;
     child->arrival = parent->arrival;
     child->status = LOOM_SEQ_WAITING;
-    if (loom_seq_queue_insert_sorted(&s->waiting, child)) {
-        loom_bm_release(s->kvm->bm, &child->table);
+    if (seq_queue_insert_sorted(&s->waiting, child)) {
+        bm_release(s->kvm->bm, &child->table);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the waiting queue");
     }
     return LOOM_OK;
 }
 
-void loom_sched_finish(loom_sched *s, loom_seq *seq) {
-    loom_seq_queue_remove(&s->running, seq); /* it is in at most one queue */
-    loom_seq_queue_remove(&s->waiting, seq);
-    loom_seq_queue_remove(&s->swapped, seq);
+void sched_finish(loom_sched *s, loom_seq *seq) {
+    seq_queue_remove(&s->running, seq); /* it is in at most one queue */
+    seq_queue_remove(&s->waiting, seq);
+    seq_queue_remove(&s->swapped, seq);
     release_kv(s, seq);
     seq->status = LOOM_SEQ_FINISHED;
 }
 
-void loom_sched_get_counts(const loom_sched *s, loom_sched_counts *out) {
+void sched_get_counts(const loom_sched *s, loom_sched_counts *out) {
     *out = (loom_sched_counts){.n_running = s->running.n, .n_waiting = s->waiting.n, .n_swapped = s->swapped.n,
                                .preemptions_total = s->preemptions_total, .swap_outs_total = s->swap_outs_total,
                                .swap_ins_total = s->swap_ins_total};
     for (int32_t i = 0; i < s->waiting.n; i++) out->n_waiting_preempted += s->waiting.items[i]->n_preemptions > 0;
 }
 
-int loom_sched_has_work(const loom_sched *s) { return s->running.n + s->waiting.n + s->swapped.n > 0; }
+int sched_has_work(const loom_sched *s) { return s->running.n + s->waiting.n + s->swapped.n > 0; }

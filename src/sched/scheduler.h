@@ -54,30 +54,30 @@ typedef struct loom_sched_step {
 
 typedef struct loom_sched loom_sched;
 
-loom_status loom_sched_create(const loom_sched_config *cfg, kv_manager *kvm, loom_sched **out, loom_error *err);
+loom_status sched_create(const loom_sched_config *cfg, kv_manager *kvm, loom_sched **out, loom_error *err);
 /* Frees the queues; sequences still queued are released from the block manager but not destroyed. */
-void loom_sched_free(loom_sched *s);
+void sched_free(loom_sched *s);
 
 /* Queues a new sequence as waiting (its arrival and priority set by the caller). */
-loom_status loom_sched_add(loom_sched *s, loom_seq *seq, loom_error *err);
+loom_status sched_add(loom_sched *s, loom_seq *seq, loom_error *err);
 /* Builds the next step. An empty step (n_items 0) means nothing can run. */
-loom_status loom_sched_schedule(loom_sched *s, loom_sched_step *out, loom_error *err);
+loom_status sched_schedule(loom_sched *s, loom_sched_step *out, loom_error *err);
 /* After the forward of that step: advances n_computed and registers newly full blocks for prefix caching.
- * An item's proposals (n_spec) do not count as computed yet: see loom_sched_accept_spec. */
-void loom_sched_complete_step(loom_sched *s, const loom_sched_step *step);
+ * An item's proposals (n_spec) do not count as computed yet: see sched_accept_spec. */
+void sched_complete_step(loom_sched *s, const loom_sched_step *step);
 /* After a speculative item's verification, once the engine has dropped the proposals from seq->tokens and
  * appended what it accepted (n_accepted proposals, then the one token it sampled): the accepted
  * proposals' KV (written by the step) now counts as computed and is offered to the prefix cache; blocks
  * past what the sequence's tokens need go back to the pool. The rejected proposals' KV lies beyond
  * n_computed, where nothing reads it and the next write replaces it: it is never committed. */
-void loom_sched_accept_spec(loom_sched *s, loom_seq *seq, int32_t n_accepted);
+void sched_accept_spec(loom_sched *s, loom_seq *seq, int32_t n_accepted);
 /* The running sequences (valid until the next call into the scheduler). */
-loom_seq *const *loom_sched_running(const loom_sched *s, int32_t *n);
+loom_seq *const *sched_running(const loom_sched *s, int32_t *n);
 /* child (fresh, empty table, same tokens as parent) shares every computed block of parent and waits for
  * a seat (a waiting sequence may hold blocks: it resumes from n_computed). */
-loom_status loom_sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, loom_error *err);
+loom_status sched_fork(loom_sched *s, loom_seq *parent, loom_seq *child, loom_error *err);
 /* Removes a sequence from whichever queue holds it and frees its blocks and swap slots (finish, abort). */
-void loom_sched_finish(loom_sched *s, loom_seq *seq);
+void sched_finish(loom_sched *s, loom_seq *seq);
 
 typedef struct loom_sched_counts {
     int32_t n_running, n_waiting, n_swapped;
@@ -86,7 +86,7 @@ typedef struct loom_sched_counts {
     uint64_t swap_outs_total, swap_ins_total;
 } loom_sched_counts;
 
-void loom_sched_get_counts(const loom_sched *s, loom_sched_counts *out);
-int loom_sched_has_work(const loom_sched *s);
+void sched_get_counts(const loom_sched *s, loom_sched_counts *out);
+int sched_has_work(const loom_sched *s);
 
 #endif

@@ -10,16 +10,16 @@ typedef struct loom_seq_queue {
     int32_t n, capacity;
 } loom_seq_queue;
 
-void loom_seq_queue_free(loom_seq_queue *q);
+void seq_queue_free(loom_seq_queue *q);
 /* < 0 when a should run before b. */
-int loom_seq_order(const loom_seq *a, const loom_seq *b);
+int seq_order(const loom_seq *a, const loom_seq *b);
 /* Inserts in scheduling order (after equals). -1 when out of memory. */
-int loom_seq_queue_insert_sorted(loom_seq_queue *q, loom_seq *s);
+int seq_queue_insert_sorted(loom_seq_queue *q, loom_seq *s);
 /* Appends at the tail. -1 when out of memory. */
-int loom_seq_queue_push(loom_seq_queue *q, loom_seq *s);
+int seq_queue_push(loom_seq_queue *q, loom_seq *s);
 /* Removes s keeping the order of the rest; 0 when found, -1 when not queued here. */
-int loom_seq_queue_remove(loom_seq_queue *q, const loom_seq *s);
+int seq_queue_remove(loom_seq_queue *q, const loom_seq *s);
 /* Sorts in scheduling order (stable: the queue is short and mostly sorted already). */
-void loom_seq_queue_sort(loom_seq_queue *q);
+void seq_queue_sort(loom_seq_queue *q);
 
 #endif

@@ -4,7 +4,7 @@
 
 #include "sched/sequence.h"
 
-loom_status loom_seq_create(uint64_t request_id, int32_t seq_index, const int32_t *prompt, int32_t n_prompt,
+loom_status seq_create(uint64_t request_id, int32_t seq_index, const int32_t *prompt, int32_t n_prompt,
                             int32_t max_total_tokens, loom_seq **out, loom_error *err) {
     *out = NULL;
     if (n_prompt <= 0 || max_total_tokens < n_prompt)
@@ -27,15 +27,15 @@ loom_status loom_seq_create(uint64_t request_id, int32_t seq_index, const int32_
     return LOOM_OK;
 }
 
-void loom_seq_destroy(loom_seq *s) {
+void seq_destroy(loom_seq *s) {
     if (!s) return;
     free(s->tokens);
     free(s->swap_slots);
-    loom_block_table_free(&s->table);
+    block_table_free(&s->table);
     free(s);
 }
 
-int loom_seq_append(loom_seq *s, int32_t id) {
+int seq_append(loom_seq *s, int32_t id) {
     if (s->n_tokens >= s->capacity_tokens) return -1;
     s->tokens[s->n_tokens++] = id;
     return 0;

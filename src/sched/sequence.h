@@ -40,12 +40,12 @@ typedef struct loom_seq {
 } loom_seq;
 
 /* A sequence holding a copy of the prompt with room for max_total_tokens tokens. */
-loom_status loom_seq_create(uint64_t request_id, int32_t seq_index, const int32_t *prompt, int32_t n_prompt,
+loom_status seq_create(uint64_t request_id, int32_t seq_index, const int32_t *prompt, int32_t n_prompt,
                             int32_t max_total_tokens, loom_seq **out, loom_error *err);
 /* Frees the sequence (its blocks must already be released). */
-void loom_seq_destroy(loom_seq *s);
+void seq_destroy(loom_seq *s);
 /* Appends a generated id; -1 when the sequence is at its max_total_tokens. */
-int loom_seq_append(loom_seq *s, int32_t id);
+int seq_append(loom_seq *s, int32_t id);
 /* Tokens the next step must still compute before the sequence can sample (speculative ones included). */
 static inline int32_t loom_seq_pending_tokens(const loom_seq *s) { return s->n_tokens - s->n_computed; }
 /* Drops the last n (<= n_spec) speculative proposals. */

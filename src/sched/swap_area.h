@@ -17,11 +17,11 @@ typedef struct loom_swap_area {
 } loom_swap_area;
 
 /* An area of floor(space_bytes / slot_bytes) slots (0 slots is valid: swapping is then never possible). */
-loom_status loom_swap_area_init(loom_swap_area *a, uint64_t space_bytes, size_t slot_bytes, loom_error *err);
-void loom_swap_area_destroy(loom_swap_area *a);
+loom_status swap_area_init(loom_swap_area *a, uint64_t space_bytes, size_t slot_bytes, loom_error *err);
+void swap_area_destroy(loom_swap_area *a);
 /* Takes n slots into slots[]; -1 (nothing taken) when fewer than n are free. */
-int loom_swap_area_take(loom_swap_area *a, int32_t n, int32_t *slots);
-void loom_swap_area_give_back(loom_swap_area *a, const int32_t *slots, int32_t n);
+int swap_area_take(loom_swap_area *a, int32_t n, int32_t *slots);
+void swap_area_give_back(loom_swap_area *a, const int32_t *slots, int32_t n);
 static inline void *loom_swap_area_slot(const loom_swap_area *a, int32_t slot) {
     return a->data + (size_t)slot * a->slot_bytes;
 }

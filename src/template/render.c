@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "template/internal.h"
 
-loom_template_limits loom_template_default_limits(void) {
+loom_template_limits template_default_limits(void) {
     loom_template_limits l = {
         .max_output_bytes = 1u << 20, .max_memory_bytes = 64u << 20, .max_steps = 50000000, .max_call_depth = 32};
     return l;
@@ -237,14 +237,14 @@ static loom_status render_body(tpl_render *r, const tpl_node *body) {
     return LOOM_OK;
 }
 
-loom_status loom_template_render(const loom_template *t, const json_t *context, const loom_template_limits *limits,
+loom_status template_render(const loom_template *t, const json_t *context, const loom_template_limits *limits,
                                  char **out, size_t *out_len, loom_error *err) {
     *out = NULL;
     *out_len = 0;
     if (context && !json_is_object(context))
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "template: the render context must be a JSON object");
     loom_error local;
-    tpl_render r = {.limits = limits ? *limits : loom_template_default_limits(), .err = err ? err : &local};
+    tpl_render r = {.limits = limits ? *limits : template_default_limits(), .err = err ? err : &local};
     r.arena.limit_bytes = r.limits.max_memory_bytes;
     tpl_buf buf = {.limit = r.limits.max_output_bytes};
     tpl_value ctx = {TV_DICT, {.dict = NULL}};

@@ -16,7 +16,7 @@ enum { MAX_TEMPLATE_BYTES = 4 << 20, PARSE_MEMORY_BYTES = 256u << 20 };
 
 const tpl_node *tpl_template_root(const loom_template *t) { return t->root; }
 
-loom_status loom_template_parse(const char *src, size_t len, loom_template **out, loom_error *err) {
+loom_status template_parse(const char *src, size_t len, loom_template **out, loom_error *err) {
     *out = NULL;
     if (len > MAX_TEMPLATE_BYTES)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "template: %zu bytes is over the %d byte limit", len, MAX_TEMPLATE_BYTES);
@@ -48,14 +48,14 @@ loom_status loom_template_parse(const char *src, size_t len, loom_template **out
     }
     free(toks.v);
     if (st != LOOM_OK) {
-        loom_template_free(t);
+        template_free(t);
         return st;
     }
     *out = t;
     return LOOM_OK;
 }
 
-void loom_template_free(loom_template *t) {
+void template_free(loom_template *t) {
     if (!t) return;
     tpl_arena_free(&t->arena);
     free(t);

@@ -36,21 +36,21 @@ typedef struct loom_template_limits {
 } loom_template_limits;
 
 /* 1 MiB of output, 64 MiB of values, 50M steps (well under a second), 32 nested macro calls. */
-loom_template_limits loom_template_default_limits(void);
+loom_template_limits template_default_limits(void);
 
 /* Parses src (UTF-8, len bytes; need not be NUL-terminated). Syntax errors, unknown tags, filters and
  * tests are reported here as "template line L col C: ...". */
-loom_status loom_template_parse(const char *src, size_t len, loom_template **out, loom_error *err);
+loom_status template_parse(const char *src, size_t len, loom_template **out, loom_error *err);
 
 /* context: a JSON object whose members are the template's variables, as transformers passes them:
  * messages, add_generation_prompt, bos_token, eos_token, tools (null when absent), documents, and
  * any extra keyword (enable_thinking, ...). limits: NULL for the defaults. *out is malloc'd and
  * NUL-terminated (the text itself may hold NUL bytes: use *out_len). raise_exception(msg) in the
  * template fails with LOOM_ERR_INVALID_ARG and a message ending in msg. */
-loom_status loom_template_render(const loom_template *t, const json_t *context,
+loom_status template_render(const loom_template *t, const json_t *context,
                                  const loom_template_limits *limits, char **out, size_t *out_len,
                                  loom_error *err);
 
-void loom_template_free(loom_template *t);
+void template_free(loom_template *t);
 
 #endif

@@ -128,7 +128,7 @@ static int release(loom_detok *d, int final, char **text_out, size_t *len_out) {
     return 0;
 }
 
-loom_status loom_detok_create(const loom_tokenizer *t, int skip_special, loom_detok **out, loom_error *err) {
+loom_status detok_create(const loom_tokenizer *t, int skip_special, loom_detok **out, loom_error *err) {
     loom_detok *d = calloc(1, sizeof *d);
     if (!d) return loom_fail(err, LOOM_ERR_NO_MEMORY, "detokenizer: out of memory");
     d->t = t;
@@ -138,7 +138,7 @@ loom_status loom_detok_create(const loom_tokenizer *t, int skip_special, loom_de
     return LOOM_OK;
 }
 
-loom_status loom_detok_push(loom_detok *d, int32_t id, char **text_out, size_t *len_out, loom_error *err) {
+loom_status detok_push(loom_detok *d, int32_t id, char **text_out, size_t *len_out, loom_error *err) {
     *text_out = NULL;
     *len_out = 0;
     if (!tok_vocab_has(&d->t->vocab, id)) return loom_fail(err, LOOM_ERR_INVALID_ARG, "decode: token id %d out of range", (int)id);
@@ -146,7 +146,7 @@ loom_status loom_detok_push(loom_detok *d, int32_t id, char **text_out, size_t *
     return LOOM_OK;
 }
 
-loom_status loom_detok_flush(loom_detok *d, char **text_out, size_t *len_out, loom_error *err) {
+loom_status detok_flush(loom_detok *d, char **text_out, size_t *len_out, loom_error *err) {
     *text_out = NULL;
     *len_out = 0;
     if ((d->group.len && end_group(d)) || release(d, 1, text_out, len_out))
@@ -154,7 +154,7 @@ loom_status loom_detok_flush(loom_detok *d, char **text_out, size_t *len_out, lo
     return LOOM_OK;
 }
 
-void loom_detok_free(loom_detok *d) {
+void detok_free(loom_detok *d) {
     if (!d) return;
     tok_buf_free(&d->group);
     tok_buf_free(&d->pending);
@@ -167,18 +167,18 @@ loom_status loom_tokenizer_decode(const loom_tokenizer *t, const int32_t *ids, s
     *text_out = NULL;
     *len_out = 0;
     loom_detok *d = NULL;
-    loom_status st = loom_detok_create(t, skip_special, &d, err);
+    loom_status st = detok_create(t, skip_special, &d, err);
     if (st) return st;
     tok_buf all = {0};
     char *piece = NULL;
     size_t len = 0;
     for (size_t i = 0; i <= n && !st; i++) {
-        st = i < n ? loom_detok_push(d, ids[i], &piece, &len, err) : loom_detok_flush(d, &piece, &len, err);
+        st = i < n ? detok_push(d, ids[i], &piece, &len, err) : detok_flush(d, &piece, &len, err);
         if (!st && tok_buf_append(&all, piece ? piece : "", len)) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "decode: out of memory");
         free(piece);
         piece = NULL;
     }
-    loom_detok_free(d);
+    detok_free(d);
     if (!st && !all.data && tok_buf_append(&all, "", 0)) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "decode: out of memory");
     if (st) { tok_buf_free(&all); return st; }
     *text_out = all.data;
@@ -186,7 +186,7 @@ loom_status loom_tokenizer_decode(const loom_tokenizer *t, const int32_t *ids, s
     return LOOM_OK;
 }
 
-loom_status loom_tokenizer_token_bytes(const loom_tokenizer *t, char **bytes_out, uint32_t **off_out,
+loom_status tokenizer_token_bytes(const loom_tokenizer *t, char **bytes_out, uint32_t **off_out,
                                        uint32_t **len_out, uint8_t **special_out, loom_error *err) {
     int32_t n = t->vocab.n;
     loom_detok d = {.t = t, .n_tokens = 1}; /* mid-sequence: the first-token rules do not apply */

@@ -9,16 +9,16 @@
 
 static int get_flag(const loom_gguf *g, const char *key, int def) {
     int v;
-    return loom_gguf_get_bool(g, key, &v) ? v : def;
+    return gguf_get_bool(g, key, &v) ? v : def;
 }
 
 static int32_t get_id(const loom_gguf *g, const char *key, int32_t n) {
     int64_t v;
-    return loom_gguf_get_int(g, key, &v) && v >= 0 && v < n ? (int32_t)v : -1;
+    return gguf_get_int(g, key, &v) && v >= 0 && v < n ? (int32_t)v : -1;
 }
 
 static const loom_gguf_kv *get_array(const loom_gguf *g, const char *key, uint64_t n, int strings) {
-    const loom_gguf_kv *kv = loom_gguf_find(g, key);
+    const loom_gguf_kv *kv = gguf_find(g, key);
     if (!kv || kv->type != LOOM_GGUF_ARRAY || (n && kv->n_elems != n)) return NULL;
     return (kv->elem_type == LOOM_GGUF_STRING) == strings ? kv : NULL;
 }
@@ -41,8 +41,8 @@ static loom_status load_tokens(loom_tokenizer *t, const loom_gguf *g, int spm, u
         size_t len;
         int64_t tv = TOK_TYPE_NORMAL;
         double sc = 0;
-        if (!loom_gguf_arr_string(tokens, (uint64_t)i, &s, &len) || (types && !loom_gguf_arr_int(types, (uint64_t)i, &tv)) ||
-            (spm && !loom_gguf_arr_float(scores, (uint64_t)i, &sc))) {
+        if (!gguf_arr_string(tokens, (uint64_t)i, &s, &len) || (types && !gguf_arr_int(types, (uint64_t)i, &tv)) ||
+            (spm && !gguf_arr_float(scores, (uint64_t)i, &sc))) {
             free(ty);
             return loom_fail(err, LOOM_ERR_FORMAT, "tokenizer.ggml.*[%d] unreadable", (int)i);
         }
@@ -64,7 +64,7 @@ static loom_status load_merges(loom_tokenizer *t, const loom_gguf *g, loom_error
     for (uint64_t i = 0; i < merges->n_elems && i < INT32_MAX; i++) {
         const char *s;
         size_t len;
-        if (!loom_gguf_arr_string(merges, i, &s, &len)) return loom_fail(err, LOOM_ERR_FORMAT, "tokenizer.ggml.merges[%llu] unreadable", (unsigned long long)i);
+        if (!gguf_arr_string(merges, i, &s, &len)) return loom_fail(err, LOOM_ERR_FORMAT, "tokenizer.ggml.merges[%llu] unreadable", (unsigned long long)i);
         int rc = tok_bpe_add_merge_line(t, s, len, (int32_t)i);
         if (rc < 0) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
         /* merges naming tokens outside the vocab can never apply: skipped, as llama.cpp does */
@@ -75,7 +75,7 @@ static loom_status load_merges(loom_tokenizer *t, const loom_gguf *g, loom_error
 static loom_status load(loom_tokenizer *t, const loom_gguf *g, loom_error *err) {
     const char *model, *pre = "default";
     size_t mlen, plen = 7;
-    if (!loom_gguf_get_string(g, "tokenizer.ggml.model", &model, &mlen)) return loom_fail(err, LOOM_ERR_FORMAT, "no tokenizer.ggml.model");
+    if (!gguf_get_string(g, "tokenizer.ggml.model", &model, &mlen)) return loom_fail(err, LOOM_ERR_FORMAT, "no tokenizer.ggml.model");
     int spm = mlen == 5 && !memcmp(model, "llama", 5);
     if (!spm && !(mlen == 4 && !memcmp(model, "gpt2", 4)))
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "tokenizer.ggml.model \"%.*s\"", (int)(mlen > 40 ? 40 : mlen), model);
@@ -91,7 +91,7 @@ static loom_status load(loom_tokenizer *t, const loom_gguf *g, loom_error *err) 
         if (tok_setup_spm_pipeline(t, get_flag(g, "tokenizer.ggml.add_space_prefix", 1))) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     } else {
         t->model = TOK_MODEL_BPE;
-        loom_gguf_get_string(g, "tokenizer.ggml.pre", &pre, &plen);
+        gguf_get_string(g, "tokenizer.ggml.pre", &pre, &plen);
         st = tok_setup_named_pre(t, pre, plen, err);
         if (!st) st = load_merges(t, g, err);
     }
@@ -103,7 +103,7 @@ static loom_status load(loom_tokenizer *t, const loom_gguf *g, loom_error *err) 
     return tok_set_post(t, &t->bos_id, (size_t)add_bos, &t->eos_id, (size_t)add_eos) ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory") : LOOM_OK;
 }
 
-loom_status loom_tokenizer_from_gguf(const loom_gguf *g, loom_tokenizer **out, loom_error *err) {
+loom_status tokenizer_from_gguf(const loom_gguf *g, loom_tokenizer **out, loom_error *err) {
     *out = NULL;
     loom_tokenizer *t = tok_new();
     if (!t) return loom_fail(err, LOOM_ERR_NO_MEMORY, "tokenizer: out of memory");

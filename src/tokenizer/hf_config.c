@@ -65,6 +65,6 @@ loom_status tok_apply_hf_config(loom_tokenizer *t, const char *config_path, int 
         if (tok_set_post(t, &t->bos_id, (size_t)add_bos, &t->eos_id, (size_t)add_eos)) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     }
     json_decref(root);
-    if (st) loom_error_prefix(err, config_path);
+    if (st) error_prefix(err, config_path);
     return st;
 }

@@ -387,6 +387,6 @@ loom_status tok_load_hf_json(loom_tokenizer *t, const char *data, size_t len, co
     }
     if (!st) st = load_post(t, json_object_get(root, "post_processor"), err);
     json_decref(root);
-    if (st) loom_error_prefix(err, name);
+    if (st) error_prefix(err, name);
     return st;
 }

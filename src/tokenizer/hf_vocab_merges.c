@@ -50,7 +50,7 @@ static loom_status load_vocab(loom_tokenizer *t, const char *path, long min_n, l
 static loom_status load_merges(loom_tokenizer *t, const char *path, loom_error *err) {
     char *data;
     size_t size;
-    loom_status st = loom_read_file(path, &data, &size, err);
+    loom_status st = read_file(path, &data, &size, err);
     if (st) return st;
     int32_t rank = 0;
     for (size_t i = 0; i < size && !st;) {
@@ -69,10 +69,10 @@ static loom_status load_merges(loom_tokenizer *t, const char *path, loom_error *
 }
 
 loom_status tok_load_vocab_merges(loom_tokenizer *t, const char *dir, const char *config_path, loom_error *err) {
-    json_t *config = loom_path_exists(config_path) ? json_load_file(config_path, JSON_DECODE_INT_AS_REAL, NULL) : NULL;
+    json_t *config = path_exists(config_path) ? json_load_file(config_path, JSON_DECODE_INT_AS_REAL, NULL) : NULL;
     const char *cls = json_string_value(json_object_get(config, "tokenizer_class"));
     int qwen = cls && !strncmp(cls, "Qwen2Tokenizer", 14);
-    char *vocab = loom_path_join(dir, "vocab.json"), *merges = loom_path_join(dir, "merges.txt");
+    char *vocab = path_join(dir, "vocab.json"), *merges = path_join(dir, "merges.txt");
     loom_status st = vocab && merges ? load_vocab(t, vocab, config_max_id(config) + 1, err) : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     json_decref(config);
     t->model = TOK_MODEL_BPE;

@@ -9,24 +9,24 @@ static int ends_with(const char *s, const char *suffix) {
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* The GGUF's tokenizer.ggml.* keys are copied by loom_tokenizer_from_gguf, so the file is released. */
-static loom_status load_gguf(const char *path, loom_tokenizer **out, loom_error *err) {
+/* The GGUF's tokenizer.ggml.* keys are copied by tokenizer_from_gguf, so the file is released. */
+static loom_status load_gguf_vocab(const char *path, loom_tokenizer **out, loom_error *err) {
     loom_file_map map;
-    loom_status st = loom_file_map_open(&map, path, err);
+    loom_status st = file_map_open(&map, path, err);
     if (st != LOOM_OK) return st;
     loom_gguf g = {0};
-    st = loom_gguf_parse(map.data, map.size_bytes, &g, err);
+    st = gguf_parse(map.data, map.size_bytes, &g, err);
     if (st == LOOM_OK) {
-        st = loom_tokenizer_from_gguf(&g, out, err);
-        loom_gguf_free(&g);
+        st = tokenizer_from_gguf(&g, out, err);
+        gguf_free(&g);
     }
-    loom_file_map_close(&map);
-    if (st != LOOM_OK && err && strncmp(err->message, path, strlen(path)) != 0) loom_error_prefix(err, path);
+    file_map_close(&map);
+    if (st != LOOM_OK && err && strncmp(err->message, path, strlen(path)) != 0) error_prefix(err, path);
     return st;
 }
 
 loom_status loom_tokenizer_load(const char *path, loom_tokenizer **out, loom_error *err) {
     *out = NULL;
-    if (ends_with(path, ".gguf")) return load_gguf(path, out, err);
-    return loom_tokenizer_load_hf(path, out, err);
+    if (ends_with(path, ".gguf")) return load_gguf_vocab(path, out, err);
+    return tokenizer_load_hf(path, out, err);
 }

@@ -118,6 +118,6 @@ loom_status tok_load_spm_model(loom_tokenizer *t, const uint8_t *data, size_t le
     uint8_t *types = NULL;
     loom_status st = load(t, data, len, &types, err);
     free(types);
-    if (st) loom_error_prefix(err, name);
+    if (st) error_prefix(err, name);
     return st;
 }

@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-void loom_quantize_x_row_portable(const float *x, loom_xblock *out, int64_t n) {
+void quantize_x_row_portable(const float *x, loom_xblock *out, int64_t n) {
     for (int64_t b = 0; b < n / LOOM_XBLOCK_ELEMS; b++, x += LOOM_XBLOCK_ELEMS) {
         float amax = 0;
         for (int j = 0; j < LOOM_XBLOCK_ELEMS; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
@@ -25,7 +25,7 @@ void loom_quantize_x_row_portable(const float *x, loom_xblock *out, int64_t n) {
 
 /* The same values: the same scale, products rounded to nearest even (the default MXCSR mode, as
  * lrintf), |q| <= 127 so the narrowing never saturates. */
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void loom_quantize_x_row_avx512(const float *x, loom_xblock *out,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_x_row_avx512(const float *x, loom_xblock *out,
                                                                                      int64_t n) {
     for (int64_t b = 0; b < n / LOOM_XBLOCK_ELEMS; b++, x += LOOM_XBLOCK_ELEMS) {
         __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);

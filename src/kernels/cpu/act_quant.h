@@ -19,12 +19,12 @@ typedef struct loom_xblock {
 
 /* x [n] (n a multiple of 32) -> n / 32 blocks, round-to-nearest (even). Every ISA's version gives the
  * same bytes for finite x (a NaN or infinity makes a block's values meaningless, differently per ISA);
- * loom_quantize_x_row (kernels/cpu/rowops.c) runs this CPU's. */
+ * quantize_x_row (kernels/cpu/rowops.c) runs this CPU's. */
 typedef void (*loom_quantize_x_fn)(const float *x, loom_xblock *out, int64_t n);
-void loom_quantize_x_row(const float *x, loom_xblock *out, int64_t n);
-void loom_quantize_x_row_portable(const float *x, loom_xblock *out, int64_t n);
+void quantize_x_row(const float *x, loom_xblock *out, int64_t n);
+void quantize_x_row_portable(const float *x, loom_xblock *out, int64_t n);
 #if defined(__x86_64__)
-void loom_quantize_x_row_avx512(const float *x, loom_xblock *out, int64_t n);
+void quantize_x_row_avx512(const float *x, loom_xblock *out, int64_t n);
 #endif
 
 #endif

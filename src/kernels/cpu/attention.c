@@ -37,11 +37,11 @@ static void accumulate_scalar(float *y, const float *p, const float *x, int64_t 
 static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 static void widen_f16_scalar(const uint8_t *src, float *dst, int32_t n) {
-    for (int32_t i = 0; i < n; i++) dst[i] = loom_f16_to_f32(load_u16(src + 2 * i));
+    for (int32_t i = 0; i < n; i++) dst[i] = f16_to_f32(load_u16(src + 2 * i));
 }
 
 static void widen_bf16_scalar(const uint8_t *src, float *dst, int32_t n) {
-    for (int32_t i = 0; i < n; i++) dst[i] = loom_bf16_to_f32(load_u16(src + 2 * i));
+    for (int32_t i = 0; i < n; i++) dst[i] = bf16_to_f32(load_u16(src + 2 * i));
 }
 
 static void widen_i8_scalar(const uint8_t *src, float scale, float zero, float *dst, int32_t n) {
@@ -53,22 +53,22 @@ static void widen_i8_channels_scalar(const uint8_t *src, const float *scale, con
 }
 
 static void widen_fp8_scalar(const uint8_t *src, float scale, float *dst, int32_t n) {
-    for (int32_t i = 0; i < n; i++) dst[i] = scale * loom_fp8_e4m3_to_f32(src[i]);
+    for (int32_t i = 0; i < n; i++) dst[i] = scale * fp8_e4m3_to_f32(src[i]);
 }
 
 static const loom_attn_isa attn_scalar = {"scalar", scores_scalar, scale_scalar, exp_shifted_scalar, accumulate_scalar,
                                           widen_f16_scalar, widen_bf16_scalar, widen_i8_scalar, widen_i8_channels_scalar,
                                           widen_fp8_scalar};
 
-const loom_attn_isa *loom_attention_isa_named(const char *isa) {
+const loom_attn_isa *attention_isa_named(const char *isa) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     /* every AVX2 CPU also has F16C (and clang cannot test for it with this builtin) */
     int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && has2)
-        return &loom_attn_avx512;
-    if (strcmp(isa, "avx2") == 0 && has2) return &loom_attn_avx2;
+        return &attn_avx512;
+    if (strcmp(isa, "avx2") == 0 && has2) return &attn_avx2;
 #endif
     return &attn_scalar;
 }
@@ -384,7 +384,7 @@ static void run_chunk_item(const loom_attn_isa *isa, const loom_attention_args *
     }
 }
 
-void loom_cpu_attention_items(const loom_attn_isa *isa, const loom_attention_args *a, const loom_attention_plan *p,
+void cpu_attention_items(const loom_attn_isa *isa, const loom_attention_args *a, const loom_attention_plan *p,
                               int64_t i0, int64_t i1) {
     if (!p->chunk_item) {
         run_token_items(isa, a, i0, i1);
@@ -406,21 +406,21 @@ void loom_cpu_attention_items(const loom_attn_isa *isa, const loom_attention_arg
 
 /* ---- plans ---- */
 
-void loom_cpu_attention_plan_tokens(loom_attention_plan *p, const loom_attention_args *a, int n_threads) {
+void cpu_attention_plan_tokens(loom_attention_plan *p, const loom_attention_args *a, int n_threads) {
     int64_t tokens = a->n_tokens / (4 * (int64_t)n_threads);
     if (tokens > LOOM_ATTENTION_QUERY_BLOCK) tokens = LOOM_ATTENTION_QUERY_BLOCK;
     *p = (loom_attention_plan){.n_items = (int64_t)a->n_tokens * a->n_kv_heads,
                                .grain = tokens > 1 ? tokens * a->n_kv_heads : 1}; /* few tokens: heads spread */
 }
 
-int loom_cpu_attention_plan_chunks(loom_attention_plan *p, const loom_attention_args *a, int n_threads) {
+int cpu_attention_plan_chunks(loom_attention_plan *p, const loom_attention_args *a, int n_threads) {
     int64_t n_chunks = 0, n_pairs = (int64_t)a->n_tokens * a->n_kv_heads;
     for (int64_t t = 0; t < a->n_tokens; t++) n_chunks += chunks_of(a, t);
     size_t partial_bytes = (size_t)n_chunks * (size_t)a->n_heads * (size_t)(a->head_dim + 2) * sizeof(float);
     size_t index_bytes = (size_t)(a->n_tokens + 1) * sizeof(int64_t), left_bytes = (size_t)n_pairs * sizeof(atomic_int);
     uint8_t *mem = malloc(index_bytes + left_bytes + partial_bytes); /* in this order: each part stays aligned */
     if (!mem) {
-        loom_cpu_attention_plan_tokens(p, a, n_threads);
+        cpu_attention_plan_tokens(p, a, n_threads);
         return 0;
     }
     *p = (loom_attention_plan){.grain = 1, .chunk_item = (int64_t *)mem, .chunks_left = (atomic_int *)(mem + index_bytes),
@@ -434,7 +434,7 @@ int loom_cpu_attention_plan_chunks(loom_attention_plan *p, const loom_attention_
     return 1;
 }
 
-void loom_cpu_attention_plan(loom_attention_plan *p, const loom_attention_args *a, int n_threads) {
+void cpu_attention_plan(loom_attention_plan *p, const loom_attention_args *a, int n_threads) {
     int32_t max_chunks = 0;
     int decode_rows = 1; /* every token the only query of its sequence (no query blocks to share tiles) */
     for (int64_t t = 0; t < a->n_tokens; t++) {
@@ -443,12 +443,12 @@ void loom_cpu_attention_plan(loom_attention_plan *p, const loom_attention_args *
     }
     int few_pairs = (int64_t)a->n_tokens * a->n_kv_heads < 8 * (int64_t)n_threads;
     if (n_threads > 1 && (few_pairs || decode_rows) && max_chunks > 1)
-        loom_cpu_attention_plan_chunks(p, a, n_threads);
+        cpu_attention_plan_chunks(p, a, n_threads);
     else
-        loom_cpu_attention_plan_tokens(p, a, n_threads);
+        cpu_attention_plan_tokens(p, a, n_threads);
 }
 
-void loom_cpu_attention_plan_free(loom_attention_plan *p) {
+void cpu_attention_plan_free(loom_attention_plan *p) {
     free(p->chunk_item); /* the start of the one allocation */
     *p = (loom_attention_plan){0};
 }
@@ -466,8 +466,8 @@ static double element_at(const loom_attention_args *a, kv_part part, int32_t key
         memcpy(&f, row + 4 * i, 4);
         return f;
     }
-    case LOOM_KV_F16: return loom_f16_to_f32(load_u16(row + 2 * i));
-    case LOOM_KV_BF16: return loom_bf16_to_f32(load_u16(row + 2 * i));
+    case LOOM_KV_F16: return f16_to_f32(load_u16(row + 2 * i));
+    case LOOM_KV_BF16: return bf16_to_f32(load_u16(row + 2 * i));
     case LOOM_KV_INT8:
         if (part == KEYS) {
             scale = key_channel_scales(a, block) + 2 * ((size_t)kv_head * (size_t)a->head_dim + (size_t)i);
@@ -476,8 +476,8 @@ static double element_at(const loom_attention_args *a, kv_part part, int32_t key
             scale = value_scale_at(a, block, offset, kv_head);
             zero_at = 2 * (size_t)a->block_size * (size_t)a->n_kv_heads;
         }
-        return (double)loom_f16_to_f32(load_u16(scale)) * (int8_t)row[i] + loom_f16_to_f32(load_u16(scale + zero_at));
-    default: return (double)fp8_scale_at(a, part, block, offset, kv_head) * loom_fp8_e4m3_to_f32(row[i]);
+        return (double)f16_to_f32(load_u16(scale)) * (int8_t)row[i] + f16_to_f32(load_u16(scale + zero_at));
+    default: return (double)fp8_scale_at(a, part, block, offset, kv_head) * fp8_e4m3_to_f32(row[i]);
     }
 }
 
@@ -489,7 +489,7 @@ static double naive_score(const loom_attention_args *a, const float *q, int32_t 
     return a->softcap > 0 ? a->softcap * tanh(s / a->softcap) : s;
 }
 
-void loom_cpu_attention_naive(const loom_attention_args *a) {
+void cpu_attention_naive(const loom_attention_args *a) {
     int32_t d = a->head_dim, group = a->n_heads / a->n_kv_heads;
     for (int32_t t = 0; t < a->n_tokens; t++) {
         const int32_t *table = a->block_tables + (int64_t)a->seq_of_token[t] * a->max_blocks_per_seq;

@@ -55,7 +55,7 @@ typedef struct loom_attn_isa {
 } loom_attn_isa;
 
 /* The table for "scalar", "avx2" or "avx512"; a name this CPU cannot run gives the scalar table. */
-const loom_attn_isa *loom_attention_isa_named(const char *isa);
+const loom_attn_isa *attention_isa_named(const char *isa);
 
 /* How one call is cut into items (see above). chunk_item is NULL for a tokens plan. */
 typedef struct loom_attention_plan {
@@ -67,27 +67,27 @@ typedef struct loom_attention_plan {
 
 /* Tokens: whole tokens per unit, up to a query block of them, while leaving about 4 units per thread;
  * single items when that leaves one token per unit. */
-void loom_cpu_attention_plan_tokens(loom_attention_plan *p, const loom_attention_args *a, int n_threads);
+void cpu_attention_plan_tokens(loom_attention_plan *p, const loom_attention_args *a, int n_threads);
 /* Chunks; returns 0 (and makes a tokens plan) when their scratch cannot be allocated. */
-int loom_cpu_attention_plan_chunks(loom_attention_plan *p, const loom_attention_args *a, int n_threads);
+int cpu_attention_plan_chunks(loom_attention_plan *p, const loom_attention_args *a, int n_threads);
 /* Chunks when some query has more than one chunk and either there are fewer (token, KV head) pairs than
  * about 8 per thread or every token is the only query of its sequence (decode rows of any lengths: the
  * threads share the long ones' chunks instead of one thread running a long row alone); tokens otherwise. */
-void loom_cpu_attention_plan(loom_attention_plan *p, const loom_attention_args *a, int n_threads);
-void loom_cpu_attention_plan_free(loom_attention_plan *p);
+void cpu_attention_plan(loom_attention_plan *p, const loom_attention_args *a, int n_threads);
+void cpu_attention_plan_free(loom_attention_plan *p);
 
 /* Items [i0, i1) of the plan. A query's result does not depend on the range it is run in nor on the
  * plan; every item of a chunks plan must be run exactly once. */
-void loom_cpu_attention_items(const loom_attn_isa *isa, const loom_attention_args *a, const loom_attention_plan *p,
+void cpu_attention_items(const loom_attn_isa *isa, const loom_attention_args *a, const loom_attention_plan *p,
                               int64_t i0, int64_t i1);
 
 /* The naive reference (tests, bench): per query head, the full score row in double precision, keys
  * decoded one element at a time. Same args; writes a->out. */
-void loom_cpu_attention_naive(const loom_attention_args *a);
+void cpu_attention_naive(const loom_attention_args *a);
 
 #if defined(__x86_64__)
-extern const loom_attn_isa loom_attn_avx2;
-extern const loom_attn_isa loom_attn_avx512;
+extern const loom_attn_isa attn_avx2;
+extern const loom_attn_isa attn_avx512;
 #endif
 
 #endif

@@ -178,7 +178,7 @@ AVX2 static void widen_bf16_avx2(const uint8_t *src, float *dst, int32_t n) {
         __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + 2 * i)));
         _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
     }
-    for (; i < n; i++) dst[i] = loom_bf16_to_f32((uint16_t)(src[2 * i] | (src[2 * i + 1] << 8)));
+    for (; i < n; i++) dst[i] = bf16_to_f32((uint16_t)(src[2 * i] | (src[2 * i + 1] << 8)));
 }
 
 AVX2 static void widen_i8_avx2(const uint8_t *src, float scale, float zero, float *dst, int32_t n) {
@@ -216,10 +216,10 @@ AVX2 static void widen_fp8_avx2(const uint8_t *src, float scale, float *dst, int
         __m256 is_nan = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(_mm_cmpeq_epi16(m, magnitude)));
         _mm256_storeu_ps(dst + i, _mm256_blendv_ps(x, nan, is_nan));
     }
-    for (; i < n; i++) dst[i] = scale * loom_fp8_e4m3_to_f32(src[i]);
+    for (; i < n; i++) dst[i] = scale * fp8_e4m3_to_f32(src[i]);
 }
 
-const loom_attn_isa loom_attn_avx2 = {"avx2", scores_avx2, scale_avx2, exp_shifted_avx2, accumulate_avx2,
+const loom_attn_isa attn_avx2 = {"avx2", scores_avx2, scale_avx2, exp_shifted_avx2, accumulate_avx2,
                                       widen_f16_avx2, widen_bf16_avx2, widen_i8_avx2, widen_i8_channels_avx2,
                                       widen_fp8_avx2};
 
@@ -344,7 +344,7 @@ AVX512 static void widen_fp8_avx512(const uint8_t *src, float scale, float *dst,
     }
 }
 
-const loom_attn_isa loom_attn_avx512 = {"avx512", scores_avx512, scale_avx512, exp_shifted_avx512, accumulate_avx512,
+const loom_attn_isa attn_avx512 = {"avx512", scores_avx512, scale_avx512, exp_shifted_avx512, accumulate_avx512,
                                         widen_f16_avx512, widen_bf16_avx512, widen_i8_avx512, widen_i8_channels_avx512,
                                         widen_fp8_avx512};
 #endif

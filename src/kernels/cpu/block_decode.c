@@ -8,7 +8,7 @@
 #include "kernels/cpu/dot_x86.h"
 #include "kernels/cpu/iq_tables.h"
 
-const int8_t loom_iq4nl_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+const int8_t iq4nl_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 /* MXFP4 / NVFP4: E2M1 values, doubled (the block scale carries the 1/2) */
 static const int8_t FP4_LEVELS[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 /* value maps of the IQ grids (iq_tables.h) */
@@ -18,10 +18,10 @@ static const int8_t IQ3S_VALUES[8] = {1, 3, 5, 7, 9, 11, 13, 15};
 
 static uint16_t u16_at(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static uint32_t u32_at(const uint8_t *p) { return (uint32_t)u16_at(p) | (uint32_t)u16_at(p + 2) << 16; }
-static float f16_at(const uint8_t *p) { return loom_f16_to_f32(u16_at(p)); }
+static float f16_at(const uint8_t *p) { return f16_to_f32(u16_at(p)); }
 
-int loom_block_decodable(loom_dtype t) {
-    return (unsigned)t < LOOM_DTYPE_COUNT && loom_dtype_block_elems(t) > 1 && t != LOOM_DTYPE_FP8_E4M3;
+int block_decodable(loom_dtype t) {
+    return (unsigned)t < LOOM_DTYPE_COUNT && dtype_block_elems(t) > 1 && t != LOOM_DTYPE_FP8_E4M3;
 }
 
 static void set_scales(loom_subblock *o, float d0, float d1, float m0, float m1) {
@@ -117,7 +117,7 @@ static void decode_legacy(loom_dtype t, const uint8_t *blk, loom_subblock *o) {
             return;
         default: /* IQ4_NL */
             nibbles(blk + 2, o->w);
-            for (int j = 0; j < 32; j++) o->w[j] = loom_iq4nl_levels[o->w[j]];
+            for (int j = 0; j < 32; j++) o->w[j] = iq4nl_levels[o->w[j]];
             return;
     }
 }
@@ -168,7 +168,7 @@ static void decode_k(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o) 
             float d = f16_at(blk) * (float)(ls - 32);
             set_scales(o, d, d, 0, 0);
             nibbles(blk + 8 + 16 * s, o->w);
-            for (int j = 0; j < 32; j++) o->w[j] = loom_iq4nl_levels[o->w[j]];
+            for (int j = 0; j < 32; j++) o->w[j] = iq4nl_levels[o->w[j]];
             return;
         }
     }
@@ -183,7 +183,7 @@ static void decode_iq(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o)
             float db = d * (0.5f + (float)(aux >> 28)) * 0.25f;
             set_scales(o, db, db, 0, 0);
             for (int k = 0; k < 4; k++)
-                iq2_group(loom_iq2xxs_grid[q[k]], even_signs((aux >> (7 * k)) & 127), o->w + 8 * k);
+                iq2_group(iq2xxs_grid[q[k]], even_signs((aux >> (7 * k)) & 127), o->w + 8 * k);
             return;
         }
         case LOOM_DTYPE_IQ2_XS: { /* u16 qs[32] (9-bit grid index | 7 sign bits), scales[8] (a nibble per 16) */
@@ -191,7 +191,7 @@ static void decode_iq(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o)
             set_scales(o, d * (0.5f + (float)(sc & 15)) * 0.25f, d * (0.5f + (float)(sc >> 4)) * 0.25f, 0, 0);
             for (int k = 0; k < 4; k++) {
                 uint16_t q = u16_at(blk + 2 + 2 * (4 * s + k));
-                iq2_group(loom_iq2xs_grid[q & 511], even_signs(q >> 9), o->w + 8 * k);
+                iq2_group(iq2xs_grid[q & 511], even_signs(q >> 9), o->w + 8 * k);
             }
             return;
         }
@@ -200,7 +200,7 @@ static void decode_iq(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o)
             set_scales(o, d * (0.5f + (float)(sc & 15)) * 0.25f, d * (0.5f + (float)(sc >> 4)) * 0.25f, 0, 0);
             for (int k = 0; k < 4; k++) {
                 int g = 4 * s + k, index = blk[2 + g] | ((blk[66 + s] >> (2 * k)) & 3) << 8;
-                iq2_group(loom_iq2s_grid[index], blk[34 + g], o->w + 8 * k);
+                iq2_group(iq2s_grid[index], blk[34 + g], o->w + 8 * k);
             }
             return;
         }
@@ -211,7 +211,7 @@ static void decode_iq(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o)
             for (int k = 0; k < 4; k++) {
                 uint8_t signs = even_signs((aux >> (7 * k)) & 127);
                 for (int h = 0; h < 2; h++)
-                    iq3_half_group(loom_iq3xxs_grid[blk[2 + 8 * s + 2 * k + h]], IQ3XXS_VALUES, signs, 4 * h,
+                    iq3_half_group(iq3xxs_grid[blk[2 + 8 * s + 2 * k + h]], IQ3XXS_VALUES, signs, 4 * h,
                                    o->w + 8 * k + 4 * h);
             }
             return;
@@ -221,7 +221,7 @@ static void decode_iq(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o)
             set_scales(o, db, db, 0, 0);
             for (int k = 0; k < 8; k++) {
                 int e = 8 * s + k, index = blk[2 + e] | ((blk[66 + s] >> k) & 1) << 8;
-                iq3_half_group(loom_iq3s_grid[index], IQ3S_VALUES, blk[74 + 4 * s + k / 2], 4 * (k % 2), o->w + 4 * k);
+                iq3_half_group(iq3s_grid[index], IQ3S_VALUES, blk[74 + 4 * s + k / 2], 4 * (k % 2), o->w + 4 * k);
             }
             return;
         }
@@ -230,7 +230,7 @@ static void decode_iq(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o)
             float dl = d * (float)(2 * ((qh >> 12) & 7) + 1) * 0.125f;
             set_scales(o, dl, dl, 0, 0);
             for (int k = 0; k < 4; k++)
-                iq1_group(loom_iq1s_grid[blk[2 + 4 * s + k] | ((qh >> (3 * k)) & 7) << 8], qh & 0x8000, o->w + 8 * k);
+                iq1_group(iq1s_grid[blk[2 + 4 * s + k] | ((qh >> (3 * k)) & 7) << 8], qh & 0x8000, o->w + 8 * k);
             return;
         }
         default: { /* IQ1_M: qs[32], qh[16] (a nibble per group: 3 high bits, delta sign), u16 scales[4] (3 bits per
@@ -238,13 +238,13 @@ static void decode_iq(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o)
             const uint8_t *sc = blk + 48;
             uint16_t dbits = (uint16_t)((u16_at(sc) >> 12) | ((u16_at(sc + 2) & 0xf000) >> 8) |
                                         ((u16_at(sc + 4) & 0xf000) >> 4) | (u16_at(sc + 6) & 0xf000));
-            float dm = loom_f16_to_f32(dbits);
+            float dm = f16_to_f32(dbits);
             int s0 = (u16_at(sc + 2 * (s / 2)) >> (6 * (s % 2))) & 7,
                 s1 = (u16_at(sc + 2 * (s / 2)) >> (6 * (s % 2) + 3)) & 7;
             set_scales(o, dm * (float)(2 * s0 + 1) * 0.125f, dm * (float)(2 * s1 + 1) * 0.125f, 0, 0);
             for (int k = 0; k < 4; k++) {
                 int g = 4 * s + k, nib = (blk[32 + g / 2] >> (4 * (g % 2))) & 15;
-                iq1_group(loom_iq1s_grid[blk[g] | (nib & 7) << 8], nib & 8, o->w + 8 * k);
+                iq1_group(iq1s_grid[blk[g] | (nib & 7) << 8], nib & 8, o->w + 8 * k);
             }
             return;
         }
@@ -311,7 +311,7 @@ static void decode_ternary_fp4(loom_dtype t, const uint8_t *blk, int s, loom_sub
     }
 }
 
-void loom_decode_subblock(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o) {
+void decode_subblock(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o) {
     switch (t) {
         case LOOM_DTYPE_Q8_0:
         case LOOM_DTYPE_Q4_0:
@@ -338,6 +338,6 @@ void loom_decode_subblock(loom_dtype t, const uint8_t *blk, int s, loom_subblock
         case LOOM_DTYPE_NVFP4:
         case LOOM_DTYPE_Q1_0:
         case LOOM_DTYPE_Q2_0: decode_ternary_fp4(t, blk, s, o); return;
-        default: /* unreachable: callers check loom_block_decodable */ memset(o, 0, sizeof *o); return;
+        default: /* unreachable: callers check block_decodable */ memset(o, 0, sizeof *o); return;
     }
 }

@@ -18,11 +18,11 @@ typedef struct loom_subblock {
 } loom_subblock;
 
 /* 1 when t is a block-quantized dtype this decoder reads (every one but F32/F16/BF16/I32/FP8). */
-int loom_block_decodable(loom_dtype t);
+int block_decodable(loom_dtype t);
 /* Sub-block s (0 <= s < block_elems / 32) of the block at blk. */
-void loom_decode_subblock(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o);
+void decode_subblock(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o);
 
 /* IQ4_NL / IQ4_XS's 16 non-linear int8 levels (ggml's kvalues_iq4nl). */
-extern const int8_t loom_iq4nl_levels[16];
+extern const int8_t iq4nl_levels[16];
 
 #endif

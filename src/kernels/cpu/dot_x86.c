@@ -76,7 +76,7 @@ __attribute__((target("f16c"))) static inline float fp8_weight(const uint8_t *ro
     return _cvtsh_ss(h) * FP8_TO_F16_BIAS * scale_of(blk);
 }
 
-/* element i of a row as loom_dequant_row gives it */
+/* element i of a row as dequant_row gives it */
 __attribute__((target("f16c"), always_inline)) static inline float weight_at(loom_dtype t, const uint8_t *row, int64_t i) {
     uint16_t h;
     switch (t) {
@@ -212,8 +212,8 @@ __attribute__((target("avx2,fma,f16c"))) static void silu_mul_avx2(float *out, c
     }
 }
 
-const loom_dot_table loom_dot_avx2 = {
-    "avx2", f32_avx2, f32_tile_avx2, silu_mul_avx2, loom_quantize_x_row_portable, rows4_avx2,
+const loom_dot_table dot_avx2 = {
+    "avx2", f32_avx2, f32_tile_avx2, silu_mul_avx2, quantize_x_row_portable, rows4_avx2,
     .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0_avx2, [LOOM_DTYPE_Q4_0] = xdot_q4_0_avx2, [LOOM_DTYPE_Q4_1] = xdot_q4_1_avx2,
              [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx2, [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx2, [LOOM_DTYPE_Q5_0] = xdot_q5_0_avx2,
              [LOOM_DTYPE_Q5_1] = xdot_q5_1_avx2, [LOOM_DTYPE_IQ4_NL] = xdot_iq4_nl_avx2,
@@ -353,19 +353,19 @@ __attribute__((target("avx512f"))) static void silu_mul_avx512(float *out, const
     }
 }
 
-const loom_dot_table loom_dot_avx512 = {
-    "avx512", f32_avx512, f32_tile_avx512, silu_mul_avx512, loom_quantize_x_row_avx512, rows4_avx512,
-    .xdot = {[LOOM_DTYPE_Q8_0] = loom_xdot_q8_0_avx512_tiled, [LOOM_DTYPE_Q4_0] = loom_xdot_q4_0_avx512_tiled,
-             [LOOM_DTYPE_Q4_1] = loom_xdot_q4_1_avx512_tiled, [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx512,
+const loom_dot_table dot_avx512 = {
+    "avx512", f32_avx512, f32_tile_avx512, silu_mul_avx512, quantize_x_row_avx512, rows4_avx512,
+    .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0_avx512_tiled, [LOOM_DTYPE_Q4_0] = xdot_q4_0_avx512_tiled,
+             [LOOM_DTYPE_Q4_1] = xdot_q4_1_avx512_tiled, [LOOM_DTYPE_Q4_K] = xdot_q4_k_avx512,
              [LOOM_DTYPE_Q6_K] = xdot_q6_k_avx512, [LOOM_DTYPE_Q5_0] = xdot_q5_0_avx512,
              [LOOM_DTYPE_Q5_1] = xdot_q5_1_avx512, [LOOM_DTYPE_IQ4_NL] = xdot_iq4_nl_avx512,
              [LOOM_DTYPE_IQ4_XS] = xdot_iq4_xs_avx512, [LOOM_DTYPE_Q5_K] = xdot_q5_k_avx512,
              [LOOM_DTYPE_Q2_K] = xdot_q2_k_avx512, [LOOM_DTYPE_Q3_K] = xdot_q3_k_avx512},
-    .xdot_x16 = {[LOOM_DTYPE_Q8_0] = loom_xdot_x16_q8_0_avx512, [LOOM_DTYPE_Q4_0] = loom_xdot_x16_q4_0_avx512,
-                 [LOOM_DTYPE_Q4_1] = loom_xdot_x16_q4_1_avx512, [LOOM_DTYPE_Q4_K] = loom_xdot_x16_q4_k_avx512,
-                 [LOOM_DTYPE_Q6_K] = loom_xdot_x16_q6_k_avx512, [LOOM_DTYPE_Q5_0] = loom_xdot_x16_q5_0_avx512,
-                 [LOOM_DTYPE_Q5_1] = loom_xdot_x16_q5_1_avx512, [LOOM_DTYPE_IQ4_NL] = loom_xdot_x16_iq4_nl_avx512,
-                 [LOOM_DTYPE_IQ4_XS] = loom_xdot_x16_iq4_xs_avx512, [LOOM_DTYPE_Q5_K] = loom_xdot_x16_q5_k_avx512,
-                 [LOOM_DTYPE_Q2_K] = loom_xdot_x16_q2_k_avx512, [LOOM_DTYPE_Q3_K] = loom_xdot_x16_q3_k_avx512},
+    .xdot_x16 = {[LOOM_DTYPE_Q8_0] = xdot_x16_q8_0_avx512, [LOOM_DTYPE_Q4_0] = xdot_x16_q4_0_avx512,
+                 [LOOM_DTYPE_Q4_1] = xdot_x16_q4_1_avx512, [LOOM_DTYPE_Q4_K] = xdot_x16_q4_k_avx512,
+                 [LOOM_DTYPE_Q6_K] = xdot_x16_q6_k_avx512, [LOOM_DTYPE_Q5_0] = xdot_x16_q5_0_avx512,
+                 [LOOM_DTYPE_Q5_1] = xdot_x16_q5_1_avx512, [LOOM_DTYPE_IQ4_NL] = xdot_x16_iq4_nl_avx512,
+                 [LOOM_DTYPE_IQ4_XS] = xdot_x16_iq4_xs_avx512, [LOOM_DTYPE_Q5_K] = xdot_x16_q5_k_avx512,
+                 [LOOM_DTYPE_Q2_K] = xdot_x16_q2_k_avx512, [LOOM_DTYPE_Q3_K] = xdot_x16_q3_k_avx512},
 };
 #endif

@@ -32,7 +32,7 @@ typedef void (*loom_xdot_fn)(const loom_xdot_args *a);
 typedef void (*loom_tile_fn)(const float *const *w, const float *const *x, int64_t n, float *out);
 #define LOOM_TILE 4
 /* One token against 4 weight rows of dtype t (F32, F16, BF16 or FP8; rows as stored): out[r] is, bit for
- * bit, what the tile gives for row r dequantized (loom_dequant_row) and this token, the weights widened in
+ * bit, what the tile gives for row r dequantized (dequant_row) and this token, the weights widened in
  * registers. Returns 0 (nothing written) for a dtype it does not take. */
 typedef int (*loom_rows4_fn)(loom_dtype t, const void *const *rows, const float *x, int64_t n, float *out);
 
@@ -84,25 +84,25 @@ static inline int loom_q3_k_scale(const uint8_t *sc, int i) {
 
 #if defined(__x86_64__)
 /* xdot_avx512.c: Q8_0 / Q4_0 / Q4_1 on AVX-512 VNNI, register-tiled over rows and tokens */
-void loom_xdot_q8_0_avx512_tiled(const loom_xdot_args *a);
-void loom_xdot_q4_0_avx512_tiled(const loom_xdot_args *a);
-void loom_xdot_q4_1_avx512_tiled(const loom_xdot_args *a);
+void xdot_q8_0_avx512_tiled(const loom_xdot_args *a);
+void xdot_q4_0_avx512_tiled(const loom_xdot_args *a);
+void xdot_q4_1_avx512_tiled(const loom_xdot_args *a);
 /* xdot_x16_avx512.c: the same over the x16 layout */
-void loom_xdot_x16_q8_0_avx512(const loom_xdot_args *a);
-void loom_xdot_x16_q4_0_avx512(const loom_xdot_args *a);
-void loom_xdot_x16_q4_1_avx512(const loom_xdot_args *a);
-void loom_xdot_x16_q4_k_avx512(const loom_xdot_args *a);
-void loom_xdot_x16_q6_k_avx512(const loom_xdot_args *a);
+void xdot_x16_q8_0_avx512(const loom_xdot_args *a);
+void xdot_x16_q4_0_avx512(const loom_xdot_args *a);
+void xdot_x16_q4_1_avx512(const loom_xdot_args *a);
+void xdot_x16_q4_k_avx512(const loom_xdot_args *a);
+void xdot_x16_q6_k_avx512(const loom_xdot_args *a);
 /* xdot_x16_more_avx512.c: the x16 layouts of pack_x16_more.h */
-void loom_xdot_x16_q5_0_avx512(const loom_xdot_args *a);
-void loom_xdot_x16_q5_1_avx512(const loom_xdot_args *a);
-void loom_xdot_x16_iq4_nl_avx512(const loom_xdot_args *a);
-void loom_xdot_x16_iq4_xs_avx512(const loom_xdot_args *a);
-void loom_xdot_x16_q5_k_avx512(const loom_xdot_args *a);
-void loom_xdot_x16_q2_k_avx512(const loom_xdot_args *a);
-void loom_xdot_x16_q3_k_avx512(const loom_xdot_args *a);
-extern const loom_dot_table loom_dot_avx2;
-extern const loom_dot_table loom_dot_avx512;
+void xdot_x16_q5_0_avx512(const loom_xdot_args *a);
+void xdot_x16_q5_1_avx512(const loom_xdot_args *a);
+void xdot_x16_iq4_nl_avx512(const loom_xdot_args *a);
+void xdot_x16_iq4_xs_avx512(const loom_xdot_args *a);
+void xdot_x16_q5_k_avx512(const loom_xdot_args *a);
+void xdot_x16_q2_k_avx512(const loom_xdot_args *a);
+void xdot_x16_q3_k_avx512(const loom_xdot_args *a);
+extern const loom_dot_table dot_avx2;
+extern const loom_dot_table dot_avx512;
 #endif
 
 #endif

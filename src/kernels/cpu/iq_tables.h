@@ -6,11 +6,11 @@
 
 #include <stdint.h>
 
-extern const uint16_t loom_iq2xxs_grid[256]; /* 8 values of {8, 25, 43} */
-extern const uint16_t loom_iq2xs_grid[512];  /* 8 values of {8, 25, 43} */
-extern const uint16_t loom_iq2s_grid[1024];  /* 8 values of {8, 25, 43} */
-extern const uint16_t loom_iq3xxs_grid[256]; /* 4 values of {4, 12, 20, 28, 36, 44, 52, 62} */
-extern const uint16_t loom_iq3s_grid[512];   /* 4 values of {1, 3, 5, 7, 9, 11, 13, 15} */
-extern const uint16_t loom_iq1s_grid[2048];  /* 8 values of {-1, 0, 1} */
+extern const uint16_t iq2xxs_grid[256]; /* 8 values of {8, 25, 43} */
+extern const uint16_t iq2xs_grid[512];  /* 8 values of {8, 25, 43} */
+extern const uint16_t iq2s_grid[1024];  /* 8 values of {8, 25, 43} */
+extern const uint16_t iq3xxs_grid[256]; /* 4 values of {4, 12, 20, 28, 36, 44, 52, 62} */
+extern const uint16_t iq3s_grid[512];   /* 4 values of {1, 3, 5, 7, 9, 11, 13, 15} */
+extern const uint16_t iq1s_grid[2048];  /* 8 values of {-1, 0, 1} */
 
 #endif

@@ -42,10 +42,10 @@ static void route_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
     }
 }
 
-void loom_cpu_moe_route(loom_pool *pool, const float *logits, int64_t n_tok, int32_t n_experts, int32_t top_k,
+void cpu_moe_route(loom_pool *pool, const float *logits, int64_t n_tok, int32_t n_experts, int32_t top_k,
                         int renormalize, int32_t *ids, float *weights) {
     route_job j = {logits, n_experts, top_k, renormalize, ids, weights};
-    loom_pool_run(pool, n_tok, 16, route_tokens, &j);
+    pool_run(pool, n_tok, 16, route_tokens, &j);
 }
 
 typedef struct combine_job {
@@ -69,10 +69,10 @@ static void combine_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
     }
 }
 
-void loom_cpu_moe_combine(loom_pool *pool, float *y, const float *x, const float *weights, int64_t n_tok, int32_t top_k,
+void cpu_moe_combine(loom_pool *pool, float *y, const float *x, const float *weights, int64_t n_tok, int32_t top_k,
                           int64_t dim) {
     combine_job j = {y, x, weights, NULL, top_k, dim};
-    loom_pool_run(pool, n_tok, 4, combine_tokens, &j);
+    pool_run(pool, n_tok, 4, combine_tokens, &j);
 }
 
 static void sigmoid_gated_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
@@ -85,8 +85,8 @@ static void sigmoid_gated_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
     }
 }
 
-void loom_cpu_add_sigmoid_gated(loom_pool *pool, float *y, const float *x, const float *gate, int64_t n_tok,
+void cpu_add_sigmoid_gated(loom_pool *pool, float *y, const float *x, const float *gate, int64_t n_tok,
                                 int64_t dim) {
     combine_job j = {y, x, NULL, gate, 0, dim};
-    loom_pool_run(pool, n_tok, 4, sigmoid_gated_tokens, &j);
+    pool_run(pool, n_tok, 4, sigmoid_gated_tokens, &j);
 }

@@ -16,21 +16,21 @@
 static size_t header_bytes(loom_dtype t) { return t == LOOM_DTYPE_Q4_1 ? 4 : 2; }
 static size_t quant_bytes(loom_dtype t) { return t == LOOM_DTYPE_Q8_0 ? 32 : 16; }
 
-size_t loom_x16_group_bytes(loom_dtype t, int64_t row_len) {
-    return loom_x16_record_bytes(t) * (size_t)(row_len / loom_dtype_block_elems(t));
+size_t x16_group_bytes(loom_dtype t, int64_t row_len) {
+    return loom_x16_record_bytes(t) * (size_t)(row_len / dtype_block_elems(t));
 }
 
-size_t loom_x16_matrix_bytes(loom_dtype t, int64_t n_rows, int64_t row_len) {
-    return loom_x16_group_bytes(t, row_len) * (size_t)(n_rows / LOOM_X16_ROWS);
+size_t x16_matrix_bytes(loom_dtype t, int64_t n_rows, int64_t row_len) {
+    return x16_group_bytes(t, row_len) * (size_t)(n_rows / LOOM_X16_ROWS);
 }
 
-int loom_x16_packable(const loom_tensor *t) {
+int x16_packable(const loom_tensor *t) {
     if (!t->data || t->layout != LOOM_LAYOUT_ROWS || !loom_x16_record_bytes(t->dtype) ||
-        !loom_cpu_has_x16(t->dtype))
+        !cpu_has_x16(t->dtype))
         return 0;
-    int64_t rows = loom_tensor_rows(t);
+    int64_t rows = tensor_rows(t);
     return rows > 0 && rows % LOOM_X16_ROWS == 0 &&
-           t->row_stride_bytes == loom_dtype_bytes(t->dtype, loom_tensor_row_len(t));
+           t->row_stride_bytes == dtype_bytes(t->dtype, tensor_row_len(t));
 }
 
 /* lane r of chunk c of a run of chunks: where row r's bytes 4c..4c+3 go */
@@ -55,7 +55,7 @@ static int is_more(loom_dtype t) {
 
 static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *rec) {
     if (is_more(t)) {
-        loom_x16_more_pack_row(t, src, r, rec);
+        x16_more_pack_row(t, src, r, rec);
         return;
     }
     if (t == LOOM_DTYPE_Q6_K) { /* llama.cpp's block: ql[128], qh[64], int8 scales[16], f16 d */
@@ -90,7 +90,7 @@ static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *re
 
 static void unpack_record_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *block) {
     if (is_more(t)) {
-        loom_x16_more_unpack_row(t, rec, r, block);
+        x16_more_unpack_row(t, rec, r, block);
         return;
     }
     if (t == LOOM_DTYPE_Q6_K) {
@@ -122,10 +122,10 @@ static void unpack_record_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *
     }
 }
 
-void loom_x16_pack(loom_dtype t, const void *rows, void *dst, int64_t n_rows, int64_t row_len) {
-    size_t block_bytes = loom_dtype_block_bytes(t), row_bytes = loom_dtype_bytes(t, row_len);
-    size_t rec_bytes = loom_x16_record_bytes(t), group_bytes = loom_x16_group_bytes(t, row_len);
-    int64_t n_blocks = row_len / loom_dtype_block_elems(t);
+void x16_pack(loom_dtype t, const void *rows, void *dst, int64_t n_rows, int64_t row_len) {
+    size_t block_bytes = dtype_block_bytes(t), row_bytes = dtype_bytes(t, row_len);
+    size_t rec_bytes = loom_x16_record_bytes(t), group_bytes = x16_group_bytes(t, row_len);
+    int64_t n_blocks = row_len / dtype_block_elems(t);
     for (int64_t g = 0; g < n_rows / LOOM_X16_ROWS; g++) {
         const uint8_t *group = (const uint8_t *)rows + (size_t)g * LOOM_X16_ROWS * row_bytes;
         uint8_t *out = (uint8_t *)dst + (size_t)g * group_bytes;
@@ -135,13 +135,13 @@ void loom_x16_pack(loom_dtype t, const void *rows, void *dst, int64_t n_rows, in
     }
 }
 
-void loom_x16_dequant_row(loom_dtype t, const void *packed, int64_t row, int64_t row_len, float *out) {
+void x16_dequant_row(loom_dtype t, const void *packed, int64_t row, int64_t row_len, float *out) {
     size_t rec_bytes = loom_x16_record_bytes(t);
-    int64_t elems = loom_dtype_block_elems(t), n_blocks = row_len / elems;
-    const uint8_t *group = (const uint8_t *)packed + (size_t)(row / LOOM_X16_ROWS) * loom_x16_group_bytes(t, row_len);
+    int64_t elems = dtype_block_elems(t), n_blocks = row_len / elems;
+    const uint8_t *group = (const uint8_t *)packed + (size_t)(row / LOOM_X16_ROWS) * x16_group_bytes(t, row_len);
     uint8_t block[256];
     for (int64_t b = 0; b < n_blocks; b++) {
         unpack_record_row(t, group + (size_t)b * rec_bytes, (int)(row % LOOM_X16_ROWS), block);
-        loom_dequant_row(t, block, out + elems * b, elems);
+        dequant_row(t, block, out + elems * b, elems);
     }
 }

@@ -2,7 +2,7 @@
  * that keep one output row per 32-bit lane of a 512-bit register: 16 rows' dots for one token then come
  * out of a single vector of vpdpbusd (no horizontal sums), and one vector of 16 row scales serves them.
  *
- * A matrix of R rows (R a multiple of 16) becomes R / 16 groups of loom_x16_group_bytes each; a group is
+ * A matrix of R rows (R a multiple of 16) becomes R / 16 groups of x16_group_bytes each; a group is
  * one record per block of the dtype (32 elements, Q4_K 256), in block order:
  *   Q8_0 (544 bytes): f16 d[16] | 8 chunks x 16 rows x 4 bytes: chunk c, lane r = bytes 4c..4c+3 of row r's
  *                     quants, stored + 128 (unsigned, for vpdpbusd's unsigned side)
@@ -32,7 +32,7 @@
 
 /* Whether t can take the layout: a row-layout matrix of one of the dtypes above with contiguous rows,
  * a multiple of 16 of them, and this CPU's kernels have an x16 path for its dtype. */
-int loom_x16_packable(const loom_tensor *t);
+int x16_packable(const loom_tensor *t);
 
 /* Bytes of one record of dtype (one block of 16 rows; 0 for a dtype without the layout); inline so the
  * kernels get constants. */
@@ -54,14 +54,14 @@ static inline size_t loom_x16_record_bytes(loom_dtype t) {
     }
 }
 /* Bytes of one group of 16 rows of row_len elements. */
-size_t loom_x16_group_bytes(loom_dtype t, int64_t row_len);
+size_t x16_group_bytes(loom_dtype t, int64_t row_len);
 /* Bytes of a packed n_rows x row_len matrix. */
-size_t loom_x16_matrix_bytes(loom_dtype t, int64_t n_rows, int64_t row_len);
+size_t x16_matrix_bytes(loom_dtype t, int64_t n_rows, int64_t row_len);
 
-/* rows [n_rows] of dtype (contiguous) -> dst in the layout (loom_x16_matrix_bytes; must not overlap). */
-void loom_x16_pack(loom_dtype t, const void *rows, void *dst, int64_t n_rows, int64_t row_len);
+/* rows [n_rows] of dtype (contiguous) -> dst in the layout (x16_matrix_bytes; must not overlap). */
+void x16_pack(loom_dtype t, const void *rows, void *dst, int64_t n_rows, int64_t row_len);
 
 /* Row `row` of a packed matrix as float32 [row_len]. */
-void loom_x16_dequant_row(loom_dtype t, const void *packed, int64_t row, int64_t row_len, float *out);
+void x16_dequant_row(loom_dtype t, const void *packed, int64_t row, int64_t row_len, float *out);
 
 #endif

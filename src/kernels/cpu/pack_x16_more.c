@@ -158,12 +158,12 @@ static void move_record(mover *m, loom_dtype t) {
     }
 }
 
-void loom_x16_more_pack_row(loom_dtype t, const uint8_t *block, int r, uint8_t *rec) {
+void x16_more_pack_row(loom_dtype t, const uint8_t *block, int r, uint8_t *rec) {
     mover m = {1, (uint8_t *)block, rec, r};
     move_record(&m, t);
 }
 
-void loom_x16_more_unpack_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *block) {
+void x16_more_unpack_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *block) {
     mover m = {0, block, (uint8_t *)rec, r};
     move_record(&m, t);
 }

@@ -22,8 +22,8 @@
 #include "core/tensor.h"
 
 /* the record of one block of dtype t <-> row r's own block (t one of the dtypes above) */
-void loom_x16_more_pack_row(loom_dtype t, const uint8_t *block, int r, uint8_t *rec);
-void loom_x16_more_unpack_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *block);
+void x16_more_pack_row(loom_dtype t, const uint8_t *block, int r, uint8_t *rec);
+void x16_more_unpack_row(loom_dtype t, const uint8_t *rec, int r, uint8_t *block);
 
 /* Q5_0 / Q5_1's qh <-> the record's h (above) */
 static inline uint32_t loom_x16_q5_h_of_qh(uint32_t qh) {

@@ -6,7 +6,7 @@
 #include "core/fp8.h"
 
 static void store_f16(uint8_t *p, float v) {
-    uint16_t h = loom_f32_to_f16(v);
+    uint16_t h = f32_to_f16(v);
     memcpy(p, &h, 2);
 }
 
@@ -54,7 +54,7 @@ static void quantize_q4_1(const float *x, uint8_t *blk) {
 }
 
 /* |v| rounded to the nearest E4M3 value (ties to even), saturating at 448: the value
- * loom_fp8_e4m3_to_f32(loom_f32_to_fp8_e4m3(v)) has, without the encode/decode (scale search below). */
+ * fp8_e4m3_to_f32(f32_to_fp8_e4m3(v)) has, without the encode/decode (scale search below). */
 static float e4m3_round_abs(float v) {
     float a = fabsf(v);
     if (a >= LOOM_FP8_E4M3_MAX) return LOOM_FP8_E4M3_MAX;
@@ -84,16 +84,16 @@ static float fp8_block_error(const float *x, float d) {
 static void quantize_fp8(const float *x, uint8_t *blk) {
     float amax = absmax32(x), d = 0, best = INFINITY;
     for (int k = 0; amax > 0 && k < FP8_SCALE_STEPS; k++) {
-        float cand = loom_f16_to_f32(loom_f32_to_f16(amax / LOOM_FP8_E4M3_MAX * exp2f((float)k / FP8_SCALE_STEPS)));
+        float cand = f16_to_f32(f32_to_f16(amax / LOOM_FP8_E4M3_MAX * exp2f((float)k / FP8_SCALE_STEPS)));
         float err = cand > 0 ? fp8_block_error(x, cand) : INFINITY;
         if (err < best) best = err, d = cand;
     }
     store_f16(blk, d);
     float id = d > 0 ? 1.0f / d : 0.0f;
-    for (int j = 0; j < 32; j++) blk[2 + j] = loom_f32_to_fp8_e4m3(x[j] * id);
+    for (int j = 0; j < 32; j++) blk[2 + j] = f32_to_fp8_e4m3(x[j] * id);
 }
 
-int loom_can_quantize_to(loom_dtype t) {
+int can_quantize_to(loom_dtype t) {
     switch (t) {
     case LOOM_DTYPE_F32: case LOOM_DTYPE_F16: case LOOM_DTYPE_BF16: case LOOM_DTYPE_Q8_0:
     case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1: case LOOM_DTYPE_FP8_E4M3:
@@ -103,15 +103,15 @@ int loom_can_quantize_to(loom_dtype t) {
     }
 }
 
-void loom_quantize_row(loom_dtype t, const float *x, void *dst, int64_t n) {
+void quantize_row(loom_dtype t, const float *x, void *dst, int64_t n) {
     uint8_t *p = dst;
-    size_t bb = loom_dtype_block_bytes(t);
+    size_t bb = dtype_block_bytes(t);
     switch (t) {
     case LOOM_DTYPE_F32: memcpy(dst, x, (size_t)n * sizeof(float)); return;
     case LOOM_DTYPE_F16: for (int64_t i = 0; i < n; i++) store_f16(p + 2 * i, x[i]); return;
     case LOOM_DTYPE_BF16:
         for (int64_t i = 0; i < n; i++) {
-            uint16_t h = loom_f32_to_bf16(x[i]);
+            uint16_t h = f32_to_bf16(x[i]);
             memcpy(p + 2 * i, &h, 2);
         }
         return;
@@ -119,6 +119,6 @@ void loom_quantize_row(loom_dtype t, const float *x, void *dst, int64_t n) {
     case LOOM_DTYPE_Q4_0: for (int64_t b = 0; b < n / 32; b++) quantize_q4_0(x + 32 * b, p + bb * b); return;
     case LOOM_DTYPE_Q4_1: for (int64_t b = 0; b < n / 32; b++) quantize_q4_1(x + 32 * b, p + bb * b); return;
     case LOOM_DTYPE_FP8_E4M3: for (int64_t b = 0; b < n / 32; b++) quantize_fp8(x + 32 * b, p + bb * b); return;
-    default: memset(dst, 0, loom_dtype_bytes(t, n)); return; /* unreachable: callers check loom_can_quantize_to */
+    default: memset(dst, 0, dtype_bytes(t, n)); return; /* unreachable: callers check can_quantize_to */
     }
 }

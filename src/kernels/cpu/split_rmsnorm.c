@@ -13,12 +13,12 @@ typedef struct norm_job {
 
 static void sum_rows(void *ctx, int64_t t0, int64_t t1, int ti) {
     const norm_job *j = ctx;
-    for (int64_t t = t0; t < t1; t++) j->y[t] = loom_dot_f32(j->x + t * j->dim, j->x + t * j->dim, j->dim);
+    for (int64_t t = t0; t < t1; t++) j->y[t] = dot_f32(j->x + t * j->dim, j->x + t * j->dim, j->dim);
 }
 
-void loom_cpu_sum_squares(loom_pool *pool, float *out, const float *x, int64_t n_tok, int64_t dim) {
+void cpu_sum_squares(loom_pool *pool, float *out, const float *x, int64_t n_tok, int64_t dim) {
     norm_job j = {.y = out, .x = x, .dim = dim};
-    loom_pool_run(pool, n_tok, 16, sum_rows, &j);
+    pool_run(pool, n_tok, 16, sum_rows, &j);
 }
 
 /* the same expression as the rmsnorm op, so an unsplit row gets rmsnorm's bits */
@@ -32,8 +32,8 @@ static void scale_rows(void *ctx, int64_t t0, int64_t t1, int ti) {
     }
 }
 
-void loom_cpu_rmsnorm_given(loom_pool *pool, float *y, const float *x, const float *weight, const float *sum_squares,
+void cpu_rmsnorm_given(loom_pool *pool, float *y, const float *x, const float *weight, const float *sum_squares,
                             int64_t full_dim, float eps, int64_t n_tok, int64_t dim) {
     norm_job j = {y, x, weight, sum_squares, full_dim, dim, eps};
-    loom_pool_run(pool, n_tok, 4, scale_rows, &j);
+    pool_run(pool, n_tok, 4, scale_rows, &j);
 }

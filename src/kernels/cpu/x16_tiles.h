@@ -9,7 +9,7 @@
 
 #define X16_GROUPS_BY_TILES(tile, t, a, full)                                              \
     do {                                                                                   \
-        size_t group_bytes_ = loom_x16_group_bytes((t), (a)->n_blocks * 32);               \
+        size_t group_bytes_ = x16_group_bytes((t), (a)->n_blocks * 32);               \
         for (int64_t g_ = 0; g_ < (a)->n_rows / LOOM_X16_ROWS; g_++) {                     \
             const uint8_t *group_ = (const uint8_t *)(a)->rows + (size_t)g_ * group_bytes_; \
             int64_t row0_ = g_ * LOOM_X16_ROWS;                                            \

@@ -147,8 +147,8 @@ INLINE void xdot_tiles(loom_dtype t, const loom_xdot_args *a) {
     }
 }
 
-TARGET void loom_xdot_q8_0_avx512_tiled(const loom_xdot_args *a) { xdot_tiles(LOOM_DTYPE_Q8_0, a); }
-TARGET void loom_xdot_q4_0_avx512_tiled(const loom_xdot_args *a) { xdot_tiles(LOOM_DTYPE_Q4_0, a); }
-TARGET void loom_xdot_q4_1_avx512_tiled(const loom_xdot_args *a) { xdot_tiles(LOOM_DTYPE_Q4_1, a); }
+TARGET void xdot_q8_0_avx512_tiled(const loom_xdot_args *a) { xdot_tiles(LOOM_DTYPE_Q8_0, a); }
+TARGET void xdot_q4_0_avx512_tiled(const loom_xdot_args *a) { xdot_tiles(LOOM_DTYPE_Q4_0, a); }
+TARGET void xdot_q4_1_avx512_tiled(const loom_xdot_args *a) { xdot_tiles(LOOM_DTYPE_Q4_1, a); }
 
 #endif

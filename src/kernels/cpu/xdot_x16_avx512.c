@@ -166,10 +166,10 @@ INLINE void x16_rows(loom_dtype t, const loom_xdot_args *a) {
     else X16_GROUPS_BY_TILES(group_tile, t, a, MAX_INT_TILE_TOKENS);
 }
 
-TARGET void loom_xdot_x16_q8_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q8_0, a); }
-TARGET void loom_xdot_x16_q4_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_0, a); }
-TARGET void loom_xdot_x16_q4_1_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_1, a); }
-TARGET void loom_xdot_x16_q4_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_K, a); }
-TARGET void loom_xdot_x16_q6_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q6_K, a); }
+TARGET void xdot_x16_q8_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q8_0, a); }
+TARGET void xdot_x16_q4_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_0, a); }
+TARGET void xdot_x16_q4_1_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_1, a); }
+TARGET void xdot_x16_q4_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q4_K, a); }
+TARGET void xdot_x16_q6_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q6_K, a); }
 
 #endif

@@ -65,7 +65,7 @@ INLINE void nibble_chunks(const uint8_t *q, __m512i w[8]) {
 
 INLINE void iq4_levels(__m512i w[8]) {
     int8_t u[16];
-    for (int i = 0; i < 16; i++) u[i] = (int8_t)(loom_iq4nl_levels[i] + 128);
+    for (int i = 0; i < 16; i++) u[i] = (int8_t)(iq4nl_levels[i] + 128);
     __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)u));
     for (int c = 0; c < 8; c++) w[c] = _mm512_shuffle_epi8(table, w[c]);
 }
@@ -142,7 +142,7 @@ INLINE void load_block(loom_dtype t, const uint8_t *group, int64_t b, wblock *k)
 /* tokens [tok0, tok0 + NT) x the group's 16 rows, written to y rows [row0, row0 + 16) */
 INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args *a, int64_t row0, int tok0, int NT) {
     int half_scales = t == LOOM_DTYPE_Q2_K || t == LOOM_DTYPE_Q3_K;
-    int per_record = loom_dtype_block_elems(t) / 32;
+    int per_record = dtype_block_elems(t) / 32;
     size_t block_bytes = loom_x16_record_bytes(t) / (size_t)per_record;
     __m512 acc[MAX_TILE_TOKENS];
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
@@ -184,12 +184,12 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
 
 INLINE void x16_rows(loom_dtype t, const loom_xdot_args *a) { X16_GROUPS_BY_TILES(group_tile, t, a, MAX_TILE_TOKENS); }
 
-TARGET void loom_xdot_x16_q5_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q5_0, a); }
-TARGET void loom_xdot_x16_q5_1_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q5_1, a); }
-TARGET void loom_xdot_x16_iq4_nl_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_IQ4_NL, a); }
-TARGET void loom_xdot_x16_iq4_xs_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_IQ4_XS, a); }
-TARGET void loom_xdot_x16_q5_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q5_K, a); }
-TARGET void loom_xdot_x16_q2_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q2_K, a); }
-TARGET void loom_xdot_x16_q3_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q3_K, a); }
+TARGET void xdot_x16_q5_0_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q5_0, a); }
+TARGET void xdot_x16_q5_1_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q5_1, a); }
+TARGET void xdot_x16_iq4_nl_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_IQ4_NL, a); }
+TARGET void xdot_x16_iq4_xs_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_IQ4_XS, a); }
+TARGET void xdot_x16_q5_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q5_K, a); }
+TARGET void xdot_x16_q2_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q2_K, a); }
+TARGET void xdot_x16_q3_k_avx512(const loom_xdot_args *a) { x16_rows(LOOM_DTYPE_Q3_K, a); }
 
 #endif
