@@ -43,7 +43,9 @@ static void bench_waste(void) {
     for (int i = 0; i < N_REQ; i++) {
         /* mixed: short chat turns, medium and long documents */
         uint32_t kind = next_u32() % 3;
-        prompt[i] = (int32_t)(kind == 0 ? 8 + next_u32() % 120 : kind == 1 ? 128 + next_u32() % 896 : 1024 + next_u32() % 2048);
+        prompt[i] = (int32_t)(kind == 0       ? 8 + next_u32() % 120
+                                  : kind == 1 ? 128 + next_u32() % 896
+                                              : 1024 + next_u32() % 2048);
         output[i] = (int32_t)(1 + next_u32() % 512);
     }
     loom_block_manager *bm;
@@ -96,8 +98,8 @@ static void bench_attention(loom_kv_dtype dtype, int32_t n_queries, int32_t n_ke
     if (kv_store_init(&store, 1, KV_HEADS, HEAD_DIM, dtype, n_blocks, BLOCK, &err) != LOOM_OK) exit(1);
     float kv_row[KV_HEADS * HEAD_DIM], kv_row2[KV_HEADS * HEAD_DIM];
     for (int32_t p = 0; p < n_keys; p++) {
-        for (int i = 0; i < KV_HEADS * HEAD_DIM; i++) kv_row[i] = (float)next_u32() / 4294967296.0f - 0.5f,
-                                                     kv_row2[i] = (float)next_u32() / 4294967296.0f - 0.5f;
+        for (int i = 0; i < KV_HEADS * HEAD_DIM; i++)
+            kv_row[i] = (float)next_u32() / 4294967296.0f - 0.5f, kv_row2[i] = (float)next_u32() / 4294967296.0f - 0.5f;
         kv_store_write(&store, 0, (int64_t)table[p / BLOCK] * BLOCK + p % BLOCK, kv_row, kv_row2);
     }
     size_t n_q = (size_t)n_queries * HEADS * HEAD_DIM;
@@ -106,11 +108,24 @@ static void bench_attention(loom_kv_dtype dtype, int32_t n_queries, int32_t n_ke
     for (size_t i = 0; i < n_q; i++) q[i] = (float)next_u32() / 4294967296.0f - 0.5f;
     for (int32_t t = 0; t < n_queries; t++) pos[t] = n_keys - n_queries + t;
     loom_kv_layer c = kv_layer_view(&store, 0);
-    loom_attention_args a = {.q = q, .out = out, .k_cache = c.k, .v_cache = c.v, .k_scales = c.k_scales,
-                             .v_scales = c.v_scales, .block_stride_bytes = c.block_stride_bytes, .kv_dtype = dtype,
-                             .pos = pos, .seq_of_token = seq, .block_tables = table, .max_blocks_per_seq = n_blocks,
-                             .block_size = BLOCK, .n_tokens = n_queries, .n_heads = HEADS, .n_kv_heads = KV_HEADS,
-                             .head_dim = HEAD_DIM, .scale = 0.08838835f};
+    loom_attention_args a = {.q = q,
+                             .out = out,
+                             .k_cache = c.k,
+                             .v_cache = c.v,
+                             .k_scales = c.k_scales,
+                             .v_scales = c.v_scales,
+                             .block_stride_bytes = c.block_stride_bytes,
+                             .kv_dtype = dtype,
+                             .pos = pos,
+                             .seq_of_token = seq,
+                             .block_tables = table,
+                             .max_blocks_per_seq = n_blocks,
+                             .block_size = BLOCK,
+                             .n_tokens = n_queries,
+                             .n_heads = HEADS,
+                             .n_kv_heads = KV_HEADS,
+                             .head_dim = HEAD_DIM,
+                             .scale = 0.08838835f};
     const loom_attn_isa *isa = attention_isa_named(cpu_isa());
     loom_attention_plan tokens, chunks;
     cpu_attention_plan_tokens(&tokens, &a, 1);
@@ -154,7 +169,8 @@ static void bench_backend_decode(loom_kv_dtype dtype) {
         fprintf(stderr, "%s\n", err.message);
         exit(1);
     }
-    float k[DEC_KV_HEADS * DEC_HEAD_DIM], v[DEC_KV_HEADS * DEC_HEAD_DIM], q[DEC_HEADS * DEC_HEAD_DIM], out[DEC_HEADS * DEC_HEAD_DIM];
+    float k[DEC_KV_HEADS * DEC_HEAD_DIM], v[DEC_KV_HEADS * DEC_HEAD_DIM], q[DEC_HEADS * DEC_HEAD_DIM],
+        out[DEC_HEADS * DEC_HEAD_DIM];
     for (int i = 0; i < DEC_HEADS * DEC_HEAD_DIM; i++) q[i] = (float)next_u32() / 4294967296.0f - 0.5f;
     for (int32_t l = 0; l < DEC_LAYERS; l++)
         for (int32_t slot = 0; slot < DEC_KEYS; slot++) {
@@ -167,11 +183,24 @@ static void bench_backend_decode(loom_kv_dtype dtype) {
         double t0 = now_ms();
         for (int32_t l = 0; l < DEC_LAYERS; l++) {
             loom_kv_layer c = kv_layer_view(&store, l);
-            loom_attention_args a = {.q = q, .out = out, .k_cache = c.k, .v_cache = c.v, .k_scales = c.k_scales,
-                                     .v_scales = c.v_scales, .block_stride_bytes = c.block_stride_bytes, .kv_dtype = dtype,
-                                     .pos = &pos, .seq_of_token = &seq, .block_tables = table, .max_blocks_per_seq = n_blocks,
-                                     .block_size = BLOCK, .n_tokens = 1, .n_heads = DEC_HEADS, .n_kv_heads = DEC_KV_HEADS,
-                                     .head_dim = DEC_HEAD_DIM, .scale = 0.125f};
+            loom_attention_args a = {.q = q,
+                                     .out = out,
+                                     .k_cache = c.k,
+                                     .v_cache = c.v,
+                                     .k_scales = c.k_scales,
+                                     .v_scales = c.v_scales,
+                                     .block_stride_bytes = c.block_stride_bytes,
+                                     .kv_dtype = dtype,
+                                     .pos = &pos,
+                                     .seq_of_token = &seq,
+                                     .block_tables = table,
+                                     .max_blocks_per_seq = n_blocks,
+                                     .block_size = BLOCK,
+                                     .n_tokens = 1,
+                                     .n_heads = DEC_HEADS,
+                                     .n_kv_heads = DEC_KV_HEADS,
+                                     .head_dim = DEC_HEAD_DIM,
+                                     .scale = 0.125f};
             be->ops->attention(be, &a);
         }
         if (now_ms() - t0 < best_ms) best_ms = now_ms() - t0;

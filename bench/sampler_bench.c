@@ -87,7 +87,12 @@ int main(int argc, char **argv) {
     if (tokens <= 0) return fprintf(stderr, "usage: sampler_bench [tokens per case]\n"), 2;
     float *l = malloc(VOCAB * sizeof *l);
     pair *buf = malloc(VOCAB * sizeof *buf);
-    struct { const char *name; float t; int32_t k; float top_p, min_p, rep; } cases[] = {
+    struct {
+        const char *name;
+        float t;
+        int32_t k;
+        float top_p, min_p, rep;
+    } cases[] = {
         {"greedy", 0, 0, 1, 0, 1},
         {"temperature 1", 1, 0, 1, 0, 1},
         {"top-k 50", 1, 50, 1, 0, 1},

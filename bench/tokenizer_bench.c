@@ -49,7 +49,8 @@ int main(int argc, char **argv) {
             return 1;
         }
         double s = now_s() - t0;
-        printf("{\"bytes\": %ld, \"tokens\": %zu, \"seconds\": %.6f, \"mb_per_s\": %.3f}\n", size, n, s, size / s / 1e6);
+        printf("{\"bytes\": %ld, \"tokens\": %zu, \"seconds\": %.6f, \"mb_per_s\": %.3f}\n", size, n, s,
+               size / s / 1e6);
         free(ids);
     }
     loom_tokenizer_free(t);

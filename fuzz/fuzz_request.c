@@ -5,7 +5,8 @@
  * chat_template_kwargs as a JSON object, a structured-output constraint with its spec and field, tools as
  * a JSON array); the sampling values then go through the engine's checker and any refusal through
  * api_fail_from_engine; a chat request's tools make their grammar (api_tool_constraint, the format picked
- * by the first byte), which must be a structural tag or a 400 naming tool_choice. On failure the error must be a 4xx (or 503 for out of memory)
+ * by the first byte), which must be a structural tag or a 400 naming tool_choice. On failure the error must be a 4xx
+  * (or 503 for out of memory)
  * with a message that renders as OpenAI's error JSON. Crashes, leaks and sanitizer reports are failures. */
 #include <jansson.h>
 #include <stdint.h>

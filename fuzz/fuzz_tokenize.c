@@ -13,7 +13,8 @@
 static loom_tokenizer *g_tok[3]; /* loaded once, read-only afterwards */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    static const char *rel[3] = {"tokenizers/llama3/tokenizer.json", "tokenizers/qwen3/tokenizer.json", "models/stories260K/hf"};
+    static const char *rel[3] = {"tokenizers/llama3/tokenizer.json", "tokenizers/qwen3/tokenizer.json",
+                                 "models/stories260K/hf"};
     const char *shared = getenv("LOOM_SHARED") ? getenv("LOOM_SHARED") : "../shared";
     for (int i = 0; i < 3; i++) {
         char path[1024];
@@ -43,7 +44,8 @@ static void check(const loom_tokenizer *t, const uint8_t *data, size_t size, int
     loom_detok *d = NULL;
     if (detok_create(t, 0, &d, &err) != LOOM_OK) abort();
     for (size_t i = 0; i <= n; i++) {
-        if ((i < n ? detok_push(d, ids[i], &piece, &plen, &err) : detok_flush(d, &piece, &plen, &err)) != LOOM_OK) abort();
+        if ((i < n ? detok_push(d, ids[i], &piece, &plen, &err) : detok_flush(d, &piece, &plen, &err)) != LOOM_OK)
+            abort();
         if (streamed + plen > len || memcmp(whole + streamed, piece, plen)) abort();
         streamed += plen;
         free(piece);

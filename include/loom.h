@@ -52,14 +52,18 @@ typedef enum loom_load_format {
  * with an f16 scale per 32 elements; F32 dequantizes everything (the accuracy reference). Matmuls with
  * INT8/INT4 weights run on int8-quantized activations. */
 typedef enum loom_quantization {
-    LOOM_QUANT_NONE = 0, LOOM_QUANT_F32, LOOM_QUANT_INT8, LOOM_QUANT_INT4, LOOM_QUANT_FP8
+    LOOM_QUANT_NONE = 0,
+    LOOM_QUANT_F32,
+    LOOM_QUANT_INT8,
+    LOOM_QUANT_INT4,
+    LOOM_QUANT_FP8
 } loom_quantization;
 
 typedef struct loom_model_params {
-    const char *path;             /* HF directory (config.json + weights + tokenizer) or a .gguf file */
+    const char *path; /* HF directory (config.json + weights + tokenizer) or a .gguf file */
     loom_load_format load_format;
-    uint64_t dummy_seed;          /* for LOOM_LOAD_DUMMY */
-    int metadata_only;            /* LOOM_LOAD_DUMMY: config and tensor sizes only, no weight data (for
+    uint64_t dummy_seed;            /* for LOOM_LOAD_DUMMY */
+    int metadata_only;              /* LOOM_LOAD_DUMMY: config and tensor sizes only, no weight data (for
                                    * `loom plan`); such a model cannot run (loom_context_create refuses) */
     loom_quantization quantization; /* weight matrices converted at load; default: as stored */
     /* Parallelism (needs an MPI build started by mpirun with tensor x pipeline ranks): this process loads
@@ -100,10 +104,10 @@ void loom_parallel_release_followers(void);
  * process). A parallel run gathers them from every rank (collective: called on rank 0 only). */
 typedef struct loom_rank_stats {
     int32_t rank, tp_rank, pp_rank;
-    uint64_t weight_bytes;   /* weights of this rank's shard (loom_model_info.shard_weight_bytes) */
-    uint64_t kv_bytes;       /* its KV cache allocation */
-    uint64_t rss_bytes;      /* resident memory of the process */
-    double comm_seconds;     /* time inside MPI calls since start */
+    uint64_t weight_bytes; /* weights of this rank's shard (loom_model_info.shard_weight_bytes) */
+    uint64_t kv_bytes;     /* its KV cache allocation */
+    uint64_t rss_bytes;    /* resident memory of the process */
+    double comm_seconds;   /* time inside MPI calls since start */
 } loom_rank_stats;
 /* Writes up to cap entries; returns the number of ranks. */
 int32_t loom_context_rank_stats(loom_context *ctx, loom_rank_stats *out, int32_t cap);
@@ -117,13 +121,13 @@ typedef struct loom_model_info {
     int32_t n_kv_heads;
     int32_t head_dim;
     int32_t max_position_embeddings;
-    int32_t bos_id;           /* -1 when none */
-    const int32_t *eos_ids;   /* every id that ends generation */
+    int32_t bos_id;         /* -1 when none */
+    const int32_t *eos_ids; /* every id that ends generation */
     int32_t n_eos_ids;
-    uint64_t weight_bytes;    /* bytes of all weight tensors as stored */
+    uint64_t weight_bytes; /* bytes of all weight tensors as stored */
     uint64_t n_params;
     uint64_t activation_bytes_per_token; /* forward workspace per batched token (memory plan) */
-    int kv_dtype_auto;        /* the loom_kv_dtype LOOM_KV_AUTO resolves to: the checkpoint's float dtype
+    int kv_dtype_auto;                   /* the loom_kv_dtype LOOM_KV_AUTO resolves to: the checkpoint's float dtype
                                * (torch_dtype f32 / f16 / bf16; a GGUF: f32 for an all-F32 file, else f16) */
     /* The part of the model this process holds (loom_model_params.tensor/pipeline_parallel_size; all of
      * it without parallelism): tensor rank tp_rank of tp_size in pipeline stage pp_rank of pp_size,
@@ -152,8 +156,7 @@ loom_status loom_tokenize(const loom_model *model, const char *text, size_t text
 /* Incremental detokenizer for streaming: push ids one at a time, get back only complete UTF-8 text
  * (never half a character; leading-space rules applied as the tokenizer's decoder does). */
 typedef struct loom_detokenizer loom_detokenizer;
-loom_status loom_detokenizer_create(const loom_model *model, int skip_special, loom_detokenizer **out,
-                                    loom_error *err);
+loom_status loom_detokenizer_create(const loom_model *model, int skip_special, loom_detokenizer **out, loom_error *err);
 /* Feeds the prompt's ids without producing text, so the continuation is decoded in context (e.g. a
  * SentencePiece "▁word" right after the prompt keeps its space). */
 loom_status loom_detokenizer_prime(loom_detokenizer *d, const int32_t *ids, size_t n, loom_error *err);
@@ -172,7 +175,7 @@ loom_status loom_apply_chat_template(const loom_model *model, const char *messag
 
 /* The same with every option the OpenAI / vLLM chat API has for the template. */
 typedef struct loom_chat_template_params {
-    int add_generation_prompt;  /* default 1: open the assistant's turn after the messages */
+    int add_generation_prompt; /* default 1: open the assistant's turn after the messages */
     /* default 0; 1: render the last message (an assistant's) open-ended, so generation continues it
      * (transformers' continue_final_message: the text is cut right after that message's content).
      * Exclusive with add_generation_prompt (both set is LOOM_ERR_INVALID_ARG). */
@@ -295,15 +298,15 @@ typedef struct loom_logit_bias {
 } loom_logit_bias;
 
 typedef struct loom_sampling_params {
-    float temperature;        /* default 1.0 */
-    int32_t top_k;            /* 0 or -1 = off */
-    float top_p;              /* 1.0 = off */
-    float min_p;              /* 0.0 = off */
-    float repetition_penalty; /* HF semantics over prompt + output ids; 1.0 = off */
-    float presence_penalty;   /* OpenAI semantics over output ids; 0 = off */
-    float frequency_penalty;  /* OpenAI semantics over output ids; 0 = off */
-    uint64_t seed;            /* used when has_seed */
-    int has_seed;             /* 0: seeded from the clock */
+    float temperature;                 /* default 1.0 */
+    int32_t top_k;                     /* 0 or -1 = off */
+    float top_p;                       /* 1.0 = off */
+    float min_p;                       /* 0.0 = off */
+    float repetition_penalty;          /* HF semantics over prompt + output ids; 1.0 = off */
+    float presence_penalty;            /* OpenAI semantics over output ids; 0 = off */
+    float frequency_penalty;           /* OpenAI semantics over output ids; 0 = off */
+    uint64_t seed;                     /* used when has_seed */
+    int has_seed;                      /* 0: seeded from the clock */
     const loom_logit_bias *logit_bias; /* caller-owned; the sampler and the engine copy it */
     int32_t n_logit_bias;
 } loom_sampling_params;
@@ -343,7 +346,7 @@ void loom_logprobs(const float *logits, int32_t vocab_size, int32_t chosen, int3
  * what comes back; a tail that could still begin a stop string is held until it cannot. */
 typedef struct loom_stop_matcher loom_stop_matcher;
 typedef struct loom_stop_result {
-    const char *text;   /* text safe to emit now; valid until the next call on the matcher */
+    const char *text; /* text safe to emit now; valid until the next call on the matcher */
     size_t text_len;
     int32_t stop_index; /* -1, or the index of the stop string that matched (generation is over) */
 } loom_stop_result;
@@ -368,7 +371,11 @@ void loom_stop_matcher_free(loom_stop_matcher *m);
  * preemption can change sampled tokens. */
 typedef enum loom_kv_dtype {
     LOOM_KV_AUTO = -1, /* the model's float dtype (loom_model_info.kv_dtype_auto), as vLLM's "auto" */
-    LOOM_KV_F32 = 0, LOOM_KV_F16, LOOM_KV_BF16, LOOM_KV_INT8, LOOM_KV_FP8_E4M3
+    LOOM_KV_F32 = 0,
+    LOOM_KV_F16,
+    LOOM_KV_BF16,
+    LOOM_KV_INT8,
+    LOOM_KV_FP8_E4M3
 } loom_kv_dtype;
 
 /* "auto", "f32", "f16", "bf16", "int8", "fp8" (also "fp8_e4m3"); parse returns -2 for an unknown name. */
@@ -407,13 +414,13 @@ typedef struct loom_engine_params {
     int enable_prefix_caching;      /* default 1 */
     int enable_chunked_prefill;     /* default 1 */
     loom_preemption_mode preemption_mode;
-    uint64_t swap_space_bytes;      /* host area for LOOM_PREEMPT_SWAP */
+    uint64_t swap_space_bytes;           /* host area for LOOM_PREEMPT_SWAP */
     loom_spec_method speculative_method; /* default LOOM_SPEC_NONE */
-    int32_t num_speculative_tokens; /* K, in [1, LOOM_MAX_SPEC_TOKENS] with a method; default 0 */
-    loom_model *draft_model;        /* LOOM_SPEC_DRAFT_MODEL: loaded by the caller, freed after the engine; its
+    int32_t num_speculative_tokens;      /* K, in [1, LOOM_MAX_SPEC_TOKENS] with a method; default 0 */
+    loom_model *draft_model;             /* LOOM_SPEC_DRAFT_MODEL: loaded by the caller, freed after the engine; its
                                      * vocabulary must be the target's (checked at create) */
-    int32_t ngram_prompt_lookup_max; /* LOOM_SPEC_NGRAM: longest n-gram matched; default 4 */
-    int32_t ngram_prompt_lookup_min; /* shortest; default 1 */
+    int32_t ngram_prompt_lookup_max;     /* LOOM_SPEC_NGRAM: longest n-gram matched; default 4 */
+    int32_t ngram_prompt_lookup_min;     /* shortest; default 1 */
 } loom_engine_params;
 
 loom_engine_params loom_engine_default_params(void);
@@ -426,10 +433,10 @@ typedef struct loom_memory_plan {
     loom_kv_dtype kv_cache_dtype; /* resolved (never LOOM_KV_AUTO) */
     int32_t block_size;
     int32_t num_kv_blocks;
-    uint64_t kv_cache_bytes;      /* num_kv_blocks x block_size x kv_bytes_per_token */
+    uint64_t kv_cache_bytes; /* num_kv_blocks x block_size x kv_bytes_per_token */
     int64_t max_tokens_in_kv;
     int32_t max_model_len;
-    int32_t max_concurrent_seqs;  /* num_kv_blocks / ceil(max_model_len / block_size) */
+    int32_t max_concurrent_seqs; /* num_kv_blocks / ceil(max_model_len / block_size) */
     uint64_t memory_limit_bytes;
 } loom_memory_plan;
 
@@ -455,25 +462,25 @@ typedef struct loom_token_logprob {
     int32_t id;
     float logprob;
     int32_t n_top;
-    const int32_t *top_ids;     /* [n_top], best first */
-    const float *top_logprobs;  /* [n_top] */
+    const int32_t *top_ids;    /* [n_top], best first */
+    const float *top_logprobs; /* [n_top] */
 } loom_token_logprob;
 
 /* One event for one sequence of one request: the tokens produced since the last event. Pointers are
  * valid only during the callback. */
 typedef struct loom_output {
     uint64_t request_id;
-    int32_t seq_index;              /* 0 .. n-1 */
+    int32_t seq_index; /* 0 .. n-1 */
     const int32_t *new_ids;
     int32_t n_new;
-    const char *text_delta;         /* newly final text (stop strings already cut) */
+    const char *text_delta;             /* newly final text (stop strings already cut) */
     const loom_token_logprob *logprobs; /* [n_new] when requested, else NULL */
     loom_finish_reason finish_reason;
-    const char *stop_reason;        /* the stop string that matched, or NULL */
-    int32_t stop_token_id;          /* the stop_token_ids entry that ended the sequence, else -1 */
+    const char *stop_reason; /* the stop string that matched, or NULL */
+    int32_t stop_token_id;   /* the stop_token_ids entry that ended the sequence, else -1 */
     int32_t n_prompt_tokens;
-    int32_t n_output_tokens;        /* so far, this sequence */
-    int32_t n_cached_prompt_tokens; /* prompt tokens served from the prefix cache */
+    int32_t n_output_tokens;                   /* so far, this sequence */
+    int32_t n_cached_prompt_tokens;            /* prompt tokens served from the prefix cache */
     const loom_token_logprob *prompt_logprobs; /* first event only, [n_prompt_tokens] (entry 0 empty) */
 } loom_output;
 
@@ -486,18 +493,18 @@ typedef void (*loom_output_fn)(const loom_output *out, void *user);
  * follow stops (finish_reason stop). Log-probabilities stay those of the raw model distribution. */
 typedef enum loom_constraint_kind {
     LOOM_CONSTRAINT_NONE = 0,
-    LOOM_CONSTRAINT_JSON_SCHEMA, /* spec: a JSON Schema (keywords: src/grammar/json_schema.c) */
-    LOOM_CONSTRAINT_JSON_OBJECT, /* any JSON object (OpenAI's response_format json_object); spec unused */
-    LOOM_CONSTRAINT_REGEX,       /* spec: a regular expression the whole output matches */
-    LOOM_CONSTRAINT_CHOICE,      /* spec: a JSON array of strings; the output is exactly one of them */
-    LOOM_CONSTRAINT_GBNF,        /* spec: a llama.cpp GBNF grammar whose start rule is `root` */
+    LOOM_CONSTRAINT_JSON_SCHEMA,    /* spec: a JSON Schema (keywords: src/grammar/json_schema.c) */
+    LOOM_CONSTRAINT_JSON_OBJECT,    /* any JSON object (OpenAI's response_format json_object); spec unused */
+    LOOM_CONSTRAINT_REGEX,          /* spec: a regular expression the whole output matches */
+    LOOM_CONSTRAINT_CHOICE,         /* spec: a JSON array of strings; the output is exactly one of them */
+    LOOM_CONSTRAINT_GBNF,           /* spec: a llama.cpp GBNF grammar whose start rule is `root` */
     LOOM_CONSTRAINT_STRUCTURAL_TAG, /* spec: XGrammar's structural tag JSON ({"type": "structural_tag",
                                      * "format": ...}): tags, free text with triggers (src/grammar/structural_tag.c) */
 } loom_constraint_kind;
 
 typedef struct loom_constraint {
     loom_constraint_kind kind;
-    const char *spec;            /* NUL-terminated; copied */
+    const char *spec; /* NUL-terminated; copied */
 } loom_constraint;
 
 /* A constraint compiled for a model's vocabulary, as one sequence's matcher, for callers that drive
@@ -520,22 +527,22 @@ void loom_grammar_free(loom_grammar *g);
  * API's (loom_request_default_params). loom_engine_add_request validates every field, once; its
  * message starts with the field's API name ("max_tokens must be >= 0"). */
 typedef struct loom_request_params {
-    const int32_t *prompt_ids;  /* copied */
+    const int32_t *prompt_ids; /* copied */
     size_t n_prompt;
     loom_sampling_params sampling;
-    int32_t n;                  /* independent samples of the prompt (seed + i each); default 1 */
-    int32_t max_tokens;         /* default 16 (OpenAI completions); capped to what the context leaves */
-    int32_t min_tokens;         /* EOS and stop_token_ids neither end nor get sampled before this many */
+    int32_t n;          /* independent samples of the prompt (seed + i each); default 1 */
+    int32_t max_tokens; /* default 16 (OpenAI completions); capped to what the context leaves */
+    int32_t min_tokens; /* EOS and stop_token_ids neither end nor get sampled before this many */
     int ignore_eos;
     const char *stop[LOOM_MAX_STOP_STRINGS]; /* matched on the detokenized output; copied */
     int32_t n_stop;
     int include_stop_str_in_output;
     int32_t stop_token_ids[LOOM_MAX_STOP_TOKEN_IDS];
     int32_t n_stop_token_ids;
-    int32_t logprobs;           /* -1 = none; else also the top N per generated token (N <= the engine's max_logprobs) */
-    int32_t prompt_logprobs;    /* -1 = none; else per prompt token (and its top N) */
-    int skip_special_tokens;    /* default 1 */
-    int32_t priority;           /* lower runs first (vLLM); default 0; FCFS within a priority */
+    int32_t logprobs;        /* -1 = none; else also the top N per generated token (N <= the engine's max_logprobs) */
+    int32_t prompt_logprobs; /* -1 = none; else per prompt token (and its top N) */
+    int skip_special_tokens; /* default 1 */
+    int32_t priority;        /* lower runs first (vLLM); default 0; FCFS within a priority */
     loom_constraint constraint; /* structured output; default none. One that does not compile fails
                                  * loom_engine_add_request with LOOM_ERR_INVALID_ARG and its message */
     loom_output_fn on_output;
@@ -548,8 +555,7 @@ typedef struct loom_request_params {
 
 loom_request_params loom_request_default_params(void);
 
-loom_status loom_engine_create(loom_model *model, const loom_engine_params *params, loom_engine **out,
-                               loom_error *err);
+loom_status loom_engine_create(loom_model *model, const loom_engine_params *params, loom_engine **out, loom_error *err);
 /* Stops the engine thread if running, aborts what is left, frees everything. */
 void loom_engine_free(loom_engine *e);
 
@@ -576,12 +582,12 @@ typedef struct loom_engine_metrics {
     int32_t num_running, num_waiting, num_preempted_now;
     uint64_t num_preemptions_total;
     int32_t kv_blocks_total, kv_blocks_free;
-    double kv_usage;                /* used / total blocks */
+    double kv_usage;                                  /* used / total blocks */
     uint64_t prefix_cache_queries, prefix_cache_hits; /* in tokens */
     uint64_t prompt_tokens_total, generation_tokens_total;
     uint64_t requests_finished_total;
     uint64_t steps_total;
-    uint64_t batched_tokens_total;  /* tokens computed over all steps: tokens per step = this / steps_total */
+    uint64_t batched_tokens_total; /* tokens computed over all steps: tokens per step = this / steps_total */
     double step_time_ms_total, forward_time_ms_total; /* scheduling overhead = step - forward */
     /* latency histograms for the server: per-bucket counts (not cumulative): an observation v lands in
      * the first bucket with v <= bound. TTFT and TPOT use loom_latency_buckets_s; the whole-request
@@ -604,7 +610,7 @@ typedef struct loom_engine_metrics {
     uint64_t spec_accepted_tokens_total; /* of those, kept */
 } loom_engine_metrics;
 
-extern const double loom_latency_buckets_s[16]; /* upper bounds; the last is +inf */
+extern const double loom_latency_buckets_s[16];                             /* upper bounds; the last is +inf */
 extern const double loom_request_time_buckets_s[LOOM_REQUEST_TIME_BUCKETS]; /* 0.1 s .. 1 h, then +inf */
 
 /* Thread-safe snapshot. */

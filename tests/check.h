@@ -9,33 +9,38 @@
 
 static int check_failures_in_test, check_passed, check_failed;
 
-#define CHECK(cond)                                                                         \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "  %s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);      \
-            check_failures_in_test++;                                                       \
-        }                                                                                   \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "  %s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                                 \
+            check_failures_in_test++;                                                                                  \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                                \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "  %s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);      \
-            fprintf(stderr, __VA_ARGS__);                                                   \
-            fputc('\n', stderr);                                                            \
-            check_failures_in_test++;                                                       \
-        }                                                                                   \
+#define CHECK_MSG(cond, ...)                                                                                           \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "  %s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                                 \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fputc('\n', stderr);                                                                                       \
+            check_failures_in_test++;                                                                                  \
+        }                                                                                                              \
     } while (0)
 
 #define CHECK_NEAR(a, b, tol) CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%g vs %g", (double)(a), (double)(b))
 
-#define RUN(fn)                                                                             \
-    do {                                                                                    \
-        check_failures_in_test = 0;                                                         \
-        fn();                                                                               \
-        if (check_failures_in_test) { check_failed++; printf("FAIL %s\n", #fn); }          \
-        else { check_passed++; printf("PASS %s\n", #fn); }                                  \
-        fflush(stdout);                                                                     \
+#define RUN(fn)                                                                                                        \
+    do {                                                                                                               \
+        check_failures_in_test = 0;                                                                                    \
+        fn();                                                                                                          \
+        if (check_failures_in_test) {                                                                                  \
+            check_failed++;                                                                                            \
+            printf("FAIL %s\n", #fn);                                                                                  \
+        } else {                                                                                                       \
+            check_passed++;                                                                                            \
+            printf("PASS %s\n", #fn);                                                                                  \
+        }                                                                                                              \
+        fflush(stdout);                                                                                                \
     } while (0)
 
 static inline int check_summary(void) {

@@ -30,11 +30,11 @@ enum { HEAD_DIM = 40, N_KV_HEADS = 2, MAX_SEQS = 12, CHUNK = LOOM_ATTENTION_CHUN
 
 typedef struct layout {
     int32_t block_size, group, n_seqs, max_blocks;
-    int32_t window;              /* attention args' window and softcap (0: none) */
+    int32_t window; /* attention args' window and softcap (0: none) */
     float softcap;
-    int32_t seq_len[MAX_SEQS];   /* keys held by each sequence after this step */
-    int32_t n_new[MAX_SEQS];     /* query tokens of this step (the last n_new positions) */
-    int32_t *tables;             /* [n_seqs][max_blocks] */
+    int32_t seq_len[MAX_SEQS]; /* keys held by each sequence after this step */
+    int32_t n_new[MAX_SEQS];   /* query tokens of this step (the last n_new positions) */
+    int32_t *tables;           /* [n_seqs][max_blocks] */
     int32_t n_tokens, pos[MAX_SEQS * MAX_TOKENS], seq_of[MAX_SEQS * MAX_TOKENS];
 } layout;
 
@@ -73,8 +73,11 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
     return m;
 }
 
-static const double dtype_vs_f32_tol[] = {[LOOM_KV_F32] = 1e-5, [LOOM_KV_F16] = 1e-3, [LOOM_KV_BF16] = 6e-3,
-                                          [LOOM_KV_INT8] = 4e-3, [LOOM_KV_FP8_E4M3] = 8e-2};
+static const double dtype_vs_f32_tol[] = {[LOOM_KV_F32] = 1e-5,
+                                          [LOOM_KV_F16] = 1e-3,
+                                          [LOOM_KV_BF16] = 6e-3,
+                                          [LOOM_KV_INT8] = 4e-3,
+                                          [LOOM_KV_FP8_E4M3] = 8e-2};
 
 /* Writes every sequence's keys and values (the same ones into both stores): uniform in [-1, 1), the
  * keys' last channel of each head shifted by key_outlier. */
@@ -87,7 +90,8 @@ static void fill_caches(const layout *L, loom_kv_store *store, loom_kv_store *re
                 k[i] = frand() + (i % HEAD_DIM == HEAD_DIM - 1 ? key_outlier : 0.0f);
                 v[i] = frand();
             }
-            int64_t slot = (int64_t)L->tables[s * L->max_blocks + p / L->block_size] * L->block_size + p % L->block_size;
+            int64_t slot =
+                (int64_t)L->tables[s * L->max_blocks + p / L->block_size] * L->block_size + p % L->block_size;
             kv_store_write(store, 0, slot, k, v);
             kv_store_write(ref_store, 0, slot, k, v);
         }
@@ -97,11 +101,26 @@ static void fill_caches(const layout *L, loom_kv_store *store, loom_kv_store *re
 static loom_attention_args args_for(const layout *L, const loom_kv_store *store, const float *q, float *out) {
     loom_kv_layer c = kv_layer_view(store, 0);
     return (loom_attention_args){
-        .q = q, .out = out, .k_cache = c.k, .v_cache = c.v, .k_scales = c.k_scales, .v_scales = c.v_scales,
-        .block_stride_bytes = c.block_stride_bytes, .kv_dtype = store->dtype, .pos = L->pos, .seq_of_token = L->seq_of,
-        .block_tables = L->tables, .max_blocks_per_seq = L->max_blocks, .block_size = L->block_size,
-        .n_tokens = L->n_tokens, .n_heads = N_KV_HEADS * L->group, .n_kv_heads = N_KV_HEADS, .head_dim = HEAD_DIM,
-        .scale = 1.0f / sqrtf((float)HEAD_DIM), .window = L->window, .softcap = L->softcap,
+        .q = q,
+        .out = out,
+        .k_cache = c.k,
+        .v_cache = c.v,
+        .k_scales = c.k_scales,
+        .v_scales = c.v_scales,
+        .block_stride_bytes = c.block_stride_bytes,
+        .kv_dtype = store->dtype,
+        .pos = L->pos,
+        .seq_of_token = L->seq_of,
+        .block_tables = L->tables,
+        .max_blocks_per_seq = L->max_blocks,
+        .block_size = L->block_size,
+        .n_tokens = L->n_tokens,
+        .n_heads = N_KV_HEADS * L->group,
+        .n_kv_heads = N_KV_HEADS,
+        .head_dim = HEAD_DIM,
+        .scale = 1.0f / sqrtf((float)HEAD_DIM),
+        .window = L->window,
+        .softcap = L->softcap,
     };
 }
 
@@ -148,8 +167,8 @@ static void check_layout(const layout *L, int32_t n_blocks, loom_kv_dtype dtype,
             memset(out, 0xff, n_out * sizeof *out); /* NaN: every output must be written */
             run_plan(isa, &a, chunks, INT64_MAX);
             double d = max_abs_diff(out, naive, n_out);
-            CHECK_MSG(d <= 2e-5, "%s %s %s (ran %s, %s plan): kernel vs naive %.3g", what, loom_kv_dtype_name(dtype), isas[i],
-                      isa->isa, chunks ? "chunks" : "tokens", d);
+            CHECK_MSG(d <= 2e-5, "%s %s %s (ran %s, %s plan): kernel vs naive %.3g", what, loom_kv_dtype_name(dtype),
+                      isas[i], isa->isa, chunks ? "chunks" : "tokens", d);
         }
     free(q);
     free(naive);
@@ -203,7 +222,8 @@ static void test_exact_multiples_and_single_key(void) {
  * spans 3 chunks. */
 static void check_batch_invariance(int32_t window, float softcap) {
     int32_t lens[3] = {CHUNK + 42, 2 * CHUNK + 44, 9}, n_new[3] = {45, 1, 9};
-    static const int64_t range_items[] = {3 * N_KV_HEADS, 8 * N_KV_HEADS, 7, INT64_MAX}, chunk_range_items[] = {1, 7, INT64_MAX};
+    static const int64_t range_items[] = {3 * N_KV_HEADS, 8 * N_KV_HEADS, 7, INT64_MAX},
+                         chunk_range_items[] = {1, 7, INT64_MAX};
     static const char *const isas[] = {"scalar", "avx2", "avx512"};
     layout L;
     int32_t n_blocks = make_layout(&L, 16, 2, lens, n_new, 3), q_dim = N_KV_HEADS * L.group * HEAD_DIM;
@@ -305,12 +325,23 @@ static void check_backend_dense_f32(const int32_t *lens, const int32_t *n_new, i
     int32_t n_heads = 2 * N_KV_HEADS, kv_dim = N_KV_HEADS * HEAD_DIM;
     size_t cache_elems = (size_t)n_blocks * 16 * kv_dim, n_out = (size_t)L.n_tokens * n_heads * HEAD_DIM;
     float *kc = malloc(cache_elems * sizeof(float)), *vc = malloc(cache_elems * sizeof(float));
-    float *q = malloc(n_out * sizeof(float)), *out = malloc(n_out * sizeof(float)), *ref = malloc(n_out * sizeof(float));
+    float *q = malloc(n_out * sizeof(float)), *out = malloc(n_out * sizeof(float)),
+          *ref = malloc(n_out * sizeof(float));
     for (size_t i = 0; i < cache_elems; i++) kc[i] = frand(), vc[i] = frand();
     for (size_t i = 0; i < n_out; i++) q[i] = frand();
-    loom_attention_args a = {.q = q, .out = ref, .k_cache = kc, .v_cache = vc, .pos = L.pos, .seq_of_token = L.seq_of,
-                             .block_tables = L.tables, .max_blocks_per_seq = L.max_blocks, .block_size = 16,
-                             .n_tokens = L.n_tokens, .n_heads = n_heads, .n_kv_heads = N_KV_HEADS, .head_dim = HEAD_DIM,
+    loom_attention_args a = {.q = q,
+                             .out = ref,
+                             .k_cache = kc,
+                             .v_cache = vc,
+                             .pos = L.pos,
+                             .seq_of_token = L.seq_of,
+                             .block_tables = L.tables,
+                             .max_blocks_per_seq = L.max_blocks,
+                             .block_size = 16,
+                             .n_tokens = L.n_tokens,
+                             .n_heads = n_heads,
+                             .n_kv_heads = N_KV_HEADS,
+                             .head_dim = HEAD_DIM,
                              .scale = 1.0f / sqrtf((float)HEAD_DIM)};
     cpu_attention_naive(&a);
     a.out = out;
@@ -336,7 +367,8 @@ static void check_backend_dense_f32(const int32_t *lens, const int32_t *n_new, i
  * mixed lengths, one over 3 chunks (chunks plan: 24 pairs, but the threads share the long row's chunks),
  * and the same rows all within one chunk (tokens plan). */
 static void test_backend_dense_f32(void) {
-    int32_t mixed_lens[2] = {50, 20}, mixed_new[2] = {1, 20}, decode_lens[2] = {2 * CHUNK + 44, CHUNK / 2}, decode_new[2] = {1, 1};
+    int32_t mixed_lens[2] = {50, 20}, mixed_new[2] = {1, 20}, decode_lens[2] = {2 * CHUNK + 44, CHUNK / 2},
+            decode_new[2] = {1, 1};
     check_backend_dense_f32(mixed_lens, mixed_new, 2, 0);
     check_backend_dense_f32(decode_lens, decode_new, 2, 1);
     int32_t rows_lens[MAX_SEQS], rows_new[MAX_SEQS], short_lens[MAX_SEQS];

@@ -76,7 +76,8 @@ static void test_allreduce_identical_on_every_rank(void) {
         comm_gather(world, buf, n * sizeof *buf, all, 0);
         if (rank == 0)
             for (int r = 1; r < size; r++)
-                CHECK_MSG(memcmp(all, all + (size_t)r * n, n * sizeof *buf) == 0, "n=%zu: rank %d differs from rank 0", n, r);
+                CHECK_MSG(memcmp(all, all + (size_t)r * n, n * sizeof *buf) == 0, "n=%zu: rank %d differs from rank 0",
+                          n, r);
         free(buf);
         free(all);
     }

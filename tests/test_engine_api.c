@@ -23,7 +23,8 @@ static pthread_mutex_t collect_lock = PTHREAD_MUTEX_INITIALIZER;
 static void on_output(const loom_output *out, void *user) {
     collected *c = user;
     pthread_mutex_lock(&collect_lock);
-    for (int32_t i = 0; i < out->n_new && c->n[out->seq_index] < MAX_OUT; i++) c->ids[out->seq_index][c->n[out->seq_index]++] = out->new_ids[i];
+    for (int32_t i = 0; i < out->n_new && c->n[out->seq_index] < MAX_OUT; i++)
+        c->ids[out->seq_index][c->n[out->seq_index]++] = out->new_ids[i];
     if (out->finish_reason != LOOM_FINISH_NONE) c->finish[out->seq_index] = out->finish_reason;
     c->events++;
     pthread_mutex_unlock(&collect_lock);
@@ -43,8 +44,8 @@ static loom_model *load_shared(const char *rel) {
 
 static loom_model *load_stories(void) { return load_shared("stories260K/hf"); }
 
-static const char *const prompts[] = {"Once upon a time", "The cat sat", "Lily wanted to", "Tom and his dog went",
-                                      "A big red ball", "One day, a bird"};
+static const char *const prompts[] = {"Once upon a time",     "The cat sat",    "Lily wanted to",
+                                      "Tom and his dog went", "A big red ball", "One day, a bird"};
 #define N_PROMPTS 6
 
 static uint64_t add(loom_engine *e, loom_model *m, const char *text, loom_request_params rp, collected *c) {
@@ -111,13 +112,15 @@ static void test_abort_frees_blocks_and_keeps_others(void) {
     run_all(e);
     loom_engine_metrics end;
     loom_engine_get_metrics(e, &end);
-    CHECK_MSG(end.kv_blocks_free == end.kv_blocks_total, "%d of %d blocks free", end.kv_blocks_free, end.kv_blocks_total);
+    CHECK_MSG(end.kv_blocks_free == end.kv_blocks_total, "%d of %d blocks free", end.kv_blocks_free,
+              end.kv_blocks_total);
     CHECK(got[2].finish[0] == LOOM_FINISH_ABORT);
     CHECK(got[2].n[0] > 0 && got[2].n[0] < 40);
     for (int i = 0; i < N_PROMPTS; i++) {
         if (i == 2) continue;
         CHECK(got[i].finish[0] == LOOM_FINISH_LENGTH && got[i].n[0] == 40);
-        CHECK_MSG(memcmp(got[i].ids[0], ref[i].ids[0], sizeof ref[i].ids[0]) == 0, "request %d differs after the abort", i);
+        CHECK_MSG(memcmp(got[i].ids[0], ref[i].ids[0], sizeof ref[i].ids[0]) == 0, "request %d differs after the abort",
+                  i);
     }
     CHECK(loom_engine_abort(e, ids[2], &err) == LOOM_ERR_INVALID_ARG); /* finished */
     CHECK(loom_engine_abort(e, 999999, &err) == LOOM_ERR_INVALID_ARG); /* unknown */
@@ -163,7 +166,8 @@ static void test_engine_thread_matches_stepping(void) {
     CHECK(loom_engine_step(e, &err) == LOOM_ERR_INVALID_ARG); /* the thread owns the steps */
     loom_engine_stop(e);
     for (int i = 0; i < N_PROMPTS; i++)
-        CHECK_MSG(got[i].n[0] == 40 && memcmp(got[i].ids[0], ref[i].ids[0], sizeof ref[i].ids[0]) == 0, "request %d", i);
+        CHECK_MSG(got[i].n[0] == 40 && memcmp(got[i].ids[0], ref[i].ids[0], sizeof ref[i].ids[0]) == 0, "request %d",
+                  i);
     loom_engine_free(e);
     loom_model_free(m);
 }

@@ -99,7 +99,7 @@ static void test_gguf_stories(void) {
 
     CHECK(g.tensors.count == 47);
     const loom_tensor_entry *emb = tensor_table_find(&g.tensors, "token_embd.weight");
-    check_shape2(emb, LOOM_DTYPE_F32, 512, 64);     /* ne = [64, 512] reversed */
+    check_shape2(emb, LOOM_DTYPE_F32, 512, 64); /* ne = [64, 512] reversed */
     check_shape2(tensor_table_find(&g.tensors, "blk.0.attn_k.weight"), LOOM_DTYPE_F32, 32, 64);
 
     /* The same embedding as model.safetensors, byte for byte (same weights, same row-major layout). */
@@ -134,8 +134,9 @@ static void test_gguf_tiny_random_f16(void) {
 
 /* Every vocab-only GGUF parses: zero tensors, big string arrays, no trailing padding. */
 static void test_gguf_vocab_files(void) {
-    static const char *names[] = {"baichuan", "bert-bge", "deepseek-coder", "deepseek-llm", "falcon", "gpt-2",
-                                  "gpt-neox", "llama-spm", "mpt", "phi-3", "refact", "starcoder"};
+    static const char *names[] = {"baichuan", "bert-bge", "deepseek-coder", "deepseek-llm",
+                                  "falcon",   "gpt-2",    "gpt-neox",       "llama-spm",
+                                  "mpt",      "phi-3",    "refact",         "starcoder"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char rel[256];
         snprintf(rel, sizeof rel, "tokenizers/vectors/ggml-vocab-%s.gguf", names[i]);
@@ -222,7 +223,8 @@ static void expect_st(const char *json, size_t data_len, loom_status want, const
     loom_error err = {0};
     loom_status st = parse_st(&b, &err);
     CHECK_MSG(st == want, "%s -> status %d (%s), want %d", json, st, err.message, want);
-    CHECK_MSG(err.message[0] && strstr(err.message, needle), "%s -> message '%s' lacks '%s'", json, err.message, needle);
+    CHECK_MSG(err.message[0] && strstr(err.message, needle), "%s -> message '%s' lacks '%s'", json, err.message,
+              needle);
     CHECK_MSG(!strchr(err.message, '\n'), "multi-line message '%s'", err.message);
     free(b.p);
 }
@@ -281,9 +283,11 @@ static void test_safetensors_malformed(void) {
     expect_st("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 8, LOOM_ERR_FORMAT, "past");
     expect_st("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", 8, LOOM_ERR_FORMAT, "data_offsets");
     expect_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, LOOM_ERR_FORMAT, "overlapping");
+              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+              12, LOOM_ERR_FORMAT, "overlapping");
     expect_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-              "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, LOOM_ERR_FORMAT, "JSON");
+              "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+              8, LOOM_ERR_FORMAT, "JSON");
 }
 
 /* Every truncation of a valid file fails cleanly (or, cut inside the data section, is still caught). */
@@ -363,21 +367,47 @@ static void test_gguf_valid_small(void) {
     bytes b = {0};
     put_header(&b, 2, 2, 9);
     put_kv_u32(&b, "general.alignment", 64);
-    put_str(&b, "i8");  put_u32(&b, LOOM_GGUF_I8);  put_le(&b, 0xfe, 1);          /* -2 */
-    put_str(&b, "i16"); put_u32(&b, LOOM_GGUF_I16); put_le(&b, 0x8000, 2);        /* -32768 */
-    put_str(&b, "u64"); put_u32(&b, LOOM_GGUF_U64); put_u64(&b, UINT64_MAX);      /* not an int64 */
-    put_str(&b, "f64"); put_u32(&b, LOOM_GGUF_F64); put_u64(&b, 0x3ff8000000000000ull); /* 1.5 */
-    put_str(&b, "yes"); put_u32(&b, LOOM_GGUF_BOOL); put_le(&b, 1, 1);
-    put_str(&b, "ints"); put_u32(&b, LOOM_GGUF_ARRAY); put_u32(&b, LOOM_GGUF_I32); put_u64(&b, 3);
-    put_u32(&b, 7); put_u32(&b, (uint32_t)-9); put_u32(&b, 11);
-    put_str(&b, "strs"); put_u32(&b, LOOM_GGUF_ARRAY); put_u32(&b, LOOM_GGUF_STRING); put_u64(&b, 2);
-    put_str(&b, ""); put_str(&b, "two");
+    put_str(&b, "i8");
+    put_u32(&b, LOOM_GGUF_I8);
+    put_le(&b, 0xfe, 1); /* -2 */
+    put_str(&b, "i16");
+    put_u32(&b, LOOM_GGUF_I16);
+    put_le(&b, 0x8000, 2); /* -32768 */
+    put_str(&b, "u64");
+    put_u32(&b, LOOM_GGUF_U64);
+    put_u64(&b, UINT64_MAX); /* not an int64 */
+    put_str(&b, "f64");
+    put_u32(&b, LOOM_GGUF_F64);
+    put_u64(&b, 0x3ff8000000000000ull); /* 1.5 */
+    put_str(&b, "yes");
+    put_u32(&b, LOOM_GGUF_BOOL);
+    put_le(&b, 1, 1);
+    put_str(&b, "ints");
+    put_u32(&b, LOOM_GGUF_ARRAY);
+    put_u32(&b, LOOM_GGUF_I32);
+    put_u64(&b, 3);
+    put_u32(&b, 7);
+    put_u32(&b, (uint32_t)-9);
+    put_u32(&b, 11);
+    put_str(&b, "strs");
+    put_u32(&b, LOOM_GGUF_ARRAY);
+    put_u32(&b, LOOM_GGUF_STRING);
+    put_u64(&b, 2);
+    put_str(&b, "");
+    put_str(&b, "two");
     /* An array of two arrays (of u8 and of strings): skipped, element getters return 0. */
-    put_str(&b, "nested"); put_u32(&b, LOOM_GGUF_ARRAY); put_u32(&b, LOOM_GGUF_ARRAY); put_u64(&b, 2);
-    put_u32(&b, LOOM_GGUF_U8); put_u64(&b, 3); put_le(&b, 0x010203, 3);
-    put_u32(&b, LOOM_GGUF_STRING); put_u64(&b, 1); put_str(&b, "x");
+    put_str(&b, "nested");
+    put_u32(&b, LOOM_GGUF_ARRAY);
+    put_u32(&b, LOOM_GGUF_ARRAY);
+    put_u64(&b, 2);
+    put_u32(&b, LOOM_GGUF_U8);
+    put_u64(&b, 3);
+    put_le(&b, 0x010203, 3);
+    put_u32(&b, LOOM_GGUF_STRING);
+    put_u64(&b, 1);
+    put_str(&b, "x");
     uint64_t ne3[3] = {32, 2, 3}, ne1[1] = {64};
-    put_tensor_info(&b, "q", 3, ne3, GGML_Q8_0, 0);       /* 6 rows of one 34-byte block = 204 bytes */
+    put_tensor_info(&b, "q", 3, ne3, GGML_Q8_0, 0); /* 6 rows of one 34-byte block = 204 bytes */
     put_tensor_info(&b, "v", 1, ne1, GGML_F16, 256);
     pad_to(&b, 64);
     size_t data_offset = b.n;
@@ -428,7 +458,10 @@ static void test_gguf_big_string_array(void) {
     enum { N = 200000 };
     bytes b = {0};
     put_header(&b, 3, 0, 1);
-    put_str(&b, "tokenizer.ggml.tokens"); put_u32(&b, LOOM_GGUF_ARRAY); put_u32(&b, LOOM_GGUF_STRING); put_u64(&b, N);
+    put_str(&b, "tokenizer.ggml.tokens");
+    put_u32(&b, LOOM_GGUF_ARRAY);
+    put_u32(&b, LOOM_GGUF_STRING);
+    put_u64(&b, N);
     for (int i = 0; i < N; i++) {
         char tok[16];
         snprintf(tok, sizeof tok, "t%d", i);
@@ -460,7 +493,8 @@ static void test_gguf_malformed(void) {
     expect_gguf(b, LOOM_ERR_UNSUPPORTED, "version 1", "version 1");
 
     b = make_gguf_tensor(2, ne2, GGML_F32, 0, 32);
-    b.p[4] = 0; b.p[7] = 3;
+    b.p[4] = 0;
+    b.p[7] = 3;
     expect_gguf(b, LOOM_ERR_UNSUPPORTED, "big-endian", "big-endian");
 
     b = (bytes){0};
@@ -474,18 +508,26 @@ static void test_gguf_malformed(void) {
 
     b = (bytes){0};
     put_header(&b, 3, 0, 1);
-    put_str(&b, "k"); put_u32(&b, LOOM_GGUF_STRING); put_u64(&b, 1000); put(&b, "abc", 3);
+    put_str(&b, "k");
+    put_u32(&b, LOOM_GGUF_STRING);
+    put_u64(&b, 1000);
+    put(&b, "abc", 3);
     expect_gguf(b, LOOM_ERR_FORMAT, "'k'", "string length past EOF");
 
     b = (bytes){0};
     put_header(&b, 3, 0, 1);
-    put_str(&b, "toks"); put_u32(&b, LOOM_GGUF_ARRAY); put_u32(&b, LOOM_GGUF_STRING); put_u64(&b, 1ull << 40);
+    put_str(&b, "toks");
+    put_u32(&b, LOOM_GGUF_ARRAY);
+    put_u32(&b, LOOM_GGUF_STRING);
+    put_u64(&b, 1ull << 40);
     put_str(&b, "a");
     expect_gguf(b, LOOM_ERR_FORMAT, "cannot fit", "absurd string array count");
 
     b = (bytes){0};
     put_header(&b, 3, 0, 1);
-    put_str(&b, "k"); put_u32(&b, 13); put_u32(&b, 0);
+    put_str(&b, "k");
+    put_u32(&b, 13);
+    put_u32(&b, 0);
     expect_gguf(b, LOOM_ERR_FORMAT, "unknown value type 13", "unknown value type");
 
     b = (bytes){0};
@@ -496,9 +538,14 @@ static void test_gguf_malformed(void) {
 
     b = (bytes){0};
     put_header(&b, 3, 0, 1);
-    put_str(&b, "deep"); put_u32(&b, LOOM_GGUF_ARRAY);
-    for (int i = 0; i < 6; i++) { put_u32(&b, LOOM_GGUF_ARRAY); put_u64(&b, 1); }
-    put_u32(&b, LOOM_GGUF_U8); put_u64(&b, 0);
+    put_str(&b, "deep");
+    put_u32(&b, LOOM_GGUF_ARRAY);
+    for (int i = 0; i < 6; i++) {
+        put_u32(&b, LOOM_GGUF_ARRAY);
+        put_u64(&b, 1);
+    }
+    put_u32(&b, LOOM_GGUF_U8);
+    put_u64(&b, 0);
     expect_gguf(b, LOOM_ERR_UNSUPPORTED, "nested", "deeply nested arrays");
 
     b = make_gguf_tensor(2, ne2, GGML_F32, 32, 32); /* 32 bytes at offset 32 of a 32-byte data section */
@@ -549,7 +596,10 @@ static void test_gguf_malformed(void) {
 
     b = (bytes){0};
     put_header(&b, 3, 0, 1);
-    put_u64(&b, 3); put(&b, "a\0b", 3); put_u32(&b, LOOM_GGUF_U8); put_le(&b, 0, 1);
+    put_u64(&b, 3);
+    put(&b, "a\0b", 3);
+    put_u32(&b, LOOM_GGUF_U8);
+    put_le(&b, 0, 1);
     expect_gguf(b, LOOM_ERR_FORMAT, "NUL", "NUL in key");
 }
 

@@ -27,8 +27,8 @@ static void test_f16_roundtrip(void) {
     CHECK(f32_to_f16(1.0f) == 0x3c00);
     CHECK(f32_to_f16(65504.0f) == 0x7bff);
     CHECK(f32_to_f16(1e6f) == 0x7c00);
-    CHECK(f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00);       /* tie rounds to even */
-    CHECK(f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02);       /* tie rounds to even (up) */
+    CHECK(f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00); /* tie rounds to even */
+    CHECK(f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02); /* tie rounds to even (up) */
     for (uint32_t h = 0; h < 0x7c00; h++) CHECK(f32_to_f16(f16_to_f32((uint16_t)h)) == h);
     CHECK(bf16_to_f32(0x3f80) == 1.0f);
     CHECK(f32_to_bf16(1.0f) == 0x3f80);
@@ -86,7 +86,8 @@ static void test_dequant_k_blocks(void) {
     }
     for (int i = 0; i < 256; i++) q[i] = (i * 7 + i / 32) % 16;
     for (int pair = 0; pair < 4; pair++) /* 32 bytes per 64 elements: low nibble first 32, high nibble next 32 */
-        for (int l = 0; l < 32; l++) q4k[16 + 32 * pair + l] = (uint8_t)(q[64 * pair + l] | (q[64 * pair + 32 + l] << 4));
+        for (int l = 0; l < 32; l++)
+            q4k[16 + 32 * pair + l] = (uint8_t)(q[64 * pair + l] | (q[64 * pair + 32 + l] << 4));
     dequant_row(LOOM_DTYPE_Q4_K, q4k, out, 256);
     for (int i = 0; i < 256; i++)
         CHECK_MSG(out[i] == 0.5f * sc[i / 32] * q[i] - 0.25f * mn[i / 32], "q4_k elem %d: %g", i, out[i]);
@@ -104,7 +105,8 @@ static void test_dequant_k_blocks(void) {
             const int *e = q + 128 * ip + l;
             q6k[64 * ip + l] = (uint8_t)((e[0] & 15) | ((e[64] & 15) << 4));
             q6k[64 * ip + l + 32] = (uint8_t)((e[32] & 15) | ((e[96] & 15) << 4));
-            q6k[128 + 32 * ip + l] = (uint8_t)((e[0] >> 4) | ((e[32] >> 4) << 2) | ((e[64] >> 4) << 4) | ((e[96] >> 4) << 6));
+            q6k[128 + 32 * ip + l] =
+                (uint8_t)((e[0] >> 4) | ((e[32] >> 4) << 2) | ((e[64] >> 4) << 4) | ((e[96] >> 4) << 6));
         }
     memcpy(q6k + 192, scales, 16);
     memcpy(q6k + 208, &dh, 2);
@@ -137,8 +139,8 @@ static void test_dot_matches_dequant(void) {
         dequant_row(types[k], raw, row, N);
         double ref = 0;
         for (int i = 0; i < N; i++) ref += (double)row[i] * x[i];
-        loom_tensor w = {.data = raw, .dtype = types[k], .n_dims = 2, .shape = {1, N},
-                         .row_stride_bytes = dtype_bytes(types[k], N)};
+        loom_tensor w = {
+            .data = raw, .dtype = types[k], .n_dims = 2, .shape = {1, N}, .row_stride_bytes = dtype_bytes(types[k], N)};
         float got;
         be->ops->matmul(be, &got, &w, x, 1);
         CHECK_MSG(fabs(got - ref) <= 1e-4 * (1 + fabs(ref)), "%s: %g vs %g", dtype_name(types[k]), got, ref);
@@ -151,7 +153,8 @@ static void test_matmul_threads(void) {
     static float w[ROWS * COLS], x[T * COLS], y1[T * ROWS], y2[T * ROWS];
     for (int i = 0; i < ROWS * COLS; i++) w[i] = frand();
     for (int i = 0; i < T * COLS; i++) x[i] = frand();
-    loom_tensor t = {.data = w, .dtype = LOOM_DTYPE_F32, .n_dims = 2, .shape = {ROWS, COLS}, .row_stride_bytes = COLS * 4};
+    loom_tensor t = {
+        .data = w, .dtype = LOOM_DTYPE_F32, .n_dims = 2, .shape = {ROWS, COLS}, .row_stride_bytes = COLS * 4};
     loom_backend *b1, *b2;
     loom_error err;
     CHECK(backend_cpu_create(1, &b1, &err) == LOOM_OK);
@@ -286,9 +289,20 @@ static void test_paged_attention(void) {
     }
     for (int i = 0; i < NH * HD; i++) q[i] = frand();
     int32_t pos = LEN - 1, seq = 0;
-    loom_attention_args a = {.q = q, .out = out, .k_cache = kc, .v_cache = vc, .pos = &pos, .seq_of_token = &seq,
-                             .block_tables = table, .max_blocks_per_seq = NBLK, .block_size = BS, .n_tokens = 1,
-                             .n_heads = NH, .n_kv_heads = NKV, .head_dim = HD, .scale = 1.0f / sqrtf(HD)};
+    loom_attention_args a = {.q = q,
+                             .out = out,
+                             .k_cache = kc,
+                             .v_cache = vc,
+                             .pos = &pos,
+                             .seq_of_token = &seq,
+                             .block_tables = table,
+                             .max_blocks_per_seq = NBLK,
+                             .block_size = BS,
+                             .n_tokens = 1,
+                             .n_heads = NH,
+                             .n_kv_heads = NKV,
+                             .head_dim = HD,
+                             .scale = 1.0f / sqrtf(HD)};
     loom_backend *be;
     loom_error err;
     CHECK(backend_cpu_create(2, &be, &err) == LOOM_OK);
@@ -315,8 +329,8 @@ static void test_paged_attention(void) {
 
 typedef struct {
     int64_t sum;
-    int hits[4];           /* chunks run per thread index */
-    unsigned char *seen;   /* per item: times run */
+    int hits[4];         /* chunks run per thread index */
+    unsigned char *seen; /* per item: times run */
 } pool_acc;
 static void pool_sum(void *ctx, int64_t b, int64_t e, int ti) {
     pool_acc *a = ctx;
@@ -343,7 +357,8 @@ static void test_thread_pool(void) {
         pool_acc a = {.seen = seen};
         pool_run(p, n, rep < 1000 ? 7 : grain, pool_sum, &a);
         CHECK(a.sum == n * (n - 1) / 2);
-        for (int64_t i = 0; i < n; i++) CHECK_MSG(seen[i] == 1, "rep %d item %lld ran %d times", rep, (long long)i, seen[i]);
+        for (int64_t i = 0; i < n; i++)
+            CHECK_MSG(seen[i] == 1, "rep %d item %lld ran %d times", rep, (long long)i, seen[i]);
         helped += a.hits[1] + a.hits[2] > 0;
         if (rep % 100 == 99) {
             struct timespec pause = {0, 2000000}; /* 2 ms: past the workers' spin, so they sleep */

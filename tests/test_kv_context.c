@@ -22,8 +22,10 @@ static int load_reference(void) {
     json_t *p = json_object_get(root, "prompt_ids"), *g = json_object_get(root, "generated_ids");
     n_ref_prompt = (int32_t)json_array_size(p);
     n_ref_gen = (int32_t)json_array_size(g);
-    for (int32_t i = 0; i < n_ref_prompt && i < MAX_IDS; i++) ref_prompt[i] = (int32_t)json_integer_value(json_array_get(p, i));
-    for (int32_t i = 0; i < n_ref_gen && i < MAX_IDS; i++) ref_gen[i] = (int32_t)json_integer_value(json_array_get(g, i));
+    for (int32_t i = 0; i < n_ref_prompt && i < MAX_IDS; i++)
+        ref_prompt[i] = (int32_t)json_integer_value(json_array_get(p, i));
+    for (int32_t i = 0; i < n_ref_gen && i < MAX_IDS; i++)
+        ref_gen[i] = (int32_t)json_integer_value(json_array_get(g, i));
     json_decref(root);
     return n_ref_prompt > 0 && n_ref_gen >= 60 ? 0 : -1;
 }
@@ -89,10 +91,20 @@ static void check_reference_greedy(loom_context *ctx, int32_t n_exact, const cha
  * greedy flipped at generated token 110). fp8 e4m3 (3 mantissa bits, one scale per token and head)
  * follows the reference for 44 tokens. */
 static void test_greedy_kv_dtypes_and_block_sizes(void) {
-    static const struct { int32_t block_size; loom_kv_dtype dtype; int32_t n_exact; const char *what; } cases[] = {
-        {16, LOOM_KV_F16, 196, "f16 KV"}, {16, LOOM_KV_BF16, 196, "bf16 KV"}, {16, LOOM_KV_INT8, 196, "int8 KV"},
-        {1, LOOM_KV_INT8, 196, "int8 KV, block size 1"}, {32, LOOM_KV_INT8, 196, "int8 KV, block size 32"},
-        {16, LOOM_KV_FP8_E4M3, 44, "fp8 KV"}, {1, LOOM_KV_F32, 196, "block size 1"}, {32, LOOM_KV_F32, 196, "block size 32"},
+    static const struct {
+        int32_t block_size;
+        loom_kv_dtype dtype;
+        int32_t n_exact;
+        const char *what;
+    } cases[] = {
+        {16, LOOM_KV_F16, 196, "f16 KV"},
+        {16, LOOM_KV_BF16, 196, "bf16 KV"},
+        {16, LOOM_KV_INT8, 196, "int8 KV"},
+        {1, LOOM_KV_INT8, 196, "int8 KV, block size 1"},
+        {32, LOOM_KV_INT8, 196, "int8 KV, block size 32"},
+        {16, LOOM_KV_FP8_E4M3, 44, "fp8 KV"},
+        {1, LOOM_KV_F32, 196, "block size 1"},
+        {32, LOOM_KV_F32, 196, "block size 32"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         loom_context *ctx = make_ctx(1, cases[i].block_size, cases[i].dtype);

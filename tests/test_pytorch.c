@@ -186,7 +186,9 @@ static buf build_zip(const zip_member *m, int n, int zip64) {
         put_le(&dir, zip64 ? 28 : 0, 2), put_le(&dir, 0, 6), put_le(&dir, 0, 4); /* comment, disk, attrs */
         put_le(&dir, sat | at, 4);
         put(&dir, m[i].name, name_len);
-        if (zip64) put_le(&dir, 1, 2), put_le(&dir, 24, 2), put_le(&dir, m[i].size, 8), put_le(&dir, m[i].size, 8), put_le(&dir, at, 8);
+        if (zip64)
+            put_le(&dir, 1, 2), put_le(&dir, 24, 2), put_le(&dir, m[i].size, 8), put_le(&dir, m[i].size, 8),
+                put_le(&dir, at, 8);
     }
     size_t dir_at = b.n;
     put(&b, dir.p, dir.n);
@@ -374,7 +376,8 @@ static void test_zip64_extra_fields(void) {
 static void test_f16_parameter_and_ordered_dict(void) {
     /* OrderedDict() + SETITEMS + BUILD({}) around _rebuild_parameter(_rebuild_tensor_v2(...), False,
      * ()), and a second tensor sharing the storage (tied weights). */
-    tensor_spec t[2] = {{"a", "HalfStorage", "0", 16, 0, 1, {16}, {1}}, {"b", "HalfStorage", "0", 16, 4, 2, {2, 2}, {2, 1}}};
+    tensor_spec t[2] = {{"a", "HalfStorage", "0", 16, 0, 1, {16}, {1}},
+                        {"b", "HalfStorage", "0", 16, 4, 2, {2, 2}, {2, 1}}};
     buf b = {0};
     put(&b, "\x80\x02", 2);
     pk_global(&b, "collections", "OrderedDict");
@@ -552,7 +555,11 @@ static void test_pickle_nesting_bomb(void) {
     expect_unpickle(b.p, b.n, LOOM_ERR_FORMAT, "nests containers deeper than 64");
     b.n = 2; /* a list appended to itself, again and again */
     put(&b, "]q\x00", 3);
-    for (int i = 0; i < 1000; i++) put(&b, "h\x00" "a", 3);
+    for (int i = 0; i < 1000; i++)
+        put(&b,
+            "h\x00"
+            "a",
+            3);
     put_op(&b, '.');
     expect_unpickle(b.p, b.n, LOOM_ERR_FORMAT, "changes a container after nesting it");
     /* nest a list in a tuple, then append to the list (which would deepen the tuple unseen) */
@@ -571,8 +578,10 @@ static void test_pickle_forbidden_globals_in_memory(void) {
 static void test_pickle_values(void) {
     /* None, True, BININT -2, BINFLOAT 1.5, LONG1 -1 (1 byte), SHORT_BINBYTES, BINUNICODE8 in a list */
     static const char P[] = "\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00]\x94(N\x88J\xfe\xff\xff\xff"
-                            "G\x3f\xf8\x00\x00\x00\x00\x00\x00\x8a\x01\xff" "C\x02hi"
-                            "\x8d\x01\x00\x00\x00\x00\x00\x00\x00" "ze.";
+                            "G\x3f\xf8\x00\x00\x00\x00\x00\x00\x8a\x01\xff"
+                            "C\x02hi"
+                            "\x8d\x01\x00\x00\x00\x00\x00\x00\x00"
+                            "ze.";
     loom_pickle p;
     loom_error err = {0};
     CHECK_MSG(pickle_load((const uint8_t *)P, sizeof P - 1, &p, &err) == LOOM_OK, "%s", err.message);
@@ -584,7 +593,8 @@ static void test_pickle_values(void) {
         CHECK(l->items[2]->kind == LOOM_PICKLE_INT && l->items[2]->i == -2);
         CHECK(l->items[3]->kind == LOOM_PICKLE_FLOAT && l->items[3]->f == 1.5);
         CHECK(l->items[4]->kind == LOOM_PICKLE_INT && l->items[4]->i == -1);
-        CHECK(l->items[5]->kind == LOOM_PICKLE_BYTES && l->items[5]->len == 2 && memcmp(l->items[5]->str, "hi", 2) == 0);
+        CHECK(l->items[5]->kind == LOOM_PICKLE_BYTES && l->items[5]->len == 2 &&
+              memcmp(l->items[5]->str, "hi", 2) == 0);
         CHECK(l->items[6]->kind == LOOM_PICKLE_STRING && l->items[6]->len == 1 && l->items[6]->str[0] == 'z');
     }
     pickle_free(&p);

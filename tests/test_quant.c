@@ -11,7 +11,8 @@
  *   - FP8 weight quantization (searched scale): per element within 2^-4 |x| + the subnormal step, per
  *     block never worse in squared error than the plain max|x|/448 scale, and over all blocks >= 10% better;
  *   - fused matmul (QKV-style, 3 matrices) == three separate matmuls, bit for bit, at 1 and 3 threads;
- *   - the x16 layout (AVX-512, every int8 dtype above): every packed row unpacks to its original bit for bit; a packed matmul ==
+ *   - the x16 layout (AVX-512, every int8 dtype above): every packed row unpacks to its original bit for bit; a packed
+  * matmul ==
  *     the row-layout matmul within 1e-5 of sum |w x| (the same integer dots, other float order), and a
  *     token's packed result is bit-identical alone or in a batch;
  *   - SiLU x up (SIMD exp): 1e-6 relative to the double-precision formula. */
@@ -56,7 +57,8 @@ static void random_row(loom_dtype t, uint8_t *raw, int64_t n) {
         /* the f16 scale (and min) fields: d at 0 but for Q6_K / Q2_K / Q3_K, the second one after it */
         size_t d_at = t == LOOM_DTYPE_Q6_K ? 208 : t == LOOM_DTYPE_Q2_K ? 80 : t == LOOM_DTYPE_Q3_K ? 108 : 0;
         memcpy(blk + d_at, &d, 2);
-        if (t == LOOM_DTYPE_Q4_1 || t == LOOM_DTYPE_Q4_K || t == LOOM_DTYPE_Q5_1 || t == LOOM_DTYPE_Q5_K || t == LOOM_DTYPE_Q2_K)
+        if (t == LOOM_DTYPE_Q4_1 || t == LOOM_DTYPE_Q4_K || t == LOOM_DTYPE_Q5_1 || t == LOOM_DTYPE_Q5_K ||
+            t == LOOM_DTYPE_Q2_K)
             memcpy(blk + d_at + 2, t == LOOM_DTYPE_Q2_K ? &d : &m, 2); /* Q2_K's dmin multiplies positive mins */
         if (t == LOOM_DTYPE_FP8_E4M3)
             for (int j = 0; j < 32; j++)
@@ -65,9 +67,9 @@ static void random_row(loom_dtype t, uint8_t *raw, int64_t n) {
 }
 
 /* every dtype with int8-activation kernels */
-static const loom_dtype INT8_TYPES[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K,
-                                        LOOM_DTYPE_Q5_0, LOOM_DTYPE_Q5_1, LOOM_DTYPE_Q2_K, LOOM_DTYPE_Q3_K, LOOM_DTYPE_Q5_K,
-                                        LOOM_DTYPE_IQ4_NL, LOOM_DTYPE_IQ4_XS};
+static const loom_dtype INT8_TYPES[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1,   LOOM_DTYPE_Q4_K,
+                                        LOOM_DTYPE_Q6_K, LOOM_DTYPE_Q5_0, LOOM_DTYPE_Q5_1,   LOOM_DTYPE_Q2_K,
+                                        LOOM_DTYPE_Q3_K, LOOM_DTYPE_Q5_K, LOOM_DTYPE_IQ4_NL, LOOM_DTYPE_IQ4_XS};
 #define N_INT8_TYPES (sizeof INT8_TYPES / sizeof INT8_TYPES[0])
 
 static void test_xdot(void) {
@@ -108,8 +110,8 @@ static void test_xdot(void) {
                     for (int j = 0; j < 32; j++) sw += fabs(w[b * 32 + j]);
                     bound += 0.5 * xq[t * NB + b].d * sw;
                 }
-                CHECK_MSG(fabs(out[t] - exact) <= 1e-5 * mag + 1e-6, "%s n_tok=%d t=%d: %g vs %g",
-                          dtype_name(types[k]), n_tok, t, out[t], exact);
+                CHECK_MSG(fabs(out[t] - exact) <= 1e-5 * mag + 1e-6, "%s n_tok=%d t=%d: %g vs %g", dtype_name(types[k]),
+                          n_tok, t, out[t], exact);
                 CHECK_MSG(fabs(out[t] - fdot) <= bound * 1.001 + 1e-5, "%s: %g vs float %g (bound %g)",
                           dtype_name(types[k]), out[t], fdot, bound);
             }
@@ -121,10 +123,10 @@ static void test_xdot(void) {
  * float32 for F32 / F16 / BF16 / FP8): each token's outputs are bit-identical whether it is alone or among
  * 7 tokens, over 11 rows (register tiles with tails), at 1 and 2 threads. */
 static void test_quantized_batch_invariance(void) {
-    const loom_dtype types[] = {LOOM_DTYPE_Q8_0,   LOOM_DTYPE_Q4_0,   LOOM_DTYPE_Q4_1, LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q6_K,
-                                LOOM_DTYPE_Q5_0,   LOOM_DTYPE_Q5_1,   LOOM_DTYPE_Q2_K, LOOM_DTYPE_Q3_K, LOOM_DTYPE_Q5_K,
-                                LOOM_DTYPE_IQ4_NL, LOOM_DTYPE_IQ4_XS, LOOM_DTYPE_F16,  LOOM_DTYPE_BF16, LOOM_DTYPE_FP8_E4M3,
-                                LOOM_DTYPE_F32};
+    const loom_dtype types[] = {LOOM_DTYPE_Q8_0, LOOM_DTYPE_Q4_0, LOOM_DTYPE_Q4_1,     LOOM_DTYPE_Q4_K,
+                                LOOM_DTYPE_Q6_K, LOOM_DTYPE_Q5_0, LOOM_DTYPE_Q5_1,     LOOM_DTYPE_Q2_K,
+                                LOOM_DTYPE_Q3_K, LOOM_DTYPE_Q5_K, LOOM_DTYPE_IQ4_NL,   LOOM_DTYPE_IQ4_XS,
+                                LOOM_DTYPE_F16,  LOOM_DTYPE_BF16, LOOM_DTYPE_FP8_E4M3, LOOM_DTYPE_F32};
     enum { ROWS = 11, COLS = 512, T = 7 };
     static uint8_t raw[ROWS * COLS * 4];
     static float x[T * COLS], together[T * ROWS], alone[ROWS];
@@ -136,7 +138,8 @@ static void test_quantized_batch_invariance(void) {
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         size_t row_bytes = dtype_bytes(types[k], COLS);
         for (int r = 0; r < ROWS; r++) random_row(types[k], raw + r * row_bytes, COLS);
-        loom_tensor w = {.data = raw, .dtype = types[k], .n_dims = 2, .shape = {ROWS, COLS}, .row_stride_bytes = row_bytes};
+        loom_tensor w = {
+            .data = raw, .dtype = types[k], .n_dims = 2, .shape = {ROWS, COLS}, .row_stride_bytes = row_bytes};
         be2->ops->matmul(be2, together, &w, x, T);
         for (int t = 0; t < T; t++) {
             be1->ops->matmul(be1, alone, &w, x + t * COLS, 1);
@@ -173,7 +176,8 @@ static void test_float_activation_dots(void) {
                 ref += (double)w[i] * x[i];
                 mag += fabs((double)w[i] * x[i]);
             }
-            CHECK_MSG(fabs(out[r] - ref) <= 1e-5 * mag + 1e-6, "%s row %d: %g vs %g", dtype_name(types[k]), r, out[r], ref);
+            CHECK_MSG(fabs(out[r] - ref) <= 1e-5 * mag + 1e-6, "%s row %d: %g vs %g", dtype_name(types[k]), r, out[r],
+                      ref);
         }
     }
 }
@@ -238,7 +242,10 @@ static void check_fused_matmul(const loom_dtype types[3]) {
     loom_tensor w[3];
     for (int m = 0; m < 3; m++) {
         for (int64_t r = 0; r < rows[m]; r++) random_row(types[m], raw[m] + r * dtype_bytes(types[m], COLS), COLS);
-        w[m] = (loom_tensor){.data = raw[m], .dtype = types[m], .n_dims = 2, .shape = {rows[m], COLS},
+        w[m] = (loom_tensor){.data = raw[m],
+                             .dtype = types[m],
+                             .n_dims = 2,
+                             .shape = {rows[m], COLS},
                              .row_stride_bytes = dtype_bytes(types[m], COLS)};
     }
     for (int i = 0; i < T * COLS; i++) x[i] = frand();
@@ -359,8 +366,9 @@ static void test_x16_layout(void) {
  * (half a step of max |w| / 127 per 32 elements, plus the f16 rounding of that step: max |w| / 1024 bounds it);
  * not even 32-aligned: refused (LOOM_DTYPE_COUNT). */
 static void test_column_slices(void) {
-    const loom_dtype types[] = {LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q5_K, LOOM_DTYPE_Q2_K, LOOM_DTYPE_Q3_K, LOOM_DTYPE_Q6_K,
-                                LOOM_DTYPE_IQ4_XS, LOOM_DTYPE_Q5_0, LOOM_DTYPE_IQ4_NL, LOOM_DTYPE_IQ2_XS};
+    const loom_dtype types[] = {LOOM_DTYPE_Q4_K, LOOM_DTYPE_Q5_K,   LOOM_DTYPE_Q2_K,
+                                LOOM_DTYPE_Q3_K, LOOM_DTYPE_Q6_K,   LOOM_DTYPE_IQ4_XS,
+                                LOOM_DTYPE_Q5_0, LOOM_DTYPE_IQ4_NL, LOOM_DTYPE_IQ2_XS};
     enum { ROWS = 3, COLS = 1024, BEGIN = 288, COUNT = 416 }; /* 32-aligned, not 256-aligned */
     static uint8_t raw[ROWS * COLS * 2], sliced[ROWS * COLS * 2];
     static float full[COLS], part[COLS];
@@ -386,7 +394,8 @@ static void test_column_slices(void) {
                 float amax = 0;
                 for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(full[BEGIN + 32 * b + j]));
                 for (int j = 0; j < 32; j++)
-                    CHECK_MSG(fabsf(part[32 * b + j] - full[BEGIN + 32 * b + j]) <= amax * (1.0f / 254 + 1.0f / 1024) + 1e-7f,
+                    CHECK_MSG(fabsf(part[32 * b + j] - full[BEGIN + 32 * b + j]) <=
+                                  amax * (1.0f / 254 + 1.0f / 1024) + 1e-7f,
                               "%s row %d elem %d: %g vs %g", dtype_name(t), r, 32 * b + j, part[32 * b + j],
                               full[BEGIN + 32 * b + j]);
             }
@@ -407,19 +416,21 @@ static void test_silu_mul(void) {
         silu_mul(out, g, u, n);
         for (int i = 0; i < n; i++) {
             double ref = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
-            CHECK_MSG(fabs(out[i] - ref) <= 1e-6 * fabs(ref) + 1e-30, "n=%d g=%g u=%g: %g vs %g", n, g[i], u[i], out[i], ref);
+            CHECK_MSG(fabs(out[i] - ref) <= 1e-6 * fabs(ref) + 1e-30, "n=%d g=%g u=%g: %g vs %g", n, g[i], u[i], out[i],
+                      ref);
         }
     }
     memcpy(out, g, sizeof g);
     silu_mul(out, out, u, N);
-    for (int i = 0; i < N; i++) CHECK_NEAR(out[i], g[i] / (1.0 + exp(-(double)g[i])) * u[i], 1e-6 * fabs(out[i]) + 1e-30);
+    for (int i = 0; i < N; i++)
+        CHECK_NEAR(out[i], g[i] / (1.0 + exp(-(double)g[i])) * u[i], 1e-6 * fabs(out[i]) + 1e-30);
 }
 
 /* the forced path is the one running, where the CPU has it */
 static void test_forced_isa(void) {
     const char *want = getenv("LOOM_ISA");
     int has = strcmp(want, "scalar") == 0 || (strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2")) ||
-              (strcmp(want, "avx512") == 0 && __builtin_cpu_supports("avx512vnni"));
+        (strcmp(want, "avx512") == 0 && __builtin_cpu_supports("avx512vnni"));
     CHECK_MSG(!has || strcmp(cpu_isa(), want) == 0, "LOOM_ISA=%s runs %s", want, cpu_isa());
 }
 

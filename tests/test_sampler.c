@@ -49,7 +49,8 @@ static void softmax_over(const float *x, int n, double t, const int *keep, doubl
 static void check_probs(loom_sampler *s, const float *logits, int n, const double *expected) {
     float got[V_MAX];
     loom_sampler_probs(s, logits, got);
-    for (int i = 0; i < n; i++) CHECK_MSG(fabs(got[i] - expected[i]) <= 1e-6, "id %d: %g vs %g", i, got[i], expected[i]);
+    for (int i = 0; i < n; i++)
+        CHECK_MSG(fabs(got[i] - expected[i]) <= 1e-6, "id %d: %g vs %g", i, got[i], expected[i]);
 }
 
 static const float logits[6] = {1.0f, 3.0f, 0.5f, 3.0f, -2.0f, 2.5f};
@@ -272,8 +273,8 @@ static void test_seed_streams(void) {
  * 0.1% critical value for (support - 1) degrees of freedom, and filtered ids must never appear. */
 static void check_draws(const char *name, loom_sampler *s, const float *l, int n, double t, const int *keep) {
     enum { DRAWS = 20000 };
-    static const double chi2_crit_001[V_MAX] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32,
-                                                 26.12, 27.88, 29.59, 31.26, 32.91, 34.53, 36.12, 37.70};
+    static const double chi2_crit_001[V_MAX] = {0,     10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32,
+                                                26.12, 27.88, 29.59, 31.26, 32.91, 34.53, 36.12, 37.70};
     double e[V_MAX];
     int counts[V_MAX] = {0}, support = 0;
     softmax_over(l, n, t, keep, e);
@@ -302,7 +303,13 @@ static void test_distributions(void) {
     /* top-k 5 then top_p 0.7 over the renormalized five at t=1.3: 0.280, 0.259, 0.190 (0.729), ...
      * -> 3, 4, 8 */
     const int ktopp[12] = {0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0};
-    struct { const char *name; float t; int32_t k; float top_p, min_p; const int *keep; } cases[] = {
+    struct {
+        const char *name;
+        float t;
+        int32_t k;
+        float top_p, min_p;
+        const int *keep;
+    } cases[] = {
         {"temperature 0.7", 0.7f, 0, 1, 0, all},
         {"top-k 5", 1, 5, 1, 0, top5},
         {"min-p 0.2", 0.8f, 0, 1, 0.2f, minp},

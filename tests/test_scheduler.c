@@ -41,7 +41,7 @@ typedef struct world {
     int32_t max_total[64];
     int32_t admitted_step[64]; /* first step that scheduled the sequence, -1 before */
     int n_seqs, finished, step, kv_errors, budget_violations, seat_violations;
-    int spec_k;               /* > 0: decoding sequences get up to spec_k proposals each step (fake_propose) */
+    int spec_k; /* > 0: decoding sequences get up to spec_k proposals each step (fake_propose) */
     int proposed, accepted;
     loom_sched_config cfg;
 } world;
@@ -170,8 +170,11 @@ static int run_to_end(world *w, int max_steps) {
 }
 
 static loom_sched_config config(int32_t seqs, int32_t tokens) {
-    return (loom_sched_config){.max_num_seqs = seqs, .max_num_batched_tokens = tokens, .enable_chunked_prefill = 1,
-                               .preemption_mode = LOOM_PREEMPT_RECOMPUTE, .swap_space_bytes = 1 << 20};
+    return (loom_sched_config){.max_num_seqs = seqs,
+                               .max_num_batched_tokens = tokens,
+                               .enable_chunked_prefill = 1,
+                               .preemption_mode = LOOM_PREEMPT_RECOMPUTE,
+                               .swap_space_bytes = 1 << 20};
 }
 
 static void test_admission_order_is_fcfs(void) {
@@ -437,7 +440,7 @@ static void test_spec_rollback_frees_and_never_caches(void) {
     CHECK(st.n_items == 1 && st.items[0].n_tokens == 7 && st.items[0].n_spec == 6 && st.n_batched_tokens == 7);
     CHECK(s->n_tokens == 14 && s->n_computed == 13 && s->n_spec == 0);
     CHECK(s->tokens[11] == proposals[0] && s->tokens[12] == proposals[1] && s->tokens[13] == true_token(0, 13));
-    CHECK(s->table.n_blocks == 4);                /* 14 tokens: block 4 (positions 16..19) was released */
+    CHECK(s->table.n_blocks == 4); /* 14 tokens: block 4 (positions 16..19) was released */
     CHECK(bm_num_free(w.bm) == 16 - 4);
     CHECK(bm_is_cached(w.bm, s->table.blocks[2]));  /* 8..11: prompt, first token, a kept proposal */
     CHECK(!bm_is_cached(w.bm, s->table.blocks[3])); /* 12..15: holds rejected proposals' KV */

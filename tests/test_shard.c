@@ -10,8 +10,8 @@
  * projection, post-norms, Phi-3's fused projections, one KV head or fewer KV heads than ranks: each rank
  * holds the KV head its query heads read), and a dummy 1B-shaped config where a TP=2 rank must hold
  * <= 0.55 x the whole model's weight bytes (accounting and resident memory). */
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,8 +37,8 @@ typedef struct expect {
 /* Stage boundary b: the layer count (at least one layer per stage) whose weights come nearest to b/pp of
  * all the weights a token passes through, the LM head (vocab x hidden) counted after the last layer. */
 static int32_t expected_boundary(const loom_config *c, int pp, int b) {
-    double h = c->hidden_size, per_layer = h * config_q_dim(c) * 2 + h * config_kv_dim(c) * 2 +
-                                           3 * h * c->intermediate_size;
+    double h = c->hidden_size,
+           per_layer = h * config_q_dim(c) * 2 + h * config_kv_dim(c) * 2 + 3 * h * c->intermediate_size;
     double target = (per_layer * c->n_layers + (double)c->vocab_size * h) * b / pp;
     int32_t best = 0, prev = b > 1 ? expected_boundary(c, pp, b - 1) : 0;
     if (b == 0 || b == pp) return b == 0 ? 0 : c->n_layers;
@@ -92,13 +92,20 @@ static const struct {
     size_t offset;
     split how;
 } LAYER_FIELDS[] = {
-    {offsetof(loom_layer_weights, attn_norm), REPLICATED}, {offsetof(loom_layer_weights, wq), Q_ROWS},
-    {offsetof(loom_layer_weights, wk), KV_ROWS},           {offsetof(loom_layer_weights, wv), KV_ROWS},
-    {offsetof(loom_layer_weights, bq), Q_ROWS},            {offsetof(loom_layer_weights, bk), KV_ROWS},
-    {offsetof(loom_layer_weights, bv), KV_ROWS},           {offsetof(loom_layer_weights, wo), Q_COLS},
-    {offsetof(loom_layer_weights, ffn_norm), REPLICATED},  {offsetof(loom_layer_weights, w_gate), FFN_ROWS},
-    {offsetof(loom_layer_weights, w_up), FFN_ROWS},        {offsetof(loom_layer_weights, w_down), FFN_COLS},
-    {offsetof(loom_layer_weights, q_norm), Q_NORM},        {offsetof(loom_layer_weights, k_norm), K_NORM},
+    {offsetof(loom_layer_weights, attn_norm), REPLICATED},
+    {offsetof(loom_layer_weights, wq), Q_ROWS},
+    {offsetof(loom_layer_weights, wk), KV_ROWS},
+    {offsetof(loom_layer_weights, wv), KV_ROWS},
+    {offsetof(loom_layer_weights, bq), Q_ROWS},
+    {offsetof(loom_layer_weights, bk), KV_ROWS},
+    {offsetof(loom_layer_weights, bv), KV_ROWS},
+    {offsetof(loom_layer_weights, wo), Q_COLS},
+    {offsetof(loom_layer_weights, ffn_norm), REPLICATED},
+    {offsetof(loom_layer_weights, w_gate), FFN_ROWS},
+    {offsetof(loom_layer_weights, w_up), FFN_ROWS},
+    {offsetof(loom_layer_weights, w_down), FFN_COLS},
+    {offsetof(loom_layer_weights, q_norm), Q_NORM},
+    {offsetof(loom_layer_weights, k_norm), K_NORM},
     {offsetof(loom_layer_weights, attn_post_norm), REPLICATED},
     {offsetof(loom_layer_weights, ffn_post_norm), REPLICATED},
 };
@@ -127,15 +134,20 @@ typedef struct coverage {
 } coverage;
 
 /* The slice of whole tensor w (rows x cols, or a vector of cols) a rank holds. */
-static void slice_of(split how, const expect *e, const loom_tensor *w, int64_t *r0, int64_t *nr, int64_t *c0, int64_t *nc) {
+static void slice_of(split how, const expect *e, const loom_tensor *w, int64_t *r0, int64_t *nr, int64_t *c0,
+                     int64_t *nc) {
     int vector = w->n_dims == 1;
     *r0 = 0, *nr = vector ? 1 : w->shape[0], *c0 = 0, *nc = vector ? w->shape[0] : w->shape[1];
     int64_t begin = 0, count = 0;
     switch (how) {
-    case REPLICATED: case Q_NORM: case K_NORM: return; /* (the norms' split is resolved by split_of) */
-    case Q_ROWS: case Q_COLS: begin = e->q_begin, count = e->q_count; break;
-    case KV_ROWS: begin = e->kv_begin, count = e->kv_count; break;
-    case FFN_ROWS: case FFN_COLS: begin = e->ffn_begin, count = e->ffn_count; break;
+        case REPLICATED:
+        case Q_NORM:
+        case K_NORM: return; /* (the norms' split is resolved by split_of) */
+        case Q_ROWS:
+        case Q_COLS: begin = e->q_begin, count = e->q_count; break;
+        case KV_ROWS: begin = e->kv_begin, count = e->kv_count; break;
+        case FFN_ROWS:
+        case FFN_COLS: begin = e->ffn_begin, count = e->ffn_count; break;
     }
     if (vector || how == Q_COLS || how == FFN_COLS) *c0 = begin, *nc = count;
     else *r0 = begin, *nr = count;
@@ -155,8 +167,8 @@ static uint64_t check_rank(const loom_model *whole, const loom_model *m, const e
             }
             int64_t r0, nr, c0, nc;
             slice_of(split_of(c, f), e, w, &r0, &nr, &c0, &nc);
-            CHECK_MSG(is_slice(w, s, r0, nr, c0, nc), "layer %d field %zu: not rows [%lld,+%lld) x cols [%lld,+%lld)", l,
-                      f, (long long)r0, (long long)nr, (long long)c0, (long long)nc);
+            CHECK_MSG(is_slice(w, s, r0, nr, c0, nc), "layer %d field %zu: not rows [%lld,+%lld) x cols [%lld,+%lld)",
+                      l, f, (long long)r0, (long long)nr, (long long)c0, (long long)nc);
             cov->layer[l * N_FIELDS + f] += tensor_n_elems(s);
             bytes += tensor_bytes(s);
         }
@@ -279,8 +291,10 @@ static void test_stories_q8_0_gguf(void) {
     check_layouts(out, LOOM_LOAD_AUTO, LOOM_QUANT_NONE, 2);
     loom_model *m = load(out, LOOM_LOAD_AUTO, LOOM_QUANT_NONE, 4, 1, 1, 0, &err);
     CHECK(m == NULL && err.status == LOOM_ERR_UNSUPPORTED);
-    CHECK_MSG(strstr(err.message, "'blk.0.attn_output.weight' (q8_0, blocks of 32 columns) cannot be split for tensor "
-                                  "parallel size 4") != NULL, "%s", err.message);
+    CHECK_MSG(strstr(err.message,
+                     "'blk.0.attn_output.weight' (q8_0, blocks of 32 columns) cannot be split for tensor "
+                     "parallel size 4") != NULL,
+              "%s", err.message);
     loom_model *whole = load(out, LOOM_LOAD_AUTO, LOOM_QUANT_NONE, 1, 1, 0, 0, &err);
     loom_model_info info;
     CHECK(whole && loom_model_shard_info(whole, 1, 4, 0, 1, &info, &err) == LOOM_ERR_UNSUPPORTED);
@@ -322,8 +336,7 @@ static long mapping_rss(const void *addr) {
         unsigned long lo, hi;
         if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
             inside = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
-        else if (inside && sscanf(line, "Rss: %ld kB", &rss_kb) == 1)
-            break;
+        else if (inside && sscanf(line, "Rss: %ld kB", &rss_kb) == 1) break;
     }
     fclose(f);
     return rss_kb < 0 ? -1 : rss_kb * 1024;
@@ -373,12 +386,14 @@ static void remove_dummy(const char *name) {
 
 /* Qwen2-shaped (q/k/v biases, untied head, GQA 8/4) with a vocab of 130 that 4 ranks split 33/33/33/31. */
 static const char *QWEN2_SMALL =
-    "{\"architectures\": [\"Qwen2ForCausalLM\"], \"model_type\": \"qwen2\", \"hidden_size\": 64, \"intermediate_size\": "
+    "{\"architectures\": [\"Qwen2ForCausalLM\"], \"model_type\": \"qwen2\", \"hidden_size\": 64, "
+    "\"intermediate_size\": "
     "128, \"num_hidden_layers\": 5, \"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"vocab_size\": 130, "
     "\"max_position_embeddings\": 256, \"tie_word_embeddings\": false}";
 /* Llama-shaped with tied embeddings and 3 layers. */
 static const char *LLAMA_TIED =
-    "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 128, \"intermediate_size\": "
+    "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 128, "
+    "\"intermediate_size\": "
     "256, \"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"vocab_size\": 200, "
     "\"max_position_embeddings\": 256, \"tie_word_embeddings\": true}";
 
@@ -386,16 +401,20 @@ static const char *LLAMA_TIED =
  * head (post-norms, replicated K/V under TP), OLMo 2 with 2 KV heads over 4 ranks (q/k norms over the
  * whole projection follow the q/k rows), Phi-3 (q/k/v and gate/up as row ranges of fused tensors). */
 static const char *const FAMILY_DUMMIES[][2] = {
-    {"qwen3", "{\"architectures\": [\"Qwen3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
-              "\"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 32, "
-              "\"vocab_size\": 130, \"tie_word_embeddings\": true}"},
-    {"gemma3", "{\"architectures\": [\"Gemma3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
-               "\"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 1, \"head_dim\": 32, "
-               "\"vocab_size\": 130, \"sliding_window\": 8}"},
-    {"olmo2", "{\"architectures\": [\"Olmo2ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
-              "\"num_hidden_layers\": 3, \"num_attention_heads\": 8, \"num_key_value_heads\": 2, \"vocab_size\": 130}"},
-    {"phi3", "{\"architectures\": [\"Phi3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
-             "\"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 4, \"vocab_size\": 130}"},
+    {"qwen3",
+     "{\"architectures\": [\"Qwen3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
+     "\"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 32, "
+     "\"vocab_size\": 130, \"tie_word_embeddings\": true}"},
+    {"gemma3",
+     "{\"architectures\": [\"Gemma3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
+     "\"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 1, \"head_dim\": 32, "
+     "\"vocab_size\": 130, \"sliding_window\": 8}"},
+    {"olmo2",
+     "{\"architectures\": [\"Olmo2ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
+     "\"num_hidden_layers\": 3, \"num_attention_heads\": 8, \"num_key_value_heads\": 2, \"vocab_size\": 130}"},
+    {"phi3",
+     "{\"architectures\": [\"Phi3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "
+     "\"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 4, \"vocab_size\": 130}"},
 };
 
 static void test_dummy_families(void) {
@@ -433,8 +452,10 @@ static void test_world_size_error(void) {
     mp.path = path;
     mp.tensor_parallel_size = 2;
     CHECK(loom_model_load(&mp, &m, &err) == LOOM_ERR_INVALID_ARG && m == NULL);
-    CHECK_MSG(strstr(err.message, "tensor parallel size 2 x pipeline parallel size 1 needs 2 ranks but the job has 1: "
-                                  "start with mpirun -np 2") != NULL, "%s", err.message);
+    CHECK_MSG(strstr(err.message,
+                     "tensor parallel size 2 x pipeline parallel size 1 needs 2 ranks but the job has 1: "
+                     "start with mpirun -np 2") != NULL,
+              "%s", err.message);
 }
 
 static long resident_bytes(void) {

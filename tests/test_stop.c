@@ -68,8 +68,10 @@ static void test_prefix_of_another(void) {
         streamed b = run(m, d2);
         loom_stop_matcher_free(m);
         const char *want = include ? "xab" : "x";
-        CHECK_MSG(!strcmp(a.text, want) && a.stop_index == 1, "include %d: '%s' stop %d", include, a.text, a.stop_index);
-        CHECK_MSG(!strcmp(b.text, want) && b.stop_index == 1, "include %d: '%s' stop %d", include, b.text, b.stop_index);
+        CHECK_MSG(!strcmp(a.text, want) && a.stop_index == 1, "include %d: '%s' stop %d", include, a.text,
+                  a.stop_index);
+        CHECK_MSG(!strcmp(b.text, want) && b.stop_index == 1, "include %d: '%s' stop %d", include, b.text,
+                  b.stop_index);
     }
     /* the earlier-ending of two overlapping matches wins: "bcd" ends before "abcde" */
     const char *stops2[2] = {"abcde", "bcd"}, *d3[] = {"zabcdef", NULL};
@@ -194,8 +196,8 @@ static void test_random_splits_match_reference(void) {
         loom_stop_matcher_free(m);
         if (strcmp(got.text, want.text) || got.stop_index != want.stop_index) {
             if (failures++ < 3)
-                fprintf(stderr, "  text '%s' stops %d include %d: got '%s' (%d), want '%s' (%d)\n", text, n_stops, include,
-                        got.text, got.stop_index, want.text, want.stop_index);
+                fprintf(stderr, "  text '%s' stops %d include %d: got '%s' (%d), want '%s' (%d)\n", text, n_stops,
+                        include, got.text, got.stop_index, want.text, want.stop_index);
         }
     }
     CHECK_MSG(failures == 0, "%d of 3000 random cases differ", failures);

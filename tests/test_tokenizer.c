@@ -15,7 +15,8 @@ static loom_tokenizer *load_hf(const char *rel) {
     shared_path(path, sizeof path, rel);
     loom_tokenizer *t = NULL;
     loom_error err = {0};
-    CHECK_MSG(tokenizer_load_hf(path, &t, &err) == LOOM_OK, "cannot load tokenizer (missing shared asset?): %s", err.message);
+    CHECK_MSG(tokenizer_load_hf(path, &t, &err) == LOOM_OK, "cannot load tokenizer (missing shared asset?): %s",
+              err.message);
     return t;
 }
 
@@ -45,7 +46,8 @@ static loom_tokenizer *load_shared_gguf(const char *rel) {
     return load_gguf(path);
 }
 
-static void check_encode(const loom_tokenizer *t, const char *text, int add_special, const int32_t *want, size_t n_want) {
+static void check_encode(const loom_tokenizer *t, const char *text, int add_special, const int32_t *want,
+                         size_t n_want) {
     int32_t *ids = NULL;
     size_t n = 0;
     loom_error err = {0};
@@ -85,7 +87,8 @@ static char *stream_decode(const loom_tokenizer *t, const int32_t *ids, size_t n
     char *whole = NULL;
     size_t wl = 0;
     CHECK(loom_tokenizer_decode(t, ids, n, skip_special, &whole, &wl, &err) == LOOM_OK);
-    CHECK_MSG(whole && wl == len && !memcmp(whole, acc, len), "stream \"%s\" != decode \"%s\"", acc, whole ? whole : "");
+    CHECK_MSG(whole && wl == len && !memcmp(whole, acc, len), "stream \"%s\" != decode \"%s\"", acc,
+              whole ? whole : "");
     free(whole);
     return acc;
 }
@@ -128,12 +131,14 @@ static void check_reference_decode(const loom_tokenizer *t) {
         size_t n = json_array_size(lists[0]) + json_array_size(lists[1]), k = 0;
         int32_t *ids = malloc(n * sizeof *ids);
         for (int l = 0; l < 2; l++)
-            for (size_t i = 0; i < json_array_size(lists[l]); i++) ids[k++] = (int32_t)json_integer_value(json_array_get(lists[l], i));
+            for (size_t i = 0; i < json_array_size(lists[l]); i++)
+                ids[k++] = (int32_t)json_integer_value(json_array_get(lists[l], i));
         CHECK(n == 201);
         char *text = NULL;
         size_t len = 0;
         CHECK(loom_tokenizer_decode(t, ids, n, 1, &text, &len, &err) == LOOM_OK);
-        CHECK_MSG(text && want_len == len + 1 && want[len] == '\n' && !memcmp(text, want, len), "decode differs from run.c output:\n%s", text ? text : "");
+        CHECK_MSG(text && want_len == len + 1 && want[len] == '\n' && !memcmp(text, want, len),
+                  "decode differs from run.c output:\n%s", text ? text : "");
         free(text);
         free(stream_decode(t, ids, n, 1));
         char *with_bos = stream_decode(t, ids, n, 0);
@@ -185,7 +190,9 @@ static void test_smollm_gguf(void) {
     const char *home = getenv("LOOM_HOME");
     char path[1024];
     if (home) snprintf(path, sizeof path, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", home);
-    else snprintf(path, sizeof path, "%s/.cache/loom/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : ".");
+    else
+        snprintf(path, sizeof path, "%s/.cache/loom/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+                 getenv("HOME") ? getenv("HOME") : ".");
     loom_tokenizer *t = load_gguf(path);
     if (!t) return;
     check_encode(t, "The capital of France is", 1, want, 5);
@@ -261,12 +268,25 @@ static loom_tokenizer *load_json_text(const char *json) {
 }
 
 /* ---- a minimal GGUF v3 (no tensors) built in memory ---- */
-typedef struct gbuf { uint8_t data[4096]; size_t len; } gbuf;
-static void g_put(gbuf *b, const void *p, size_t n) { if (b->len + n <= sizeof b->data) memcpy(b->data + b->len, p, n); b->len += n; }
+typedef struct gbuf {
+    uint8_t data[4096];
+    size_t len;
+} gbuf;
+static void g_put(gbuf *b, const void *p, size_t n) {
+    if (b->len + n <= sizeof b->data) memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
 static void g_u32(gbuf *b, uint32_t v) { g_put(b, &v, 4); }
 static void g_u64(gbuf *b, uint64_t v) { g_put(b, &v, 8); }
-static void g_str(gbuf *b, const char *s) { g_u64(b, strlen(s)); g_put(b, s, strlen(s)); }
-static void g_kv_str(gbuf *b, const char *key, const char *val) { g_str(b, key); g_u32(b, 8); g_str(b, val); }
+static void g_str(gbuf *b, const char *s) {
+    g_u64(b, strlen(s));
+    g_put(b, s, strlen(s));
+}
+static void g_kv_str(gbuf *b, const char *key, const char *val) {
+    g_str(b, key);
+    g_u32(b, 8);
+    g_str(b, val);
+}
 static void g_kv_strs(gbuf *b, const char *key, const char **vals, size_t n) {
     g_str(b, key);
     g_u32(b, 9);
@@ -303,8 +323,9 @@ static loom_status gguf_with_pre(const char *pre, loom_error *err) {
 }
 
 static void test_gguf_pre_names(void) {
-    static const char *known[] = {"default", "gpt-2", "llama-bpe", "llama3", "qwen2", "smollm", "deepseek-llm",
-                                  "deepseek-coder", "falcon", "starcoder", "refact", "mpt", "gpt-neox", "olmo", "command-r"};
+    static const char *known[] = {"default", "gpt-2",        "llama-bpe",      "llama3", "qwen2",
+                                  "smollm",  "deepseek-llm", "deepseek-coder", "falcon", "starcoder",
+                                  "refact",  "mpt",          "gpt-neox",       "olmo",   "command-r"};
     loom_error err = {0};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         CHECK_MSG(gguf_with_pre(known[i], &err) == LOOM_OK, "%s: %s", known[i], err.message);

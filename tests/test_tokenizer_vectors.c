@@ -13,7 +13,9 @@ static const char SEP[] = "\n__ggml_vocab_test__\n";
  * as "\xC3\xBC" (u-umlaut, standing for byte 0xFC) as added tokens; the raw text's u-umlaut matches one,
  * and the ByteLevel decoder turns it back into the lone byte 0xFC, i.e. U+FFFD. HF `tokenizers`
  * decodes the same way (checked with an equivalent Tokenizer built in Python). */
-static const struct { const char *vocab, *input, *decoded; } DECODE_EXCEPTIONS[] = {
+static const struct {
+    const char *vocab, *input, *decoded;
+} DECODE_EXCEPTIONS[] = {
     {"deepseek-coder", "F\xC3\xBChrer", "F\xEF\xBF\xBDhrer"},
     {"deepseek-llm", "F\xC3\xBChrer", "F\xEF\xBF\xBDhrer"},
 };
@@ -110,7 +112,8 @@ static void check_vocab(const char *name, const char *kind, const char *tok_rel)
     free(out);
 }
 
-#define VOCAB(fn, name, kind, rel) static void fn(void) { check_vocab(name, kind, rel); }
+#define VOCAB(fn, name, kind, rel)                                                                                     \
+    static void fn(void) { check_vocab(name, kind, rel); }
 /* Vocab GGUFs without vectors: they load, and the llama-bpe test strings round-trip. */
 static void check_round_trip(const char *name) {
     char inp_path[1024], tok_rel[256];
@@ -127,9 +130,10 @@ static void check_round_trip(const char *name) {
         char *text = NULL;
         total++;
         int rt = loom_tokenizer_encode(t, p, len, 0, &ids, &n, &err) == LOOM_OK &&
-                 loom_tokenizer_decode(t, ids, n, 0, &text, &tl, &err) == LOOM_OK && tl == len && !memcmp(text, p, len);
+            loom_tokenizer_decode(t, ids, n, 0, &text, &tl, &err) == LOOM_OK && tl == len && !memcmp(text, p, len);
         ok += rt;
-        CHECK_MSG(rt, "%s: input %zu \"%.*s\" does not round-trip (%s)", name, total, (int)len, p, text ? text : err.message);
+        CHECK_MSG(rt, "%s: input %zu \"%.*s\" does not round-trip (%s)", name, total, (int)len, p,
+                  text ? text : err.message);
         free(ids);
         free(text);
     }

@@ -43,7 +43,10 @@ int main(int argc, char **argv) {
     loom_file_map m = {0};
     loom_gguf g = {0};
     if (hf) {
-        if (tokenizer_load_hf(hf, &t, &err)) { fprintf(stderr, "%s\n", err.message); return 1; }
+        if (tokenizer_load_hf(hf, &t, &err)) {
+            fprintf(stderr, "%s\n", err.message);
+            return 1;
+        }
     } else if (gguf) {
         if (file_map_open(&m, gguf, &err) || gguf_parse(m.data, m.size_bytes, &g, &err) ||
             tokenizer_from_gguf(&g, &t, &err)) {

@@ -512,8 +512,9 @@ const char *api_suggest_field(api_shape shape, const char *name) {
 
 /* A message of the grammar compilers (src/grammar/) or the engine's constraint checks. */
 static int is_constraint_message(const char *message) {
-    static const char *const prefixes[] = {"json schema:", "regex:",     "choice:",           "gbnf:",
-                                           "structural tag:", "constraint:", "structured outputs", "grammar"};
+    static const char *const prefixes[] = {
+        "json schema:",       "regex:", "choice:", "gbnf:", "structural tag:", "constraint:",
+        "structured outputs", "grammar"};
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (!strncmp(message, prefixes[i], strlen(prefixes[i]))) return 1;
     return 0;

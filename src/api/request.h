@@ -61,7 +61,7 @@ typedef struct api_request {
     int max_tokens_given;           /* 0: params.max_tokens is the default (chat: the caller picks one) */
     const char *max_tokens_field;   /* the name it came by: "max_tokens" or "max_completion_tokens" */
     int stream, include_usage;
-    loom_request_params params; /* all but the prompt; stop and logit_bias point into the storage below */
+    loom_request_params params;   /* all but the prompt; stop and logit_bias point into the storage below */
     char *constraint_spec;        /* params.constraint.spec */
     const char *constraint_field; /* the field the constraint came from (an error's param), NULL: none */
     api_tools tools;              /* chat */

@@ -59,7 +59,8 @@ static void on_output(const loom_output *out, void *user) {
             json_t *top = json_array();
             for (int32_t k = 0; k < lp->n_top; k++)
                 json_array_append_new(top, json_pack("[i,f]", lp->top_ids[k], (double)lp->top_logprobs[k]));
-            json_array_append_new(s->logprobs, json_pack("{s:i,s:f,s:o}", "id", lp->id, "logprob", (double)lp->logprob, "top", top));
+            json_array_append_new(s->logprobs,
+                                  json_pack("{s:i,s:f,s:o}", "id", lp->id, "logprob", (double)lp->logprob, "top", top));
         }
     }
     size_t len = strlen(out->text_delta);
@@ -74,16 +75,17 @@ static void on_output(const loom_output *out, void *user) {
 
 static const char *finish_name(loom_finish_reason r) {
     switch (r) {
-    case LOOM_FINISH_STOP: return "stop";
-    case LOOM_FINISH_LENGTH: return "length";
-    case LOOM_FINISH_ABORT: return "abort";
-    case LOOM_FINISH_ERROR: return "error";
-    default: return "none";
+        case LOOM_FINISH_STOP: return "stop";
+        case LOOM_FINISH_LENGTH: return "length";
+        case LOOM_FINISH_ABORT: return "abort";
+        case LOOM_FINISH_ERROR: return "error";
+        default: return "none";
     }
 }
 
 static json_t *sample_json(const batch_sample *s) {
-    json_t *o = json_pack("{s:s,s:O,s:s}", "text", s->text ? s->text : "", "ids", s->ids, "finish_reason", finish_name(s->finish));
+    json_t *o = json_pack("{s:s,s:O,s:s}", "text", s->text ? s->text : "", "ids", s->ids, "finish_reason",
+                          finish_name(s->finish));
     if (json_array_size(s->logprobs) > 0) json_object_set(o, "logprobs", s->logprobs);
     return o;
 }

@@ -13,7 +13,8 @@ void batch_error_name_field(const api_request *r, loom_error *err) {
     api_error e;
     api_fail_from_engine(&e, r, err->status, err->message);
     size_t n = strlen(e.param);
-    if (!n || (!strncmp(err->message, e.param, n) && !isalnum((unsigned char)err->message[n]) && err->message[n] != '_'))
+    if (!n ||
+        (!strncmp(err->message, e.param, n) && !isalnum((unsigned char)err->message[n]) && err->message[n] != '_'))
         return; /* no field, or the message starts with it already */
     char msg[sizeof err->message];
     snprintf(msg, sizeof msg, "%s: %.440s", e.param, err->message);

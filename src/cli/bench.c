@@ -23,8 +23,12 @@ static double now_s(void) {
 }
 
 static int parse_opts(const char *mode, int argc, char **argv, bench_opts *o) {
-    *o = (bench_opts){.load = loom_model_default_params(), .prompt_len = 512, .gen_len = 128, .reps = 1,
-                      .max_tokens = 1 << 30, .window = 512};
+    *o = (bench_opts){.load = loom_model_default_params(),
+                      .prompt_len = 512,
+                      .gen_len = 128,
+                      .reps = 1,
+                      .max_tokens = 1 << 30,
+                      .window = 512};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json") || cli_model_flag(a, &o->load)) {
@@ -33,19 +37,24 @@ static int parse_opts(const char *mode, int argc, char **argv, bench_opts *o) {
         }
         const char *v = cli_option_value(argc, argv, &i);
         if (!v) return cli_usage_error("bench", "%s needs a value", a);
-        long long *count = !strcmp(a, "--prompt-len") ? &o->prompt_len : !strcmp(a, "--gen-len") ? &o->gen_len
-                         : !strcmp(a, "--reps") ? &o->reps : !strcmp(a, "--max-tokens") ? &o->max_tokens
-                         : !strcmp(a, "--window") ? &o->window : NULL;
+        long long *count = !strcmp(a, "--prompt-len") ? &o->prompt_len
+            : !strcmp(a, "--gen-len")                 ? &o->gen_len
+            : !strcmp(a, "--reps")                    ? &o->reps
+            : !strcmp(a, "--max-tokens")              ? &o->max_tokens
+            : !strcmp(a, "--window")                  ? &o->window
+                                                      : NULL;
         long long iv;
         int model_option = cli_model_option("bench", a, v, &o->load);
         if (model_option < 0) return 2;
         if (model_option) continue;
         if (!strcmp(a, "--file")) o->file = v;
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
-            if (cli_parse_int(v, 0, 512, &iv)) return cli_usage_error("bench", "--threads needs a count in [0, 512], got '%s'", v);
+            if (cli_parse_int(v, 0, 512, &iv))
+                return cli_usage_error("bench", "--threads needs a count in [0, 512], got '%s'", v);
             o->threads = (int)iv;
         } else if (count) {
-            if (cli_parse_int(v, 1, 1 << 30, count)) return cli_usage_error("bench", "%s needs a positive count, got '%s'", a, v);
+            if (cli_parse_int(v, 1, 1 << 30, count))
+                return cli_usage_error("bench", "%s needs a positive count, got '%s'", a, v);
         } else return cli_usage_error("bench", "unknown option '%s'", a);
     }
     if (!o->load.path) return cli_usage_error("bench", "-m MODEL is required");
@@ -74,7 +83,8 @@ static loom_status run_tokens(loom_context *ctx, const int32_t *tokens, int32_t 
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     }
     for (int32_t i = 0; i < n; i++) pos[i] = start + i;
-    loom_batch_input b = {.n_tokens = n, .tokens = tokens, .positions = pos, .seq_ids = seq, .want_logits = want_logits};
+    loom_batch_input b = {
+        .n_tokens = n, .tokens = tokens, .positions = pos, .seq_ids = seq, .want_logits = want_logits};
     loom_status st = loom_decode(ctx, &b, err);
     free(pos);
     free(seq);
@@ -92,13 +102,14 @@ static void print_ranks(const bench_opts *o, const loom_rank_stats *before, cons
         double comm_ms = (a->comm_seconds - before[r].comm_seconds) * 1e3 / (double)(steps ? steps : 1);
         if (o->json)
             printf("%s{\"rank\":%d,\"tp_rank\":%d,\"pp_rank\":%d,\"weight_bytes\":%llu,\"kv_bytes\":%llu,"
-                   "\"rss_bytes\":%llu,\"comm_ms_per_step\":%.4f}", r ? "," : "", a->rank, a->tp_rank, a->pp_rank,
-                   (unsigned long long)a->weight_bytes, (unsigned long long)a->kv_bytes,
-                   (unsigned long long)a->rss_bytes, comm_ms);
+                   "\"rss_bytes\":%llu,\"comm_ms_per_step\":%.4f}",
+                   r ? "," : "", a->rank, a->tp_rank, a->pp_rank, (unsigned long long)a->weight_bytes,
+                   (unsigned long long)a->kv_bytes, (unsigned long long)a->rss_bytes, comm_ms);
         else if (n > 1)
             printf("rank %d (tensor %d, stage %d): weights %.1f MiB, KV %.1f MiB, resident %.1f MiB, communication "
-                   "%.3f ms/step\n", a->rank, a->tp_rank, a->pp_rank, a->weight_bytes / 1048576.0,
-                   a->kv_bytes / 1048576.0, a->rss_bytes / 1048576.0, comm_ms);
+                   "%.3f ms/step\n",
+                   a->rank, a->tp_rank, a->pp_rank, a->weight_bytes / 1048576.0, a->kv_bytes / 1048576.0,
+                   a->rss_bytes / 1048576.0, comm_ms);
     }
     if (o->json) printf("]");
 }
@@ -132,7 +143,9 @@ static loom_status bench_latency(const bench_opts *o, loom_error *err) {
     if (st == LOOM_OK) {
         loom_context_rank_stats(ctx, after, MAX_RANKS);
         if (o->json) printf("{\"prefill_tokens_per_s\":%.2f,\"decode_tokens_per_s\":%.2f", best_prefill, best_decode);
-        else printf("prefill %d tokens: %.1f tok/s; decode %d tokens: %.1f tok/s\n", n_prompt, best_prefill, n_gen, best_decode);
+        else
+            printf("prefill %d tokens: %.1f tok/s; decode %d tokens: %.1f tok/s\n", n_prompt, best_prefill, n_gen,
+                   best_decode);
         print_ranks(o, before, after, n_ranks, o->reps * (1 + (long long)n_gen));
         if (o->json) printf("}\n");
     }
@@ -180,7 +193,8 @@ static loom_status bench_perplexity(const bench_opts *o, loom_error *err) {
     size_t text_len = 0, n_ids = 0;
     int32_t *ids = NULL, window = (int32_t)o->window;
     uint8_t *want = malloc((size_t)window);
-    loom_status st = want ? read_text_file(o->file, &text, &text_len, err) : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status st =
+        want ? read_text_file(o->file, &text, &text_len, err) : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     if (st == LOOM_OK) st = open_model(o, window, window, &model, &ctx, err);
     if (st == LOOM_OK) st = loom_tokenize(model, text, text_len, 0, &ids, &n_ids, err);
     if (st == LOOM_OK && n_ids > (size_t)o->max_tokens) n_ids = (size_t)o->max_tokens;
@@ -192,7 +206,8 @@ static loom_status bench_perplexity(const bench_opts *o, loom_error *err) {
         loom_seq_clear(ctx, 0);
         st = run_tokens(ctx, ids + at, n, 0, want, err);
         int32_t vocab = loom_model_get_info(model)->vocab_size;
-        for (int32_t i = 0; st == LOOM_OK && i + 1 < n; i++, scored++) nll += nll_of(loom_get_logits(ctx, i), vocab, ids[at + i + 1]);
+        for (int32_t i = 0; st == LOOM_OK && i + 1 < n; i++, scored++)
+            nll += nll_of(loom_get_logits(ctx, i), vocab, ids[at + i + 1]);
     }
     if (st == LOOM_OK) {
         double ppl = exp(nll / (double)(scored ? scored : 1));

@@ -50,9 +50,9 @@ static loom_status run_decode_steps(loom_engine *e, const throughput_opts *o, in
     while (st == LOOM_OK && loom_engine_has_work(e)) st = loom_engine_step(e, err);
     if (st == LOOM_OK && res->output_tokens != (uint64_t)(n * o->output_len))
         st = loom_fail(err, LOOM_ERR_INTERNAL,
-                      "%llu tokens in %llu steps, expected %lld decoding sequences per step "
-                      "(raise --max-num-seqs / --num-kv-blocks?)",
-                      (unsigned long long)res->output_tokens, (unsigned long long)res->steps, n);
+                       "%llu tokens in %llu steps, expected %lld decoding sequences per step "
+                       "(raise --max-num-seqs / --num-kv-blocks?)",
+                       (unsigned long long)res->output_tokens, (unsigned long long)res->steps, n);
     free(prompt);
     free(ids);
     return st;
@@ -117,4 +117,3 @@ loom_status bench_decode_steps(loom_engine *e, const throughput_opts *o, int32_t
     free(many_s);
     return st;
 }
-

@@ -24,13 +24,13 @@ typedef struct serve_bench_opts {
 
 typedef struct request_result {
     const serve_bench_opts *o;
-    char *body;               /* the request JSON */
+    char *body; /* the request JSON */
     int32_t input_tokens, output_tokens;
     double start_s, first_s, end_s;
-    double *itl_s;            /* gaps between content chunks */
+    double *itl_s; /* gaps between content chunks */
     size_t n_itl, cap_itl;
     double last_s;
-    char pending[65536];      /* SSE bytes not yet split into events */
+    char pending[65536]; /* SSE bytes not yet split into events */
     size_t pending_len;
     int ok, saw_usage;
     pthread_t thread;
@@ -144,8 +144,9 @@ static int fetch_vocab_sample(const serve_bench_opts *o, json_t **ids) {
     FILE *sink = open_memstream(&text, &len);
     snprintf(url, sizeof url, "%s/tokenize", o->base_url);
     struct curl_slist *headers = json_headers(o);
-    const char *body = "{\"prompt\": \"The quick brown fox jumps over the lazy dog. A journey of a thousand miles begins "
-                       "with a single step. Numbers 0123456789, symbols +-*/=, and words: river, mountain, engine.\"}";
+    const char *body =
+        "{\"prompt\": \"The quick brown fox jumps over the lazy dog. A journey of a thousand miles begins "
+        "with a single step. Numbers 0123456789, symbols +-*/=, and words: river, mountain, engine.\"}";
     int ok = c && sink;
     if (ok) {
         curl_easy_setopt(c, CURLOPT_URL, url);
@@ -168,8 +169,8 @@ static char *request_body(const serve_bench_opts *o, const json_t *vocab, int32_
     json_t *prompt = json_array();
     for (int32_t i = 0; i < n_in; i++)
         json_array_append(prompt, json_array_get(vocab, next_random(rng) % json_array_size(vocab)));
-    json_t *req = json_pack("{s:o, s:i, s:b, s:b, s:f, s:{s:b}}", "prompt", prompt, "max_tokens", n_out, "ignore_eos", 1,
-                            "stream", 1, "temperature", 0.0, "stream_options", "include_usage", 1);
+    json_t *req = json_pack("{s:o, s:i, s:b, s:b, s:f, s:{s:b}}", "prompt", prompt, "max_tokens", n_out, "ignore_eos",
+                            1, "stream", 1, "temperature", 0.0, "stream_options", "include_usage", 1);
     if (o->model) json_object_set_new(req, "model", json_string(o->model));
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
@@ -181,7 +182,9 @@ static int compare_doubles(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-typedef struct stats { double mean_ms, median_ms, p99_ms; } stats;
+typedef struct stats {
+    double mean_ms, median_ms, p99_ms;
+} stats;
 
 static stats summarize(double *v_s, size_t n) {
     stats s = {0};
@@ -196,8 +199,13 @@ static stats summarize(double *v_s, size_t n) {
 }
 
 static int parse_opts(int argc, char **argv, serve_bench_opts *o) {
-    *o = (serve_bench_opts){.base_url = "http://127.0.0.1:8000", .num_prompts = 100, .input_len = 128,
-                            .output_len = 64, .request_rate = INFINITY, .range_ratio = 0.5, .seed = 0};
+    *o = (serve_bench_opts){.base_url = "http://127.0.0.1:8000",
+                            .num_prompts = 100,
+                            .input_len = 128,
+                            .output_len = 64,
+                            .request_rate = INFINITY,
+                            .range_ratio = 0.5,
+                            .seed = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--json")) {
@@ -243,13 +251,13 @@ static void report(const serve_bench_opts *o, request_result *rs, double duratio
     stats t = summarize(ttft, ok), p = summarize(tpot, n_tpot), g = summarize(itl, k);
     double req_s = (double)ok / duration_s, tok_s = (double)out_tokens / duration_s;
     if (o->json) {
-        json_t *j = json_pack("{s:i, s:i, s:f, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
-                              "completed", (int)ok, "failed", (int)(n - ok), "duration_s", duration_s, "input_tokens",
-                              (json_int_t)in_tokens, "output_tokens", (json_int_t)out_tokens, "request_throughput", req_s,
-                              "output_throughput", tok_s, "mean_ttft_ms", t.mean_ms, "median_ttft_ms", t.median_ms,
-                              "p99_ttft_ms", t.p99_ms, "mean_tpot_ms", p.mean_ms, "median_tpot_ms", p.median_ms,
-                              "p99_tpot_ms", p.p99_ms, "mean_itl_ms", g.mean_ms, "median_itl_ms", g.median_ms,
-                              "p99_itl_ms", g.p99_ms);
+        json_t *j =
+            json_pack("{s:i, s:i, s:f, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "completed",
+                      (int)ok, "failed", (int)(n - ok), "duration_s", duration_s, "input_tokens", (json_int_t)in_tokens,
+                      "output_tokens", (json_int_t)out_tokens, "request_throughput", req_s, "output_throughput", tok_s,
+                      "mean_ttft_ms", t.mean_ms, "median_ttft_ms", t.median_ms, "p99_ttft_ms", t.p99_ms, "mean_tpot_ms",
+                      p.mean_ms, "median_tpot_ms", p.median_ms, "p99_tpot_ms", p.p99_ms, "mean_itl_ms", g.mean_ms,
+                      "median_itl_ms", g.median_ms, "p99_itl_ms", g.p99_ms);
         char *text = json_dumps(j, JSON_COMPACT);
         if (text) puts(text);
         free(text);
@@ -259,7 +267,8 @@ static void report(const serve_bench_opts *o, request_result *rs, double duratio
                "Successful requests:            %zu\nFailed requests:                %zu\n"
                "Benchmark duration (s):         %.2f\nTotal input tokens:             %lld\n"
                "Total generated tokens:         %lld\nRequest throughput (req/s):     %.2f\n"
-               "Output token throughput (tok/s): %.2f\n", ok, n - ok, duration_s, in_tokens, out_tokens, req_s, tok_s);
+               "Output token throughput (tok/s): %.2f\n",
+               ok, n - ok, duration_s, in_tokens, out_tokens, req_s, tok_s);
         printf("Mean / median / P99 TTFT (ms):  %.2f / %.2f / %.2f\n", t.mean_ms, t.median_ms, t.p99_ms);
         printf("Mean / median / P99 TPOT (ms):  %.2f / %.2f / %.2f\n", p.mean_ms, p.median_ms, p.p99_ms);
         printf("Mean / median / P99 ITL (ms):   %.2f / %.2f / %.2f\n", g.mean_ms, g.median_ms, g.p99_ms);
@@ -284,7 +293,8 @@ int cli_bench_serve(int argc, char **argv) {
     request_result *rs = calloc((size_t)o.num_prompts, sizeof *rs);
     for (long long i = 0; rs && i < o.num_prompts; i++) {
         request_result *r = &rs[i];
-        int32_t n_in = random_len(o.input_len, o.range_ratio, &rng), n_out = random_len(o.output_len, o.range_ratio, &rng);
+        int32_t n_in = random_len(o.input_len, o.range_ratio, &rng),
+                n_out = random_len(o.output_len, o.range_ratio, &rng);
         r->o = &o;
         r->body = request_body(&o, vocab, n_in, n_out, &rng);
         r->cap_itl = (size_t)n_out;

@@ -56,7 +56,8 @@ void bench_step_counters(run_result *r, const loom_engine_metrics *before, const
 }
 
 /* n prompts of input_len random ids (a fresh set per run, so the prefix cache never serves an earlier
- * run), sampled as bench_request says, exactly output_len tokens each; all added at once, or each after the previous ended. */
+ * run), sampled as bench_request says, exactly output_len tokens each; all added at once, or each after the previous
+  * ended. */
 static loom_status run_once(loom_engine *e, const throughput_opts *o, int32_t vocab, long long n, uint64_t seed,
                             int one_at_a_time, const loom_constraint *c, run_result *res, loom_error *err) {
     int32_t *prompt = malloc((size_t)o->input_len * sizeof *prompt);
@@ -142,10 +143,11 @@ void bench_accumulate(run_result *total, const run_result *r) {
 static loom_status report_constrained(const throughput_opts *o, const run_result *with, const run_result *without,
                                       loom_error *err) {
     double a = with->output_tokens / with->seconds, b = without->output_tokens / without->seconds;
-    printf("throughput: %lld prompts x (%lld in, %lld out), %lld round(s), constrained vs unconstrained\n", o->num_prompts,
-           o->input_len, o->output_len, o->rounds);
+    printf("throughput: %lld prompts x (%lld in, %lld out), %lld round(s), constrained vs unconstrained\n",
+           o->num_prompts, o->input_len, o->output_len, o->rounds);
     printf("  constrained:   %.2f output tok/s (%llu tokens, %.2f ms/step over %llu steps)\n", a,
-           (unsigned long long)with->output_tokens, with->step_ms / (double)with->steps, (unsigned long long)with->steps);
+           (unsigned long long)with->output_tokens, with->step_ms / (double)with->steps,
+           (unsigned long long)with->steps);
     printf("  unconstrained: %.2f output tok/s (%llu tokens, %.2f ms/step over %llu steps)\n", b,
            (unsigned long long)without->output_tokens, without->step_ms / (double)without->steps,
            (unsigned long long)without->steps);
@@ -156,12 +158,14 @@ static loom_status report_constrained(const throughput_opts *o, const run_result
     /* what the constraint adds lies outside the forward pass (masks, sampling): per step, against the step */
     double out_a = (with->step_ms - with->forward_ms) / (double)with->steps;
     double out_b = (without->step_ms - without->forward_ms) / (double)without->steps;
-    printf("  outside the forward: constrained %.3f ms/step, unconstrained %.3f ms/step: +%.2f%% of an unconstrained step\n",
+    printf("  outside the forward: constrained %.3f ms/step, unconstrained %.3f ms/step: +%.2f%% of an unconstrained "
+           "step\n",
            out_a, out_b, 100 * (out_a - out_b) / (without->step_ms / (double)without->steps));
     if (with->ended_early || without->ended_early)
-        printf("  note: %llu constrained and %llu unconstrained sequences ended before --output-len (the grammar ended, "
-               "or an error): compare ms/step with care\n", (unsigned long long)with->ended_early,
-               (unsigned long long)without->ended_early);
+        printf(
+            "  note: %llu constrained and %llu unconstrained sequences ended before --output-len (the grammar ended, "
+            "or an error): compare ms/step with care\n",
+            (unsigned long long)with->ended_early, (unsigned long long)without->ended_early);
     if (!o->json_out) return LOOM_OK;
     json_t *j = json_pack("{s:f,s:f,s:f,s:f,s:I,s:I}", "constrained_tok_s", a, "unconstrained_tok_s", b, "ratio", a / b,
                           "cpu_ratio", ca / cb, "constrained_tokens", (json_int_t)with->output_tokens,
@@ -171,19 +175,22 @@ static loom_status report_constrained(const throughput_opts *o, const run_result
     return rc ? loom_fail(err, LOOM_ERR_IO, "%s: cannot write", o->json_out) : LOOM_OK;
 }
 
-static loom_status report(const throughput_opts *o, const run_result *batched, const run_result *single, loom_error *err) {
+static loom_status report(const throughput_opts *o, const run_result *batched, const run_result *single,
+                          loom_error *err) {
     double cb = batched->output_tokens / batched->seconds, one = single->output_tokens / single->seconds;
     double overhead = 100 * (batched->step_ms - batched->forward_ms) / batched->step_ms;
     double overhead_one = 100 * (single->step_ms - single->forward_ms) / single->step_ms;
-    printf("throughput: %lld prompts x (%lld in, %lld out), %lld round(s)\n", o->num_prompts, o->input_len, o->output_len, o->rounds);
+    printf("throughput: %lld prompts x (%lld in, %lld out), %lld round(s)\n", o->num_prompts, o->input_len,
+           o->output_len, o->rounds);
     printf("  continuous batching: %.2f output tok/s (%.2f ms/step, scheduling overhead %.2f%% of step time)\n", cb,
            batched->step_ms / (double)batched->steps, overhead);
-    printf("  one at a time (%lld prompts): %.2f output tok/s (%.2f ms/step, overhead %.2f%%)\n", o->baseline_prompts, one,
-           single->step_ms / (double)single->steps, overhead_one);
+    printf("  one at a time (%lld prompts): %.2f output tok/s (%.2f ms/step, overhead %.2f%%)\n", o->baseline_prompts,
+           one, single->step_ms / (double)single->steps, overhead_one);
     printf("  ratio: %.2fx\n", cb / one);
     if (!o->json_out) return LOOM_OK;
     json_t *j = json_pack("{s:f,s:f,s:f,s:f,s:f}", "batched_tok_s", cb, "one_at_a_time_tok_s", one, "ratio", cb / one,
-                          "scheduling_overhead_pct", overhead, "batched_ms_per_step", batched->step_ms / (double)batched->steps);
+                          "scheduling_overhead_pct", overhead, "batched_ms_per_step",
+                          batched->step_ms / (double)batched->steps);
     int rc = json_dump_file(j, o->json_out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     json_decref(j);
     return rc ? loom_fail(err, LOOM_ERR_IO, "%s: cannot write", o->json_out) : LOOM_OK;
@@ -210,20 +217,26 @@ int cli_bench_throughput(int argc, char **argv) {
             uint64_t seed = (uint64_t)(o.seed + 2 * r);
             if (r % 2 == 0) st = run_once(e, &o, vocab, o.num_prompts, seed, 0, &o.constraint, &a, &err);
             if (st == LOOM_OK) st = run_once(e, &o, vocab, o.num_prompts, seed + 1, 0, NULL, &b, &err);
-            if (st == LOOM_OK && r % 2 == 1) st = run_once(e, &o, vocab, o.num_prompts, seed, 0, &o.constraint, &a, &err);
+            if (st == LOOM_OK && r % 2 == 1)
+                st = run_once(e, &o, vocab, o.num_prompts, seed, 0, &o.constraint, &a, &err);
         } else {
             st = run_once(e, &o, vocab, o.num_prompts, (uint64_t)(o.seed + 2 * r), 0, NULL, &a, &err);
-            if (st == LOOM_OK) st = run_once(e, &o, vocab, o.baseline_prompts, (uint64_t)(o.seed + 2 * r + 1), 1, NULL, &b, &err);
+            if (st == LOOM_OK)
+                st = run_once(e, &o, vocab, o.baseline_prompts, (uint64_t)(o.seed + 2 * r + 1), 1, NULL, &b, &err);
         }
         if (st != LOOM_OK) break;
-        fprintf(stderr, "round %lld: %s %.2f tok/s (%llu tokens, %.1f s, %.1f CPU s), %s %.2f tok/s (%llu tokens, %.1f s, %.1f CPU s)\n",
+        fprintf(stderr,
+                "round %lld: %s %.2f tok/s (%llu tokens, %.1f s, %.1f CPU s), %s %.2f tok/s (%llu tokens, %.1f s, %.1f "
+                "CPU s)\n",
                 r + 1, constrained ? "constrained" : "continuous batching", a.output_tokens / a.seconds,
-                (unsigned long long)a.output_tokens, a.seconds, a.cpu_seconds, constrained ? "unconstrained" : "one at a time",
-                b.output_tokens / b.seconds, (unsigned long long)b.output_tokens, b.seconds, b.cpu_seconds);
+                (unsigned long long)a.output_tokens, a.seconds, a.cpu_seconds,
+                constrained ? "unconstrained" : "one at a time", b.output_tokens / b.seconds,
+                (unsigned long long)b.output_tokens, b.seconds, b.cpu_seconds);
         bench_accumulate(&batched, &a);
         bench_accumulate(&single, &b);
     }
-    if (st == LOOM_OK && !o.batch) st = constrained ? report_constrained(&o, &batched, &single, &err) : report(&o, &batched, &single, &err);
+    if (st == LOOM_OK && !o.batch)
+        st = constrained ? report_constrained(&o, &batched, &single, &err) : report(&o, &batched, &single, &err);
     cli_constraint_free(&o.constraint);
     cli_engine_close(&o.engine, &model, &e);
     return st == LOOM_OK ? 0 : cli_error(&err);

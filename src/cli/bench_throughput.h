@@ -15,7 +15,7 @@ typedef struct throughput_opts {
 } throughput_opts;
 
 typedef struct run_result {
-    double seconds, cpu_seconds; /* wall, and CPU time of the whole process (all threads) */
+    double seconds, cpu_seconds;                /* wall, and CPU time of the whole process (all threads) */
     uint64_t output_tokens, steps, ended_early; /* sequences that stopped before output_len */
     double step_ms, forward_ms;
 } run_result;

@@ -22,7 +22,8 @@ int cli_chat_template(int argc, char **argv) {
             return cli_usage_error("chat-template", "unknown option '%s'", a);
         }
     }
-    if (!model || !messages_path) return cli_usage_error("chat-template", "-m MODEL and --messages FILE.json are required");
+    if (!model || !messages_path)
+        return cli_usage_error("chat-template", "-m MODEL and --messages FILE.json are required");
     loom_error err = {0};
     char *messages = NULL, *text = NULL;
     FILE *f = fopen(messages_path, "rb");

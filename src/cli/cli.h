@@ -26,7 +26,6 @@ int cli_error(const loom_error *err);
 /* Prints "loom CMD: FORMAT..." on stderr and returns exit status 2 (usage errors). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-
 /* Option values: each returns 0 and sets *out, or -1 when the text is not a valid value. */
 int cli_parse_int(const char *s, long long min, long long max, long long *out);
 int cli_parse_float(const char *s, double min, double max, double *out);

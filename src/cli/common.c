@@ -44,8 +44,11 @@ int cli_parse_float(const char *s, double min, double max, double *out) {
 }
 
 int cli_parse_bytes(const char *s, uint64_t *out) {
-    static const struct { const char *suffix; double scale; } units[] = {
-        {"", 1}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
+    static const struct {
+        const char *suffix;
+        double scale;
+    } units[] = {{"", 1},         {"K", 1e3},         {"M", 1e6},           {"G", 1e9},
+                 {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -118,7 +121,8 @@ int cli_model_option(const char *cmd, const char *a, const char *v, loom_model_p
         return 1;
     }
     int32_t *size = !strcmp(a, "--tensor-parallel-size") ? &mp->tensor_parallel_size
-                  : !strcmp(a, "--pipeline-parallel-size") ? &mp->pipeline_parallel_size : NULL;
+        : !strcmp(a, "--pipeline-parallel-size")         ? &mp->pipeline_parallel_size
+                                                         : NULL;
     if (!size) return 0;
     long long n;
     if (cli_parse_int(v, 1, 1024, &n)) {

@@ -51,8 +51,9 @@ int cli_constraint_option(const char *cmd, const char *a, const char *v, loom_co
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
         if (strcmp(a, opts[i].name)) continue;
         if (c->kind != LOOM_CONSTRAINT_NONE) {
-            cli_usage_error(cmd, "give at most one of --json-schema, --grammar, --regex, --choice, --json-object, "
-                                   "--structural-tag");
+            cli_usage_error(cmd,
+                            "give at most one of --json-schema, --grammar, --regex, --choice, --json-object, "
+                            "--structural-tag");
             return -1;
         }
         c->kind = opts[i].kind;

@@ -27,11 +27,24 @@ int cli_engine_option(const char *cmd, int argc, char **argv, int *i, cli_engine
         return p->enable_chunked_prefill = 0, 1;
     if (!strcmp(a, "--enable-chunked-prefill")) return p->enable_chunked_prefill = 1, 1;
     if (cli_model_flag(a, &o->load)) return 1;
-    static const char *const valued[] = {"-m", "--model", "--load-format", "--threads", "-t", "--max-num-seqs",
-                                         "--max-num-batched-tokens", "--num-kv-blocks", "--block-size",
-                                         "--preemption-mode", "--swap-space", "--kv-cache-dtype", "--max-model-len",
-                                         "--quantization", "--tensor-parallel-size", "--pipeline-parallel-size",
-                                         "--kv-cache-memory", "--memory-limit"};
+    static const char *const valued[] = {"-m",
+                                         "--model",
+                                         "--load-format",
+                                         "--threads",
+                                         "-t",
+                                         "--max-num-seqs",
+                                         "--max-num-batched-tokens",
+                                         "--num-kv-blocks",
+                                         "--block-size",
+                                         "--preemption-mode",
+                                         "--swap-space",
+                                         "--kv-cache-dtype",
+                                         "--max-model-len",
+                                         "--quantization",
+                                         "--tensor-parallel-size",
+                                         "--pipeline-parallel-size",
+                                         "--kv-cache-memory",
+                                         "--memory-limit"};
     size_t k = 0;
     while (k < sizeof valued / sizeof valued[0] && strcmp(a, valued[k])) k++;
     if (k == sizeof valued / sizeof valued[0] && !cli_spec_is_option(a)) return 0;
@@ -93,41 +106,44 @@ void cli_engine_close(cli_engine_opts *o, loom_model **model, loom_engine **engi
 static double mean_ms(double sum_s, uint64_t count) { return count ? sum_s * 1e3 / (double)count : 0; }
 
 void cli_print_metrics(FILE *f, const loom_engine_metrics *m) {
-    double overhead = m->step_time_ms_total > 0 ? 100 * (m->step_time_ms_total - m->forward_time_ms_total) / m->step_time_ms_total : 0;
-    fprintf(f,
-            "loom: %llu requests, %llu prompt + %llu generated tokens in %llu steps (%.1f tokens/step); "
-            "preemptions %llu; prefix cache %llu/%llu tokens hit; KV %d/%d blocks free\n"
-            "loom: mean TTFT %.1f ms, TPOT %.1f ms, e2e %.1f ms; step %.1f ms total, forward %.1f ms (scheduling %.2f%%)\n",
-            (unsigned long long)m->requests_finished_total, (unsigned long long)m->prompt_tokens_total,
-            (unsigned long long)m->generation_tokens_total, (unsigned long long)m->steps_total,
-            m->steps_total ? (double)m->batched_tokens_total / (double)m->steps_total : 0,
-            (unsigned long long)m->num_preemptions_total, (unsigned long long)m->prefix_cache_hits,
-            (unsigned long long)m->prefix_cache_queries, m->kv_blocks_free, m->kv_blocks_total,
-            mean_ms(m->ttft_sum_s, m->ttft_count), mean_ms(m->tpot_sum_s, m->tpot_count),
-            mean_ms(m->e2e_sum_s, m->e2e_count), m->step_time_ms_total, m->forward_time_ms_total, overhead);
+    double overhead = m->step_time_ms_total > 0
+        ? 100 * (m->step_time_ms_total - m->forward_time_ms_total) / m->step_time_ms_total
+        : 0;
+    fprintf(
+        f,
+        "loom: %llu requests, %llu prompt + %llu generated tokens in %llu steps (%.1f tokens/step); "
+        "preemptions %llu; prefix cache %llu/%llu tokens hit; KV %d/%d blocks free\n"
+        "loom: mean TTFT %.1f ms, TPOT %.1f ms, e2e %.1f ms; step %.1f ms total, forward %.1f ms (scheduling %.2f%%)\n",
+        (unsigned long long)m->requests_finished_total, (unsigned long long)m->prompt_tokens_total,
+        (unsigned long long)m->generation_tokens_total, (unsigned long long)m->steps_total,
+        m->steps_total ? (double)m->batched_tokens_total / (double)m->steps_total : 0,
+        (unsigned long long)m->num_preemptions_total, (unsigned long long)m->prefix_cache_hits,
+        (unsigned long long)m->prefix_cache_queries, m->kv_blocks_free, m->kv_blocks_total,
+        mean_ms(m->ttft_sum_s, m->ttft_count), mean_ms(m->tpot_sum_s, m->tpot_count),
+        mean_ms(m->e2e_sum_s, m->e2e_count), m->step_time_ms_total, m->forward_time_ms_total, overhead);
     if (m->spec_drafts_total)
-        fprintf(f, "loom: speculative decoding: %llu of %llu proposed tokens accepted (%.1f%%), %.2f tokens per verification\n",
+        fprintf(f,
+                "loom: speculative decoding: %llu of %llu proposed tokens accepted (%.1f%%), %.2f tokens per "
+                "verification\n",
                 (unsigned long long)m->spec_accepted_tokens_total, (unsigned long long)m->spec_draft_tokens_total,
-                m->spec_draft_tokens_total ? 100.0 * (double)m->spec_accepted_tokens_total / (double)m->spec_draft_tokens_total : 0,
+                m->spec_draft_tokens_total
+                    ? 100.0 * (double)m->spec_accepted_tokens_total / (double)m->spec_draft_tokens_total
+                    : 0,
                 1.0 + (double)m->spec_accepted_tokens_total / (double)m->spec_drafts_total);
 }
 
 json_t *cli_metrics_json(const loom_engine_metrics *m) {
-    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:f}",
-                     "requests_finished_total", (json_int_t)m->requests_finished_total,
-                     "prompt_tokens_total", (json_int_t)m->prompt_tokens_total,
-                     "generation_tokens_total", (json_int_t)m->generation_tokens_total,
-                     "steps_total", (json_int_t)m->steps_total,
-                     "batched_tokens_total", (json_int_t)m->batched_tokens_total,
-                     "num_preemptions_total", (json_int_t)m->num_preemptions_total,
-                     "prefix_cache_queries", (json_int_t)m->prefix_cache_queries,
-                     "prefix_cache_hits", (json_int_t)m->prefix_cache_hits,
-                     "kv_blocks_total", m->kv_blocks_total, "kv_blocks_free", m->kv_blocks_free,
-                     "num_running", m->num_running, "num_waiting", m->num_waiting,
-                     "step_time_ms_total", m->step_time_ms_total, "forward_time_ms_total", m->forward_time_ms_total,
-                     "ttft_mean_ms", mean_ms(m->ttft_sum_s, m->ttft_count),
-                     "tpot_mean_ms", mean_ms(m->tpot_sum_s, m->tpot_count),
-                     "e2e_mean_ms", mean_ms(m->e2e_sum_s, m->e2e_count));
+    json_t *j = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:f}", "requests_finished_total",
+        (json_int_t)m->requests_finished_total, "prompt_tokens_total", (json_int_t)m->prompt_tokens_total,
+        "generation_tokens_total", (json_int_t)m->generation_tokens_total, "steps_total", (json_int_t)m->steps_total,
+        "batched_tokens_total", (json_int_t)m->batched_tokens_total, "num_preemptions_total",
+        (json_int_t)m->num_preemptions_total, "prefix_cache_queries", (json_int_t)m->prefix_cache_queries,
+        "prefix_cache_hits", (json_int_t)m->prefix_cache_hits, "kv_blocks_total", m->kv_blocks_total, "kv_blocks_free",
+        m->kv_blocks_free, "num_running", m->num_running, "num_waiting", m->num_waiting, "step_time_ms_total",
+        m->step_time_ms_total, "forward_time_ms_total", m->forward_time_ms_total, "ttft_mean_ms",
+        mean_ms(m->ttft_sum_s, m->ttft_count), "tpot_mean_ms", mean_ms(m->tpot_sum_s, m->tpot_count), "e2e_mean_ms",
+        mean_ms(m->e2e_sum_s, m->e2e_count));
     json_object_set_new(j, "spec_drafts_total", json_integer((json_int_t)m->spec_drafts_total));
     json_object_set_new(j, "spec_draft_tokens_total", json_integer((json_int_t)m->spec_draft_tokens_total));
     json_object_set_new(j, "spec_accepted_tokens_total", json_integer((json_int_t)m->spec_accepted_tokens_total));

@@ -8,17 +8,19 @@
 #include "cli/spec_opts.h"
 #include "loom.h"
 
-#define CLI_ENGINE_USAGE                                                                                       \
-    "-m MODEL [--load-format auto|dummy] [--quantization none|f32|int8|int4|fp8] [--threads N] [--max-num-seqs N] [--max-num-batched-tokens N]\n"      \
-    "           [--num-kv-blocks N] [--block-size N] [--no-prefix-caching] [--no-chunked-prefill]\n"           \
-    "           [--preemption-mode recompute|swap] [--swap-space BYTES] [--kv-cache-dtype auto|f32|f16|bf16|int8|fp8]\n" \
+#define CLI_ENGINE_USAGE                                                                                               \
+    "-m MODEL [--load-format auto|dummy] [--quantization none|f32|int8|int4|fp8] [--threads N] [--max-num-seqs N] "    \
+    "[--max-num-batched-tokens N]\n"                                                                                   \
+    "           [--num-kv-blocks N] [--block-size N] [--no-prefix-caching] [--no-chunked-prefill]\n"                   \
+    "           [--preemption-mode recompute|swap] [--swap-space BYTES] [--kv-cache-dtype "                            \
+    "auto|f32|f16|bf16|int8|fp8]\n"                                                                                    \
     "           [--kv-cache-memory BYTES] [--memory-limit BYTES] [--max-model-len N] [--tensor-parallel-size N]\n"     \
     "           [--pipeline-parallel-size N] [--enable-expert-parallel]\n           " CLI_SPEC_USAGE
 
 typedef struct cli_engine_opts {
     loom_model_params load; /* path, load format, quantization, parallel sizes */
     loom_engine_params params;
-    cli_spec_opts spec;      /* the draft model's path; the draft model itself is params.draft_model */
+    cli_spec_opts spec; /* the draft model's path; the draft model itself is params.draft_model */
 } cli_engine_opts;
 
 void cli_engine_opts_init(cli_engine_opts *o);

@@ -20,7 +20,7 @@ typedef struct gen_opts {
     loom_request_params req; /* sampling, stop strings, ignore_eos, logprobs, constraint (--json-schema ...) */
     int json, threads;
     loom_kv_dtype kv_cache_dtype;
-    loom_model_params load; /* path, load format, quantization, parallel sizes */
+    loom_model_params load;  /* path, load format, quantization, parallel sizes */
     loom_engine_params spec; /* its speculative-decoding fields (--speculative-method ...) */
     cli_spec_opts spec_opts; /* --draft-model */
 } gen_opts;
@@ -34,11 +34,11 @@ typedef struct gen_state {
     size_t n_prompt;
     json_t *ids, *logprobs; /* with --json */
     size_t n_out;
-    char *text;             /* generated text so far (--json) */
+    char *text; /* generated text so far (--json) */
     size_t text_len;
     loom_finish_reason finish;
     double first_token_ms;
-    loom_status io_status;  /* a failed write in a callback */
+    loom_status io_status; /* a failed write in a callback */
 } gen_state;
 
 static double now_ms(void) {
@@ -50,18 +50,46 @@ static double now_ms(void) {
 /* Flags without a value; every other known option takes one. */
 static int is_flag(const char *a) {
     return !strcmp(a, "--ignore-eos") || !strcmp(a, "--json") || !strcmp(a, "--enable-expert-parallel") ||
-           cli_constraint_flag(a);
+        cli_constraint_flag(a);
 }
 
 static int is_known(const char *a) {
     if (cli_spec_is_option(a)) return 1;
-    static const char *const names[] = {"-m", "--model", "--prompt", "-p", "--ids", "--dump-logits", "--ignore-eos",
-                                        "--json", "-n", "--max-tokens", "--temperature", "--top-p", "--min-p",
-                                        "--top-k", "--seed", "--logprobs", "--threads", "-t", "--load-format", "--quantization",
-                                        "--tensor-parallel-size", "--pipeline-parallel-size", "--enable-expert-parallel",
-                                        "--repetition-penalty", "--presence-penalty", "--frequency-penalty",
-                                        "--stop", "--n", "--kv-cache-dtype", "--json-schema", "--grammar", "--regex",
-                                        "--choice", "--json-object", "--structural-tag"};
+    static const char *const names[] = {"-m",
+                                        "--model",
+                                        "--prompt",
+                                        "-p",
+                                        "--ids",
+                                        "--dump-logits",
+                                        "--ignore-eos",
+                                        "--json",
+                                        "-n",
+                                        "--max-tokens",
+                                        "--temperature",
+                                        "--top-p",
+                                        "--min-p",
+                                        "--top-k",
+                                        "--seed",
+                                        "--logprobs",
+                                        "--threads",
+                                        "-t",
+                                        "--load-format",
+                                        "--quantization",
+                                        "--tensor-parallel-size",
+                                        "--pipeline-parallel-size",
+                                        "--enable-expert-parallel",
+                                        "--repetition-penalty",
+                                        "--presence-penalty",
+                                        "--frequency-penalty",
+                                        "--stop",
+                                        "--n",
+                                        "--kv-cache-dtype",
+                                        "--json-schema",
+                                        "--grammar",
+                                        "--regex",
+                                        "--choice",
+                                        "--json-object",
+                                        "--structural-tag"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(a, names[i])) return 1;
     return 0;
@@ -79,7 +107,8 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         long long iv;
         double fv;
         if (!is_known(a)) return cli_usage_error("generate", "unknown option '%s'", a);
-        if (!is_flag(a) && !(v = cli_option_value(argc, argv, &i))) return cli_usage_error("generate", "%s needs a value", a);
+        if (!is_flag(a) && !(v = cli_option_value(argc, argv, &i)))
+            return cli_usage_error("generate", "%s needs a value", a);
         int spec_option = cli_spec_option("generate", a, v, &o->spec, &o->spec_opts);
         if (spec_option) {
             if (spec_option < 0) return 2;
@@ -97,22 +126,27 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--ignore-eos")) o->req.ignore_eos = 1;
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) {
-            if (cli_parse_int(v, 0, 1 << 24, &o->n_new)) return cli_usage_error("generate", "-n needs a count >= 0, got '%s'", v);
+            if (cli_parse_int(v, 0, 1 << 24, &o->n_new))
+                return cli_usage_error("generate", "-n needs a count >= 0, got '%s'", v);
         } else if (!strcmp(a, "--temperature")) {
-            if (cli_parse_float(v, 0, 100, &fv)) return cli_usage_error("generate", "--temperature needs a number in [0, 100], got '%s'", v);
+            if (cli_parse_float(v, 0, 100, &fv))
+                return cli_usage_error("generate", "--temperature needs a number in [0, 100], got '%s'", v);
             o->req.sampling.temperature = (float)fv;
         } else if (!strcmp(a, "--top-p")) {
-            if (cli_parse_float(v, 1e-9, 1, &fv)) return cli_usage_error("generate", "--top-p needs a number in (0, 1], got '%s'", v);
+            if (cli_parse_float(v, 1e-9, 1, &fv))
+                return cli_usage_error("generate", "--top-p needs a number in (0, 1], got '%s'", v);
             o->req.sampling.top_p = (float)fv;
         } else if (!strcmp(a, "--min-p")) {
-            if (cli_parse_float(v, 0, 1, &fv)) return cli_usage_error("generate", "--min-p needs a number in [0, 1], got '%s'", v);
+            if (cli_parse_float(v, 0, 1, &fv))
+                return cli_usage_error("generate", "--min-p needs a number in [0, 1], got '%s'", v);
             o->req.sampling.min_p = (float)fv;
         } else if (!strcmp(a, "--repetition-penalty")) {
             if (cli_parse_float(v, 1e-6, 100, &fv))
                 return cli_usage_error("generate", "--repetition-penalty needs a number in (0, 100], got '%s'", v);
             o->req.sampling.repetition_penalty = (float)fv;
         } else if (!strcmp(a, "--presence-penalty") || !strcmp(a, "--frequency-penalty")) {
-            if (cli_parse_float(v, -2, 2, &fv)) return cli_usage_error("generate", "%s needs a number in [-2, 2], got '%s'", a, v);
+            if (cli_parse_float(v, -2, 2, &fv))
+                return cli_usage_error("generate", "%s needs a number in [-2, 2], got '%s'", a, v);
             *(a[2] == 'p' ? &o->req.sampling.presence_penalty : &o->req.sampling.frequency_penalty) = (float)fv;
         } else if (!strcmp(a, "--stop")) {
             if (!v[0]) return cli_usage_error("generate", "--stop needs a non-empty string");
@@ -120,27 +154,35 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
                 return cli_usage_error("generate", "at most %d --stop strings", LOOM_MAX_STOP_STRINGS);
             o->req.stop[o->req.n_stop++] = v;
         } else if (!strcmp(a, "--n")) {
-            if (cli_parse_int(v, 1, 128, &iv)) return cli_usage_error("generate", "--n needs a count in [1, 128], got '%s'", v);
+            if (cli_parse_int(v, 1, 128, &iv))
+                return cli_usage_error("generate", "--n needs a count in [1, 128], got '%s'", v);
             if (iv > 1)
-                return cli_usage_error("generate", "--n %lld: generate makes one sample; use `loom batch` for parallel samples "
-                                       "(they share the prompt's KV)", iv);
+                return cli_usage_error("generate",
+                                       "--n %lld: generate makes one sample; use `loom batch` for parallel samples "
+                                       "(they share the prompt's KV)",
+                                       iv);
         } else if (!strcmp(a, "--kv-cache-dtype")) {
             if ((iv = loom_kv_dtype_parse(v)) < LOOM_KV_AUTO)
-                return cli_usage_error("generate", "--kv-cache-dtype must be auto, f32, f16, bf16, int8 or fp8, got '%s'", v);
+                return cli_usage_error("generate",
+                                       "--kv-cache-dtype must be auto, f32, f16, bf16, int8 or fp8, got '%s'", v);
             o->kv_cache_dtype = (loom_kv_dtype)iv;
         } else if (!strcmp(a, "--top-k")) {
-            if (cli_parse_int(v, -1, 1 << 30, &iv)) return cli_usage_error("generate", "--top-k needs an integer >= -1, got '%s'", v);
+            if (cli_parse_int(v, -1, 1 << 30, &iv))
+                return cli_usage_error("generate", "--top-k needs an integer >= -1, got '%s'", v);
             o->req.sampling.top_k = (int32_t)iv;
         } else if (!strcmp(a, "--seed")) {
-            if (cli_parse_int(v, 0, INT64_MAX, &iv)) return cli_usage_error("generate", "--seed needs an integer >= 0, got '%s'", v);
+            if (cli_parse_int(v, 0, INT64_MAX, &iv))
+                return cli_usage_error("generate", "--seed needs an integer >= 0, got '%s'", v);
             o->req.sampling.seed = (uint64_t)iv;
             o->req.sampling.has_seed = 1;
         } else if (!strcmp(a, "--logprobs")) {
             if (cli_parse_int(v, 0, LOOM_MAX_LOGPROBS, &iv))
-                return cli_usage_error("generate", "--logprobs needs a count in [0, %d], got '%s'", LOOM_MAX_LOGPROBS, v);
+                return cli_usage_error("generate", "--logprobs needs a count in [0, %d], got '%s'", LOOM_MAX_LOGPROBS,
+                                       v);
             o->req.logprobs = (int32_t)iv;
         } else { /* --threads */
-            if (cli_parse_int(v, 0, 512, &iv)) return cli_usage_error("generate", "--threads needs a count in [0, 512], got '%s'", v);
+            if (cli_parse_int(v, 0, 512, &iv))
+                return cli_usage_error("generate", "--threads needs a count in [0, 512], got '%s'", v);
             o->threads = (int)iv;
         }
     }
@@ -162,7 +204,7 @@ static loom_status tokenize_prompt(gen_state *g, loom_error *err) {
     if (g->n_prompt == 0) return loom_fail(err, LOOM_ERR_INVALID_ARG, "the prompt is empty");
     if (g->n_prompt >= (size_t)info->max_position_embeddings)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "the prompt has %zu tokens; the model's context is %d", g->n_prompt,
-                        info->max_position_embeddings);
+                         info->max_position_embeddings);
     return LOOM_OK;
 }
 
@@ -187,7 +229,8 @@ static void record_logprobs(gen_state *g, const loom_token_logprob *lp) {
     json_t *top = json_array();
     for (int32_t j = 0; j < lp->n_top; j++)
         json_array_append_new(top, json_pack("[i,f]", lp->top_ids[j], (double)lp->top_logprobs[j]));
-    json_array_append_new(g->logprobs, json_pack("{s:i,s:f,s:o}", "id", lp->id, "logprob", (double)lp->logprob, "top", top));
+    json_array_append_new(g->logprobs,
+                          json_pack("{s:i,s:f,s:o}", "id", lp->id, "logprob", (double)lp->logprob, "top", top));
 }
 
 static void on_output(const loom_output *out, void *user) {
@@ -210,9 +253,9 @@ static void on_logits(int32_t seq_index, int32_t position, const float *logits, 
 static void print_json(const gen_state *g) {
     json_t *prompt = json_array();
     for (size_t i = 0; i < g->n_prompt; i++) json_array_append_new(prompt, json_integer(g->prompt[i]));
-    json_t *root = json_pack("{s:o,s:O,s:s,s:s,s:O}", "prompt_ids", prompt, "ids", g->ids, "text",
-                             g->text ? g->text : "", "finish_reason", g->finish == LOOM_FINISH_STOP ? "stop" : "length",
-                             "logprobs", g->logprobs);
+    json_t *root =
+        json_pack("{s:o,s:O,s:s,s:s,s:O}", "prompt_ids", prompt, "ids", g->ids, "text", g->text ? g->text : "",
+                  "finish_reason", g->finish == LOOM_FINISH_STOP ? "stop" : "length", "logprobs", g->logprobs);
     char *s = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII);
     if (s) puts(s);
     free(s);
@@ -275,7 +318,8 @@ static loom_status run(gen_state *g, loom_error *err) {
     loom_status st = loom_engine_add_request(g->engine, &rp, NULL, err);
     while (st == LOOM_OK && loom_engine_has_work(g->engine)) st = loom_engine_step(g->engine, err);
     if (st == LOOM_OK && g->io_status != LOOM_OK)
-        st = loom_fail(err, g->io_status, "%s", g->io_status == LOOM_ERR_IO ? "writing --dump-logits failed" : "out of memory");
+        st = loom_fail(err, g->io_status, "%s",
+                       g->io_status == LOOM_ERR_IO ? "writing --dump-logits failed" : "out of memory");
     if (st == LOOM_OK && g->finish == LOOM_FINISH_ERROR) st = loom_fail(err, LOOM_ERR_INTERNAL, "the request failed");
     return st;
 }
@@ -309,13 +353,15 @@ int cli_generate(int argc, char **argv) {
         if (o.json) print_json(&g);
         else putchar('\n');
         fflush(stdout);
-        fprintf(stderr, "loom: prompt %zu tokens in %.1f ms (%.1f tok/s); generated %zu tokens in %.1f ms (%.1f tok/s)\n",
+        fprintf(stderr,
+                "loom: prompt %zu tokens in %.1f ms (%.1f tok/s); generated %zu tokens in %.1f ms (%.1f tok/s)\n",
                 g.n_prompt, t1 - t0, g.n_prompt / ((t1 - t0) / 1e3 + 1e-9), g.n_out, t2 - t1,
                 (g.n_out > 1 ? g.n_out - 1 : 0) / ((t2 - t1) / 1e3 + 1e-9));
         loom_engine_metrics m;
         loom_engine_get_metrics(g.engine, &m);
         if (m.spec_drafts_total)
-            fprintf(stderr, "loom: speculative decoding: %llu of %llu proposed tokens accepted (%.1f%%) in %llu steps\n",
+            fprintf(stderr,
+                    "loom: speculative decoding: %llu of %llu proposed tokens accepted (%.1f%%) in %llu steps\n",
                     (unsigned long long)m.spec_accepted_tokens_total, (unsigned long long)m.spec_draft_tokens_total,
                     100.0 * (double)m.spec_accepted_tokens_total / (double)m.spec_draft_tokens_total,
                     (unsigned long long)m.steps_total);

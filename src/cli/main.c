@@ -14,24 +14,36 @@ static const struct {
      "-m MODEL (--prompt TEXT | --ids 1,2,3) [-n N] [--temperature T] [--seed S] [--top-k K] [--top-p P]\n"
      "           [--min-p P] [--repetition-penalty R] [--presence-penalty P] [--frequency-penalty F]\n"
      "           [--stop TEXT]... [--n 1] [--ignore-eos] [--json] [--logprobs K] [--threads N]\n"
-     "           [--load-format auto|dummy] [--dump-logits FILE] [--tensor-parallel-size N] [--pipeline-parallel-size N]\n"
+     "           [--load-format auto|dummy] [--dump-logits FILE] [--tensor-parallel-size N] [--pipeline-parallel-size "
+     "N]\n"
      "           [--enable-expert-parallel] [--kv-cache-dtype auto|f32|f16|bf16|int8|fp8]\n"
      "           [--json-schema FILE | --grammar FILE.gbnf | --regex RE | --choice JSON_ARRAY | --json-object |\n"
      "            --structural-tag FILE]\n"
      "           " CLI_SPEC_USAGE},
-    {"plan", cli_plan, "-m MODEL [--memory-limit BYTES] [--kv-cache-memory BYTES] [--max-model-len N] [--kv-cache-dtype auto|f32|f16|bf16|int8|fp8] [--block-size N] [--max-num-batched-tokens N] [--max-num-seqs N] [--load-format auto|dummy] [--tensor-parallel-size N] [--pipeline-parallel-size N] [--enable-expert-parallel] [--json]"},
-    {"bench", cli_bench, "latency|perplexity|throughput|serve -m MODEL [--quantization none|f32|int8|int4|fp8] [--threads N] [--load-format auto|dummy] [--tensor-parallel-size N] [--pipeline-parallel-size N] [--enable-expert-parallel] (latency: [--prompt-len N] [--gen-len N] [--reps N] [--json]; perplexity: --file TEXT [--max-tokens N] [--window N]; throughput: [--json-schema FILE | --grammar FILE | --regex RE | --choice JSON | --json-object | --structural-tag FILE]: constrained vs unconstrained)"},
+    {"plan", cli_plan,
+     "-m MODEL [--memory-limit BYTES] [--kv-cache-memory BYTES] [--max-model-len N] [--kv-cache-dtype "
+     "auto|f32|f16|bf16|int8|fp8] [--block-size N] [--max-num-batched-tokens N] [--max-num-seqs N] [--load-format "
+     "auto|dummy] [--tensor-parallel-size N] [--pipeline-parallel-size N] [--enable-expert-parallel] [--json]"},
+    {"bench", cli_bench,
+     "latency|perplexity|throughput|serve -m MODEL [--quantization none|f32|int8|int4|fp8] [--threads N] "
+     "[--load-format auto|dummy] [--tensor-parallel-size N] [--pipeline-parallel-size N] [--enable-expert-parallel] "
+     "(latency: [--prompt-len N] [--gen-len N] [--reps N] [--json]; perplexity: --file TEXT [--max-tokens N] [--window "
+     "N]; throughput: [--json-schema FILE | --grammar FILE | --regex RE | --choice JSON | --json-object | "
+     "--structural-tag FILE]: constrained vs unconstrained)"},
     {"quantize", cli_quantize, "IN.gguf OUT.gguf --type int8|int4|fp8|q8_0|q4_0|q4_1"},
     {"tokenize", cli_tokenize, "-m MODEL_OR_TOKENIZER [--ids-only] [--no-special] TEXT"},
     {"detokenize", cli_detokenize, "-m MODEL_OR_TOKENIZER [--no-special] IDS"},
     {"chat-template", cli_chat_template, "-m MODEL --messages FILE.json [--no-generation-prompt]"},
     /* subcommands: one line each, in the order of `loom --help` */
-    {"serve", cli_serve, CLI_ENGINE_USAGE "\n           [--host ADDR] [--port N] [--api-key KEY | --api-key-file F] [--served-model-name NAME]\n"
+    {"serve", cli_serve,
+     CLI_ENGINE_USAGE
+     "\n           [--host ADDR] [--port N] [--api-key KEY | --api-key-file F] [--served-model-name NAME]\n"
      "           [--max-body-bytes N] [--max-pending-requests N] [--max-tokens-default 2048]\n"
      "           [--allowed-origins '*'|A,B]"
      " [--request-timeout 30] [--max-connections 2000] [--max-connections-per-ip 256] [--log-level info]\n"
      "           [--tool-call-parser auto|hermes|llama3_json|mistral] [--enable-auto-tool-choice]"},
-    {"batch", cli_batch, CLI_ENGINE_USAGE "\n           --input PROMPTS.jsonl --output OUT.jsonl [--metrics-json FILE]"},
+    {"batch", cli_batch,
+     CLI_ENGINE_USAGE "\n           --input PROMPTS.jsonl --output OUT.jsonl [--metrics-json FILE]"},
 };
 
 static void usage(FILE *f) {

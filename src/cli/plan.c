@@ -32,7 +32,8 @@ static int parse_opts(int argc, char **argv, plan_opts *o) {
             o->json = 1;
             continue;
         }
-        if (!strcmp(a, "--quantization")) return cli_usage_error("plan", "unknown option '%s'", a); /* sizes as stored */
+        if (!strcmp(a, "--quantization"))
+            return cli_usage_error("plan", "unknown option '%s'", a); /* sizes as stored */
         int r = cli_engine_option("plan", argc, argv, &i, &o->e);
         if (r < 0) return 2;
         if (r == 0) return cli_usage_error("plan", "unknown option '%s'", a);
@@ -51,14 +52,14 @@ static json_t *rank_json(int rank, const rank_plan *r) {
 
 static void print_json(const plan_opts *o, const rank_plan *ranks, int n_ranks) {
     const loom_memory_plan *p = &ranks[0].plan;
-    json_t *j = json_pack("{s:I, s:I, s:I, s:i, s:i, s:I, s:I, s:i, s:i, s:I, s:s, s:s}",
-                          "weights_bytes", (json_int_t)p->weights_bytes, "activation_bytes", (json_int_t)p->activation_bytes,
-                          "kv_bytes_per_token", (json_int_t)p->kv_bytes_per_token, "block_size", p->block_size,
-                          "num_kv_blocks", p->num_kv_blocks, "kv_cache_bytes", (json_int_t)p->kv_cache_bytes,
-                          "max_tokens_in_kv", (json_int_t)p->max_tokens_in_kv, "max_model_len", p->max_model_len,
-                          "max_concurrent_seqs", p->max_concurrent_seqs, "memory_limit_bytes",
-                          (json_int_t)p->memory_limit_bytes, "kv_cache_dtype", loom_kv_dtype_name(p->kv_cache_dtype),
-                          "memory_limit_source", o->e.params.memory_limit_bytes ? "--memory-limit" : "0.9 x physical RAM");
+    json_t *j = json_pack(
+        "{s:I, s:I, s:I, s:i, s:i, s:I, s:I, s:i, s:i, s:I, s:s, s:s}", "weights_bytes", (json_int_t)p->weights_bytes,
+        "activation_bytes", (json_int_t)p->activation_bytes, "kv_bytes_per_token", (json_int_t)p->kv_bytes_per_token,
+        "block_size", p->block_size, "num_kv_blocks", p->num_kv_blocks, "kv_cache_bytes", (json_int_t)p->kv_cache_bytes,
+        "max_tokens_in_kv", (json_int_t)p->max_tokens_in_kv, "max_model_len", p->max_model_len, "max_concurrent_seqs",
+        p->max_concurrent_seqs, "memory_limit_bytes", (json_int_t)p->memory_limit_bytes, "kv_cache_dtype",
+        loom_kv_dtype_name(p->kv_cache_dtype), "memory_limit_source",
+        o->e.params.memory_limit_bytes ? "--memory-limit" : "0.9 x physical RAM");
     if (n_ranks > 1) {
         json_t *list = json_array();
         for (int r = 0; r < n_ranks; r++) json_array_append_new(list, rank_json(r, &ranks[r]));
@@ -104,16 +105,17 @@ static void print_text(const plan_opts *o, const rank_plan *ranks, int n_ranks) 
            ep->max_num_seqs);
     printf("KV bytes/token     %llu (2 x %d layers x %d KV heads x %d head_dim x %s%s)\n",
            (unsigned long long)p->kv_bytes_per_token, info->shard_layer_end - info->shard_layer_begin,
-           info->shard_n_kv_heads, info->head_dim,
-           loom_kv_dtype_name(p->kv_cache_dtype),
-           p->kv_cache_dtype == LOOM_KV_FP8_E4M3 ? " + a 4-byte float32 scale per token, layer, K/V and KV head"
-           : p->kv_cache_dtype == LOOM_KV_INT8 ? " + float16 scale and zero per token, layer and KV head for V, "
-                                                         "per block, layer and channel for K"
-                                                       : "");
+           info->shard_n_kv_heads, info->head_dim, loom_kv_dtype_name(p->kv_cache_dtype),
+           p->kv_cache_dtype == LOOM_KV_FP8_E4M3   ? " + a 4-byte float32 scale per token, layer, K/V and KV head"
+               : p->kv_cache_dtype == LOOM_KV_INT8 ? " + float16 scale and zero per token, layer and KV head for V, "
+                                                     "per block, layer and channel for K"
+                                                   : "");
     printf("KV cache           %d blocks x %d tokens = %lld tokens, %llu bytes (%.1f MiB%s)\n", p->num_kv_blocks,
-           p->block_size, (long long)p->max_tokens_in_kv, (unsigned long long)p->kv_cache_bytes, p->kv_cache_bytes / mib,
-           ep->num_kv_blocks ? ", --num-kv-blocks" : ep->kv_cache_memory_bytes ? ", --kv-cache-memory"
-                                                                : ", max-num-seqs x max-model-len, at most 4 GiB");
+           p->block_size, (long long)p->max_tokens_in_kv, (unsigned long long)p->kv_cache_bytes,
+           p->kv_cache_bytes / mib,
+           ep->num_kv_blocks               ? ", --num-kv-blocks"
+               : ep->kv_cache_memory_bytes ? ", --kv-cache-memory"
+                                           : ", max-num-seqs x max-model-len, at most 4 GiB");
     printf("max concurrent     %d sequences of max_model_len %d\n", p->max_concurrent_seqs, p->max_model_len);
     if (n_ranks > 1) print_ranks(ranks, n_ranks);
 }

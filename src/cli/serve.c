@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "api/tool_calls.h"
+#include "cli/cli.h"
 #include "cli/engine_opts.h"
 #include "server/server.h"
 
@@ -63,8 +63,7 @@ static int text_option(const char *a, const char *v, serve_opts *o, int *bad) {
         if (strcmp(v, "auto") && api_tool_format_parse(v) < 0)
             *bad = cli_usage_error("serve", "--tool-call-parser is auto, hermes, llama3_json or mistral, not '%s'", v);
         else o->srv.tool_call_parser = v;
-    }
-    else if (!strcmp(a, "--request-timeout")) {
+    } else if (!strcmp(a, "--request-timeout")) {
         double t;
         if (cli_parse_float(v, 0.1, 86400, &t))
             *bad = cli_usage_error("serve", "--request-timeout needs seconds in [0.1, 86400], got '%s'", v);

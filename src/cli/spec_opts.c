@@ -45,7 +45,7 @@ loom_status cli_spec_prepare(const loom_model_params *target, const cli_spec_opt
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "--draft-model goes with --speculative-method draft_model");
     if (p->speculative_method != LOOM_SPEC_NONE && p->num_speculative_tokens == 0)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "speculative decoding needs --num-speculative-tokens K (1..%d)",
-                        LOOM_MAX_SPEC_TOKENS);
+                         LOOM_MAX_SPEC_TOKENS);
     if (!o->draft_path) return LOOM_OK;
     loom_model_params mp = *target;
     mp.path = o->draft_path;

@@ -80,7 +80,8 @@ int cli_detokenize(int argc, char **argv) {
     if (rc) return rc;
     int32_t *ids = NULL;
     size_t n = 0;
-    if (cli_parse_ids(o.input, &ids, &n)) return cli_usage_error("detokenize", "IDS must be a comma-separated list of token ids");
+    if (cli_parse_ids(o.input, &ids, &n))
+        return cli_usage_error("detokenize", "IDS must be a comma-separated list of token ids");
     loom_error err = {0};
     loom_tokenizer *t = NULL;
     char *text = NULL;

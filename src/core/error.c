@@ -33,13 +33,13 @@ loom_status error_prefix(loom_error *err, const char *prefix) {
 
 const char *loom_status_name(loom_status s) {
     switch (s) {
-    case LOOM_OK: return "ok";
-    case LOOM_ERR_IO: return "I/O error";
-    case LOOM_ERR_FORMAT: return "malformed input";
-    case LOOM_ERR_UNSUPPORTED: return "unsupported";
-    case LOOM_ERR_INVALID_ARG: return "invalid argument";
-    case LOOM_ERR_NO_MEMORY: return "out of memory";
-    case LOOM_ERR_INTERNAL: return "internal error";
+        case LOOM_OK: return "ok";
+        case LOOM_ERR_IO: return "I/O error";
+        case LOOM_ERR_FORMAT: return "malformed input";
+        case LOOM_ERR_UNSUPPORTED: return "unsupported";
+        case LOOM_ERR_INVALID_ARG: return "invalid argument";
+        case LOOM_ERR_NO_MEMORY: return "out of memory";
+        case LOOM_ERR_INTERNAL: return "internal error";
     }
     return "unknown status";
 }

@@ -52,7 +52,11 @@ loom_status read_file(const char *path, char **data_out, size_t *size_out, loom_
         n += fread(buf + n, 1, cap - n - 1, f);
         if (n < cap - 1) break;
         char *grown = realloc(buf, cap * 2);
-        if (!grown) { free(buf); buf = NULL; break; }
+        if (!grown) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
         buf = grown;
         cap *= 2;
     }

@@ -7,34 +7,43 @@ static const struct {
     int64_t block_elems;
     size_t block_bytes;
 } dtype_info[LOOM_DTYPE_COUNT] = {
-    [LOOM_DTYPE_F32] = {"f32", 1, 4},    [LOOM_DTYPE_F16] = {"f16", 1, 2},
-    [LOOM_DTYPE_BF16] = {"bf16", 1, 2},  [LOOM_DTYPE_Q8_0] = {"q8_0", 32, 34},
-    [LOOM_DTYPE_Q4_0] = {"q4_0", 32, 18}, [LOOM_DTYPE_Q4_1] = {"q4_1", 32, 20},
-    [LOOM_DTYPE_Q4_K] = {"q4_k", 256, 144}, [LOOM_DTYPE_Q6_K] = {"q6_k", 256, 210},
-    [LOOM_DTYPE_I32] = {"i32", 1, 4},    [LOOM_DTYPE_FP8_E4M3] = {"fp8_e4m3", 32, 34},
-    [LOOM_DTYPE_Q5_0] = {"q5_0", 32, 22}, [LOOM_DTYPE_Q5_1] = {"q5_1", 32, 24},
-    [LOOM_DTYPE_Q2_K] = {"q2_k", 256, 84}, [LOOM_DTYPE_Q3_K] = {"q3_k", 256, 110},
-    [LOOM_DTYPE_Q5_K] = {"q5_k", 256, 176}, [LOOM_DTYPE_IQ4_NL] = {"iq4_nl", 32, 18},
-    [LOOM_DTYPE_IQ4_XS] = {"iq4_xs", 256, 136}, [LOOM_DTYPE_IQ2_XXS] = {"iq2_xxs", 256, 66},
-    [LOOM_DTYPE_IQ2_XS] = {"iq2_xs", 256, 74}, [LOOM_DTYPE_IQ2_S] = {"iq2_s", 256, 82},
-    [LOOM_DTYPE_IQ3_XXS] = {"iq3_xxs", 256, 98}, [LOOM_DTYPE_IQ3_S] = {"iq3_s", 256, 110},
-    [LOOM_DTYPE_IQ1_S] = {"iq1_s", 256, 50}, [LOOM_DTYPE_IQ1_M] = {"iq1_m", 256, 56},
-    [LOOM_DTYPE_TQ1_0] = {"tq1_0", 256, 54}, [LOOM_DTYPE_TQ2_0] = {"tq2_0", 256, 66},
-    [LOOM_DTYPE_MXFP4] = {"mxfp4", 32, 17}, [LOOM_DTYPE_NVFP4] = {"nvfp4", 64, 36},
-    [LOOM_DTYPE_Q1_0] = {"q1_0", 128, 18}, [LOOM_DTYPE_Q2_0] = {"q2_0", 64, 18},
+    [LOOM_DTYPE_F32] = {"f32", 1, 4},
+    [LOOM_DTYPE_F16] = {"f16", 1, 2},
+    [LOOM_DTYPE_BF16] = {"bf16", 1, 2},
+    [LOOM_DTYPE_Q8_0] = {"q8_0", 32, 34},
+    [LOOM_DTYPE_Q4_0] = {"q4_0", 32, 18},
+    [LOOM_DTYPE_Q4_1] = {"q4_1", 32, 20},
+    [LOOM_DTYPE_Q4_K] = {"q4_k", 256, 144},
+    [LOOM_DTYPE_Q6_K] = {"q6_k", 256, 210},
+    [LOOM_DTYPE_I32] = {"i32", 1, 4},
+    [LOOM_DTYPE_FP8_E4M3] = {"fp8_e4m3", 32, 34},
+    [LOOM_DTYPE_Q5_0] = {"q5_0", 32, 22},
+    [LOOM_DTYPE_Q5_1] = {"q5_1", 32, 24},
+    [LOOM_DTYPE_Q2_K] = {"q2_k", 256, 84},
+    [LOOM_DTYPE_Q3_K] = {"q3_k", 256, 110},
+    [LOOM_DTYPE_Q5_K] = {"q5_k", 256, 176},
+    [LOOM_DTYPE_IQ4_NL] = {"iq4_nl", 32, 18},
+    [LOOM_DTYPE_IQ4_XS] = {"iq4_xs", 256, 136},
+    [LOOM_DTYPE_IQ2_XXS] = {"iq2_xxs", 256, 66},
+    [LOOM_DTYPE_IQ2_XS] = {"iq2_xs", 256, 74},
+    [LOOM_DTYPE_IQ2_S] = {"iq2_s", 256, 82},
+    [LOOM_DTYPE_IQ3_XXS] = {"iq3_xxs", 256, 98},
+    [LOOM_DTYPE_IQ3_S] = {"iq3_s", 256, 110},
+    [LOOM_DTYPE_IQ1_S] = {"iq1_s", 256, 50},
+    [LOOM_DTYPE_IQ1_M] = {"iq1_m", 256, 56},
+    [LOOM_DTYPE_TQ1_0] = {"tq1_0", 256, 54},
+    [LOOM_DTYPE_TQ2_0] = {"tq2_0", 256, 66},
+    [LOOM_DTYPE_MXFP4] = {"mxfp4", 32, 17},
+    [LOOM_DTYPE_NVFP4] = {"nvfp4", 64, 36},
+    [LOOM_DTYPE_Q1_0] = {"q1_0", 128, 18},
+    [LOOM_DTYPE_Q2_0] = {"q2_0", 64, 18},
 };
 
-const char *dtype_name(loom_dtype t) {
-    return (unsigned)t < LOOM_DTYPE_COUNT ? dtype_info[t].name : "invalid";
-}
+const char *dtype_name(loom_dtype t) { return (unsigned)t < LOOM_DTYPE_COUNT ? dtype_info[t].name : "invalid"; }
 
-int64_t dtype_block_elems(loom_dtype t) {
-    return (unsigned)t < LOOM_DTYPE_COUNT ? dtype_info[t].block_elems : 0;
-}
+int64_t dtype_block_elems(loom_dtype t) { return (unsigned)t < LOOM_DTYPE_COUNT ? dtype_info[t].block_elems : 0; }
 
-size_t dtype_block_bytes(loom_dtype t) {
-    return (unsigned)t < LOOM_DTYPE_COUNT ? dtype_info[t].block_bytes : 0;
-}
+size_t dtype_block_bytes(loom_dtype t) { return (unsigned)t < LOOM_DTYPE_COUNT ? dtype_info[t].block_bytes : 0; }
 
 size_t dtype_bytes(loom_dtype t, int64_t n_elems) {
     int64_t be = dtype_block_elems(t);
@@ -54,9 +63,7 @@ int64_t tensor_rows(const loom_tensor *t) {
     return n;
 }
 
-int64_t tensor_row_len(const loom_tensor *t) {
-    return t->n_dims > 0 ? t->shape[t->n_dims - 1] : 1;
-}
+int64_t tensor_row_len(const loom_tensor *t) { return t->n_dims > 0 ? t->shape[t->n_dims - 1] : 1; }
 
 const void *tensor_row(const loom_tensor *t, int64_t row) {
     return (const uint8_t *)t->data + (size_t)row * t->row_stride_bytes;
@@ -91,7 +98,7 @@ uint16_t f32_to_f16(float f) {
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
     uint32_t abs = u & 0x7fffffffu;
     if (abs >= 0x7f800000u) return sign | 0x7c00 | (abs > 0x7f800000u ? 0x200 : 0); /* inf/nan */
-    if (abs >= 0x477ff000u) return sign | 0x7c00;                                  /* overflow */
+    if (abs >= 0x477ff000u) return sign | 0x7c00;                                   /* overflow */
     if (abs < 0x38800000u) {
         /* subnormal half: round abs * 2^24 to nearest even integer */
         float v = bits_f32(abs) * 16777216.0f;

@@ -14,12 +14,12 @@ typedef enum loom_dtype {
     LOOM_DTYPE_F32 = 0,
     LOOM_DTYPE_F16,
     LOOM_DTYPE_BF16,
-    LOOM_DTYPE_Q8_0, /* 32 elems: f16 scale d, int8 q[32]; x = d*q                       (34 bytes) */
-    LOOM_DTYPE_Q4_0, /* 32 elems: f16 d, u8 qs[16]; elem j<16 = low nibble of qs[j], j>=16 high; x = d*(q-8) */
-    LOOM_DTYPE_Q4_1, /* 32 elems: f16 d, f16 m, u8 qs[16] (nibbles as Q4_0); x = d*q + m   (20 bytes) */
-    LOOM_DTYPE_Q4_K, /* 256 elems, 144 bytes, llama.cpp super-block layout */
-    LOOM_DTYPE_Q6_K, /* 256 elems, 210 bytes, llama.cpp super-block layout */
-    LOOM_DTYPE_I32,  /* metadata-ish tensors only, never a weight */
+    LOOM_DTYPE_Q8_0,     /* 32 elems: f16 scale d, int8 q[32]; x = d*q                       (34 bytes) */
+    LOOM_DTYPE_Q4_0,     /* 32 elems: f16 d, u8 qs[16]; elem j<16 = low nibble of qs[j], j>=16 high; x = d*(q-8) */
+    LOOM_DTYPE_Q4_1,     /* 32 elems: f16 d, f16 m, u8 qs[16] (nibbles as Q4_0); x = d*q + m   (20 bytes) */
+    LOOM_DTYPE_Q4_K,     /* 256 elems, 144 bytes, llama.cpp super-block layout */
+    LOOM_DTYPE_Q6_K,     /* 256 elems, 210 bytes, llama.cpp super-block layout */
+    LOOM_DTYPE_I32,      /* metadata-ish tensors only, never a weight */
     LOOM_DTYPE_FP8_E4M3, /* 32 elems: f16 scale d, u8 e4m3[32] (OCP FP8 E4M3, no inf); x = d*e4m3 (34 bytes) */
     /* More of llama.cpp's block types, byte for byte as ggml stores them (kernels/cpu/block_decode.c reads
      * each one). These have int8-activation matmul kernels: */
@@ -63,14 +63,14 @@ typedef struct loom_tensor {
 } loom_tensor;
 
 const char *dtype_name(loom_dtype t);
-int64_t dtype_block_elems(loom_dtype t);  /* 1 for plain types */
-size_t dtype_block_bytes(loom_dtype t);   /* bytes of one block (or one element) */
+int64_t dtype_block_elems(loom_dtype t); /* 1 for plain types */
+size_t dtype_block_bytes(loom_dtype t);  /* bytes of one block (or one element) */
 /* Bytes of n elements; returns 0 when n is not a multiple of the block size. */
 size_t dtype_bytes(loom_dtype t, int64_t n_elems);
 
 int64_t tensor_n_elems(const loom_tensor *t);
-int64_t tensor_rows(const loom_tensor *t);    /* product of all dims but the last */
-int64_t tensor_row_len(const loom_tensor *t); /* last dim */
+int64_t tensor_rows(const loom_tensor *t);                 /* product of all dims but the last */
+int64_t tensor_row_len(const loom_tensor *t);              /* last dim */
 const void *tensor_row(const loom_tensor *t, int64_t row); /* row layout only */
 
 /* fp16 / bf16 <-> f32 conversions (exact, round-to-nearest-even on the way down). */

@@ -59,7 +59,7 @@ struct loom_pool {
     int n_threads; /* including the calling thread */
     unsigned gen;  /* the last published job; only the caller writes it */
     pthread_t *threads;
-    owner_range *ranges; /* [n_threads] */
+    owner_range *ranges;                       /* [n_threads] */
     alignas(CACHE_LINE) atomic_uint futex_gen; /* = gen once the job is published: what workers wait on */
     atomic_int sleepers;                       /* workers in (or entering) futex_wait */
     atomic_int stop;
@@ -68,7 +68,7 @@ struct loom_pool {
 
 static unsigned long long range_word(unsigned gen, int64_t next, int64_t end) {
     return (unsigned long long)(gen & 0xffffu) << (2 * UNIT_BITS) | (unsigned long long)next << UNIT_BITS |
-           (unsigned long long)end;
+        (unsigned long long)end;
 }
 static unsigned word_tag(unsigned long long w) { return (unsigned)(w >> (2 * UNIT_BITS)); }
 static int64_t word_next(unsigned long long w) { return (int64_t)(w >> UNIT_BITS & MAX_UNITS); }

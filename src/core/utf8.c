@@ -70,7 +70,8 @@ size_t utf8_encode(int32_t cp, char out[4]) {
     if (cp < 0x80) return o[0] = (uint8_t)cp, 1;
     if (cp < 0x800) return o[0] = (uint8_t)(0xC0 | cp >> 6), o[1] = (uint8_t)(0x80 | (cp & 0x3F)), 2;
     if (cp < 0x10000) {
-        o[0] = (uint8_t)(0xE0 | cp >> 12), o[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F)), o[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        o[0] = (uint8_t)(0xE0 | cp >> 12), o[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F)),
+        o[2] = (uint8_t)(0x80 | (cp & 0x3F));
         return 3;
     }
     o[0] = (uint8_t)(0xF0 | cp >> 18), o[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));

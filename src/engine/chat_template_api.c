@@ -37,13 +37,12 @@ static loom_status find_template(const loom_model *m, char **out, loom_error *er
     const char *s;
     size_t len;
     if (m->gguf) {
-        if (gguf_get_string(m->gguf, "tokenizer.chat_template", &s, &len) && (*out = strndup(s, len)))
-            return LOOM_OK;
+        if (gguf_get_string(m->gguf, "tokenizer.chat_template", &s, &len) && (*out = strndup(s, len))) return LOOM_OK;
     } else if (m->source_path && path_is_dir(m->source_path)) {
         char *jinja = path_join(m->source_path, "chat_template.jinja");
-        loom_status st = !jinja       ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory")
+        loom_status st = !jinja  ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory")
             : path_exists(jinja) ? read_file(jinja, out, NULL, err)
-                                      : template_from_config(m->source_path, out, err);
+                                 : template_from_config(m->source_path, out, err);
         free(jinja);
         if (st != LOOM_OK || *out) return st;
     }

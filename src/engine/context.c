@@ -9,8 +9,13 @@
 
 loom_context_params loom_context_default_params(void) {
     loom_engine_params e = loom_engine_default_params();
-    return (loom_context_params){.n_threads = 0, .max_seqs = 1, .max_tokens_per_seq = 0, .max_batch_tokens = 512,
-                                 .block_size = e.block_size, .num_kv_blocks = 0, .kv_cache_dtype = e.kv_cache_dtype};
+    return (loom_context_params){.n_threads = 0,
+                                 .max_seqs = 1,
+                                 .max_tokens_per_seq = 0,
+                                 .max_batch_tokens = 512,
+                                 .block_size = e.block_size,
+                                 .num_kv_blocks = 0,
+                                 .kv_cache_dtype = e.kv_cache_dtype};
 }
 
 void loom_context_free(loom_context *ctx) {
@@ -67,13 +72,14 @@ static loom_status create_local(loom_model *model, const loom_context_params *p,
     loom_status st = backend_cpu_create(p->n_threads, &ctx->backend, err);
     const loom_backend_ops *ops = st == LOOM_OK ? ctx->backend->ops : NULL;
     if (ops && (c->head_dim > ops->max_head_dim || c->n_heads / c->n_kv_heads > ops->max_group))
-        st = loom_fail(err, LOOM_ERR_UNSUPPORTED, "the %s backend's attention supports head_dim <= %d and <= %d query heads "
-                       "per KV head (the model has %d and %d)", ops->name, ops->max_head_dim, ops->max_group,
-                       c->head_dim, c->n_heads / c->n_kv_heads);
+        st = loom_fail(err, LOOM_ERR_UNSUPPORTED,
+                       "the %s backend's attention supports head_dim <= %d and <= %d query heads "
+                       "per KV head (the model has %d and %d)",
+                       ops->name, ops->max_head_dim, ops->max_group, c->head_dim, c->n_heads / c->n_kv_heads);
     if (st == LOOM_OK) st = ops->reserve(ctx->backend, max_row_len(c), err);
     if (st == LOOM_OK)
         st = kv_store_init(&ctx->kv, shard->layer_end - shard->layer_begin, shard->n_kv_heads, c->head_dim,
-                                (loom_kv_dtype)p->kv_cache_dtype, p->num_kv_blocks, p->block_size, err);
+                           (loom_kv_dtype)p->kv_cache_dtype, p->num_kv_blocks, p->block_size, err);
     if (st == LOOM_OK) st = workspace_init(&ctx->ws, &model->local, p->max_batch_tokens, err);
     if (st != LOOM_OK) {
         loom_context_free(ctx);
@@ -87,7 +93,8 @@ loom_status ctx_create(loom_model *model, const loom_context_params *params, int
                        loom_error *err) {
     *out = NULL;
     loom_context_params p = params ? *params : loom_context_default_params();
-    if (model->metadata_only) return loom_fail(err, LOOM_ERR_INVALID_ARG, "the model was loaded without weights (metadata only)");
+    if (model->metadata_only)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "the model was loaded without weights (metadata only)");
     loom_status st = check_params(model, &p, err);
     if (st != LOOM_OK) return st;
     if (!follower) ctx_par_announce(model, &p);
@@ -132,8 +139,11 @@ static void mover_read(void *ctx, int32_t block, void *dst) { ctx_par_read_block
 static void mover_write(void *ctx, int32_t block, const void *src) { ctx_par_write_block(ctx, block, src); }
 
 kv_mover ctx_kv_mover(loom_context *ctx) {
-    return (kv_mover){.ctx = ctx, .block_bytes = ctx_par_block_bytes(ctx), .copy_block = mover_copy,
-                      .read_block = mover_read, .write_block = mover_write};
+    return (kv_mover){.ctx = ctx,
+                      .block_bytes = ctx_par_block_bytes(ctx),
+                      .copy_block = mover_copy,
+                      .read_block = mover_read,
+                      .write_block = mover_write};
 }
 
 void context_parallel_for(loom_context *ctx, int64_t n_items, int64_t grain, loom_pool_fn fn, void *arg) {

@@ -5,8 +5,8 @@
 
 #include "engine/context_internal.h"
 #include "kv/kv_store.h"
-#include "model/forward.h"
 #include "model/dist_forward.h"
+#include "model/forward.h"
 
 typedef struct decode_state decode_state;
 

@@ -4,8 +4,8 @@
 #ifndef LOOM_ENGINE_CONTEXT_INTERNAL_H
 #define LOOM_ENGINE_CONTEXT_INTERNAL_H
 
-#include "kv/kv_manager.h"
 #include "core/thread_pool.h"
+#include "kv/kv_manager.h"
 #include "loom.h"
 #include "model/forward.h"
 

@@ -43,8 +43,7 @@ loom_status ctx_par_attach(loom_model *model, loom_context **out, loom_status lo
     if (st == LOOM_OK) st = dist_create(model, &ctx->dist, err);
     int n = comm_size(world);
     uint64_t mine = ctx ? ctx->kv.block_bytes : 0, *all = NULL;
-    if (st == LOOM_OK && is_rank0() && !(all = malloc((size_t)n * sizeof *all)))
-        comm_abort("out of memory");
+    if (st == LOOM_OK && is_rank0() && !(all = malloc((size_t)n * sizeof *all))) comm_abort("out of memory");
     if (st == LOOM_OK) comm_gather(world, &mine, sizeof mine, all, 0);
     if (st == LOOM_OK && all) {
         if (!(ctx->rank_block_bytes = malloc((size_t)n * sizeof(size_t)))) comm_abort("out of memory");
@@ -108,9 +107,15 @@ static void send_batch(loom_context *ctx, const loom_forward_batch *b) {
 static loom_forward_batch receive_batch(loom_context *ctx, const wire_header *h) {
     int32_t *w = wire_space(ctx, payload_ints(h)), n = h->n_tokens;
     comm_bcast(comm_world(), w, payload_ints(h) * sizeof *w, 0);
-    return (loom_forward_batch){.n_tokens = n, .tokens = w, .pos = w + n, .seq_of_token = w + 2 * n,
-                                .slots = w + 3 * n, .n_logits = h->n_logits, .logit_tokens = w + 4 * n,
-                                .block_tables = w + 4 * n + h->n_logits, .max_blocks_per_seq = h->width};
+    return (loom_forward_batch){.n_tokens = n,
+                                .tokens = w,
+                                .pos = w + n,
+                                .seq_of_token = w + 2 * n,
+                                .slots = w + 3 * n,
+                                .n_logits = h->n_logits,
+                                .logit_tokens = w + 4 * n,
+                                .block_tables = w + 4 * n + h->n_logits,
+                                .max_blocks_per_seq = h->width};
 }
 
 void ctx_par_forward(loom_context *ctx, const loom_forward_batch *b) {
@@ -177,9 +182,12 @@ static uint64_t resident_bytes(void) {
 
 static loom_rank_stats my_stats(const loom_context *ctx) {
     const loom_shard *s = &ctx->model->shard;
-    return (loom_rank_stats){.rank = comm_rank(comm_world()), .tp_rank = s->tp_rank, .pp_rank = s->pp_rank,
+    return (loom_rank_stats){.rank = comm_rank(comm_world()),
+                             .tp_rank = s->tp_rank,
+                             .pp_rank = s->pp_rank,
                              .weight_bytes = loom_model_get_info(ctx->model)->shard_weight_bytes,
-                             .kv_bytes = kv_store_bytes(&ctx->kv), .rss_bytes = resident_bytes(),
+                             .kv_bytes = kv_store_bytes(&ctx->kv),
+                             .rss_bytes = resident_bytes(),
                              .comm_seconds = comm_seconds()};
 }
 
@@ -232,20 +240,20 @@ void ctx_par_follow(loom_model *model) {
         }
         if (!ctx) comm_abort("rank 0 sent command %d but no context exists here", h.cmd);
         switch (h.cmd) {
-        case CMD_FORWARD: {
-            loom_forward_batch b = receive_batch(ctx, &h);
-            ctx_par_forward(ctx, &b);
-            break;
-        }
-        case CMD_COPY_BLOCK: ctx_par_copy_block(ctx, h.a, h.b); break;
-        case CMD_READ_BLOCK: ctx_par_read_block(ctx, h.a, NULL); break;
-        case CMD_WRITE_BLOCK: ctx_par_write_block(ctx, h.a, NULL); break;
-        case CMD_STATS: gather_stats(ctx, NULL); break;
-        case CMD_FREE:
-            loom_context_free(ctx);
-            ctx = NULL;
-            break;
-        default: comm_abort("unknown command %d from rank 0", h.cmd);
+            case CMD_FORWARD: {
+                loom_forward_batch b = receive_batch(ctx, &h);
+                ctx_par_forward(ctx, &b);
+                break;
+            }
+            case CMD_COPY_BLOCK: ctx_par_copy_block(ctx, h.a, h.b); break;
+            case CMD_READ_BLOCK: ctx_par_read_block(ctx, h.a, NULL); break;
+            case CMD_WRITE_BLOCK: ctx_par_write_block(ctx, h.a, NULL); break;
+            case CMD_STATS: gather_stats(ctx, NULL); break;
+            case CMD_FREE:
+                loom_context_free(ctx);
+                ctx = NULL;
+                break;
+            default: comm_abort("unknown command %d from rank 0", h.cmd);
         }
     }
     loom_context_free(ctx);

@@ -12,9 +12,9 @@ struct decode_state {
     kv_manager kvm;
     loom_block_table *tables; /* [max_seqs] */
     int32_t max_blocks_per_seq;
-    int32_t *block_tables;    /* [max_seqs][max_blocks_per_seq], the forward's view of `tables` */
-    int32_t *seq_len;         /* [max_seqs] tokens whose KV is stored */
-    int32_t *seq_tokens;      /* [max_seqs][max_tokens_per_seq] their ids (prefix-cache hashes) */
+    int32_t *block_tables;                    /* [max_seqs][max_blocks_per_seq], the forward's view of `tables` */
+    int32_t *seq_len;                         /* [max_seqs] tokens whose KV is stored */
+    int32_t *seq_tokens;                      /* [max_seqs][max_tokens_per_seq] their ids (prefix-cache hashes) */
     int32_t *slots, *logit_tokens, *next_pos; /* per-batch scratch, [max_batch_tokens] each */
 };
 
@@ -49,10 +49,10 @@ static decode_state *state(loom_context *ctx, loom_error *err) {
     d->logit_tokens = malloc(nt * sizeof(int32_t));
     d->next_pos = malloc(ns * sizeof(int32_t));
     kv_mover mover = ctx_kv_mover(ctx);
-    loom_status st = d->tables && d->block_tables && d->seq_len && d->seq_tokens && d->slots && d->logit_tokens &&
-                             d->next_pos
-                         ? kvm_init(&d->kvm, p->num_kv_blocks, p->block_size, 1, &mover, err)
-                         : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status st =
+        d->tables && d->block_tables && d->seq_len && d->seq_tokens && d->slots && d->logit_tokens && d->next_pos
+        ? kvm_init(&d->kvm, p->num_kv_blocks, p->block_size, 1, &mover, err)
+        : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     if (st != LOOM_OK) ctx_decode_state_free(ctx);
     return ctx->seqs;
 }
@@ -140,8 +140,8 @@ static loom_status assign_slots(loom_context *ctx, const loom_batch_input *b, lo
 static int32_t select_logits(decode_state *d, const loom_batch_input *b) {
     int32_t n = 0;
     for (int32_t t = 0; t < b->n_tokens; t++) {
-        int want = b->want_logits ? b->want_logits[t] != 0
-                                  : (t == b->n_tokens - 1 || b->seq_ids[t + 1] != b->seq_ids[t]);
+        int want =
+            b->want_logits ? b->want_logits[t] != 0 : (t == b->n_tokens - 1 || b->seq_ids[t + 1] != b->seq_ids[t]);
         if (want) d->logit_tokens[n++] = t;
     }
     return n;
@@ -154,9 +154,15 @@ loom_status loom_decode(loom_context *ctx, const loom_batch_input *b, loom_error
     if (st == LOOM_OK) st = assign_slots(ctx, b, err);
     if (st != LOOM_OK) return st;
     loom_forward_batch fb = {
-        .n_tokens = b->n_tokens, .tokens = b->tokens, .pos = b->positions, .seq_of_token = b->seq_ids,
-        .slots = d->slots, .block_tables = d->block_tables, .max_blocks_per_seq = d->max_blocks_per_seq,
-        .n_logits = select_logits(d, b), .logit_tokens = d->logit_tokens,
+        .n_tokens = b->n_tokens,
+        .tokens = b->tokens,
+        .pos = b->positions,
+        .seq_of_token = b->seq_ids,
+        .slots = d->slots,
+        .block_tables = d->block_tables,
+        .max_blocks_per_seq = d->max_blocks_per_seq,
+        .n_logits = select_logits(d, b),
+        .logit_tokens = d->logit_tokens,
     };
     if ((st = context_forward(ctx, &fb, err)) != LOOM_OK) return st;
     memcpy(d->seq_len, d->next_pos, (size_t)ctx->params.max_seqs * sizeof(int32_t));

@@ -10,10 +10,16 @@
 #include "engine/spec.h"
 
 loom_engine_params loom_engine_default_params(void) {
-    return (loom_engine_params){.max_num_seqs = 64, .max_logprobs = 20, .max_num_batched_tokens = 2048, .block_size = 16,
-                                .kv_cache_dtype = LOOM_KV_AUTO, .enable_prefix_caching = 1,
-                                .enable_chunked_prefill = 1, .preemption_mode = LOOM_PREEMPT_RECOMPUTE,
-                                .swap_space_bytes = 1ull << 30, .ngram_prompt_lookup_max = 4,
+    return (loom_engine_params){.max_num_seqs = 64,
+                                .max_logprobs = 20,
+                                .max_num_batched_tokens = 2048,
+                                .block_size = 16,
+                                .kv_cache_dtype = LOOM_KV_AUTO,
+                                .enable_prefix_caching = 1,
+                                .enable_chunked_prefill = 1,
+                                .preemption_mode = LOOM_PREEMPT_RECOMPUTE,
+                                .swap_space_bytes = 1ull << 30,
+                                .ngram_prompt_lookup_max = 4,
                                 .ngram_prompt_lookup_min = 1};
 }
 
@@ -24,13 +30,15 @@ double engine_now_s(void) {
 }
 
 static loom_status check_params(const loom_engine_params *p, loom_error *err) {
-    if (p->max_num_seqs < 1 || p->max_num_seqs > 65536) return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_num_seqs must be in [1, 65536]");
+    if (p->max_num_seqs < 1 || p->max_num_seqs > 65536)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_num_seqs must be in [1, 65536]");
     if (p->max_logprobs < 0 || p->max_logprobs > LOOM_MAX_LOGPROBS)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_logprobs must be in [0, %d]", LOOM_MAX_LOGPROBS);
     if (p->max_num_batched_tokens < p->max_num_seqs || p->max_num_batched_tokens > (1 << 20))
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_num_batched_tokens must be in [max_num_seqs (%d), 1048576]",
                          p->max_num_seqs);
-    if (p->block_size < 1 || p->block_size > 4096) return loom_fail(err, LOOM_ERR_INVALID_ARG, "block_size must be in [1, 4096]");
+    if (p->block_size < 1 || p->block_size > 4096)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "block_size must be in [1, 4096]");
     if (p->num_kv_blocks < 0 || p->max_model_len < 0 || p->n_threads < 0)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "num_kv_blocks, max_model_len and n_threads must be >= 0");
     if (p->preemption_mode != LOOM_PREEMPT_RECOMPUTE && p->preemption_mode != LOOM_PREEMPT_SWAP)
@@ -82,7 +90,8 @@ static loom_status alloc_batch(loom_engine *e, loom_error *err) {
     return LOOM_OK;
 }
 
-loom_status loom_engine_create(loom_model *model, const loom_engine_params *params, loom_engine **out, loom_error *err) {
+loom_status loom_engine_create(loom_model *model, const loom_engine_params *params, loom_engine **out,
+                               loom_error *err) {
     *out = NULL;
     loom_engine_params p = params ? *params : loom_engine_default_params();
     loom_status st = check_params(&p, err);
@@ -159,17 +168,20 @@ static loom_status check_request(const loom_engine *e, const loom_request_params
     /* the planner already fits max_model_len in the pool; a request that never fits would stall the queue */
     int32_t bs = e->kvm.block_size, blocks = (*max_total + bs - 1) / bs;
     if (blocks > bm_num_blocks(e->kvm.bm))
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_tokens: prompt + max_tokens = %d tokens needs %d KV blocks; the pool has %d",
-                         *max_total, blocks, bm_num_blocks(e->kvm.bm));
-    if (!e->params.enable_chunked_prefill && *max_total > e->params.max_num_batched_tokens)
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
-                         "max_tokens: prompt + max_tokens = %d tokens exceeds max_num_batched_tokens (%d) with chunked prefill off",
-                         *max_total, e->params.max_num_batched_tokens);
+                         "max_tokens: prompt + max_tokens = %d tokens needs %d KV blocks; the pool has %d", *max_total,
+                         blocks, bm_num_blocks(e->kvm.bm));
+    if (!e->params.enable_chunked_prefill && *max_total > e->params.max_num_batched_tokens)
+        return loom_fail(
+            err, LOOM_ERR_INVALID_ARG,
+            "max_tokens: prompt + max_tokens = %d tokens exceeds max_num_batched_tokens (%d) with chunked prefill off",
+            *max_total, e->params.max_num_batched_tokens);
     return LOOM_OK;
 }
 
 /* The request with its own copies of everything the caller may free after add_request. */
-static loom_status copy_request(const loom_request_params *req, int32_t max_total, engine_request **out, loom_error *err) {
+static loom_status copy_request(const loom_request_params *req, int32_t max_total, engine_request **out,
+                                loom_error *err) {
     engine_request *r = calloc(1, sizeof *r);
     if (!r) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for a request");
     loom_status st = engine_request_params_copy(req, &r->p, err);
@@ -192,7 +204,8 @@ loom_status loom_engine_validate_request(const loom_engine *e, const loom_reques
     return check_request(e, req, &max_total, err);
 }
 
-loom_status loom_engine_add_request(loom_engine *e, const loom_request_params *req, uint64_t *request_id, loom_error *err) {
+loom_status loom_engine_add_request(loom_engine *e, const loom_request_params *req, uint64_t *request_id,
+                                    loom_error *err) {
     int32_t max_total = 0;
     engine_request *r = NULL;
     loom_status st = check_request(e, req, &max_total, err);
@@ -220,7 +233,9 @@ loom_status loom_engine_abort(loom_engine *e, uint64_t request_id, loom_error *e
     if (r) r->abort_requested = 1;
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);
-    if (!r) return loom_fail(err, LOOM_ERR_INVALID_ARG, "no unfinished request with id %llu", (unsigned long long)request_id);
+    if (!r)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "no unfinished request with id %llu",
+                         (unsigned long long)request_id);
     return LOOM_OK;
 }
 
@@ -232,7 +247,8 @@ int loom_engine_has_work(const loom_engine *e) {
 }
 
 loom_status loom_engine_step(loom_engine *e, loom_error *err) {
-    if (e->thread_running) return loom_fail(err, LOOM_ERR_INVALID_ARG, "the engine runs on its own thread; do not step it");
+    if (e->thread_running)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "the engine runs on its own thread; do not step it");
     return engine_run_step(e, err);
 }
 

@@ -29,21 +29,21 @@ typedef struct engine_seq {
     int32_t drawn_id;
     double first_token_s, last_token_s;
     loom_finish_reason finish;
-    spec_seq *spec;          /* speculative decoding state; NULL when the engine does not speculate */
+    spec_seq *spec; /* speculative decoding state; NULL when the engine does not speculate */
 } engine_seq;
 
 struct engine_request {
     uint64_t id;
-    engine_request *next;      /* in the engine's list of unfinished requests */
-    loom_request_params p;     /* the engine's own copy (prompt, stop strings, logit_bias owned) */
-    int32_t max_total_tokens;  /* prompt + max_tokens, capped to max_model_len */
-    engine_seq *seqs;          /* [p.n]; seqs[i].seq is NULL until that sample exists */
-    gram_automaton *grammar;   /* the compiled constraint (a reference), NULL without one */
+    engine_request *next;     /* in the engine's list of unfinished requests */
+    loom_request_params p;    /* the engine's own copy (prompt, stop strings, logit_bias owned) */
+    int32_t max_total_tokens; /* prompt + max_tokens, capped to max_model_len */
+    engine_seq *seqs;         /* [p.n]; seqs[i].seq is NULL until that sample exists */
+    gram_automaton *grammar;  /* the compiled constraint (a reference), NULL without one */
     int32_t n_unfinished;
-    int admitted;              /* handed to the scheduler (engine thread only) */
-    int abort_requested;       /* set under the lock by loom_engine_abort */
+    int admitted;        /* handed to the scheduler (engine thread only) */
+    int abort_requested; /* set under the lock by loom_engine_abort */
     double arrival_s, first_token_s;
-    double scheduled_s;        /* first time a step took it up (engine_metrics_mark_scheduled); 0 before */
+    double scheduled_s; /* first time a step took it up (engine_metrics_mark_scheduled); 0 before */
 };
 
 struct loom_engine {
@@ -52,13 +52,13 @@ struct loom_engine {
     loom_engine_params params;
     int32_t max_model_len;
     loom_context *ctx;
-    kv_manager kvm;            /* the KV blocks of ctx: pool, prefix cache, copy-on-write */
+    kv_manager kvm; /* the KV blocks of ctx: pool, prefix cache, copy-on-write */
     loom_sched *sched;
-    spec_engine *spec;         /* NULL unless params.speculative_method is set */
+    spec_engine *spec; /* NULL unless params.speculative_method is set */
 
     /* one step's forward batch, [max_num_batched_tokens] each unless noted */
     int32_t *tokens, *positions, *seq_of_token, *slots, *logit_tokens;
-    int32_t *block_tables;     /* [max_num_seqs][block_tables_width] */
+    int32_t *block_tables; /* [max_num_seqs][block_tables_width] */
     int32_t block_tables_width;
     /* [max_num_seqs] each: item i's logits are rows [first_logit_row, + n_logit_rows) (every token of a
      * request with on_logits, else the last one when the item samples, else none) */
@@ -66,11 +66,11 @@ struct loom_engine {
     int32_t lp_top_ids[LOOM_MAX_LOGPROBS]; /* one event's top logprobs */
     float lp_top_logprobs[LOOM_MAX_LOGPROBS];
 
-    pthread_mutex_t lock;      /* guards the request list, next ids, metrics, thread flags */
+    pthread_mutex_t lock; /* guards the request list, next ids, metrics, thread flags */
     pthread_cond_t wake;
     pthread_t thread;
     int thread_running, stop_requested;
-    engine_request *requests;  /* unfinished requests, oldest first */
+    engine_request *requests; /* unfinished requests, oldest first */
     engine_request **requests_tail;
     uint64_t next_request_id, next_arrival;
     loom_engine_metrics metrics;
@@ -117,7 +117,8 @@ void engine_seq_destroy(engine_seq *es);
  * from (the mask applied into an engine buffer, or logits itself without a constraint). */
 loom_status engine_grammar_attach(loom_engine *e, engine_request *r, loom_error *err);
 loom_status engine_grammar_seq_init(engine_seq *es, loom_error *err);
-loom_status engine_grammar_mask(loom_engine *e, engine_seq *es, const float *logits, const float **out, loom_error *err);
+loom_status engine_grammar_mask(loom_engine *e, engine_seq *es, const float *logits, const float **out,
+                                loom_error *err);
 void engine_grammars_free(engine_grammars *g);
 
 /* engine_metrics.c (callers hold e->lock) */

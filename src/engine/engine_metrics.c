@@ -7,8 +7,8 @@
 const double loom_latency_buckets_s[16] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
                                            0.25,  0.5,   0.75, 1.0,  2.5,  5.0,  10.0, INFINITY};
 const double loom_request_time_buckets_s[LOOM_REQUEST_TIME_BUCKETS] = {
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0,
-    INFINITY};
+    0.1,  0.25, 0.5,  1.0,   2.5,   5.0,   10.0,  15.0,   20.0,   30.0,
+    40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0, INFINITY};
 
 static void observe(const double *bounds, int n, uint64_t *buckets, double *sum, uint64_t *count, double seconds) {
     int b = 0;
@@ -22,8 +22,8 @@ void engine_metrics_observe(uint64_t *buckets, double *sum, uint64_t *count, dou
     observe(loom_latency_buckets_s, 16, buckets, sum, count, seconds);
 }
 
-#define OBSERVE_REQUEST_TIME(m, name, seconds)                                                                  \
-    observe(loom_request_time_buckets_s, LOOM_REQUEST_TIME_BUCKETS, (m)->name##_buckets, &(m)->name##_sum_s, \
+#define OBSERVE_REQUEST_TIME(m, name, seconds)                                                                         \
+    observe(loom_request_time_buckets_s, LOOM_REQUEST_TIME_BUCKETS, (m)->name##_buckets, &(m)->name##_sum_s,           \
             &(m)->name##_count, seconds)
 
 void engine_metrics_refresh_gauges(loom_engine *e) {

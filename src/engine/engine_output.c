@@ -64,9 +64,17 @@ static void emit(const loom_engine *e, const engine_seq *es, const int32_t *ids,
     if (!r->p.on_output) return;
     char *text = strndup(delta ? delta : "", delta ? delta_len : 0);
     loom_output out = {
-        .request_id = r->id, .seq_index = (int32_t)(es - r->seqs), .new_ids = ids, .n_new = n_new,
-        .text_delta = text ? text : "", .logprobs = lp, .finish_reason = es->finish, .stop_reason = stop_reason,
-        .stop_token_id = stop_token_id, .n_prompt_tokens = (int32_t)r->p.n_prompt, .n_output_tokens = es->n_out,
+        .request_id = r->id,
+        .seq_index = (int32_t)(es - r->seqs),
+        .new_ids = ids,
+        .n_new = n_new,
+        .text_delta = text ? text : "",
+        .logprobs = lp,
+        .finish_reason = es->finish,
+        .stop_reason = stop_reason,
+        .stop_token_id = stop_token_id,
+        .n_prompt_tokens = (int32_t)r->p.n_prompt,
+        .n_output_tokens = es->n_out,
         .n_cached_prompt_tokens = es->seq ? es->seq->n_cached_prompt : 0,
     };
     r->p.on_output(&out, r->p.user);

@@ -79,9 +79,7 @@ static void retire_finished(loom_engine *e) {
     }
 }
 
-static const engine_request *request_of(const loom_sched_item *it) {
-    return ((const engine_seq *)it->seq->owner)->req;
-}
+static const engine_request *request_of(const loom_sched_item *it) { return ((const engine_seq *)it->seq->owner)->req; }
 
 /* Packs the step: tokens, positions, KV slots, block-table rows and logit rows of every item (a sampling
  * item's last 1 + n_spec tokens: the verification of its proposals needs every position). */
@@ -97,14 +95,21 @@ static void build_batch(loom_engine *e, const loom_sched_step *step, loom_forwar
             e->tokens[t] = seq->tokens[p];
             e->positions[t] = p;
             e->seq_of_token[t] = i;
-            if (every_row || (it->samples && p >= it->start + it->n_tokens - 1 - it->n_spec)) e->logit_tokens[n_logits++] = t;
+            if (every_row || (it->samples && p >= it->start + it->n_tokens - 1 - it->n_spec))
+                e->logit_tokens[n_logits++] = t;
         }
         e->n_logit_rows[i] = n_logits - e->first_logit_row[i];
         memcpy(e->block_tables + (size_t)i * width, seq->table.blocks, (size_t)seq->table.n_blocks * sizeof(int32_t));
     }
-    *fb = (loom_forward_batch){.n_tokens = t, .tokens = e->tokens, .pos = e->positions, .seq_of_token = e->seq_of_token,
-                               .slots = e->slots, .block_tables = e->block_tables, .max_blocks_per_seq = width,
-                               .n_logits = n_logits, .logit_tokens = e->logit_tokens};
+    *fb = (loom_forward_batch){.n_tokens = t,
+                               .tokens = e->tokens,
+                               .pos = e->positions,
+                               .seq_of_token = e->seq_of_token,
+                               .slots = e->slots,
+                               .block_tables = e->block_tables,
+                               .max_blocks_per_seq = width,
+                               .n_logits = n_logits,
+                               .logit_tokens = e->logit_tokens};
 }
 
 /* A request with on_logits gets every row of the item (one per token, in position order). */

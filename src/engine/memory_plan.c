@@ -37,7 +37,8 @@ loom_status loom_memory_plan_compute_for(const loom_model_info *info, const loom
     int sharded = (int64_t)info->tp_size * info->pp_size > 1;
     if (params->kv_cache_dtype < LOOM_KV_AUTO || params->kv_cache_dtype > LOOM_KV_FP8_E4M3)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "unknown kv_cache_dtype %d", (int)params->kv_cache_dtype);
-    p.kv_cache_dtype = params->kv_cache_dtype == LOOM_KV_AUTO ? (loom_kv_dtype)info->kv_dtype_auto : params->kv_cache_dtype;
+    p.kv_cache_dtype =
+        params->kv_cache_dtype == LOOM_KV_AUTO ? (loom_kv_dtype)info->kv_dtype_auto : params->kv_cache_dtype;
     if (params->block_size < 0 || params->block_size > 4096 || params->max_model_len < 0 || params->num_kv_blocks < 0 ||
         params->max_num_batched_tokens <= 0 || params->max_num_seqs <= 0)
         return loom_fail(err, LOOM_ERR_INVALID_ARG,
@@ -49,14 +50,13 @@ loom_status loom_memory_plan_compute_for(const loom_model_info *info, const loom
                          p.max_model_len, info->max_position_embeddings);
     p.weights_bytes = sharded ? info->shard_weight_bytes : info->weight_bytes;
     p.activation_bytes = info->activation_bytes_per_token * (uint64_t)params->max_num_batched_tokens +
-                         (uint64_t)params->max_num_seqs * (uint64_t)info->vocab_size * sizeof(float);
+        (uint64_t)params->max_num_seqs * (uint64_t)info->vocab_size * sizeof(float);
     int32_t kv_layers = sharded ? info->shard_layer_end - info->shard_layer_begin : info->n_layers;
     int32_t kv_heads = sharded ? info->shard_n_kv_heads : info->n_kv_heads;
-    p.kv_bytes_per_token =
-        kv_bytes_per_token(kv_layers, kv_heads, info->head_dim, p.kv_cache_dtype, p.block_size);
+    p.kv_bytes_per_token = kv_bytes_per_token(kv_layers, kv_heads, info->head_dim, p.kv_cache_dtype, p.block_size);
     p.memory_limit_bytes = params->memory_limit_bytes
-                               ? params->memory_limit_bytes
-                               : (uint64_t)(DEFAULT_MEMORY_FRACTION * (double)sysmem_physical_bytes());
+        ? params->memory_limit_bytes
+        : (uint64_t)(DEFAULT_MEMORY_FRACTION * (double)sysmem_physical_bytes());
     uint64_t block_bytes = p.kv_bytes_per_token * (uint64_t)p.block_size;
     /* a sequence of max_model_len tokens needs whole blocks */
     int64_t blocks_per_seq = ((int64_t)p.max_model_len + p.block_size - 1) / p.block_size;

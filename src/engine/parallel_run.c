@@ -20,7 +20,8 @@ loom_status loom_model_load(const loom_model_params *params, loom_model **out, l
     int32_t tp = parallel_size(params->tensor_parallel_size), pp = parallel_size(params->pipeline_parallel_size);
     if ((int64_t)tp * pp == 1) return model_load_shard(params, 0, 0, out, err);
     if ((int64_t)tp * pp > 1 << 20)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "tensor parallel size %d x pipeline parallel size %d is too large", tp, pp);
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "tensor parallel size %d x pipeline parallel size %d is too large",
+                         tp, pp);
     const loom_comm *world = comm_world();
     int rank = comm_rank(world), ranks = comm_size(world);
     if (ranks != tp * pp)
@@ -29,8 +30,8 @@ loom_status loom_model_load(const loom_model_params *params, loom_model **out, l
                          "with mpirun -np %d",
                          tp, pp, tp * pp, ranks, tp * pp);
     /* every rank loads its shard; all go on only if all succeeded (rank 0 then leads the others) */
-    loom_status st = parallel_agree(model_load_shard(params, rank % tp, rank / tp, out, err),
-                                         "to load its shard of the model", err);
+    loom_status st =
+        parallel_agree(model_load_shard(params, rank % tp, rank / tp, out, err), "to load its shard of the model", err);
     if (st != LOOM_OK) {
         loom_model_free(*out);
         *out = NULL;
@@ -42,7 +43,8 @@ loom_status loom_model_load(const loom_model_params *params, loom_model **out, l
 
 loom_status loom_parallel_follow(loom_model *model, loom_error *err) {
     if (shard_is_whole(&model->shard) || loom_parallel_rank() == 0)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "loom_parallel_follow is for ranks other than 0 of a sharded model");
+        return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                         "loom_parallel_follow is for ranks other than 0 of a sharded model");
     ctx_par_follow(model);
     return LOOM_OK;
 }

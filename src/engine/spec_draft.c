@@ -151,8 +151,7 @@ loom_status spec_draft_seq_init(loom_engine *e, engine_seq *es, loom_error *err)
     loom_status st = loom_sampler_create(&sp, e->info->vocab_size, &ss->sampler, err);
     if (st == LOOM_OK) st = loom_sampler_set_prompt(ss->sampler, p->prompt_ids, p->n_prompt, err);
     /* proposals have their own stream: the target's draws stay the sequence's */
-    rng_seed(&ss->rng,
-                  sp.has_seed ? sp.seed ^ 0x6a09e667f3bcc909ull : (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ss);
+    rng_seed(&ss->rng, sp.has_seed ? sp.seed ^ 0x6a09e667f3bcc909ull : (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ss);
     return st;
 }
 

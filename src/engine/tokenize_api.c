@@ -4,8 +4,9 @@
 #include "model/model.h"
 
 static loom_status need_tokenizer(const loom_model *m, loom_error *err) {
-    return m->tok ? LOOM_OK
-                  : loom_fail(err, LOOM_ERR_UNSUPPORTED, "this model has no tokenizer (give token ids instead of text)");
+    return m->tok
+        ? LOOM_OK
+        : loom_fail(err, LOOM_ERR_UNSUPPORTED, "this model has no tokenizer (give token ids instead of text)");
 }
 
 loom_status loom_tokenize(const loom_model *m, const char *text, size_t len, int add_special, int32_t **ids_out,

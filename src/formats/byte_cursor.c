@@ -7,9 +7,7 @@ loom_cursor cursor_at(const uint8_t *data, size_t size, size_t pos) {
     return c;
 }
 
-size_t cursor_left(const loom_cursor *c) {
-    return c->overrun ? 0 : c->size - c->pos;
-}
+size_t cursor_left(const loom_cursor *c) { return c->overrun ? 0 : c->size - c->pos; }
 
 const uint8_t *cursor_take(loom_cursor *c, size_t n) {
     if (c->overrun || n > c->size - c->pos) {

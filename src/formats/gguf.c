@@ -139,11 +139,18 @@ static void name_set_free(name_set *s) { free(s->slots); }
 /* Bytes of a fixed-size value type; 0 for strings, arrays and unknown ids. */
 static size_t scalar_size(uint32_t type) {
     switch (type) {
-    case LOOM_GGUF_U8: case LOOM_GGUF_I8: case LOOM_GGUF_BOOL: return 1;
-    case LOOM_GGUF_U16: case LOOM_GGUF_I16: return 2;
-    case LOOM_GGUF_U32: case LOOM_GGUF_I32: case LOOM_GGUF_F32: return 4;
-    case LOOM_GGUF_U64: case LOOM_GGUF_I64: case LOOM_GGUF_F64: return 8;
-    default: return 0;
+        case LOOM_GGUF_U8:
+        case LOOM_GGUF_I8:
+        case LOOM_GGUF_BOOL: return 1;
+        case LOOM_GGUF_U16:
+        case LOOM_GGUF_I16: return 2;
+        case LOOM_GGUF_U32:
+        case LOOM_GGUF_I32:
+        case LOOM_GGUF_F32: return 4;
+        case LOOM_GGUF_U64:
+        case LOOM_GGUF_I64:
+        case LOOM_GGUF_F64: return 8;
+        default: return 0;
     }
 }
 
@@ -152,16 +159,19 @@ size_t gguf_scalar_bytes(loom_gguf_type type) { return scalar_size(type); }
 static int decode_int(loom_gguf_type type, const uint8_t *p, int64_t *out) {
     uint64_t u = le_uint(p, scalar_size(type));
     switch (type) {
-    case LOOM_GGUF_U8: case LOOM_GGUF_U16: case LOOM_GGUF_U32: case LOOM_GGUF_BOOL: *out = (int64_t)u; return 1;
-    case LOOM_GGUF_I8: *out = (int8_t)u; return 1;
-    case LOOM_GGUF_I16: *out = (int16_t)u; return 1;
-    case LOOM_GGUF_I32: *out = (int32_t)u; return 1;
-    case LOOM_GGUF_I64: *out = (int64_t)u; return 1;
-    case LOOM_GGUF_U64:
-        if (u > INT64_MAX) return 0;
-        *out = (int64_t)u;
-        return 1;
-    default: return 0;
+        case LOOM_GGUF_U8:
+        case LOOM_GGUF_U16:
+        case LOOM_GGUF_U32:
+        case LOOM_GGUF_BOOL: *out = (int64_t)u; return 1;
+        case LOOM_GGUF_I8: *out = (int8_t)u; return 1;
+        case LOOM_GGUF_I16: *out = (int16_t)u; return 1;
+        case LOOM_GGUF_I32: *out = (int32_t)u; return 1;
+        case LOOM_GGUF_I64: *out = (int64_t)u; return 1;
+        case LOOM_GGUF_U64:
+            if (u > INT64_MAX) return 0;
+            *out = (int64_t)u;
+            return 1;
+        default: return 0;
     }
 }
 
@@ -272,7 +282,9 @@ static loom_status parse_kvs(cursor *c, loom_gguf *g, uint64_t n_kvs) {
     loom_status st = check_count(c, n_kvs, MIN_KV_BYTES, "metadata");
     if (st != LOOM_OK || n_kvs == 0) return st;
     g->kvs = calloc((size_t)n_kvs, sizeof *g->kvs);
-    if (!g->kvs) return loom_fail(c->err, LOOM_ERR_NO_MEMORY, "out of memory for %llu metadata entries", (unsigned long long)n_kvs);
+    if (!g->kvs)
+        return loom_fail(c->err, LOOM_ERR_NO_MEMORY, "out of memory for %llu metadata entries",
+                         (unsigned long long)n_kvs);
     name_set keys;
     if ((st = name_set_init(&keys, (size_t)n_kvs, c->err)) != LOOM_OK) return st;
     for (size_t i = 0; i < n_kvs && st == LOOM_OK; i++) {
@@ -305,19 +317,24 @@ static const struct {
     const char *name;
     loom_dtype dtype;
 } GGML_TYPES[] = {
-    {0, "F32", LOOM_DTYPE_F32},         {1, "F16", LOOM_DTYPE_F16},          {2, "Q4_0", LOOM_DTYPE_Q4_0},
-    {3, "Q4_1", LOOM_DTYPE_Q4_1},       {6, "Q5_0", LOOM_DTYPE_Q5_0},        {7, "Q5_1", LOOM_DTYPE_Q5_1},
-    {8, "Q8_0", LOOM_DTYPE_Q8_0},       {9, "Q8_1", LOOM_DTYPE_COUNT},       {10, "Q2_K", LOOM_DTYPE_Q2_K},
-    {11, "Q3_K", LOOM_DTYPE_Q3_K},      {12, "Q4_K", LOOM_DTYPE_Q4_K},       {13, "Q5_K", LOOM_DTYPE_Q5_K},
-    {14, "Q6_K", LOOM_DTYPE_Q6_K},      {15, "Q8_K", LOOM_DTYPE_COUNT},      {16, "IQ2_XXS", LOOM_DTYPE_IQ2_XXS},
-    {17, "IQ2_XS", LOOM_DTYPE_IQ2_XS},  {18, "IQ3_XXS", LOOM_DTYPE_IQ3_XXS}, {19, "IQ1_S", LOOM_DTYPE_IQ1_S},
-    {20, "IQ4_NL", LOOM_DTYPE_IQ4_NL},  {21, "IQ3_S", LOOM_DTYPE_IQ3_S},     {22, "IQ2_S", LOOM_DTYPE_IQ2_S},
-    {23, "IQ4_XS", LOOM_DTYPE_IQ4_XS},  {24, "I8", LOOM_DTYPE_COUNT},        {25, "I16", LOOM_DTYPE_COUNT},
-    {26, "I32", LOOM_DTYPE_COUNT},      {27, "I64", LOOM_DTYPE_COUNT},       {28, "F64", LOOM_DTYPE_COUNT},
-    {29, "IQ1_M", LOOM_DTYPE_IQ1_M},    {30, "BF16", LOOM_DTYPE_BF16},       {34, "TQ1_0", LOOM_DTYPE_TQ1_0},
-    {35, "TQ2_0", LOOM_DTYPE_TQ2_0},    {39, "MXFP4", LOOM_DTYPE_MXFP4},     {40, "NVFP4", LOOM_DTYPE_NVFP4},
-    {41, "Q1_0", LOOM_DTYPE_Q1_0},      {42, "Q2_0", LOOM_DTYPE_Q2_0},
-    {LOOM_GGUF_TYPE_FP8_E4M3, "loom FP8_E4M3", LOOM_DTYPE_FP8_E4M3},
+    {0, "F32", LOOM_DTYPE_F32},          {1, "F16", LOOM_DTYPE_F16},
+    {2, "Q4_0", LOOM_DTYPE_Q4_0},        {3, "Q4_1", LOOM_DTYPE_Q4_1},
+    {6, "Q5_0", LOOM_DTYPE_Q5_0},        {7, "Q5_1", LOOM_DTYPE_Q5_1},
+    {8, "Q8_0", LOOM_DTYPE_Q8_0},        {9, "Q8_1", LOOM_DTYPE_COUNT},
+    {10, "Q2_K", LOOM_DTYPE_Q2_K},       {11, "Q3_K", LOOM_DTYPE_Q3_K},
+    {12, "Q4_K", LOOM_DTYPE_Q4_K},       {13, "Q5_K", LOOM_DTYPE_Q5_K},
+    {14, "Q6_K", LOOM_DTYPE_Q6_K},       {15, "Q8_K", LOOM_DTYPE_COUNT},
+    {16, "IQ2_XXS", LOOM_DTYPE_IQ2_XXS}, {17, "IQ2_XS", LOOM_DTYPE_IQ2_XS},
+    {18, "IQ3_XXS", LOOM_DTYPE_IQ3_XXS}, {19, "IQ1_S", LOOM_DTYPE_IQ1_S},
+    {20, "IQ4_NL", LOOM_DTYPE_IQ4_NL},   {21, "IQ3_S", LOOM_DTYPE_IQ3_S},
+    {22, "IQ2_S", LOOM_DTYPE_IQ2_S},     {23, "IQ4_XS", LOOM_DTYPE_IQ4_XS},
+    {24, "I8", LOOM_DTYPE_COUNT},        {25, "I16", LOOM_DTYPE_COUNT},
+    {26, "I32", LOOM_DTYPE_COUNT},       {27, "I64", LOOM_DTYPE_COUNT},
+    {28, "F64", LOOM_DTYPE_COUNT},       {29, "IQ1_M", LOOM_DTYPE_IQ1_M},
+    {30, "BF16", LOOM_DTYPE_BF16},       {34, "TQ1_0", LOOM_DTYPE_TQ1_0},
+    {35, "TQ2_0", LOOM_DTYPE_TQ2_0},     {39, "MXFP4", LOOM_DTYPE_MXFP4},
+    {40, "NVFP4", LOOM_DTYPE_NVFP4},     {41, "Q1_0", LOOM_DTYPE_Q1_0},
+    {42, "Q2_0", LOOM_DTYPE_Q2_0},       {LOOM_GGUF_TYPE_FP8_E4M3, "loom FP8_E4M3", LOOM_DTYPE_FP8_E4M3},
 };
 #define N_GGML_TYPES (sizeof GGML_TYPES / sizeof GGML_TYPES[0])
 
@@ -331,8 +348,8 @@ static loom_status map_ggml_type(cursor *c, uint32_t id, loom_dtype *out) {
     for (size_t i = 0; i < N_GGML_TYPES; i++) {
         if (GGML_TYPES[i].id != id) continue;
         if (GGML_TYPES[i].dtype == LOOM_DTYPE_COUNT)
-            return loom_fail(c->err, LOOM_ERR_UNSUPPORTED, "unsupported ggml type %s (id %u): not a weight type loom reads",
-                             GGML_TYPES[i].name, id);
+            return loom_fail(c->err, LOOM_ERR_UNSUPPORTED,
+                             "unsupported ggml type %s (id %u): not a weight type loom reads", GGML_TYPES[i].name, id);
         *out = GGML_TYPES[i].dtype;
         return LOOM_OK;
     }
@@ -351,7 +368,8 @@ static loom_status read_shape(cursor *c, loom_tensor_entry *e, int64_t *n_elems)
         uint64_t ne;
         if ((st = read_uint(c, 8, "ne", &ne)) != LOOM_OK) return st;
         if (ne > INT64_MAX || (ne > 0 && prod > INT64_MAX / (int64_t)ne))
-            return loom_fail(c->err, LOOM_ERR_FORMAT, "element count overflows (ne[%u] = %llu)", i, (unsigned long long)ne);
+            return loom_fail(c->err, LOOM_ERR_FORMAT, "element count overflows (ne[%u] = %llu)", i,
+                             (unsigned long long)ne);
         prod *= (int64_t)ne;
         e->shape[n_dims - 1 - i] = (int64_t)ne;
     }
@@ -369,7 +387,8 @@ static loom_status compute_size(cursor *c, loom_tensor_entry *e, int64_t n_elems
     uint64_t n_blocks = (uint64_t)(n_elems / block);
     size_t block_bytes = dtype_block_bytes(e->dtype);
     if (n_blocks > c->size / block_bytes)
-        return loom_fail(c->err, LOOM_ERR_FORMAT, "%lld elements cannot fit in the file (truncated?)", (long long)n_elems);
+        return loom_fail(c->err, LOOM_ERR_FORMAT, "%lld elements cannot fit in the file (truncated?)",
+                         (long long)n_elems);
     e->size_bytes = (size_t)n_blocks * block_bytes;
     return LOOM_OK;
 }
@@ -413,7 +432,8 @@ static loom_status place_tensors(cursor *c, loom_gguf *g, const uint64_t *offset
     size_t pad = (g->alignment - c->pos % g->alignment) % g->alignment;
     if (pad > remaining(c)) {
         if (g->tensors.count > 0)
-            return loom_fail(c->err, LOOM_ERR_FORMAT, "data section (after %zu bytes of padding) starts past the end of the file", pad);
+            return loom_fail(c->err, LOOM_ERR_FORMAT,
+                             "data section (after %zu bytes of padding) starts past the end of the file", pad);
         pad = remaining(c); /* vocab-only file without trailing padding */
     }
     g->data_offset = c->pos + pad;
@@ -421,8 +441,9 @@ static loom_status place_tensors(cursor *c, loom_gguf *g, const uint64_t *offset
     for (size_t i = 0; i < g->tensors.count; i++) {
         loom_tensor_entry *e = &g->tensors.entries[i];
         if (offsets[i] > data_size || e->size_bytes > data_size - offsets[i])
-            return loom_fail(c->err, LOOM_ERR_FORMAT, "tensor '%.128s': data at offset %llu (%zu bytes) runs past the end of the file",
-                             e->name, (unsigned long long)offsets[i], e->size_bytes);
+            return loom_fail(c->err, LOOM_ERR_FORMAT,
+                             "tensor '%.128s': data at offset %llu (%zu bytes) runs past the end of the file", e->name,
+                             (unsigned long long)offsets[i], e->size_bytes);
         e->data = c->base + g->data_offset + offsets[i];
     }
     return LOOM_OK;
@@ -432,7 +453,9 @@ static loom_status parse_tensors(cursor *c, loom_gguf *g, uint64_t n_tensors) {
     loom_status st = check_count(c, n_tensors, MIN_TENSOR_INFO_BYTES, "tensor");
     if (st != LOOM_OK) return st;
     uint64_t *offsets = malloc(((size_t)n_tensors + 1) * sizeof *offsets); /* +1: never malloc(0) */
-    if (!offsets) return loom_fail(c->err, LOOM_ERR_NO_MEMORY, "out of memory for %llu tensor infos", (unsigned long long)n_tensors);
+    if (!offsets)
+        return loom_fail(c->err, LOOM_ERR_NO_MEMORY, "out of memory for %llu tensor infos",
+                         (unsigned long long)n_tensors);
     st = parse_tensor_infos(c, g, n_tensors, offsets);
     if (st == LOOM_OK) st = place_tensors(c, g, offsets);
     free(offsets);

@@ -7,9 +7,18 @@
 #include "formats/tensor_table.h"
 
 typedef enum loom_gguf_type {
-    LOOM_GGUF_U8 = 0, LOOM_GGUF_I8 = 1, LOOM_GGUF_U16 = 2, LOOM_GGUF_I16 = 3,
-    LOOM_GGUF_U32 = 4, LOOM_GGUF_I32 = 5, LOOM_GGUF_F32 = 6, LOOM_GGUF_BOOL = 7,
-    LOOM_GGUF_STRING = 8, LOOM_GGUF_ARRAY = 9, LOOM_GGUF_U64 = 10, LOOM_GGUF_I64 = 11,
+    LOOM_GGUF_U8 = 0,
+    LOOM_GGUF_I8 = 1,
+    LOOM_GGUF_U16 = 2,
+    LOOM_GGUF_I16 = 3,
+    LOOM_GGUF_U32 = 4,
+    LOOM_GGUF_I32 = 5,
+    LOOM_GGUF_F32 = 6,
+    LOOM_GGUF_BOOL = 7,
+    LOOM_GGUF_STRING = 8,
+    LOOM_GGUF_ARRAY = 9,
+    LOOM_GGUF_U64 = 10,
+    LOOM_GGUF_I64 = 11,
     LOOM_GGUF_F64 = 12,
 } loom_gguf_type;
 
@@ -20,21 +29,21 @@ typedef enum loom_gguf_type {
 uint32_t gguf_type_id(loom_dtype t);
 
 typedef struct loom_gguf_kv {
-    char *key;                  /* owned */
+    char *key; /* owned */
     loom_gguf_type type;
-    loom_gguf_type elem_type;   /* for arrays */
-    uint64_t n_elems;           /* for arrays (and 1 otherwise) */
-    const uint8_t *value;       /* into the buffer: the scalar, the string's u64 length, or the first array element */
-    const uint8_t **str_elems;  /* owned, for arrays of strings: pointer to each element's u64 length */
+    loom_gguf_type elem_type;  /* for arrays */
+    uint64_t n_elems;          /* for arrays (and 1 otherwise) */
+    const uint8_t *value;      /* into the buffer: the scalar, the string's u64 length, or the first array element */
+    const uint8_t **str_elems; /* owned, for arrays of strings: pointer to each element's u64 length */
 } loom_gguf_kv;
 
 typedef struct loom_gguf {
     uint32_t version;
-    loom_gguf_kv *kvs;          /* owned */
+    loom_gguf_kv *kvs; /* owned */
     size_t n_kvs;
-    loom_tensor_table tensors;  /* shapes reversed to row-major, dtypes mapped from ggml types */
+    loom_tensor_table tensors; /* shapes reversed to row-major, dtypes mapped from ggml types */
     size_t alignment;
-    size_t data_offset;         /* start of the tensor data section */
+    size_t data_offset; /* start of the tensor data section */
 } loom_gguf;
 
 /* Parses a whole mapped file; validates every length and offset against size_bytes, rejects unknown

@@ -1,5 +1,5 @@
-#include "core/grow.h"
 #include "formats/pickle.h"
+#include "core/grow.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,14 +10,44 @@
 
 /* The opcodes accepted (names as in CPython's pickle.py). */
 enum {
-    OP_MARK = '(', OP_STOP = '.', OP_BININT = 'J', OP_BININT1 = 'K', OP_BININT2 = 'M', OP_NONE = 'N',
-    OP_BINPERSID = 'Q', OP_REDUCE = 'R', OP_BINUNICODE = 'X', OP_EMPTY_LIST = ']', OP_APPEND = 'a',
-    OP_BUILD = 'b', OP_GLOBAL = 'c', OP_APPENDS = 'e', OP_BINGET = 'h', OP_LONG_BINGET = 'j',
-    OP_EMPTY_DICT = '}', OP_SETITEM = 's', OP_TUPLE = 't', OP_SETITEMS = 'u', OP_EMPTY_TUPLE = ')',
-    OP_BINFLOAT = 'G', OP_BINPUT = 'q', OP_LONG_BINPUT = 'r', OP_BINBYTES = 'B', OP_SHORT_BINBYTES = 'C',
-    OP_PROTO = 0x80, OP_TUPLE1 = 0x85, OP_TUPLE2 = 0x86, OP_TUPLE3 = 0x87, OP_NEWTRUE = 0x88,
-    OP_NEWFALSE = 0x89, OP_LONG1 = 0x8a, OP_SHORT_BINUNICODE = 0x8c, OP_BINUNICODE8 = 0x8d,
-    OP_STACK_GLOBAL = 0x93, OP_MEMOIZE = 0x94, OP_FRAME = 0x95,
+    OP_MARK = '(',
+    OP_STOP = '.',
+    OP_BININT = 'J',
+    OP_BININT1 = 'K',
+    OP_BININT2 = 'M',
+    OP_NONE = 'N',
+    OP_BINPERSID = 'Q',
+    OP_REDUCE = 'R',
+    OP_BINUNICODE = 'X',
+    OP_EMPTY_LIST = ']',
+    OP_APPEND = 'a',
+    OP_BUILD = 'b',
+    OP_GLOBAL = 'c',
+    OP_APPENDS = 'e',
+    OP_BINGET = 'h',
+    OP_LONG_BINGET = 'j',
+    OP_EMPTY_DICT = '}',
+    OP_SETITEM = 's',
+    OP_TUPLE = 't',
+    OP_SETITEMS = 'u',
+    OP_EMPTY_TUPLE = ')',
+    OP_BINFLOAT = 'G',
+    OP_BINPUT = 'q',
+    OP_LONG_BINPUT = 'r',
+    OP_BINBYTES = 'B',
+    OP_SHORT_BINBYTES = 'C',
+    OP_PROTO = 0x80,
+    OP_TUPLE1 = 0x85,
+    OP_TUPLE2 = 0x86,
+    OP_TUPLE3 = 0x87,
+    OP_NEWTRUE = 0x88,
+    OP_NEWFALSE = 0x89,
+    OP_LONG1 = 0x8a,
+    OP_SHORT_BINUNICODE = 0x8c,
+    OP_BINUNICODE8 = 0x8d,
+    OP_STACK_GLOBAL = 0x93,
+    OP_MEMOIZE = 0x94,
+    OP_FRAME = 0x95,
 };
 
 enum { CHUNK_VALUES = 256, MAX_GLOBAL_LINE = 256, SHOWN = 120 };
@@ -65,7 +95,8 @@ static int shown(size_t len) { return (int)(len < SHOWN ? len : SHOWN); }
 
 static loom_status new_value(unpickler *u, loom_pickle_kind kind, loom_pickle_value **out) {
     loom_pickle *p = u->out;
-    if (p->n_objects >= LOOM_PICKLE_MAX_OBJECTS) return fail(u, LOOM_ERR_FORMAT, "has more than %d objects", LOOM_PICKLE_MAX_OBJECTS);
+    if (p->n_objects >= LOOM_PICKLE_MAX_OBJECTS)
+        return fail(u, LOOM_ERR_FORMAT, "has more than %d objects", LOOM_PICKLE_MAX_OBJECTS);
     if (!p->chunks || p->chunks->used == CHUNK_VALUES) {
         struct loom_pickle_chunk *c = malloc(sizeof *c);
         if (!c) return fail(u, LOOM_ERR_NO_MEMORY, "reader ran out of memory");
@@ -86,8 +117,10 @@ static loom_status new_value(unpickler *u, loom_pickle_kind kind, loom_pickle_va
 static loom_status add_item(unpickler *u, loom_pickle_value *container, loom_pickle_value *child) {
     child->nested = 1;
     if (container->nested) return fail(u, LOOM_ERR_FORMAT, "changes a container after nesting it");
-    if (u->out->n_items >= LOOM_PICKLE_MAX_ITEMS) return fail(u, LOOM_ERR_FORMAT, "has more than %d container items", LOOM_PICKLE_MAX_ITEMS);
-    if (child->depth >= LOOM_PICKLE_MAX_DEPTH) return fail(u, LOOM_ERR_FORMAT, "nests containers deeper than %d", LOOM_PICKLE_MAX_DEPTH);
+    if (u->out->n_items >= LOOM_PICKLE_MAX_ITEMS)
+        return fail(u, LOOM_ERR_FORMAT, "has more than %d container items", LOOM_PICKLE_MAX_ITEMS);
+    if (child->depth >= LOOM_PICKLE_MAX_DEPTH)
+        return fail(u, LOOM_ERR_FORMAT, "nests containers deeper than %d", LOOM_PICKLE_MAX_DEPTH);
     if (grow(&container->items, &container->capacity, container->n_items, sizeof *container->items, 4))
         return fail(u, LOOM_ERR_NO_MEMORY, "reader ran out of memory");
     container->items[container->n_items++] = child;
@@ -109,7 +142,8 @@ static loom_status new_container(unpickler *u, loom_pickle_kind kind, loom_pickl
 static size_t stack_base(const unpickler *u) { return u->n_marks ? u->marks[u->n_marks - 1] : 0; }
 
 static loom_status push(unpickler *u, loom_pickle_value *v) {
-    if (u->n_stack == LOOM_PICKLE_MAX_STACK) return fail(u, LOOM_ERR_FORMAT, "stack grows past %d values", LOOM_PICKLE_MAX_STACK);
+    if (u->n_stack == LOOM_PICKLE_MAX_STACK)
+        return fail(u, LOOM_ERR_FORMAT, "stack grows past %d values", LOOM_PICKLE_MAX_STACK);
     if (grow(&u->stack, &u->stack_cap, u->n_stack, sizeof *u->stack, 16))
         return fail(u, LOOM_ERR_NO_MEMORY, "reader ran out of memory");
     u->stack[u->n_stack++] = v;
@@ -154,7 +188,9 @@ static loom_status memo_put(unpickler *u, uint64_t index) {
     loom_pickle_value *v = NULL;
     loom_status st = top(u, &v);
     if (st != LOOM_OK) return st;
-    if (index >= LOOM_PICKLE_MAX_MEMO) return fail(u, LOOM_ERR_FORMAT, "memo index %llu is beyond the limit %d", (unsigned long long)index, LOOM_PICKLE_MAX_MEMO);
+    if (index >= LOOM_PICKLE_MAX_MEMO)
+        return fail(u, LOOM_ERR_FORMAT, "memo index %llu is beyond the limit %d", (unsigned long long)index,
+                    LOOM_PICKLE_MAX_MEMO);
     if (index >= u->memo_cap) {
         size_t cap = u->memo_cap ? u->memo_cap : 64;
         while (cap <= index) cap *= 2;
@@ -170,7 +206,8 @@ static loom_status memo_put(unpickler *u, uint64_t index) {
 }
 
 static loom_status memo_get(unpickler *u, uint64_t index) {
-    if (index >= u->memo_cap || !u->memo[index]) return fail(u, LOOM_ERR_FORMAT, "memo index %llu is not set", (unsigned long long)index);
+    if (index >= u->memo_cap || !u->memo[index])
+        return fail(u, LOOM_ERR_FORMAT, "memo index %llu is not set", (unsigned long long)index);
     return push(u, u->memo[index]);
 }
 
@@ -186,10 +223,10 @@ static const struct {
 };
 
 static const char *const STORAGE_TYPES[] = {
-    "FloatStorage", "HalfStorage", "BFloat16Storage", "DoubleStorage", "LongStorage", "IntStorage",
-    "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage", "ComplexFloatStorage",
-    "ComplexDoubleStorage", "QInt8Storage", "QUInt8Storage", "QInt32Storage", "QUInt4x2Storage",
-    "QUInt2x4Storage", "UntypedStorage",
+    "FloatStorage",        "HalfStorage",          "BFloat16Storage", "DoubleStorage", "LongStorage",
+    "IntStorage",          "ShortStorage",         "CharStorage",     "ByteStorage",   "BoolStorage",
+    "ComplexFloatStorage", "ComplexDoubleStorage", "QInt8Storage",    "QUInt8Storage", "QInt32Storage",
+    "QUInt4x2Storage",     "QUInt2x4Storage",      "UntypedStorage",
 };
 
 static int same(const char *s, size_t len, const char *lit) { return strlen(lit) == len && memcmp(s, lit, len) == 0; }
@@ -265,15 +302,16 @@ static loom_status op_reduce(unpickler *u) {
     if (fn->kind != LOOM_PICKLE_GLOBAL || args->kind != LOOM_PICKLE_TUPLE)
         return fail(u, LOOM_ERR_FORMAT, "REDUCE needs a global and an argument tuple");
     switch (fn->global) {
-    case LOOM_PICKLE_ORDERED_DICT:
-        if (args->n_items != 0) return fail(u, LOOM_ERR_UNSUPPORTED, "calls collections.OrderedDict with arguments");
-        return push_container(u, LOOM_PICKLE_DICT, NULL, 0);
-    case LOOM_PICKLE_REBUILD_TENSOR_V2:
-    case LOOM_PICKLE_REBUILD_PARAMETER: {
-        loom_pickle_value *pair[2] = {fn, args};
-        return push_container(u, LOOM_PICKLE_CALL, pair, 2);
-    }
-    case LOOM_PICKLE_STORAGE_TYPE: break;
+        case LOOM_PICKLE_ORDERED_DICT:
+            if (args->n_items != 0)
+                return fail(u, LOOM_ERR_UNSUPPORTED, "calls collections.OrderedDict with arguments");
+            return push_container(u, LOOM_PICKLE_DICT, NULL, 0);
+        case LOOM_PICKLE_REBUILD_TENSOR_V2:
+        case LOOM_PICKLE_REBUILD_PARAMETER: {
+            loom_pickle_value *pair[2] = {fn, args};
+            return push_container(u, LOOM_PICKLE_CALL, pair, 2);
+        }
+        case LOOM_PICKLE_STORAGE_TYPE: break;
     }
     return fail(u, LOOM_ERR_UNSUPPORTED, "calls storage type 'torch.%.*s'", shown(fn->len), fn->str);
 }
@@ -312,7 +350,8 @@ static loom_status op_tuple(unpickler *u) {
 }
 
 static loom_status op_mark(unpickler *u) {
-    if (u->n_marks == LOOM_PICKLE_MAX_MARKS) return fail(u, LOOM_ERR_FORMAT, "has more than %d nested MARKs", LOOM_PICKLE_MAX_MARKS);
+    if (u->n_marks == LOOM_PICKLE_MAX_MARKS)
+        return fail(u, LOOM_ERR_FORMAT, "has more than %d nested MARKs", LOOM_PICKLE_MAX_MARKS);
     u->marks[u->n_marks++] = u->n_stack;
     return LOOM_OK;
 }
@@ -322,7 +361,9 @@ static loom_status extend(unpickler *u, loom_pickle_kind kind, loom_pickle_value
     loom_pickle_value *target = NULL;
     loom_status st = top(u, &target);
     if (st != LOOM_OK) return st;
-    if (target->kind != kind) return fail(u, LOOM_ERR_FORMAT, "adds items to a value that is not a %s", kind == LOOM_PICKLE_DICT ? "dict" : "list");
+    if (target->kind != kind)
+        return fail(u, LOOM_ERR_FORMAT, "adds items to a value that is not a %s",
+                    kind == LOOM_PICKLE_DICT ? "dict" : "list");
     if (kind == LOOM_PICKLE_DICT && n % 2) return fail(u, LOOM_ERR_FORMAT, "has an odd number of dict keys and values");
     for (size_t i = 0; i < n && st == LOOM_OK; i++) st = add_item(u, target, items[i]);
     return st;
@@ -389,7 +430,8 @@ static loom_status push_string(unpickler *u, loom_pickle_kind kind, uint64_t len
 static loom_status op_proto(unpickler *u) {
     uint8_t version = cursor_u8(&u->in);
     if (u->in.overrun) return truncated(u);
-    if (version < 2 || version > 5) return fail(u, LOOM_ERR_UNSUPPORTED, "protocol %u is not supported (only 2-5)", (unsigned)version);
+    if (version < 2 || version > 5)
+        return fail(u, LOOM_ERR_UNSUPPORTED, "protocol %u is not supported (only 2-5)", (unsigned)version);
     return LOOM_OK;
 }
 
@@ -408,7 +450,9 @@ static loom_status with_arg(unpickler *u, uint64_t arg, loom_status (*fn)(unpick
 static loom_status push_unicode(unpickler *u, uint64_t len) { return push_string(u, LOOM_PICKLE_STRING, len); }
 static loom_status push_bytes(unpickler *u, uint64_t len) { return push_string(u, LOOM_PICKLE_BYTES, len); }
 static loom_status push_plain_int(unpickler *u, uint64_t v) { return push_int(u, LOOM_PICKLE_INT, (int64_t)v); }
-static loom_status push_signed32(unpickler *u, uint64_t v) { return push_int(u, LOOM_PICKLE_INT, (int32_t)(uint32_t)v); }
+static loom_status push_signed32(unpickler *u, uint64_t v) {
+    return push_int(u, LOOM_PICKLE_INT, (int32_t)(uint32_t)v);
+}
 
 /* ---- the loop ------------------------------------------------------------------------------------ */
 
@@ -416,43 +460,43 @@ static loom_status step(unpickler *u) {
     loom_pickle_value *v = NULL;
     loom_cursor *in = &u->in;
     switch (u->op) {
-    case OP_PROTO: return op_proto(u);
-    case OP_FRAME: return op_frame(u);
-    case OP_EMPTY_DICT: return push_container(u, LOOM_PICKLE_DICT, NULL, 0);
-    case OP_EMPTY_LIST: return push_container(u, LOOM_PICKLE_LIST, NULL, 0);
-    case OP_EMPTY_TUPLE: return push_container(u, LOOM_PICKLE_TUPLE, NULL, 0);
-    case OP_MARK: return op_mark(u);
-    case OP_TUPLE: return op_tuple(u);
-    case OP_TUPLE1: return op_tuple_n(u, 1);
-    case OP_TUPLE2: return op_tuple_n(u, 2);
-    case OP_TUPLE3: return op_tuple_n(u, 3);
-    case OP_BININT: return with_arg(u, cursor_u32(in), push_signed32);
-    case OP_BININT1: return with_arg(u, cursor_u8(in), push_plain_int);
-    case OP_BININT2: return with_arg(u, cursor_u16(in), push_plain_int);
-    case OP_LONG1: return op_long1(u);
-    case OP_BINFLOAT: return op_binfloat(u);
-    case OP_NONE: return push_new(u, LOOM_PICKLE_NONE, &v);
-    case OP_NEWTRUE: return push_int(u, LOOM_PICKLE_BOOL, 1);
-    case OP_NEWFALSE: return push_int(u, LOOM_PICKLE_BOOL, 0);
-    case OP_SHORT_BINUNICODE: return with_arg(u, cursor_u8(in), push_unicode);
-    case OP_BINUNICODE: return with_arg(u, cursor_u32(in), push_unicode);
-    case OP_BINUNICODE8: return with_arg(u, cursor_u64(in), push_unicode);
-    case OP_SHORT_BINBYTES: return with_arg(u, cursor_u8(in), push_bytes);
-    case OP_BINBYTES: return with_arg(u, cursor_u32(in), push_bytes);
-    case OP_BINPUT: return with_arg(u, cursor_u8(in), memo_put);
-    case OP_LONG_BINPUT: return with_arg(u, cursor_u32(in), memo_put);
-    case OP_MEMOIZE: return memo_put(u, u->memo_used);
-    case OP_BINGET: return with_arg(u, cursor_u8(in), memo_get);
-    case OP_LONG_BINGET: return with_arg(u, cursor_u32(in), memo_get);
-    case OP_SETITEM: return op_add(u, LOOM_PICKLE_DICT, 2);
-    case OP_SETITEMS: return op_add_marked(u, LOOM_PICKLE_DICT);
-    case OP_APPEND: return op_add(u, LOOM_PICKLE_LIST, 1);
-    case OP_APPENDS: return op_add_marked(u, LOOM_PICKLE_LIST);
-    case OP_GLOBAL: return op_global(u);
-    case OP_STACK_GLOBAL: return op_stack_global(u);
-    case OP_REDUCE: return op_reduce(u);
-    case OP_BINPERSID: return op_binpersid(u);
-    case OP_BUILD: return op_build(u);
+        case OP_PROTO: return op_proto(u);
+        case OP_FRAME: return op_frame(u);
+        case OP_EMPTY_DICT: return push_container(u, LOOM_PICKLE_DICT, NULL, 0);
+        case OP_EMPTY_LIST: return push_container(u, LOOM_PICKLE_LIST, NULL, 0);
+        case OP_EMPTY_TUPLE: return push_container(u, LOOM_PICKLE_TUPLE, NULL, 0);
+        case OP_MARK: return op_mark(u);
+        case OP_TUPLE: return op_tuple(u);
+        case OP_TUPLE1: return op_tuple_n(u, 1);
+        case OP_TUPLE2: return op_tuple_n(u, 2);
+        case OP_TUPLE3: return op_tuple_n(u, 3);
+        case OP_BININT: return with_arg(u, cursor_u32(in), push_signed32);
+        case OP_BININT1: return with_arg(u, cursor_u8(in), push_plain_int);
+        case OP_BININT2: return with_arg(u, cursor_u16(in), push_plain_int);
+        case OP_LONG1: return op_long1(u);
+        case OP_BINFLOAT: return op_binfloat(u);
+        case OP_NONE: return push_new(u, LOOM_PICKLE_NONE, &v);
+        case OP_NEWTRUE: return push_int(u, LOOM_PICKLE_BOOL, 1);
+        case OP_NEWFALSE: return push_int(u, LOOM_PICKLE_BOOL, 0);
+        case OP_SHORT_BINUNICODE: return with_arg(u, cursor_u8(in), push_unicode);
+        case OP_BINUNICODE: return with_arg(u, cursor_u32(in), push_unicode);
+        case OP_BINUNICODE8: return with_arg(u, cursor_u64(in), push_unicode);
+        case OP_SHORT_BINBYTES: return with_arg(u, cursor_u8(in), push_bytes);
+        case OP_BINBYTES: return with_arg(u, cursor_u32(in), push_bytes);
+        case OP_BINPUT: return with_arg(u, cursor_u8(in), memo_put);
+        case OP_LONG_BINPUT: return with_arg(u, cursor_u32(in), memo_put);
+        case OP_MEMOIZE: return memo_put(u, u->memo_used);
+        case OP_BINGET: return with_arg(u, cursor_u8(in), memo_get);
+        case OP_LONG_BINGET: return with_arg(u, cursor_u32(in), memo_get);
+        case OP_SETITEM: return op_add(u, LOOM_PICKLE_DICT, 2);
+        case OP_SETITEMS: return op_add_marked(u, LOOM_PICKLE_DICT);
+        case OP_APPEND: return op_add(u, LOOM_PICKLE_LIST, 1);
+        case OP_APPENDS: return op_add_marked(u, LOOM_PICKLE_LIST);
+        case OP_GLOBAL: return op_global(u);
+        case OP_STACK_GLOBAL: return op_stack_global(u);
+        case OP_REDUCE: return op_reduce(u);
+        case OP_BINPERSID: return op_binpersid(u);
+        case OP_BUILD: return op_build(u);
     }
     if (u->op >= 0x20 && u->op < 0x7f) return fail(u, LOOM_ERR_UNSUPPORTED, "opcode '%c' is not allowed", u->op);
     return fail(u, LOOM_ERR_UNSUPPORTED, "opcode is unknown or not allowed");
@@ -462,7 +506,8 @@ static loom_status run(unpickler *u) {
     for (;;) {
         u->op_pos = u->in.pos;
         u->op = cursor_u8(&u->in);
-        if (u->in.overrun) return loom_fail(u->err, LOOM_ERR_FORMAT, "pickle ends at offset %zu without STOP", u->op_pos);
+        if (u->in.overrun)
+            return loom_fail(u->err, LOOM_ERR_FORMAT, "pickle ends at offset %zu without STOP", u->op_pos);
         if (u->op == OP_STOP) break;
         loom_status st = step(u);
         if (st != LOOM_OK) return st;

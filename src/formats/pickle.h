@@ -22,17 +22,17 @@
 
 typedef enum loom_pickle_kind {
     LOOM_PICKLE_NONE,
-    LOOM_PICKLE_BOOL,    /* i: 0 or 1 */
-    LOOM_PICKLE_INT,     /* i */
-    LOOM_PICKLE_FLOAT,   /* f */
-    LOOM_PICKLE_STRING,  /* str, len: UTF-8 as stored */
-    LOOM_PICKLE_BYTES,   /* str, len */
-    LOOM_PICKLE_TUPLE,   /* items[n_items] */
-    LOOM_PICKLE_LIST,    /* items[n_items] */
-    LOOM_PICKLE_DICT,    /* items[n_items]: key0, value0, key1, value1, ... in insertion order */
-    LOOM_PICKLE_GLOBAL,  /* global; str, len: the class name for a storage type ("FloatStorage") */
-    LOOM_PICKLE_CALL,    /* a whitelisted function applied by REDUCE: items = {function, args tuple} */
-    LOOM_PICKLE_PERSID,  /* a persistent reference (BINPERSID): items = {pid} */
+    LOOM_PICKLE_BOOL,   /* i: 0 or 1 */
+    LOOM_PICKLE_INT,    /* i */
+    LOOM_PICKLE_FLOAT,  /* f */
+    LOOM_PICKLE_STRING, /* str, len: UTF-8 as stored */
+    LOOM_PICKLE_BYTES,  /* str, len */
+    LOOM_PICKLE_TUPLE,  /* items[n_items] */
+    LOOM_PICKLE_LIST,   /* items[n_items] */
+    LOOM_PICKLE_DICT,   /* items[n_items]: key0, value0, key1, value1, ... in insertion order */
+    LOOM_PICKLE_GLOBAL, /* global; str, len: the class name for a storage type ("FloatStorage") */
+    LOOM_PICKLE_CALL,   /* a whitelisted function applied by REDUCE: items = {function, args tuple} */
+    LOOM_PICKLE_PERSID, /* a persistent reference (BINPERSID): items = {pid} */
 } loom_pickle_kind;
 
 typedef enum loom_pickle_global {
@@ -45,8 +45,8 @@ typedef enum loom_pickle_global {
 typedef struct loom_pickle_value {
     loom_pickle_kind kind;
     loom_pickle_global global;
-    int depth;   /* 1 + depth of the deepest container inside (0 for a scalar) */
-    int nested;  /* set once it is an item of another value; from then on it never changes */
+    int depth;  /* 1 + depth of the deepest container inside (0 for a scalar) */
+    int nested; /* set once it is an item of another value; from then on it never changes */
     int64_t i;
     double f;
     const char *str; /* into the pickle buffer, not NUL-terminated */

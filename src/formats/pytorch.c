@@ -22,7 +22,7 @@ typedef struct archive {
 /* What one _rebuild_tensor_v2 call says about a tensor. */
 typedef struct tensor_ref {
     const loom_pickle_value *storage_type; /* a torch.*Storage global */
-    const char *key;                        /* storage member: <archive>/data/<key> */
+    const char *key;                       /* storage member: <archive>/data/<key> */
     size_t key_len;
     int64_t storage_numel;
     int64_t offset; /* in elements */
@@ -90,13 +90,15 @@ static int is_string(const loom_pickle_value *v, const char *lit) {
 /* A tuple of non-negative ints, at most LOOM_MAX_DIMS long. */
 static loom_status read_dims(name_ref name, const loom_pickle_value *t, const char *what, int64_t *dims, int *n_dims,
                              loom_error *err) {
-    if (t->kind != LOOM_PICKLE_TUPLE) return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': %s is not a tuple", name.len, name.s, what);
+    if (t->kind != LOOM_PICKLE_TUPLE)
+        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': %s is not a tuple", name.len, name.s, what);
     if (t->n_items > LOOM_MAX_DIMS)
-        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "tensor '%.*s' has %zu dimensions (at most %d are supported)", name.len, name.s,
-                         t->n_items, LOOM_MAX_DIMS);
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "tensor '%.*s' has %zu dimensions (at most %d are supported)",
+                         name.len, name.s, t->n_items, LOOM_MAX_DIMS);
     for (size_t i = 0; i < t->n_items; i++) {
         if (!is_int(t->items[i]) || t->items[i]->i < 0)
-            return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': %s[%zu] is not a non-negative integer", name.len, name.s, what, i);
+            return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': %s[%zu] is not a non-negative integer", name.len,
+                             name.s, what, i);
         dims[i] = t->items[i]->i;
     }
     *n_dims = (int)t->n_items;
@@ -109,8 +111,9 @@ static loom_status read_storage(name_ref name, const loom_pickle_value *v, tenso
     if (!pid || pid->kind != LOOM_PICKLE_TUPLE || pid->n_items != 5 || !is_string(pid->items[0], "storage") ||
         pid->items[1]->kind != LOOM_PICKLE_GLOBAL || pid->items[1]->global != LOOM_PICKLE_STORAGE_TYPE ||
         pid->items[2]->kind != LOOM_PICKLE_STRING || !is_int(pid->items[4]) || pid->items[4]->i < 0)
-        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': storage is not a ('storage', type, key, location, numel) reference",
-                         name.len, name.s);
+        return loom_fail(err, LOOM_ERR_FORMAT,
+                         "tensor '%.*s': storage is not a ('storage', type, key, location, numel) reference", name.len,
+                         name.s);
     r->storage_type = pid->items[1];
     r->key = pid->items[2]->str;
     r->key_len = pid->items[2]->len;
@@ -119,24 +122,27 @@ static loom_status read_storage(name_ref name, const loom_pickle_value *v, tenso
 }
 
 static loom_status read_rebuild(name_ref name, const loom_pickle_value *v, tensor_ref *r, loom_error *err) {
-    if (v->kind == LOOM_PICKLE_CALL && v->items[0]->global == LOOM_PICKLE_REBUILD_PARAMETER && v->items[1]->n_items >= 1)
+    if (v->kind == LOOM_PICKLE_CALL && v->items[0]->global == LOOM_PICKLE_REBUILD_PARAMETER &&
+        v->items[1]->n_items >= 1)
         v = v->items[1]->items[0]; /* _rebuild_parameter(data, requires_grad, hooks) wraps the tensor */
     if (v->kind != LOOM_PICKLE_CALL || v->items[0]->global != LOOM_PICKLE_REBUILD_TENSOR_V2)
         return loom_fail(err, LOOM_ERR_FORMAT, "'%.*s' is not a tensor (_rebuild_tensor_v2 call)", name.len, name.s);
     const loom_pickle_value *args = v->items[1];
     if (args->n_items != 6 && args->n_items != 7)
-        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': _rebuild_tensor_v2 takes 6 or 7 arguments, not %zu", name.len, name.s,
-                         args->n_items);
+        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': _rebuild_tensor_v2 takes 6 or 7 arguments, not %zu",
+                         name.len, name.s, args->n_items);
     loom_status st = read_storage(name, args->items[0], r, err);
     if (st != LOOM_OK) return st;
     if (!is_int(args->items[1]) || args->items[1]->i < 0)
-        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': storage offset is not a non-negative integer", name.len, name.s);
+        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': storage offset is not a non-negative integer", name.len,
+                         name.s);
     r->offset = args->items[1]->i;
     int n_strides = 0;
     st = read_dims(name, args->items[2], "size", r->shape, &r->n_dims, err);
     if (st == LOOM_OK) st = read_dims(name, args->items[3], "stride", r->stride, &n_strides, err);
     if (st == LOOM_OK && n_strides != r->n_dims)
-        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': %d sizes but %d strides", name.len, name.s, r->n_dims, n_strides);
+        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': %d sizes but %d strides", name.len, name.s, r->n_dims,
+                         n_strides);
     return st;
 }
 
@@ -146,14 +152,16 @@ static loom_status storage_dtype(name_ref name, const loom_pickle_value *type, l
     static const struct {
         const char *type;
         loom_dtype dtype;
-    } TYPES[] = {{"FloatStorage", LOOM_DTYPE_F32}, {"HalfStorage", LOOM_DTYPE_F16}, {"BFloat16Storage", LOOM_DTYPE_BF16}};
+    } TYPES[] = {
+        {"FloatStorage", LOOM_DTYPE_F32}, {"HalfStorage", LOOM_DTYPE_F16}, {"BFloat16Storage", LOOM_DTYPE_BF16}};
     for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) {
         if (type->len == strlen(TYPES[i].type) && memcmp(type->str, TYPES[i].type, type->len) == 0) {
             *out = TYPES[i].dtype;
             return LOOM_OK;
         }
     }
-    return loom_fail(err, LOOM_ERR_UNSUPPORTED, "tensor '%.*s': storage type torch.%.*s is not supported (float32, float16, bfloat16 only)",
+    return loom_fail(err, LOOM_ERR_UNSUPPORTED,
+                     "tensor '%.*s': storage type torch.%.*s is not supported (float32, float16, bfloat16 only)",
                      name.len, name.s, (int)type->len, type->str);
 }
 
@@ -171,15 +179,17 @@ static loom_status check_contiguous(name_ref name, const tensor_ref *r, int64_t 
     int64_t expected = 1;
     for (int i = r->n_dims - 1; i >= 0 && n_elems > 0; i--) {
         if (r->shape[i] != 1 && r->stride[i] != expected)
-            return loom_fail(err, LOOM_ERR_UNSUPPORTED, "tensor '%.*s' is not contiguous (stride[%d] = %lld, expected %lld)", name.len,
-                             name.s, i, (long long)r->stride[i], (long long)expected);
+            return loom_fail(err, LOOM_ERR_UNSUPPORTED,
+                             "tensor '%.*s' is not contiguous (stride[%d] = %lld, expected %lld)", name.len, name.s, i,
+                             (long long)r->stride[i], (long long)expected);
         expected *= r->shape[i];
     }
     return LOOM_OK;
 }
 
 /* Fills e (all but the name) from r, checking the tensor lies inside its storage member. */
-static loom_status make_entry(const archive *a, name_ref name, const tensor_ref *r, loom_tensor_entry *e, loom_error *err) {
+static loom_status make_entry(const archive *a, name_ref name, const tensor_ref *r, loom_tensor_entry *e,
+                              loom_error *err) {
     int64_t n_elems = 0;
     loom_status st = storage_dtype(name, r->storage_type, &e->dtype, err);
     if (st == LOOM_OK) st = count_elems(name, r, &n_elems, err);
@@ -187,15 +197,17 @@ static loom_status make_entry(const archive *a, name_ref name, const tensor_ref 
     if (st != LOOM_OK) return st;
     const loom_zip_entry *storage = find_member(a, DATA_DIR, r->key, r->key_len);
     if (!storage)
-        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': storage 'data/%.*s' is not in the archive", name.len, name.s,
-                         (int)(r->key_len < SHOWN ? r->key_len : SHOWN), r->key);
+        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': storage 'data/%.*s' is not in the archive", name.len,
+                         name.s, (int)(r->key_len < SHOWN ? r->key_len : SHOWN), r->key);
     size_t elem = dtype_block_bytes(e->dtype);
     if ((uint64_t)r->storage_numel > storage->size_bytes / elem)
-        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': storage of %lld elements does not fit its %zu-byte member", name.len,
-                         name.s, (long long)r->storage_numel, storage->size_bytes);
+        return loom_fail(err, LOOM_ERR_FORMAT,
+                         "tensor '%.*s': storage of %lld elements does not fit its %zu-byte member", name.len, name.s,
+                         (long long)r->storage_numel, storage->size_bytes);
     if (r->offset > r->storage_numel || n_elems > r->storage_numel - r->offset)
-        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s': %lld elements at offset %lld run past its storage of %lld elements",
-                         name.len, name.s, (long long)n_elems, (long long)r->offset, (long long)r->storage_numel);
+        return loom_fail(err, LOOM_ERR_FORMAT,
+                         "tensor '%.*s': %lld elements at offset %lld run past its storage of %lld elements", name.len,
+                         name.s, (long long)n_elems, (long long)r->offset, (long long)r->storage_numel);
     e->n_dims = r->n_dims;
     memcpy(e->shape, r->shape, sizeof e->shape);
     e->data = storage->data + (size_t)r->offset * elem;
@@ -219,16 +231,18 @@ static loom_status add_tensor(const archive *a, const loom_pickle_value *key, co
     if (!e.name) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory copying a tensor name");
     if (tensor_table_find(out, e.name))
         st = loom_fail(err, LOOM_ERR_FORMAT, "tensor '%.*s' appears twice", name.len, name.s);
-    else
-        st = tensor_table_add(out, &e, err);
+    else st = tensor_table_add(out, &e, err);
     free(e.name);
     return st;
 }
 
-static loom_status add_state_dict(const archive *a, const loom_pickle_value *root, loom_tensor_table *out, loom_error *err) {
-    if (root->kind != LOOM_PICKLE_DICT) return loom_fail(err, LOOM_ERR_FORMAT, "data.pkl does not hold a state dict (name -> tensor)");
+static loom_status add_state_dict(const archive *a, const loom_pickle_value *root, loom_tensor_table *out,
+                                  loom_error *err) {
+    if (root->kind != LOOM_PICKLE_DICT)
+        return loom_fail(err, LOOM_ERR_FORMAT, "data.pkl does not hold a state dict (name -> tensor)");
     loom_status st = LOOM_OK;
-    for (size_t i = 0; i + 1 < root->n_items && st == LOOM_OK; i += 2) st = add_tensor(a, root->items[i], root->items[i + 1], out, err);
+    for (size_t i = 0; i + 1 < root->n_items && st == LOOM_OK; i += 2)
+        st = add_tensor(a, root->items[i], root->items[i + 1], out, err);
     return st;
 }
 

@@ -11,7 +11,6 @@
 /* Entries point straight into the stored zip members (no copy). Only contiguous tensors are accepted
  * (a non-contiguous stride is LOOM_ERR_UNSUPPORTED naming the tensor). Dtypes: float32, float16,
  * bfloat16 storages. Caller prefixes the file name. */
-loom_status pytorch_parse(const uint8_t *data, size_t size_bytes, loom_tensor_table *out,
-                               loom_error *err);
+loom_status pytorch_parse(const uint8_t *data, size_t size_bytes, loom_tensor_table *out, loom_error *err);
 
 #endif

@@ -19,12 +19,15 @@ static uint64_t read_u64_le(const uint8_t *p) {
 /* Maps a safetensors dtype string; LOOM_ERR_UNSUPPORTED for anything loom does not load. */
 static loom_status parse_dtype(const char *name, json_t *entry, loom_dtype *out, loom_error *err) {
     json_t *j = json_object_get(entry, "dtype");
-    if (!json_is_string(j)) return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': missing or non-string \"dtype\"", name);
+    if (!json_is_string(j))
+        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': missing or non-string \"dtype\"", name);
     const char *s = json_string_value(j);
     if (strcmp(s, "F32") == 0) *out = LOOM_DTYPE_F32;
     else if (strcmp(s, "F16") == 0) *out = LOOM_DTYPE_F16;
     else if (strcmp(s, "BF16") == 0) *out = LOOM_DTYPE_BF16;
-    else return loom_fail(err, LOOM_ERR_UNSUPPORTED, "tensor '%s': unsupported dtype '%.32s' (F32, F16, BF16 only)", name, s);
+    else
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "tensor '%s': unsupported dtype '%.32s' (F32, F16, BF16 only)",
+                         name, s);
     return LOOM_OK;
 }
 
@@ -35,12 +38,14 @@ static loom_status parse_shape(const char *name, json_t *entry, loom_tensor_entr
     if (!json_is_array(j)) return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': missing or non-array \"shape\"", name);
     size_t n = json_array_size(j);
     if (n > LOOM_MAX_DIMS)
-        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': %zu dims in \"shape\" (at most %d)", name, n, LOOM_MAX_DIMS);
+        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': %zu dims in \"shape\" (at most %d)", name, n,
+                         LOOM_MAX_DIMS);
     int64_t prod = 1;
     for (size_t i = 0; i < n; i++) {
         json_t *d = json_array_get(j, i);
         if (!json_is_integer(d) || json_integer_value(d) < 0)
-            return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': \"shape\"[%zu] is not a non-negative integer", name, i);
+            return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': \"shape\"[%zu] is not a non-negative integer", name,
+                             i);
         int64_t dim = json_integer_value(d);
         if (dim > 0 && prod > INT64_MAX / dim)
             return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': element count of \"shape\" overflows", name);
@@ -53,8 +58,8 @@ static loom_status parse_shape(const char *name, json_t *entry, loom_tensor_entr
 }
 
 /* Reads "data_offsets": [begin, end] with 0 <= begin <= end <= buffer size. */
-static loom_status parse_offsets(const char *name, json_t *entry, const st_buffer *buf, uint64_t *begin,
-                                 uint64_t *end, loom_error *err) {
+static loom_status parse_offsets(const char *name, json_t *entry, const st_buffer *buf, uint64_t *begin, uint64_t *end,
+                                 loom_error *err) {
     json_t *j = json_object_get(entry, "data_offsets");
     if (!json_is_array(j) || json_array_size(j) != 2)
         return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': \"data_offsets\" is not an array [begin, end]", name);
@@ -67,15 +72,18 @@ static loom_status parse_offsets(const char *name, json_t *entry, const st_buffe
         return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': \"data_offsets\" begin %llu > end %llu", name,
                          (unsigned long long)*begin, (unsigned long long)*end);
     if (*end > buf->size)
-        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': \"data_offsets\" end %llu is past the end of the data (%zu bytes; file truncated?)",
-                         name, (unsigned long long)*end, buf->size);
+        return loom_fail(
+            err, LOOM_ERR_FORMAT,
+            "tensor '%s': \"data_offsets\" end %llu is past the end of the data (%zu bytes; file truncated?)", name,
+            (unsigned long long)*end, buf->size);
     return LOOM_OK;
 }
 
 /* Validates one header entry and appends it to the table. */
 static loom_status add_entry(const char *name, json_t *entry, const st_buffer *buf, loom_tensor_table *out,
                              loom_error *err) {
-    if (!json_is_object(entry)) return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': header entry is not an object", name);
+    if (!json_is_object(entry))
+        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': header entry is not an object", name);
     loom_tensor_entry e = {.name = (char *)name};
     int64_t n_elems = 0;
     uint64_t begin = 0, end = 0;
@@ -85,8 +93,9 @@ static loom_status add_entry(const char *name, json_t *entry, const st_buffer *b
     if (st != LOOM_OK) return st;
     size_t elem_bytes = dtype_block_bytes(e.dtype); /* block of 1 element for F32/F16/BF16 */
     if ((uint64_t)n_elems > (end - begin) / elem_bytes || (uint64_t)n_elems * elem_bytes != end - begin)
-        return loom_fail(err, LOOM_ERR_FORMAT, "tensor '%s': shape holds %lld elements but data_offsets span %llu bytes",
-                         name, (long long)n_elems, (unsigned long long)(end - begin));
+        return loom_fail(err, LOOM_ERR_FORMAT,
+                         "tensor '%s': shape holds %lld elements but data_offsets span %llu bytes", name,
+                         (long long)n_elems, (unsigned long long)(end - begin));
     e.data = buf->base + begin;
     e.size_bytes = (size_t)(end - begin);
     return tensor_table_add(out, &e, err);
@@ -110,7 +119,8 @@ static loom_status check_no_overlap(const loom_tensor_table *t, loom_error *err)
         const loom_tensor_entry *cur = by_start[i];
         if (cur->size_bytes == 0) continue; /* an empty range overlaps nothing */
         if (prev->data + prev->size_bytes > cur->data)
-            st = loom_fail(err, LOOM_ERR_FORMAT, "tensors '%s' and '%s' have overlapping data_offsets", prev->name, cur->name);
+            st = loom_fail(err, LOOM_ERR_FORMAT, "tensors '%s' and '%s' have overlapping data_offsets", prev->name,
+                           cur->name);
         prev = cur;
     }
     free(by_start);
@@ -137,11 +147,11 @@ static loom_status parse_header(const uint8_t *json, size_t len, json_t **root, 
     return LOOM_OK;
 }
 
-loom_status safetensors_parse(const uint8_t *data, size_t size_bytes, loom_tensor_table *out,
-                                   loom_error *err) {
+loom_status safetensors_parse(const uint8_t *data, size_t size_bytes, loom_tensor_table *out, loom_error *err) {
     *out = (loom_tensor_table){0};
     if (size_bytes < 8)
-        return loom_fail(err, LOOM_ERR_FORMAT, "truncated: %zu bytes, shorter than the 8-byte header length", size_bytes);
+        return loom_fail(err, LOOM_ERR_FORMAT, "truncated: %zu bytes, shorter than the 8-byte header length",
+                         size_bytes);
     uint64_t header_len = read_u64_le(data);
     if (header_len > size_bytes - 8)
         return loom_fail(err, LOOM_ERR_FORMAT, "header length %llu runs past the end of the file (%zu bytes)",

@@ -10,7 +10,6 @@
  * LOOM_ERR_UNSUPPORTED naming the tensor and dtype), shape product * dtype size == end - begin,
  * offsets inside the file, no overlaps. Messages do not include the file name (the caller prefixes
  * it). On error *out is left empty. */
-loom_status safetensors_parse(const uint8_t *data, size_t size_bytes, loom_tensor_table *out,
-                                   loom_error *err);
+loom_status safetensors_parse(const uint8_t *data, size_t size_bytes, loom_tensor_table *out, loom_error *err);
 
 #endif

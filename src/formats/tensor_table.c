@@ -1,5 +1,5 @@
-#include "core/grow.h"
 #include "formats/tensor_table.h"
+#include "core/grow.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,9 +11,9 @@
 #include "core/tensor.h"
 
 typedef struct loom_tensor_entry {
-    char *name;          /* owned, NUL-terminated */
+    char *name; /* owned, NUL-terminated */
     loom_dtype dtype;
-    int n_dims;          /* 0..LOOM_MAX_DIMS */
+    int n_dims; /* 0..LOOM_MAX_DIMS */
     int64_t shape[LOOM_MAX_DIMS];
     const uint8_t *data; /* into the caller's buffer; validated: data + size_bytes <= buffer end */
     size_t size_bytes;   /* == dtype_bytes(dtype, product of shape) */

@@ -38,9 +38,7 @@ typedef struct central_record {
     uint64_t compressed, uncompressed, local_offset;
 } central_record;
 
-static int shown_len(size_t name_len) {
-    return (int)(name_len < NAME_SHOWN ? name_len : NAME_SHOWN);
-}
+static int shown_len(size_t name_len) { return (int)(name_len < NAME_SHOWN ? name_len : NAME_SHOWN); }
 
 /* Offset of the end-of-central-directory record: the last signature whose comment ends the file. */
 static int find_eocd(const uint8_t *data, size_t size, size_t *eocd) {
@@ -58,15 +56,17 @@ static int find_eocd(const uint8_t *data, size_t size, size_t *eocd) {
     return 0;
 }
 
-static loom_status read_zip64_dir(const uint8_t *data, size_t size, size_t eocd, zip_dir *dir,
-                                  loom_error *err) {
+static loom_status read_zip64_dir(const uint8_t *data, size_t size, size_t eocd, zip_dir *dir, loom_error *err) {
     loom_cursor loc = cursor_at(data, size, eocd - EOCD64_LOCATOR_BYTES);
     cursor_u32(&loc); /* signature, checked by the caller */
     uint32_t disk = cursor_u32(&loc);
     uint64_t record = cursor_u64(&loc);
     uint32_t n_disks = cursor_u32(&loc);
-    if (disk != 0 || n_disks > 1) return loom_fail(err, LOOM_ERR_UNSUPPORTED, "multi-disk zip archives are not supported");
-    if (record > size) return loom_fail(err, LOOM_ERR_FORMAT, "zip64 end-of-central-directory offset %llu is past the end of the file", (unsigned long long)record);
+    if (disk != 0 || n_disks > 1)
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "multi-disk zip archives are not supported");
+    if (record > size)
+        return loom_fail(err, LOOM_ERR_FORMAT, "zip64 end-of-central-directory offset %llu is past the end of the file",
+                         (unsigned long long)record);
     loom_cursor c = cursor_at(data, size, (size_t)record);
     uint32_t sig = cursor_u32(&c);
     cursor_take(&c, 8 + 2 + 2); /* record size, versions */
@@ -75,8 +75,10 @@ static loom_status read_zip64_dir(const uint8_t *data, size_t size, size_t eocd,
     dir->count = cursor_u64(&c);
     dir->size_bytes = cursor_u64(&c);
     dir->offset = cursor_u64(&c);
-    if (c.overrun || sig != SIG_EOCD64) return loom_fail(err, LOOM_ERR_FORMAT, "bad zip64 end-of-central-directory record");
-    if (this_disk != 0 || dir_disk != 0 || on_disk != dir->count) return loom_fail(err, LOOM_ERR_UNSUPPORTED, "multi-disk zip archives are not supported");
+    if (c.overrun || sig != SIG_EOCD64)
+        return loom_fail(err, LOOM_ERR_FORMAT, "bad zip64 end-of-central-directory record");
+    if (this_disk != 0 || dir_disk != 0 || on_disk != dir->count)
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "multi-disk zip archives are not supported");
     return LOOM_OK;
 }
 
@@ -94,7 +96,8 @@ static loom_status read_eocd(const uint8_t *data, size_t size, size_t eocd, zip_
     if (has_zip64_locator(data, size, eocd)) return read_zip64_dir(data, size, eocd, dir, err);
     if (count == SAT16 || dir_size == SAT32 || dir_offset == SAT32)
         return loom_fail(err, LOOM_ERR_FORMAT, "zip end-of-central-directory needs zip64 but has no zip64 record");
-    if (disk != 0 || dir_disk != 0 || on_disk != count) return loom_fail(err, LOOM_ERR_UNSUPPORTED, "multi-disk zip archives are not supported");
+    if (disk != 0 || dir_disk != 0 || on_disk != count)
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "multi-disk zip archives are not supported");
     dir->count = count;
     dir->size_bytes = dir_size;
     dir->offset = dir_offset;
@@ -103,11 +106,13 @@ static loom_status read_eocd(const uint8_t *data, size_t size, size_t eocd, zip_
 
 static loom_status locate_dir(const uint8_t *data, size_t size, zip_dir *dir, loom_error *err) {
     size_t eocd;
-    if (!find_eocd(data, size, &eocd)) return loom_fail(err, LOOM_ERR_FORMAT, "not a zip file: no end-of-central-directory record");
+    if (!find_eocd(data, size, &eocd))
+        return loom_fail(err, LOOM_ERR_FORMAT, "not a zip file: no end-of-central-directory record");
     loom_status st = read_eocd(data, size, eocd, dir, err);
     if (st != LOOM_OK) return st;
     if (dir->size_bytes > size || dir->offset > size - dir->size_bytes)
-        return loom_fail(err, LOOM_ERR_FORMAT, "zip central directory (offset %llu, %llu bytes) is past the end of the file",
+        return loom_fail(err, LOOM_ERR_FORMAT,
+                         "zip central directory (offset %llu, %llu bytes) is past the end of the file",
                          (unsigned long long)dir->offset, (unsigned long long)dir->size_bytes);
     if (dir->count > dir->size_bytes / CENTRAL_BYTES)
         return loom_fail(err, LOOM_ERR_FORMAT, "zip central directory claims %llu entries in %llu bytes",
@@ -153,7 +158,8 @@ static loom_status read_central(loom_cursor *c, central_record *r, loom_error *e
     if (c->overrun || sig != SIG_CENTRAL)
         return loom_fail(err, LOOM_ERR_FORMAT, "bad zip central directory entry at offset %zu", at);
     if (!apply_zip64_extra(extra, extra_len, disk == SAT16, r))
-        return loom_fail(err, LOOM_ERR_FORMAT, "zip member '%.*s': bad or missing zip64 extra field", shown_len(r->name_len), r->name);
+        return loom_fail(err, LOOM_ERR_FORMAT, "zip member '%.*s': bad or missing zip64 extra field",
+                         shown_len(r->name_len), r->name);
     return LOOM_OK;
 }
 
@@ -161,11 +167,13 @@ static loom_status check_stored(const central_record *r, loom_error *err) {
     if (r->flags & FLAG_ENCRYPTED)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "zip member '%.*s' is encrypted", shown_len(r->name_len), r->name);
     if (r->method != 0)
-        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "zip member '%.*s' is compressed (method %u); only stored members are supported",
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED,
+                         "zip member '%.*s' is compressed (method %u); only stored members are supported",
                          shown_len(r->name_len), r->name, (unsigned)r->method);
     if (r->compressed != r->uncompressed)
-        return loom_fail(err, LOOM_ERR_FORMAT, "zip member '%.*s' is stored but its sizes differ (%llu vs %llu)", shown_len(r->name_len),
-                         r->name, (unsigned long long)r->compressed, (unsigned long long)r->uncompressed);
+        return loom_fail(err, LOOM_ERR_FORMAT, "zip member '%.*s' is stored but its sizes differ (%llu vs %llu)",
+                         shown_len(r->name_len), r->name, (unsigned long long)r->compressed,
+                         (unsigned long long)r->uncompressed);
     return LOOM_OK;
 }
 
@@ -179,14 +187,15 @@ static loom_status read_local(const uint8_t *data, size_t size, const central_re
     const uint8_t *name = cursor_take(&c, name_len);
     cursor_take(&c, extra_len);
     if (c.overrun || sig != SIG_LOCAL)
-        return loom_fail(err, LOOM_ERR_FORMAT, "zip member '%.*s': bad local header at offset %llu", shown_len(r->name_len), r->name,
-                         (unsigned long long)r->local_offset);
+        return loom_fail(err, LOOM_ERR_FORMAT, "zip member '%.*s': bad local header at offset %llu",
+                         shown_len(r->name_len), r->name, (unsigned long long)r->local_offset);
     if (name_len != r->name_len || memcmp(name, r->name, name_len) != 0)
-        return loom_fail(err, LOOM_ERR_FORMAT, "zip member '%.*s': local header names a different member", shown_len(r->name_len), r->name);
+        return loom_fail(err, LOOM_ERR_FORMAT, "zip member '%.*s': local header names a different member",
+                         shown_len(r->name_len), r->name);
     e->data = r->compressed > size ? NULL : cursor_take(&c, (size_t)r->compressed);
     if (!e->data)
-        return loom_fail(err, LOOM_ERR_FORMAT, "zip member '%.*s': %llu bytes of data run past the end of the file", shown_len(r->name_len),
-                         r->name, (unsigned long long)r->compressed);
+        return loom_fail(err, LOOM_ERR_FORMAT, "zip member '%.*s': %llu bytes of data run past the end of the file",
+                         shown_len(r->name_len), r->name, (unsigned long long)r->compressed);
     e->name = r->name;
     e->name_len = r->name_len;
     e->size_bytes = (size_t)r->compressed;
@@ -207,7 +216,9 @@ loom_status zip_open(const uint8_t *data, size_t size_bytes, loom_zip *out, loom
     loom_status st = locate_dir(data, size_bytes, &dir, err);
     if (st != LOOM_OK) return st;
     loom_zip_entry *entries = calloc(dir.count ? (size_t)dir.count : 1, sizeof *entries);
-    if (!entries) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory reading a zip directory of %llu entries", (unsigned long long)dir.count);
+    if (!entries)
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory reading a zip directory of %llu entries",
+                         (unsigned long long)dir.count);
     loom_cursor c = cursor_at(data, (size_t)(dir.offset + dir.size_bytes), (size_t)dir.offset);
     for (size_t i = 0; i < dir.count && st == LOOM_OK; i++) st = read_entry(data, size_bytes, &c, &entries[i], err);
     if (st != LOOM_OK) {
@@ -221,7 +232,8 @@ loom_status zip_open(const uint8_t *data, size_t size_bytes, loom_zip *out, loom
 
 const loom_zip_entry *zip_find(const loom_zip *z, const char *name, size_t name_len) {
     for (size_t i = 0; i < z->count; i++)
-        if (z->entries[i].name_len == name_len && memcmp(z->entries[i].name, name, name_len) == 0) return &z->entries[i];
+        if (z->entries[i].name_len == name_len && memcmp(z->entries[i].name, name, name_len) == 0)
+            return &z->entries[i];
     return NULL;
 }
 

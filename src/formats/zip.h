@@ -14,7 +14,7 @@
 /* ---- zip ----------------------------------------------------------------------------------------- */
 
 typedef struct loom_zip_entry {
-    const char *name;    /* into the buffer, not NUL-terminated */
+    const char *name; /* into the buffer, not NUL-terminated */
     size_t name_len;
     const uint8_t *data; /* the stored bytes, inside the buffer */
     size_t size_bytes;

@@ -21,11 +21,11 @@
 #include "core/error.h"
 
 typedef enum gram_kind {
-    GRAM_JSON_SCHEMA, /* a JSON Schema document */
-    GRAM_JSON_OBJECT, /* any JSON object (OpenAI's {"type": "json_object"}); the spec is ignored */
-    GRAM_REGEX,       /* a regular expression the whole output must match */
-    GRAM_CHOICE,      /* a JSON array of strings: the output is exactly one of them */
-    GRAM_GBNF,        /* llama.cpp's GBNF; the start rule is `root` */
+    GRAM_JSON_SCHEMA,    /* a JSON Schema document */
+    GRAM_JSON_OBJECT,    /* any JSON object (OpenAI's {"type": "json_object"}); the spec is ignored */
+    GRAM_REGEX,          /* a regular expression the whole output must match */
+    GRAM_CHOICE,         /* a JSON array of strings: the output is exactly one of them */
+    GRAM_GBNF,           /* llama.cpp's GBNF; the start rule is `root` */
     GRAM_STRUCTURAL_TAG, /* XGrammar's structural tag JSON (structural_tag.c): tagged and free-text formats */
 } gram_kind;
 

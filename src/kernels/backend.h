@@ -27,24 +27,24 @@ typedef struct loom_backend loom_backend;
  * Fields left 0 give a dense float32 cache (block_stride_bytes = block_size x kv_dim x 4), every key up to
  * the query's position and plain scores. */
 typedef struct loom_attention_args {
-    const float *q;          /* [n_tokens][n_heads * head_dim], RoPE applied */
-    float *out;              /* [n_tokens][n_heads * head_dim] */
-    const void *k_cache;     /* block 0 of the layer's K */
+    const float *q;      /* [n_tokens][n_heads * head_dim], RoPE applied */
+    float *out;          /* [n_tokens][n_heads * head_dim] */
+    const void *k_cache; /* block 0 of the layer's K */
     const void *v_cache;
-    const void *k_scales;    /* int8 / fp8 only (layout above) */
+    const void *k_scales; /* int8 / fp8 only (layout above) */
     const void *v_scales;
     size_t block_stride_bytes; /* 0 = dense */
-    loom_kv_dtype kv_dtype;  /* 0 = LOOM_KV_F32 */
-    const int32_t *pos;      /* [n_tokens] */
+    loom_kv_dtype kv_dtype;    /* 0 = LOOM_KV_F32 */
+    const int32_t *pos;        /* [n_tokens] */
     const int32_t *seq_of_token;
     const int32_t *block_tables; /* [n_seqs][max_blocks_per_seq] */
     int32_t max_blocks_per_seq;
     int32_t block_size;
     int32_t n_tokens, n_heads, n_kv_heads, head_dim;
-    float scale;             /* 1/sqrt(head_dim) */
-    int32_t window;          /* > 0: a query at position p sees only keys p - window + 1 .. p (sliding-window
+    float scale;    /* 1/sqrt(head_dim) */
+    int32_t window; /* > 0: a query at position p sees only keys p - window + 1 .. p (sliding-window
                               * layers); the cache may still hold the older ones */
-    float softcap;           /* > 0: each scaled score s becomes softcap x tanh(s / softcap) (Gemma 2) */
+    float softcap;  /* > 0: each scaled score s becomes softcap x tanh(s / softcap) (Gemma 2) */
 } loom_attention_args;
 
 typedef struct loom_backend_ops {
@@ -60,8 +60,8 @@ typedef struct loom_backend_ops {
     void (*matmul_fused)(loom_backend *b, int n, float *const *y, const loom_tensor *const *w, const float *x,
                          int64_t n_tok);
     /* y[t] = x[t] / rms(x[t]) * weight (float32 [dim]); y may alias x */
-    void (*rmsnorm)(loom_backend *b, float *y, const float *x, const loom_tensor *weight, float eps,
-                    int64_t n_tok, int64_t dim);
+    void (*rmsnorm)(loom_backend *b, float *y, const float *x, const loom_tensor *weight, float eps, int64_t n_tok,
+                    int64_t dim);
     /* sums[t] = x[t] . x[t] over dim elements (the parts of a norm that spans tensor-parallel ranks) */
     void (*sum_squares)(loom_backend *b, float *sums, const float *x, int64_t n_tok, int64_t dim);
     /* y[t] = x[t] / sqrt(sums[t] / norm_dim + eps) * weight: RMSNorm of rows of norm_dim elements of which x
@@ -70,8 +70,8 @@ typedef struct loom_backend_ops {
                          float eps, int64_t n_tok, int64_t dim, int64_t norm_dim);
     /* rotates each head of x[t] ([n_tok][n_heads*head_dim]) by position pos[t]; inv_freq is
      * [head_dim/2]; interleaved selects adjacent pairs (2i,2i+1) instead of (i, i+head_dim/2) */
-    void (*rope)(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
-                 int32_t head_dim, const float *inv_freq, int interleaved);
+    void (*rope)(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t head_dim,
+                 const float *inv_freq, int interleaved);
     /* out[t][i] = silu(gate[t][i]) * up[t][i] */
     void (*silu_mul)(loom_backend *b, float *out, const float *gate, const float *up, int64_t n);
     /* out[t][i] = gelu_tanh(gate[t][i]) * up[t][i], GELU's tanh approximation (PyTorch's

@@ -16,20 +16,20 @@ struct loom_block_manager {
     int32_t n_blocks, block_size;
     int enable_prefix_caching;
     loom_bm_hash_fn hash_fn;
-    int32_t *ref_count;      /* [n_blocks] */
-    uint32_t *generation;    /* [n_blocks] bumped each time the block is handed out fresh */
+    int32_t *ref_count;   /* [n_blocks] */
+    uint32_t *generation; /* [n_blocks] bumped each time the block is handed out fresh */
     /* free queue: blocks with ref count 0, head = next to evict */
-    int32_t *prev, *next;    /* [n_blocks] links, NONE at the ends */
+    int32_t *prev, *next; /* [n_blocks] links, NONE at the ends */
     int32_t head, tail, n_free;
     /* prefix cache */
-    uint8_t *cached;         /* [n_blocks] 1 while in the hash map */
-    uint8_t *committed;      /* [n_blocks] 1 once its hash is computed (cached or a duplicate) */
-    uint64_t *hash;          /* [n_blocks] chained hash, valid when committed */
-    int32_t *parent;         /* [n_blocks] previous block of the sequence at commit, NONE for the first */
-    uint32_t *parent_gen;    /* [n_blocks] generation of parent at commit */
-    int32_t *tokens;         /* [n_blocks][block_size] token ids of a committed block */
-    int32_t *bucket_head;    /* [n_buckets] first cached block of the bucket */
-    int32_t *bucket_next;    /* [n_blocks] next cached block in the same bucket */
+    uint8_t *cached;      /* [n_blocks] 1 while in the hash map */
+    uint8_t *committed;   /* [n_blocks] 1 once its hash is computed (cached or a duplicate) */
+    uint64_t *hash;       /* [n_blocks] chained hash, valid when committed */
+    int32_t *parent;      /* [n_blocks] previous block of the sequence at commit, NONE for the first */
+    uint32_t *parent_gen; /* [n_blocks] generation of parent at commit */
+    int32_t *tokens;      /* [n_blocks][block_size] token ids of a committed block */
+    int32_t *bucket_head; /* [n_buckets] first cached block of the bucket */
+    int32_t *bucket_next; /* [n_blocks] next cached block in the same bucket */
     uint64_t bucket_mask;
     int32_t n_cached;
     uint64_t prefix_query_tokens, prefix_hit_tokens, evictions;
@@ -49,7 +49,8 @@ static uint64_t mix64(uint64_t z) {
 
 uint64_t bm_default_hash(uint64_t parent_hash, const int32_t *tokens, int32_t n) {
     uint64_t h = mix64(parent_hash + 0x9e3779b97f4a7c15ull);
-    for (int32_t i = 0; i < n; i++) h = mix64(h ^ ((uint64_t)(uint32_t)tokens[i] + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)));
+    for (int32_t i = 0; i < n; i++)
+        h = mix64(h ^ ((uint64_t)(uint32_t)tokens[i] + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)));
     return h;
 }
 
@@ -152,12 +153,12 @@ static int reserve_table(loom_block_table *t, int32_t n_blocks) {
 
 /* ---- public ---- */
 
-loom_status bm_create(int32_t n_blocks, int32_t block_size, int enable_prefix_caching,
-                           loom_block_manager **out, loom_error *err) {
+loom_status bm_create(int32_t n_blocks, int32_t block_size, int enable_prefix_caching, loom_block_manager **out,
+                      loom_error *err) {
     *out = NULL;
     if (n_blocks <= 0 || block_size <= 0 || block_size > 4096 || n_blocks > (1 << 28))
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "block manager needs 1..2^28 blocks of 1..4096 tokens (got %d of %d)",
-                         n_blocks, block_size);
+        return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                         "block manager needs 1..2^28 blocks of 1..4096 tokens (got %d of %d)", n_blocks, block_size);
     loom_block_manager *bm = calloc(1, sizeof *bm);
     if (!bm) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the block manager");
     size_t n = (size_t)n_blocks, n_buckets = 1;
@@ -180,7 +181,8 @@ loom_status bm_create(int32_t n_blocks, int32_t block_size, int enable_prefix_ca
     bm->bucket_head = malloc(n_buckets * sizeof *bm->bucket_head);
     bm->bucket_next = malloc(n * sizeof *bm->bucket_next);
     if (!bm->ref_count || !bm->generation || !bm->prev || !bm->next || !bm->cached || !bm->committed || !bm->hash ||
-        !bm->parent || !bm->parent_gen || (enable_prefix_caching && !bm->tokens) || !bm->bucket_head || !bm->bucket_next) {
+        !bm->parent || !bm->parent_gen || (enable_prefix_caching && !bm->tokens) || !bm->bucket_head ||
+        !bm->bucket_next) {
         bm_free(bm);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for a block manager of %d blocks", n_blocks);
     }
@@ -217,8 +219,11 @@ int bm_is_cached(const loom_block_manager *bm, int32_t block) { return bm->cache
 
 void bm_get_stats(const loom_block_manager *bm, loom_block_manager_stats *out) {
     *out = (loom_block_manager_stats){
-        .n_blocks_total = bm->n_blocks, .n_blocks_free = bm->n_free, .n_blocks_cached = bm->n_cached,
-        .prefix_query_tokens = bm->prefix_query_tokens, .prefix_hit_tokens = bm->prefix_hit_tokens,
+        .n_blocks_total = bm->n_blocks,
+        .n_blocks_free = bm->n_free,
+        .n_blocks_cached = bm->n_cached,
+        .prefix_query_tokens = bm->prefix_query_tokens,
+        .prefix_hit_tokens = bm->prefix_hit_tokens,
         .evictions = bm->evictions,
     };
 }
@@ -299,8 +304,7 @@ void bm_commit(loom_block_manager *bm, loom_block_table *t, const int32_t *token
     }
 }
 
-loom_status bm_fork(loom_block_manager *bm, const loom_block_table *parent, loom_block_table *child,
-                         loom_error *err) {
+loom_status bm_fork(loom_block_manager *bm, const loom_block_table *parent, loom_block_table *child, loom_error *err) {
     if (child->n_blocks != 0) return loom_fail(err, LOOM_ERR_INVALID_ARG, "fork target block table is not empty");
     if (reserve_table(child, parent->n_blocks) != 0)
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory forking a block table of %d blocks", parent->n_blocks);

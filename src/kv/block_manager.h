@@ -20,7 +20,7 @@ typedef struct loom_block_manager loom_block_manager;
 
 /* One sequence's blocks: blocks[i] holds token positions [i*block_size, (i+1)*block_size). */
 typedef struct loom_block_table {
-    int32_t *blocks;   /* owned by the table (block_table_free) */
+    int32_t *blocks; /* owned by the table (block_table_free) */
     int32_t n_blocks;
     int32_t capacity;
 } loom_block_table;
@@ -36,8 +36,8 @@ typedef struct loom_block_manager_stats {
     uint64_t evictions;
 } loom_block_manager_stats;
 
-loom_status bm_create(int32_t n_blocks, int32_t block_size, int enable_prefix_caching,
-                           loom_block_manager **out, loom_error *err);
+loom_status bm_create(int32_t n_blocks, int32_t block_size, int enable_prefix_caching, loom_block_manager **out,
+                      loom_error *err);
 void bm_free(loom_block_manager *bm);
 int32_t bm_block_size(const loom_block_manager *bm);
 int32_t bm_num_free(const loom_block_manager *bm);
@@ -65,8 +65,7 @@ int bm_prepare_write(loom_block_manager *bm, loom_block_table *t, int32_t pos, i
 void bm_commit(loom_block_manager *bm, loom_block_table *t, const int32_t *tokens, int32_t n_computed);
 
 /* child = a new table sharing every block of parent (ref counts + 1). child must be empty. */
-loom_status bm_fork(loom_block_manager *bm, const loom_block_table *parent, loom_block_table *child,
-                         loom_error *err);
+loom_status bm_fork(loom_block_manager *bm, const loom_block_table *parent, loom_block_table *child, loom_error *err);
 
 /* Drops the references of t's blocks past those n_tokens tokens need (speculative tokens rejected). */
 void bm_truncate(loom_block_manager *bm, loom_block_table *t, int32_t n_tokens);

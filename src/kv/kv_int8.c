@@ -36,7 +36,9 @@ static void params_for_range(float lo, float hi, uint8_t *scale_dst, uint8_t *ze
 }
 
 /* x on the grid (scale, zero) with inv = 1 / scale (0 when scale is 0). */
-static int8_t quantize(float x, float inv, float zero) { return (int8_t)clampf(rintf((x - zero) * inv), -128.0f, 127.0f); }
+static int8_t quantize(float x, float inv, float zero) {
+    return (int8_t)clampf(rintf((x - zero) * inv), -128.0f, 127.0f);
+}
 
 static float inverse(float scale) { return scale > 0 ? 1.0f / scale : 0.0f; }
 
@@ -48,8 +50,8 @@ void kv_int8_encode_group(const float *x, int32_t n, int8_t *codes, uint8_t *sca
     for (int32_t i = 0; i < n; i++) codes[i] = quantize(x[i], inv, zero);
 }
 
-void kv_int8_append_channels(const float *x, int32_t n_channels, int32_t offset, int8_t *codes,
-                                  size_t row_stride, uint8_t *scales, uint8_t *zeros) {
+void kv_int8_append_channels(const float *x, int32_t n_channels, int32_t offset, int8_t *codes, size_t row_stride,
+                             uint8_t *scales, uint8_t *zeros) {
     for (int32_t c = 0; c < n_channels; c++) {
         uint8_t *scale_at = scales + 2 * (size_t)c, *zero_at = zeros + 2 * (size_t)c;
         int8_t *column = codes + c;

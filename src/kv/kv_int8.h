@@ -27,7 +27,7 @@ void kv_int8_encode_group(const float *x, int32_t n, int8_t *codes, uint8_t *sca
 /* Writes one token's key channels x[0..n_channels) at row `offset` of a block: the code of row r, channel
  * c is codes[r * row_stride + c]; the block's float16 scales and zeros are [n_channels] arrays. Rows
  * 0..offset-1 must hold this block's earlier tokens; offset 0 starts the block afresh. */
-void kv_int8_append_channels(const float *x, int32_t n_channels, int32_t offset, int8_t *codes,
-                                  size_t row_stride, uint8_t *scales, uint8_t *zeros);
+void kv_int8_append_channels(const float *x, int32_t n_channels, int32_t offset, int8_t *codes, size_t row_stride,
+                             uint8_t *scales, uint8_t *zeros);
 
 #endif

@@ -11,8 +11,13 @@
 #include "kv/kv_int8.h"
 
 /* token_scale_bytes: per token and KV head (K and V together); channel_bytes: per block and channel */
-static const struct { const char *name; size_t bytes, token_scale_bytes, channel_bytes; } kv_types[] = {
-    [LOOM_KV_F32] = {"f32", 4, 0, 0}, [LOOM_KV_F16] = {"f16", 2, 0, 0}, [LOOM_KV_BF16] = {"bf16", 2, 0, 0},
+static const struct {
+    const char *name;
+    size_t bytes, token_scale_bytes, channel_bytes;
+} kv_types[] = {
+    [LOOM_KV_F32] = {"f32", 4, 0, 0},
+    [LOOM_KV_F16] = {"f16", 2, 0, 0},
+    [LOOM_KV_BF16] = {"bf16", 2, 0, 0},
     [LOOM_KV_INT8] = {"int8", 1, LOOM_KV_INT8_PARAM_BYTES, LOOM_KV_INT8_PARAM_BYTES},
     [LOOM_KV_FP8_E4M3] = {"fp8", 1, 2 * sizeof(float), 0},
 };
@@ -31,11 +36,10 @@ int loom_kv_dtype_parse(const char *s) {
     return -2;
 }
 
-size_t kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t,
-                               int32_t block_size) {
+size_t kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t, int32_t block_size) {
     size_t kv_dim = (size_t)n_kv_heads * (size_t)head_dim, per_block = kv_dim * kv_types[t].channel_bytes;
     size_t per_layer = 2 * kv_dim * kv_types[t].bytes + (size_t)n_kv_heads * kv_types[t].token_scale_bytes +
-                       (per_block + (size_t)block_size - 1) / (size_t)block_size;
+        (per_block + (size_t)block_size - 1) / (size_t)block_size;
     return (size_t)n_layers * per_layer;
 }
 
@@ -59,10 +63,11 @@ static uint8_t *map_prefaulted(size_t bytes, void **map, size_t *map_bytes) {
     return start;
 }
 
-loom_status kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim,
-                               loom_kv_dtype dtype, int32_t n_blocks, int32_t block_size, loom_error *err) {
+loom_status kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype dtype,
+                          int32_t n_blocks, int32_t block_size, loom_error *err) {
     memset(s, 0, sizeof *s);
-    if ((unsigned)dtype > LOOM_KV_FP8_E4M3) return loom_fail(err, LOOM_ERR_INVALID_ARG, "unknown KV cache dtype %d", (int)dtype);
+    if ((unsigned)dtype > LOOM_KV_FP8_E4M3)
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "unknown KV cache dtype %d", (int)dtype);
     if (n_blocks <= 0 || block_size <= 0 || n_layers <= 0 || n_kv_heads <= 0 || head_dim <= 0 || head_dim % 2)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "KV cache needs blocks, layers and an even head_dim");
     s->n_layers = n_layers;
@@ -125,23 +130,21 @@ loom_kv_layer kv_layer_view(const loom_kv_store *s, int32_t layer) {
 static void encode_token_head(loom_kv_dtype t, const float *x, int32_t n, uint8_t *dst, uint8_t *scale_dst) {
     float amax = 0, scale, inv;
     switch (t) {
-    case LOOM_KV_F32:
-        memcpy(dst, x, (size_t)n * sizeof(float));
-        return;
-    case LOOM_KV_F16:
-    case LOOM_KV_BF16:
-        for (int32_t i = 0; i < n; i++) {
-            uint16_t h = t == LOOM_KV_F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
-            memcpy(dst + 2 * i, &h, 2);
-        }
-        return;
-    default: /* fp8 e4m3 */
-        for (int32_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
-        scale = amax / LOOM_FP8_E4M3_MAX;
-        inv = scale > 0 ? 1.0f / scale : 0;
-        for (int32_t i = 0; i < n; i++) dst[i] = f32_to_fp8_e4m3(x[i] * inv);
-        memcpy(scale_dst, &scale, sizeof scale);
-        return;
+        case LOOM_KV_F32: memcpy(dst, x, (size_t)n * sizeof(float)); return;
+        case LOOM_KV_F16:
+        case LOOM_KV_BF16:
+            for (int32_t i = 0; i < n; i++) {
+                uint16_t h = t == LOOM_KV_F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
+                memcpy(dst + 2 * i, &h, 2);
+            }
+            return;
+        default: /* fp8 e4m3 */
+            for (int32_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+            scale = amax / LOOM_FP8_E4M3_MAX;
+            inv = scale > 0 ? 1.0f / scale : 0;
+            for (int32_t i = 0; i < n; i++) dst[i] = f32_to_fp8_e4m3(x[i] * inv);
+            memcpy(scale_dst, &scale, sizeof scale);
+            return;
     }
 }
 
@@ -171,7 +174,9 @@ void kv_store_write(const loom_kv_store *s, int32_t layer, int64_t slot, const f
     uint8_t *k_row = L.k + block_at + (size_t)offset * row_bytes, *v_row = L.v + block_at + (size_t)offset * row_bytes;
     for (int32_t h = 0; h < s->n_kv_heads; h++) {
         size_t scale_at = block_at + ((size_t)offset * (size_t)s->n_kv_heads + (size_t)h) * sizeof(float);
-        encode_token_head(s->dtype, k + h * hd, s->head_dim, k_row + h * head_bytes, L.k_scales ? L.k_scales + scale_at : NULL);
-        encode_token_head(s->dtype, v + h * hd, s->head_dim, v_row + h * head_bytes, L.v_scales ? L.v_scales + scale_at : NULL);
+        encode_token_head(s->dtype, k + h * hd, s->head_dim, k_row + h * head_bytes,
+                          L.k_scales ? L.k_scales + scale_at : NULL);
+        encode_token_head(s->dtype, v + h * hd, s->head_dim, v_row + h * head_bytes,
+                          L.v_scales ? L.v_scales + scale_at : NULL);
     }
 }

@@ -21,17 +21,17 @@
 typedef struct loom_kv_store {
     int32_t n_layers, n_blocks, block_size, n_kv_heads, head_dim, kv_dim;
     loom_kv_dtype dtype;
-    size_t elem_bytes;       /* bytes of one K or V element */
-    size_t layer_bytes;      /* one layer's K, V (and scales) within a block */
-    size_t block_bytes;      /* n_layers x layer_bytes */
-    uint8_t *data;           /* [n_blocks][block_bytes] */
-    void *map;               /* the mapping data lies in (kv_store_destroy unmaps it) */
+    size_t elem_bytes;  /* bytes of one K or V element */
+    size_t layer_bytes; /* one layer's K, V (and scales) within a block */
+    size_t block_bytes; /* n_layers x layer_bytes */
+    uint8_t *data;      /* [n_blocks][block_bytes] */
+    void *map;          /* the mapping data lies in (kv_store_destroy unmaps it) */
     size_t map_bytes;
 } loom_kv_store;
 
 /* One layer's view: pointers into block 0; block b is at + b * block_stride_bytes. */
 typedef struct loom_kv_layer {
-    uint8_t *k, *v;          /* [block_size][kv_dim] elems per block */
+    uint8_t *k, *v;               /* [block_size][kv_dim] elems per block */
     uint8_t *k_scales, *v_scales; /* per block: the scales (int8: then the zeros) above; NULL for float types */
     size_t block_stride_bytes;
 } loom_kv_layer;
@@ -42,11 +42,10 @@ typedef struct loom_kv_layer {
  * per-token scale bytes: int8 4 (the V parameter), fp8 8 (K and V scales), floats 0;
  * per-block channel bytes: int8 4 (the K parameter of each channel), others 0.
  * The block size times this is exactly the bytes of one block (loom_kv_store.block_bytes). */
-size_t kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t,
-                               int32_t block_size);
+size_t kv_bytes_per_token(int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype t, int32_t block_size);
 
-loom_status kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim,
-                               loom_kv_dtype dtype, int32_t n_blocks, int32_t block_size, loom_error *err);
+loom_status kv_store_init(loom_kv_store *s, int32_t n_layers, int32_t n_kv_heads, int32_t head_dim, loom_kv_dtype dtype,
+                          int32_t n_blocks, int32_t block_size, loom_error *err);
 void kv_store_destroy(loom_kv_store *s);
 /* Bytes allocated for KV: n_blocks x block_bytes. */
 size_t kv_store_bytes(const loom_kv_store *s);

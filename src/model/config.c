@@ -299,11 +299,13 @@ static loom_status read_eos(json_reader *r, loom_config *cfg) {
         cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)json_integer_value(v);
         return LOOM_OK;
     }
-    if (!json_is_array(v)) return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: eos_token_id must be an integer or a list", r->path);
+    if (!json_is_array(v))
+        return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: eos_token_id must be an integer or a list", r->path);
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e) {
-        if (!json_is_integer(e)) return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: eos_token_id list holds a non-integer", r->path);
+        if (!json_is_integer(e))
+            return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: eos_token_id list holds a non-integer", r->path);
         if (cfg->n_eos_ids < LOOM_MAX_EOS_IDS) cfg->eos_ids[cfg->n_eos_ids++] = (int32_t)json_integer_value(e);
     }
     return LOOM_OK;
@@ -332,8 +334,10 @@ static json_t *parameters_object(json_t *root, const loom_family *f, int text_mo
 }
 
 static loom_status read_torch_dtype(json_reader *r, loom_config *cfg) {
-    static const struct { const char *name; loom_dtype dtype; } known[] = {
-        {"float32", LOOM_DTYPE_F32}, {"float16", LOOM_DTYPE_F16}, {"bfloat16", LOOM_DTYPE_BF16}};
+    static const struct {
+        const char *name;
+        loom_dtype dtype;
+    } known[] = {{"float32", LOOM_DTYPE_F32}, {"float16", LOOM_DTYPE_F16}, {"bfloat16", LOOM_DTYPE_BF16}};
     const char *name = json_string_value(json_object_get(r->root, "torch_dtype"));
     if (!name) name = json_string_value(json_object_get(r->root, "dtype")); /* newer transformers */
     cfg->dtype = LOOM_DTYPE_F32;
@@ -355,7 +359,8 @@ static loom_status check_all_layers_sparse(json_reader *r) {
     if (step != 1 || (dense && !json_is_null(dense) && !(json_is_array(dense) && json_array_size(dense) == 0)))
         return loom_fail(r->err, LOOM_ERR_UNSUPPORTED,
                          "%s: dense layers between the sparse ones (decoder_sparse_step %d, mlp_only_layers) are not "
-                         "supported", r->path, step);
+                         "supported",
+                         r->path, step);
     return LOOM_OK;
 }
 
@@ -364,36 +369,36 @@ static loom_status check_all_layers_sparse(json_reader *r) {
 static loom_status read_moe(json_reader *r, loom_config *cfg) {
     loom_moe_config *moe = &cfg->moe;
     switch (cfg->arch) {
-    case LOOM_ARCH_MIXTRAL: /* softmax, top-k, always renormalised */
-        moe->n_experts = json_int(r, "num_local_experts", json_int(r, "num_experts", 8));
-        moe->top_k = json_int(r, "num_experts_per_tok", 2);
-        moe->expert_intermediate = cfg->intermediate_size;
-        moe->norm_topk_prob = 1;
-        break;
-    case LOOM_ARCH_QWEN2_MOE:
-    case LOOM_ARCH_QWEN3_MOE: {
-        int qwen2 = cfg->arch == LOOM_ARCH_QWEN2_MOE;
-        loom_status st = check_all_layers_sparse(r);
-        if (st != LOOM_OK) return st;
-        moe->n_experts = json_int(r, "num_experts", json_int(r, "num_local_experts", qwen2 ? 60 : 128));
-        moe->top_k = json_int(r, "num_experts_per_tok", qwen2 ? 4 : 8);
-        moe->expert_intermediate = json_int(r, "moe_intermediate_size", qwen2 ? 1408 : 768);
-        moe->shared_intermediate = qwen2 ? json_int(r, "shared_expert_intermediate_size", 5632) : 0;
-        moe->norm_topk_prob = json_bool(r, "norm_topk_prob", 0);
-        if (qwen2) cfg->attention_bias = json_bool(r, "qkv_bias", 1); /* Qwen1.5-MoE configs predate the key */
-        break;
-    }
-    case LOOM_ARCH_OLMOE: {
-        json_t *clip = json_object_get(r->root, "clip_qkv");
-        if (clip && !json_is_null(clip))
-            return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: clip_qkv is not supported", r->path);
-        moe->n_experts = json_int(r, "num_experts", json_int(r, "num_local_experts", 64));
-        moe->top_k = json_int(r, "num_experts_per_tok", 8);
-        moe->expert_intermediate = cfg->intermediate_size;
-        moe->norm_topk_prob = json_bool(r, "norm_topk_prob", 0);
-        break;
-    }
-    default: return LOOM_OK;
+        case LOOM_ARCH_MIXTRAL: /* softmax, top-k, always renormalised */
+            moe->n_experts = json_int(r, "num_local_experts", json_int(r, "num_experts", 8));
+            moe->top_k = json_int(r, "num_experts_per_tok", 2);
+            moe->expert_intermediate = cfg->intermediate_size;
+            moe->norm_topk_prob = 1;
+            break;
+        case LOOM_ARCH_QWEN2_MOE:
+        case LOOM_ARCH_QWEN3_MOE: {
+            int qwen2 = cfg->arch == LOOM_ARCH_QWEN2_MOE;
+            loom_status st = check_all_layers_sparse(r);
+            if (st != LOOM_OK) return st;
+            moe->n_experts = json_int(r, "num_experts", json_int(r, "num_local_experts", qwen2 ? 60 : 128));
+            moe->top_k = json_int(r, "num_experts_per_tok", qwen2 ? 4 : 8);
+            moe->expert_intermediate = json_int(r, "moe_intermediate_size", qwen2 ? 1408 : 768);
+            moe->shared_intermediate = qwen2 ? json_int(r, "shared_expert_intermediate_size", 5632) : 0;
+            moe->norm_topk_prob = json_bool(r, "norm_topk_prob", 0);
+            if (qwen2) cfg->attention_bias = json_bool(r, "qkv_bias", 1); /* Qwen1.5-MoE configs predate the key */
+            break;
+        }
+        case LOOM_ARCH_OLMOE: {
+            json_t *clip = json_object_get(r->root, "clip_qkv");
+            if (clip && !json_is_null(clip))
+                return loom_fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: clip_qkv is not supported", r->path);
+            moe->n_experts = json_int(r, "num_experts", json_int(r, "num_local_experts", 64));
+            moe->top_k = json_int(r, "num_experts_per_tok", 8);
+            moe->expert_intermediate = cfg->intermediate_size;
+            moe->norm_topk_prob = json_bool(r, "norm_topk_prob", 0);
+            break;
+        }
+        default: return LOOM_OK;
     }
     if (r->status == LOOM_OK && moe->n_experts <= 0)
         return loom_fail(r->err, LOOM_ERR_FORMAT, "%s: a mixture-of-experts model needs num_experts > 0", r->path);
@@ -547,7 +552,8 @@ static loom_status gguf_moe(const loom_gguf *g, const char *arch, loom_config *c
     int64_t v;
     int moe_arch = cfg->arch == LOOM_ARCH_QWEN2_MOE || cfg->arch == LOOM_ARCH_QWEN3_MOE || cfg->arch == LOOM_ARCH_OLMOE;
     int has_experts = gguf_arch_int(g, arch, "expert_count", &v) && v != 0;
-    if (moe_arch && !has_experts) return loom_fail(err, LOOM_ERR_FORMAT, "missing metadata key '%s.expert_count'", arch);
+    if (moe_arch && !has_experts)
+        return loom_fail(err, LOOM_ERR_FORMAT, "missing metadata key '%s.expert_count'", arch);
     if (!moe_arch && !(cfg->arch == LOOM_ARCH_LLAMA && has_experts)) return LOOM_OK; /* dense */
     if (cfg->arch == LOOM_ARCH_LLAMA) cfg->arch = LOOM_ARCH_MIXTRAL;
     loom_status st;
@@ -627,18 +633,27 @@ loom_status config_from_gguf(const loom_gguf *g, loom_config *cfg, loom_error *e
 }
 
 loom_status config_validate(const loom_config *cfg, loom_error *err) {
-    struct { const char *name; int32_t v; } pos[] = {
-        {"vocab_size", cfg->vocab_size}, {"hidden_size", cfg->hidden_size},
-        {"intermediate_size", cfg->intermediate_size}, {"num_hidden_layers", cfg->n_layers},
-        {"num_attention_heads", cfg->n_heads}, {"num_key_value_heads", cfg->n_kv_heads},
-        {"head_dim", cfg->head_dim}, {"max_position_embeddings", cfg->max_position_embeddings},
+    struct {
+        const char *name;
+        int32_t v;
+    } pos[] = {
+        {"vocab_size", cfg->vocab_size},
+        {"hidden_size", cfg->hidden_size},
+        {"intermediate_size", cfg->intermediate_size},
+        {"num_hidden_layers", cfg->n_layers},
+        {"num_attention_heads", cfg->n_heads},
+        {"num_key_value_heads", cfg->n_kv_heads},
+        {"head_dim", cfg->head_dim},
+        {"max_position_embeddings", cfg->max_position_embeddings},
     };
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
-        if (pos[i].v <= 0) return loom_fail(err, LOOM_ERR_FORMAT, "%s must be positive (got %d)", pos[i].name, pos[i].v);
+        if (pos[i].v <= 0)
+            return loom_fail(err, LOOM_ERR_FORMAT, "%s must be positive (got %d)", pos[i].name, pos[i].v);
     if (cfg->n_heads % cfg->n_kv_heads != 0)
         return loom_fail(err, LOOM_ERR_FORMAT, "num_attention_heads (%d) is not a multiple of num_key_value_heads (%d)",
                          cfg->n_heads, cfg->n_kv_heads);
-    if (cfg->head_dim % 2 != 0) return loom_fail(err, LOOM_ERR_FORMAT, "head_dim (%d) must be even for RoPE", cfg->head_dim);
+    if (cfg->head_dim % 2 != 0)
+        return loom_fail(err, LOOM_ERR_FORMAT, "head_dim (%d) must be even for RoPE", cfg->head_dim);
     if (!(cfg->rms_norm_eps > 0) || !(cfg->rope_theta > 0) || !isfinite(cfg->rope_theta))
         return loom_fail(err, LOOM_ERR_FORMAT, "rms_norm_eps and rope_theta must be positive");
     if (cfg->rope_scaling == LOOM_ROPE_SCALING_LLAMA3 &&
@@ -660,12 +675,14 @@ loom_status config_validate(const loom_config *cfg, loom_error *err) {
     if (cfg->sliding_window < 0) return loom_fail(err, LOOM_ERR_FORMAT, "sliding_window must not be negative");
     if (cfg->moe.n_experts < 0 || cfg->moe.n_experts > 4096 || cfg->moe.shared_intermediate < 0 ||
         cfg->moe.shared_intermediate > (1 << 22) ||
-        (cfg->moe.n_experts > 0 && (cfg->moe.top_k < 1 || cfg->moe.top_k > cfg->moe.n_experts ||
-                                    cfg->moe.expert_intermediate <= 0 || cfg->moe.expert_intermediate > (1 << 22))))
+        (cfg->moe.n_experts > 0 &&
+         (cfg->moe.top_k < 1 || cfg->moe.top_k > cfg->moe.n_experts || cfg->moe.expert_intermediate <= 0 ||
+          cfg->moe.expert_intermediate > (1 << 22))))
         return loom_fail(err, LOOM_ERR_FORMAT,
                          "mixture of experts: need 1 <= num_experts_per_tok (%d) <= num_experts (%d) <= 4096 and "
                          "positive expert sizes (got %d, shared %d)",
-                         cfg->moe.top_k, cfg->moe.n_experts, cfg->moe.expert_intermediate, cfg->moe.shared_intermediate);
+                         cfg->moe.top_k, cfg->moe.n_experts, cfg->moe.expert_intermediate,
+                         cfg->moe.shared_intermediate);
     if (cfg->vocab_size > (1 << 24) || cfg->hidden_size > (1 << 20) || cfg->n_layers > 4096 ||
         cfg->intermediate_size > (1 << 22) || cfg->head_dim > 4096 || cfg->n_heads > 4096)
         return loom_fail(err, LOOM_ERR_FORMAT, "model dimensions are absurdly large");

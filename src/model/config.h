@@ -77,8 +77,8 @@ typedef struct loom_config {
     int32_t intermediate_size; /* FFN hidden dim */
     int32_t n_layers;
     int32_t n_heads;
-    int32_t n_kv_heads;        /* GQA: n_heads % n_kv_heads == 0 */
-    int32_t head_dim;          /* usually hidden_size / n_heads, explicit for some Qwen/Mistral */
+    int32_t n_kv_heads; /* GQA: n_heads % n_kv_heads == 0 */
+    int32_t head_dim;   /* usually hidden_size / n_heads, explicit for some Qwen/Mistral */
     int32_t max_position_embeddings;
     float rms_norm_eps;
     float rope_theta;
@@ -94,10 +94,10 @@ typedef struct loom_config {
                                            * rope_factors_long/short tensors are read at load) */
     float rope_ext_factors[LOOM_MAX_ROPE_FACTORS];
     int tie_word_embeddings;
-    int attention_bias;        /* q/k/v projections carry biases (Qwen2) */
-    loom_dtype dtype;          /* the checkpoint's float dtype: torch_dtype (F32 when absent); GGUF: F32 for
+    int attention_bias; /* q/k/v projections carry biases (Qwen2) */
+    loom_dtype dtype;   /* the checkpoint's float dtype: torch_dtype (F32 when absent); GGUF: F32 for
                                 * an all-F32 file (general.file_type 0), else F16 (llama.cpp's KV type) */
-    int32_t bos_id;            /* -1 when none */
+    int32_t bos_id;     /* -1 when none */
     int32_t eos_ids[LOOM_MAX_EOS_IDS];
     int32_t n_eos_ids;
 
@@ -134,7 +134,7 @@ loom_status config_validate(const loom_config *cfg, loom_error *err);
 const char *arch_name(loom_arch a);
 int32_t config_q_dim(const loom_config *cfg);  /* n_heads * head_dim */
 int32_t config_kv_dim(const loom_config *cfg); /* n_kv_heads * head_dim */
-int config_is_moe(const loom_config *cfg);      /* moe.n_experts > 0 */
+int config_is_moe(const loom_config *cfg);     /* moe.n_experts > 0 */
 int config_layer_sliding(const loom_config *cfg, int32_t layer);
 
 #endif

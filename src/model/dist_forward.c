@@ -6,7 +6,7 @@
 enum { TAG_LOGITS = 1, TAG_ACTIVATIONS = 16 /* + micro-batch index */ };
 
 struct loom_dist {
-    loom_comm *world, *tp;  /* tp: this stage's ranks, NULL without tensor parallelism */
+    loom_comm *world, *tp; /* tp: this stage's ranks, NULL without tensor parallelism */
     int rank;
     loom_shard *last_stage; /* [tp_size] shards of the last stage (their vocab slices), on rank 0 */
     float *local_logits;    /* [n_logits][shard vocab] */
@@ -50,7 +50,6 @@ void dist_free(loom_dist *d) {
     free(d);
 }
 
-
 static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return p;
     void *q = realloc(p, need * elem);
@@ -83,13 +82,14 @@ static void gather_logits(loom_dist *d, const loom_model *m, int32_t n_logits, f
 }
 
 void dist_forward(loom_dist *d, const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
-                       const loom_forward_batch *b, float *logits) {
+                  const loom_forward_batch *b, float *logits) {
     const loom_shard *s = &m->shard;
     size_t hidden = (size_t)m->cfg.hidden_size;
     int first = shard_first_stage(s), last = shard_last_stage(s);
     int32_t n = b->n_tokens, n_mb = s->pp_size > 1 ? 2 * s->pp_size : 1;
     if (n_mb > n) n_mb = n;
-    if (last) d->local_logits = grow(d->local_logits, &d->local_cap, (size_t)b->n_logits * s->vocab_size, sizeof(float));
+    if (last)
+        d->local_logits = grow(d->local_logits, &d->local_cap, (size_t)b->n_logits * s->vocab_size, sizeof(float));
     d->mb_logit_tokens = grow(d->mb_logit_tokens, &d->mb_cap, (size_t)b->n_logits + 1, sizeof(int32_t));
     int32_t logit = 0; /* logit rows are in token order: micro-batch i owns the next ones */
     for (int32_t mb = 0; mb < n_mb; mb++) {

@@ -18,6 +18,6 @@ void dist_free(loom_dist *d);
 /* Every rank calls it with the same batch. Afterwards rank 0 has logits [n_logits][vocab] (the whole
  * vocabulary, gathered from the last stage's vocab slices); other ranks' `logits` are not touched. */
 void dist_forward(loom_dist *d, const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
-                       const loom_forward_batch *b, float *logits);
+                  const loom_forward_batch *b, float *logits);
 
 #endif

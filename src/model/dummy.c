@@ -11,8 +11,11 @@
 /* A tensor of the given shape (rows 0: a vector of cols) in the config's torch_dtype, without data. */
 static loom_status add_dummy(loom_model *m, const char *name, int64_t rows, int64_t cols, loom_error *err) {
     int64_t n = rows ? rows * cols : cols;
-    loom_tensor_entry e = {.name = (char *)name, .dtype = m->cfg.dtype, .n_dims = rows ? 2 : 1,
-                           .shape = {rows ? rows : cols, rows ? cols : 0}, .size_bytes = dtype_bytes(m->cfg.dtype, n)};
+    loom_tensor_entry e = {.name = (char *)name,
+                           .dtype = m->cfg.dtype,
+                           .n_dims = rows ? 2 : 1,
+                           .shape = {rows ? rows : cols, rows ? cols : 0},
+                           .size_bytes = dtype_bytes(m->cfg.dtype, n)};
     return tensor_table_add(&m->tensors, &e, err);
 }
 

@@ -27,7 +27,7 @@ static fill_kind fill_of(const char *name) {
 }
 
 void dummy_fill(uint64_t seed, const loom_tensor_entry *e, int64_t row_begin, int64_t n_rows, int64_t col_begin,
-                     int64_t n_cols, float *out) {
+                int64_t n_cols, float *out) {
     fill_kind fill = fill_of(e->name);
     uint64_t key = tensor_key(seed, e->name);
     int64_t row_len = e->shape[e->n_dims - 1];

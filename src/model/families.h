@@ -1,4 +1,5 @@
-/* The decoder families loom runs (dense and mixture-of-experts), as one table: each family's names in config.json and GGUF, and
+/* The decoder families loom runs (dense and mixture-of-experts), as one table: each family's names in config.json and
+ * GGUF, and
  * how its block differs from Llama's. config.c looks a checkpoint's family up here and applies its
  * traits to the config; weight binding and the forward pass read only the config fields set from it. */
 #ifndef LOOM_MODEL_FAMILIES_H

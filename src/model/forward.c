@@ -25,8 +25,8 @@ static size_t ffn_width(const loom_config *c) {
 }
 
 size_t workspace_bytes(const loom_config *c, int32_t max_tokens) {
-    size_t per_token = 3 * (size_t)c->hidden_size + 2 * (size_t)config_q_dim(c) +
-                       2 * (size_t)config_kv_dim(c) + 2 * ffn_width(c);
+    size_t per_token =
+        3 * (size_t)c->hidden_size + 2 * (size_t)config_q_dim(c) + 2 * (size_t)config_kv_dim(c) + 2 * ffn_width(c);
     return per_token * (size_t)max_tokens * sizeof(float) + moe_scratch_bytes(c, max_tokens);
 }
 
@@ -97,8 +97,7 @@ static void qk_norm_split(loom_backend *be, const loom_model *m, loom_workspace 
     be->ops->sum_squares(be, sums + n, ws->k, n, config_kv_dim(c));
     for (int32_t t = 0; t < n; t++) sums[n + t] /= kv_replicas;
     comm_allreduce_sum_f32(tp, sums, 2 * (size_t)n);
-    be->ops->rmsnorm_sums(be, ws->q, ws->q, &L->q_norm, sums, c->rms_norm_eps, n, config_q_dim(c),
-                          config_q_dim(whole));
+    be->ops->rmsnorm_sums(be, ws->q, ws->q, &L->q_norm, sums, c->rms_norm_eps, n, config_q_dim(c), config_q_dim(whole));
     be->ops->rmsnorm_sums(be, ws->k, ws->k, &L->k_norm, sums + n, c->rms_norm_eps, n, config_kv_dim(c),
                           config_kv_dim(whole));
 }
@@ -113,10 +112,8 @@ static void qk_norm(loom_backend *be, const loom_model *m, loom_workspace *ws, c
     }
     int per_head = c->qk_norm == LOOM_QK_NORM_HEAD;
     int64_t q_rows = per_head ? (int64_t)n * c->n_heads : n, k_rows = per_head ? (int64_t)n * c->n_kv_heads : n;
-    be->ops->rmsnorm(be, ws->q, ws->q, &L->q_norm, c->rms_norm_eps, q_rows,
-                     per_head ? c->head_dim : config_q_dim(c));
-    be->ops->rmsnorm(be, ws->k, ws->k, &L->k_norm, c->rms_norm_eps, k_rows,
-                     per_head ? c->head_dim : config_kv_dim(c));
+    be->ops->rmsnorm(be, ws->q, ws->q, &L->q_norm, c->rms_norm_eps, q_rows, per_head ? c->head_dim : config_q_dim(c));
+    be->ops->rmsnorm(be, ws->k, ws->k, &L->k_norm, c->rms_norm_eps, k_rows, per_head ? c->head_dim : config_kv_dim(c));
 }
 
 /* Layer l's RoPE table, sliding window and score scale (RoPE's attention factor applies to the scaled
@@ -157,12 +154,26 @@ static void attention_block(const loom_model *m, loom_backend *be, const loom_kv
 
     loom_kv_layer cache = kv_layer_view(kv, kv_layer);
     loom_attention_args args = {
-        .q = ws->q, .out = ws->att, .k_cache = cache.k, .v_cache = cache.v, .k_scales = cache.k_scales,
-        .v_scales = cache.v_scales, .block_stride_bytes = cache.block_stride_bytes, .kv_dtype = kv->dtype,
-        .pos = b->pos, .seq_of_token = b->seq_of_token, .block_tables = b->block_tables,
-        .max_blocks_per_seq = b->max_blocks_per_seq, .block_size = kv->block_size, .n_tokens = n,
-        .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
-        .scale = scale, .window = window, .softcap = c->attn_softcap,
+        .q = ws->q,
+        .out = ws->att,
+        .k_cache = cache.k,
+        .v_cache = cache.v,
+        .k_scales = cache.k_scales,
+        .v_scales = cache.v_scales,
+        .block_stride_bytes = cache.block_stride_bytes,
+        .kv_dtype = kv->dtype,
+        .pos = b->pos,
+        .seq_of_token = b->seq_of_token,
+        .block_tables = b->block_tables,
+        .max_blocks_per_seq = b->max_blocks_per_seq,
+        .block_size = kv->block_size,
+        .n_tokens = n,
+        .n_heads = c->n_heads,
+        .n_kv_heads = c->n_kv_heads,
+        .head_dim = c->head_dim,
+        .scale = scale,
+        .window = window,
+        .softcap = c->attn_softcap,
     };
     op->attention(be, &args);
     op->matmul(be, ws->proj, &L->wo, ws->att, n);
@@ -195,7 +206,7 @@ static void mlp_block(const loom_model *m, loom_backend *be, loom_workspace *ws,
 }
 
 void forward_embed(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
-                        loom_comm *tp) {
+                   loom_comm *tp) {
     const loom_shard *s = &m->shard;
     int32_t hidden = m->cfg.hidden_size;
     if (s->tp_size == 1) {
@@ -214,7 +225,7 @@ void forward_embed(const loom_model *m, loom_backend *be, loom_workspace *ws, co
 }
 
 void forward_layers(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
-                         const loom_forward_batch *b, loom_comm *tp) {
+                    const loom_forward_batch *b, loom_comm *tp) {
     for (int32_t l = m->shard.layer_begin; l < m->shard.layer_end; l++) {
         attention_block(m, be, kv, ws, b, l, tp);
         mlp_block(m, be, ws, b->n_tokens, l, tp);
@@ -222,7 +233,7 @@ void forward_layers(const loom_model *m, loom_backend *be, const loom_kv_store *
 }
 
 void forward_head(const loom_model *m, loom_backend *be, loom_workspace *ws, const loom_forward_batch *b,
-                       float *logits) {
+                  float *logits) {
     const loom_config *c = &m->cfg;
     const loom_backend_ops *op = be->ops;
     /* gather the rows that want logits, then norm + head only those */
@@ -235,7 +246,7 @@ void forward_head(const loom_model *m, loom_backend *be, loom_workspace *ws, con
 }
 
 void forward_run(const loom_model *m, loom_backend *be, const loom_kv_store *kv, loom_workspace *ws,
-                  const loom_forward_batch *b, float *logits) {
+                 const loom_forward_batch *b, float *logits) {
     forward_embed(m, be, ws, b, NULL);
     forward_layers(m, be, kv, ws, b, NULL);
     forward_head(m, be, ws, b, logits);

@@ -28,8 +28,8 @@ static const struct {
 } TYPES[] = {{"int8", LOOM_DTYPE_Q8_0, 7}, {"q8_0", LOOM_DTYPE_Q8_0, 7}, {"int4", LOOM_DTYPE_Q4_1, 3},
              {"q4_1", LOOM_DTYPE_Q4_1, 3}, {"q4_0", LOOM_DTYPE_Q4_0, 2}, {"fp8", LOOM_DTYPE_FP8_E4M3, -1}};
 
-static const char *const LAYER_MATRICES[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
-                                              "ffn_gate", "ffn_up", "ffn_down", "attn_qkv"}; /* Phi-3's fused q/k/v */
+static const char *const LAYER_MATRICES[] = {"attn_q",   "attn_k", "attn_v",   "attn_output",
+                                             "ffn_gate", "ffn_up", "ffn_down", "attn_qkv"}; /* Phi-3's fused q/k/v */
 
 typedef struct writer {
     FILE *f;
@@ -89,7 +89,8 @@ static void put_kvs(writer *w, const loom_gguf *g, const char *type_name, int ll
         const loom_gguf_kv *kv = &g->kvs[i];
         if (!is_copied_key(kv->key)) continue;
         if (kv->type == LOOM_GGUF_ARRAY && kv->elem_type == LOOM_GGUF_ARRAY) {
-            w->st = loom_fail(w->err, LOOM_ERR_UNSUPPORTED, "metadata key '%.128s': arrays of arrays are not supported", kv->key);
+            w->st = loom_fail(w->err, LOOM_ERR_UNSUPPORTED, "metadata key '%.128s': arrays of arrays are not supported",
+                              kv->key);
             return;
         }
         put_str(w, kv->key);
@@ -188,7 +189,8 @@ static loom_status write_gguf(const loom_gguf *g, const char *out_path, size_t t
     put_tensor_infos(&w, g, to);
     long pos = ftell(w.f);
     put_zeros(&w, pad_to_alignment(pos < 0 ? 0 : (size_t)pos));
-    for (size_t i = 0; i < g->tensors.count && w.st == LOOM_OK; i++) put_tensor_data(&w, &g->tensors.entries[i], to, scratch);
+    for (size_t i = 0; i < g->tensors.count && w.st == LOOM_OK; i++)
+        put_tensor_data(&w, &g->tensors.entries[i], to, scratch);
     free(scratch);
     if (fclose(w.f) != 0 && w.st == LOOM_OK) w.st = loom_fail(err, LOOM_ERR_IO, "%s: write failed", out_path);
     if (w.st != LOOM_OK) remove(out_path);
@@ -199,8 +201,10 @@ loom_status loom_quantize_gguf_file(const char *in_path, const char *out_path, c
     size_t type = 0;
     while (type < sizeof TYPES / sizeof TYPES[0] && strcmp(TYPES[type].name, type_name)) type++;
     if (type == sizeof TYPES / sizeof TYPES[0])
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "unknown quantization type '%.64s' (int8, int4, fp8, q8_0, q4_0, q4_1)", type_name);
-    if (!strcmp(in_path, out_path)) return loom_fail(err, LOOM_ERR_INVALID_ARG, "%s: the output would overwrite the input", out_path);
+        return loom_fail(err, LOOM_ERR_INVALID_ARG,
+                         "unknown quantization type '%.64s' (int8, int4, fp8, q8_0, q4_0, q4_1)", type_name);
+    if (!strcmp(in_path, out_path))
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "%s: the output would overwrite the input", out_path);
     loom_file_map map;
     loom_status st = file_map_open(&map, in_path, err);
     if (st != LOOM_OK) return st;

@@ -24,9 +24,9 @@ static loom_status add_weight_file(loom_model *m, const char *path, table_parser
     if (st != LOOM_OK) return error_prefix(err, path);
     for (size_t i = 0; i < table.count && st == LOOM_OK; i++) {
         if (tensor_table_find(&m->tensors, table.entries[i].name))
-            st = loom_fail(err, LOOM_ERR_FORMAT, "%s: tensor '%s' also appears in another shard", path, table.entries[i].name);
-        else
-            st = tensor_table_add(&m->tensors, &table.entries[i], err);
+            st = loom_fail(err, LOOM_ERR_FORMAT, "%s: tensor '%s' also appears in another shard", path,
+                           table.entries[i].name);
+        else st = tensor_table_add(&m->tensors, &table.entries[i], err);
     }
     tensor_table_free(&table);
     return st;
@@ -54,7 +54,8 @@ static loom_status load_sharded(loom_model *m, const char *dir, const char *inde
     if (st == LOOM_OK) {
         json_error_t jerr;
         root = json_loads(text, 0, &jerr);
-        if (!root) st = loom_fail(err, LOOM_ERR_FORMAT, "%s: invalid JSON at line %d: %s", index_path, jerr.line, jerr.text);
+        if (!root)
+            st = loom_fail(err, LOOM_ERR_FORMAT, "%s: invalid JSON at line %d: %s", index_path, jerr.line, jerr.text);
     }
     json_t *map = root ? json_object_get(root, "weight_map") : NULL;
     if (st == LOOM_OK && !json_is_object(map))
@@ -90,8 +91,8 @@ static loom_status load_sharded(loom_model *m, const char *dir, const char *inde
     if (st == LOOM_OK) {
         json_object_foreach(map, name, file) {
             if (!tensor_table_find(&m->tensors, name)) {
-                st = loom_fail(err, LOOM_ERR_FORMAT, "%s: tensor '%s' is listed but not found in '%s'", index_path, name,
-                               json_string_value(file));
+                st = loom_fail(err, LOOM_ERR_FORMAT, "%s: tensor '%s' is listed but not found in '%s'", index_path,
+                               name, json_string_value(file));
                 break;
             }
         }
@@ -103,7 +104,8 @@ static loom_status load_sharded(loom_model *m, const char *dir, const char *inde
     return st;
 }
 
-static loom_status load_single(loom_model *m, const char *dir, const char *file_name, table_parser parse, loom_error *err) {
+static loom_status load_single(loom_model *m, const char *dir, const char *file_name, table_parser parse,
+                               loom_error *err) {
     char *path = path_join(dir, file_name);
     if (!path) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status st = add_weight_file(m, path, parse, err);
@@ -113,7 +115,11 @@ static loom_status load_single(loom_model *m, const char *dir, const char *file_
 
 /* Returns the name of the file that best identifies the weights in error messages. */
 static loom_status load_weight_files(loom_model *m, const char *dir, const char **source, loom_error *err) {
-    static const struct { const char *file; int sharded; table_parser parse; } layouts[] = {
+    static const struct {
+        const char *file;
+        int sharded;
+        table_parser parse;
+    } layouts[] = {
         {"model.safetensors.index.json", 1, safetensors_parse},
         {"model.safetensors", 0, safetensors_parse},
         {"pytorch_model.bin.index.json", 1, pytorch_parse},
@@ -127,7 +133,8 @@ static loom_status load_weight_files(loom_model *m, const char *dir, const char 
     }
     return loom_fail(err, LOOM_ERR_IO,
                      "%s: no weights found (expected model.safetensors, model.safetensors.index.json, "
-                     "pytorch_model.bin or pytorch_model.bin.index.json)", dir);
+                     "pytorch_model.bin or pytorch_model.bin.index.json)",
+                     dir);
 }
 
 /* An image-text checkpoint's text model: its tensors renamed from the Hub's language_model.model.* and

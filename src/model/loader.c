@@ -37,7 +37,9 @@ static void fill_info(loom_model *m) {
     i->eos_ids = c->eos_ids;
     i->n_eos_ids = c->n_eos_ids;
     i->activation_bytes_per_token = workspace_bytes(c, 1);
-    i->kv_dtype_auto = c->dtype == LOOM_DTYPE_BF16 ? LOOM_KV_BF16 : c->dtype == LOOM_DTYPE_F16 ? LOOM_KV_F16 : LOOM_KV_F32;
+    i->kv_dtype_auto = c->dtype == LOOM_DTYPE_BF16 ? LOOM_KV_BF16
+        : c->dtype == LOOM_DTYPE_F16               ? LOOM_KV_F16
+                                                   : LOOM_KV_F32;
     for (size_t k = 0; k < m->tensors.count; k++) {
         i->weight_bytes += m->tensors.entries[k].size_bytes;
         int64_t n = 1;
@@ -59,7 +61,7 @@ static void merge_special_ids(loom_model *m) {
 static int32_t parallel_size(int32_t n) { return n > 0 ? n : 1; }
 
 loom_status model_load_shard(const loom_model_params *params, int32_t tp_rank, int32_t pp_rank, loom_model **out,
-                                  loom_error *err) {
+                             loom_error *err) {
     *out = NULL;
     if (!params || !params->path || !params->path[0])
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "no model path given");
@@ -68,8 +70,10 @@ loom_status model_load_shard(const loom_model_params *params, int32_t tp_rank, i
     if (m) pthread_mutex_init(&m->chat_lock, NULL);
     if (!m) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status st;
-    m->shard = (loom_shard){.tp_rank = tp_rank, .tp_size = parallel_size(params->tensor_parallel_size),
-                            .pp_rank = pp_rank, .pp_size = parallel_size(params->pipeline_parallel_size),
+    m->shard = (loom_shard){.tp_rank = tp_rank,
+                            .tp_size = parallel_size(params->tensor_parallel_size),
+                            .pp_rank = pp_rank,
+                            .pp_size = parallel_size(params->pipeline_parallel_size),
                             .expert_parallel = params->enable_expert_parallel != 0};
     m->metadata_only = params->load_format == LOOM_LOAD_DUMMY && params->metadata_only;
     if (!(m->source_path = strdup(path))) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");

@@ -90,7 +90,7 @@ static void run_expert(loom_backend *be, const loom_expert_weights *w, const flo
 }
 
 void moe_ffn(const loom_model *m, loom_backend *be, loom_moe_scratch *s, int32_t l, const float *xn, int32_t n,
-                  float *gate, float *up, float *y) {
+             float *gate, float *up, float *y) {
     const loom_config *c = &m->local;
     const loom_moe_weights *w = &m->w.layers[l].moe;
     const loom_backend_ops *op = be->ops;

@@ -17,13 +17,12 @@ typedef struct loom_moe_scratch loom_moe_scratch;
 
 /* Scratch of the MoE FFN for up to max_tokens tokens (cfg: the rank's local config). */
 size_t moe_scratch_bytes(const loom_config *cfg, int32_t max_tokens);
-loom_status moe_scratch_create(const loom_config *cfg, int32_t max_tokens, loom_moe_scratch **out,
-                                    loom_error *err);
+loom_status moe_scratch_create(const loom_config *cfg, int32_t max_tokens, loom_moe_scratch **out, loom_error *err);
 void moe_scratch_free(loom_moe_scratch *s);
 
 /* y [n][hidden] = this rank's part of layer l's MoE FFN of xn [n][hidden]; gate / up: [n][ffn] scratch
  * with ffn >= the local expert and shared expert sizes. */
 void moe_ffn(const loom_model *m, loom_backend *be, loom_moe_scratch *s, int32_t l, const float *xn, int32_t n,
-                  float *gate, float *up, float *y);
+             float *gate, float *up, float *y);
 
 #endif

@@ -1,16 +1,15 @@
-#include "kernels/weight_prep.h"
 #include "model/quant_load.h"
+#include "kernels/weight_prep.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-
 loom_dtype quantization_dtype(loom_quantization q) {
     switch (q) {
-    case LOOM_QUANT_INT8: return LOOM_DTYPE_Q8_0;
-    case LOOM_QUANT_INT4: return LOOM_DTYPE_Q4_1;
-    case LOOM_QUANT_FP8: return LOOM_DTYPE_FP8_E4M3;
-    default: return LOOM_DTYPE_F32;
+        case LOOM_QUANT_INT8: return LOOM_DTYPE_Q8_0;
+        case LOOM_QUANT_INT4: return LOOM_DTYPE_Q4_1;
+        case LOOM_QUANT_FP8: return LOOM_DTYPE_FP8_E4M3;
+        default: return LOOM_DTYPE_F32;
     }
 }
 
@@ -72,7 +71,8 @@ loom_status quantize_weights(loom_model *m, loom_quantization q, loom_error *err
     loom_weights *w = &m->w;
     int tied = w->lm_head.data == w->tok_embed.data; /* or neither held (a middle pipeline stage) */
     loom_status st = convert_matrix(m, &w->tok_embed, to, 1, row, err);
-    if (st == LOOM_OK) st = tied ? (w->lm_head = w->tok_embed, LOOM_OK) : convert_matrix(m, &w->lm_head, to, 1, row, err);
+    if (st == LOOM_OK)
+        st = tied ? (w->lm_head = w->tok_embed, LOOM_OK) : convert_matrix(m, &w->lm_head, to, 1, row, err);
     for (int32_t l = m->shard.layer_begin; st == LOOM_OK && l < m->shard.layer_end; l++) {
         loom_tensor *mats[LOOM_LAYER_MATRICES];
         loom_layer_matrices(&w->layers[l], mats);
@@ -92,7 +92,7 @@ loom_dtype column_slice_dtype(loom_dtype stored, int64_t col_begin, int64_t cols
 }
 
 loom_status slice_columns(loom_dtype from, const uint8_t *src, int64_t rows, int64_t full_cols, int64_t col_begin,
-                               int64_t cols, loom_dtype to, uint8_t *dst, loom_error *err) {
+                          int64_t cols, loom_dtype to, uint8_t *dst, loom_error *err) {
     size_t full_row_bytes = dtype_bytes(from, full_cols), row_bytes = dtype_bytes(to, cols);
     if (to == from) {
         size_t col_offset = dtype_bytes(from, col_begin);

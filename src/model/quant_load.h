@@ -7,7 +7,8 @@
 /* The storage dtype a quantization mode converts matrices to. */
 loom_dtype quantization_dtype(loom_quantization q);
 /* The dtype a matrix stored as `stored` with rows of row_len elements has when the layer matrices are
- * converted to `to` (quantization_dtype, or a GGUF type for `loom quantize`): layer matrices take it; the embedding / LM head (is_head), the most sensitive matrix (llama.cpp
+ * converted to `to` (quantization_dtype, or a GGUF type for `loom quantize`): layer matrices take it; the embedding /
+  * LM head (is_head), the most sensitive matrix (llama.cpp
  * keeps it at 6+ bits too), stays as stored, or becomes INT8 (Q8_0) when stored as f32/f16/bf16 (f32 in
  * to == f32); a row length that is not a multiple of the dtype's block keeps the stored dtype. Shared
  * by load-time conversion and `loom quantize` (gguf_quantize.c) so both give the same weights. */
@@ -28,7 +29,7 @@ loom_dtype column_slice_dtype(loom_dtype stored, int64_t col_begin, int64_t cols
 /* Columns [col_begin, col_begin + cols) of `rows` rows of `from` (full_cols elements each, contiguous from src)
  * in dtype `to` (column_slice_dtype) into dst. */
 loom_status slice_columns(loom_dtype from, const uint8_t *src, int64_t rows, int64_t full_cols, int64_t col_begin,
-                               int64_t cols, loom_dtype to, uint8_t *dst, loom_error *err);
+                          int64_t cols, loom_dtype to, uint8_t *dst, loom_error *err);
 /* Converts every layer matrix this shard holds in m->w to the mode's dtype, into buffers the model owns (a matrix
  * already in its dtype stays as it is); dtypes as converted_dtype. LOOM_QUANT_NONE converts only the
  * matrices in a dtype without kernels (stored_dtype_for_compute). */

@@ -72,8 +72,7 @@ static loom_status from_gguf(const loom_gguf *g, loom_sampling_params *p, loom_e
     double d;
     int64_t k;
     for (size_t i = 0; i < sizeof gguf_floats / sizeof gguf_floats[0]; i++)
-        if (gguf_get_float(g, gguf_floats[i].file_key, &d))
-            *(float *)((char *)p + gguf_floats[i].offset) = (float)d;
+        if (gguf_get_float(g, gguf_floats[i].file_key, &d)) *(float *)((char *)p + gguf_floats[i].offset) = (float)d;
     if (gguf_get_int(g, "general.sampling.top_k", &k)) {
         if (k < -1 || k > INT32_MAX)
             return loom_fail(err, LOOM_ERR_FORMAT, "GGUF general.sampling.top_k must be >= -1");

@@ -1,15 +1,28 @@
-#include "model/model.h"
 #include "model/shard.h"
+#include "model/model.h"
 
 #include <math.h>
 
 loom_shard shard_whole(const loom_config *c) {
-    return (loom_shard){.tp_rank = 0, .tp_size = 1, .pp_rank = 0, .pp_size = 1, .layer_begin = 0,
-                        .layer_end = c->n_layers, .head_begin = 0, .n_heads = c->n_heads, .kv_head_begin = 0,
-                        .n_kv_heads = c->n_kv_heads, .ffn_begin = 0, .ffn_size = c->intermediate_size,
-                        .vocab_begin = 0, .vocab_size = c->vocab_size, .expert_begin = 0,
-                        .n_local_experts = c->moe.n_experts, .expert_ffn_begin = 0,
-                        .expert_ffn_size = c->moe.expert_intermediate, .shared_ffn_begin = 0,
+    return (loom_shard){.tp_rank = 0,
+                        .tp_size = 1,
+                        .pp_rank = 0,
+                        .pp_size = 1,
+                        .layer_begin = 0,
+                        .layer_end = c->n_layers,
+                        .head_begin = 0,
+                        .n_heads = c->n_heads,
+                        .kv_head_begin = 0,
+                        .n_kv_heads = c->n_kv_heads,
+                        .ffn_begin = 0,
+                        .ffn_size = c->intermediate_size,
+                        .vocab_begin = 0,
+                        .vocab_size = c->vocab_size,
+                        .expert_begin = 0,
+                        .n_local_experts = c->moe.n_experts,
+                        .expert_ffn_begin = 0,
+                        .expert_ffn_size = c->moe.expert_intermediate,
+                        .shared_ffn_begin = 0,
                         .shared_ffn_size = c->moe.shared_intermediate};
 }
 
@@ -39,7 +52,7 @@ static int32_t stage_boundary(const loom_config *c, int32_t pp, int32_t stage) {
 }
 
 loom_status shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
-                            int32_t pp_size, loom_error *err) {
+                       int32_t pp_size, loom_error *err) {
     return shard_init_ep(s, c, tp_rank, tp_size, pp_rank, pp_size, 0, err);
 }
 
@@ -55,7 +68,7 @@ static loom_status split_experts(loom_shard *s, const loom_config *c, loom_error
 }
 
 loom_status shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
-                               int32_t pp_size, int expert_parallel, loom_error *err) {
+                          int32_t pp_size, int expert_parallel, loom_error *err) {
     if (tp_size < 1 || pp_size < 1 || tp_rank < 0 || tp_rank >= tp_size || pp_rank < 0 || pp_rank >= pp_size)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "rank (%d, %d) outside a %d x %d tensor x pipeline layout", tp_rank,
                          pp_rank, tp_size, pp_size);
@@ -77,8 +90,8 @@ loom_status shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_rank, 
                          "--enable-expert-parallel) and the shared expert's (%d)",
                          tp_size, c->moe.expert_intermediate, c->moe.shared_intermediate);
     if (pp_size > c->n_layers)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG, "pipeline parallel size %d exceeds the number of layers (%d)", pp_size,
-                         c->n_layers);
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "pipeline parallel size %d exceeds the number of layers (%d)",
+                         pp_size, c->n_layers);
     *s = shard_whole(c);
     s->tp_rank = tp_rank;
     s->tp_size = tp_size;
@@ -127,8 +140,7 @@ loom_config shard_local_config(const loom_shard *s, const loom_config *c) {
 
 loom_status model_init_shard(loom_model *m, loom_error *err) {
     loom_shard *s = &m->shard;
-    loom_status st =
-        shard_init_ep(s, &m->cfg, s->tp_rank, s->tp_size, s->pp_rank, s->pp_size, s->expert_parallel, err);
+    loom_status st = shard_init_ep(s, &m->cfg, s->tp_rank, s->tp_size, s->pp_rank, s->pp_size, s->expert_parallel, err);
     if (st == LOOM_OK) m->local = shard_local_config(s, &m->cfg);
     return st;
 }

@@ -14,12 +14,12 @@
 typedef struct loom_shard {
     int32_t tp_rank, tp_size;
     int32_t pp_rank, pp_size;
-    int32_t layer_begin, layer_end;   /* layers held here: stages get equal shares of the weights a
+    int32_t layer_begin, layer_end; /* layers held here: stages get equal shares of the weights a
                                        * token passes through, the LM head counted on the last stage */
-    int32_t head_begin, n_heads;      /* query heads [head_begin, head_begin + n_heads) */
+    int32_t head_begin, n_heads;    /* query heads [head_begin, head_begin + n_heads) */
     int32_t kv_head_begin, n_kv_heads;
-    int32_t ffn_begin, ffn_size;      /* intermediate (gate/up rows, down columns) */
-    int32_t vocab_begin, vocab_size;  /* rows of tok_embed / lm_head; the last tensor rank may have fewer
+    int32_t ffn_begin, ffn_size;     /* intermediate (gate/up rows, down columns) */
+    int32_t vocab_begin, vocab_size; /* rows of tok_embed / lm_head; the last tensor rank may have fewer
                                        * (vocab split as ceil(vocab / T)); only on stage 0 (embed) and the
                                        * last stage (head), but computed for all */
     /* Mixture of experts: this rank holds experts [expert_begin, +n_local_experts), of each the FFN
@@ -40,12 +40,12 @@ loom_shard shard_whole(const loom_config *c);
  * does not divide, when n_heads is not a multiple of T, n_kv_heads neither a multiple nor a divisor of T,
  * intermediate_size / T is not a whole number, or P > n_layers. */
 loom_status shard_init(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
-                            int32_t pp_size, loom_error *err);
+                       int32_t pp_size, loom_error *err);
 /* The same with expert parallelism chosen (--enable-expert-parallel): a mixture-of-experts model's tensor
  * rank r of T holds experts [E r / T, E (r + 1) / T) whole instead of every expert's slice; fails when T
  * exceeds the number of experts. A dense model is split as without it (the flag is kept). */
 loom_status shard_init_ep(loom_shard *s, const loom_config *c, int32_t tp_rank, int32_t tp_size, int32_t pp_rank,
-                               int32_t pp_size, int expert_parallel, loom_error *err);
+                          int32_t pp_size, int expert_parallel, loom_error *err);
 int shard_is_whole(const loom_shard *s);
 int shard_first_stage(const loom_shard *s);
 int shard_last_stage(const loom_shard *s);

@@ -1,5 +1,5 @@
-#include "kernels/weight_prep.h"
 #include "model/weight_slices.h"
+#include "kernels/weight_prep.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -71,12 +71,15 @@ static loom_status visit_all(const slicer *v, const slice_spec *specs, size_t n,
 }
 
 #define DST(ptr, field) ((ptr) ? &(ptr)->field : NULL)
-#define VECTOR(dst_, n_, optional_, axis_, begin_, count_) \
-    {.dst = (dst_), .is_vector = 1, .optional = (optional_), .cols = (n_), .axis = (axis_), .begin = (begin_), .count = (count_)}
-#define NORM(dst_, n_, axis_, begin_, count_) \
-    {.dst = (dst_), .is_vector = 1, .is_norm = 1, .cols = (n_), .axis = (axis_), .begin = (begin_), .count = (count_)}
-#define MATRIX(dst_, rows_, cols_, axis_, begin_, count_) \
-    {.dst = (dst_), .rows = (rows_), .cols = (cols_), .axis = (axis_), .begin = (begin_), .count = (count_)}
+#define VECTOR(dst_, n_, optional_, axis_, begin_, count_)                                                             \
+    {                                                                                                                  \
+        .dst = (dst_), .is_vector = 1, .optional = (optional_), .cols = (n_), .axis = (axis_), .begin = (begin_),      \
+        .count = (count_)                                                                                              \
+    }
+#define NORM(dst_, n_, axis_, begin_, count_)                                                                          \
+    { .dst = (dst_), .is_vector = 1, .is_norm = 1, .cols = (n_), .axis = (axis_), .begin = (begin_), .count = (count_) }
+#define MATRIX(dst_, rows_, cols_, axis_, begin_, count_)                                                              \
+    { .dst = (dst_), .rows = (rows_), .cols = (cols_), .axis = (axis_), .begin = (begin_), .count = (count_) }
 
 /* ---- mixture-of-experts FFNs ------------------------------------------------------------------- */
 
@@ -92,7 +95,8 @@ static const moe_names MIXTRAL_NAMES = {
     {"model.layers.%d.block_sparse_moe.experts.%d.w3.weight", "blk.%d.ffn_up.%d.weight"},
     {"model.layers.%d.block_sparse_moe.experts.%d.w2.weight", "blk.%d.ffn_down.%d.weight"},
 };
-static const moe_names MLP_EXPERT_NAMES = { /* Qwen2-MoE, Qwen3-MoE, OLMoE */
+static const moe_names MLP_EXPERT_NAMES = {
+    /* Qwen2-MoE, Qwen3-MoE, OLMoE */
     {"model.layers.%d.mlp.gate.weight", "blk.%d.ffn_gate_inp.weight"},
     {"model.layers.%d.mlp.experts.%d.gate_proj.weight", "blk.%d.ffn_gate.%d.weight"},
     {"model.layers.%d.mlp.experts.%d.up_proj.weight", "blk.%d.ffn_up.%d.weight"},
@@ -101,9 +105,12 @@ static const moe_names MLP_EXPERT_NAMES = { /* Qwen2-MoE, Qwen3-MoE, OLMoE */
 static const weight_name NAME_GATE_EXPS = {"", "blk.%d.ffn_gate_exps.weight"};
 static const weight_name NAME_UP_EXPS = {"", "blk.%d.ffn_up_exps.weight"};
 static const weight_name NAME_DOWN_EXPS = {"", "blk.%d.ffn_down_exps.weight"};
-static const weight_name NAME_SHARED_GATE = {"model.layers.%d.mlp.shared_expert.gate_proj.weight", "blk.%d.ffn_gate_shexp.weight"};
-static const weight_name NAME_SHARED_UP = {"model.layers.%d.mlp.shared_expert.up_proj.weight", "blk.%d.ffn_up_shexp.weight"};
-static const weight_name NAME_SHARED_DOWN = {"model.layers.%d.mlp.shared_expert.down_proj.weight", "blk.%d.ffn_down_shexp.weight"};
+static const weight_name NAME_SHARED_GATE = {"model.layers.%d.mlp.shared_expert.gate_proj.weight",
+                                             "blk.%d.ffn_gate_shexp.weight"};
+static const weight_name NAME_SHARED_UP = {"model.layers.%d.mlp.shared_expert.up_proj.weight",
+                                           "blk.%d.ffn_up_shexp.weight"};
+static const weight_name NAME_SHARED_DOWN = {"model.layers.%d.mlp.shared_expert.down_proj.weight",
+                                             "blk.%d.ffn_down_shexp.weight"};
 static const weight_name NAME_SHARED_EXPERT_GATE = {"model.layers.%d.mlp.shared_expert_gate.weight",
                                                     "blk.%d.ffn_gate_inp_shexp.weight"};
 
@@ -138,20 +145,33 @@ static loom_status visit_moe(const slicer *v, const loom_config *c, const loom_s
     }
     if (st != LOOM_OK || shared == 0) return st;
     const slice_spec specs[] = {
-        {&NAME_SHARED_GATE, MATRIX(DST(w, shared.gate), shared, hidden, LOOM_SLICE_ROWS, s->shared_ffn_begin,
-                                   s->shared_ffn_size)},
-        {&NAME_SHARED_UP, MATRIX(DST(w, shared.up), shared, hidden, LOOM_SLICE_ROWS, s->shared_ffn_begin,
-                                 s->shared_ffn_size)},
-        {&NAME_SHARED_DOWN, MATRIX(DST(w, shared.down), hidden, shared, LOOM_SLICE_COLS, s->shared_ffn_begin,
-                                   s->shared_ffn_size)},
+        {&NAME_SHARED_GATE,
+         MATRIX(DST(w, shared.gate), shared, hidden, LOOM_SLICE_ROWS, s->shared_ffn_begin, s->shared_ffn_size)},
+        {&NAME_SHARED_UP,
+         MATRIX(DST(w, shared.up), shared, hidden, LOOM_SLICE_ROWS, s->shared_ffn_begin, s->shared_ffn_size)},
+        {&NAME_SHARED_DOWN,
+         MATRIX(DST(w, shared.down), hidden, shared, LOOM_SLICE_COLS, s->shared_ffn_begin, s->shared_ffn_size)},
         {&NAME_SHARED_EXPERT_GATE, MATRIX(DST(w, shared_gate), 1, hidden, LOOM_SLICE_WHOLE, 0, 0)},
     };
     return visit_all(v, specs, 4, l, 0);
 }
 
 /* Slots of the Llama list (visit_layer) that the newer families change. */
-enum { SPEC_ATTN_NORM, SPEC_WQ, SPEC_WK, SPEC_WV, SPEC_BQ, SPEC_BK, SPEC_BV, SPEC_WO, SPEC_FFN_NORM, SPEC_GATE, SPEC_UP,
-       SPEC_DOWN, N_LLAMA_SPECS };
+enum {
+    SPEC_ATTN_NORM,
+    SPEC_WQ,
+    SPEC_WK,
+    SPEC_WV,
+    SPEC_BQ,
+    SPEC_BK,
+    SPEC_BV,
+    SPEC_WO,
+    SPEC_FFN_NORM,
+    SPEC_GATE,
+    SPEC_UP,
+    SPEC_DOWN,
+    N_LLAMA_SPECS
+};
 
 /* A layer of the newer dense families: the Llama list with the norms placed as cfg->norms says (Gemma's
  * post_attention_layernorm is its attention's post-norm, pre_feedforward_layernorm the MLP's pre-norm;
@@ -199,7 +219,8 @@ static loom_status visit_layer_variant(const slicer *v, const loom_config *c, co
     return st;
 }
 
-static loom_status visit_layer(const slicer *v, const loom_config *c, const loom_shard *s, loom_layer_weights *L, int l) {
+static loom_status visit_layer(const slicer *v, const loom_config *c, const loom_shard *s, loom_layer_weights *L,
+                               int l) {
     int64_t hidden = c->hidden_size, hd = c->head_dim, ffn = c->intermediate_size;
     int64_t q_dim = config_q_dim(c), kv_dim = config_kv_dim(c);
     int64_t q_begin = s->head_begin * hd, q_count = s->n_heads * hd;
@@ -221,22 +242,22 @@ static loom_status visit_layer(const slicer *v, const loom_config *c, const loom
     };
     _Static_assert(sizeof specs / sizeof specs[0] == N_LLAMA_SPECS, "specs in the order of the SPEC_ slots");
     loom_status st = c->norms != LOOM_NORMS_PRE || c->qk_norm != LOOM_QK_NORM_NONE || c->fused_projections
-                         ? visit_layer_variant(v, c, s, L, specs, l)
-                         : visit_all(v, specs, N_LLAMA_SPECS - (config_is_moe(c) ? 3 : 0), l, 0); /* MLP last */
+        ? visit_layer_variant(v, c, s, L, specs, l)
+        : visit_all(v, specs, N_LLAMA_SPECS - (config_is_moe(c) ? 3 : 0), l, 0); /* MLP last */
     if (st == LOOM_OK && config_is_moe(c)) st = visit_moe(v, c, s, DST(L, moe), l);
     return st;
 }
 
 loom_status shard_for_each_weight(const loom_config *c, const loom_shard *s, const loom_tensor_table *t,
-                                       loom_tensor_naming naming, loom_weights *w, loom_weight_slice_fn fn, void *ctx) {
+                                  loom_tensor_naming naming, loom_weights *w, loom_weight_slice_fn fn, void *ctx) {
     const slicer v = {t, naming, fn, ctx};
     int first = shard_first_stage(s), last = shard_last_stage(s);
     int64_t hidden = c->hidden_size, vocab = c->vocab_size;
-    const slice_spec embed = {&NAME_EMBED, MATRIX(DST(w, tok_embed), vocab, hidden, LOOM_SLICE_ROWS, s->vocab_begin,
-                                                  s->vocab_size)};
+    const slice_spec embed = {&NAME_EMBED,
+                              MATRIX(DST(w, tok_embed), vocab, hidden, LOOM_SLICE_ROWS, s->vocab_begin, s->vocab_size)};
     const slice_spec final_norm = {&NAME_FINAL_NORM, NORM(DST(w, final_norm), hidden, LOOM_SLICE_WHOLE, 0, 0)};
-    const slice_spec head = {&NAME_LM_HEAD, MATRIX(DST(w, lm_head), vocab, hidden, LOOM_SLICE_ROWS, s->vocab_begin,
-                                                   s->vocab_size)};
+    const slice_spec head = {&NAME_LM_HEAD,
+                             MATRIX(DST(w, lm_head), vocab, hidden, LOOM_SLICE_ROWS, s->vocab_begin, s->vocab_size)};
     loom_status st = LOOM_OK;
     if (first || (last && c->tie_word_embeddings)) st = visit(&v, &embed, 0, 0);
     if (st == LOOM_OK && last) st = visit(&v, &final_norm, 0, 0);
@@ -247,7 +268,7 @@ loom_status shard_for_each_weight(const loom_config *c, const loom_shard *s, con
 }
 
 void weight_slice_bounds(const loom_weight_slice *s, int64_t *row_begin, int64_t *n_rows, int64_t *col_begin,
-                              int64_t *n_cols) {
+                         int64_t *n_cols) {
     int by_cols = s->is_vector || s->axis == LOOM_SLICE_COLS;
     *row_begin = by_cols ? 0 : s->begin;
     *n_rows = s->is_vector ? 1 : by_cols ? s->rows : s->count;
@@ -268,12 +289,11 @@ static loom_status shape_error(const loom_weight_slice *s, const loom_tensor_ent
 }
 
 loom_status weight_slice_check(const loom_weight_slice *s, const loom_tensor_entry *e, const char *source,
-                                    int32_t tp_size, size_t *kept_bytes, loom_error *err) {
-    int shape_ok = s->is_vector  ? e->n_dims == 1 && e->shape[0] == s->cols
-                   : s->n_slabs ? e->n_dims == 3 && e->shape[0] == s->n_slabs && e->shape[1] == s->rows &&
-                                      e->shape[2] == s->cols
-                                : (e->n_dims == 2 && e->shape[0] == s->rows && e->shape[1] == s->cols) ||
-                                      (s->rows == 1 && e->n_dims == 1 && e->shape[0] == s->cols); /* [1][n] as [n] */
+                               int32_t tp_size, size_t *kept_bytes, loom_error *err) {
+    int shape_ok = s->is_vector ? e->n_dims == 1 && e->shape[0] == s->cols
+        : s->n_slabs ? e->n_dims == 3 && e->shape[0] == s->n_slabs && e->shape[1] == s->rows && e->shape[2] == s->cols
+                     : (e->n_dims == 2 && e->shape[0] == s->rows && e->shape[1] == s->cols) ||
+            (s->rows == 1 && e->n_dims == 1 && e->shape[0] == s->cols); /* [1][n] as [n] */
     if (!shape_ok) return shape_error(s, e, source, err);
     if (s->is_vector && e->dtype != LOOM_DTYPE_F32 && e->dtype != LOOM_DTYPE_F16 && e->dtype != LOOM_DTYPE_BF16)
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "%s: vector '%s' has dtype %s (expected f32, f16 or bf16)", source,
@@ -284,11 +304,12 @@ loom_status weight_slice_check(const loom_weight_slice *s, const loom_tensor_ent
     int64_t block = dtype_block_elems(e->dtype);
     loom_dtype kept = s->axis == LOOM_SLICE_COLS ? column_slice_dtype(e->dtype, s->begin, s->count) : e->dtype;
     if (kept == LOOM_DTYPE_COUNT)
-        return loom_fail(err, LOOM_ERR_UNSUPPORTED,
-                         "%s: tensor '%s' (%s, blocks of %lld columns) cannot be split for tensor parallel size %d: its "
-                         "columns [%lld, %lld) do not start and end on block boundaries, not even of 32 columns",
-                         source, s->name, dtype_name(e->dtype), (long long)block, tp_size, (long long)s->begin,
-                         (long long)(s->begin + s->count));
+        return loom_fail(
+            err, LOOM_ERR_UNSUPPORTED,
+            "%s: tensor '%s' (%s, blocks of %lld columns) cannot be split for tensor parallel size %d: its "
+            "columns [%lld, %lld) do not start and end on block boundaries, not even of 32 columns",
+            source, s->name, dtype_name(e->dtype), (long long)block, tp_size, (long long)s->begin,
+            (long long)(s->begin + s->count));
     int64_t row_begin, n_rows, col_begin, n_cols;
     weight_slice_bounds(s, &row_begin, &n_rows, &col_begin, &n_cols);
     *kept_bytes = (size_t)n_rows * dtype_bytes(kept, n_cols);
@@ -307,7 +328,8 @@ static loom_status count_slice(void *ctx, const loom_weight_slice *s) {
     byte_counter *b = ctx;
     const loom_tensor_entry *e = tensor_table_find(b->table, s->name);
     if (!e)
-        return s->optional ? LOOM_OK : loom_fail(b->err, LOOM_ERR_FORMAT, "%s: missing tensor '%s'", b->source, s->name);
+        return s->optional ? LOOM_OK
+                           : loom_fail(b->err, LOOM_ERR_FORMAT, "%s: missing tensor '%s'", b->source, s->name);
     size_t kept = 0;
     loom_status st = weight_slice_check(s, e, b->source, b->tp_size, &kept, b->err);
     b->bytes += kept;
@@ -315,7 +337,7 @@ static loom_status count_slice(void *ctx, const loom_weight_slice *s) {
 }
 
 loom_status shard_weight_bytes(const loom_tensor_table *t, loom_tensor_naming naming, const loom_config *c,
-                                    const loom_shard *s, const char *source, uint64_t *bytes, loom_error *err) {
+                               const loom_shard *s, const char *source, uint64_t *bytes, loom_error *err) {
     byte_counter b = {t, source, s->tp_size, 0, err};
     loom_status st = shard_for_each_weight(c, s, t, naming, NULL, count_slice, &b);
     *bytes = st == LOOM_OK ? b.bytes : 0;

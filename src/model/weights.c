@@ -27,8 +27,8 @@ static loom_status owned_buffer(binder *b, size_t bytes, const char *name, void 
 
 /* Dummy values of a matrix slice in the entry's dtype (F32, F16 or BF16: a config's torch_dtype), generated
  * as float32 one row at a time. */
-static loom_status dummy_rows(binder *b, const loom_tensor_entry *e, int64_t row_begin, int64_t rows,
-                              int64_t col_begin, int64_t cols, uint8_t *out) {
+static loom_status dummy_rows(binder *b, const loom_tensor_entry *e, int64_t row_begin, int64_t rows, int64_t col_begin,
+                              int64_t cols, uint8_t *out) {
     float *row = e->dtype == LOOM_DTYPE_F32 ? NULL : malloc((size_t)cols * sizeof *row);
     if (e->dtype != LOOM_DTYPE_F32 && !row)
         return loom_fail(b->err, LOOM_ERR_NO_MEMORY, "out of memory for dummy weights of %s", e->name);
@@ -54,7 +54,8 @@ static loom_status bind_vector(binder *b, const loom_weight_slice *s, const loom
     else weight_prep_dequant_row(e->dtype, e->data + dtype_bytes(e->dtype, col_begin), v, n);
     if (s->is_norm && b->m->cfg.norm_weight_offset != 0)
         for (int64_t i = 0; i < n; i++) v[i] += b->m->cfg.norm_weight_offset;
-    *s->dst = (loom_tensor){.data = v, .dtype = LOOM_DTYPE_F32, .n_dims = 1, .shape = {n}, .row_stride_bytes = (size_t)n * 4};
+    *s->dst =
+        (loom_tensor){.data = v, .dtype = LOOM_DTYPE_F32, .n_dims = 1, .shape = {n}, .row_stride_bytes = (size_t)n * 4};
     return LOOM_OK;
 }
 
@@ -84,7 +85,8 @@ static loom_status bind_matrix(binder *b, const loom_weight_slice *s, const loom
     } else {
         data = matrix + (size_t)row_begin * full_row_bytes;
     }
-    *s->dst = (loom_tensor){.data = data, .dtype = dtype, .n_dims = 2, .shape = {rows, cols}, .row_stride_bytes = row_bytes};
+    *s->dst =
+        (loom_tensor){.data = data, .dtype = dtype, .n_dims = 2, .shape = {rows, cols}, .row_stride_bytes = row_bytes};
     return LOOM_OK;
 }
 
@@ -92,7 +94,9 @@ static loom_status bind_slice(void *ctx, const loom_weight_slice *s) {
     binder *b = ctx;
     memset(s->dst, 0, sizeof *s->dst);
     const loom_tensor_entry *e = tensor_table_find(&b->m->tensors, s->name);
-    if (!e) return s->optional ? LOOM_OK : loom_fail(b->err, LOOM_ERR_FORMAT, "%s: missing tensor '%s'", b->source, s->name);
+    if (!e)
+        return s->optional ? LOOM_OK
+                           : loom_fail(b->err, LOOM_ERR_FORMAT, "%s: missing tensor '%s'", b->source, s->name);
     size_t kept_bytes = 0;
     loom_status st = weight_slice_check(s, e, b->source, b->m->shard.tp_size, &kept_bytes, b->err);
     if (st != LOOM_OK) return st;
@@ -186,7 +190,7 @@ static loom_status bind_rope(binder *b) {
                 inv[i] /= c->rope_factor;
             } else if (wavelen >= high_wavelen) {
                 float smooth = (old_len / wavelen - c->rope_low_freq_factor) /
-                               (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                    (c->rope_high_freq_factor - c->rope_low_freq_factor);
                 inv[i] = (1.0f - smooth) * inv[i] / c->rope_factor + smooth * inv[i];
             }
         }

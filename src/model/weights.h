@@ -18,23 +18,23 @@ typedef struct loom_expert_weights {
 /* A mixture-of-experts FFN (cfg.moe, model/moe.h). Under expert parallelism a rank binds only its experts
  * [shard.expert_begin, +shard.n_local_experts); the others stay zeroed (data NULL). */
 typedef struct loom_moe_weights {
-    loom_tensor router;            /* [n_experts][hidden], replicated on every rank */
-    loom_expert_weights *experts;  /* [n_experts], owned by the model */
-    loom_expert_weights shared;    /* the shared expert (Qwen2-MoE), [shared ffn] slices; data NULL without */
-    loom_tensor shared_gate;       /* [1][hidden]: its sigmoid gate; data NULL without */
+    loom_tensor router;           /* [n_experts][hidden], replicated on every rank */
+    loom_expert_weights *experts; /* [n_experts], owned by the model */
+    loom_expert_weights shared;   /* the shared expert (Qwen2-MoE), [shared ffn] slices; data NULL without */
+    loom_tensor shared_gate;      /* [1][hidden]: its sigmoid gate; data NULL without */
 } loom_moe_weights;
 
 typedef struct loom_layer_weights {
-    loom_tensor attn_norm;   /* [hidden] */
-    loom_tensor wq;          /* [n_heads*head_dim][hidden] */
-    loom_tensor wk;          /* [n_kv_heads*head_dim][hidden] */
-    loom_tensor wv;          /* [n_kv_heads*head_dim][hidden] */
-    loom_tensor bq, bk, bv;  /* [q_dim], [kv_dim], [kv_dim]; data == NULL without attention bias */
-    loom_tensor wo;          /* [hidden][n_heads*head_dim] */
-    loom_tensor ffn_norm;    /* [hidden] */
-    loom_tensor w_gate;      /* [intermediate][hidden] */
-    loom_tensor w_up;        /* [intermediate][hidden] */
-    loom_tensor w_down;      /* [hidden][intermediate] */
+    loom_tensor attn_norm;  /* [hidden] */
+    loom_tensor wq;         /* [n_heads*head_dim][hidden] */
+    loom_tensor wk;         /* [n_kv_heads*head_dim][hidden] */
+    loom_tensor wv;         /* [n_kv_heads*head_dim][hidden] */
+    loom_tensor bq, bk, bv; /* [q_dim], [kv_dim], [kv_dim]; data == NULL without attention bias */
+    loom_tensor wo;         /* [hidden][n_heads*head_dim] */
+    loom_tensor ffn_norm;   /* [hidden] */
+    loom_tensor w_gate;     /* [intermediate][hidden] */
+    loom_tensor w_up;       /* [intermediate][hidden] */
+    loom_tensor w_down;     /* [hidden][intermediate] */
     /* the newer dense families' extra norms (data == NULL where the family has none; attn_norm and
      * ffn_norm are NULL for LOOM_NORMS_POST): */
     loom_tensor q_norm, k_norm;                /* [head_dim] (LOOM_QK_NORM_HEAD) or [q_dim], [kv_dim] (_FULL) */
@@ -65,12 +65,12 @@ static inline size_t loom_moe_matrices(loom_moe_weights *w, int32_t n_experts, l
 }
 
 typedef struct loom_weights {
-    loom_tensor tok_embed;       /* [vocab][hidden] */
-    loom_layer_weights *layers;  /* [n_layers], owned */
-    loom_tensor final_norm;      /* [hidden] */
-    loom_tensor lm_head;         /* [vocab][hidden]; a copy of tok_embed's view when tied */
-    float *rope_inv_freq;        /* [head_dim/2], owned: theta^(-2i/d), rescaled as configured */
-    float *rope_inv_freq_local;  /* [head_dim/2] of the sliding layers when they have their own base
+    loom_tensor tok_embed;      /* [vocab][hidden] */
+    loom_layer_weights *layers; /* [n_layers], owned */
+    loom_tensor final_norm;     /* [hidden] */
+    loom_tensor lm_head;        /* [vocab][hidden]; a copy of tok_embed's view when tied */
+    float *rope_inv_freq;       /* [head_dim/2], owned: theta^(-2i/d), rescaled as configured */
+    float *rope_inv_freq_local; /* [head_dim/2] of the sliding layers when they have their own base
                                   * (Gemma 3), else NULL */
 } loom_weights;
 

@@ -31,8 +31,8 @@ loom_status comm_read_timeout_env(loom_error *err) {
     errno = 0;
     double seconds = strtod(text, &end);
     if (errno || *end || !(seconds > 0) || seconds > 1e9)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG,
-                         "LOOM_COMM_TIMEOUT_S=%s: expected a positive number of seconds", text);
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "LOOM_COMM_TIMEOUT_S=%s: expected a positive number of seconds",
+                         text);
     g_timeout_s = seconds;
     return LOOM_OK;
 }

@@ -275,8 +275,9 @@ static void comm_allreduce_exchange(loom_comm *c, void *buf, size_t n, size_t el
     int n_reqs = 0;
     for (int peer = 0; peer < c->size; peer++) {
         if (peer == c->rank) continue;
-        comm_check(op, MPI_Irecv(c->scratch + (size_t)peer * bytes, (int)bytes, MPI_BYTE, peer, COMM_EXCHANGE_TAG,
-                                 c->coll, &reqs[n_reqs++]));
+        comm_check(op,
+                   MPI_Irecv(c->scratch + (size_t)peer * bytes, (int)bytes, MPI_BYTE, peer, COMM_EXCHANGE_TAG, c->coll,
+                             &reqs[n_reqs++]));
         comm_check(op, MPI_Isend(buf, (int)bytes, MPI_BYTE, peer, COMM_EXCHANGE_TAG, c->coll, &reqs[n_reqs++]));
     }
     comm_poll_until(n_reqs, reqs, MPI_STATUSES_IGNORE, op, 0);
@@ -286,14 +287,15 @@ static void comm_allreduce_exchange(loom_comm *c, void *buf, size_t n, size_t el
     if (acc != buf) memcpy(buf, acc, bytes);
 }
 
-static void comm_allreduce(loom_comm *c, void *buf, size_t n, MPI_Datatype type, MPI_Op reduce,
-                           comm_combine_fn combine, const char *name) {
+static void comm_allreduce(loom_comm *c, void *buf, size_t n, MPI_Datatype type, MPI_Op reduce, comm_combine_fn combine,
+                           const char *name) {
     if (c->size == 1 || n == 0) return; /* every rank passes the same n */
     double start_s = comm_now_s();
     int elem_bytes = 0;
     MPI_Type_size(type, &elem_bytes);
     comm_op op = {name, c, -1, 0, n * (size_t)elem_bytes};
-    if (c->size <= COMM_EXCHANGE_MAX_RANKS && (size_t)(c->size - 1) * n * (size_t)elem_bytes <= COMM_EXCHANGE_MAX_BYTES) {
+    if (c->size <= COMM_EXCHANGE_MAX_RANKS &&
+        (size_t)(c->size - 1) * n * (size_t)elem_bytes <= COMM_EXCHANGE_MAX_BYTES) {
         comm_allreduce_exchange(c, buf, n, (size_t)elem_bytes, combine, &op);
     } else {
         MPI_Request req;
@@ -363,8 +365,8 @@ static void comm_check_peer(const comm_op *op) {
     if (op->comm->mpi == MPI_COMM_NULL)
         comm_abort("%s with rank %d (tag %d) in a group of one: no other rank exists", op->name, op->peer, op->tag);
     if (op->peer < 0 || op->peer >= op->comm->size || op->tag < 0)
-        comm_abort("%s with rank %d (tag %d) in a group of %d ranks: no such rank or negative tag", op->name,
-                        op->peer, op->tag, op->comm->size);
+        comm_abort("%s with rank %d (tag %d) in a group of %d ranks: no such rank or negative tag", op->name, op->peer,
+                   op->tag, op->comm->size);
 }
 
 loom_comm_req *comm_isend(loom_comm *c, const void *buf, size_t bytes, int dst, int tag) {
@@ -404,8 +406,8 @@ void comm_recv(loom_comm *c, void *buf, size_t bytes, int src, int tag) {
     if ((size_t)got != bytes) {
         char what[160];
         comm_describe(&op, what, sizeof what);
-        comm_abort("%s: received %d bytes, expected %zu (the ranks disagree on the message); aborting the job",
-                        what, got, bytes);
+        comm_abort("%s: received %d bytes, expected %zu (the ranks disagree on the message); aborting the job", what,
+                   got, bytes);
     }
     comm_account_since(start_s);
 }

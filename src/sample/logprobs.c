@@ -4,8 +4,8 @@
 #include "loom.h"
 #include "sample/select.h"
 
-void loom_logprobs(const float *logits, int32_t n, int32_t chosen, int32_t k, float *chosen_logprob,
-                   int32_t *top_ids, float *top_logprobs) {
+void loom_logprobs(const float *logits, int32_t n, int32_t chosen, int32_t k, float *chosen_logprob, int32_t *top_ids,
+                   float *top_logprobs) {
     float max = logits[argmax(logits, n)];
     double sum = 0;
     for (int32_t i = 0; i < n; i++) sum += exp((double)logits[i] - max);

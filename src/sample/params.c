@@ -5,8 +5,13 @@
 
 loom_sampling_params loom_sampling_default_params(void) {
     return (loom_sampling_params){
-        .temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .repetition_penalty = 1.0f,
-        .presence_penalty = 0.0f, .frequency_penalty = 0.0f,
+        .temperature = 1.0f,
+        .top_k = 0,
+        .top_p = 1.0f,
+        .min_p = 0.0f,
+        .repetition_penalty = 1.0f,
+        .presence_penalty = 0.0f,
+        .frequency_penalty = 0.0f,
     };
 }
 

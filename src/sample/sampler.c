@@ -29,15 +29,16 @@ struct loom_sampler {
     int32_t *output_counts;  /* [vocab] occurrences in the output so far */
     int32_t *seen_ids;       /* [vocab] distinct ids of prompt and output: where penalties apply */
     int32_t n_seen;
-    int32_t n_output;        /* tokens sampled so far */
-    int32_t *suppressed;     /* ids masked while n_output < suppress_until (loom_sampler_suppress) */
+    int32_t n_output;    /* tokens sampled so far */
+    int32_t *suppressed; /* ids masked while n_output < suppress_until (loom_sampler_suppress) */
     int32_t n_suppressed, suppress_until;
-    loom_logit_bias *bias;   /* owned copy of p.logit_bias */
+    loom_logit_bias *bias; /* owned copy of p.logit_bias */
 };
 
 static int top_k_on(const loom_sampler *s) { return s->p.top_k > 0 && s->p.top_k < s->vocab; }
 
-loom_status loom_sampler_create(const loom_sampling_params *params, int32_t vocab, loom_sampler **out, loom_error *err) {
+loom_status loom_sampler_create(const loom_sampling_params *params, int32_t vocab, loom_sampler **out,
+                                loom_error *err) {
     *out = NULL;
     loom_sampling_params p = params ? *params : loom_sampling_default_params();
     if (vocab <= 0) return loom_fail(err, LOOM_ERR_INVALID_ARG, "vocabulary size must be positive");

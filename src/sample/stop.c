@@ -8,17 +8,17 @@
 #include "core/error.h"
 
 struct loom_stop_matcher {
-    char **stops;       /* [n_stops] owned copies */
-    size_t *stop_lens;  /* [n_stops] bytes */
+    char **stops;      /* [n_stops] owned copies */
+    size_t *stop_lens; /* [n_stops] bytes */
     int32_t n_stops;
     int include_stop;
-    char *buf;          /* [cap] bytes: released_len bytes handed out last call, then held_len held */
+    char *buf; /* [cap] bytes: released_len bytes handed out last call, then held_len held */
     size_t cap, released_len, held_len;
     int finished;
 };
 
 int32_t stop_find(const char *text, size_t len, size_t min_end, const char *const *stops, const size_t *stop_lens,
-                       int32_t n_stops, size_t *start, size_t *end) {
+                  int32_t n_stops, size_t *start, size_t *end) {
     int32_t found = -1;
     for (int32_t i = 0; i < n_stops; i++) {
         size_t n = stop_lens[i], from = min_end + 1 > n ? min_end + 1 - n : 0;
@@ -35,8 +35,7 @@ int32_t stop_find(const char *text, size_t len, size_t min_end, const char *cons
     return found;
 }
 
-size_t stop_hold_len(const char *text, size_t len, const char *const *stops, const size_t *stop_lens,
-                          int32_t n_stops) {
+size_t stop_hold_len(const char *text, size_t len, const char *const *stops, const size_t *stop_lens, int32_t n_stops) {
     size_t best = 0;
     for (int32_t i = 0; i < n_stops; i++)
         for (size_t n = stop_lens[i] - 1 < len ? stop_lens[i] - 1 : len; n > best; n--)
@@ -47,10 +46,11 @@ size_t stop_hold_len(const char *text, size_t len, const char *const *stops, con
     return best;
 }
 
-loom_status loom_stop_matcher_create(const char *const *stop, int32_t n_stops, int include_stop, loom_stop_matcher **out,
-                                     loom_error *err) {
+loom_status loom_stop_matcher_create(const char *const *stop, int32_t n_stops, int include_stop,
+                                     loom_stop_matcher **out, loom_error *err) {
     *out = NULL;
-    if (n_stops < 0 || (n_stops > 0 && !stop)) return loom_fail(err, LOOM_ERR_INVALID_ARG, "stop strings are malformed");
+    if (n_stops < 0 || (n_stops > 0 && !stop))
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "stop strings are malformed");
     for (int32_t i = 0; i < n_stops; i++)
         if (!stop[i] || !stop[i][0]) return loom_fail(err, LOOM_ERR_INVALID_ARG, "stop strings must be non-empty");
     loom_stop_matcher *m = calloc(1, sizeof *m);

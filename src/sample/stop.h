@@ -23,10 +23,9 @@
 /* The stop string that completes first in text[0..len) among matches ending after min_end bytes
  * (ties on the end: the earliest start); its index, with [*start, *end) the match; -1 if none. */
 int32_t stop_find(const char *text, size_t len, size_t min_end, const char *const *stops, const size_t *stop_lens,
-                       int32_t n_stops, size_t *start, size_t *end);
+                  int32_t n_stops, size_t *start, size_t *end);
 
 /* Length of the longest suffix of text[0..len) that is a proper prefix of some stop string. */
-size_t stop_hold_len(const char *text, size_t len, const char *const *stops, const size_t *stop_lens,
-                          int32_t n_stops);
+size_t stop_hold_len(const char *text, size_t len, const char *const *stops, const size_t *stop_lens, int32_t n_stops);
 
 #endif

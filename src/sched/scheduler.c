@@ -7,7 +7,7 @@
 
 struct loom_sched {
     loom_sched_config cfg;
-    kv_manager *kvm;        /* the engine's: blocks, copy-on-write, swap moves */
+    kv_manager *kvm; /* the engine's: blocks, copy-on-write, swap moves */
     loom_swap_area swap;
     loom_seq_queue running, waiting, swapped;
     loom_sched_item *items; /* [max_num_seqs] */
@@ -17,9 +17,8 @@ struct loom_sched {
 loom_status sched_create(const loom_sched_config *cfg, kv_manager *kvm, loom_sched **out, loom_error *err) {
     *out = NULL;
     if (cfg->max_num_seqs < 1 || cfg->max_num_batched_tokens < cfg->max_num_seqs)
-        return loom_fail(err, LOOM_ERR_INVALID_ARG,
-                         "max_num_batched_tokens (%d) must be >= max_num_seqs (%d) >= 1", cfg->max_num_batched_tokens,
-                         cfg->max_num_seqs);
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "max_num_batched_tokens (%d) must be >= max_num_seqs (%d) >= 1",
+                         cfg->max_num_batched_tokens, cfg->max_num_seqs);
     loom_sched *s = calloc(1, sizeof *s);
     if (!s || !(s->items = malloc((size_t)cfg->max_num_seqs * sizeof *s->items))) {
         free(s);
@@ -112,7 +111,7 @@ static void add_item(loom_sched *s, loom_sched_step *st, loom_seq *seq, int32_t 
 /* Pass 1: every running sequence, best first, preempting from the tail when blocks run out. */
 static loom_status schedule_running(loom_sched *s, loom_sched_step *st, int32_t *budget, loom_error *err) {
     seq_queue_sort(&s->running);
-    for (int32_t i = 0; i < s->running.n && *budget > 0; i++) {
+    for (int32_t i = 0; i<s->running.n && * budget> 0; i++) {
         loom_seq *seq = s->running.items[i];
         int32_t n = loom_seq_pending_tokens(seq);
         if (n > *budget) n = *budget;
@@ -157,7 +156,8 @@ static loom_status schedule_swapped(loom_sched *s, loom_sched_step *st, int32_t 
         if (n == 0 || s->running.n >= s->cfg.max_num_seqs) break;
         if (bm_allocate(s->kvm->bm, &seq->table, seq->n_computed + n)) break;
         for (int32_t i = 0; i < seq->swap_n_blocks; i++)
-            s->kvm->mover.write_block(s->kvm->mover.ctx, seq->table.blocks[i], loom_swap_area_slot(&s->swap, seq->swap_slots[i]));
+            s->kvm->mover.write_block(s->kvm->mover.ctx, seq->table.blocks[i],
+                                      loom_swap_area_slot(&s->swap, seq->swap_slots[i]));
         swap_area_give_back(&s->swap, seq->swap_slots, seq->swap_n_blocks);
         free(seq->swap_slots);
         seq->swap_slots = NULL;
@@ -165,7 +165,8 @@ static loom_status schedule_swapped(loom_sched *s, loom_sched_step *st, int32_t 
         s->swap_ins_total++;
         seq_queue_remove(&s->swapped, seq);
         seq->status = LOOM_SEQ_RUNNING;
-        if (seq_queue_push(&s->running, seq)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
+        if (seq_queue_push(&s->running, seq))
+            return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
         add_item(s, st, seq, n);
         *budget -= n;
     }
@@ -180,7 +181,8 @@ static loom_status schedule_waiting(loom_sched *s, loom_sched_step *st, int32_t 
         int fresh = seq->n_computed == 0 && seq->table.n_blocks == 0;
         if (fresh) {
             seq->n_computed = bm_match_prefix(s->kvm->bm, seq->tokens, seq->n_tokens, &seq->table);
-            if (seq->n_preemptions == 0) seq->n_cached_prompt = seq->n_computed < seq->n_prompt ? seq->n_computed : seq->n_prompt;
+            if (seq->n_preemptions == 0)
+                seq->n_cached_prompt = seq->n_computed < seq->n_prompt ? seq->n_computed : seq->n_prompt;
         }
         int32_t n = admit_tokens(s, seq, *budget);
         if (n == 0 || reserve_blocks(s, seq, n)) {
@@ -192,7 +194,8 @@ static loom_status schedule_waiting(loom_sched *s, loom_sched_step *st, int32_t 
         }
         seq_queue_remove(&s->waiting, seq);
         seq->status = LOOM_SEQ_RUNNING;
-        if (seq_queue_push(&s->running, seq)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
+        if (seq_queue_push(&s->running, seq))
+            return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory for the running queue");
         add_item(s, st, seq, n);
         *budget -= n;
     }
@@ -254,8 +257,11 @@ void sched_finish(loom_sched *s, loom_seq *seq) {
 }
 
 void sched_get_counts(const loom_sched *s, loom_sched_counts *out) {
-    *out = (loom_sched_counts){.n_running = s->running.n, .n_waiting = s->waiting.n, .n_swapped = s->swapped.n,
-                               .preemptions_total = s->preemptions_total, .swap_outs_total = s->swap_outs_total,
+    *out = (loom_sched_counts){.n_running = s->running.n,
+                               .n_waiting = s->waiting.n,
+                               .n_swapped = s->swapped.n,
+                               .preemptions_total = s->preemptions_total,
+                               .swap_outs_total = s->swap_outs_total,
                                .swap_ins_total = s->swap_ins_total};
     for (int32_t i = 0; i < s->waiting.n; i++) out->n_waiting_preempted += s->waiting.items[i]->n_preemptions > 0;
 }

@@ -12,7 +12,8 @@
  *     area, restored before it runs again; recompute when the swap area is full);
  *  2. when nothing was preempted this step: swapped sequences, best first, are swapped back in;
  *  3. when nothing was preempted and nothing is swapped (or nothing runs: waiting sequences may hold the
- *     blocks a swapped one needs, as forked samples do): waiting sequences in (priority, arrival) order, FCFS with head-of-line
+ *     blocks a swapped one needs, as forked samples do): waiting sequences in (priority, arrival) order, FCFS with
+  * head-of-line
  *     blocking (a long prompt at the head is never overtaken, so it cannot starve), each getting a
  *     prefix-cache match and then as much of its prompt as the budget allows (chunked prefill) or all of
  *     it (chunked prefill off: it waits until the whole prompt fits the budget).
@@ -41,7 +42,7 @@ typedef struct loom_sched_item {
     loom_seq *seq;
     int32_t start;
     int32_t n_tokens;
-    int samples; /* the step computes every known token: the sequence samples its next one after it */
+    int samples;    /* the step computes every known token: the sequence samples its next one after it */
     int32_t n_spec; /* the item's last n_spec tokens are proposals to verify (seq->n_spec when it samples) */
 } loom_sched_item;
 
@@ -49,7 +50,7 @@ typedef struct loom_sched_step {
     loom_sched_item *items; /* [n_items], owned by the scheduler, valid until the next schedule */
     int32_t n_items;
     int32_t n_batched_tokens;
-    int32_t n_preempted;    /* preemptions while building this step */
+    int32_t n_preempted; /* preemptions while building this step */
 } loom_sched_step;
 
 typedef struct loom_sched loom_sched;

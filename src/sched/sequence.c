@@ -5,7 +5,7 @@
 #include "sched/sequence.h"
 
 loom_status seq_create(uint64_t request_id, int32_t seq_index, const int32_t *prompt, int32_t n_prompt,
-                            int32_t max_total_tokens, loom_seq **out, loom_error *err) {
+                       int32_t max_total_tokens, loom_seq **out, loom_error *err) {
     *out = NULL;
     if (n_prompt <= 0 || max_total_tokens < n_prompt)
         return loom_fail(err, LOOM_ERR_INVALID_ARG, "sequence of %d prompt tokens cannot hold %d in total", n_prompt,

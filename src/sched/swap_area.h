@@ -9,7 +9,7 @@
 #include "core/error.h"
 
 typedef struct loom_swap_area {
-    size_t slot_bytes;   /* bytes of one KV block */
+    size_t slot_bytes; /* bytes of one KV block */
     int32_t n_slots;
     int32_t n_free;
     int32_t *free_stack; /* [n_slots] */

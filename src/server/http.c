@@ -366,10 +366,10 @@ loom_status srv_start(const srv_config *cfg, srv_server **out, loom_error *err) 
     }
     unsigned flags =
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
-    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 srv_idle_timeout_s(s), MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + 16u,
-                                 MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT, srv_idle_timeout_s(s), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections + 16u, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
     if (!s->daemon) {
         free_server(s);
         err->status = LOOM_ERR_INTERNAL;
@@ -406,7 +406,8 @@ loom_status srv_set_ready(srv_server *s, loom_model *model, loom_engine *engine,
     } else { /* the format the template writes calls in; a model without a template gets hermes */
         char *src = NULL;
         loom_error ignored;
-        s->tool_format = api_tool_format_detect(loom_model_chat_template(model, &src, &ignored) == LOOM_OK ? src : NULL);
+        s->tool_format =
+            api_tool_format_detect(loom_model_chat_template(model, &src, &ignored) == LOOM_OK ? src : NULL);
         free(src);
     }
     srv_log(s, SRV_LOG_INFO, "tool calls: the %s format%s", api_tool_format_name(s->tool_format),

@@ -14,14 +14,14 @@
 /* One loom_output, copied. */
 typedef struct srv_event {
     struct srv_event *next;
-    int32_t choice;                /* prompt index x n + seq_index */
-    char *text;                    /* text delta, never NULL */
+    int32_t choice; /* prompt index x n + seq_index */
+    char *text;     /* text delta, never NULL */
     int32_t n_new;
-    int32_t *ids;                  /* [n_new] */
-    loom_token_logprob *logprobs;  /* [n_new] or NULL; top arrays owned by the event */
+    int32_t *ids;                 /* [n_new] */
+    loom_token_logprob *logprobs; /* [n_new] or NULL; top arrays owned by the event */
     loom_finish_reason finish;
-    char *stop_reason;             /* NULL unless a stop string matched */
-    int32_t stop_token_id;         /* the stop_token_ids entry that ended the sequence, else -1 */
+    char *stop_reason;     /* NULL unless a stop string matched */
+    int32_t stop_token_id; /* the stop_token_ids entry that ended the sequence, else -1 */
 } srv_event;
 
 typedef struct srv_job srv_job;

@@ -10,8 +10,8 @@
 
 typedef struct srv_reply_meta {
     api_shape endpoint;
-    int chunk;        /* a stream chunk (chat: "delta" instead of "message") */
-    const char *id;   /* "cmpl-..." / "chatcmpl-..." */
+    int chunk;      /* a stream chunk (chat: "delta" instead of "message") */
+    const char *id; /* "cmpl-..." / "chatcmpl-..." */
     long long created_s;
     const char *model;
 } srv_reply_meta;

@@ -95,7 +95,8 @@ int srv_route_chat(srv_server *s, srv_conn *c, srv_reply *r);
  * malloc'd; 400 for text the tokenizer refuses. */
 int srv_prompt_ids(srv_server *s, const api_prompt *p, int add_special, int32_t **ids, size_t *n, api_error *e);
 /* Chat messages (JSON text) -> prompt ids through the model's template with the request's template
- * options, suffix (NULL: none) appended to the rendered text; fails with a 400 for a template that rejects them or a model without one. *ids is malloc'd. */
+ * options, suffix (NULL: none) appended to the rendered text; fails with a 400 for a template that rejects them or a
+  * model without one. *ids is malloc'd. */
 int srv_chat_prompt_ids(srv_server *s, const char *messages_json, const loom_chat_template_params *tp, int add_special,
                         const char *suffix, int32_t **ids, size_t *n_ids, api_error *e);
 

@@ -19,7 +19,8 @@ static bool in_list(tpl_str s, const char *const *names) {
 loom_status tpl_bind(tpl_render *r, const tpl_node *at, const char *what, const tpl_args *args,
                      const char *const *params, size_t n_params, tpl_value *out) {
     if (args->n_pos > n_params)
-        return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "%s takes at most %zu argument(s), %zu given", what, n_params, args->n_pos);
+        return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "%s takes at most %zu argument(s), %zu given", what, n_params,
+                        args->n_pos);
     for (size_t i = 0; i < n_params; i++) out[i] = i < args->n_pos ? args->pos[i] : tv_undef();
     for (size_t k = 0; k < args->n_kw; k++) {
         size_t i = 0;
@@ -35,17 +36,17 @@ loom_status tpl_bind(tpl_render *r, const tpl_node *at, const char *what, const 
 /* ---- str ---------------------------------------------------------------------------------- */
 
 static const char *const STR_METHODS[] = {
-    "startswith", "endswith", "strip", "lstrip", "rstrip", "split", "upper", "lower", "replace", "title",
-    "capitalize", "find", "join",
+    "startswith", "endswith", "strip", "lstrip", "rstrip", "split", "upper", "lower", "replace", "title", "capitalize",
+    "find", "join",
     /* the rest of Python's str methods: recognised, so that using one is an error, not Undefined */
     "casefold", "center", "count", "encode", "expandtabs", "format", "format_map", "index", "isalnum", "isalpha",
     "isascii", "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric", "isprintable", "isspace", "istitle",
     "isupper", "ljust", "maketrans", "partition", "removeprefix", "removesuffix", "rfind", "rindex", "rjust",
     "rpartition", "rsplit", "splitlines", "swapcase", "translate", "zfill", NULL};
-static const char *const DICT_METHODS[] = {"items", "keys", "values", "get", "clear", "copy", "fromkeys", "pop",
-                                           "popitem", "setdefault", "update", NULL};
-static const char *const LIST_METHODS[] = {"append", "clear", "copy", "count", "extend", "index", "insert", "pop",
-                                           "remove", "reverse", "sort", NULL};
+static const char *const DICT_METHODS[] = {"items",    "keys", "values",  "get",        "clear",  "copy",
+                                           "fromkeys", "pop",  "popitem", "setdefault", "update", NULL};
+static const char *const LIST_METHODS[] = {"append", "clear", "copy",   "count",   "extend", "index",
+                                           "insert", "pop",   "remove", "reverse", "sort",   NULL};
 
 bool tpl_is_method(tpl_value obj, tpl_str name) {
     if (obj.kind == TV_STR) return in_list(name, STR_METHODS);
@@ -96,7 +97,10 @@ loom_status tpl_str_replace(tpl_render *r, const tpl_node *at, tpl_str s, tpl_st
         while (i <= s.len && (count < 0 || done < count)) {
             tpl_buf_put(&b, new_.p, new_.len);
             done++;
-            if (i == s.len) { i++; break; }
+            if (i == s.len) {
+                i++;
+                break;
+            }
             int32_t cp;
             size_t k = utf8_decode(s.p + i, s.len - i, &cp);
             tpl_buf_put(&b, s.p + i, k);
@@ -125,16 +129,18 @@ static const struct {
     int32_t cp;
     const char *upper, *title, *lower;
 } SPECIAL_CASES[] = {
-    {0xDF, "SS", "Ss", NULL},     {0xFB00, "FF", "Ff", NULL},   {0xFB01, "FI", "Fi", NULL},
-    {0xFB02, "FL", "Fl", NULL},   {0xFB03, "FFI", "Ffi", NULL}, {0xFB04, "FFL", "Ffl", NULL},
-    {0xFB05, "ST", "St", NULL},   {0xFB06, "ST", "St", NULL},   {0x149, "\xca\xbcN", "\xca\xbcN", NULL},
+    {0xDF, "SS", "Ss", NULL},         {0xFB00, "FF", "Ff", NULL},   {0xFB01, "FI", "Fi", NULL},
+    {0xFB02, "FL", "Fl", NULL},       {0xFB03, "FFI", "Ffi", NULL}, {0xFB04, "FFL", "Ffl", NULL},
+    {0xFB05, "ST", "St", NULL},       {0xFB06, "ST", "St", NULL},   {0x149, "\xca\xbcN", "\xca\xbcN", NULL},
     {0x130, NULL, NULL, "i\xcc\x87"},
 };
 
 static const char *special_case(int32_t cp, int which) {
     for (size_t i = 0; i < sizeof SPECIAL_CASES / sizeof *SPECIAL_CASES; i++)
         if (SPECIAL_CASES[i].cp == cp)
-            return which == 'u' ? SPECIAL_CASES[i].upper : which == 't' ? SPECIAL_CASES[i].title : SPECIAL_CASES[i].lower;
+            return which == 'u' ? SPECIAL_CASES[i].upper
+                : which == 't'  ? SPECIAL_CASES[i].title
+                                : SPECIAL_CASES[i].lower;
     return NULL;
 }
 
@@ -162,7 +168,8 @@ loom_status tpl_str_case(tpl_render *r, const tpl_node *at, tpl_str s, int mode,
     return LOOM_OK;
 }
 
-static loom_status str_split(tpl_render *r, const tpl_node *at, tpl_str s, tpl_value sep, tpl_value maxsplit, tpl_value *out) {
+static loom_status str_split(tpl_render *r, const tpl_node *at, tpl_str s, tpl_value sep, tpl_value maxsplit,
+                             tpl_value *out) {
     if (sep.kind != TV_UNDEF && sep.kind != TV_NONE && sep.kind != TV_STR)
         return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "split separator must be str or None");
     if (sep.kind == TV_STR && sep.u.s.len == 0) return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "split: empty separator");
@@ -175,7 +182,8 @@ static loom_status str_split(tpl_render *r, const tpl_node *at, tpl_str s, tpl_v
     size_t i = 0;
     if (sep.kind == TV_STR) {
         for (;;) {
-            const char *hit = (max < 0 || (int64_t)l->n < max) ? memmem(s.p + i, s.len - i, sep.u.s.p, sep.u.s.len) : NULL;
+            const char *hit =
+                (max < 0 || (int64_t)l->n < max) ? memmem(s.p + i, s.len - i, sep.u.s.p, sep.u.s.len) : NULL;
             if (!hit) break;
             l->items[l->n++] = tv_str(s.p + i, (size_t)(hit - s.p) - i);
             i = (size_t)(hit - s.p) + sep.u.s.len;
@@ -231,7 +239,12 @@ static loom_status str_method(tpl_render *r, const tpl_node *at, tpl_str s, tpl_
     snprintf(what, sizeof what, "str.%.*s()", (int)name.len, name.p);
     if (str_is(name, "upper") || str_is(name, "lower") || str_is(name, "title") || str_is(name, "capitalize")) {
         if ((st = tpl_bind(r, at, what, args, one, 0, a)) != LOOM_OK) return st;
-        return tpl_str_case(r, at, s, str_is(name, "upper") ? 'u' : str_is(name, "lower") ? 'l' : str_is(name, "title") ? 't' : 'c', out);
+        return tpl_str_case(r, at, s,
+                            str_is(name, "upper")       ? 'u'
+                                : str_is(name, "lower") ? 'l'
+                                : str_is(name, "title") ? 't'
+                                                        : 'c',
+                            out);
     }
     if (str_is(name, "split")) {
         if ((st = tpl_bind(r, at, what, args, split_p, 2, a)) != LOOM_OK) return st;
@@ -261,7 +274,8 @@ static loom_status str_method(tpl_render *r, const tpl_node *at, tpl_str s, tpl_
         for (size_t i = 0; i < items->n; i++) {
             if (items->items[i].kind != TV_STR) {
                 free(b.p);
-                return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "str.join(): item %zu is '%s', not str", i, tv_type_name(items->items[i]));
+                return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "str.join(): item %zu is '%s', not str", i,
+                                tv_type_name(items->items[i]));
             }
             if (i) tpl_buf_put(&b, s.p, s.len);
             tpl_buf_put(&b, items->items[i].u.s.p, items->items[i].u.s.len);
@@ -341,12 +355,14 @@ static loom_status call_range(tpl_render *r, const tpl_node *at, const tpl_args 
         return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "range() takes 1 to 3 positional arguments");
     for (size_t i = 0; i < args->n_pos; i++)
         if (!tv_is_intlike(args->pos[i]))
-            return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "range() arguments must be int, not '%s'", tv_type_name(args->pos[i]));
+            return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "range() arguments must be int, not '%s'",
+                            tv_type_name(args->pos[i]));
     int64_t start = args->n_pos > 1 ? tv_as_int(args->pos[0]) : 0;
     int64_t stop = tv_as_int(args->pos[args->n_pos > 1 ? 1 : 0]);
     int64_t step = args->n_pos > 2 ? tv_as_int(args->pos[2]) : 1;
     if (step == 0) return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "range() step must not be zero");
-    double count = step > 0 ? ((double)stop - (double)start) / (double)step : ((double)start - (double)stop) / (double)-step;
+    double count =
+        step > 0 ? ((double)stop - (double)start) / (double)step : ((double)start - (double)stop) / (double)-step;
     count = count <= 0 ? 0 : (double)(int64_t)count + ((double)(int64_t)count < count);
     if (count > MAX_RANGE)
         return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "range too big: the sandbox allows at most %d items", MAX_RANGE);
@@ -364,7 +380,8 @@ static loom_status call_mapping(tpl_render *r, const tpl_node *at, bool ns, cons
     if (!d) return tpl_no_memory(r, at);
     d->is_namespace = ns;
     if (args->n_pos > 1 || (args->n_pos == 1 && (args->pos[0].kind != TV_DICT || args->pos[0].u.dict->is_namespace)))
-        return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported: %s() takes a dict and keyword arguments", ns ? "namespace" : "dict");
+        return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported: %s() takes a dict and keyword arguments",
+                        ns ? "namespace" : "dict");
     const tpl_dict *src = args->n_pos ? args->pos[0].u.dict : NULL;
     for (size_t i = 0; src && i < src->n; i++)
         if (!tv_dict_set(&r->arena, d, src->keys[i], src->vals[i])) return tpl_no_memory(r, at);
@@ -384,33 +401,32 @@ loom_status tpl_call_function(tpl_render *r, const tpl_node *at, int fn, const t
     tpl_value a;
     loom_status st;
     switch (fn) {
-    case TPL_FN_RANGE: return call_range(r, at, args, out);
-    case TPL_FN_NAMESPACE: return call_mapping(r, at, true, args, out);
-    case TPL_FN_DICT: return call_mapping(r, at, false, args, out);
-    case TPL_FN_RAISE: {
-        if ((st = tpl_bind(r, at, "raise_exception()", args, msg_p, 1, &a)) != LOOM_OK) return st;
-        tpl_value msg;
-        if ((st = tpl_to_str(r, at, a, &msg)) != LOOM_OK) return st;
-        return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "raise_exception: %.*s", (int)msg.u.s.len, msg.u.s.p);
-    }
-    case TPL_FN_STRFTIME: {
-        if ((st = tpl_bind(r, at, "strftime_now()", args, fmt_p, 1, &a)) != LOOM_OK) return st;
-        if (a.kind != TV_STR || memchr(a.u.s.p, 0, a.u.s.len) || a.u.s.len > 256)
-            return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "strftime_now() needs a short format string");
-        char fmt[258], buf[1024];
-        memcpy(fmt, a.u.s.p, a.u.s.len);
-        fmt[a.u.s.len] = '\0';
-        time_t now = time(NULL);
-        struct tm tm;
-        localtime_r(&now, &tm);
-        size_t n = strftime(buf, sizeof buf, fmt, &tm);
-        char *p = tpl_new_bytes(r, at, n);
-        if (!p) return r->err->status;
-        memcpy(p, buf, n);
-        *out = tv_str(p, n);
-        return LOOM_OK;
-    }
-    default:
-        return tpl_fail(r, at, LOOM_ERR_INTERNAL, "unknown function %d", fn);
+        case TPL_FN_RANGE: return call_range(r, at, args, out);
+        case TPL_FN_NAMESPACE: return call_mapping(r, at, true, args, out);
+        case TPL_FN_DICT: return call_mapping(r, at, false, args, out);
+        case TPL_FN_RAISE: {
+            if ((st = tpl_bind(r, at, "raise_exception()", args, msg_p, 1, &a)) != LOOM_OK) return st;
+            tpl_value msg;
+            if ((st = tpl_to_str(r, at, a, &msg)) != LOOM_OK) return st;
+            return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "raise_exception: %.*s", (int)msg.u.s.len, msg.u.s.p);
+        }
+        case TPL_FN_STRFTIME: {
+            if ((st = tpl_bind(r, at, "strftime_now()", args, fmt_p, 1, &a)) != LOOM_OK) return st;
+            if (a.kind != TV_STR || memchr(a.u.s.p, 0, a.u.s.len) || a.u.s.len > 256)
+                return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "strftime_now() needs a short format string");
+            char fmt[258], buf[1024];
+            memcpy(fmt, a.u.s.p, a.u.s.len);
+            fmt[a.u.s.len] = '\0';
+            time_t now = time(NULL);
+            struct tm tm;
+            localtime_r(&now, &tm);
+            size_t n = strftime(buf, sizeof buf, fmt, &tm);
+            char *p = tpl_new_bytes(r, at, n);
+            if (!p) return r->err->status;
+            memcpy(p, buf, n);
+            *out = tv_str(p, n);
+            return LOOM_OK;
+        }
+        default: return tpl_fail(r, at, LOOM_ERR_INTERNAL, "unknown function %d", fn);
     }
 }

@@ -35,7 +35,8 @@ loom_status tpl_eval_args(tpl_render *r, const tpl_nodes *nodes, size_t first, t
         if (a->kind == N_KWARG) {
             for (size_t k = 0; k < out->n_kw; k++)
                 if (out->kw_names[k].len == a->name.len && memcmp(out->kw_names[k].p, a->name.p, a->name.len) == 0)
-                    return tpl_fail(r, a, LOOM_ERR_INVALID_ARG, "keyword argument '%.*s' repeated", (int)a->name.len, a->name.p);
+                    return tpl_fail(r, a, LOOM_ERR_INVALID_ARG, "keyword argument '%.*s' repeated", (int)a->name.len,
+                                    a->name.p);
             out->kw_names[out->n_kw] = a->name;
             st = tpl_eval(r, a->a, &out->kw[out->n_kw++]);
         } else {
@@ -79,18 +80,20 @@ static loom_status eval_compare(tpl_render *r, const tpl_node *n, tpl_value *out
         bool ok = false;
         int cmp;
         switch (c->op) {
-        case '=': ok = tv_equal(left, right); break;
-        case '!': ok = !tv_equal(left, right); break;
-        case 'i': case 'n':
-            st = tpl_contains(r, c, right, left, &ok);
-            if (c->op == 'n') ok = !ok;
-            break;
-        default:
-            if (left.kind == TV_UNDEF || right.kind == TV_UNDEF)
-                return tpl_undefined_error(r, c, left.kind == TV_UNDEF ? left : right);
-            if (!tv_order(left, right, &cmp))
-                return tpl_fail(r, c, LOOM_ERR_INVALID_ARG, "cannot order '%s' and '%s'", tv_type_name(left), tv_type_name(right));
-            ok = cmp != 2 && (c->op == '<' ? cmp < 0 : c->op == 'L' ? cmp <= 0 : c->op == '>' ? cmp > 0 : cmp >= 0);
+            case '=': ok = tv_equal(left, right); break;
+            case '!': ok = !tv_equal(left, right); break;
+            case 'i':
+            case 'n':
+                st = tpl_contains(r, c, right, left, &ok);
+                if (c->op == 'n') ok = !ok;
+                break;
+            default:
+                if (left.kind == TV_UNDEF || right.kind == TV_UNDEF)
+                    return tpl_undefined_error(r, c, left.kind == TV_UNDEF ? left : right);
+                if (!tv_order(left, right, &cmp))
+                    return tpl_fail(r, c, LOOM_ERR_INVALID_ARG, "cannot order '%s' and '%s'", tv_type_name(left),
+                                    tv_type_name(right));
+                ok = cmp != 2 && (c->op == '<' ? cmp < 0 : c->op == 'L' ? cmp <= 0 : c->op == '>' ? cmp > 0 : cmp >= 0);
         }
         *out = tv_bool(ok);
         if (!ok) return st;
@@ -125,7 +128,8 @@ static loom_status eval_sequence(tpl_render *r, const tpl_node *n, tpl_value *ou
             loom_status st = tpl_eval(r, n->args.v[i], &k);
             if (st == LOOM_OK) st = tpl_eval(r, n->args.v[i + 1], &v);
             if (st != LOOM_OK) return st;
-            if (k.kind == TV_LIST && !k.u.list->is_tuple) return tpl_fail(r, n, LOOM_ERR_INVALID_ARG, "unhashable type: 'list'");
+            if (k.kind == TV_LIST && !k.u.list->is_tuple)
+                return tpl_fail(r, n, LOOM_ERR_INVALID_ARG, "unhashable type: 'list'");
             if (k.kind == TV_DICT || k.kind == TV_UNDEF)
                 return tpl_fail(r, n, LOOM_ERR_INVALID_ARG, "unhashable dict key of type '%s'", tv_type_name(k));
             if (!tv_dict_set(&r->arena, d, k, v)) return tpl_no_memory(r, n);
@@ -153,50 +157,53 @@ loom_status tpl_eval(tpl_render *r, const tpl_node *n, tpl_value *out) {
     tpl_args args;
     bool pass;
     switch (n->kind) {
-    case N_CONST: *out = n->value; return LOOM_OK;
-    case N_NAME: return tpl_lookup(r, n->name, out);
-    case N_LIST: case N_TUPLE: case N_DICT: return eval_sequence(r, n, out);
-    case N_ATTR:
-        if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK) return st;
-        return tpl_getattr(r, n, a, n->name, out);
-    case N_ITEM:
-        if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK || (st = tpl_eval(r, n->b, &b)) != LOOM_OK) return st;
-        return tpl_getitem(r, n, a, b, out);
-    case N_SLICE:
-        b = c = d = tv_none();
-        if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK || (n->b && (st = tpl_eval(r, n->b, &b)) != LOOM_OK) ||
-            (n->c && (st = tpl_eval(r, n->c, &c)) != LOOM_OK) || (n->d && (st = tpl_eval(r, n->d, &d)) != LOOM_OK))
-            return st;
-        return tpl_slice(r, n, a, b, c, d, out);
-    case N_CALL: return eval_call(r, n, out);
-    case N_FILTER:
-        if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK || (st = tpl_eval_args(r, &n->args, 0, &args)) != LOOM_OK) return st;
-        return tpl_apply_filter(r, n, n->name, a, &args, out);
-    case N_TEST:
-        if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK || (st = tpl_eval_args(r, &n->args, 0, &args)) != LOOM_OK ||
-            (st = tpl_apply_test(r, n, n->name, a, &args, &pass)) != LOOM_OK)
-            return st;
-        *out = tv_bool(pass != (n->op != 0));
-        return LOOM_OK;
-    case N_UNARY: return eval_unary(r, n, out);
-    case N_BINARY:
-        if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK || (st = tpl_eval(r, n->b, &b)) != LOOM_OK) return st;
-        return tpl_binary(r, n, n->op, a, b, out);
-    case N_COMPARE: return eval_compare(r, n, out);
-    case N_AND: case N_OR:
-        if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK) return st;
-        if (tv_truthy(a) == (n->kind == N_OR)) {
-            *out = a;
+        case N_CONST: *out = n->value; return LOOM_OK;
+        case N_NAME: return tpl_lookup(r, n->name, out);
+        case N_LIST:
+        case N_TUPLE:
+        case N_DICT: return eval_sequence(r, n, out);
+        case N_ATTR:
+            if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK) return st;
+            return tpl_getattr(r, n, a, n->name, out);
+        case N_ITEM:
+            if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK || (st = tpl_eval(r, n->b, &b)) != LOOM_OK) return st;
+            return tpl_getitem(r, n, a, b, out);
+        case N_SLICE:
+            b = c = d = tv_none();
+            if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK || (n->b && (st = tpl_eval(r, n->b, &b)) != LOOM_OK) ||
+                (n->c && (st = tpl_eval(r, n->c, &c)) != LOOM_OK) || (n->d && (st = tpl_eval(r, n->d, &d)) != LOOM_OK))
+                return st;
+            return tpl_slice(r, n, a, b, c, d, out);
+        case N_CALL: return eval_call(r, n, out);
+        case N_FILTER:
+            if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK || (st = tpl_eval_args(r, &n->args, 0, &args)) != LOOM_OK)
+                return st;
+            return tpl_apply_filter(r, n, n->name, a, &args, out);
+        case N_TEST:
+            if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK || (st = tpl_eval_args(r, &n->args, 0, &args)) != LOOM_OK ||
+                (st = tpl_apply_test(r, n, n->name, a, &args, &pass)) != LOOM_OK)
+                return st;
+            *out = tv_bool(pass != (n->op != 0));
             return LOOM_OK;
-        }
-        return tpl_eval(r, n->b, out);
-    case N_COND:
-        if ((st = tpl_eval(r, n->b, &a)) != LOOM_OK) return st;
-        if (tv_truthy(a)) return tpl_eval(r, n->a, out);
-        if (n->c) return tpl_eval(r, n->c, out);
-        *out = tv_undef();
-        return LOOM_OK;
-    default:
-        return tpl_fail(r, n, LOOM_ERR_INTERNAL, "statement node %d in an expression", (int)n->kind);
+        case N_UNARY: return eval_unary(r, n, out);
+        case N_BINARY:
+            if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK || (st = tpl_eval(r, n->b, &b)) != LOOM_OK) return st;
+            return tpl_binary(r, n, n->op, a, b, out);
+        case N_COMPARE: return eval_compare(r, n, out);
+        case N_AND:
+        case N_OR:
+            if ((st = tpl_eval(r, n->a, &a)) != LOOM_OK) return st;
+            if (tv_truthy(a) == (n->kind == N_OR)) {
+                *out = a;
+                return LOOM_OK;
+            }
+            return tpl_eval(r, n->b, out);
+        case N_COND:
+            if ((st = tpl_eval(r, n->b, &a)) != LOOM_OK) return st;
+            if (tv_truthy(a)) return tpl_eval(r, n->a, out);
+            if (n->c) return tpl_eval(r, n->c, out);
+            *out = tv_undef();
+            return LOOM_OK;
+        default: return tpl_fail(r, n, LOOM_ERR_INTERNAL, "statement node %d in an expression", (int)n->kind);
     }
 }

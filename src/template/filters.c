@@ -19,7 +19,8 @@ static tpl_value list_value(tpl_list *l) {
     return v;
 }
 
-static loom_status f_trim(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_trim(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                          tpl_value *out) {
     static const char *const p[] = {"chars"};
     tpl_value a, s;
     loom_status st = tpl_bind(r, at, "trim", args, p, 1, &a);
@@ -27,23 +28,25 @@ static loom_status f_trim(tpl_render *r, const tpl_node *at, tpl_value v, const 
     return st == LOOM_OK ? tpl_str_strip(r, at, s.u.s, a, true, true, out) : st;
 }
 
-static loom_status f_length(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_length(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                            tpl_value *out) {
     loom_status st = tpl_bind(r, at, "length", args, NULL, 0, NULL);
     if (st != LOOM_OK) return st;
     switch (v.kind) {
-    case TV_UNDEF: *out = tv_int(0); return LOOM_OK;
-    case TV_STR: *out = tv_int((int64_t)tpl_utf8_count(v.u.s.p, v.u.s.len)); return tpl_charge(r, at, v.u.s.len);
-    case TV_LIST: *out = tv_int((int64_t)v.u.list->n); return LOOM_OK;
-    case TV_DICT:
-        if (v.u.dict->is_namespace) break;
-        *out = tv_int((int64_t)v.u.dict->n);
-        return LOOM_OK;
-    default: break;
+        case TV_UNDEF: *out = tv_int(0); return LOOM_OK;
+        case TV_STR: *out = tv_int((int64_t)tpl_utf8_count(v.u.s.p, v.u.s.len)); return tpl_charge(r, at, v.u.s.len);
+        case TV_LIST: *out = tv_int((int64_t)v.u.list->n); return LOOM_OK;
+        case TV_DICT:
+            if (v.u.dict->is_namespace) break;
+            *out = tv_int((int64_t)v.u.dict->n);
+            return LOOM_OK;
+        default: break;
     }
     return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "object of type '%s' has no len()", tv_type_name(v));
 }
 
-static loom_status f_tojson(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_tojson(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                            tpl_value *out) {
     static const char *const p[] = {"ensure_ascii", "indent", "separators", "sort_keys"};
     tpl_value a[4];
     loom_status st = tpl_bind(r, at, "tojson", args, p, 4, a);
@@ -85,19 +88,22 @@ static loom_status f_tojson(tpl_render *r, const tpl_node *at, tpl_value v, cons
     }
     tpl_buf b = {.limit = r->limits.max_memory_bytes};
     const char *why = NULL;
-    if (!tpl_to_json(&b, v, &style, 0, &why)) st = tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "tojson: %s is not JSON serializable", why);
+    if (!tpl_to_json(&b, v, &style, 0, &why))
+        st = tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "tojson: %s is not JSON serializable", why);
     if (st == LOOM_OK) st = tpl_charge(r, at, b.len);
     if (st == LOOM_OK) st = tpl_buf_value(r, at, &b, out);
     free(b.p);
     return st;
 }
 
-static loom_status f_string(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_string(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                            tpl_value *out) {
     loom_status st = tpl_bind(r, at, "string", args, NULL, 0, NULL);
     return st == LOOM_OK ? tpl_to_str(r, at, v, out) : st;
 }
 
-static loom_status f_case(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_case(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                          tpl_value *out) {
     tpl_value s;
     loom_status st = tpl_bind(r, at, "case filter", args, NULL, 0, NULL);
     if (st == LOOM_OK) st = tpl_to_str(r, at, v, &s);
@@ -105,7 +111,8 @@ static loom_status f_case(tpl_render *r, const tpl_node *at, tpl_value v, const 
 }
 
 /* Jinja's title filter: each word split at whitespace, -, (, {, [ or < gets an upper first letter. */
-static loom_status f_title(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_title(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                           tpl_value *out) {
     tpl_value s;
     loom_status st = tpl_bind(r, at, "title", args, NULL, 0, NULL);
     if (st == LOOM_OK) st = tpl_to_str(r, at, v, &s);
@@ -125,7 +132,8 @@ static loom_status f_title(tpl_render *r, const tpl_node *at, tpl_value v, const
     return LOOM_OK;
 }
 
-static loom_status f_first(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_first(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                           tpl_value *out) {
     tpl_list *l;
     loom_status st = tpl_bind(r, at, "first", args, NULL, 0, NULL);
     if (st == LOOM_OK) st = tpl_iterate(r, at, v, &l);
@@ -133,7 +141,8 @@ static loom_status f_first(tpl_render *r, const tpl_node *at, tpl_value v, const
     return st;
 }
 
-static loom_status f_last(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_last(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                          tpl_value *out) {
     tpl_list *l;
     loom_status st = tpl_bind(r, at, "last", args, NULL, 0, NULL);
     if (st == LOOM_OK && v.kind == TV_UNDEF) return tpl_undefined_error(r, at, v);
@@ -167,7 +176,8 @@ static loom_status get_path(tpl_render *r, const tpl_node *at, tpl_value v, tpl_
     return LOOM_OK;
 }
 
-static loom_status f_join(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_join(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                          tpl_value *out) {
     static const char *const p[] = {"d", "attribute"};
     tpl_value a[2], sep = tv_str("", 0);
     tpl_list *l;
@@ -189,7 +199,8 @@ static loom_status f_join(tpl_render *r, const tpl_node *at, tpl_value v, const 
     return st;
 }
 
-static loom_status f_default(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_default(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                             tpl_value *out) {
     static const char *const p[] = {"default_value", "boolean"};
     tpl_value a[2];
     loom_status st = tpl_bind(r, at, "default", args, p, 2, a);
@@ -199,7 +210,8 @@ static loom_status f_default(tpl_render *r, const tpl_node *at, tpl_value v, con
     return LOOM_OK;
 }
 
-static loom_status f_items(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_items(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                           tpl_value *out) {
     static const tpl_args none = {0};
     loom_status st = tpl_bind(r, at, "items", args, NULL, 0, NULL);
     if (st != LOOM_OK) return st;
@@ -209,12 +221,14 @@ static loom_status f_items(tpl_render *r, const tpl_node *at, tpl_value v, const
         return empty ? LOOM_OK : tpl_no_memory(r, at);
     }
     if (v.kind != TV_DICT || v.u.dict->is_namespace)
-        return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "items: can only get item pairs from a mapping, not '%s'", tv_type_name(v));
+        return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "items: can only get item pairs from a mapping, not '%s'",
+                        tv_type_name(v));
     bool found;
     return tpl_call_method(r, at, v, (tpl_str){"items", 5}, &none, &found, out);
 }
 
-static loom_status f_replace(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_replace(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                             tpl_value *out) {
     static const char *const p[] = {"old", "new", "count"};
     tpl_value a[3], s, o, n;
     loom_status st = tpl_bind(r, at, "replace", args, p, 3, a);
@@ -239,8 +253,11 @@ static bool clean_number(tpl_str s, bool want_int, char buf[128]) {
     for (; i < e; i++) {
         char c = s.p[i];
         bool digit = c >= '0' && c <= '9';
-        if (c == '_' && n && buf[n - 1] >= '0' && buf[n - 1] <= '9' && i + 1 < e && s.p[i + 1] >= '0' && s.p[i + 1] <= '9') continue;
-        if (want_int ? !(digit || ((c == '+' || c == '-') && n == 0)) : !(digit || strchr("+-.eEinfatyINFATY", c))) return false;
+        if (c == '_' && n && buf[n - 1] >= '0' && buf[n - 1] <= '9' && i + 1 < e && s.p[i + 1] >= '0' &&
+            s.p[i + 1] <= '9')
+            continue;
+        if (want_int ? !(digit || ((c == '+' || c == '-') && n == 0)) : !(digit || strchr("+-.eEinfatyINFATY", c)))
+            return false;
         buf[n++] = c;
     }
     buf[n] = '\0';
@@ -251,7 +268,8 @@ static bool clean_number(tpl_str s, bool want_int, char buf[128]) {
     return *end == '\0' && end != buf && !(want_int && (errno || !(buf[n - 1] >= '0' && buf[n - 1] <= '9')));
 }
 
-static loom_status f_int(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_int(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                         tpl_value *out) {
     static const char *const p[] = {"default", "base"};
     tpl_value a[2];
     loom_status st = tpl_bind(r, at, "int", args, p, 2, a);
@@ -272,7 +290,8 @@ static loom_status f_int(tpl_render *r, const tpl_node *at, tpl_value v, const t
     return LOOM_OK;
 }
 
-static loom_status f_float(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_float(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                           tpl_value *out) {
     static const char *const p[] = {"default"};
     tpl_value a;
     loom_status st = tpl_bind(r, at, "float", args, p, 1, &a);
@@ -284,7 +303,8 @@ static loom_status f_float(tpl_render *r, const tpl_node *at, tpl_value v, const
     return LOOM_OK;
 }
 
-static loom_status f_list(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode, tpl_value *out) {
+static loom_status f_list(tpl_render *r, const tpl_node *at, tpl_value v, const tpl_args *args, int mode,
+                          tpl_value *out) {
     tpl_list *l, *copy;
     loom_status st = tpl_bind(r, at, "list", args, NULL, 0, NULL);
     if (st == LOOM_OK) st = tpl_iterate(r, at, v, &l);
@@ -313,7 +333,8 @@ static loom_status select_or_map(tpl_render *r, const tpl_node *at, tpl_value v,
     bool map_filter = mode == 'm' && args->n_pos > 0;
     if ((mode != 'm' && (args->n_kw || !args->n_pos)) || (map_filter && (args->n_kw || attr.kind != TV_STR)) ||
         (mode == 'm' && !map_filter && attr.kind == TV_UNDEF))
-        return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported arguments to %s", mode == 'm' ? "map" : "selectattr/rejectattr");
+        return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported arguments to %s",
+                        mode == 'm' ? "map" : "selectattr/rejectattr");
     tpl_args filter_args = {args->pos + 1, args->n_pos ? args->n_pos - 1 : 0, NULL, NULL, 0};
     for (size_t i = 0; i < l->n && st == LOOM_OK; i++) {
         tpl_value item = l->items[i], got;
@@ -328,7 +349,8 @@ static loom_status select_or_map(tpl_render *r, const tpl_node *at, tpl_value v,
         }
         bool pass = tv_truthy(got);
         if (args->n_pos > 1) {
-            if (args->pos[1].kind != TV_STR) return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "selectattr/rejectattr: the test must be a name");
+            if (args->pos[1].kind != TV_STR)
+                return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "selectattr/rejectattr: the test must be a name");
             st = tpl_apply_test(r, at, args->pos[1].u.s, got, &rest, &pass);
         }
         if (pass == (mode == 's')) res->items[res->n++] = item;
@@ -342,11 +364,27 @@ static const struct {
     filter_fn fn;
     int mode;
 } FILTERS[] = {
-    {"trim", f_trim, 0}, {"length", f_length, 0}, {"count", f_length, 0}, {"tojson", f_tojson, 0},
-    {"string", f_string, 0}, {"lower", f_case, 'l'}, {"upper", f_case, 'u'}, {"capitalize", f_case, 'c'},
-    {"title", f_title, 0}, {"first", f_first, 0}, {"last", f_last, 0}, {"join", f_join, 0}, {"default", f_default, 0},
-    {"d", f_default, 0}, {"items", f_items, 0}, {"replace", f_replace, 0}, {"int", f_int, 0}, {"float", f_float, 0},
-    {"list", f_list, 0}, {"selectattr", select_or_map, 's'}, {"rejectattr", select_or_map, 'r'},
+    {"trim", f_trim, 0},
+    {"length", f_length, 0},
+    {"count", f_length, 0},
+    {"tojson", f_tojson, 0},
+    {"string", f_string, 0},
+    {"lower", f_case, 'l'},
+    {"upper", f_case, 'u'},
+    {"capitalize", f_case, 'c'},
+    {"title", f_title, 0},
+    {"first", f_first, 0},
+    {"last", f_last, 0},
+    {"join", f_join, 0},
+    {"default", f_default, 0},
+    {"d", f_default, 0},
+    {"items", f_items, 0},
+    {"replace", f_replace, 0},
+    {"int", f_int, 0},
+    {"float", f_float, 0},
+    {"list", f_list, 0},
+    {"selectattr", select_or_map, 's'},
+    {"rejectattr", select_or_map, 'r'},
     {"map", select_or_map, 'm'},
 };
 
@@ -366,10 +404,11 @@ loom_status tpl_apply_filter(tpl_render *r, const tpl_node *at, tpl_str name, tp
 
 /* ---- tests -------------------------------------------------------------------------------- */
 
-static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "number",
-                                    "sequence", "true", "false", "boolean", "integer", "float", "eq", "equalto",
-                                    "==", "ne", "!=", "lt", "<", "le", "<=", "gt", ">", "ge", ">=", "in", "odd",
-                                    "even", "divisibleby", NULL};
+static const char *const TESTS[] = {"defined",  "undefined",   "none",  "string",  "mapping", "iterable", "number",
+                                    "sequence", "true",        "false", "boolean", "integer", "float",    "eq",
+                                    "equalto",  "==",          "ne",    "!=",      "lt",      "<",        "le",
+                                    "<=",       "gt",          ">",     "ge",      ">=",      "in",       "odd",
+                                    "even",     "divisibleby", NULL};
 
 static int find_test(const char *name, size_t len) {
     for (int i = 0; TESTS[i]; i++)
@@ -377,7 +416,8 @@ static int find_test(const char *name, size_t len) {
     return -1;
 }
 
-loom_status tpl_apply_test(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value v, const tpl_args *args, bool *out) {
+loom_status tpl_apply_test(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value v, const tpl_args *args,
+                           bool *out) {
     static const char *const p[] = {"other"};
     tpl_value o;
     int t = find_test(name.p, name.len);
@@ -389,37 +429,53 @@ loom_status tpl_apply_test(tpl_render *r, const tpl_node *at, tpl_str name, tpl_
     int cmp = 0;
     tpl_value m;
     switch (t) {
-    case 0: *out = v.kind != TV_UNDEF; return LOOM_OK;
-    case 1: *out = v.kind == TV_UNDEF; return LOOM_OK;
-    case 2: *out = v.kind == TV_NONE; return LOOM_OK;
-    case 3: *out = v.kind == TV_STR; return LOOM_OK;
-    case 4: *out = v.kind == TV_DICT && !v.u.dict->is_namespace; return LOOM_OK;
-    case 5: *out = v.kind == TV_STR || v.kind == TV_LIST || v.kind == TV_UNDEF || v.kind == TV_LOOP ||
-                   (v.kind == TV_DICT && !v.u.dict->is_namespace);
-        return LOOM_OK;
-    case 6: *out = tv_is_num(v); return LOOM_OK;
-    case 7: *out = v.kind == TV_STR || v.kind == TV_LIST || v.kind == TV_UNDEF || (v.kind == TV_DICT && !v.u.dict->is_namespace); return LOOM_OK;
-    case 8: *out = v.kind == TV_BOOL && v.u.b; return LOOM_OK;
-    case 9: *out = v.kind == TV_BOOL && !v.u.b; return LOOM_OK;
-    case 10: *out = v.kind == TV_BOOL; return LOOM_OK;
-    case 11: *out = v.kind == TV_INT; return LOOM_OK;
-    case 12: *out = v.kind == TV_FLOAT; return LOOM_OK;
-    case 13: case 14: case 15: *out = tv_equal(v, o); return LOOM_OK;
-    case 16: case 17: *out = !tv_equal(v, o); return LOOM_OK;
-    case 18: case 19: case 20: case 21: case 22: case 23: case 24: case 25:
-        if (v.kind == TV_UNDEF || o.kind == TV_UNDEF) return tpl_undefined_error(r, at, v.kind == TV_UNDEF ? v : o);
-        if (!tv_order(v, o, &cmp))
-            return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "cannot order '%s' and '%s'", tv_type_name(v), tv_type_name(o));
-        *out = cmp != 2 && (t <= 19 ? cmp < 0 : t <= 21 ? cmp <= 0 : t <= 23 ? cmp > 0 : cmp >= 0);
-        return LOOM_OK;
-    case 26: return tpl_contains(r, at, o, v, out);
-    case 27: case 28: case 29:
-        if (!tv_is_num(v) || (t == 29 && !tv_is_num(o)))
-            return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "test '%.*s' needs numbers", (int)name.len, name.p);
-        if ((st = tpl_binary(r, at, '%', v, t == 29 ? o : tv_int(2), &m)) != LOOM_OK) return st;
-        *out = t == 27 ? tv_truthy(m) : !tv_truthy(m);
-        return LOOM_OK;
-    default:
-        return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported test '%.*s'", (int)name.len, name.p);
+        case 0: *out = v.kind != TV_UNDEF; return LOOM_OK;
+        case 1: *out = v.kind == TV_UNDEF; return LOOM_OK;
+        case 2: *out = v.kind == TV_NONE; return LOOM_OK;
+        case 3: *out = v.kind == TV_STR; return LOOM_OK;
+        case 4: *out = v.kind == TV_DICT && !v.u.dict->is_namespace; return LOOM_OK;
+        case 5:
+            *out = v.kind == TV_STR || v.kind == TV_LIST || v.kind == TV_UNDEF || v.kind == TV_LOOP ||
+                (v.kind == TV_DICT && !v.u.dict->is_namespace);
+            return LOOM_OK;
+        case 6: *out = tv_is_num(v); return LOOM_OK;
+        case 7:
+            *out = v.kind == TV_STR || v.kind == TV_LIST || v.kind == TV_UNDEF ||
+                (v.kind == TV_DICT && !v.u.dict->is_namespace);
+            return LOOM_OK;
+        case 8: *out = v.kind == TV_BOOL && v.u.b; return LOOM_OK;
+        case 9: *out = v.kind == TV_BOOL && !v.u.b; return LOOM_OK;
+        case 10: *out = v.kind == TV_BOOL; return LOOM_OK;
+        case 11: *out = v.kind == TV_INT; return LOOM_OK;
+        case 12: *out = v.kind == TV_FLOAT; return LOOM_OK;
+        case 13:
+        case 14:
+        case 15: *out = tv_equal(v, o); return LOOM_OK;
+        case 16:
+        case 17: *out = !tv_equal(v, o); return LOOM_OK;
+        case 18:
+        case 19:
+        case 20:
+        case 21:
+        case 22:
+        case 23:
+        case 24:
+        case 25:
+            if (v.kind == TV_UNDEF || o.kind == TV_UNDEF) return tpl_undefined_error(r, at, v.kind == TV_UNDEF ? v : o);
+            if (!tv_order(v, o, &cmp))
+                return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "cannot order '%s' and '%s'", tv_type_name(v),
+                                tv_type_name(o));
+            *out = cmp != 2 && (t <= 19 ? cmp < 0 : t <= 21 ? cmp <= 0 : t <= 23 ? cmp > 0 : cmp >= 0);
+            return LOOM_OK;
+        case 26: return tpl_contains(r, at, o, v, out);
+        case 27:
+        case 28:
+        case 29:
+            if (!tv_is_num(v) || (t == 29 && !tv_is_num(o)))
+                return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "test '%.*s' needs numbers", (int)name.len, name.p);
+            if ((st = tpl_binary(r, at, '%', v, t == 29 ? o : tv_int(2), &m)) != LOOM_OK) return st;
+            *out = t == 27 ? tv_truthy(m) : !tv_truthy(m);
+            return LOOM_OK;
+        default: return tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported test '%.*s'", (int)name.len, name.p);
     }
 }

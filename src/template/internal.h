@@ -32,7 +32,7 @@ void tpl_buf_puts(tpl_buf *b, const char *s);
 void tpl_buf_printf(tpl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- Python's notion of characters, whitespace, case (utf8.c; the codec is core/utf8.h) ------- */
-size_t tpl_utf8_count(const char *s, size_t n);               /* code points */
+size_t tpl_utf8_count(const char *s, size_t n);                /* code points */
 size_t tpl_utf8_offset(const char *s, size_t n, size_t index); /* byte offset of code point index */
 bool tpl_py_isspace(int32_t cp);
 size_t tpl_space_len(const char *s, size_t n); /* bytes of the Python whitespace char at s, or 0 */
@@ -51,10 +51,10 @@ typedef enum tpl_kind {
     TV_INT,
     TV_FLOAT,
     TV_STR,
-    TV_LIST,  /* also tuples (list->is_tuple) */
-    TV_DICT,  /* also namespace() objects (dict->is_namespace) */
-    TV_LOOP,  /* the `loop` variable of a for */
-    TV_FUNC,  /* a global function: range, namespace, dict, raise_exception, strftime_now */
+    TV_LIST, /* also tuples (list->is_tuple) */
+    TV_DICT, /* also namespace() objects (dict->is_namespace) */
+    TV_LOOP, /* the `loop` variable of a for */
+    TV_FUNC, /* a global function: range, namespace, dict, raise_exception, strftime_now */
     TV_MACRO,
 } tpl_kind;
 
@@ -100,11 +100,26 @@ struct tpl_loop {
     size_t index0;
 };
 
-static inline tpl_value tv_undef(void) { tpl_value v = {TV_UNDEF, {0}}; return v; }
-static inline tpl_value tv_none(void) { tpl_value v = {TV_NONE, {0}}; return v; }
-static inline tpl_value tv_bool(bool b) { tpl_value v = {TV_BOOL, {.b = b}}; return v; }
-static inline tpl_value tv_int(int64_t i) { tpl_value v = {TV_INT, {.i = i}}; return v; }
-static inline tpl_value tv_float(double f) { tpl_value v = {TV_FLOAT, {.f = f}}; return v; }
+static inline tpl_value tv_undef(void) {
+    tpl_value v = {TV_UNDEF, {0}};
+    return v;
+}
+static inline tpl_value tv_none(void) {
+    tpl_value v = {TV_NONE, {0}};
+    return v;
+}
+static inline tpl_value tv_bool(bool b) {
+    tpl_value v = {TV_BOOL, {.b = b}};
+    return v;
+}
+static inline tpl_value tv_int(int64_t i) {
+    tpl_value v = {TV_INT, {.i = i}};
+    return v;
+}
+static inline tpl_value tv_float(double f) {
+    tpl_value v = {TV_FLOAT, {.f = f}};
+    return v;
+}
 static inline tpl_value tv_str(const char *p, size_t len) {
     tpl_value v = {TV_STR, {.s = {p, len}}};
     return v;
@@ -123,7 +138,7 @@ bool tv_order(tpl_value a, tpl_value b, int *cmp);
 bool tv_write_str(tpl_buf *b, tpl_value v);
 void tv_write_float(tpl_buf *b, double f); /* Python's repr of a float */
 
-tpl_list *tv_list_new(tpl_arena *a, size_t n);        /* n items, all TV_UNDEF; NULL on no memory */
+tpl_list *tv_list_new(tpl_arena *a, size_t n); /* n items, all TV_UNDEF; NULL on no memory */
 tpl_dict *tv_dict_new(tpl_arena *a);
 bool tv_dict_set(tpl_arena *a, tpl_dict *d, tpl_value key, tpl_value val); /* false: no memory */
 const tpl_value *tv_dict_get(const tpl_dict *d, tpl_value key);
@@ -150,10 +165,10 @@ typedef enum tpl_tok_kind {
     TK_BLOCK_BEGIN, /* {% */
     TK_BLOCK_END,   /* %} */
     TK_NAME,
-    TK_STRING,      /* text: the decoded literal */
+    TK_STRING, /* text: the decoded literal */
     TK_INT,
     TK_FLOAT,
-    TK_OP,          /* text: the operator, e.g. "//", "==", "(" */
+    TK_OP, /* text: the operator, e.g. "//", "==", "(" */
 } tpl_tok_kind;
 
 typedef struct tpl_token {
@@ -193,15 +208,15 @@ typedef enum tpl_node_kind {
     N_CMP,     /* op a: = ! < L(<=) > G(>=) i(in) n(not in) */
     N_AND,
     N_OR,
-    N_COND,    /* a if b else c (c NULL: undefined) */
+    N_COND, /* a if b else c (c NULL: undefined) */
     /* statements */
-    N_BODY,    /* args = statements */
-    N_TEXT,    /* value = the text */
-    N_OUTPUT,  /* {{ a }} */
-    N_IF,      /* if a: body else orelse */
-    N_FOR,     /* for args(targets) in a [if b]: body else orelse */
-    N_SET,     /* args = targets (N_NAME, or one N_ATTR namespace target) = b, or block: body */
-    N_MACRO,   /* name(args = N_NAME params with default a) body */
+    N_BODY,   /* args = statements */
+    N_TEXT,   /* value = the text */
+    N_OUTPUT, /* {{ a }} */
+    N_IF,     /* if a: body else orelse */
+    N_FOR,    /* for args(targets) in a [if b]: body else orelse */
+    N_SET,    /* args = targets (N_NAME, or one N_ATTR namespace target) = b, or block: body */
+    N_MACRO,  /* name(args = N_NAME params with default a) body */
     N_BREAK,
     N_CONTINUE,
 } tpl_node_kind;
@@ -243,10 +258,10 @@ bool tpl_expect_op(tpl_parser *p, const char *op);
 loom_status tpl_syntax_error(tpl_parser *p, const tpl_token *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* NULL on error (p->err set). */
-tpl_node *tpl_parse_expression(tpl_parser *p);       /* with the ternary */
+tpl_node *tpl_parse_expression(tpl_parser *p); /* with the ternary */
 /* Jinja's parse_tuple: "a, b" is a tuple; condexpr=false leaves a trailing "if" to the caller. */
 tpl_node *tpl_parse_tuple(tpl_parser *p, bool condexpr);
-tpl_node *tpl_parse_template(tpl_parser *p);         /* the whole token stream: an N_BODY */
+tpl_node *tpl_parse_template(tpl_parser *p); /* the whole token stream: an N_BODY */
 const tpl_node *tpl_template_root(const loom_template *t);
 
 /* ---- filters, tests, functions (filters.c, builtins.c) ------------------------------------ */
@@ -266,17 +281,17 @@ typedef struct tpl_args {
 loom_status tpl_bind(tpl_render *r, const tpl_node *at, const char *what, const tpl_args *args,
                      const char *const *params, size_t n_params, tpl_value *out);
 
-loom_status tpl_apply_filter(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value subject,
-                             const tpl_args *args, tpl_value *out);
-loom_status tpl_apply_test(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value subject,
-                           const tpl_args *args, bool *out);
+loom_status tpl_apply_filter(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value subject, const tpl_args *args,
+                             tpl_value *out);
+loom_status tpl_apply_test(tpl_render *r, const tpl_node *at, tpl_str name, tpl_value subject, const tpl_args *args,
+                           bool *out);
 
 enum { TPL_FN_RANGE, TPL_FN_NAMESPACE, TPL_FN_DICT, TPL_FN_RAISE, TPL_FN_STRFTIME, TPL_FN_COUNT };
 bool tpl_global(const char *name, size_t len, tpl_value *out);
 loom_status tpl_call_function(tpl_render *r, const tpl_node *at, int fn, const tpl_args *args, tpl_value *out);
 /* Method call obj.name(args) on strings and dicts. *found = false when obj has no such method. */
-loom_status tpl_call_method(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_str name,
-                            const tpl_args *args, bool *found, tpl_value *out);
+loom_status tpl_call_method(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_str name, const tpl_args *args,
+                            bool *found, tpl_value *out);
 bool tpl_is_method(tpl_value obj, tpl_str name);
 /* Python str methods, shared with the filters of the same name. */
 loom_status tpl_str_strip(tpl_render *r, const tpl_node *at, tpl_str s, tpl_value chars, bool left, bool right,
@@ -291,8 +306,8 @@ loom_status tpl_binary(tpl_render *r, const tpl_node *at, int op, tpl_value a, t
 loom_status tpl_contains(tpl_render *r, const tpl_node *at, tpl_value container, tpl_value item, bool *out);
 loom_status tpl_getattr(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_str name, tpl_value *out);
 loom_status tpl_getitem(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_value key, tpl_value *out);
-loom_status tpl_slice(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_value start, tpl_value stop,
-                      tpl_value step, tpl_value *out);
+loom_status tpl_slice(tpl_render *r, const tpl_node *at, tpl_value obj, tpl_value start, tpl_value stop, tpl_value step,
+                      tpl_value *out);
 /* The items a for loop (or list(), join, ...) walks: list items, dict keys, string characters. */
 loom_status tpl_iterate(tpl_render *r, const tpl_node *at, tpl_value v, tpl_list **out);
 
@@ -305,11 +320,11 @@ struct tpl_scope {
 
 struct tpl_render {
     tpl_arena arena;
-    tpl_buf *out;   /* where output goes (macro calls and block sets swap it) */
+    tpl_buf *out; /* where output goes (macro calls and block sets swap it) */
     loom_template_limits limits;
     uint64_t steps;
     int call_depth;
-    int loop_ctl;   /* 1: break, 2: continue pending */
+    int loop_ctl; /* 1: break, 2: continue pending */
     tpl_scope *scope, *root;
     const tpl_dict *context;
     loom_error *err;

@@ -8,38 +8,39 @@
 
 bool tpl_from_json(tpl_arena *a, const json_t *j, tpl_value *out) {
     switch (json_typeof(j)) {
-    case JSON_NULL: *out = tv_none(); return true;
-    case JSON_TRUE: *out = tv_bool(true); return true;
-    case JSON_FALSE: *out = tv_bool(false); return true;
-    case JSON_INTEGER: *out = tv_int((int64_t)json_integer_value(j)); return true;
-    case JSON_REAL: *out = tv_float(json_real_value(j)); return true;
-    case JSON_STRING: *out = tv_str(json_string_value(j), json_string_length(j)); return true;
-    case JSON_ARRAY: {
-        tpl_list *l = tv_list_new(a, json_array_size(j));
-        if (!l) return false;
-        for (size_t i = 0; i < l->n; i++)
-            if (!tpl_from_json(a, json_array_get(j, i), &l->items[i])) return false;
-        out->kind = TV_LIST;
-        out->u.list = l;
-        return true;
-    }
-    case JSON_OBJECT: {
-        tpl_dict *d = tv_dict_new(a);
-        size_t n = json_object_size(j);
-        if (!d || !(d->keys = tpl_alloc(a, (n + 1) * sizeof *d->keys)) || !(d->vals = tpl_alloc(a, (n + 1) * sizeof *d->vals)))
-            return false;
-        d->cap = n + 1;
-        const char *key;
-        json_t *val;
-        json_object_foreach((json_t *)j, key, val) { /* keys are unique: append without lookups */
-            d->keys[d->n] = tv_str(key, strlen(key));
-            if (!tpl_from_json(a, val, &d->vals[d->n])) return false;
-            d->n++;
+        case JSON_NULL: *out = tv_none(); return true;
+        case JSON_TRUE: *out = tv_bool(true); return true;
+        case JSON_FALSE: *out = tv_bool(false); return true;
+        case JSON_INTEGER: *out = tv_int((int64_t)json_integer_value(j)); return true;
+        case JSON_REAL: *out = tv_float(json_real_value(j)); return true;
+        case JSON_STRING: *out = tv_str(json_string_value(j), json_string_length(j)); return true;
+        case JSON_ARRAY: {
+            tpl_list *l = tv_list_new(a, json_array_size(j));
+            if (!l) return false;
+            for (size_t i = 0; i < l->n; i++)
+                if (!tpl_from_json(a, json_array_get(j, i), &l->items[i])) return false;
+            out->kind = TV_LIST;
+            out->u.list = l;
+            return true;
         }
-        out->kind = TV_DICT;
-        out->u.dict = d;
-        return true;
-    }
+        case JSON_OBJECT: {
+            tpl_dict *d = tv_dict_new(a);
+            size_t n = json_object_size(j);
+            if (!d || !(d->keys = tpl_alloc(a, (n + 1) * sizeof *d->keys)) ||
+                !(d->vals = tpl_alloc(a, (n + 1) * sizeof *d->vals)))
+                return false;
+            d->cap = n + 1;
+            const char *key;
+            json_t *val;
+            json_object_foreach((json_t *)j, key, val) { /* keys are unique: append without lookups */
+                d->keys[d->n] = tv_str(key, strlen(key));
+                if (!tpl_from_json(a, val, &d->vals[d->n])) return false;
+                d->n++;
+            }
+            out->kind = TV_DICT;
+            out->u.dict = d;
+            return true;
+        }
     }
     return false;
 }
@@ -51,14 +52,14 @@ static void write_json_string(tpl_buf *b, tpl_str s) {
         unsigned char c = (unsigned char)s.p[i];
         const char *esc = NULL;
         switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        default: break;
+            case '"': esc = "\\\""; break;
+            case '\\': esc = "\\\\"; break;
+            case '\n': esc = "\\n"; break;
+            case '\r': esc = "\\r"; break;
+            case '\t': esc = "\\t"; break;
+            case '\b': esc = "\\b"; break;
+            case '\f': esc = "\\f"; break;
+            default: break;
         }
         if (!esc && c >= 0x20) continue;
         tpl_buf_put(b, s.p + run, i - run);
@@ -79,20 +80,18 @@ static void newline_indent(tpl_buf *b, const tpl_json_style *st, int level) {
 static bool write_key(tpl_buf *b, tpl_value k, const char **why) {
     tpl_buf tmp = {.limit = 64};
     switch (k.kind) {
-    case TV_STR: write_json_string(b, k.u.s); return true;
-    case TV_BOOL: tpl_buf_puts(b, k.u.b ? "\"true\"" : "\"false\""); return true;
-    case TV_NONE: tpl_buf_puts(b, "\"null\""); return true;
-    case TV_INT: tpl_buf_printf(b, "\"%lld\"", (long long)k.u.i); return true;
-    case TV_FLOAT:
-        tv_write_float(&tmp, k.u.f);
-        tpl_buf_put(b, "\"", 1);
-        tpl_buf_put(b, tmp.p, tmp.len);
-        tpl_buf_put(b, "\"", 1);
-        free(tmp.p);
-        return true;
-    default:
-        *why = "keys must be str, int, float, bool or None";
-        return false;
+        case TV_STR: write_json_string(b, k.u.s); return true;
+        case TV_BOOL: tpl_buf_puts(b, k.u.b ? "\"true\"" : "\"false\""); return true;
+        case TV_NONE: tpl_buf_puts(b, "\"null\""); return true;
+        case TV_INT: tpl_buf_printf(b, "\"%lld\"", (long long)k.u.i); return true;
+        case TV_FLOAT:
+            tv_write_float(&tmp, k.u.f);
+            tpl_buf_put(b, "\"", 1);
+            tpl_buf_put(b, tmp.p, tmp.len);
+            tpl_buf_put(b, "\"", 1);
+            free(tmp.p);
+            return true;
+        default: *why = "keys must be str, int, float, bool or None"; return false;
     }
 }
 
@@ -141,32 +140,31 @@ bool tpl_to_json(tpl_buf *b, tpl_value v, const tpl_json_style *st, int depth, c
         return false;
     }
     switch (v.kind) {
-    case TV_NONE: tpl_buf_puts(b, "null"); return true;
-    case TV_BOOL: tpl_buf_puts(b, v.u.b ? "true" : "false"); return true;
-    case TV_INT: tpl_buf_printf(b, "%lld", (long long)v.u.i); return true;
-    case TV_FLOAT:
-        if (isnan(v.u.f)) tpl_buf_puts(b, "NaN");
-        else if (isinf(v.u.f)) tpl_buf_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
-        else tv_write_float(b, v.u.f);
-        return true;
-    case TV_STR: write_json_string(b, v.u.s); return true;
-    case TV_LIST: {
-        const tpl_list *l = v.u.list;
-        tpl_buf_put(b, "[", 1);
-        for (size_t i = 0; i < l->n; i++) {
-            if (i) tpl_buf_puts(b, st->item_sep);
-            if (st->indent) newline_indent(b, st, depth + 1);
-            if (!tpl_to_json(b, l->items[i], st, depth + 1, why)) return false;
+        case TV_NONE: tpl_buf_puts(b, "null"); return true;
+        case TV_BOOL: tpl_buf_puts(b, v.u.b ? "true" : "false"); return true;
+        case TV_INT: tpl_buf_printf(b, "%lld", (long long)v.u.i); return true;
+        case TV_FLOAT:
+            if (isnan(v.u.f)) tpl_buf_puts(b, "NaN");
+            else if (isinf(v.u.f)) tpl_buf_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
+            else tv_write_float(b, v.u.f);
+            return true;
+        case TV_STR: write_json_string(b, v.u.s); return true;
+        case TV_LIST: {
+            const tpl_list *l = v.u.list;
+            tpl_buf_put(b, "[", 1);
+            for (size_t i = 0; i < l->n; i++) {
+                if (i) tpl_buf_puts(b, st->item_sep);
+                if (st->indent) newline_indent(b, st, depth + 1);
+                if (!tpl_to_json(b, l->items[i], st, depth + 1, why)) return false;
+            }
+            if (st->indent && l->n) newline_indent(b, st, depth);
+            tpl_buf_put(b, "]", 1);
+            return true;
         }
-        if (st->indent && l->n) newline_indent(b, st, depth);
-        tpl_buf_put(b, "]", 1);
-        return true;
-    }
-    case TV_DICT:
-        if (v.u.dict->is_namespace) break;
-        return write_dict(b, v.u.dict, st, depth, why);
-    default:
-        break;
+        case TV_DICT:
+            if (v.u.dict->is_namespace) break;
+            return write_dict(b, v.u.dict, st, depth, why);
+        default: break;
     }
     *why = tv_type_name(v);
     return false;

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/grow.h"
 #include "core/error.h"
+#include "core/grow.h"
 #include "template/internal.h"
 
 typedef struct lexer {
@@ -145,37 +145,44 @@ static loom_status lex_string(lexer *L) {
         int32_t cp;
         int digits = 0;
         switch (c) {
-        case '\n': continue;
-        case '\\': case '\'': case '"': buf[n++] = c; continue;
-        case 'a': buf[n++] = '\a'; continue;
-        case 'b': buf[n++] = '\b'; continue;
-        case 'f': buf[n++] = '\f'; continue;
-        case 'n': buf[n++] = '\n'; continue;
-        case 'r': buf[n++] = '\r'; continue;
-        case 't': buf[n++] = '\t'; continue;
-        case 'v': buf[n++] = '\v'; continue;
-        case 'x': digits = 2; break;
-        case 'u': digits = 4; break;
-        case 'U': digits = 8; break;
-        case 'N': return lex_fail(L, i - 2, LOOM_ERR_UNSUPPORTED, "unsupported \\N{...} escape", 0);
-        default:
-            if (c >= '0' && c <= '7') {
-                cp = (int32_t)(c - '0');
-                for (int k = 0; k < 2 && i < end && s[i] >= '0' && s[i] <= '7'; k++) cp = cp * 8 + (int32_t)(s[i++] - '0');
-                n += utf8_encode(cp, buf + n);
-            } else if ((unsigned char)c >= 0x80) {
-                /* Jinja backslash-escapes non-ASCII characters before decoding: "\é" reads "\xe9". */
-                i--;
-                i += utf8_decode(s + i, end - i, &cp);
-                char tmp[16];
-                int k = snprintf(tmp, sizeof tmp, cp < 0x100 ? "\\x%02x" : cp < 0x10000 ? "\\u%04x" : "\\U%08x", (unsigned)cp);
-                memcpy(buf + n, tmp, (size_t)k);
-                n += (size_t)k;
-            } else {
-                buf[n++] = '\\';
-                buf[n++] = c;
-            }
-            continue;
+            case '\n': continue;
+            case '\\':
+            case '\'':
+            case '"': buf[n++] = c; continue;
+            case 'a': buf[n++] = '\a'; continue;
+            case 'b': buf[n++] = '\b'; continue;
+            case 'f': buf[n++] = '\f'; continue;
+            case 'n': buf[n++] = '\n'; continue;
+            case 'r': buf[n++] = '\r'; continue;
+            case 't': buf[n++] = '\t'; continue;
+            case 'v': buf[n++] = '\v'; continue;
+            case 'x': digits = 2; break;
+            case 'u': digits = 4; break;
+            case 'U': digits = 8; break;
+            case 'N': return lex_fail(L, i - 2, LOOM_ERR_UNSUPPORTED, "unsupported \\N{...} escape", 0);
+            default:
+                if (c >= '0' && c <= '7') {
+                    cp = (int32_t)(c - '0');
+                    for (int k = 0; k < 2 && i < end && s[i] >= '0' && s[i] <= '7'; k++)
+                        cp = cp * 8 + (int32_t)(s[i++] - '0');
+                    n += utf8_encode(cp, buf + n);
+                } else if ((unsigned char)c >= 0x80) {
+                    /* Jinja backslash-escapes non-ASCII characters before decoding: "\é" reads "\xe9". */
+                    i--;
+                    i += utf8_decode(s + i, end - i, &cp);
+                    char tmp[16];
+                    int k = snprintf(tmp, sizeof tmp,
+                                     cp < 0x100         ? "\\x%02x"
+                                         : cp < 0x10000 ? "\\u%04x"
+                                                        : "\\U%08x",
+                                     (unsigned)cp);
+                    memcpy(buf + n, tmp, (size_t)k);
+                    n += (size_t)k;
+                } else {
+                    buf[n++] = '\\';
+                    buf[n++] = c;
+                }
+                continue;
         }
         uint32_t value = 0; /* 8 hex digits may exceed int32_t */
         for (int k = 0; k < digits; k++) {
@@ -195,7 +202,7 @@ static loom_status lex_string(lexer *L) {
 }
 
 static const char *const OPERATORS[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "/", "*", "%", "~", "<",
-                                        ">", "=", ".", ",", ":", "|", "(", ")", "[", "]", "{", "}"};
+                                        ">",  "=",  ".",  ",",  ":",  "|",  "(", ")", "[", "]", "{", "}"};
 
 /* Tokens of one {{ }} or {% %} up to and including its end marker. */
 static loom_status lex_tag(lexer *L, bool is_block, bool *line_starting) {
@@ -205,7 +212,8 @@ static loom_status lex_tag(lexer *L, bool is_block, bool *line_starting) {
     for (;;) {
         L->pos = skip_space(s, L->len, L->pos);
         if (L->pos >= L->len)
-            return lex_fail(L, open_pos, LOOM_ERR_FORMAT, is_block ? "unterminated '{%' tag" : "unterminated '{{' tag", 0);
+            return lex_fail(L, open_pos, LOOM_ERR_FORMAT, is_block ? "unterminated '{%' tag" : "unterminated '{{' tag",
+                            0);
         size_t p = L->pos;
         char sign = s[p] == '-' || s[p] == '+' ? s[p] : 0;
         if (depth == 0 && L->len - p >= 2 + (sign != 0) && memcmp(s + p + (sign != 0), end_mark, 2) == 0 &&
@@ -225,7 +233,8 @@ static loom_status lex_tag(lexer *L, bool is_block, bool *line_starting) {
         if (is_name_start(c)) {
             size_t e = p + 1;
             while (e < L->len && (is_name_start(s[e]) || is_digit(s[e]))) e++;
-            if (!emit(L, TK_NAME, p, s + p, e - p)) return loom_fail(L->err, LOOM_ERR_NO_MEMORY, "template: out of memory");
+            if (!emit(L, TK_NAME, p, s + p, e - p))
+                return loom_fail(L->err, LOOM_ERR_NO_MEMORY, "template: out of memory");
             L->pos = e;
         } else if (is_digit(c)) {
             st = lex_number(L);

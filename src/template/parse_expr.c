@@ -60,16 +60,17 @@ bool tpl_is_name(const tpl_token *t, const char *name) { return t->kind == TK_NA
 
 static const char *describe(const tpl_token *t) {
     switch (t->kind) {
-    case TK_EOF: return "end of template";
-    case TK_TEXT: return "template text";
-    case TK_VAR_BEGIN: return "'{{'";
-    case TK_VAR_END: return "'}}'";
-    case TK_BLOCK_BEGIN: return "'{%'";
-    case TK_BLOCK_END: return "'%}'";
-    case TK_NAME: return "a name";
-    case TK_STRING: return "a string";
-    case TK_INT: case TK_FLOAT: return "a number";
-    case TK_OP: return "an operator";
+        case TK_EOF: return "end of template";
+        case TK_TEXT: return "template text";
+        case TK_VAR_BEGIN: return "'{{'";
+        case TK_VAR_END: return "'}}'";
+        case TK_BLOCK_BEGIN: return "'{%'";
+        case TK_BLOCK_END: return "'%}'";
+        case TK_NAME: return "a name";
+        case TK_STRING: return "a string";
+        case TK_INT:
+        case TK_FLOAT: return "a number";
+        case TK_OP: return "an operator";
     }
     return "a token";
 }
@@ -233,57 +234,56 @@ static tpl_node *parse_primary(tpl_parser *p) {
     const tpl_token *t = tpl_next(p);
     tpl_node *n;
     switch (t->kind) {
-    case TK_NAME:
-        if (!(n = tpl_node_new(p, N_CONST, t))) return NULL;
-        if (tpl_is_name(t, "true") || tpl_is_name(t, "True")) n->value = tv_bool(true);
-        else if (tpl_is_name(t, "false") || tpl_is_name(t, "False")) n->value = tv_bool(false);
-        else if (tpl_is_name(t, "none") || tpl_is_name(t, "None")) n->value = tv_none();
-        else {
-            n->kind = N_NAME;
-            n->name = t->text;
-        }
-        return n;
-    case TK_STRING: {
-        if (!(n = tpl_node_new(p, N_CONST, t))) return NULL;
-        size_t len = t->text.len, k = p->pos;
-        for (; p->toks->v[k].kind == TK_STRING; k++) len += p->toks->v[k].text.len;
-        if (k == p->pos) {
-            n->value = tv_str(t->text.p, t->text.len);
+        case TK_NAME:
+            if (!(n = tpl_node_new(p, N_CONST, t))) return NULL;
+            if (tpl_is_name(t, "true") || tpl_is_name(t, "True")) n->value = tv_bool(true);
+            else if (tpl_is_name(t, "false") || tpl_is_name(t, "False")) n->value = tv_bool(false);
+            else if (tpl_is_name(t, "none") || tpl_is_name(t, "None")) n->value = tv_none();
+            else {
+                n->kind = N_NAME;
+                n->name = t->text;
+            }
+            return n;
+        case TK_STRING: {
+            if (!(n = tpl_node_new(p, N_CONST, t))) return NULL;
+            size_t len = t->text.len, k = p->pos;
+            for (; p->toks->v[k].kind == TK_STRING; k++) len += p->toks->v[k].text.len;
+            if (k == p->pos) {
+                n->value = tv_str(t->text.p, t->text.len);
+                return n;
+            }
+            char *buf = tpl_alloc(p->arena, len + 1); /* adjacent literals concatenate: 'a' 'b' */
+            if (!buf) {
+                loom_fail(p->err, LOOM_ERR_NO_MEMORY, "template: out of memory while parsing");
+                return NULL;
+            }
+            memcpy(buf, t->text.p, t->text.len);
+            size_t at = t->text.len;
+            for (; p->pos < k; p->pos++) {
+                memcpy(buf + at, p->toks->v[p->pos].text.p, p->toks->v[p->pos].text.len);
+                at += p->toks->v[p->pos].text.len;
+            }
+            n->value = tv_str(buf, len);
             return n;
         }
-        char *buf = tpl_alloc(p->arena, len + 1); /* adjacent literals concatenate: 'a' 'b' */
-        if (!buf) {
-            loom_fail(p->err, LOOM_ERR_NO_MEMORY, "template: out of memory while parsing");
-            return NULL;
-        }
-        memcpy(buf, t->text.p, t->text.len);
-        size_t at = t->text.len;
-        for (; p->pos < k; p->pos++) {
-            memcpy(buf + at, p->toks->v[p->pos].text.p, p->toks->v[p->pos].text.len);
-            at += p->toks->v[p->pos].text.len;
-        }
-        n->value = tv_str(buf, len);
-        return n;
-    }
-    case TK_INT:
-    case TK_FLOAT:
-        if (!(n = tpl_node_new(p, N_CONST, t))) return NULL;
-        n->value = t->kind == TK_INT ? tv_int(t->ival) : tv_float(t->fval);
-        return n;
-    case TK_OP:
-        if (tpl_is_op(t, "(")) {
-            if (!(n = tpl_parse_tuple(p, true)) || !tpl_expect_op(p, ")")) return NULL;
+        case TK_INT:
+        case TK_FLOAT:
+            if (!(n = tpl_node_new(p, N_CONST, t))) return NULL;
+            n->value = t->kind == TK_INT ? tv_int(t->ival) : tv_float(t->fval);
             return n;
-        }
-        if (tpl_is_op(t, "[") || tpl_is_op(t, "{")) {
-            bool dict = tpl_is_op(t, "{");
-            if (!(n = tpl_node_new(p, dict ? N_DICT : N_LIST, t))) return NULL;
-            if (!parse_list_until(p, &n->args, dict ? "}" : "]", false, dict)) return NULL;
-            return n;
-        }
-        break;
-    default:
-        break;
+        case TK_OP:
+            if (tpl_is_op(t, "(")) {
+                if (!(n = tpl_parse_tuple(p, true)) || !tpl_expect_op(p, ")")) return NULL;
+                return n;
+            }
+            if (tpl_is_op(t, "[") || tpl_is_op(t, "{")) {
+                bool dict = tpl_is_op(t, "{");
+                if (!(n = tpl_node_new(p, dict ? N_DICT : N_LIST, t))) return NULL;
+                if (!parse_list_until(p, &n->args, dict ? "}" : "]", false, dict)) return NULL;
+                return n;
+            }
+            break;
+        default: break;
     }
     if (t->kind == TK_OP) tpl_syntax_error(p, t, "unexpected '%.*s' in expression", (int)t->text.len, t->text.p);
     else tpl_syntax_error(p, t, "unexpected %s in expression", describe(t));
@@ -391,8 +391,9 @@ static tpl_node *parse_filter_or_test(tpl_parser *p, tpl_node *subject, bool is_
     if (tpl_is_op(t, "(")) {
         tpl_next(p);
         if (!parse_list_until(p, &n->args, ")", true, false)) return NULL;
-    } else if (is_test && (t->kind == TK_NAME || t->kind == TK_STRING || t->kind == TK_INT || t->kind == TK_FLOAT ||
-                           tpl_is_op(t, "[") || tpl_is_op(t, "{")) &&
+    } else if (is_test &&
+               (t->kind == TK_NAME || t->kind == TK_STRING || t->kind == TK_INT || t->kind == TK_FLOAT ||
+                tpl_is_op(t, "[") || tpl_is_op(t, "{")) &&
                !tpl_is_name(t, "else") && !tpl_is_name(t, "or") && !tpl_is_name(t, "and")) {
         if (tpl_is_name(t, "is")) {
             tpl_syntax_error(p, t, "tests cannot be chained with 'is'");
@@ -430,7 +431,7 @@ static tpl_node *parse_unary(tpl_parser *p, bool with_filter) {
 
 static bool is_tuple_end(const tpl_token *t) {
     return t->kind == TK_VAR_END || t->kind == TK_BLOCK_END || t->kind == TK_EOF || tpl_is_op(t, ")") ||
-           tpl_is_op(t, "=") || tpl_is_name(t, "in") || tpl_is_name(t, "recursive");
+        tpl_is_op(t, "=") || tpl_is_name(t, "in") || tpl_is_name(t, "recursive");
 }
 
 tpl_node *tpl_parse_tuple(tpl_parser *p, bool condexpr) {
@@ -440,7 +441,8 @@ tpl_node *tpl_parse_tuple(tpl_parser *p, bool condexpr) {
     for (;;) {
         if (first && !tuple) {
             if (!tpl_is_op(tpl_peek(p), ",")) return first;
-            if (!(tuple = tpl_node_new(p, N_TUPLE, start)) || !tpl_nodes_push(p, &tuple->args, &cap, first)) return NULL;
+            if (!(tuple = tpl_node_new(p, N_TUPLE, start)) || !tpl_nodes_push(p, &tuple->args, &cap, first))
+                return NULL;
         }
         if (tuple) {
             if (!tpl_is_op(tpl_peek(p), ",")) break;

@@ -63,7 +63,8 @@ static tpl_node *parse_if(tpl_parser *p, const tpl_token *at) {
     static const char *const ends[] = {"elif", "else", "endif", NULL};
     static const char *const else_ends[] = {"endif", NULL};
     tpl_node *n = tpl_node_new(p, N_IF, at);
-    if (!n || !(n->a = tpl_parse_tuple(p, false)) || !expect_block_end(p, "if", true) || !(n->body = parse_body(p, at, ends)))
+    if (!n || !(n->a = tpl_parse_tuple(p, false)) || !expect_block_end(p, "if", true) ||
+        !(n->body = parse_body(p, at, ends)))
         return NULL;
     const tpl_token *t = tpl_peek(p);
     if (str_is(t->text, "elif")) {
@@ -212,8 +213,8 @@ static tpl_node *parse_body(tpl_parser *p, const tpl_token *opener, const char *
             if (!ends) break;
             const char *closer = ends[0];
             for (const char *const *e = ends; *e; e++) closer = *e;
-            tpl_syntax_error(p, t, "'%.*s' opened at line %d col %d is not closed (expected '%s')", (int)opener->text.len,
-                             opener->text.p, opener->line, opener->col, closer);
+            tpl_syntax_error(p, t, "'%.*s' opened at line %d col %d is not closed (expected '%s')",
+                             (int)opener->text.len, opener->text.p, opener->line, opener->col, closer);
             return NULL;
         }
         if (t->kind == TK_TEXT) {

@@ -62,8 +62,9 @@ loom_status tpl_to_str(tpl_render *r, const tpl_node *at, tpl_value v, tpl_value
         return LOOM_OK;
     }
     tpl_buf b = {.limit = r->limits.max_memory_bytes};
-    loom_status st = tv_write_str(&b, v) ? tpl_buf_value(r, at, &b, out)
-                                         : tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported: str() of a '%s'", tv_type_name(v));
+    loom_status st = tv_write_str(&b, v)
+        ? tpl_buf_value(r, at, &b, out)
+        : tpl_fail(r, at, LOOM_ERR_UNSUPPORTED, "unsupported: str() of a '%s'", tv_type_name(v));
     free(b.p);
     return st;
 }
@@ -72,8 +73,7 @@ static loom_status render_body(tpl_render *r, const tpl_node *body);
 
 static loom_status emit(tpl_render *r, const tpl_node *at, const char *p, size_t n) {
     tpl_buf_put(r->out, p, n);
-    if (r->out->over)
-        return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "output exceeds the %zu byte limit", r->out->limit);
+    if (r->out->over) return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "output exceeds the %zu byte limit", r->out->limit);
     return tpl_charge(r, at, n);
 }
 
@@ -107,7 +107,8 @@ static loom_status assign_targets(tpl_render *r, const tpl_node *at, const tpl_n
     if (st != LOOM_OK) return st;
     if (items->n != targets->n)
         return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "cannot unpack %zu values into %zu names", items->n, targets->n);
-    for (size_t i = 0; i < targets->n && st == LOOM_OK; i++) st = assign(r, at, r->scope->vars, targets->v[i]->name, items->items[i]);
+    for (size_t i = 0; i < targets->n && st == LOOM_OK; i++)
+        st = assign(r, at, r->scope->vars, targets->v[i]->name, items->items[i]);
     return st;
 }
 
@@ -142,8 +143,8 @@ static loom_status render_for(tpl_render *r, const tpl_node *n) {
         for (size_t i = 0; st == LOOM_OK && i < items->n; i++) {
             tpl_value pass;
             scope.vars->n = 0;
-            if ((st = assign_targets(r, n, &n->args, items->items[i])) == LOOM_OK && (st = tpl_eval(r, n->b, &pass)) == LOOM_OK &&
-                tv_truthy(pass))
+            if ((st = assign_targets(r, n, &n->args, items->items[i])) == LOOM_OK &&
+                (st = tpl_eval(r, n->b, &pass)) == LOOM_OK && tv_truthy(pass))
                 kept->items[kept->n++] = items->items[i];
         }
         items = kept;
@@ -155,8 +156,10 @@ static loom_status render_for(tpl_render *r, const tpl_node *n) {
         loop->index0 = i;
         scope.vars->n = 0; /* a fresh scope per iteration, as in Jinja; nothing keeps a reference to it */
         tpl_value lv = {TV_LOOP, {.loop = loop}};
-        if ((st = tpl_charge(r, n, 1)) != LOOM_OK || (st = assign(r, n, scope.vars, (tpl_str){"loop", 4}, lv)) != LOOM_OK ||
-            (st = assign_targets(r, n, &n->args, items->items[i])) != LOOM_OK || (st = render_body(r, n->body)) != LOOM_OK)
+        if ((st = tpl_charge(r, n, 1)) != LOOM_OK ||
+            (st = assign(r, n, scope.vars, (tpl_str){"loop", 4}, lv)) != LOOM_OK ||
+            (st = assign_targets(r, n, &n->args, items->items[i])) != LOOM_OK ||
+            (st = render_body(r, n->body)) != LOOM_OK)
             break;
         int ctl = r->loop_ctl;
         r->loop_ctl = 0;
@@ -167,7 +170,8 @@ static loom_status render_for(tpl_render *r, const tpl_node *n) {
     return st;
 }
 
-loom_status tpl_call_macro(tpl_render *r, const tpl_node *at, const tpl_node *macro, const tpl_args *args, tpl_value *out) {
+loom_status tpl_call_macro(tpl_render *r, const tpl_node *at, const tpl_node *macro, const tpl_args *args,
+                           tpl_value *out) {
     if (r->call_depth >= r->limits.max_call_depth)
         return tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "macro calls nested deeper than %d", r->limits.max_call_depth);
     if (args->n_pos > macro->args.n)
@@ -177,8 +181,9 @@ loom_status tpl_call_macro(tpl_render *r, const tpl_node *at, const tpl_node *ma
     loom_status st = push_scope(r, at, r->root, &scope);
     for (size_t k = 0; st == LOOM_OK && k < args->n_kw; k++) {
         size_t i = 0;
-        while (i < macro->args.n && !(macro->args.v[i]->name.len == args->kw_names[k].len &&
-                                      memcmp(macro->args.v[i]->name.p, args->kw_names[k].p, args->kw_names[k].len) == 0))
+        while (i < macro->args.n &&
+               !(macro->args.v[i]->name.len == args->kw_names[k].len &&
+                 memcmp(macro->args.v[i]->name.p, args->kw_names[k].p, args->kw_names[k].len) == 0))
             i++;
         if (i == macro->args.n || i < args->n_pos)
             st = tpl_fail(r, at, LOOM_ERR_INVALID_ARG, "macro '%.*s' got an unexpected keyword argument '%.*s'",
@@ -189,7 +194,8 @@ loom_status tpl_call_macro(tpl_render *r, const tpl_node *at, const tpl_node *ma
         tpl_value v = i < args->n_pos ? args->pos[i] : tv_undef();
         bool given = i < args->n_pos;
         for (size_t k = 0; k < args->n_kw; k++)
-            if (param->name.len == args->kw_names[k].len && memcmp(param->name.p, args->kw_names[k].p, param->name.len) == 0) {
+            if (param->name.len == args->kw_names[k].len &&
+                memcmp(param->name.p, args->kw_names[k].p, param->name.len) == 0) {
                 v = args->kw[k];
                 given = true;
             }
@@ -208,24 +214,24 @@ static loom_status render_node(tpl_render *r, const tpl_node *n) {
     tpl_value v;
     loom_status st;
     switch (n->kind) {
-    case N_TEXT: return emit(r, n, n->value.u.s.p, n->value.u.s.len);
-    case N_OUTPUT:
-        if ((st = tpl_eval(r, n->a, &v)) != LOOM_OK || (st = tpl_to_str(r, n, v, &v)) != LOOM_OK) return st;
-        return emit(r, n, v.u.s.p, v.u.s.len);
-    case N_IF:
-        if ((st = tpl_eval(r, n->a, &v)) != LOOM_OK) return st;
-        if (tv_truthy(v)) return render_body(r, n->body);
-        return n->orelse ? render_body(r, n->orelse) : LOOM_OK;
-    case N_FOR: return render_for(r, n);
-    case N_SET: return render_set(r, n);
-    case N_MACRO:
-        v.kind = TV_MACRO;
-        v.u.macro = n;
-        return assign(r, n, r->scope->vars, n->name, v);
-    case N_BREAK: r->loop_ctl = 1; return LOOM_OK;
-    case N_CONTINUE: r->loop_ctl = 2; return LOOM_OK;
-    case N_BODY: return render_body(r, n);
-    default: return tpl_fail(r, n, LOOM_ERR_INTERNAL, "expression node %d as a statement", (int)n->kind);
+        case N_TEXT: return emit(r, n, n->value.u.s.p, n->value.u.s.len);
+        case N_OUTPUT:
+            if ((st = tpl_eval(r, n->a, &v)) != LOOM_OK || (st = tpl_to_str(r, n, v, &v)) != LOOM_OK) return st;
+            return emit(r, n, v.u.s.p, v.u.s.len);
+        case N_IF:
+            if ((st = tpl_eval(r, n->a, &v)) != LOOM_OK) return st;
+            if (tv_truthy(v)) return render_body(r, n->body);
+            return n->orelse ? render_body(r, n->orelse) : LOOM_OK;
+        case N_FOR: return render_for(r, n);
+        case N_SET: return render_set(r, n);
+        case N_MACRO:
+            v.kind = TV_MACRO;
+            v.u.macro = n;
+            return assign(r, n, r->scope->vars, n->name, v);
+        case N_BREAK: r->loop_ctl = 1; return LOOM_OK;
+        case N_CONTINUE: r->loop_ctl = 2; return LOOM_OK;
+        case N_BODY: return render_body(r, n);
+        default: return tpl_fail(r, n, LOOM_ERR_INTERNAL, "expression node %d as a statement", (int)n->kind);
     }
 }
 
@@ -238,7 +244,7 @@ static loom_status render_body(tpl_render *r, const tpl_node *body) {
 }
 
 loom_status template_render(const loom_template *t, const json_t *context, const loom_template_limits *limits,
-                                 char **out, size_t *out_len, loom_error *err) {
+                            char **out, size_t *out_len, loom_error *err) {
     *out = NULL;
     *out_len = 0;
     if (context && !json_is_object(context))

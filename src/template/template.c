@@ -19,7 +19,8 @@ const tpl_node *tpl_template_root(const loom_template *t) { return t->root; }
 loom_status template_parse(const char *src, size_t len, loom_template **out, loom_error *err) {
     *out = NULL;
     if (len > MAX_TEMPLATE_BYTES)
-        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "template: %zu bytes is over the %d byte limit", len, MAX_TEMPLATE_BYTES);
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "template: %zu bytes is over the %d byte limit", len,
+                         MAX_TEMPLATE_BYTES);
     if (!utf8_valid(src, len)) return loom_fail(err, LOOM_ERR_FORMAT, "template: source is not valid UTF-8");
     loom_template *t = calloc(1, sizeof *t);
     if (!t) return loom_fail(err, LOOM_ERR_NO_MEMORY, "template: out of memory");

@@ -29,10 +29,10 @@
 typedef struct loom_template loom_template;
 
 typedef struct loom_template_limits {
-    size_t max_output_bytes;  /* the rendered text */
-    size_t max_memory_bytes;  /* every value built while rendering */
-    uint64_t max_steps;       /* work: evaluated nodes, loop iterations, bytes copied or searched */
-    int max_call_depth;       /* nested macro calls */
+    size_t max_output_bytes; /* the rendered text */
+    size_t max_memory_bytes; /* every value built while rendering */
+    uint64_t max_steps;      /* work: evaluated nodes, loop iterations, bytes copied or searched */
+    int max_call_depth;      /* nested macro calls */
 } loom_template_limits;
 
 /* 1 MiB of output, 64 MiB of values, 50M steps (well under a second), 32 nested macro calls. */
@@ -47,9 +47,8 @@ loom_status template_parse(const char *src, size_t len, loom_template **out, loo
  * any extra keyword (enable_thinking, ...). limits: NULL for the defaults. *out is malloc'd and
  * NUL-terminated (the text itself may hold NUL bytes: use *out_len). raise_exception(msg) in the
  * template fails with LOOM_ERR_INVALID_ARG and a message ending in msg. */
-loom_status template_render(const loom_template *t, const json_t *context,
-                                 const loom_template_limits *limits, char **out, size_t *out_len,
-                                 loom_error *err);
+loom_status template_render(const loom_template *t, const json_t *context, const loom_template_limits *limits,
+                            char **out, size_t *out_len, loom_error *err);
 
 void template_free(loom_template *t);
 

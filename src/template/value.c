@@ -9,31 +9,32 @@
 
 const char *tv_type_name(tpl_value v) {
     switch (v.kind) {
-    case TV_UNDEF: return "Undefined";
-    case TV_NONE: return "NoneType";
-    case TV_BOOL: return "bool";
-    case TV_INT: return "int";
-    case TV_FLOAT: return "float";
-    case TV_STR: return "str";
-    case TV_LIST: return v.u.list->is_tuple ? "tuple" : "list";
-    case TV_DICT: return v.u.dict->is_namespace ? "Namespace" : "dict";
-    case TV_LOOP: return "LoopContext";
-    case TV_FUNC: return "function";
-    case TV_MACRO: return "Macro";
+        case TV_UNDEF: return "Undefined";
+        case TV_NONE: return "NoneType";
+        case TV_BOOL: return "bool";
+        case TV_INT: return "int";
+        case TV_FLOAT: return "float";
+        case TV_STR: return "str";
+        case TV_LIST: return v.u.list->is_tuple ? "tuple" : "list";
+        case TV_DICT: return v.u.dict->is_namespace ? "Namespace" : "dict";
+        case TV_LOOP: return "LoopContext";
+        case TV_FUNC: return "function";
+        case TV_MACRO: return "Macro";
     }
     return "object";
 }
 
 bool tv_truthy(tpl_value v) {
     switch (v.kind) {
-    case TV_UNDEF: case TV_NONE: return false;
-    case TV_BOOL: return v.u.b;
-    case TV_INT: return v.u.i != 0;
-    case TV_FLOAT: return v.u.f != 0.0;
-    case TV_STR: return v.u.s.len != 0;
-    case TV_LIST: return v.u.list->n != 0;
-    case TV_DICT: return v.u.dict->is_namespace || v.u.dict->n != 0;
-    default: return true;
+        case TV_UNDEF:
+        case TV_NONE: return false;
+        case TV_BOOL: return v.u.b;
+        case TV_INT: return v.u.i != 0;
+        case TV_FLOAT: return v.u.f != 0.0;
+        case TV_STR: return v.u.s.len != 0;
+        case TV_LIST: return v.u.list->n != 0;
+        case TV_DICT: return v.u.dict->is_namespace || v.u.dict->n != 0;
+        default: return true;
     }
 }
 
@@ -49,25 +50,26 @@ bool tv_equal(tpl_value a, tpl_value b) {
     }
     if (a.kind != b.kind) return false;
     switch (a.kind) {
-    case TV_UNDEF: case TV_NONE: return true;
-    case TV_STR: return a.u.s.len == b.u.s.len && cmp_bytes(a.u.s, b.u.s) == 0;
-    case TV_LIST:
-        if (a.u.list->is_tuple != b.u.list->is_tuple || a.u.list->n != b.u.list->n) return false;
-        for (size_t i = 0; i < a.u.list->n; i++)
-            if (!tv_equal(a.u.list->items[i], b.u.list->items[i])) return false;
-        return true;
-    case TV_DICT:
-        if (a.u.dict->is_namespace || b.u.dict->is_namespace) return a.u.dict == b.u.dict;
-        if (a.u.dict->n != b.u.dict->n) return false;
-        for (size_t i = 0; i < a.u.dict->n; i++) {
-            const tpl_value *o = tv_dict_get(b.u.dict, a.u.dict->keys[i]);
-            if (!o || !tv_equal(a.u.dict->vals[i], *o)) return false;
-        }
-        return true;
-    case TV_LOOP: return a.u.loop == b.u.loop;
-    case TV_FUNC: return a.u.func == b.u.func;
-    case TV_MACRO: return a.u.macro == b.u.macro;
-    default: return false;
+        case TV_UNDEF:
+        case TV_NONE: return true;
+        case TV_STR: return a.u.s.len == b.u.s.len && cmp_bytes(a.u.s, b.u.s) == 0;
+        case TV_LIST:
+            if (a.u.list->is_tuple != b.u.list->is_tuple || a.u.list->n != b.u.list->n) return false;
+            for (size_t i = 0; i < a.u.list->n; i++)
+                if (!tv_equal(a.u.list->items[i], b.u.list->items[i])) return false;
+            return true;
+        case TV_DICT:
+            if (a.u.dict->is_namespace || b.u.dict->is_namespace) return a.u.dict == b.u.dict;
+            if (a.u.dict->n != b.u.dict->n) return false;
+            for (size_t i = 0; i < a.u.dict->n; i++) {
+                const tpl_value *o = tv_dict_get(b.u.dict, a.u.dict->keys[i]);
+                if (!o || !tv_equal(a.u.dict->vals[i], *o)) return false;
+            }
+            return true;
+        case TV_LOOP: return a.u.loop == b.u.loop;
+        case TV_FUNC: return a.u.func == b.u.func;
+        case TV_MACRO: return a.u.macro == b.u.macro;
+        default: return false;
     }
 }
 
@@ -103,8 +105,14 @@ bool tv_order(tpl_value a, tpl_value b, int *cmp) {
 /* Python's float repr: the shortest digits that read back the same, in fixed notation for
  * exponents -4 <= e < 16 (with ".0" when integral), else scientific like 1e+16 and 1e-05. */
 void tv_write_float(tpl_buf *b, double f) {
-    if (isnan(f)) { tpl_buf_puts(b, "nan"); return; }
-    if (isinf(f)) { tpl_buf_puts(b, f < 0 ? "-inf" : "inf"); return; }
+    if (isnan(f)) {
+        tpl_buf_puts(b, "nan");
+        return;
+    }
+    if (isinf(f)) {
+        tpl_buf_puts(b, f < 0 ? "-inf" : "inf");
+        return;
+    }
     char sci[40];
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(sci, sizeof sci, "%.*e", prec - 1, f);
@@ -163,41 +171,40 @@ static void write_str_repr(tpl_buf *b, tpl_str s) {
 static bool write_value(tpl_buf *b, tpl_value v, bool repr, int depth) {
     if (depth > 64) return false; /* a namespace can hold itself */
     switch (v.kind) {
-    case TV_UNDEF: /* str(Undefined) is "" */
-        if (repr) tpl_buf_puts(b, "Undefined");
-        return true;
-    case TV_NONE: tpl_buf_puts(b, "None"); return true;
-    case TV_BOOL: tpl_buf_puts(b, v.u.b ? "True" : "False"); return true;
-    case TV_INT: tpl_buf_printf(b, "%lld", (long long)v.u.i); return true;
-    case TV_FLOAT: tv_write_float(b, v.u.f); return true;
-    case TV_STR:
-        if (repr) write_str_repr(b, v.u.s);
-        else tpl_buf_put(b, v.u.s.p, v.u.s.len);
-        return true;
-    case TV_LIST: {
-        const tpl_list *l = v.u.list;
-        tpl_buf_puts(b, l->is_tuple ? "(" : "[");
-        for (size_t i = 0; i < l->n; i++) {
-            if (i) tpl_buf_puts(b, ", ");
-            if (!write_value(b, l->items[i], true, depth + 1)) return false;
+        case TV_UNDEF: /* str(Undefined) is "" */
+            if (repr) tpl_buf_puts(b, "Undefined");
+            return true;
+        case TV_NONE: tpl_buf_puts(b, "None"); return true;
+        case TV_BOOL: tpl_buf_puts(b, v.u.b ? "True" : "False"); return true;
+        case TV_INT: tpl_buf_printf(b, "%lld", (long long)v.u.i); return true;
+        case TV_FLOAT: tv_write_float(b, v.u.f); return true;
+        case TV_STR:
+            if (repr) write_str_repr(b, v.u.s);
+            else tpl_buf_put(b, v.u.s.p, v.u.s.len);
+            return true;
+        case TV_LIST: {
+            const tpl_list *l = v.u.list;
+            tpl_buf_puts(b, l->is_tuple ? "(" : "[");
+            for (size_t i = 0; i < l->n; i++) {
+                if (i) tpl_buf_puts(b, ", ");
+                if (!write_value(b, l->items[i], true, depth + 1)) return false;
+            }
+            tpl_buf_puts(b, l->is_tuple ? (l->n == 1 ? ",)" : ")") : "]");
+            return true;
         }
-        tpl_buf_puts(b, l->is_tuple ? (l->n == 1 ? ",)" : ")") : "]");
-        return true;
-    }
-    case TV_DICT: {
-        const tpl_dict *d = v.u.dict;
-        tpl_buf_puts(b, d->is_namespace ? "<Namespace {" : "{");
-        for (size_t i = 0; i < d->n; i++) {
-            if (i) tpl_buf_puts(b, ", ");
-            if (!write_value(b, d->keys[i], true, depth + 1)) return false;
-            tpl_buf_puts(b, ": ");
-            if (!write_value(b, d->vals[i], true, depth + 1)) return false;
+        case TV_DICT: {
+            const tpl_dict *d = v.u.dict;
+            tpl_buf_puts(b, d->is_namespace ? "<Namespace {" : "{");
+            for (size_t i = 0; i < d->n; i++) {
+                if (i) tpl_buf_puts(b, ", ");
+                if (!write_value(b, d->keys[i], true, depth + 1)) return false;
+                tpl_buf_puts(b, ": ");
+                if (!write_value(b, d->vals[i], true, depth + 1)) return false;
+            }
+            tpl_buf_puts(b, d->is_namespace ? "}>" : "}");
+            return true;
         }
-        tpl_buf_puts(b, d->is_namespace ? "}>" : "}");
-        return true;
-    }
-    default:
-        return false;
+        default: return false;
     }
 }
 

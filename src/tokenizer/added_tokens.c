@@ -9,7 +9,10 @@
 
 int tok_added_add(tok_added_set *a, const tok_added *tok) {
     for (size_t i = 0; i < a->n; i++)
-        if (a->items[i].id == tok->id) { a->items[i] = *tok; return 0; }
+        if (a->items[i].id == tok->id) {
+            a->items[i] = *tok;
+            return 0;
+        }
     if (grow(&a->items, &a->cap, a->n, sizeof *a->items, 16)) return -1;
     a->items[a->n++] = *tok;
     return 0;
@@ -60,7 +63,8 @@ int tok_added_build(tok_added_set *a, const tok_vocab *v) {
 }
 
 static size_t prev_char(const char *s, size_t i) {
-    do i--; while (i > 0 && ((uint8_t)s[i] & 0xC0) == 0x80);
+    do i--;
+    while (i > 0 && ((uint8_t)s[i] & 0xC0) == 0x80);
     return i;
 }
 
@@ -81,7 +85,10 @@ static int32_t longest_at(const tok_trie *tr, const char *s, size_t n, size_t i,
     int32_t node = 0, best = -1;
     for (size_t j = i; j < n; j++) {
         if ((node = trie_child(tr, node, (uint8_t)s[j])) < 0) break;
-        if (tr->nodes[node].added >= 0) { best = tr->nodes[node].added; *end = j + 1; }
+        if (tr->nodes[node].added >= 0) {
+            best = tr->nodes[node].added;
+            *end = j + 1;
+        }
     }
     return best;
 }
@@ -92,7 +99,10 @@ int tok_added_split(const tok_added_set *a, int which, const char *s, size_t n, 
     for (size_t i = 0; tr->n && i < n;) {
         size_t stop = 0;
         int32_t item = (tr->first[(uint8_t)s[i] >> 3] >> ((uint8_t)s[i] & 7)) & 1 ? longest_at(tr, s, n, i, &stop) : -1;
-        if (item < 0) { i++; continue; }
+        if (item < 0) {
+            i++;
+            continue;
+        }
         const tok_added *tk = &a->items[item];
         size_t start = i;
         i = stop;

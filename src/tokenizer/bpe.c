@@ -7,7 +7,9 @@
 
 #include "tokenizer/tok_internal.h"
 
-typedef struct sym { int32_t id, prev, next, alive; } sym;
+typedef struct sym {
+    int32_t id, prev, next, alive;
+} sym;
 static int push_pair(const loom_tokenizer *t, tok_heap *h, const sym *s, int32_t pos) {
     int32_t rank, new_id;
     if (pos < 0 || s[pos].next < 0) return 0;
@@ -26,7 +28,10 @@ static int split_chars(const loom_tokenizer *t, const char *w, size_t n, sym **o
         if (!l) l = 1;
         int32_t id = tok_strmap_get(&t->vocab.model, w + i, l);
         if (id >= 0) {
-            if (unk_pending) { s[k++] = (sym){t->unk_id, 0, 0, 1}; unk_pending = 0; }
+            if (unk_pending) {
+                s[k++] = (sym){t->unk_id, 0, 0, 1};
+                unk_pending = 0;
+            }
             s[k++] = (sym){id, 0, 0, 1};
         } else {
             int all_bytes = t->byte_fallback;

@@ -9,10 +9,10 @@
 struct loom_detok {
     const loom_tokenizer *t;
     int skip_special;
-    size_t n_tokens;   /* tokens that reached the decoder (after skipping) */
-    int strip_left;    /* leading spaces still to strip from the text */
-    tok_buf group;     /* bytes of the current run of <0xXX> tokens */
-    tok_buf pending;   /* decoded bytes not yet released (an incomplete UTF-8 tail) */
+    size_t n_tokens; /* tokens that reached the decoder (after skipping) */
+    int strip_left;  /* leading spaces still to strip from the text */
+    tok_buf group;   /* bytes of the current run of <0xXX> tokens */
+    tok_buf pending; /* decoded bytes not yet released (an incomplete UTF-8 tail) */
     tok_buf work;
 };
 
@@ -31,7 +31,10 @@ static int byte_token(const char *s, size_t n) {
     int v = 0;
     for (int i = 3; i < 5; i++) {
         char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int d = c >= '0' && c <= '9' ? c - '0'
+            : c >= 'A' && c <= 'F'   ? c - 'A' + 10
+            : c >= 'a' && c <= 'f'   ? c - 'a' + 10
+                                     : -1;
         if (d < 0) return -1;
         v = v * 16 + d;
     }
@@ -41,7 +44,10 @@ static int byte_token(const char *s, size_t n) {
 /* Appends decoded bytes to pending, applying the leading-space strip of the text. */
 static int emit(loom_detok *d, const char *s, size_t n) {
     while (d->strip_left > 0 && n > 0) {
-        if (*s != ' ') { d->strip_left = 0; break; }
+        if (*s != ' ') {
+            d->strip_left = 0;
+            break;
+        }
         s++;
         n--;
         d->strip_left--;
@@ -83,12 +89,18 @@ static int token_text(loom_detok *d, const char *s, size_t n) {
     w->len = 0;
     if (tok_buf_append(w, s, n)) return -1;
     /* HF's Metaspace decoder drops every replacement character of the first token */
-    if (dec->meta_first_len && d->n_tokens == 0 && replace_all(w, dec->meta_first, dec->meta_first_len, "", 0)) return -1;
+    if (dec->meta_first_len && d->n_tokens == 0 && replace_all(w, dec->meta_first, dec->meta_first_len, "", 0))
+        return -1;
     for (size_t r = 0; r < dec->n_replaces; r++)
-        if (replace_all(w, dec->replaces[r].from, dec->replaces[r].from_len, dec->replaces[r].to, dec->replaces[r].to_len)) return -1;
+        if (replace_all(w, dec->replaces[r].from, dec->replaces[r].from_len, dec->replaces[r].to,
+                        dec->replaces[r].to_len))
+            return -1;
     if (dec->byte_level) {
         tok_buf out = {0};
-        if (tok_bytelevel_decode_append(&out, w->data ? w->data : "", w->len)) { tok_buf_free(&out); return -1; }
+        if (tok_bytelevel_decode_append(&out, w->data ? w->data : "", w->len)) {
+            tok_buf_free(&out);
+            return -1;
+        }
         tok_buf_free(w);
         *w = out;
     }
@@ -120,7 +132,10 @@ static int release(loom_detok *d, int final, char **text_out, size_t *len_out) {
     if (!final) /* hold back a tail that may still become a character */
         for (size_t k = n < 3 ? n : 3; k > 0 && !keep; k--) keep = utf8_incomplete_len(p + n - k, k) == k ? k : 0;
     tok_buf out = {0};
-    if (tok_buf_reserve(&out, n) || tok_utf8_append_lossy(&out, p, n - keep)) { tok_buf_free(&out); return -1; }
+    if (tok_buf_reserve(&out, n) || tok_utf8_append_lossy(&out, p, n - keep)) {
+        tok_buf_free(&out);
+        return -1;
+    }
     if (keep) memmove(d->pending.data, p + n - keep, keep);
     d->pending.len = keep;
     *text_out = out.data;
@@ -141,8 +156,10 @@ loom_status detok_create(const loom_tokenizer *t, int skip_special, loom_detok *
 loom_status detok_push(loom_detok *d, int32_t id, char **text_out, size_t *len_out, loom_error *err) {
     *text_out = NULL;
     *len_out = 0;
-    if (!tok_vocab_has(&d->t->vocab, id)) return loom_fail(err, LOOM_ERR_INVALID_ARG, "decode: token id %d out of range", (int)id);
-    if (push_token(d, id) || release(d, 0, text_out, len_out)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "decode: out of memory");
+    if (!tok_vocab_has(&d->t->vocab, id))
+        return loom_fail(err, LOOM_ERR_INVALID_ARG, "decode: token id %d out of range", (int)id);
+    if (push_token(d, id) || release(d, 0, text_out, len_out))
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "decode: out of memory");
     return LOOM_OK;
 }
 
@@ -174,20 +191,25 @@ loom_status loom_tokenizer_decode(const loom_tokenizer *t, const int32_t *ids, s
     size_t len = 0;
     for (size_t i = 0; i <= n && !st; i++) {
         st = i < n ? detok_push(d, ids[i], &piece, &len, err) : detok_flush(d, &piece, &len, err);
-        if (!st && tok_buf_append(&all, piece ? piece : "", len)) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "decode: out of memory");
+        if (!st && tok_buf_append(&all, piece ? piece : "", len))
+            st = loom_fail(err, LOOM_ERR_NO_MEMORY, "decode: out of memory");
         free(piece);
         piece = NULL;
     }
     detok_free(d);
-    if (!st && !all.data && tok_buf_append(&all, "", 0)) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "decode: out of memory");
-    if (st) { tok_buf_free(&all); return st; }
+    if (!st && !all.data && tok_buf_append(&all, "", 0))
+        st = loom_fail(err, LOOM_ERR_NO_MEMORY, "decode: out of memory");
+    if (st) {
+        tok_buf_free(&all);
+        return st;
+    }
     *text_out = all.data;
     *len_out = all.len;
     return LOOM_OK;
 }
 
-loom_status tokenizer_token_bytes(const loom_tokenizer *t, char **bytes_out, uint32_t **off_out,
-                                       uint32_t **len_out, uint8_t **special_out, loom_error *err) {
+loom_status tokenizer_token_bytes(const loom_tokenizer *t, char **bytes_out, uint32_t **off_out, uint32_t **len_out,
+                                  uint8_t **special_out, loom_error *err) {
     int32_t n = t->vocab.n;
     loom_detok d = {.t = t, .n_tokens = 1}; /* mid-sequence: the first-token rules do not apply */
     tok_buf all = {0};
@@ -206,7 +228,7 @@ loom_status tokenizer_token_bytes(const loom_tokenizer *t, char **bytes_out, uin
             rc = tok_buf_append(&all, &c, 1);
         } else {
             rc = (t->dec.join_space && tok_buf_append(&all, " ", 1)) || token_text(&d, s, sn) ||
-                 tok_buf_append(&all, d.work.data ? d.work.data : "", d.work.len);
+                tok_buf_append(&all, d.work.data ? d.work.data : "", d.work.len);
         }
         len[id] = (uint32_t)(all.len - off[id]);
     }

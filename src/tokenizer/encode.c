@@ -29,7 +29,8 @@ static int encode_word(const loom_tokenizer *t, const char *w, size_t n, tok_ids
         m->cache_ids.len = 0;
     }
     size_t pos = m->cache_ids.len, n_ids = out->len - first;
-    if (!tok_ids_push(&m->cache_ids, (int32_t)n_ids) && (!n_ids || !tok_ids_append(&m->cache_ids, out->data + first, n_ids)))
+    if (!tok_ids_push(&m->cache_ids, (int32_t)n_ids) &&
+        (!n_ids || !tok_ids_append(&m->cache_ids, out->data + first, n_ids)))
         tok_strmap_put(&m->cache, w, n, (int32_t)pos); /* a failed insert only loses the cache entry */
     pthread_mutex_unlock(&m->cache_lock);
     return 0;
@@ -91,7 +92,8 @@ loom_status loom_tokenizer_encode(const loom_tokenizer *t, const char *text, siz
         tok_ids_free(&out);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "encode: out of memory (or regex failure)");
     }
-    if (!out.data && !(out.data = malloc(sizeof *out.data))) return loom_fail(err, LOOM_ERR_NO_MEMORY, "encode: out of memory");
+    if (!out.data && !(out.data = malloc(sizeof *out.data)))
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "encode: out of memory");
     *ids_out = out.data;
     *n_out = out.len;
     return LOOM_OK;

@@ -64,7 +64,8 @@ static loom_status load_merges(loom_tokenizer *t, const loom_gguf *g, loom_error
     for (uint64_t i = 0; i < merges->n_elems && i < INT32_MAX; i++) {
         const char *s;
         size_t len;
-        if (!gguf_arr_string(merges, i, &s, &len)) return loom_fail(err, LOOM_ERR_FORMAT, "tokenizer.ggml.merges[%llu] unreadable", (unsigned long long)i);
+        if (!gguf_arr_string(merges, i, &s, &len))
+            return loom_fail(err, LOOM_ERR_FORMAT, "tokenizer.ggml.merges[%llu] unreadable", (unsigned long long)i);
         int rc = tok_bpe_add_merge_line(t, s, len, (int32_t)i);
         if (rc < 0) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
         /* merges naming tokens outside the vocab can never apply: skipped, as llama.cpp does */
@@ -75,10 +76,12 @@ static loom_status load_merges(loom_tokenizer *t, const loom_gguf *g, loom_error
 static loom_status load(loom_tokenizer *t, const loom_gguf *g, loom_error *err) {
     const char *model, *pre = "default";
     size_t mlen, plen = 7;
-    if (!gguf_get_string(g, "tokenizer.ggml.model", &model, &mlen)) return loom_fail(err, LOOM_ERR_FORMAT, "no tokenizer.ggml.model");
+    if (!gguf_get_string(g, "tokenizer.ggml.model", &model, &mlen))
+        return loom_fail(err, LOOM_ERR_FORMAT, "no tokenizer.ggml.model");
     int spm = mlen == 5 && !memcmp(model, "llama", 5);
     if (!spm && !(mlen == 4 && !memcmp(model, "gpt2", 4)))
-        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "tokenizer.ggml.model \"%.*s\"", (int)(mlen > 40 ? 40 : mlen), model);
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "tokenizer.ggml.model \"%.*s\"", (int)(mlen > 40 ? 40 : mlen),
+                         model);
     uint8_t *types = NULL;
     loom_status st = load_tokens(t, g, spm, &types, err);
     if (st) return st;
@@ -88,7 +91,8 @@ static loom_status load(loom_tokenizer *t, const loom_gguf *g, loom_error *err) 
     if (spm) {
         t->unk_id = get_id(g, "tokenizer.ggml.unknown_token_id", n);
         t->fuse_unk = 1;
-        if (tok_setup_spm_pipeline(t, get_flag(g, "tokenizer.ggml.add_space_prefix", 1))) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+        if (tok_setup_spm_pipeline(t, get_flag(g, "tokenizer.ggml.add_space_prefix", 1)))
+            st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     } else {
         t->model = TOK_MODEL_BPE;
         gguf_get_string(g, "tokenizer.ggml.pre", &pre, &plen);
@@ -100,7 +104,9 @@ static loom_status load(loom_tokenizer *t, const loom_gguf *g, loom_error *err) 
     if (st) return st;
     int add_bos = get_flag(g, "tokenizer.ggml.add_bos_token", spm) && t->bos_id >= 0;
     int add_eos = get_flag(g, "tokenizer.ggml.add_eos_token", 0) && t->eos_id >= 0;
-    return tok_set_post(t, &t->bos_id, (size_t)add_bos, &t->eos_id, (size_t)add_eos) ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory") : LOOM_OK;
+    return tok_set_post(t, &t->bos_id, (size_t)add_bos, &t->eos_id, (size_t)add_eos)
+        ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory")
+        : LOOM_OK;
 }
 
 loom_status tokenizer_from_gguf(const loom_gguf *g, loom_tokenizer **out, loom_error *err) {

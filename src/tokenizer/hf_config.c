@@ -33,15 +33,20 @@ static loom_status add_decoder_tokens(loom_tokenizer *t, const json_t *atd, loom
         int known = 0;
         for (size_t i = 0; i < t->added.n && !known; i++) known = t->added.items[i].id == id;
         if (known) continue;
-        tok_added a = {.id = (int32_t)id, .lstrip = (uint8_t)flag(v, "lstrip"), .rstrip = (uint8_t)flag(v, "rstrip"),
-                       .single_word = (uint8_t)flag(v, "single_word"), .normalized = (uint8_t)flag(v, "normalized"),
+        tok_added a = {.id = (int32_t)id,
+                       .lstrip = (uint8_t)flag(v, "lstrip"),
+                       .rstrip = (uint8_t)flag(v, "rstrip"),
+                       .single_word = (uint8_t)flag(v, "single_word"),
+                       .normalized = (uint8_t)flag(v, "normalized"),
                        .special = (uint8_t)flag(v, "special")};
         t->vocab.special[a.id] = a.special;
-        if (tok_vocab_set(&t->vocab, a.id, json_string_value(content), json_string_length(content), 0) || tok_added_add(&t->added, &a))
+        if (tok_vocab_set(&t->vocab, a.id, json_string_value(content), json_string_length(content), 0) ||
+            tok_added_add(&t->added, &a))
             return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
         changed = 1;
     }
-    return changed && tok_added_build(&t->added, &t->vocab) ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory") : LOOM_OK;
+    return changed && tok_added_build(&t->added, &t->vocab) ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory")
+                                                            : LOOM_OK;
 }
 
 loom_status tok_apply_hf_config(loom_tokenizer *t, const char *config_path, int add_flags, loom_error *err) {
@@ -53,7 +58,8 @@ loom_status tok_apply_hf_config(loom_tokenizer *t, const char *config_path, int 
     }
     json_t *atd = json_object_get(root, "added_tokens_decoder");
     loom_status st = json_is_object(atd) ? add_decoder_tokens(t, atd, err) : LOOM_OK;
-    int32_t bos = token_id(t, json_object_get(root, "bos_token")), eos = token_id(t, json_object_get(root, "eos_token"));
+    int32_t bos = token_id(t, json_object_get(root, "bos_token")),
+            eos = token_id(t, json_object_get(root, "eos_token"));
     if (bos >= 0) t->bos_id = bos;
     if (eos >= 0) t->eos_id = eos;
     json_t *ab = json_object_get(root, "add_bos_token"), *ae = json_object_get(root, "add_eos_token");
@@ -62,7 +68,8 @@ loom_status tok_apply_hf_config(loom_tokenizer *t, const char *config_path, int 
         int add_eos = json_is_boolean(ae) ? json_is_true(ae) : t->n_suffix && t->suffix[t->n_suffix - 1] == t->eos_id;
         add_bos = add_bos && t->bos_id >= 0;
         add_eos = add_eos && t->eos_id >= 0;
-        if (tok_set_post(t, &t->bos_id, (size_t)add_bos, &t->eos_id, (size_t)add_eos)) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+        if (tok_set_post(t, &t->bos_id, (size_t)add_bos, &t->eos_id, (size_t)add_eos))
+            st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     }
     json_decref(root);
     if (st) error_prefix(err, config_path);

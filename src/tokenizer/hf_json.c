@@ -46,19 +46,22 @@ static loom_status load_vocab(loom_tokenizer *t, const json_t *model, const json
     size_t i;
     json_array_foreach(added, i, val) {
         json_t *id = json_object_get(val, "id");
-        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= MAX_VOCAB || !jstr(val, "content", NULL))
+        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= MAX_VOCAB ||
+            !jstr(val, "content", NULL))
             return loom_fail(err, LOOM_ERR_FORMAT, "added_tokens[%zu]: needs an id in range and a content string", i);
         if (json_integer_value(id) > max_id) max_id = json_integer_value(id);
     }
     if (tok_vocab_init(&t->vocab, (int32_t)(max_id + 1))) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     size_t klen;
-    json_object_keylen_foreach(vocab, key, klen, val)
-        if (tok_vocab_set(&t->vocab, (int32_t)json_integer_value(val), key, klen, 1)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    json_object_keylen_foreach(vocab, key, klen,
+                               val) if (tok_vocab_set(&t->vocab, (int32_t)json_integer_value(val), key, klen,
+                                                      1)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     json_array_foreach(added, i, val) {
         size_t len = 0;
         const char *content = jstr(val, "content", &len);
         tok_added a = {.id = (int32_t)json_integer_value(json_object_get(val, "id")),
-                       .lstrip = (uint8_t)jbool(val, "lstrip", 0), .rstrip = (uint8_t)jbool(val, "rstrip", 0),
+                       .lstrip = (uint8_t)jbool(val, "lstrip", 0),
+                       .rstrip = (uint8_t)jbool(val, "rstrip", 0),
                        .single_word = (uint8_t)jbool(val, "single_word", 0),
                        .normalized = (uint8_t)jbool(val, "normalized", !jbool(val, "special", 0)),
                        .special = (uint8_t)jbool(val, "special", 0)};
@@ -80,9 +83,11 @@ static loom_status load_merges(loom_tokenizer *t, const json_t *merges, loom_err
         if (i >= INT32_MAX) return loom_fail(err, LOOM_ERR_FORMAT, "too many merges");
         if (json_is_string(m)) {
             rc = tok_bpe_add_merge_line(t, json_string_value(m), json_string_length(m), (int32_t)i);
-        } else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) && json_is_string(json_array_get(m, 1))) {
+        } else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
+                   json_is_string(json_array_get(m, 1))) {
             json_t *a = json_array_get(m, 0), *b = json_array_get(m, 1);
-            rc = tok_bpe_add_merge(t, json_string_value(a), json_string_length(a), json_string_value(b), json_string_length(b), (int32_t)i);
+            rc = tok_bpe_add_merge(t, json_string_value(a), json_string_length(a), json_string_value(b),
+                                   json_string_length(b), (int32_t)i);
         } else {
             return loom_fail(err, LOOM_ERR_FORMAT, "model.merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", i);
         }
@@ -100,7 +105,8 @@ static loom_status load_model(loom_tokenizer *t, const json_t *model, loom_error
     if ((jstr(model, "continuing_subword_prefix", &len) && len) || (jstr(model, "end_of_word_suffix", &len) && len))
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "BPE continuing_subword_prefix / end_of_word_suffix");
     json_t *dropout = json_object_get(model, "dropout");
-    if (json_is_number(dropout) && json_number_value(dropout) > 0) return loom_fail(err, LOOM_ERR_UNSUPPORTED, "BPE dropout");
+    if (json_is_number(dropout) && json_number_value(dropout) > 0)
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "BPE dropout");
     t->model = TOK_MODEL_BPE;
     t->byte_fallback = jbool(model, "byte_fallback", 0);
     t->fuse_unk = jbool(model, "fuse_unk", 0);
@@ -142,18 +148,27 @@ static loom_status add_norm(loom_tokenizer *t, const json_t *n, loom_error *err)
         s.kind = TOK_NORM_PREPEND;
         if (!(s.a = dup_n(a, la))) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
         s.a_len = la;
-    } else if (!strcmp(type, "Replace") && (a = jstr(json_object_get(n, "pattern"), "String", &la)) && (b = jstr(n, "content", &lb))) {
+    } else if (!strcmp(type, "Replace") && (a = jstr(json_object_get(n, "pattern"), "String", &la)) &&
+               (b = jstr(n, "content", &lb))) {
         s.kind = TOK_NORM_REPLACE;
         s.a = dup_n(a, la);
         s.b = dup_n(b, lb);
         s.a_len = la;
         s.b_len = lb;
-        if (!s.a || !s.b) { free(s.a); free(s.b); return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory"); }
+        if (!s.a || !s.b) {
+            free(s.a);
+            free(s.b);
+            return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+        }
     } else {
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "normalizer \"%.40s\"", type);
     }
     tok_norm_step *p = realloc(t->norm, (t->n_norm + 1) * sizeof *p);
-    if (!p) { free(s.a); free(s.b); return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory"); }
+    if (!p) {
+        free(s.a);
+        free(s.b);
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    }
     t->norm = p;
     t->norm[t->n_norm++] = s;
     return LOOM_OK;
@@ -173,7 +188,8 @@ static int parse_behavior(const char *b) {
 /* Metaspace's prepend_scheme, or the older add_prefix_space flag. */
 static int parse_prepend(const json_t *o) {
     const char *s = jstr(o, "prepend_scheme", NULL);
-    if (s) return !strcmp(s, "first") ? TOK_PREPEND_FIRST : !strcmp(s, "never") ? TOK_PREPEND_NEVER : TOK_PREPEND_ALWAYS;
+    if (s)
+        return !strcmp(s, "first") ? TOK_PREPEND_FIRST : !strcmp(s, "never") ? TOK_PREPEND_NEVER : TOK_PREPEND_ALWAYS;
     return jbool(o, "add_prefix_space", 1) ? TOK_PREPEND_ALWAYS : TOK_PREPEND_NEVER;
 }
 
@@ -203,7 +219,8 @@ static loom_status add_pre(loom_tokenizer *t, const json_t *n, loom_error *err) 
     if (!strcmp(type, "Sequence")) {
         json_t *list = json_object_get(n, "pretokenizers"), *item;
         size_t i;
-        if (!json_is_array(list)) return loom_fail(err, LOOM_ERR_FORMAT, "pre_tokenizer Sequence without pretokenizers");
+        if (!json_is_array(list))
+            return loom_fail(err, LOOM_ERR_FORMAT, "pre_tokenizer Sequence without pretokenizers");
         json_array_foreach(list, i, item) {
             loom_status st = add_pre(t, item, err);
             if (st) return st;
@@ -218,7 +235,8 @@ static loom_status add_pre(loom_tokenizer *t, const json_t *n, loom_error *err) 
         json_t *pat = json_object_get(n, "pattern");
         s.kind = TOK_PRE_SPLIT;
         s.invert = jbool(n, "invert", 0);
-        if ((s.behavior = parse_behavior(jstr(n, "behavior", NULL))) < 0) return loom_fail(err, LOOM_ERR_UNSUPPORTED, "Split behavior");
+        if ((s.behavior = parse_behavior(jstr(n, "behavior", NULL))) < 0)
+            return loom_fail(err, LOOM_ERR_UNSUPPORTED, "Split behavior");
         if ((str = jstr(pat, "Regex", &len))) s.re = tok_regex_compile(str, len, err);
         else if ((str = jstr(pat, "String", &len))) s.re = literal_regex(str, len, err);
         else return loom_fail(err, LOOM_ERR_FORMAT, "Split without a pattern");
@@ -232,7 +250,8 @@ static loom_status add_pre(loom_tokenizer *t, const json_t *n, loom_error *err) 
         s.individual_digits = jbool(n, "individual_digits", 0);
     } else if (!strcmp(type, "Punctuation")) {
         s.kind = TOK_PRE_PUNCT;
-        if ((s.behavior = parse_behavior(jstr(n, "behavior", NULL))) < 0) return loom_fail(err, LOOM_ERR_UNSUPPORTED, "Punctuation behavior");
+        if ((s.behavior = parse_behavior(jstr(n, "behavior", NULL))) < 0)
+            return loom_fail(err, LOOM_ERR_UNSUPPORTED, "Punctuation behavior");
     } else if (!strcmp(type, "WhitespaceSplit")) {
         s.kind = TOK_PRE_WHITESPACE_SPLIT;
     } else if (!strcmp(type, "Whitespace")) {
@@ -253,7 +272,10 @@ static loom_status add_pre(loom_tokenizer *t, const json_t *n, loom_error *err) 
         return loom_fail(err, LOOM_ERR_UNSUPPORTED, "pre_tokenizer \"%.40s\"", type);
     }
     tok_pre_step *p = realloc(t->pre, (t->n_pre + 1) * sizeof *p);
-    if (!p) { tok_pre_step_free(&s); return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory"); }
+    if (!p) {
+        tok_pre_step_free(&s);
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    }
     t->pre = p;
     t->pre[t->n_pre++] = s;
     return LOOM_OK;
@@ -261,12 +283,17 @@ static loom_status add_pre(loom_tokenizer *t, const json_t *n, loom_error *err) 
 
 /* ---- decoder ---- */
 
-static loom_status add_replace(tok_decoder *d, const char *from, size_t fl, const char *to, size_t tl, loom_error *err) {
+static loom_status add_replace(tok_decoder *d, const char *from, size_t fl, const char *to, size_t tl,
+                               loom_error *err) {
     tok_replace *p = realloc(d->replaces, (d->n_replaces + 1) * sizeof *p);
     if (!p) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     d->replaces = p;
     tok_replace r = {dup_n(from, fl), dup_n(to, tl), fl, tl};
-    if (!r.from || !r.to) { free(r.from); free(r.to); return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory"); }
+    if (!r.from || !r.to) {
+        free(r.from);
+        free(r.to);
+        return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    }
     d->replaces[d->n_replaces++] = r;
     return LOOM_OK;
 }
@@ -289,13 +316,14 @@ static loom_status add_decoder(loom_tokenizer *t, const json_t *n, loom_error *e
     if (!strcmp(type, "ByteFallback")) d->byte_fallback = 1;
     else if (!strcmp(type, "ByteLevel")) d->byte_level = 1;
     else if (!strcmp(type, "Fuse")) return LOOM_OK; /* the stream is concatenated anyway */
-    else if (!strcmp(type, "Replace") && (a = jstr(json_object_get(n, "pattern"), "String", &la)) && (b = jstr(n, "content", &lb)))
+    else if (!strcmp(type, "Replace") && (a = jstr(json_object_get(n, "pattern"), "String", &la)) &&
+             (b = jstr(n, "content", &lb)))
         return add_replace(d, a, la, b, lb, err);
     else if (!strcmp(type, "Strip")) {
         json_t *start = json_object_get(n, "start"), *stop = json_object_get(n, "stop");
         a = jstr(n, "content", &la);
-        if (!a || la != 1 || *a != ' ' || (json_is_integer(stop) && json_integer_value(stop) != 0) || !json_is_integer(start) ||
-            json_integer_value(start) < 0 || json_integer_value(start) > 64)
+        if (!a || la != 1 || *a != ' ' || (json_is_integer(stop) && json_integer_value(stop) != 0) ||
+            !json_is_integer(start) || json_integer_value(start) < 0 || json_integer_value(start) > 64)
             return loom_fail(err, LOOM_ERR_UNSUPPORTED, "Strip decoder other than leading spaces");
         d->strip_start = (int)json_integer_value(start);
     } else if (!strcmp(type, "Metaspace") && (a = jstr(n, "replacement", &la))) {
@@ -313,7 +341,8 @@ static loom_status add_decoder(loom_tokenizer *t, const json_t *n, loom_error *e
 
 /* ---- post-processor ---- */
 
-static loom_status template_ids(loom_tokenizer *t, const json_t *pp, tok_ids *pre, tok_ids *suf, int *seen_seq, loom_error *err) {
+static loom_status template_ids(loom_tokenizer *t, const json_t *pp, tok_ids *pre, tok_ids *suf, int *seen_seq,
+                                loom_error *err) {
     const char *type = jstr(pp, "type", NULL);
     if (!type) return loom_fail(err, LOOM_ERR_FORMAT, "post_processor without a type");
     if (!strcmp(type, "ByteLevel")) return LOOM_OK;
@@ -327,28 +356,38 @@ static loom_status template_ids(loom_tokenizer *t, const json_t *pp, tok_ids *pr
         return LOOM_OK;
     }
     if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
-        json_t *cls = json_array_get(json_object_get(pp, "cls"), 1), *sep = json_array_get(json_object_get(pp, "sep"), 1);
-        if (!json_is_integer(cls) || !json_is_integer(sep) || !tok_vocab_has(&t->vocab, (int32_t)json_integer_value(cls)) ||
+        json_t *cls = json_array_get(json_object_get(pp, "cls"), 1),
+               *sep = json_array_get(json_object_get(pp, "sep"), 1);
+        if (!json_is_integer(cls) || !json_is_integer(sep) ||
+            !tok_vocab_has(&t->vocab, (int32_t)json_integer_value(cls)) ||
             !tok_vocab_has(&t->vocab, (int32_t)json_integer_value(sep)))
             return loom_fail(err, LOOM_ERR_FORMAT, "%s without valid cls/sep ids", type);
         *seen_seq = 1;
-        return tok_ids_push(pre, (int32_t)json_integer_value(cls)) || tok_ids_push(suf, (int32_t)json_integer_value(sep))
-                   ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory") : LOOM_OK;
+        return tok_ids_push(pre, (int32_t)json_integer_value(cls)) ||
+                tok_ids_push(suf, (int32_t)json_integer_value(sep))
+            ? loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory")
+            : LOOM_OK;
     }
-    if (strcmp(type, "TemplateProcessing") != 0) return loom_fail(err, LOOM_ERR_UNSUPPORTED, "post_processor \"%.40s\"", type);
+    if (strcmp(type, "TemplateProcessing") != 0)
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "post_processor \"%.40s\"", type);
     json_t *single = json_object_get(pp, "single"), *specials = json_object_get(pp, "special_tokens"), *item;
     size_t i;
     if (!json_is_array(single)) return loom_fail(err, LOOM_ERR_FORMAT, "TemplateProcessing without single");
     json_array_foreach(single, i, item) {
-        if (json_object_get(item, "Sequence")) { *seen_seq = 1; continue; }
+        if (json_object_get(item, "Sequence")) {
+            *seen_seq = 1;
+            continue;
+        }
         const char *name = jstr(json_object_get(item, "SpecialToken"), "id", NULL);
         json_t *ids = json_object_get(json_object_get(specials, name ? name : ""), "ids"), *id;
         size_t j;
-        if (!name || !json_is_array(ids)) return loom_fail(err, LOOM_ERR_FORMAT, "TemplateProcessing: unknown piece in single");
+        if (!name || !json_is_array(ids))
+            return loom_fail(err, LOOM_ERR_FORMAT, "TemplateProcessing: unknown piece in single");
         json_array_foreach(ids, j, id) {
             if (!json_is_integer(id) || !tok_vocab_has(&t->vocab, (int32_t)json_integer_value(id)))
                 return loom_fail(err, LOOM_ERR_FORMAT, "TemplateProcessing: special token id out of range");
-            if (tok_ids_push(*seen_seq ? suf : pre, (int32_t)json_integer_value(id))) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+            if (tok_ids_push(*seen_seq ? suf : pre, (int32_t)json_integer_value(id)))
+                return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
         }
     }
     return LOOM_OK;
@@ -358,7 +397,8 @@ static loom_status load_post(loom_tokenizer *t, const json_t *pp, loom_error *er
     tok_ids pre = {0}, suf = {0};
     int seen_seq = 0;
     loom_status st = json_is_object(pp) ? template_ids(t, pp, &pre, &suf, &seen_seq, err) : LOOM_OK;
-    if (!st && tok_set_post(t, pre.data, pre.len, suf.data, suf.len)) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    if (!st && tok_set_post(t, pre.data, pre.len, suf.data, suf.len))
+        st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     if (!st && pre.len) t->bos_id = pre.data[0];
     if (!st && suf.len) t->eos_id = suf.data[suf.len - 1];
     tok_ids_free(&pre);

@@ -41,8 +41,9 @@ static loom_status load_vocab(loom_tokenizer *t, const char *path, long min_n, l
         if (json_integer_value(v) > max) max = json_integer_value(v);
     }
     if (!st && tok_vocab_init(&t->vocab, (int32_t)(max + 1))) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-    json_object_keylen_foreach(vocab, key, klen, v)
-        if (!st && tok_vocab_set(&t->vocab, (int32_t)json_integer_value(v), key, klen, 1)) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    json_object_keylen_foreach(vocab, key, klen,
+                               v) if (!st && tok_vocab_set(&t->vocab, (int32_t)json_integer_value(v), key, klen, 1))
+        st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     json_decref(vocab);
     return st;
 }
@@ -60,7 +61,9 @@ static loom_status load_merges(loom_tokenizer *t, const char *path, loom_error *
         if (len && !(rank == 0 && len >= 8 && !memcmp(data + i, "#version", 8))) {
             int rc = tok_bpe_add_merge_line(t, data + i, len, rank++);
             if (rc < 0) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
-            else if (rc > 0) st = loom_fail(err, LOOM_ERR_FORMAT, "%s: merge %d uses a token missing from vocab.json", path, (int)rank);
+            else if (rc > 0)
+                st = loom_fail(err, LOOM_ERR_FORMAT, "%s: merge %d uses a token missing from vocab.json", path,
+                               (int)rank);
         }
         i = end + 1;
     }
@@ -73,7 +76,8 @@ loom_status tok_load_vocab_merges(loom_tokenizer *t, const char *dir, const char
     const char *cls = json_string_value(json_object_get(config, "tokenizer_class"));
     int qwen = cls && !strncmp(cls, "Qwen2Tokenizer", 14);
     char *vocab = path_join(dir, "vocab.json"), *merges = path_join(dir, "merges.txt");
-    loom_status st = vocab && merges ? load_vocab(t, vocab, config_max_id(config) + 1, err) : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status st = vocab && merges ? load_vocab(t, vocab, config_max_id(config) + 1, err)
+                                     : loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     json_decref(config);
     t->model = TOK_MODEL_BPE;
     if (!st) st = load_merges(t, merges, err);
@@ -83,7 +87,8 @@ loom_status tok_load_vocab_merges(loom_tokenizer *t, const char *dir, const char
         tok_added a = {.id = eot, .special = 1};
         t->vocab.special[eot] = 1;
         t->bos_id = t->eos_id = eot;
-        if (tok_added_add(&t->added, &a) || tok_added_build(&t->added, &t->vocab)) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+        if (tok_added_add(&t->added, &a) || tok_added_build(&t->added, &t->vocab))
+            st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     }
     if (!st && tok_set_post(t, NULL, 0, NULL, 0)) st = loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     free(vocab);

@@ -78,7 +78,11 @@ static size_t pair_slot(uint64_t k, size_t cap) {
 static int pairmap_grow(tok_pairmap *m) {
     size_t cap = m->cap ? m->cap * 2 : 1024;
     uint64_t *keys = calloc(cap, sizeof *keys), *vals = malloc(cap * sizeof *vals);
-    if (!keys || !vals) { free(keys); free(vals); return -1; }
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return -1;
+    }
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->keys[i]) continue;
         size_t j = pair_slot(m->keys[i], cap);

@@ -11,7 +11,8 @@ static int unicode_form(int kind, const char *s, size_t n, tok_buf *out) {
     else opts |= UTF8PROC_DECOMPOSE;
     if (kind == TOK_NORM_NFKC || kind == TOK_NORM_NFKD) opts |= UTF8PROC_COMPAT;
     utf8proc_uint8_t *res = NULL;
-    utf8proc_ssize_t len = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &res, (utf8proc_option_t)opts);
+    utf8proc_ssize_t len =
+        utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &res, (utf8proc_option_t)opts);
     if (len < 0) return -1;
     int rc = tok_buf_append(out, res, (size_t)len);
     free(res);
@@ -61,13 +62,13 @@ static int strip(const tok_norm_step *st, const char *s, size_t n, tok_buf *out)
 
 static int apply(const tok_norm_step *st, const char *s, size_t n, tok_buf *out) {
     switch (st->kind) {
-    case TOK_NORM_LOWERCASE: return lowercase(s, n, out);
-    case TOK_NORM_PREPEND:
-        if (n && tok_buf_append(out, st->a, st->a_len)) return -1;
-        return tok_buf_append(out, s, n);
-    case TOK_NORM_REPLACE: return replace(st, s, n, out);
-    case TOK_NORM_STRIP: return strip(st, s, n, out);
-    default: return unicode_form(st->kind, s, n, out);
+        case TOK_NORM_LOWERCASE: return lowercase(s, n, out);
+        case TOK_NORM_PREPEND:
+            if (n && tok_buf_append(out, st->a, st->a_len)) return -1;
+            return tok_buf_append(out, s, n);
+        case TOK_NORM_REPLACE: return replace(st, s, n, out);
+        case TOK_NORM_STRIP: return strip(st, s, n, out);
+        default: return unicode_form(st->kind, s, n, out);
     }
 }
 
@@ -77,7 +78,10 @@ int tok_normalize(const tok_norm_step *steps, size_t n_steps, const char *s, siz
     if (tok_buf_append(out, s, n)) return -1;
     for (size_t i = 0; i < n_steps; i++) {
         tmp.len = 0;
-        if (apply(&steps[i], out->data, out->len, &tmp)) { tok_buf_free(&tmp); return -1; }
+        if (apply(&steps[i], out->data, out->len, &tmp)) {
+            tok_buf_free(&tmp);
+            return -1;
+        }
         tok_buf swap = *out;
         *out = tmp;
         tmp = swap;

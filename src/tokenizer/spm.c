@@ -5,7 +5,10 @@
 
 #include "tokenizer/tok_internal.h"
 
-typedef struct sym { size_t off, len; int32_t prev, next; } sym;
+typedef struct sym {
+    size_t off, len;
+    int32_t prev, next;
+} sym;
 static int push_pair(const loom_tokenizer *t, tok_heap *h, const char *w, const sym *s, int32_t left, int32_t right) {
     if (left < 0 || right < 0) return 0;
     size_t len = s[left].len + s[right].len;
@@ -57,7 +60,8 @@ int tok_spm_word(const loom_tokenizer *t, const char *w, size_t n, tok_ids *out)
         if (!rc) rc = push_pair(t, &h, w, s, c.pos, l->next);
     }
     int prev_unk = 0;
-    for (int32_t i = k ? 0 : -1; !rc && i >= 0; i = s[i].next) rc = emit_piece(t, w + s[i].off, s[i].len, &prev_unk, out);
+    for (int32_t i = k ? 0 : -1; !rc && i >= 0; i = s[i].next)
+        rc = emit_piece(t, w + s[i].off, s[i].len, &prev_unk, out);
     free(h.d);
     free(s);
     return rc;

@@ -8,7 +8,9 @@
 
 #include "tokenizer/tok_internal.h"
 
-typedef struct pb { const uint8_t *p, *end; } pb;
+typedef struct pb {
+    const uint8_t *p, *end;
+} pb;
 
 static int varint(pb *r, uint64_t *v) {
     *v = 0;
@@ -27,20 +29,32 @@ static int field(pb *r, uint32_t *num, uint64_t *val, pb *sub) {
     if (varint(r, &key)) return -1;
     *num = (uint32_t)(key >> 3);
     switch (key & 7) {
-    case 0: return varint(r, val);
-    case 1: if (r->end - r->p < 8) return -1; sub->p = r->p; r->p += 8; sub->end = r->p; return 0;
-    case 2:
-        if (varint(r, &len) || len > (uint64_t)(r->end - r->p)) return -1;
-        sub->p = r->p;
-        r->p += len;
-        sub->end = r->p;
-        return 0;
-    case 5: if (r->end - r->p < 4) return -1; sub->p = r->p; r->p += 4; sub->end = r->p; return 0;
-    default: return -1;
+        case 0: return varint(r, val);
+        case 1:
+            if (r->end - r->p < 8) return -1;
+            sub->p = r->p;
+            r->p += 8;
+            sub->end = r->p;
+            return 0;
+        case 2:
+            if (varint(r, &len) || len > (uint64_t)(r->end - r->p)) return -1;
+            sub->p = r->p;
+            r->p += len;
+            sub->end = r->p;
+            return 0;
+        case 5:
+            if (r->end - r->p < 4) return -1;
+            sub->p = r->p;
+            r->p += 4;
+            sub->end = r->p;
+            return 0;
+        default: return -1;
     }
 }
 
-typedef struct spec { int64_t model_type, byte_fallback, unk_id, bos_id, eos_id, add_dummy_prefix; } spec;
+typedef struct spec {
+    int64_t model_type, byte_fallback, unk_id, bos_id, eos_id, add_dummy_prefix;
+} spec;
 
 /* trainer_spec (which = 2) or normalizer_spec (which = 3) fields. */
 static int read_spec(pb sub, int which, spec *s) {
@@ -87,19 +101,25 @@ static loom_status load(loom_tokenizer *t, const uint8_t *data, size_t len, uint
     while (r.p < r.end) {
         if (field(&r, &num, &v, &sub)) return loom_fail(err, LOOM_ERR_FORMAT, "malformed protobuf");
         if (num == 1 && ++n > (1 << 24)) return loom_fail(err, LOOM_ERR_FORMAT, "too many pieces");
-        if ((num == 2 || num == 3) && read_spec(sub, (int)num, &s)) return loom_fail(err, LOOM_ERR_FORMAT, "malformed protobuf");
+        if ((num == 2 || num == 3) && read_spec(sub, (int)num, &s))
+            return loom_fail(err, LOOM_ERR_FORMAT, "malformed protobuf");
     }
-    if (s.model_type != 2) return loom_fail(err, LOOM_ERR_UNSUPPORTED, "SentencePiece model type %lld (only BPE)", (long long)s.model_type);
+    if (s.model_type != 2)
+        return loom_fail(err, LOOM_ERR_UNSUPPORTED, "SentencePiece model type %lld (only BPE)",
+                         (long long)s.model_type);
     if (!n) return loom_fail(err, LOOM_ERR_FORMAT, "no pieces");
-    if (tok_vocab_init(&t->vocab, n) || !(t->vocab.score = malloc((size_t)n * sizeof(float))) || !(*types = malloc((size_t)n)))
+    if (tok_vocab_init(&t->vocab, n) || !(t->vocab.score = malloc((size_t)n * sizeof(float))) ||
+        !(*types = malloc((size_t)n)))
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
     r = (pb){data, data + len};
     for (int32_t i = 0; r.p < r.end;) {
         field(&r, &num, &v, &sub); /* validated by the first pass */
         if (num != 1) continue;
         pb text;
-        if (read_piece(sub, &text, &t->vocab.score[i], &(*types)[i])) return loom_fail(err, LOOM_ERR_FORMAT, "piece %d malformed", (int)i);
-        if (tok_vocab_set(&t->vocab, i, (const char *)text.p, (size_t)(text.end - text.p), 1)) return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
+        if (read_piece(sub, &text, &t->vocab.score[i], &(*types)[i]))
+            return loom_fail(err, LOOM_ERR_FORMAT, "piece %d malformed", (int)i);
+        if (tok_vocab_set(&t->vocab, i, (const char *)text.p, (size_t)(text.end - text.p), 1))
+            return loom_fail(err, LOOM_ERR_NO_MEMORY, "out of memory");
         i++;
     }
     tok_vocab_index_bytes(&t->vocab);

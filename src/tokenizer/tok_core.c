@@ -59,7 +59,11 @@ static int32_t *dup_ids(const int32_t *ids, size_t n) {
 
 int tok_set_post(loom_tokenizer *t, const int32_t *prefix, size_t n_prefix, const int32_t *suffix, size_t n_suffix) {
     int32_t *p = dup_ids(prefix, n_prefix), *s = dup_ids(suffix, n_suffix);
-    if (!p || !s) { free(p); free(s); return -1; }
+    if (!p || !s) {
+        free(p);
+        free(s);
+        return -1;
+    }
     free(t->prefix);
     free(t->suffix);
     t->prefix = p;
@@ -73,8 +77,10 @@ int tok_setup_spm_pipeline(loom_tokenizer *t, int add_space_prefix) {
     t->norm = calloc(2, sizeof *t->norm);
     t->dec.replaces = calloc(1, sizeof *t->dec.replaces);
     if (!t->norm || !t->dec.replaces) return -1;
-    if (add_space_prefix) t->norm[t->n_norm++] = (tok_norm_step){.kind = TOK_NORM_PREPEND, .a = strdup("\xE2\x96\x81"), .a_len = 3};
-    t->norm[t->n_norm++] = (tok_norm_step){.kind = TOK_NORM_REPLACE, .a = strdup(" "), .a_len = 1, .b = strdup("\xE2\x96\x81"), .b_len = 3};
+    if (add_space_prefix)
+        t->norm[t->n_norm++] = (tok_norm_step){.kind = TOK_NORM_PREPEND, .a = strdup("\xE2\x96\x81"), .a_len = 3};
+    t->norm[t->n_norm++] = (tok_norm_step){
+        .kind = TOK_NORM_REPLACE, .a = strdup(" "), .a_len = 1, .b = strdup("\xE2\x96\x81"), .b_len = 3};
     t->dec.replaces[0] = (tok_replace){strdup("\xE2\x96\x81"), strdup(" "), 3, 1};
     t->dec.n_replaces = 1;
     t->dec.byte_fallback = 1;

@@ -15,8 +15,14 @@
 #include "tokenizer/tokenizer.h"
 
 /* ---- growable buffers (buffers.c): functions return 0, or -1 when out of memory ---- */
-typedef struct tok_buf { char *data; size_t len, cap; } tok_buf;
-typedef struct tok_ids { int32_t *data; size_t len, cap; } tok_ids;
+typedef struct tok_buf {
+    char *data;
+    size_t len, cap;
+} tok_buf;
+typedef struct tok_ids {
+    int32_t *data;
+    size_t len, cap;
+} tok_ids;
 int tok_buf_append(tok_buf *b, const void *p, size_t n);
 int tok_buf_reserve(tok_buf *b, size_t extra);
 void tok_buf_free(tok_buf *b);
@@ -40,34 +46,46 @@ int tok_bytelevel_append(tok_buf *out, const char *s, size_t n); /* bytes → ma
 int tok_bytelevel_decode_append(tok_buf *out, const char *s, size_t n);
 
 /* ---- hash maps (maps.c) ---- */
-typedef struct tok_strmap_slot { uint32_t off, len, hash; int32_t val; } tok_strmap_slot;
+typedef struct tok_strmap_slot {
+    uint32_t off, len, hash;
+    int32_t val;
+} tok_strmap_slot;
 typedef struct tok_strmap {
     tok_strmap_slot *slots; /* val < 0: empty */
     size_t cap, count;
     tok_buf keys;
 } tok_strmap;
 int tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t val); /* overwrites */
-int32_t tok_strmap_get(const tok_strmap *m, const char *key, size_t len);   /* -1 when absent */
+int32_t tok_strmap_get(const tok_strmap *m, const char *key, size_t len);    /* -1 when absent */
 void tok_strmap_free(tok_strmap *m);
 
-typedef struct tok_pairmap { uint64_t *keys, *vals; size_t cap, count; } tok_pairmap;
+typedef struct tok_pairmap {
+    uint64_t *keys, *vals;
+    size_t cap, count;
+} tok_pairmap;
 /* (a, b) → (rank, new_id); the first insertion of a pair wins. */
 int tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t new_id);
 int tok_pairmap_get(const tok_pairmap *m, int32_t a, int32_t b, int32_t *rank, int32_t *new_id);
 void tok_pairmap_free(tok_pairmap *m);
 
 /* ---- vocabulary (vocab.c) ---- */
-enum { TOK_TYPE_NORMAL = 1, TOK_TYPE_UNKNOWN = 2, TOK_TYPE_CONTROL = 3, TOK_TYPE_USER = 4,
-       TOK_TYPE_UNUSED = 5, TOK_TYPE_BYTE = 6 };
+enum {
+    TOK_TYPE_NORMAL = 1,
+    TOK_TYPE_UNKNOWN = 2,
+    TOK_TYPE_CONTROL = 3,
+    TOK_TYPE_USER = 4,
+    TOK_TYPE_UNUSED = 5,
+    TOK_TYPE_BYTE = 6
+};
 
 typedef struct tok_vocab {
-    int32_t n;            /* size of the id space */
-    tok_buf pool;         /* every token's text */
-    uint32_t *off, *len;  /* per id; len == UINT32_MAX: no token has this id */
-    uint8_t *special;     /* skipped by decode with skip_special */
-    float *score;         /* SentencePiece scores (NULL for rank-merged BPE) */
-    tok_strmap model;     /* the model's own tokens (not added tokens): text → id */
-    int32_t byte_tok[256];/* id of "<0xXX>" or -1 */
+    int32_t n;             /* size of the id space */
+    tok_buf pool;          /* every token's text */
+    uint32_t *off, *len;   /* per id; len == UINT32_MAX: no token has this id */
+    uint8_t *special;      /* skipped by decode with skip_special */
+    float *score;          /* SentencePiece scores (NULL for rank-merged BPE) */
+    tok_strmap model;      /* the model's own tokens (not added tokens): text → id */
+    int32_t byte_tok[256]; /* id of "<0xXX>" or -1 */
 } tok_vocab;
 
 int tok_vocab_init(tok_vocab *v, int32_t n);
@@ -85,8 +103,15 @@ typedef struct tok_added {
     uint8_t lstrip, rstrip, single_word, normalized, special;
 } tok_added;
 
-typedef struct tok_trie_node { int32_t child, sibling, added; uint8_t byte; } tok_trie_node;
-typedef struct tok_trie { tok_trie_node *nodes; size_t n, cap; uint8_t first[32]; } tok_trie;
+typedef struct tok_trie_node {
+    int32_t child, sibling, added;
+    uint8_t byte;
+} tok_trie_node;
+typedef struct tok_trie {
+    tok_trie_node *nodes;
+    size_t n, cap;
+    uint8_t first[32];
+} tok_trie;
 
 typedef struct tok_added_set {
     tok_added *items;
@@ -99,15 +124,29 @@ int tok_added_add(tok_added_set *a, const tok_added *tok);
 /* Builds both tries from the vocab texts; call once after every add. */
 int tok_added_build(tok_added_set *a, const tok_vocab *v);
 /* A piece of text after splitting on added tokens: id >= 0 for an added token, else text [off, off+len). */
-typedef struct tok_split { size_t off, len; int32_t id; } tok_split;
-typedef struct tok_splits { tok_split *data; size_t len, cap; } tok_splits;
+typedef struct tok_split {
+    size_t off, len;
+    int32_t id;
+} tok_split;
+typedef struct tok_splits {
+    tok_split *data;
+    size_t len, cap;
+} tok_splits;
 /* Appends the splits of s[0..n) (offsets relative to s, plus base) using trie `which` (0 raw, 1 norm). */
 int tok_added_split(const tok_added_set *a, int which, const char *s, size_t n, size_t base, tok_splits *out);
 void tok_added_free(tok_added_set *a);
 
 /* ---- normalizer (normalize.c) ---- */
-enum { TOK_NORM_NFC, TOK_NORM_NFD, TOK_NORM_NFKC, TOK_NORM_NFKD, TOK_NORM_LOWERCASE, TOK_NORM_PREPEND,
-       TOK_NORM_REPLACE, TOK_NORM_STRIP };
+enum {
+    TOK_NORM_NFC,
+    TOK_NORM_NFD,
+    TOK_NORM_NFKC,
+    TOK_NORM_NFKD,
+    TOK_NORM_LOWERCASE,
+    TOK_NORM_PREPEND,
+    TOK_NORM_REPLACE,
+    TOK_NORM_STRIP
+};
 typedef struct tok_norm_step {
     int kind;
     char *a, *b; /* PREPEND: a; REPLACE: a → b */
@@ -118,10 +157,8 @@ typedef struct tok_norm_step {
 int tok_normalize(const tok_norm_step *steps, size_t n_steps, const char *s, size_t n, tok_buf *out);
 
 /* ---- pre-tokenizer (pretokenize.c) ---- */
-enum { TOK_PRE_SPLIT, TOK_PRE_BYTELEVEL, TOK_PRE_DIGITS, TOK_PRE_PUNCT, TOK_PRE_METASPACE,
-       TOK_PRE_WHITESPACE_SPLIT };
-enum { TOK_SPLIT_REMOVED, TOK_SPLIT_ISOLATED, TOK_SPLIT_MERGED_PREV, TOK_SPLIT_MERGED_NEXT,
-       TOK_SPLIT_CONTIGUOUS };
+enum { TOK_PRE_SPLIT, TOK_PRE_BYTELEVEL, TOK_PRE_DIGITS, TOK_PRE_PUNCT, TOK_PRE_METASPACE, TOK_PRE_WHITESPACE_SPLIT };
+enum { TOK_SPLIT_REMOVED, TOK_SPLIT_ISOLATED, TOK_SPLIT_MERGED_PREV, TOK_SPLIT_MERGED_NEXT, TOK_SPLIT_CONTIGUOUS };
 enum { TOK_PREPEND_ALWAYS, TOK_PREPEND_FIRST, TOK_PREPEND_NEVER };
 typedef struct tok_pre_step {
     int kind;
@@ -140,16 +177,29 @@ pcre2_code *tok_regex_compile(const char *pattern, size_t len, loom_error *err);
 pcre2_code *tok_regex_gpt2(loom_error *err);
 void tok_pre_step_free(tok_pre_step *s);
 
-typedef struct tok_piece { size_t off, len; int at_start; } tok_piece;
-typedef struct tok_pieces { tok_piece *data; size_t len, cap; } tok_pieces;
+typedef struct tok_piece {
+    size_t off, len;
+    int at_start;
+} tok_piece;
+typedef struct tok_pieces {
+    tok_piece *data;
+    size_t len, cap;
+} tok_pieces;
 /* Splits arena[p.off..] into words, appending them to out (text stays in / is appended to arena).
  * at_start: the text begins the input (Metaspace prepend_scheme "first"). */
-int tok_pretokenize(const tok_pre_step *steps, size_t n_steps, tok_buf *arena, tok_piece p,
-                    pcre2_match_data *md, tok_pieces *out);
+int tok_pretokenize(const tok_pre_step *steps, size_t n_steps, tok_buf *arena, tok_piece p, pcre2_match_data *md,
+                    tok_pieces *out);
 
 /* ---- merge candidates (heap.c): a max-heap by prio, then by lower pos ---- */
-typedef struct tok_cand { double prio; int32_t pos, aux; size_t len; } tok_cand;
-typedef struct tok_heap { tok_cand *d; size_t n, cap; } tok_heap;
+typedef struct tok_cand {
+    double prio;
+    int32_t pos, aux;
+    size_t len;
+} tok_cand;
+typedef struct tok_heap {
+    tok_cand *d;
+    size_t n, cap;
+} tok_heap;
 int tok_heap_push(tok_heap *h, tok_cand c);
 tok_cand tok_heap_pop(tok_heap *h); /* h->n > 0 */
 
@@ -157,26 +207,29 @@ tok_cand tok_heap_pop(tok_heap *h); /* h->n > 0 */
 enum { TOK_MODEL_BPE, TOK_MODEL_SPM };
 
 /* ---- decoder (decoder.c) ---- */
-typedef struct tok_replace { char *from, *to; size_t from_len, to_len; } tok_replace;
+typedef struct tok_replace {
+    char *from, *to;
+    size_t from_len, to_len;
+} tok_replace;
 typedef struct tok_decoder {
-    tok_replace *replaces;  /* applied to each token in order (Replace, Metaspace) */
+    tok_replace *replaces; /* applied to each token in order (Replace, Metaspace) */
     size_t n_replaces;
-    char *meta_first;       /* Metaspace (prepend_scheme != never): dropped from the first token */
+    char *meta_first; /* Metaspace (prepend_scheme != never): dropped from the first token */
     size_t meta_first_len;
-    int byte_fallback;      /* <0xXX> runs → bytes (invalid UTF-8 → one U+FFFD per byte) */
-    int byte_level;         /* characters → bytes through the GPT-2 map */
-    int strip_start;        /* Strip after Fuse: leading spaces removed from the text */
-    int join_space;         /* no decoder at all: tokens joined with " " */
+    int byte_fallback; /* <0xXX> runs → bytes (invalid UTF-8 → one U+FFFD per byte) */
+    int byte_level;    /* characters → bytes through the GPT-2 map */
+    int strip_start;   /* Strip after Fuse: leading spaces removed from the text */
+    int join_space;    /* no decoder at all: tokens joined with " " */
 } tok_decoder;
 void tok_decoder_free(tok_decoder *d);
 
 /* ---- the tokenizer ---- */
 struct loom_tokenizer {
     tok_vocab vocab;
-    int model;                /* TOK_MODEL_* */
-    tok_pairmap merges;       /* BPE */
+    int model;          /* TOK_MODEL_* */
+    tok_pairmap merges; /* BPE */
     int byte_fallback, fuse_unk, ignore_merges;
-    int32_t unk_id;           /* -1 when none */
+    int32_t unk_id; /* -1 when none */
     tok_norm_step *norm;
     size_t n_norm;
     tok_pre_step *pre;

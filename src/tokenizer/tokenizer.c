@@ -38,7 +38,9 @@ loom_status tokenizer_load_hf(const char *path, loom_tokenizer **out, loom_error
     }
     loom_tokenizer *t = tok_new();
     if (!dir || !t || (!json && !(json = path_join(dir, "tokenizer.json")))) {
-        free(dir); free(json); loom_tokenizer_free(t);
+        free(dir);
+        free(json);
+        loom_tokenizer_free(t);
         return loom_fail(err, LOOM_ERR_NO_MEMORY, "tokenizer: out of memory");
     }
     char *config = path_join(dir, "tokenizer_config.json");
@@ -51,12 +53,19 @@ loom_status tokenizer_load_hf(const char *path, loom_tokenizer **out, loom_error
     } else {
         free(file);
         file = path_join(dir, "tokenizer.model");
-        st = file && path_exists(file) ? load_spm_file(t, file, err)
-             : loom_fail(err, LOOM_ERR_IO, "%s: no tokenizer.json, vocab.json + merges.txt or tokenizer.model", dir);
+        st = file && path_exists(file)
+            ? load_spm_file(t, file, err)
+            : loom_fail(err, LOOM_ERR_IO, "%s: no tokenizer.json, vocab.json + merges.txt or tokenizer.model", dir);
     }
     if (!st && config && path_exists(config)) st = tok_apply_hf_config(t, config, !from_json, err);
-    free(dir); free(json); free(file); free(config);
-    if (st) { loom_tokenizer_free(t); return st; }
+    free(dir);
+    free(json);
+    free(file);
+    free(config);
+    if (st) {
+        loom_tokenizer_free(t);
+        return st;
+    }
     *out = t;
     return LOOM_OK;
 }

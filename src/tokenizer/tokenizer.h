@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "loom.h"
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "loom.h"
 
 /* loom_tokenizer and its public calls (load, encode, decode, vocab queries) are declared in loom.h. */
 
@@ -33,7 +33,7 @@ void detok_free(loom_detok *d);
  * first-token Metaspace rule; a <0xXX> byte-fallback token is its byte), for constrained decoding.
  * Every token's bytes back to back in *bytes_out, off / len per id (len 0 for an id without a token);
  * special[id] = 1 for special tokens. All four arrays are malloc'd. */
-loom_status tokenizer_token_bytes(const loom_tokenizer *t, char **bytes_out, uint32_t **off_out,
-                                       uint32_t **len_out, uint8_t **special_out, loom_error *err);
+loom_status tokenizer_token_bytes(const loom_tokenizer *t, char **bytes_out, uint32_t **off_out, uint32_t **len_out,
+                                  uint8_t **special_out, loom_error *err);
 
 #endif

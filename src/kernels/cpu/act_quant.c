@@ -26,7 +26,7 @@ void quantize_x_row_portable(const float *x, loom_xblock *out, int64_t n) {
 /* The same values: the same scale, products rounded to nearest even (the default MXCSR mode, as
  * lrintf), |q| <= 127 so the narrowing never saturates. */
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_x_row_avx512(const float *x, loom_xblock *out,
-                                                                                     int64_t n) {
+                                                                                int64_t n) {
     for (int64_t b = 0; b < n / LOOM_XBLOCK_ELEMS; b++, x += LOOM_XBLOCK_ELEMS) {
         __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));

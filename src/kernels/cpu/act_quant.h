@@ -11,8 +11,8 @@
 #define LOOM_XDOT_MAX_TOKENS 4
 
 typedef struct loom_xblock {
-    float d;     /* scale: max |x| / 127 */
-    float dsum;  /* d * sum(q) */
+    float d;             /* scale: max |x| / 127 */
+    float dsum;          /* d * sum(q) */
     int16_t half_sum[2]; /* sum(q[0..15]), sum(q[16..31]): for weights with a scale per 16 elements */
     int8_t q[LOOM_XBLOCK_ELEMS];
 } loom_xblock;

@@ -56,9 +56,9 @@ static void widen_fp8_scalar(const uint8_t *src, float scale, float *dst, int32_
     for (int32_t i = 0; i < n; i++) dst[i] = scale * fp8_e4m3_to_f32(src[i]);
 }
 
-static const loom_attn_isa attn_scalar = {"scalar", scores_scalar, scale_scalar, exp_shifted_scalar, accumulate_scalar,
-                                          widen_f16_scalar, widen_bf16_scalar, widen_i8_scalar, widen_i8_channels_scalar,
-                                          widen_fp8_scalar};
+static const loom_attn_isa attn_scalar = {
+    "scalar",         scores_scalar,     scale_scalar,    exp_shifted_scalar,       accumulate_scalar,
+    widen_f16_scalar, widen_bf16_scalar, widen_i8_scalar, widen_i8_channels_scalar, widen_fp8_scalar};
 
 const loom_attn_isa *attention_isa_named(const char *isa) {
 #if defined(__x86_64__)
@@ -77,7 +77,9 @@ const loom_attn_isa *attention_isa_named(const char *isa) {
 
 typedef enum { KEYS, VALUES } kv_part;
 
-static size_t kv_elem_bytes(loom_kv_dtype t) { return t == LOOM_KV_F32 ? 4 : t == LOOM_KV_F16 || t == LOOM_KV_BF16 ? 2 : 1; }
+static size_t kv_elem_bytes(loom_kv_dtype t) {
+    return t == LOOM_KV_F32 ? 4 : t == LOOM_KV_F16 || t == LOOM_KV_BF16 ? 2 : 1;
+}
 
 static size_t block_stride(const loom_attention_args *a) {
     if (a->block_stride_bytes) return a->block_stride_bytes;
@@ -85,7 +87,8 @@ static size_t block_stride(const loom_attention_args *a) {
 }
 
 /* Start of key (or value) `offset` of block `block`, head kv_head. */
-static const uint8_t *row_at(const loom_attention_args *a, kv_part part, int32_t block, int32_t offset, int32_t kv_head) {
+static const uint8_t *row_at(const loom_attention_args *a, kv_part part, int32_t block, int32_t offset,
+                             int32_t kv_head) {
     size_t eb = kv_elem_bytes(a->kv_dtype), kv_dim = (size_t)a->n_kv_heads * (size_t)a->head_dim;
     const uint8_t *cache = part == KEYS ? a->k_cache : a->v_cache;
     return cache + (size_t)block * block_stride(a) + ((size_t)offset * kv_dim + (size_t)kv_head * a->head_dim) * eb;
@@ -103,7 +106,7 @@ static float fp8_scale_at(const loom_attention_args *a, kv_part part, int32_t bl
  * the scale of value `offset` of kv_head (its zero is block_size x n_kv_heads float16 further). */
 static const uint8_t *value_scale_at(const loom_attention_args *a, int32_t block, int32_t offset, int32_t kv_head) {
     return (const uint8_t *)a->v_scales + (size_t)block * block_stride(a) +
-           2 * ((size_t)kv_head * (size_t)a->block_size + (size_t)offset);
+        2 * ((size_t)kv_head * (size_t)a->block_size + (size_t)offset);
 }
 
 /* int8 keys: float16 scales [kv_dim] then float16 zeros [kv_dim], per block; returns the scales of block. */
@@ -131,15 +134,17 @@ static void decode_rows(const loom_attn_isa *isa, const loom_attention_args *a, 
     for (int32_t r = 0; r < n; r++, dst += d) {
         const uint8_t *src = row_at(a, part, block, offset + r, kv_head);
         switch (a->kv_dtype) {
-        case LOOM_KV_F32: memcpy(dst, src, (size_t)d * sizeof(float)); break;
-        case LOOM_KV_F16: isa->widen_f16(src, dst, d); break;
-        case LOOM_KV_BF16: isa->widen_bf16(src, dst, d); break;
-        case LOOM_KV_INT8:
-            if (part == KEYS) isa->widen_i8_channels(src, scale, zero, dst, d);
-            else isa->widen_i8(src, scale[r], zero[r], dst, d);
-            break;
-        case LOOM_KV_FP8_E4M3: isa->widen_fp8(src, fp8_scale_at(a, part, block, offset + r, kv_head), dst, d); break;
-        case LOOM_KV_AUTO: break; /* resolved before any cache exists */
+            case LOOM_KV_F32: memcpy(dst, src, (size_t)d * sizeof(float)); break;
+            case LOOM_KV_F16: isa->widen_f16(src, dst, d); break;
+            case LOOM_KV_BF16: isa->widen_bf16(src, dst, d); break;
+            case LOOM_KV_INT8:
+                if (part == KEYS) isa->widen_i8_channels(src, scale, zero, dst, d);
+                else isa->widen_i8(src, scale[r], zero[r], dst, d);
+                break;
+            case LOOM_KV_FP8_E4M3:
+                isa->widen_fp8(src, fp8_scale_at(a, part, block, offset + r, kv_head), dst, d);
+                break;
+            case LOOM_KV_AUTO: break; /* resolved before any cache exists */
         }
     }
 }
@@ -226,8 +231,8 @@ static void attend_tile(const loom_attn_isa *isa, const loom_attention_args *a, 
 /* attend_tile for n_heads <= TILE_HEADS query heads, each step for all of them before the next, so that
  * their dependency chains interleave: faster for a tile in L1 (decoded into the buffers); read in place
  * from memory, one head at a time is. Each head gets the same float operations as from attend_tile. */
-static void attend_tile_heads(const loom_attn_isa *isa, const loom_attention_args *a, head_state *heads, int32_t n_heads,
-                              tile kv, int32_t n) {
+static void attend_tile_heads(const loom_attn_isa *isa, const loom_attention_args *a, head_state *heads,
+                              int32_t n_heads, tile kv, int32_t n) {
     int32_t d = a->head_dim;
     float score[TILE_HEADS][LOOM_ATTENTION_TILE], p[TILE_HEADS][LOOM_ATTENTION_TILE], tile_max[TILE_HEADS];
     for (int32_t i = 0; i < n_heads; i++)
@@ -241,7 +246,9 @@ static void attend_tile_heads(const loom_attn_isa *isa, const loom_attention_arg
 
 /* A query's keys lie in chunks first_chunk .. last_chunk (chunk indices from key 0; a sliding window
  * skips the chunks before its first key). */
-static int32_t first_chunk(const loom_attention_args *a, int64_t t) { return first_key(a, a->pos[t]) / LOOM_ATTENTION_CHUNK; }
+static int32_t first_chunk(const loom_attention_args *a, int64_t t) {
+    return first_key(a, a->pos[t]) / LOOM_ATTENTION_CHUNK;
+}
 static int32_t last_chunk(const loom_attention_args *a, int64_t t) { return a->pos[t] / LOOM_ATTENTION_CHUNK; }
 static int32_t chunks_of(const loom_attention_args *a, int64_t t) { return last_chunk(a, t) - first_chunk(a, t) + 1; }
 static int reaches_chunk(const loom_attention_args *a, int64_t t, int32_t c) {
@@ -260,7 +267,8 @@ static void attend_chunk(const loom_attn_isa *isa, const loom_attention_args *a,
     if (key_end > key0 + LOOM_ATTENTION_CHUNK) key_end = key0 + LOOM_ATTENTION_CHUNK;
     int32_t keys_from = first_key(a, a->pos[t0]); /* no query of the block sees a key before it */
     const int32_t *table = a->block_tables + (int64_t)a->seq_of_token[t0] * a->max_blocks_per_seq;
-    float k_buf[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM], v_buf[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM];
+    float k_buf[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM],
+        v_buf[LOOM_ATTENTION_TILE * LOOM_ATTENTION_MAX_HEAD_DIM];
     for (int32_t i = 0; i < n_queries * group; i++)
         if (reaches_chunk(a, t0 + i / group, chunk)) {
             heads[i].max = -INFINITY, heads[i].denom = 0;
@@ -269,7 +277,8 @@ static void attend_chunk(const loom_attn_isa *isa, const loom_attention_args *a,
     for (int32_t n; key0 < key_end; key0 += n) {
         n = tile_keys(a, key0, key_end);
         if (key0 + n <= keys_from) continue; /* before every window: never loaded */
-        tile kv = load_tile(isa, a, table[key0 / a->block_size], key0 % a->block_size, n, kv_head, n_queries, k_buf, v_buf);
+        tile kv =
+            load_tile(isa, a, table[key0 / a->block_size], key0 % a->block_size, n, kv_head, n_queries, k_buf, v_buf);
         for (int32_t qi = 0; qi < n_queries; qi++) {
             /* keys [from, to) of this tile are in the query's window, at or before it */
             int32_t from = first_key(a, a->pos[t0 + qi]) - key0, to = a->pos[t0 + qi] + 1 - key0;
@@ -278,7 +287,8 @@ static void attend_chunk(const loom_attn_isa *isa, const loom_attention_args *a,
             head_state *qh = &heads[qi * group];
             tile seen = tile_from(kv, from);
             for (int32_t g = 0; to > from && g < group; g += kv.k == k_buf ? TILE_HEADS : 1) {
-                if (kv.k == k_buf) attend_tile_heads(isa, a, qh + g, group - g < TILE_HEADS ? group - g : TILE_HEADS, seen, to - from);
+                if (kv.k == k_buf)
+                    attend_tile_heads(isa, a, qh + g, group - g < TILE_HEADS ? group - g : TILE_HEADS, seen, to - from);
                 else attend_tile(isa, a, qh + g, seen, to - from);
             }
         }
@@ -354,8 +364,8 @@ static void run_token_items(const loom_attn_isa *isa, const loom_attention_args 
 
 /* The [head_dim + 2] floats holding chunk c (counted from the token's first chunk) of query head g (of the
  * group) of (token t, kv_head). */
-static float *partial_at(const loom_attention_args *a, const loom_attention_plan *p, int64_t t, int32_t kv_head, int32_t g,
-                         int32_t c) {
+static float *partial_at(const loom_attention_args *a, const loom_attention_plan *p, int64_t t, int32_t kv_head,
+                         int32_t g, int32_t c) {
     int64_t group = a->n_heads / a->n_kv_heads, n_chunks = chunks_of(a, t);
     int64_t slot = group * p->chunk_item[t] + ((int64_t)kv_head * group + g) * n_chunks + c;
     return p->partials + slot * (a->head_dim + 2);
@@ -385,7 +395,7 @@ static void run_chunk_item(const loom_attn_isa *isa, const loom_attention_args *
 }
 
 void cpu_attention_items(const loom_attn_isa *isa, const loom_attention_args *a, const loom_attention_plan *p,
-                              int64_t i0, int64_t i1) {
+                         int64_t i0, int64_t i1) {
     if (!p->chunk_item) {
         run_token_items(isa, a, i0, i1);
         return;
@@ -423,12 +433,15 @@ int cpu_attention_plan_chunks(loom_attention_plan *p, const loom_attention_args 
         cpu_attention_plan_tokens(p, a, n_threads);
         return 0;
     }
-    *p = (loom_attention_plan){.grain = 1, .chunk_item = (int64_t *)mem, .chunks_left = (atomic_int *)(mem + index_bytes),
+    *p = (loom_attention_plan){.grain = 1,
+                               .chunk_item = (int64_t *)mem,
+                               .chunks_left = (atomic_int *)(mem + index_bytes),
                                .partials = (float *)(mem + index_bytes + left_bytes)};
     p->chunk_item[0] = 0;
     for (int64_t t = 0; t < a->n_tokens; t++) {
         p->chunk_item[t + 1] = p->chunk_item[t] + (int64_t)a->n_kv_heads * chunks_of(a, t);
-        for (int32_t h = 0; h < a->n_kv_heads; h++) atomic_init(&p->chunks_left[t * a->n_kv_heads + h], chunks_of(a, t));
+        for (int32_t h = 0; h < a->n_kv_heads; h++)
+            atomic_init(&p->chunks_left[t * a->n_kv_heads + h], chunks_of(a, t));
     }
     p->n_items = p->chunk_item[a->n_tokens];
     return 1;
@@ -442,10 +455,8 @@ void cpu_attention_plan(loom_attention_plan *p, const loom_attention_args *a, in
         if (t > 0 && a->seq_of_token[t] == a->seq_of_token[t - 1]) decode_rows = 0;
     }
     int few_pairs = (int64_t)a->n_tokens * a->n_kv_heads < 8 * (int64_t)n_threads;
-    if (n_threads > 1 && (few_pairs || decode_rows) && max_chunks > 1)
-        cpu_attention_plan_chunks(p, a, n_threads);
-    else
-        cpu_attention_plan_tokens(p, a, n_threads);
+    if (n_threads > 1 && (few_pairs || decode_rows) && max_chunks > 1) cpu_attention_plan_chunks(p, a, n_threads);
+    else cpu_attention_plan_tokens(p, a, n_threads);
 }
 
 void cpu_attention_plan_free(loom_attention_plan *p) {
@@ -461,28 +472,29 @@ static double element_at(const loom_attention_args *a, kv_part part, int32_t key
     const uint8_t *row = row_at(a, part, block, offset, kv_head), *scale;
     size_t zero_at; /* bytes from an int8 scale to its zero */
     switch (a->kv_dtype) {
-    case LOOM_KV_F32: {
-        float f;
-        memcpy(&f, row + 4 * i, 4);
-        return f;
-    }
-    case LOOM_KV_F16: return f16_to_f32(load_u16(row + 2 * i));
-    case LOOM_KV_BF16: return bf16_to_f32(load_u16(row + 2 * i));
-    case LOOM_KV_INT8:
-        if (part == KEYS) {
-            scale = key_channel_scales(a, block) + 2 * ((size_t)kv_head * (size_t)a->head_dim + (size_t)i);
-            zero_at = 2 * (size_t)a->n_kv_heads * (size_t)a->head_dim;
-        } else {
-            scale = value_scale_at(a, block, offset, kv_head);
-            zero_at = 2 * (size_t)a->block_size * (size_t)a->n_kv_heads;
+        case LOOM_KV_F32: {
+            float f;
+            memcpy(&f, row + 4 * i, 4);
+            return f;
         }
-        return (double)f16_to_f32(load_u16(scale)) * (int8_t)row[i] + f16_to_f32(load_u16(scale + zero_at));
-    default: return (double)fp8_scale_at(a, part, block, offset, kv_head) * fp8_e4m3_to_f32(row[i]);
+        case LOOM_KV_F16: return f16_to_f32(load_u16(row + 2 * i));
+        case LOOM_KV_BF16: return bf16_to_f32(load_u16(row + 2 * i));
+        case LOOM_KV_INT8:
+            if (part == KEYS) {
+                scale = key_channel_scales(a, block) + 2 * ((size_t)kv_head * (size_t)a->head_dim + (size_t)i);
+                zero_at = 2 * (size_t)a->n_kv_heads * (size_t)a->head_dim;
+            } else {
+                scale = value_scale_at(a, block, offset, kv_head);
+                zero_at = 2 * (size_t)a->block_size * (size_t)a->n_kv_heads;
+            }
+            return (double)f16_to_f32(load_u16(scale)) * (int8_t)row[i] + f16_to_f32(load_u16(scale + zero_at));
+        default: return (double)fp8_scale_at(a, part, block, offset, kv_head) * fp8_e4m3_to_f32(row[i]);
     }
 }
 
 /* The scaled (and soft-capped) score of key j for query row q. */
-static double naive_score(const loom_attention_args *a, const float *q, int32_t j, const int32_t *table, int32_t kv_head) {
+static double naive_score(const loom_attention_args *a, const float *q, int32_t j, const int32_t *table,
+                          int32_t kv_head) {
     double s = 0;
     for (int32_t i = 0; i < a->head_dim; i++) s += (double)q[i] * element_at(a, KEYS, j, table, kv_head, i);
     s *= a->scale;

@@ -39,7 +39,7 @@ typedef struct loom_attn_isa {
     /* s[j] = c x (q . k[j]) for j < n <= LOOM_ATTENTION_TILE, key j at k + j x k_stride floats; a score
      * depends only on q, its key, c, j and n. Returns the largest s[j]. */
     float (*scores)(float *s, const float *q, const float *k, int64_t k_stride, int32_t n, int32_t d, float c);
-    void (*scale)(float *y, float c, int32_t n);                    /* y *= c */
+    void (*scale)(float *y, float c, int32_t n); /* y *= c */
     /* p[j] = exp(s[j] - shift) for j < n <= LOOM_ATTENTION_TILE; returns their sum, added in an order
      * that depends only on n */
     float (*exp_shifted)(float *p, const float *s, float shift, int32_t n);
@@ -50,7 +50,7 @@ typedef struct loom_attn_isa {
     void (*widen_bf16)(const uint8_t *src, float *dst, int32_t n);
     void (*widen_i8)(const uint8_t *src, float scale, float zero, float *dst, int32_t n); /* scale x q + zero */
     void (*widen_i8_channels)(const uint8_t *src, const float *scale, const float *zero, float *dst,
-                              int32_t n); /* scale[i] x q[i] + zero[i] */
+                              int32_t n);                                      /* scale[i] x q[i] + zero[i] */
     void (*widen_fp8)(const uint8_t *src, float scale, float *dst, int32_t n); /* scale x e4m3 */
 } loom_attn_isa;
 
@@ -59,10 +59,10 @@ const loom_attn_isa *attention_isa_named(const char *isa);
 
 /* How one call is cut into items (see above). chunk_item is NULL for a tokens plan. */
 typedef struct loom_attention_plan {
-    int64_t n_items, grain;     /* items, and items per thread-pool unit */
-    int64_t *chunk_item;        /* [n_tokens + 1]: the first item of token t (n_kv_heads x its chunks) */
-    float *partials;            /* per (token, query head, chunk): [head_dim] output, maximum, denominator */
-    atomic_int *chunks_left;    /* [n_tokens][n_kv_heads]: chunks not yet finished */
+    int64_t n_items, grain;  /* items, and items per thread-pool unit */
+    int64_t *chunk_item;     /* [n_tokens + 1]: the first item of token t (n_kv_heads x its chunks) */
+    float *partials;         /* per (token, query head, chunk): [head_dim] output, maximum, denominator */
+    atomic_int *chunks_left; /* [n_tokens][n_kv_heads]: chunks not yet finished */
 } loom_attention_plan;
 
 /* Tokens: whole tokens per unit, up to a query block of them, while leaving about 4 units per thread;
@@ -79,7 +79,7 @@ void cpu_attention_plan_free(loom_attention_plan *p);
 /* Items [i0, i1) of the plan. A query's result does not depend on the range it is run in nor on the
  * plan; every item of a chunks plan must be run exactly once. */
 void cpu_attention_items(const loom_attn_isa *isa, const loom_attention_args *a, const loom_attention_plan *p,
-                              int64_t i0, int64_t i1);
+                         int64_t i0, int64_t i1);
 
 /* The naive reference (tests, bench): per query head, the full score row in double precision, keys
  * decoded one element at a time. Same args; writes a->out. */

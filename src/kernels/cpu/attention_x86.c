@@ -12,22 +12,22 @@
 /* y[:4W] += p[j] x[j][:4W] (rows `stride` floats apart) for j = 0..n-1, the 4 W-lane outputs held in
  * registers of type VEC (intrinsics prefix PFX) across the keys: one multiply-add per key and element, in
  * key order. */
-#define ACCUMULATE_4_REGS(VEC, PFX, W, y, p, x, n, stride)                                               \
-    do {                                                                                            \
-        VEC y0 = PFX##_loadu_ps(y), y1 = PFX##_loadu_ps((y) + (W)), y2 = PFX##_loadu_ps((y) + 2 * (W)), \
-            y3 = PFX##_loadu_ps((y) + 3 * (W));                                                     \
-        for (int32_t j = 0; j < (n); j++) {                                                         \
-            const float *xj = (x) + (int64_t)j * (stride);                                          \
-            VEC pj = PFX##_set1_ps((p)[j]);                                                         \
-            y0 = PFX##_fmadd_ps(pj, PFX##_loadu_ps(xj), y0);                                        \
-            y1 = PFX##_fmadd_ps(pj, PFX##_loadu_ps(xj + (W)), y1);                                  \
-            y2 = PFX##_fmadd_ps(pj, PFX##_loadu_ps(xj + 2 * (W)), y2);                              \
-            y3 = PFX##_fmadd_ps(pj, PFX##_loadu_ps(xj + 3 * (W)), y3);                              \
-        }                                                                                           \
-        PFX##_storeu_ps(y, y0);                                                                     \
-        PFX##_storeu_ps((y) + (W), y1);                                                             \
-        PFX##_storeu_ps((y) + 2 * (W), y2);                                                         \
-        PFX##_storeu_ps((y) + 3 * (W), y3);                                                         \
+#define ACCUMULATE_4_REGS(VEC, PFX, W, y, p, x, n, stride)                                                             \
+    do {                                                                                                               \
+        VEC y0 = PFX##_loadu_ps(y), y1 = PFX##_loadu_ps((y) + (W)), y2 = PFX##_loadu_ps((y) + 2 * (W)),                \
+            y3 = PFX##_loadu_ps((y) + 3 * (W));                                                                        \
+        for (int32_t j = 0; j < (n); j++) {                                                                            \
+            const float *xj = (x) + (int64_t)j * (stride);                                                             \
+            VEC pj = PFX##_set1_ps((p)[j]);                                                                            \
+            y0 = PFX##_fmadd_ps(pj, PFX##_loadu_ps(xj), y0);                                                           \
+            y1 = PFX##_fmadd_ps(pj, PFX##_loadu_ps(xj + (W)), y1);                                                     \
+            y2 = PFX##_fmadd_ps(pj, PFX##_loadu_ps(xj + 2 * (W)), y2);                                                 \
+            y3 = PFX##_fmadd_ps(pj, PFX##_loadu_ps(xj + 3 * (W)), y3);                                                 \
+        }                                                                                                              \
+        PFX##_storeu_ps(y, y0);                                                                                        \
+        PFX##_storeu_ps((y) + (W), y1);                                                                                \
+        PFX##_storeu_ps((y) + 2 * (W), y2);                                                                            \
+        PFX##_storeu_ps((y) + 3 * (W), y3);                                                                            \
     } while (0)
 
 /* float NAME(s, q, k, k_stride, n, d, c), the scores primitive (attention.h) for W-lane registers VEC
@@ -35,30 +35,31 @@
  * the query held across them, the W dot products reduced together by TRANSPOSE_SUM (lane j = key j).
  * LOAD(p, left) gives W lanes of p, the first `left` of them (the others 0: elements past d count as
  * 0); STORE_MAX(s, v, keys) stores the first `keys` lanes of v and returns their maximum. */
-#define SCORES_FN(ATTR, NAME, VEC, PFX, W, LOAD, TRANSPOSE_SUM, STORE_MAX)                           \
-    ATTR static float NAME(float *s, const float *q, const float *k, int64_t k_stride, int32_t n, int32_t d, float c) { \
-        float max = -INFINITY;                                                                     \
-        for (int32_t j0 = 0; j0 < n; j0 += (W)) {                                                  \
-            int32_t keys = n - j0 < (W) ? n - j0 : (W);                                            \
-            VEC acc[W];                                                                            \
-            for (int r = 0; r < (W); r++) acc[r] = PFX##_setzero_ps();                             \
-            for (int32_t i = 0; i < d; i += 4 * (W)) {                                             \
-                int32_t left = d - i;                                                              \
-                VEC q0 = LOAD(q + i, left), q1 = LOAD(q + i + (W), left - (W)),                    \
-                    q2 = LOAD(q + i + 2 * (W), left - 2 * (W)), q3 = LOAD(q + i + 3 * (W), left - 3 * (W)); \
-                const float *row = k + (int64_t)j0 * k_stride + i;                                 \
-                _Pragma("GCC unroll 16") for (int r = 0; r < (W); r++) {                           \
-                    acc[r] = PFX##_fmadd_ps(q0, LOAD(row, left), acc[r]);                          \
-                    acc[r] = PFX##_fmadd_ps(q1, LOAD(row + (W), left - (W)), acc[r]);              \
-                    acc[r] = PFX##_fmadd_ps(q2, LOAD(row + 2 * (W), left - 2 * (W)), acc[r]);      \
-                    acc[r] = PFX##_fmadd_ps(q3, LOAD(row + 3 * (W), left - 3 * (W)), acc[r]);      \
-                    if (r + 1 < keys) row += k_stride;                                             \
-                }                                                                                  \
-            }                                                                                      \
-            float group_max = STORE_MAX(s + j0, PFX##_mul_ps(TRANSPOSE_SUM(acc), PFX##_set1_ps(c)), keys); \
-            if (group_max > max) max = group_max;                                                  \
-        }                                                                                          \
-        return max;                                                                                \
+#define SCORES_FN(ATTR, NAME, VEC, PFX, W, LOAD, TRANSPOSE_SUM, STORE_MAX)                                             \
+    ATTR static float NAME(float *s, const float *q, const float *k, int64_t k_stride, int32_t n, int32_t d,           \
+                           float c) {                                                                                  \
+        float max = -INFINITY;                                                                                         \
+        for (int32_t j0 = 0; j0 < n; j0 += (W)) {                                                                      \
+            int32_t keys = n - j0 < (W) ? n - j0 : (W);                                                                \
+            VEC acc[W];                                                                                                \
+            for (int r = 0; r < (W); r++) acc[r] = PFX##_setzero_ps();                                                 \
+            for (int32_t i = 0; i < d; i += 4 * (W)) {                                                                 \
+                int32_t left = d - i;                                                                                  \
+                VEC q0 = LOAD(q + i, left), q1 = LOAD(q + i + (W), left - (W)),                                        \
+                    q2 = LOAD(q + i + 2 * (W), left - 2 * (W)), q3 = LOAD(q + i + 3 * (W), left - 3 * (W));            \
+                const float *row = k + (int64_t)j0 * k_stride + i;                                                     \
+                _Pragma("GCC unroll 16") for (int r = 0; r < (W); r++) {                                               \
+                    acc[r] = PFX##_fmadd_ps(q0, LOAD(row, left), acc[r]);                                              \
+                    acc[r] = PFX##_fmadd_ps(q1, LOAD(row + (W), left - (W)), acc[r]);                                  \
+                    acc[r] = PFX##_fmadd_ps(q2, LOAD(row + 2 * (W), left - 2 * (W)), acc[r]);                          \
+                    acc[r] = PFX##_fmadd_ps(q3, LOAD(row + 3 * (W), left - 3 * (W)), acc[r]);                          \
+                    if (r + 1 < keys) row += k_stride;                                                                 \
+                }                                                                                                      \
+            }                                                                                                          \
+            float group_max = STORE_MAX(s + j0, PFX##_mul_ps(TRANSPOSE_SUM(acc), PFX##_set1_ps(c)), keys);             \
+            if (group_max > max) max = group_max;                                                                      \
+        }                                                                                                              \
+        return max;                                                                                                    \
     }
 
 /* ---- AVX2 ---- */
@@ -95,7 +96,8 @@ AVX2 static __m256 transpose_sum8_avx2(const __m256 v[8]) {
         __m256d a = _mm256_castps_pd(pair[2 * i]), b = _mm256_castps_pd(pair[2 * i + 1]);
         quad[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(a, b)), _mm256_castpd_ps(_mm256_unpackhi_pd(a, b)));
     }
-    return _mm256_add_ps(_mm256_permute2f128_ps(quad[0], quad[1], 0x20), _mm256_permute2f128_ps(quad[0], quad[1], 0x31));
+    return _mm256_add_ps(_mm256_permute2f128_ps(quad[0], quad[1], 0x20),
+                         _mm256_permute2f128_ps(quad[0], quad[1], 0x31));
 }
 
 /* The first `keys` lanes of dots to s; returns their maximum. */
@@ -120,22 +122,23 @@ AVX2 static void scale_avx2(float *y, float c, int32_t n) {
 #define EXP_LN2_HI 0.693359375f
 #define EXP_LN2_LO -2.12194440e-4f
 /* y = exp(x - n ln2) for the VEC lanes (intrinsics prefix PFX), n = round(x / ln2) already computed. */
-#define EXP_REDUCED(VEC, PFX, x, n, y)                                                              \
-    VEC r = PFX##_fnmadd_ps(n, PFX##_set1_ps(EXP_LN2_HI), x);                                       \
-    r = PFX##_fnmadd_ps(n, PFX##_set1_ps(EXP_LN2_LO), r);                                           \
-    VEC y = PFX##_set1_ps(1.9875691500e-4f);                                                        \
-    y = PFX##_fmadd_ps(y, r, PFX##_set1_ps(1.3981999507e-3f));                                      \
-    y = PFX##_fmadd_ps(y, r, PFX##_set1_ps(8.3334519073e-3f));                                      \
-    y = PFX##_fmadd_ps(y, r, PFX##_set1_ps(4.1665795894e-2f));                                      \
-    y = PFX##_fmadd_ps(y, r, PFX##_set1_ps(1.6666665459e-1f));                                      \
-    y = PFX##_fmadd_ps(y, r, PFX##_set1_ps(5.0000001201e-1f));                                      \
+#define EXP_REDUCED(VEC, PFX, x, n, y)                                                                                 \
+    VEC r = PFX##_fnmadd_ps(n, PFX##_set1_ps(EXP_LN2_HI), x);                                                          \
+    r = PFX##_fnmadd_ps(n, PFX##_set1_ps(EXP_LN2_LO), r);                                                              \
+    VEC y = PFX##_set1_ps(1.9875691500e-4f);                                                                           \
+    y = PFX##_fmadd_ps(y, r, PFX##_set1_ps(1.3981999507e-3f));                                                         \
+    y = PFX##_fmadd_ps(y, r, PFX##_set1_ps(8.3334519073e-3f));                                                         \
+    y = PFX##_fmadd_ps(y, r, PFX##_set1_ps(4.1665795894e-2f));                                                         \
+    y = PFX##_fmadd_ps(y, r, PFX##_set1_ps(1.6666665459e-1f));                                                         \
+    y = PFX##_fmadd_ps(y, r, PFX##_set1_ps(5.0000001201e-1f));                                                         \
     y = PFX##_add_ps(PFX##_fmadd_ps(y, PFX##_mul_ps(r, r), r), PFX##_set1_ps(1.0f))
 
 AVX2 static __m256 exp_ps_avx2(__m256 x) {
     const __m256 lowest = _mm256_set1_ps(-87.33654f);
     __m256 underflow = _mm256_cmp_ps(x, lowest, _CMP_LT_OQ);
     x = _mm256_min_ps(_mm256_max_ps(x, lowest), _mm256_set1_ps(88.37626f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 n =
+        _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     EXP_REDUCED(__m256, _mm256, x, n, y);
     __m256i two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_andnot_ps(underflow, _mm256_mul_ps(y, _mm256_castsi256_ps(two_n)));
@@ -168,7 +171,8 @@ AVX2 static void accumulate_avx2(float *y, const float *p, const float *x, int64
 
 AVX2 static void widen_f16_avx2(const uint8_t *src, float *dst, int32_t n) {
     int32_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
     for (; i < n; i++) dst[i] = _cvtsh_ss((unsigned short)(src[2 * i] | (src[2 * i + 1] << 8)));
 }
 
@@ -191,11 +195,13 @@ AVX2 static void widen_i8_avx2(const uint8_t *src, float scale, float zero, floa
     for (; i < n; i++) dst[i] = scale * (float)(int8_t)src[i] + zero;
 }
 
-AVX2 static void widen_i8_channels_avx2(const uint8_t *src, const float *scale, const float *zero, float *dst, int32_t n) {
+AVX2 static void widen_i8_channels_avx2(const uint8_t *src, const float *scale, const float *zero, float *dst,
+                                        int32_t n) {
     int32_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256i w = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(src + i)));
-        _mm256_storeu_ps(dst + i, _mm256_fmadd_ps(_mm256_loadu_ps(scale + i), _mm256_cvtepi32_ps(w), _mm256_loadu_ps(zero + i)));
+        _mm256_storeu_ps(dst + i,
+                         _mm256_fmadd_ps(_mm256_loadu_ps(scale + i), _mm256_cvtepi32_ps(w), _mm256_loadu_ps(zero + i)));
     }
     for (; i < n; i++) dst[i] = scale[i] * (float)(int8_t)src[i] + zero[i];
 }
@@ -219,9 +225,9 @@ AVX2 static void widen_fp8_avx2(const uint8_t *src, float scale, float *dst, int
     for (; i < n; i++) dst[i] = scale * fp8_e4m3_to_f32(src[i]);
 }
 
-const loom_attn_isa attn_avx2 = {"avx2", scores_avx2, scale_avx2, exp_shifted_avx2, accumulate_avx2,
-                                      widen_f16_avx2, widen_bf16_avx2, widen_i8_avx2, widen_i8_channels_avx2,
-                                      widen_fp8_avx2};
+const loom_attn_isa attn_avx2 = {
+    "avx2",         scores_avx2,     scale_avx2,    exp_shifted_avx2,       accumulate_avx2,
+    widen_f16_avx2, widen_bf16_avx2, widen_i8_avx2, widen_i8_channels_avx2, widen_fp8_avx2};
 
 /* ---- AVX-512: 16 lanes, the tail handled with a mask ---- */
 
@@ -231,7 +237,9 @@ AVX512 static inline __mmask16 tail_mask(int32_t left) {
 }
 
 /* 16 lanes of p, the first `left` of them (all when left >= 16; none when left <= 0), the others 0 */
-AVX512 static inline __m512 load_first_avx512(const float *p, int32_t left) { return _mm512_maskz_loadu_ps(tail_mask(left), p); }
+AVX512 static inline __m512 load_first_avx512(const float *p, int32_t left) {
+    return _mm512_maskz_loadu_ps(tail_mask(left), p);
+}
 
 /* Lane j of the result: the sum of the 16 lanes of v[j] (a fixed order for each j). */
 AVX512 static __m512 transpose_sum16_avx512(const __m512 v[16]) {
@@ -268,7 +276,8 @@ AVX512 static void scale_avx512(float *y, float c, int32_t n) {
 /* The same exp as exp_ps_avx2, 2^n applied with scalef (underflow to 0 through the denormals). */
 AVX512 static __m512 exp_ps_avx512(__m512 x) {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.37626f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     EXP_REDUCED(__m512, _mm512, x, n, y);
     return _mm512_scalef_ps(y, n);
 }
@@ -344,7 +353,7 @@ AVX512 static void widen_fp8_avx512(const uint8_t *src, float scale, float *dst,
     }
 }
 
-const loom_attn_isa attn_avx512 = {"avx512", scores_avx512, scale_avx512, exp_shifted_avx512, accumulate_avx512,
-                                        widen_f16_avx512, widen_bf16_avx512, widen_i8_avx512, widen_i8_channels_avx512,
-                                        widen_fp8_avx512};
+const loom_attn_isa attn_avx512 = {
+    "avx512",         scores_avx512,     scale_avx512,    exp_shifted_avx512,       accumulate_avx512,
+    widen_f16_avx512, widen_bf16_avx512, widen_i8_avx512, widen_i8_channels_avx512, widen_fp8_avx512};
 #endif

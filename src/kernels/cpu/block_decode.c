@@ -163,7 +163,8 @@ static void decode_k(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o) 
                 o->w[j] = (((k < 2 ? ql[j] : ql[j] >> 4) & 0x0f) | (((qh[j] >> (2 * k)) & 3) << 4)) - 32;
             return;
         }
-        default: { /* IQ4_XS: d, scales_h u16 (2 bits per sub-block), scales_l[4] (nibbles), qs[128] (16 per sub-block) */
+        default: { /* IQ4_XS: d, scales_h u16 (2 bits per sub-block), scales_l[4] (nibbles), qs[128] (16 per
+                    * sub-block) */
             int ls = ((blk[4 + s / 2] >> (4 * (s % 2))) & 0x0f) | ((u16_at(blk + 2) >> (2 * s)) & 3) << 4;
             float d = f16_at(blk) * (float)(ls - 32);
             set_scales(o, d, d, 0, 0);
@@ -182,8 +183,7 @@ static void decode_iq(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o)
             uint32_t aux = u32_at(q + 4);
             float db = d * (0.5f + (float)(aux >> 28)) * 0.25f;
             set_scales(o, db, db, 0, 0);
-            for (int k = 0; k < 4; k++)
-                iq2_group(iq2xxs_grid[q[k]], even_signs((aux >> (7 * k)) & 127), o->w + 8 * k);
+            for (int k = 0; k < 4; k++) iq2_group(iq2xxs_grid[q[k]], even_signs((aux >> (7 * k)) & 127), o->w + 8 * k);
             return;
         }
         case LOOM_DTYPE_IQ2_XS: { /* u16 qs[32] (9-bit grid index | 7 sign bits), scales[8] (a nibble per 16) */
@@ -216,7 +216,8 @@ static void decode_iq(loom_dtype t, const uint8_t *blk, int s, loom_subblock *o)
             }
             return;
         }
-        case LOOM_DTYPE_IQ3_S: { /* qs[64], qh[8] (bit 8 of each index), signs[32], scales[4] (a nibble per sub-block) */
+        case LOOM_DTYPE_IQ3_S: { /* qs[64], qh[8] (bit 8 of each index), signs[32], scales[4] (a nibble per
+                                * sub-block) */
             float db = d * (float)(1 + 2 * ((blk[106 + s / 2] >> (4 * (s % 2))) & 15));
             set_scales(o, db, db, 0, 0);
             for (int k = 0; k < 8; k++) {

@@ -25,10 +25,10 @@ typedef struct rope_table {
 
 typedef struct cpu_impl {
     loom_pool *pool;
-    float **scratch;       /* per thread: one dequantized weight row */
-    int64_t *scratch_len;  /* elements allocated per thread */
-    loom_xblock *xq;       /* the current matmul's activations as int8 blocks */
-    int64_t xq_blocks;     /* blocks allocated */
+    float **scratch;      /* per thread: one dequantized weight row */
+    int64_t *scratch_len; /* elements allocated per thread */
+    loom_xblock *xq;      /* the current matmul's activations as int8 blocks */
+    int64_t xq_blocks;    /* blocks allocated */
     rope_table rope;
 } cpu_impl;
 
@@ -68,9 +68,12 @@ typedef struct matmul_job {
 static void matmul_rows_int8(const matmul_job *j, float *y, const loom_tensor *w, int64_t r0, int64_t r1) {
     int64_t rows = tensor_rows(w), nb = j->cols / LOOM_XBLOCK_ELEMS;
     for (int64_t r = r0; r < r1; r += XDOT_ROW_BLOCK) {
-        loom_xdot_args a = {.rows = tensor_row(w, r), .row_stride_bytes = w->row_stride_bytes,
-                            .n_rows = r1 - r < XDOT_ROW_BLOCK ? r1 - r : XDOT_ROW_BLOCK, .n_blocks = nb,
-                            .x_stride = nb, .y_stride = rows};
+        loom_xdot_args a = {.rows = tensor_row(w, r),
+                            .row_stride_bytes = w->row_stride_bytes,
+                            .n_rows = r1 - r < XDOT_ROW_BLOCK ? r1 - r : XDOT_ROW_BLOCK,
+                            .n_blocks = nb,
+                            .x_stride = nb,
+                            .y_stride = rows};
         for (int64_t t = 0; t < j->n_tok; t += LOOM_XDOT_MAX_TOKENS) {
             a.x = j->xq + t * nb;
             a.n_tok = j->n_tok - t < LOOM_XDOT_MAX_TOKENS ? (int)(j->n_tok - t) : LOOM_XDOT_MAX_TOKENS;
@@ -91,10 +94,14 @@ static void matmul_groups_int8(const matmul_job *j, float *y, const loom_tensor 
     if (g0 >= g1) return;
     size_t group_bytes = x16_group_bytes(w->dtype, j->cols);
     for (int64_t t = 0; t < j->n_tok; t += X16_TOKEN_CHUNK) {
-        loom_xdot_args a = {.rows = (const uint8_t *)w->data + (size_t)(g0 / LOOM_X16_ROWS) * group_bytes, .n_rows = g1 - g0,
-                            .x = j->xq + t * nb, .n_blocks = nb, .x_stride = nb,
+        loom_xdot_args a = {.rows = (const uint8_t *)w->data + (size_t)(g0 / LOOM_X16_ROWS) * group_bytes,
+                            .n_rows = g1 - g0,
+                            .x = j->xq + t * nb,
+                            .n_blocks = nb,
+                            .x_stride = nb,
                             .n_tok = j->n_tok - t < X16_TOKEN_CHUNK ? (int)(j->n_tok - t) : X16_TOKEN_CHUNK,
-                            .y = y + t * rows + g0, .y_stride = rows};
+                            .y = y + t * rows + g0,
+                            .y_stride = rows};
         xdot_x16_rows(w->dtype, &a);
     }
 }
@@ -129,8 +136,7 @@ static void matmul_rows_f32(const matmul_job *j, float *y, const loom_tensor *w,
             if (w->layout == LOOM_LAYOUT_ROWS && dot_rows4(w->dtype, stored, j->x, cols, column)) {
                 for (int a = 0; a < nr; a++) y[r + a] = column[a];
             } else {
-                for (int a = 0; a < nr; a++)
-                    y[r + a] = dot_f32(weight_row_f32(w, r + a, cols, scratch), j->x, cols);
+                for (int a = 0; a < nr; a++) y[r + a] = dot_f32(weight_row_f32(w, r + a, cols, scratch), j->x, cols);
             }
             r += nr;
             continue;
@@ -201,7 +207,7 @@ static const loom_xblock *quantize_activations(cpu_impl *c, const matmul_job *j)
 #define UNIT_WEIGHT_BYTES 32768
 
 static void op_matmul_fused(loom_backend *b, int n, float *const *y, const loom_tensor *const *w, const float *x,
-                             int64_t n_tok) {
+                            int64_t n_tok) {
     cpu_impl *c = impl_of(b);
     matmul_job j = {.c = c, .n_mats = n, .x = x, .n_tok = n_tok, .cols = tensor_row_len(w[0])};
     for (int m = 0; m < n; m++) {
@@ -244,8 +250,8 @@ static void rmsnorm_rows(void *ctx, int64_t t0, int64_t t1, int ti) {
     }
 }
 
-static void op_rmsnorm(loom_backend *b, float *y, const float *x, const loom_tensor *weight, float eps,
-                        int64_t n_tok, int64_t dim) {
+static void op_rmsnorm(loom_backend *b, float *y, const float *x, const loom_tensor *weight, float eps, int64_t n_tok,
+                       int64_t dim) {
     rmsnorm_job j = {y, x, weight->data, eps, dim};
     pool_run(impl_of(b)->pool, n_tok, 1, rmsnorm_rows, &j);
 }
@@ -344,8 +350,8 @@ static float *rope_cos_sin(cpu_impl *c, const int32_t *pos, int64_t n_tok, int32
     return r->cos_sin;
 }
 
-static void op_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads,
-                     int32_t head_dim, const float *inv_freq, int interleaved) {
+static void op_rope(loom_backend *b, float *x, const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t head_dim,
+                    const float *inv_freq, int interleaved) {
     cpu_impl *c = impl_of(b);
     rope_job j = {.x = x,
                   .pos = pos,
@@ -475,17 +481,17 @@ static void op_attention(loom_backend *b, const loom_attention_args *args) {
 /* ---- mixture of experts and norms split over ranks (kernels/cpu/moe_ops.c, split_rmsnorm.c) ---- */
 
 static void op_moe_route(loom_backend *b, const float *logits, int64_t n_tok, int32_t n_experts, int32_t top_k,
-                          int renormalize, int32_t *ids, float *weights) {
+                         int renormalize, int32_t *ids, float *weights) {
     cpu_moe_route(impl_of(b)->pool, logits, n_tok, n_experts, top_k, renormalize, ids, weights);
 }
 
 static void op_moe_combine(loom_backend *b, float *y, const float *x, const float *weights, int64_t n_tok,
-                            int32_t top_k, int64_t dim) {
+                           int32_t top_k, int64_t dim) {
     cpu_moe_combine(impl_of(b)->pool, y, x, weights, n_tok, top_k, dim);
 }
 
 static void op_add_sigmoid_gated(loom_backend *b, float *y, const float *x, const float *gate, int64_t n_tok,
-                                  int64_t dim) {
+                                 int64_t dim) {
     cpu_add_sigmoid_gated(impl_of(b)->pool, y, x, gate, n_tok, dim);
 }
 
@@ -494,7 +500,7 @@ static void op_sum_squares(loom_backend *b, float *out, const float *x, int64_t 
 }
 
 static void op_rmsnorm_sums(loom_backend *b, float *y, const float *x, const loom_tensor *weight, const float *sums,
-                             float eps, int64_t n_tok, int64_t dim, int64_t norm_dim) {
+                            float eps, int64_t n_tok, int64_t dim, int64_t norm_dim) {
     cpu_rmsnorm_given(impl_of(b)->pool, y, x, weight->data, sums, norm_dim, eps, n_tok, dim);
 }
 

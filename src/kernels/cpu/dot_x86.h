@@ -45,7 +45,7 @@ typedef struct loom_dot_table {
     loom_tile_fn f32_tile;
     loom_silu_mul_fn silu_mul;
     loom_quantize_x_fn quantize_x;
-    loom_rows4_fn rows4; /* NULL: none on this path */
+    loom_rows4_fn rows4;                 /* NULL: none on this path */
     loom_xdot_fn xdot[LOOM_DTYPE_COUNT]; /* per weight dtype; NULL = that dtype takes float activations */
     /* per weight dtype, over matrices in the x16 layout (pack_x16.h; n_rows a multiple of 16, any n_tok);
      * NULL = no such layout on this path */

@@ -43,7 +43,7 @@ static void route_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
 }
 
 void cpu_moe_route(loom_pool *pool, const float *logits, int64_t n_tok, int32_t n_experts, int32_t top_k,
-                        int renormalize, int32_t *ids, float *weights) {
+                   int renormalize, int32_t *ids, float *weights) {
     route_job j = {logits, n_experts, top_k, renormalize, ids, weights};
     pool_run(pool, n_tok, 16, route_tokens, &j);
 }
@@ -70,7 +70,7 @@ static void combine_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
 }
 
 void cpu_moe_combine(loom_pool *pool, float *y, const float *x, const float *weights, int64_t n_tok, int32_t top_k,
-                          int64_t dim) {
+                     int64_t dim) {
     combine_job j = {y, x, weights, NULL, top_k, dim};
     pool_run(pool, n_tok, 4, combine_tokens, &j);
 }
@@ -85,8 +85,7 @@ static void sigmoid_gated_tokens(void *ctx, int64_t t0, int64_t t1, int ti) {
     }
 }
 
-void cpu_add_sigmoid_gated(loom_pool *pool, float *y, const float *x, const float *gate, int64_t n_tok,
-                                int64_t dim) {
+void cpu_add_sigmoid_gated(loom_pool *pool, float *y, const float *x, const float *gate, int64_t n_tok, int64_t dim) {
     combine_job j = {y, x, NULL, gate, 0, dim};
     pool_run(pool, n_tok, 4, sigmoid_gated_tokens, &j);
 }

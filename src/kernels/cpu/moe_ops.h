@@ -8,10 +8,9 @@
 #include "core/thread_pool.h"
 
 void cpu_moe_route(loom_pool *pool, const float *logits, int64_t n_tok, int32_t n_experts, int32_t top_k,
-                        int renormalize, int32_t *ids, float *weights);
+                   int renormalize, int32_t *ids, float *weights);
 void cpu_moe_combine(loom_pool *pool, float *y, const float *x, const float *weights, int64_t n_tok, int32_t top_k,
-                          int64_t dim);
-void cpu_add_sigmoid_gated(loom_pool *pool, float *y, const float *x, const float *gate, int64_t n_tok,
-                                int64_t dim);
+                     int64_t dim);
+void cpu_add_sigmoid_gated(loom_pool *pool, float *y, const float *x, const float *gate, int64_t n_tok, int64_t dim);
 
 #endif

@@ -25,12 +25,10 @@ size_t x16_matrix_bytes(loom_dtype t, int64_t n_rows, int64_t row_len) {
 }
 
 int x16_packable(const loom_tensor *t) {
-    if (!t->data || t->layout != LOOM_LAYOUT_ROWS || !loom_x16_record_bytes(t->dtype) ||
-        !cpu_has_x16(t->dtype))
+    if (!t->data || t->layout != LOOM_LAYOUT_ROWS || !loom_x16_record_bytes(t->dtype) || !cpu_has_x16(t->dtype))
         return 0;
     int64_t rows = tensor_rows(t);
-    return rows > 0 && rows % LOOM_X16_ROWS == 0 &&
-           t->row_stride_bytes == dtype_bytes(t->dtype, tensor_row_len(t));
+    return rows > 0 && rows % LOOM_X16_ROWS == 0 && t->row_stride_bytes == dtype_bytes(t->dtype, tensor_row_len(t));
 }
 
 /* lane r of chunk c of a run of chunks: where row r's bytes 4c..4c+3 go */
@@ -50,7 +48,7 @@ static void chunks_out(uint8_t *row, const uint8_t *rec, int r, size_t n) {
 /* The record of one block of 16 rows <-> one row's own block (src / block = that row's block). */
 static int is_more(loom_dtype t) {
     return t == LOOM_DTYPE_Q5_0 || t == LOOM_DTYPE_Q5_1 || t == LOOM_DTYPE_IQ4_NL || t == LOOM_DTYPE_IQ4_XS ||
-           t == LOOM_DTYPE_Q5_K || t == LOOM_DTYPE_Q2_K || t == LOOM_DTYPE_Q3_K;
+        t == LOOM_DTYPE_Q5_K || t == LOOM_DTYPE_Q2_K || t == LOOM_DTYPE_Q3_K;
 }
 
 static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *rec) {
@@ -78,7 +76,7 @@ static void pack_record_row(loom_dtype t, const uint8_t *src, int r, uint8_t *re
         return;
     }
     size_t hb = header_bytes(t), qb = quant_bytes(t);
-    memcpy(rec + 2 * r, src, 2); /* d */
+    memcpy(rec + 2 * r, src, 2);                                    /* d */
     if (t == LOOM_DTYPE_Q4_1) memcpy(rec + 32 + 2 * r, src + 2, 2); /* m */
     for (size_t c = 0; c < qb / 4; c++) {
         uint8_t *dst = rec + LOOM_X16_ROWS * hb + chunk_at(c, r);
@@ -131,7 +129,8 @@ void x16_pack(loom_dtype t, const void *rows, void *dst, int64_t n_rows, int64_t
         uint8_t *out = (uint8_t *)dst + (size_t)g * group_bytes;
         for (int64_t b = 0; b < n_blocks; b++)
             for (int r = 0; r < LOOM_X16_ROWS; r++)
-                pack_record_row(t, group + (size_t)r * row_bytes + (size_t)b * block_bytes, r, out + (size_t)b * rec_bytes);
+                pack_record_row(t, group + (size_t)r * row_bytes + (size_t)b * block_bytes, r,
+                                out + (size_t)b * rec_bytes);
     }
 }
 

@@ -38,19 +38,19 @@ int x16_packable(const loom_tensor *t);
  * kernels get constants. */
 static inline size_t loom_x16_record_bytes(loom_dtype t) {
     switch (t) {
-    case LOOM_DTYPE_Q8_0: return 544;
-    case LOOM_DTYPE_Q4_0: return 288;
-    case LOOM_DTYPE_Q4_1: return 320;
-    case LOOM_DTYPE_Q4_K: return 2368;
-    case LOOM_DTYPE_Q6_K: return 3360;
-    case LOOM_DTYPE_Q5_0: return 352; /* these: pack_x16_more.h */
-    case LOOM_DTYPE_Q5_1: return 384;
-    case LOOM_DTYPE_IQ4_NL: return 288;
-    case LOOM_DTYPE_IQ4_XS: return 2208;
-    case LOOM_DTYPE_Q5_K: return 2880;
-    case LOOM_DTYPE_Q2_K: return 1344;
-    case LOOM_DTYPE_Q3_K: return 1824;
-    default: return 0;
+        case LOOM_DTYPE_Q8_0: return 544;
+        case LOOM_DTYPE_Q4_0: return 288;
+        case LOOM_DTYPE_Q4_1: return 320;
+        case LOOM_DTYPE_Q4_K: return 2368;
+        case LOOM_DTYPE_Q6_K: return 3360;
+        case LOOM_DTYPE_Q5_0: return 352; /* these: pack_x16_more.h */
+        case LOOM_DTYPE_Q5_1: return 384;
+        case LOOM_DTYPE_IQ4_NL: return 288;
+        case LOOM_DTYPE_IQ4_XS: return 2208;
+        case LOOM_DTYPE_Q5_K: return 2880;
+        case LOOM_DTYPE_Q2_K: return 1344;
+        case LOOM_DTYPE_Q3_K: return 1824;
+        default: return 0;
     }
 }
 /* Bytes of one group of 16 rows of row_len elements. */

@@ -95,11 +95,14 @@ static void quantize_fp8(const float *x, uint8_t *blk) {
 
 int can_quantize_to(loom_dtype t) {
     switch (t) {
-    case LOOM_DTYPE_F32: case LOOM_DTYPE_F16: case LOOM_DTYPE_BF16: case LOOM_DTYPE_Q8_0:
-    case LOOM_DTYPE_Q4_0: case LOOM_DTYPE_Q4_1: case LOOM_DTYPE_FP8_E4M3:
-        return 1;
-    default:
-        return 0;
+        case LOOM_DTYPE_F32:
+        case LOOM_DTYPE_F16:
+        case LOOM_DTYPE_BF16:
+        case LOOM_DTYPE_Q8_0:
+        case LOOM_DTYPE_Q4_0:
+        case LOOM_DTYPE_Q4_1:
+        case LOOM_DTYPE_FP8_E4M3: return 1;
+        default: return 0;
     }
 }
 
@@ -107,18 +110,28 @@ void quantize_row(loom_dtype t, const float *x, void *dst, int64_t n) {
     uint8_t *p = dst;
     size_t bb = dtype_block_bytes(t);
     switch (t) {
-    case LOOM_DTYPE_F32: memcpy(dst, x, (size_t)n * sizeof(float)); return;
-    case LOOM_DTYPE_F16: for (int64_t i = 0; i < n; i++) store_f16(p + 2 * i, x[i]); return;
-    case LOOM_DTYPE_BF16:
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h = f32_to_bf16(x[i]);
-            memcpy(p + 2 * i, &h, 2);
-        }
-        return;
-    case LOOM_DTYPE_Q8_0: for (int64_t b = 0; b < n / 32; b++) quantize_q8_0(x + 32 * b, p + bb * b); return;
-    case LOOM_DTYPE_Q4_0: for (int64_t b = 0; b < n / 32; b++) quantize_q4_0(x + 32 * b, p + bb * b); return;
-    case LOOM_DTYPE_Q4_1: for (int64_t b = 0; b < n / 32; b++) quantize_q4_1(x + 32 * b, p + bb * b); return;
-    case LOOM_DTYPE_FP8_E4M3: for (int64_t b = 0; b < n / 32; b++) quantize_fp8(x + 32 * b, p + bb * b); return;
-    default: memset(dst, 0, dtype_bytes(t, n)); return; /* unreachable: callers check can_quantize_to */
+        case LOOM_DTYPE_F32: memcpy(dst, x, (size_t)n * sizeof(float)); return;
+        case LOOM_DTYPE_F16:
+            for (int64_t i = 0; i < n; i++) store_f16(p + 2 * i, x[i]);
+            return;
+        case LOOM_DTYPE_BF16:
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t h = f32_to_bf16(x[i]);
+                memcpy(p + 2 * i, &h, 2);
+            }
+            return;
+        case LOOM_DTYPE_Q8_0:
+            for (int64_t b = 0; b < n / 32; b++) quantize_q8_0(x + 32 * b, p + bb * b);
+            return;
+        case LOOM_DTYPE_Q4_0:
+            for (int64_t b = 0; b < n / 32; b++) quantize_q4_0(x + 32 * b, p + bb * b);
+            return;
+        case LOOM_DTYPE_Q4_1:
+            for (int64_t b = 0; b < n / 32; b++) quantize_q4_1(x + 32 * b, p + bb * b);
+            return;
+        case LOOM_DTYPE_FP8_E4M3:
+            for (int64_t b = 0; b < n / 32; b++) quantize_fp8(x + 32 * b, p + bb * b);
+            return;
+        default: memset(dst, 0, dtype_bytes(t, n)); return; /* unreachable: callers check can_quantize_to */
     }
 }

@@ -10,12 +10,12 @@
 
 int cpu_weight_dtype_supported(loom_dtype t) {
     return t == LOOM_DTYPE_F32 || t == LOOM_DTYPE_F16 || t == LOOM_DTYPE_BF16 || t == LOOM_DTYPE_FP8_E4M3 ||
-           block_decodable(t);
+        block_decodable(t);
 }
 
 int cpu_dtype_has_kernels(loom_dtype t) {
     return t == LOOM_DTYPE_F32 || t == LOOM_DTYPE_F16 || t == LOOM_DTYPE_BF16 || t == LOOM_DTYPE_FP8_E4M3 ||
-           dtype_takes_int8_x(t);
+        dtype_takes_int8_x(t);
 }
 
 static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
@@ -43,20 +43,19 @@ static const loom_attn_isa *widen;
 void dequant_row(loom_dtype t, const void *row, float *dst, int64_t n) {
     const uint8_t *p = row;
     switch (t) {
-    case LOOM_DTYPE_F32:
-        memcpy(dst, row, (size_t)n * sizeof(float));
-        return;
-    case LOOM_DTYPE_F16: widen->widen_f16(p, dst, (int32_t)n); return;
-    case LOOM_DTYPE_BF16: widen->widen_bf16(p, dst, (int32_t)n); return;
-    case LOOM_DTYPE_FP8_E4M3: /* 32 elements: f16 scale, e4m3 codes */
-        for (int64_t b = 0; b < n / 32; b++) widen->widen_fp8(p + 34 * b + 2, f16_to_f32(load_u16(p + 34 * b)), dst + 32 * b, 32);
-        return;
-    default: { /* the block types (validated at load) */
-        int64_t be = dtype_block_elems(t);
-        size_t bb = dtype_block_bytes(t);
-        for (int64_t b = 0; b < n / be; b++) dequant_int_block(t, p + bb * (size_t)b, dst + be * b);
-        return;
-    }
+        case LOOM_DTYPE_F32: memcpy(dst, row, (size_t)n * sizeof(float)); return;
+        case LOOM_DTYPE_F16: widen->widen_f16(p, dst, (int32_t)n); return;
+        case LOOM_DTYPE_BF16: widen->widen_bf16(p, dst, (int32_t)n); return;
+        case LOOM_DTYPE_FP8_E4M3: /* 32 elements: f16 scale, e4m3 codes */
+            for (int64_t b = 0; b < n / 32; b++)
+                widen->widen_fp8(p + 34 * b + 2, f16_to_f32(load_u16(p + 34 * b)), dst + 32 * b, 32);
+            return;
+        default: { /* the block types (validated at load) */
+            int64_t be = dtype_block_elems(t);
+            size_t bb = dtype_block_bytes(t);
+            for (int64_t b = 0; b < n / be; b++) dequant_int_block(t, p + bb * (size_t)b, dst + be * b);
+            return;
+        }
     }
 }
 
@@ -75,8 +74,9 @@ static float xdot_scalar_one(loom_dtype t, const uint8_t *row, const loom_xblock
         decode_subblock(t, row + (size_t)(b / per_block) * bytes, (int)(b % per_block), &sb);
         int isum[2] = {0, 0};
         for (int j = 0; j < 32; j++) isum[j / 16] += sb.w[j] * x[b].q[j];
-        s += x[b].d * (sb.dh[0] * (float)isum[0] + sb.dh[1] * (float)isum[1] + sb.m[0] * (float)x[b].half_sum[0] +
-                       sb.m[1] * (float)x[b].half_sum[1]);
+        s += x[b].d *
+            (sb.dh[0] * (float)isum[0] + sb.dh[1] * (float)isum[1] + sb.m[0] * (float)x[b].half_sum[0] +
+             sb.m[1] * (float)x[b].half_sum[1]);
     }
     return s;
 }
@@ -88,7 +88,7 @@ static void xdot_scalar(loom_dtype t, const loom_xdot_args *a) {
                                                           a->x + tok * a->x_stride, a->n_blocks);
 }
 
-#define SCALAR_XDOT(suffix, dtype) \
+#define SCALAR_XDOT(suffix, dtype)                                                                                     \
     static void xdot_##suffix(const loom_xdot_args *a) { xdot_scalar(dtype, a); }
 SCALAR_XDOT(q8_0, LOOM_DTYPE_Q8_0)
 SCALAR_XDOT(q4_0, LOOM_DTYPE_Q4_0)
@@ -117,11 +117,23 @@ static void silu_mul_portable(float *out, const float *gate, const float *up, in
 }
 
 static const loom_dot_table dot_scalar = {
-    "scalar", dot_f32_row, f32_tile, silu_mul_portable, quantize_x_row_portable,
-    .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0, [LOOM_DTYPE_Q4_0] = xdot_q4_0, [LOOM_DTYPE_Q4_1] = xdot_q4_1,
-             [LOOM_DTYPE_Q4_K] = xdot_q4_k, [LOOM_DTYPE_Q6_K] = xdot_q6_k, [LOOM_DTYPE_Q5_0] = xdot_q5_0,
-             [LOOM_DTYPE_Q5_1] = xdot_q5_1, [LOOM_DTYPE_Q2_K] = xdot_q2_k, [LOOM_DTYPE_Q3_K] = xdot_q3_k,
-             [LOOM_DTYPE_Q5_K] = xdot_q5_k, [LOOM_DTYPE_IQ4_NL] = xdot_iq4_nl, [LOOM_DTYPE_IQ4_XS] = xdot_iq4_xs},
+    "scalar",
+    dot_f32_row,
+    f32_tile,
+    silu_mul_portable,
+    quantize_x_row_portable,
+    .xdot = {[LOOM_DTYPE_Q8_0] = xdot_q8_0,
+             [LOOM_DTYPE_Q4_0] = xdot_q4_0,
+             [LOOM_DTYPE_Q4_1] = xdot_q4_1,
+             [LOOM_DTYPE_Q4_K] = xdot_q4_k,
+             [LOOM_DTYPE_Q6_K] = xdot_q6_k,
+             [LOOM_DTYPE_Q5_0] = xdot_q5_0,
+             [LOOM_DTYPE_Q5_1] = xdot_q5_1,
+             [LOOM_DTYPE_Q2_K] = xdot_q2_k,
+             [LOOM_DTYPE_Q3_K] = xdot_q3_k,
+             [LOOM_DTYPE_Q5_K] = xdot_q5_k,
+             [LOOM_DTYPE_IQ4_NL] = xdot_iq4_nl,
+             [LOOM_DTYPE_IQ4_XS] = xdot_iq4_xs},
 };
 
 /* The one mutable global: the dot table for this CPU, chosen once at start-up. LOOM_ISA=scalar|avx2|
@@ -134,7 +146,7 @@ __attribute__((constructor)) static void choose_dot_table(void) {
     __builtin_cpu_init();
     /* every AVX2 or AVX-512 CPU also has F16C, which the SIMD paths use for block scales */
     int has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (force && strcmp(force, "scalar") == 0) active_dots = &dot_scalar;
     else if (has512 && (!force || strcmp(force, "avx512") == 0)) active_dots = &dot_avx512;
@@ -170,8 +182,14 @@ int cpu_has_x16(loom_dtype t) { return (unsigned)t < LOOM_DTYPE_COUNT && active_
 void xdot_x16_rows(loom_dtype t, const loom_xdot_args *a) { active_dots->xdot_x16[t](a); }
 
 void xdot_row(loom_dtype t, const void *row, const loom_xblock *x, int64_t n_blocks, int64_t x_stride, int n_tok,
-                   float *out) {
-    loom_xdot_args a = {.rows = row, .n_rows = 1, .x = x, .n_blocks = n_blocks, .x_stride = x_stride, .n_tok = n_tok,
-                        .y = out, .y_stride = 1};
+              float *out) {
+    loom_xdot_args a = {.rows = row,
+                        .n_rows = 1,
+                        .x = x,
+                        .n_blocks = n_blocks,
+                        .x_stride = x_stride,
+                        .n_tok = n_tok,
+                        .y = out,
+                        .y_stride = 1};
     xdot_rows(t, &a);
 }

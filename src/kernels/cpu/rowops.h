@@ -28,7 +28,7 @@ void xdot_x16_rows(loom_dtype t, const loom_xdot_args *a);
 /* One row: out[t] = dot(row, x + t * x_stride) for t < n_tok <= LOOM_XDOT_MAX_TOKENS; x holds n_blocks
  * blocks of 32 per token. */
 void xdot_row(loom_dtype t, const void *row, const loom_xblock *x, int64_t n_blocks, int64_t x_stride, int n_tok,
-                   float *out);
+              float *out);
 /* float32 dot product. */
 float dot_f32(const float *a, const float *b, int64_t n);
 /* out[r * 4 + t] = dot_f32(w[r], x[t], n) for a 4 x 4 tile (kernels/cpu/dot_x86.h: loom_tile_fn). */

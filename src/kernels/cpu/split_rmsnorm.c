@@ -33,7 +33,7 @@ static void scale_rows(void *ctx, int64_t t0, int64_t t1, int ti) {
 }
 
 void cpu_rmsnorm_given(loom_pool *pool, float *y, const float *x, const float *weight, const float *sum_squares,
-                            int64_t full_dim, float eps, int64_t n_tok, int64_t dim) {
+                       int64_t full_dim, float eps, int64_t n_tok, int64_t dim) {
     norm_job j = {y, x, weight, sum_squares, full_dim, dim, eps};
     pool_run(pool, n_tok, 4, scale_rows, &j);
 }

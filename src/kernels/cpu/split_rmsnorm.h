@@ -11,6 +11,6 @@
 
 void cpu_sum_squares(loom_pool *pool, float *out, const float *x, int64_t n_tok, int64_t dim);
 void cpu_rmsnorm_given(loom_pool *pool, float *y, const float *x, const float *weight, const float *sum_squares,
-                            int64_t full_dim, float eps, int64_t n_tok, int64_t dim);
+                       int64_t full_dim, float eps, int64_t n_tok, int64_t dim);
 
 #endif

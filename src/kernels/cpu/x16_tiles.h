@@ -7,26 +7,26 @@
 
 #include "kernels/cpu/pack_x16.h"
 
-#define X16_GROUPS_BY_TILES(tile, t, a, full)                                              \
-    do {                                                                                   \
-        size_t group_bytes_ = x16_group_bytes((t), (a)->n_blocks * 32);               \
-        for (int64_t g_ = 0; g_ < (a)->n_rows / LOOM_X16_ROWS; g_++) {                     \
-            const uint8_t *group_ = (const uint8_t *)(a)->rows + (size_t)g_ * group_bytes_; \
-            int64_t row0_ = g_ * LOOM_X16_ROWS;                                            \
-            int tok_ = 0;                                                                  \
-            for (; tok_ + (full) <= (a)->n_tok; tok_ += (full)) tile(t, group_, a, row0_, tok_, full); \
-            for (; tok_ + 8 <= (a)->n_tok; tok_ += 8) tile(t, group_, a, row0_, tok_, 8);  \
-            switch ((a)->n_tok - tok_) {                                                   \
-            case 7: tile(t, group_, a, row0_, tok_, 7); break;                             \
-            case 6: tile(t, group_, a, row0_, tok_, 6); break;                             \
-            case 5: tile(t, group_, a, row0_, tok_, 5); break;                             \
-            case 4: tile(t, group_, a, row0_, tok_, 4); break;                             \
-            case 3: tile(t, group_, a, row0_, tok_, 3); break;                             \
-            case 2: tile(t, group_, a, row0_, tok_, 2); break;                             \
-            case 1: tile(t, group_, a, row0_, tok_, 1); break;                             \
-            default: break;                                                                \
-            }                                                                              \
-        }                                                                                  \
+#define X16_GROUPS_BY_TILES(tile, t, a, full)                                                                          \
+    do {                                                                                                               \
+        size_t group_bytes_ = x16_group_bytes((t), (a)->n_blocks * 32);                                                \
+        for (int64_t g_ = 0; g_ < (a)->n_rows / LOOM_X16_ROWS; g_++) {                                                 \
+            const uint8_t *group_ = (const uint8_t *)(a)->rows + (size_t)g_ * group_bytes_;                            \
+            int64_t row0_ = g_ * LOOM_X16_ROWS;                                                                        \
+            int tok_ = 0;                                                                                              \
+            for (; tok_ + (full) <= (a)->n_tok; tok_ += (full)) tile(t, group_, a, row0_, tok_, full);                 \
+            for (; tok_ + 8 <= (a)->n_tok; tok_ += 8) tile(t, group_, a, row0_, tok_, 8);                              \
+            switch ((a)->n_tok - tok_) {                                                                               \
+                case 7: tile(t, group_, a, row0_, tok_, 7); break;                                                     \
+                case 6: tile(t, group_, a, row0_, tok_, 6); break;                                                     \
+                case 5: tile(t, group_, a, row0_, tok_, 5); break;                                                     \
+                case 4: tile(t, group_, a, row0_, tok_, 4); break;                                                     \
+                case 3: tile(t, group_, a, row0_, tok_, 3); break;                                                     \
+                case 2: tile(t, group_, a, row0_, tok_, 2); break;                                                     \
+                case 1: tile(t, group_, a, row0_, tok_, 1); break;                                                     \
+                default: break;                                                                                        \
+            }                                                                                                          \
+        }                                                                                                              \
     } while (0)
 
 #endif

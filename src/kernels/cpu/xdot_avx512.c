@@ -41,7 +41,8 @@ INLINE __m512i pair_si(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm51
 /* the nibbles of two Q4 blocks (b absent: zeros) as bytes 0..15: per block, low nibbles are elements
  * 0..15 and high ones 16..31 */
 INLINE __m512i nibble_pair(const uint8_t *a, const uint8_t *b) {
-    __m128i ra = _mm_loadu_si128((const __m128i *)a), rb = b ? _mm_loadu_si128((const __m128i *)b) : _mm_setzero_si128();
+    __m128i ra = _mm_loadu_si128((const __m128i *)a),
+            rb = b ? _mm_loadu_si128((const __m128i *)b) : _mm_setzero_si128();
     __m256i raw = _mm256_inserti128_si256(_mm256_castsi128_si256(ra), rb, 1), mask = _mm256_set1_epi8(0x0f);
     __m256i lo = _mm256_and_si256(raw, mask), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
     /* [a lo, b lo, a hi, b hi] -> [a lo, a hi, b lo, b hi] (128-bit lanes) */
@@ -78,7 +79,7 @@ INLINE wpair load_wpair(loom_dtype t, const uint8_t *p, int two) {
 
 /* One token's activation block pair. */
 typedef struct xpair {
-    __m512i q;          /* signed weights: q + 128 as unsigned bytes; Q4_1: q */
+    __m512i q; /* signed weights: q + 128 as unsigned bytes; Q4_1: q */
     __m512 d;
     float dsum0, dsum1;
 } xpair;
@@ -86,7 +87,9 @@ typedef struct xpair {
 INLINE xpair load_xpair(loom_dtype t, const loom_xblock *x, int two) {
     __m256i lo = _mm256_loadu_si256((const __m256i *)x[0].q);
     __m256i hi = two ? _mm256_loadu_si256((const __m256i *)x[1].q) : _mm256_setzero_si256();
-    xpair r = {.q = pair_si(lo, hi), .d = pair_ps(x[0].d, two ? x[1].d : 0.0f), .dsum0 = x[0].dsum,
+    xpair r = {.q = pair_si(lo, hi),
+               .d = pair_ps(x[0].d, two ? x[1].d : 0.0f),
+               .dsum0 = x[0].dsum,
                .dsum1 = two ? x[1].dsum : 0.0f};
     if (t != LOOM_DTYPE_Q4_1) r.q = _mm512_xor_si512(r.q, _mm512_set1_epi8((char)0x80));
     return r;
@@ -105,13 +108,14 @@ INLINE void tile(loom_dtype t, const loom_xdot_args *a, const uint8_t *row0, int
     for (int64_t b = 0; b < a->n_blocks; b += 2) {
         int two = b + 1 < a->n_blocks;
         wpair w[TILE];
-        for (int r = 0; r < RM; r++) w[r] = load_wpair(t, row0 + (size_t)r * a->row_stride_bytes + (size_t)b * bytes, two);
+        for (int r = 0; r < RM; r++)
+            w[r] = load_wpair(t, row0 + (size_t)r * a->row_stride_bytes + (size_t)b * bytes, two);
         for (int k = 0; k < NT; k++) {
             xpair x = load_xpair(t, a->x + (int64_t)(tok0 + k) * a->x_stride + b, two);
             for (int r = 0; r < RM; r++) {
-                __m512i dot = t == LOOM_DTYPE_Q4_1 ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[r].w, x.q)
-                                                   : _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), x.q, w[r].w),
-                                                                      w[r].corr);
+                __m512i dot = t == LOOM_DTYPE_Q4_1
+                    ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[r].w, x.q)
+                    : _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), x.q, w[r].w), w[r].corr);
                 acc[r][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(w[r].d, x.d), acc[r][k]);
                 if (t == LOOM_DTYPE_Q4_1) mins[r][k] += w[r].m0 * x.dsum0 + w[r].m1 * x.dsum1;
             }
@@ -131,19 +135,19 @@ INLINE void tiles_of_rows(loom_dtype t, const loom_xdot_args *a, int NT, int tok
     }
     for (; r + TILE <= a->n_rows; r += TILE, row += TILE * a->row_stride_bytes) tile(t, a, row, r, TILE, NT, tok0);
     switch (a->n_rows - r) {
-    case 3: tile(t, a, row, r, 3, NT, tok0); break;
-    case 2: tile(t, a, row, r, 2, NT, tok0); break;
-    case 1: tile(t, a, row, r, 1, NT, tok0); break;
-    default: break;
+        case 3: tile(t, a, row, r, 3, NT, tok0); break;
+        case 2: tile(t, a, row, r, 2, NT, tok0); break;
+        case 1: tile(t, a, row, r, 1, NT, tok0); break;
+        default: break;
     }
 }
 
 INLINE void xdot_tiles(loom_dtype t, const loom_xdot_args *a) {
     switch (a->n_tok) {
-    case 1: tiles_of_rows(t, a, 1, 0); break;
-    case 2: tiles_of_rows(t, a, 2, 0); break;
-    case 3: tiles_of_rows(t, a, 3, 0); break;
-    default: tiles_of_rows(t, a, 4, 0); break;
+        case 1: tiles_of_rows(t, a, 1, 0); break;
+        case 2: tiles_of_rows(t, a, 2, 0); break;
+        case 3: tiles_of_rows(t, a, 3, 0); break;
+        default: tiles_of_rows(t, a, 4, 0); break;
     }
 }
 

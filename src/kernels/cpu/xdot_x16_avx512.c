@@ -29,7 +29,9 @@
 INLINE __m512i bcast4(const int8_t *p) { return _mm512_set1_epi32(*(const int32_t *)(const void *)p); }
 
 /* 16 rows' bytes at p as floats */
-INLINE __m512 u8_ps(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
+INLINE __m512 u8_ps(const uint8_t *p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)));
+}
 INLINE __m512 f16_ps(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 
 /* Q6_K's 32-element block b of a group: its 16 rows' scales for elements 0..15 (d) and 16..31 (d_hi), and
@@ -71,9 +73,9 @@ INLINE block_quants load_block_scales(loom_dtype t, const uint8_t *group, int64_
     }
     const uint8_t *rec = group + (size_t)b * loom_x16_record_bytes(t);
     *d = f16_ps(rec);
-    *off = t == LOOM_DTYPE_Q8_0   ? _mm512_mul_ps(*d, _mm512_set1_ps(-128.0f))
-           : t == LOOM_DTYPE_Q4_0 ? _mm512_mul_ps(*d, _mm512_set1_ps(-8.0f))
-                                  : f16_ps(rec + 32);
+    *off = t == LOOM_DTYPE_Q8_0 ? _mm512_mul_ps(*d, _mm512_set1_ps(-128.0f))
+        : t == LOOM_DTYPE_Q4_0  ? _mm512_mul_ps(*d, _mm512_set1_ps(-8.0f))
+                                : f16_ps(rec + 32);
     return (block_quants){rec + (t == LOOM_DTYPE_Q4_1 ? 64 : 32), 0};
 }
 
@@ -86,7 +88,7 @@ INLINE __m512i quant_chunk(loom_dtype t, block_quants bq, int c) {
         __m512i raw = _mm512_loadu_si512((const void *)(bq.q + 64 * c));
         return _mm512_and_si512(bq.high ? _mm512_srli_epi16(raw, 4) : raw, low4);
     }
-    __m512i raw = _mm512_loadu_si512((const void *)(bq.q + 64 * (c % 4))); /* Q4_0 / Q4_1 */
+    __m512i raw = _mm512_loadu_si512((const void *)(bq.q + 64 * (c % 4)));  /* Q4_0 / Q4_1 */
     return _mm512_and_si512(c < 4 ? raw : _mm512_srli_epi16(raw, 4), low4); /* elements 4c.. / 16 + 4(c - 4).. */
 }
 
