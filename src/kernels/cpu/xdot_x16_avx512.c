@@ -22,7 +22,6 @@
 #define MAX_TILE_TOKENS 16
 /* tokens per tile of the types other than Q6_K: 8 sums, 8 accumulators and 8 weight vectors in registers */
 #define MAX_INT_TILE_TOKENS 8
-#define PREFETCH_AHEAD_BYTES 4096
 
 /* 4 activation bytes to every lane; a plain load the compiler folds into vpdpbusd's broadcast operand
  * (the bytes of an xblock are 4-aligned; the build has -fno-strict-aliasing) */
@@ -100,9 +99,7 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
     int per_super = t == LOOM_DTYPE_Q4_K || t == LOOM_DTYPE_Q6_K ? 8 : 1; /* 32-element blocks per record */
     size_t block_bytes = loom_x16_record_bytes(t) / (size_t)per_super;
     for (int64_t b = 0; b < a->n_blocks; b++) {
-        if (NT <= 2 && per_super > 1) /* decode: a K-quant record's several streams outran the prefetchers */
-            for (size_t pf = 0; pf < block_bytes; pf += 64)
-                _mm_prefetch((const char *)group + (size_t)b * block_bytes + PREFETCH_AHEAD_BYTES + pf, _MM_HINT_T0);
+        x16_prefetch_ahead(group, b, block_bytes);
         __m512 d, d_hi, off;
         if (t == LOOM_DTYPE_Q6_K) {
             __m512i w[8];

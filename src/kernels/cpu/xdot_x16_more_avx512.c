@@ -20,7 +20,6 @@
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 #define MAX_TILE_TOKENS 8
-#define PREFETCH_AHEAD_BYTES 4096
 
 INLINE __m512i bcast4(const int8_t *p) {
     int32_t v;
@@ -147,9 +146,7 @@ INLINE void group_tile(loom_dtype t, const uint8_t *group, const loom_xdot_args 
     __m512 acc[MAX_TILE_TOKENS];
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < a->n_blocks; b++) {
-        if (NT <= 2 && per_record > 1) /* decode: a K record's several streams outrun the prefetchers */
-            for (size_t pf = 0; pf < block_bytes; pf += 64)
-                _mm_prefetch((const char *)group + (size_t)b * block_bytes + PREFETCH_AHEAD_BYTES + pf, _MM_HINT_T0);
+        x16_prefetch_ahead(group, b, block_bytes);
         wblock wb;
         load_block(t, group, b, &wb);
         for (int k = 0; k < NT; k++) {
