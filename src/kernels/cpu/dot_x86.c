@@ -21,6 +21,7 @@ __attribute__((target("f16c"))) static inline float scale_of(const uint8_t *p) {
 /* FP8 E4M3 bytes -> f16 bits: the sign moves to bit 15, exponent and mantissa shift into f16's fields;
  * the value is then 2^-8 of the E4M3 value (bias 7 vs 15), which the block scale makes up. */
 #define FP8_TO_F16_BIAS 256.0f
+#define ROW_PREFETCH_AHEAD_BYTES 4096
 
 /* Every function between TARGET_PUSH and TARGET_POP is compiled for the given ISA: GCC's target pragma,
  * or clang's equivalent (clang ignores the GCC one). */
@@ -337,10 +338,13 @@ rows4_fp8_avx512(const void *const *rows, const float *x, int64_t n, float *out)
 /* one column of f32_tile_avx512; t is a constant after inlining (rows4_avx512 below) */
 __attribute__((target("avx512f,avx512bw,avx512vl,f16c"), always_inline)) static inline void
 rows4_avx512_of(loom_dtype t, const void *const *rows, const float *x, int64_t n, float *out) {
+    size_t elem = t == LOOM_DTYPE_F32 ? 4 : 2;
     for (int r = 0; r < 4; r++) { /* rows one after the other: memory in order */
         __m512 acc = _mm512_setzero_ps();
         for (int64_t i = 0; i < n; i += 16) {
             __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+            /* rows are mapped from the checkpoint on 4 KiB pages, where the hardware prefetchers stop */
+            _mm_prefetch((const char *)rows[r] + (size_t)i * elem + ROW_PREFETCH_AHEAD_BYTES, _MM_HINT_T0);
             acc = _mm512_fmadd_ps(widen16_avx512(t, rows[r], i, m), _mm512_maskz_loadu_ps(m, x + i), acc);
         }
         out[r] = _mm512_reduce_add_ps(acc);
